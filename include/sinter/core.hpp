@@ -1,0 +1,114 @@
+// sinter's entry points: read a model, compile it for a device, run it.
+//
+//   sinter::Core core;
+//   sinter::Model model = core.read_model("resnet50.onnx");
+//   sinter::CompiledModel compiled = core.compile_model(model, "CPU");
+//   sinter::InferRequest request = compiled.create_infer_request();
+//   request.set_input("data", input_tensor);
+//   request.infer();
+//   sinter::Tensor scores = request.get_output("scores").tensor();
+//
+// Every call throws sinter::Error (see error.hpp) on failure. A CompiledModel may be shared by
+// threads; each thread uses its own InferRequest.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sinter/error.hpp"
+#include "sinter/tensor.hpp"
+
+namespace sinter {
+
+namespace detail {
+struct ModelImpl;
+struct CompiledModelImpl;
+struct InferRequestImpl;
+}  // namespace detail
+
+// One dimension of a declared shape: a number, or a symbol ("batch"), or unknown (-1, "").
+struct Dimension {
+  int64_t value = -1;
+  std::string symbol;
+  bool is_static() const { return value >= 0; }
+};
+
+// What an input or output of a model is: name, kind, element type, declared shape.
+struct PortInfo {
+  enum class Kind { tensor, sequence, optional_tensor, optional_sequence, unknown };
+  std::string name;
+  Kind kind = Kind::tensor;
+  ElementType element_type = ElementType::undefined;
+  bool has_shape = false;  // false: the model declares no shape (any rank)
+  std::vector<Dimension> shape;
+};
+
+// "f32[1,3,224,224]", "f32[batch,?]"
+std::string to_string(const PortInfo& port);
+
+struct DeviceInfo {
+  std::string name;       // "CPU", "GPU.0"
+  std::string full_name;  // "Intel(R) Core(TM) i7-... (AVX2)"
+  std::string type;       // "cpu", "integrated", "discrete", "opencl-cpu"
+  std::map<std::string, std::string> properties;  // ISA, threads, memory, ...
+};
+
+class Model {
+ public:
+  const std::vector<PortInfo>& inputs() const;
+  const std::vector<PortInfo>& outputs() const;
+  // The default-domain (ai.onnx) opset the model imports.
+  int64_t opset() const;
+  // Where the model came from (a path, or "<memory>").
+  const std::string& source() const;
+  // op_type -> number of nodes, including nodes inside subgraphs.
+  std::map<std::string, int64_t> op_histogram() const;
+  int64_t node_count() const;
+
+ private:
+  friend class Core;
+  std::shared_ptr<const detail::ModelImpl> impl_;
+};
+
+class InferRequest {
+ public:
+  // Throws invalid_argument for a name that is not an input, or a wrong element type or shape.
+  void set_input(const std::string& name, Value value);
+  void infer();
+  // After infer(): an output by name. Throws invalid_argument for an unknown name.
+  const Value& get_output(const std::string& name) const;
+
+ private:
+  friend class CompiledModel;
+  std::shared_ptr<detail::InferRequestImpl> impl_;
+};
+
+class CompiledModel {
+ public:
+  InferRequest create_infer_request() const;
+  const std::vector<PortInfo>& inputs() const;
+  const std::vector<PortInfo>& outputs() const;
+  // The devices that run this model, e.g. {"CPU"}.
+  std::vector<std::string> execution_devices() const;
+
+ private:
+  friend class Core;
+  std::shared_ptr<const detail::CompiledModelImpl> impl_;
+};
+
+class Core {
+ public:
+  Core();
+  // Reads an ONNX model. External data files are looked up next to the model file.
+  Model read_model(const std::string& path) const;
+  // Reads an ONNX model from memory; external data (if any) is looked up under base_dir.
+  Model read_model_from_memory(const void* data, std::size_t size,
+                               const std::string& base_dir = "") const;
+  CompiledModel compile_model(const Model& model, const std::string& device = "CPU") const;
+  std::vector<DeviceInfo> available_devices() const;
+};
+
+}  // namespace sinter

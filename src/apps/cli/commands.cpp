@@ -1,0 +1,187 @@
+#include "apps/cli/commands.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include "sinter/sinter.hpp"
+
+namespace sinter_cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// Output files are named after the output, with anything outside [A-Za-z0-9._-] replaced by '_'.
+std::string safe_file_name(const std::string& name) {
+  std::string s = name;
+  for (char& c : s) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  if (s.empty() || s == "." || s == "..") s = "_" + s;
+  return s;
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", b, units[u]);
+  return buf;
+}
+
+struct RunOptions {
+  std::string model;
+  std::string device = "CPU";
+  std::vector<std::string> inputs;
+  std::string output_dir = ".";
+};
+
+void run_command(const RunOptions& opt) {
+  sinter::Core core;
+  auto t0 = Clock::now();
+  sinter::Model model = core.read_model(opt.model);
+  const double read_ms = ms_since(t0);
+  t0 = Clock::now();
+  sinter::CompiledModel compiled = core.compile_model(model, opt.device);
+  const double compile_ms = ms_since(t0);
+  sinter::InferRequest request = compiled.create_infer_request();
+
+  std::map<std::string, bool> given;
+  for (const auto& spec : opt.inputs) {
+    std::string name, file;
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos) {
+      if (model.inputs().size() != 1) {
+        throw sinter::Error(sinter::ErrorCategory::invalid_argument,
+                            "-i '" + spec + "': the model has " +
+                                std::to_string(model.inputs().size()) +
+                                " inputs, so write -i NAME=FILE");
+      }
+      name = model.inputs()[0].name;
+      file = spec;
+    } else {
+      name = spec.substr(0, eq);
+      file = spec.substr(eq + 1);
+    }
+    sinter::Tensor t;
+    try {
+      t = sinter::load_tensor(file);
+    } catch (const sinter::Error& e) {
+      throw sinter::Error(e.category(), "input '" + name + "': " + e.what());
+    }
+    request.set_input(name, t);
+    given[name] = true;
+  }
+  std::string missing;
+  for (const auto& p : model.inputs()) {
+    if (!given.count(p.name)) missing += "\n  -i " + p.name + "=FILE   (" + to_string(p) + ")";
+  }
+  if (!missing.empty()) {
+    throw sinter::Error(sinter::ErrorCategory::invalid_argument,
+                        "missing inputs; give each as .npy or .pb:" + missing);
+  }
+
+  t0 = Clock::now();
+  request.infer();
+  const double infer_ms = ms_since(t0);
+
+  fs::create_directories(opt.output_dir);
+  for (const auto& p : compiled.outputs()) {
+    const sinter::Value& v = request.get_output(p.name);
+    const std::string base = (fs::path(opt.output_dir) / safe_file_name(p.name)).string();
+    if (v.is_tensor()) {
+      sinter::save_npy(v.tensor(), base + ".npy");
+      std::cout << p.name << ": " << to_string(v.tensor().element_type())
+                << sinter::to_string(v.tensor().shape()) << " -> " << base << ".npy\n";
+    } else if (v.is_sequence()) {
+      const auto& items = v.sequence_items();
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        sinter::save_npy(items[i], base + "_" + std::to_string(i) + ".npy");
+      }
+      std::cout << p.name << ": sequence of " << items.size() << " tensors -> " << base
+                << "_<i>.npy\n";
+    } else {
+      std::cout << p.name << ": empty optional (no file written)\n";
+    }
+  }
+  std::string devices;
+  for (const auto& d : compiled.execution_devices()) devices += (devices.empty() ? "" : ",") + d;
+  std::printf("device %s | read %.1f ms | compile %.1f ms | inference %.1f ms\n", devices.c_str(),
+              read_ms, compile_ms, infer_ms);
+}
+
+void info_command(const std::string& path) {
+  sinter::Core core;
+  sinter::Model model = core.read_model(path);
+  std::cout << "model:   " << model.source() << "\n";
+  std::cout << "opset:   " << model.opset() << "\n";
+  std::cout << "nodes:   " << model.node_count() << "\n";
+  std::cout << "inputs:\n";
+  for (const auto& p : model.inputs()) std::cout << "  " << p.name << "  " << to_string(p) << "\n";
+  std::cout << "outputs:\n";
+  for (const auto& p : model.outputs()) std::cout << "  " << p.name << "  " << to_string(p) << "\n";
+  std::cout << "ops:\n";
+  std::vector<std::pair<int64_t, std::string>> ops;
+  for (const auto& [op, n] : model.op_histogram()) ops.emplace_back(n, op);
+  std::sort(ops.rbegin(), ops.rend());
+  for (const auto& [n, op] : ops) std::printf("  %-28s %lld\n", op.c_str(), static_cast<long long>(n));
+}
+
+void devices_command() {
+  sinter::Core core;
+  for (const auto& d : core.available_devices()) {
+    std::cout << d.name << "  " << d.full_name << "\n";
+    std::cout << "  type:     " << d.type << "\n";
+    auto prop = [&](const char* k) {
+      auto it = d.properties.find(k);
+      return it == d.properties.end() ? std::string("?") : it->second;
+    };
+    std::cout << "  isa:      " << prop("isa") << "\n";
+    std::cout << "  threads:  " << prop("threads") << "\n";
+    auto mem = [&](const char* k) {
+      auto it = d.properties.find(k);
+      return it == d.properties.end() ? std::string("?") : human_bytes(std::stod(it->second));
+    };
+    std::cout << "  memory:   " << mem("memory_total_bytes") << " total, "
+              << mem("memory_available_bytes") << " available\n";
+  }
+}
+
+}  // namespace
+
+void add_commands(CLI::App& app) {
+  auto run_opt = std::make_shared<RunOptions>();
+  auto* run = app.add_subcommand("run", "Run a model once on given inputs; write outputs as .npy");
+  run->add_option("model", run_opt->model, "ONNX model file")->required()->check(CLI::ExistingFile);
+  run->add_option("-d,--device", run_opt->device, "Device to run on (CPU)")->capture_default_str();
+  run->add_option("-i,--input", run_opt->inputs,
+                  "NAME=FILE with FILE a .npy or ONNX TensorProto .pb (repeat per input; a lone "
+                  "FILE is fine for a single-input model)");
+  run->add_option("-o,--output-dir", run_opt->output_dir,
+                  "Folder for the outputs, written as <name>.npy")
+      ->capture_default_str();
+  run->callback([run_opt] { run_command(*run_opt); });
+
+  auto info_path = std::make_shared<std::string>();
+  auto* info = app.add_subcommand("info", "Print a model's inputs, outputs, opset and op histogram");
+  info->add_option("model", *info_path, "ONNX model file")->required()->check(CLI::ExistingFile);
+  info->callback([info_path] { info_command(*info_path); });
+
+  auto* devices = app.add_subcommand("devices", "List the devices sinter can use");
+  devices->callback([] { devices_command(); });
+}
+
+}  // namespace sinter_cli

@@ -1,0 +1,30 @@
+// The `sinter` command. Subcommands live in commands.cpp; this file only wires up CLI11.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "apps/cli/commands.hpp"
+#include "sinter/sinter.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "sinter: run ONNX models on the CPU (and, in later versions, GPUs).\n"
+      "Examples:\n"
+      "  sinter info model.onnx\n"
+      "  sinter run model.onnx -i input=image.npy -o out/\n"
+      "  sinter devices"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("sinter ") + SINTER_VERSION);
+  sinter_cli::add_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const sinter::Error& e) {
+    std::cerr << "sinter: error [" << sinter::to_string(e.category()) << "]: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "sinter: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

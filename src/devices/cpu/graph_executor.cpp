@@ -1,0 +1,116 @@
+#include "devices/cpu/graph_executor.hpp"
+
+#include <set>
+#include <unordered_set>
+
+#include "base/errors.hpp"
+#include "devices/cpu/kernel_registry.hpp"
+
+namespace sinter::cpu {
+
+namespace {
+
+void collect_missing(const ir::Graph& graph, std::set<std::string>& missing) {
+  const auto& registry = KernelRegistry::instance();
+  for (const auto& n : graph.nodes) {
+    if (!registry.find(n.domain, n.op_type)) {
+      missing.insert(n.domain.empty() ? n.op_type : n.domain + "::" + n.op_type);
+    }
+    for (const auto& [_, a] : n.attributes) {
+      if (a.g) collect_missing(*a.g, missing);
+      for (const auto& g : a.graphs) collect_missing(*g, missing);
+    }
+  }
+}
+
+// Names read by a node, including reads from inside its subgraphs.
+void reads_of(const ir::Node& n, std::unordered_set<std::string>& out) {
+  for (const auto& in : n.inputs) {
+    if (!in.empty()) out.insert(in);
+  }
+  for (const auto& [_, a] : n.attributes) {
+    auto visit = [&](const ir::Graph& g) {
+      for (const auto& inner : g.nodes) reads_of(inner, out);
+      for (const auto& o : g.outputs) out.insert(o.name);
+    };
+    if (a.g) visit(*a.g);
+    for (const auto& g : a.graphs) visit(*g);
+  }
+}
+
+}  // namespace
+
+void check_kernels(const ir::Graph& graph) {
+  std::set<std::string> missing;
+  collect_missing(graph, missing);
+  if (missing.empty()) return;
+  std::string list;
+  for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+  raise(ErrorCategory::unsupported_op, "the CPU device has no kernel for: {}", list);
+}
+
+const Value* Scope::find(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it != values_.end()) return &it->second;
+  return parent_ ? parent_->find(name) : nullptr;
+}
+
+void run_nodes(const ir::Graph& graph, Scope& scope) {
+  const auto& registry = KernelRegistry::instance();
+  // Last reader of each value, so intermediate results are released early.
+  std::unordered_map<std::string, std::size_t> last_use;
+  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+    std::unordered_set<std::string> reads;
+    reads_of(graph.nodes[i], reads);
+    for (const auto& r : reads) last_use[r] = i;
+  }
+  for (const auto& o : graph.outputs) last_use[o.name] = graph.nodes.size();
+
+  SubgraphRunner runner = [&scope](const ir::Graph& g, std::vector<Value> feeds) {
+    return run_subgraph(g, std::move(feeds), &scope);
+  };
+  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+    const ir::Node& node = graph.nodes[i];
+    std::vector<const Value*> inputs(node.inputs.size(), nullptr);
+    for (std::size_t k = 0; k < node.inputs.size(); ++k) {
+      if (node.inputs[k].empty()) continue;
+      inputs[k] = scope.find(node.inputs[k]);
+      if (!inputs[k]) {
+        raise(ErrorCategory::invalid_argument, "{}: input '{}' has no value (graph input not set?)",
+              node.label(), node.inputs[k]);
+      }
+    }
+    Kernel kernel = registry.find(node.domain, node.op_type);
+    if (!kernel) raise(ErrorCategory::unsupported_op, "{}: no CPU kernel", node.label());
+    OpContext ctx(node, graph.opset(node.domain), std::move(inputs), runner);
+    kernel(ctx);
+    for (std::size_t k = 0; k < node.outputs.size(); ++k) {
+      if (!node.outputs[k].empty()) scope.set(node.outputs[k], std::move(ctx.outputs()[k]));
+    }
+    std::unordered_set<std::string> reads;
+    reads_of(node, reads);
+    for (const auto& r : reads) {
+      auto it = last_use.find(r);
+      if (it != last_use.end() && it->second == i) scope.erase(r);
+    }
+  }
+}
+
+std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,
+                                const Scope* parent) {
+  Scope scope(graph, parent);
+  SINTER_CHECK(feeds.size() <= graph.inputs.size(), invalid_model,
+               "subgraph '{}' takes {} inputs but was given {}", graph.name, graph.inputs.size(),
+               feeds.size());
+  for (std::size_t i = 0; i < feeds.size(); ++i) scope.set(graph.inputs[i].name, std::move(feeds[i]));
+  run_nodes(graph, scope);
+  std::vector<Value> outputs;
+  for (const auto& o : graph.outputs) {
+    const Value* v = scope.find(o.name);
+    SINTER_CHECK(v, invalid_model, "subgraph '{}' did not produce output '{}'", graph.name, o.name);
+    outputs.push_back(*v);
+  }
+  return outputs;
+}
+
+}  // namespace sinter::cpu

@@ -1,0 +1,41 @@
+// Runs an IR graph node by node with the CPU kernels. Values live in a scope; subgraphs get a
+// child scope that can read the enclosing one. A value is released after its last reader.
+#pragma once
+
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/graph.hpp"
+#include "sinter/tensor.hpp"
+
+namespace sinter::cpu {
+
+// Checks that every node (including subgraph nodes) has a kernel; unsupported_op error that
+// lists the missing ops otherwise.
+void check_kernels(const ir::Graph& graph);
+
+class Scope {
+ public:
+  // Constants are shared by reference (a Tensor copy aliases its memory).
+  Scope(const ir::Graph& graph, const Scope* parent) : parent_(parent) {
+    for (const auto& [name, t] : graph.constants) values_.emplace(name, Value(t));
+  }
+  const Value* find(const std::string& name) const;
+  void set(const std::string& name, Value v) { values_[name] = std::move(v); }
+  void erase(const std::string& name) { values_.erase(name); }
+
+ private:
+  const Scope* parent_;
+  std::unordered_map<std::string, Value> values_;
+};
+
+// Runs all nodes of `graph` in `scope` (which already holds the graph inputs).
+void run_nodes(const ir::Graph& graph, Scope& scope);
+
+// Runs `graph` with its inputs bound by position to `feeds`, below `parent`; returns outputs.
+std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,
+                                const Scope* parent);
+
+}  // namespace sinter::cpu

@@ -1,0 +1,49 @@
+// Building blocks for elementwise kernels: unary maps and NumPy-broadcasting binary maps.
+#pragma once
+
+#include "devices/cpu/dispatch.hpp"
+#include "devices/cpu/tensor_util.hpp"
+
+namespace sinter::cpu {
+
+// out[i] = f(in[i]) with the same element type; f receives compute_t<T>.
+template <typename T, typename F>
+Tensor map_unary(const Tensor& in, F&& f) {
+  Tensor out(in.element_type(), in.shape());
+  const T* src = in.data_as<T>();
+  T* dst = out.data_as<T>();
+  const int64_t n = in.element_count();
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(f(static_cast<compute_t<T>>(src[i])));
+  return out;
+}
+
+// out = f(a, b) broadcast; TO is the output element type.
+template <typename TA, typename TB, typename TO, typename F>
+Tensor map_binary(const OpContext& ctx, const Tensor& a, const Tensor& b, F&& f) {
+  const Shape shape = broadcast_shapes(ctx, a.shape(), b.shape());
+  Tensor out(element_type_of<TO>(), shape);
+  const TA* pa = a.data_as<TA>();
+  const TB* pb = b.data_as<TB>();
+  TO* po = out.data_as<TO>();
+  const int64_t n = out.element_count();
+  auto apply = [&](int64_t i, int64_t ia, int64_t ib) {
+    po[i] = static_cast<TO>(f(static_cast<compute_t<TA>>(pa[ia]), static_cast<compute_t<TB>>(pb[ib])));
+  };
+  if (a.shape() == b.shape()) {
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) apply(i, i, i);
+  } else if (b.element_count() == 1) {
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) apply(i, i, 0);
+  } else if (a.element_count() == 1) {
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) apply(i, 0, i);
+  } else {
+    for_each_index2(shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
+                    apply);
+  }
+  return out;
+}
+
+}  // namespace sinter::cpu

@@ -1,0 +1,7 @@
+#include "devices/cpu/kernel_registry.hpp"
+
+namespace sinter::cpu {
+
+void register_index_ops(KernelRegistry&) {}
+
+}  // namespace sinter::cpu

@@ -1,0 +1,131 @@
+#include "devices/cpu/tensor_util.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "devices/cpu/dispatch.hpp"
+
+namespace sinter::cpu {
+
+std::vector<int64_t> strides_of(const Shape& shape) {
+  std::vector<int64_t> s(shape.size(), 1);
+  for (std::size_t i = shape.size(); i-- > 1;) s[i - 1] = s[i] * shape[i];
+  return s;
+}
+
+Shape broadcast_shapes(const OpContext& ctx, const Shape& a, const Shape& b) {
+  const std::size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (std::size_t i = 0; i < rank; ++i) {
+    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1) {
+      ctx.fail(ErrorCategory::invalid_argument, "shapes {} and {} do not broadcast",
+               to_string(a), to_string(b));
+    }
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
+  std::vector<int64_t> s(out.size(), 0);
+  const auto own = strides_of(shape);
+  const std::size_t off = out.size() - shape.size();
+  for (std::size_t i = 0; i < shape.size(); ++i) s[off + i] = shape[i] == 1 ? 0 : own[i];
+  return s;
+}
+
+int64_t normalize_axis(const OpContext& ctx, int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= std::max<int64_t>(rank, 1)) {
+    ctx.fail(ErrorCategory::invalid_argument, "axis {} is out of range for rank {}", axis, rank);
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+std::vector<int64_t> to_int64_vector(const OpContext& ctx, const Tensor& t) {
+  std::vector<int64_t> v(static_cast<std::size_t>(t.element_count()));
+  switch (t.element_type()) {
+    case ElementType::i64: std::memcpy(v.data(), t.data(), v.size() * 8); break;
+    case ElementType::i32:
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] = t.data_as<int32_t>()[i];
+      break;
+    default:
+      ctx.fail(ErrorCategory::invalid_argument, "expected an int32/int64 tensor, got {}",
+               to_string(t.element_type()));
+  }
+  return v;
+}
+
+double scalar_as_double(const OpContext& ctx, const Tensor& t) {
+  ctx.check(t.element_count() >= 1, "expected a scalar, got shape {}", to_string(t.shape()));
+  return dispatch_all(t.element_type(), ctx,
+                      [&]<typename T>() { return static_cast<double>(t.data_as<T>()[0]); });
+}
+
+namespace {
+template <typename From, typename To>
+To convert_value(From v) {
+  if constexpr (std::is_same_v<To, bool>) {
+    return static_cast<compute_t<From>>(v) != 0;
+  } else if constexpr (is_floating_v<From> && !is_floating_v<To>) {
+    // Float -> integer: truncate toward zero; NaN/out of range is undefined in ONNX, keep it
+    // defined here (0 / saturate) so no UB leaks into results.
+    const double d = static_cast<double>(static_cast<compute_t<From>>(v));
+    if (std::isnan(d)) return To(0);
+    if (d <= static_cast<double>(std::numeric_limits<To>::lowest())) return std::numeric_limits<To>::lowest();
+    if (d >= static_cast<double>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
+    return static_cast<To>(d);
+  } else {
+    return static_cast<To>(static_cast<compute_t<To>>(static_cast<compute_t<From>>(v)));
+  }
+}
+}  // namespace
+
+Tensor convert_tensor(const OpContext& ctx, const Tensor& t, ElementType to) {
+  if (t.element_type() == to) return t;
+  Tensor out(to, t.shape());
+  const int64_t n = t.element_count();
+  dispatch_all(t.element_type(), ctx, [&]<typename From>() {
+    dispatch_all(to, ctx, [&]<typename To>() {
+      const From* src = t.data_as<From>();
+      To* dst = out.data_as<To>();
+      for (int64_t i = 0; i < n; ++i) dst[i] = convert_value<From, To>(src[i]);
+    });
+  });
+  return out;
+}
+
+Tensor make_i64_tensor(const std::vector<int64_t>& values, Shape shape) {
+  if (shape.empty() && values.size() != 1) shape = {static_cast<int64_t>(values.size())};
+  Tensor t(ElementType::i64, shape);
+  if (!values.empty()) std::memcpy(t.data(), values.data(), values.size() * 8);
+  return t;
+}
+
+Tensor transpose_tensor(const OpContext& ctx, const Tensor& t, const std::vector<int64_t>& perm) {
+  const Shape& in = t.shape();
+  const std::size_t rank = in.size();
+  ctx.check(perm.size() == rank, "perm has {} entries for a rank-{} input", perm.size(), rank);
+  Shape out_shape(rank);
+  std::vector<int64_t> in_strides = strides_of(in), src_strides(rank);
+  std::vector<bool> seen(rank, false);
+  for (std::size_t i = 0; i < rank; ++i) {
+    ctx.check(perm[i] >= 0 && perm[i] < static_cast<int64_t>(rank) && !seen[perm[i]],
+              "perm is not a permutation of 0..{}", rank - 1);
+    seen[perm[i]] = true;
+    out_shape[i] = in[perm[i]];
+    src_strides[i] = in_strides[perm[i]];
+  }
+  Tensor out(t.element_type(), out_shape);
+  dispatch_any(t.element_type(), ctx, [&]<typename T>() {
+    const T* src = t.data_as<T>();
+    T* dst = out.data_as<T>();
+    std::vector<int64_t> zero(rank, 0);
+    for_each_index2(out_shape, src_strides, zero,
+                    [&](int64_t i, int64_t s, int64_t) { dst[i] = src[s]; });
+  });
+  return out;
+}
+
+}  // namespace sinter::cpu

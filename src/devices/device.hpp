@@ -1,0 +1,43 @@
+// The device interface: what the runtime asks of every device (CPU, GPU, virtual ones).
+//
+// Kept small on purpose: a device describes itself, says which nodes it can run and why not,
+// and compiles a graph into an Executable. Devices never include runtime internals or each
+// other; virtual devices (HETERO, AUTO) reach others only through this interface.
+//
+//   auto exe = device.compile(graph);
+//   std::map<std::string, Value> io = {{"x", x}};
+//   exe->run(io);                       // adds the graph outputs to `io`
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.hpp"
+#include "sinter/core.hpp"
+
+namespace sinter::device {
+
+struct NodeSupport {
+  bool supported = false;
+  std::string reason;  // why not, when not supported
+};
+
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  // Reads graph inputs from `values` and adds the graph outputs. Thread-safe.
+  virtual void run(std::map<std::string, Value>& values) const = 0;
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual DeviceInfo info() const = 0;
+  // One entry per top-level node of `graph`, in order.
+  virtual std::vector<NodeSupport> query(const ir::Graph& graph) const = 0;
+  virtual std::unique_ptr<Executable> compile(std::shared_ptr<const ir::Graph> graph) const = 0;
+};
+
+}  // namespace sinter::device

@@ -1,0 +1,80 @@
+// sinter's intermediate representation: a typed graph of ONNX-style nodes.
+//
+// Values are named (as in ONNX) and every name is produced once: by a graph input, a constant
+// (stored once, shared by reference) or a node output. Subgraphs (If/Loop/Scan bodies) are
+// Graphs held by attributes and may read names of enclosing graphs.
+//
+//   ir::Graph g;
+//   g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {{1}, {4}}});
+//   ir::Node& n = g.add_node("Relu", {"x"}, {"y"});
+//   g.outputs.push_back({"y", ...});
+//   ir::validate(g);  // throws invalid_model naming the node and what is wrong
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sinter/core.hpp"
+#include "sinter/tensor.hpp"
+
+namespace sinter::ir {
+
+struct Graph;
+
+struct Attribute {
+  enum class Kind { none, f, i, s, t, g, floats, ints, strings, tensors, graphs, type_proto };
+  Kind kind = Kind::none;
+  float f = 0;
+  int64_t i = 0;
+  std::string s;
+  Tensor t;
+  std::shared_ptr<Graph> g;
+  std::vector<float> floats;
+  std::vector<int64_t> ints;
+  std::vector<std::string> strings;
+  std::vector<Tensor> tensors;
+  std::vector<std::shared_ptr<Graph>> graphs;
+  PortInfo type;  // for TYPE_PROTO attributes (e.g. Optional's "type")
+};
+
+struct Node {
+  std::string name;
+  std::string op_type;
+  std::string domain;  // "" for ai.onnx
+  std::vector<std::string> inputs;  // "" marks an omitted optional input
+  std::vector<std::string> outputs;  // "" marks an omitted optional output
+  std::map<std::string, Attribute> attributes;
+
+  const Attribute* find(const std::string& attr) const {
+    auto it = attributes.find(attr);
+    return it == attributes.end() ? nullptr : &it->second;
+  }
+  // "node 'conv1' (Conv)" for error messages.
+  std::string label() const;
+};
+
+struct Graph {
+  std::string name;
+  std::vector<PortInfo> inputs;
+  std::vector<PortInfo> outputs;
+  std::map<std::string, Tensor> constants;  // initializers; weights stored once
+  std::vector<Node> nodes;                  // topological order after validate()
+  std::map<std::string, int64_t> opsets;    // domain -> version ("" is ai.onnx)
+
+  Node& add_node(std::string op_type, std::vector<std::string> inputs,
+                 std::vector<std::string> outputs);
+  int64_t opset(const std::string& domain = "") const;
+};
+
+// Checks that every node input is defined (by an input, a constant, an earlier node or an
+// enclosing graph), that no name is produced twice and that outputs exist; reorders nodes
+// topologically. `outer` lists names visible from enclosing graphs.
+void validate(Graph& graph, const std::vector<std::string>& outer_names = {});
+
+// Counts nodes by op_type, recursing into subgraphs.
+void count_ops(const Graph& graph, std::map<std::string, int64_t>& histogram);
+
+}  // namespace sinter::ir

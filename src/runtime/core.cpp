@@ -1,0 +1,221 @@
+// Core, Model, CompiledModel and InferRequest: the public API over the IR and the devices.
+#include <algorithm>
+#include <filesystem>
+
+#include "base/errors.hpp"
+#include "base/logging.hpp"
+#include "base/npy.hpp"
+#include "devices/cpu/cpu_device.hpp"
+#include "frontend/onnx/onnx_import.hpp"
+#include "runtime/impl.hpp"
+
+namespace sinter {
+
+namespace {
+
+std::string dims_to_string(const PortInfo& port) {
+  if (!port.has_shape) return "[...]";
+  std::string s = "[";
+  for (std::size_t i = 0; i < port.shape.size(); ++i) {
+    if (i) s += ",";
+    const auto& d = port.shape[i];
+    s += d.is_static() ? std::to_string(d.value) : (d.symbol.empty() ? "?" : d.symbol);
+  }
+  return s + "]";
+}
+
+std::shared_ptr<const device::Device> cpu_device() {
+  static std::shared_ptr<const device::Device> d = cpu::make_cpu_device();
+  return d;
+}
+
+// Checks a value against the declared input: kind, element type, rank and static dims.
+void check_input(const PortInfo& port, const Value& value) {
+  const bool optional = port.kind == PortInfo::Kind::optional_tensor ||
+                        port.kind == PortInfo::Kind::optional_sequence;
+  if (value.is_none()) {
+    SINTER_CHECK(optional, invalid_argument, "input '{}' expects a {}, got an empty optional",
+                 port.name, to_string(port));
+    return;
+  }
+  if (value.is_sequence()) {
+    SINTER_CHECK(port.kind == PortInfo::Kind::sequence ||
+                     port.kind == PortInfo::Kind::optional_sequence ||
+                     port.kind == PortInfo::Kind::unknown,
+                 invalid_argument, "input '{}' expects {}, got a sequence", port.name,
+                 to_string(port));
+    return;
+  }
+  SINTER_CHECK(port.kind == PortInfo::Kind::tensor ||
+                   port.kind == PortInfo::Kind::optional_tensor ||
+                   port.kind == PortInfo::Kind::unknown,
+               invalid_argument, "input '{}' expects {}, got a tensor", port.name,
+               to_string(port));
+  const Tensor& t = value.tensor();
+  SINTER_CHECK(port.element_type == ElementType::undefined ||
+                   port.element_type == t.element_type(),
+               invalid_argument, "input '{}' expects element type {}, got {}", port.name,
+               to_string(port.element_type), to_string(t.element_type()));
+  if (!port.has_shape) return;
+  bool ok = port.shape.size() == t.shape().size();
+  for (std::size_t i = 0; ok && i < port.shape.size(); ++i) {
+    if (port.shape[i].is_static() && port.shape[i].value != t.shape()[i]) ok = false;
+  }
+  SINTER_CHECK(ok, invalid_argument, "input '{}' expects shape {}, got {}", port.name,
+               dims_to_string(port), to_string(t.shape()));
+}
+
+}  // namespace
+
+std::string to_string(const PortInfo& port) {
+  switch (port.kind) {
+    case PortInfo::Kind::sequence:
+      return fmt::format("sequence<{}>", to_string(port.element_type));
+    case PortInfo::Kind::optional_sequence:
+      return fmt::format("optional<sequence<{}>>", to_string(port.element_type));
+    case PortInfo::Kind::optional_tensor:
+      return fmt::format("optional<{}{}>", to_string(port.element_type), dims_to_string(port));
+    case PortInfo::Kind::unknown: return "unknown";
+    case PortInfo::Kind::tensor: break;
+  }
+  return std::string(to_string(port.element_type)) + dims_to_string(port);
+}
+
+// ---- Model
+
+const std::vector<PortInfo>& Model::inputs() const { return impl_->graph->inputs; }
+const std::vector<PortInfo>& Model::outputs() const { return impl_->graph->outputs; }
+int64_t Model::opset() const { return impl_->graph->opset(""); }
+const std::string& Model::source() const { return impl_->source; }
+std::map<std::string, int64_t> Model::op_histogram() const {
+  std::map<std::string, int64_t> h;
+  ir::count_ops(*impl_->graph, h);
+  return h;
+}
+int64_t Model::node_count() const {
+  int64_t n = 0;
+  for (const auto& [_, c] : op_histogram()) n += c;
+  return n;
+}
+
+// ---- Core
+
+Core::Core() = default;
+
+Model Core::read_model(const std::string& path) const {
+  SINTER_CHECK(!std::filesystem::is_directory(path), io_error, "'{}' is a directory, not a model",
+               path);
+  const std::string bytes = read_file(path);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  auto impl = std::make_shared<detail::ModelImpl>();
+  impl->graph = std::make_shared<ir::Graph>(onnx_frontend::import_model(bytes, dir, path));
+  impl->source = path;
+  Model m;
+  m.impl_ = impl;
+  return m;
+}
+
+Model Core::read_model_from_memory(const void* data, std::size_t size,
+                                   const std::string& base_dir) const {
+  auto impl = std::make_shared<detail::ModelImpl>();
+  impl->graph = std::make_shared<ir::Graph>(onnx_frontend::import_model(
+      std::string(static_cast<const char*>(data), size), base_dir, "<memory>"));
+  impl->source = "<memory>";
+  Model m;
+  m.impl_ = impl;
+  return m;
+}
+
+CompiledModel Core::compile_model(const Model& model, const std::string& device) const {
+  SINTER_CHECK(model.impl_, invalid_argument, "compile_model: the model is empty");
+  std::string name = device;
+  name.erase(std::remove(name.begin(), name.end(), ' '), name.end());
+  std::transform(name.begin(), name.end(), name.begin(), ::toupper);
+  if (name != "CPU") {
+    std::string list;
+    for (const auto& d : available_devices()) {
+      list += fmt::format("\n  {}  {} ({})", d.name, d.full_name, d.type);
+    }
+    raise(ErrorCategory::device_not_found, "device '{}' matches no available device; available:{}",
+          device, list);
+  }
+  auto impl = std::make_shared<detail::CompiledModelImpl>();
+  impl->graph = model.impl_->graph;
+  impl->device = cpu_device();
+  impl->executable = impl->device->compile(impl->graph);
+  impl->execution_devices = {"CPU"};
+  log().info("compiled '{}' for CPU ({} nodes)", model.source(), model.node_count());
+  CompiledModel c;
+  c.impl_ = impl;
+  return c;
+}
+
+std::vector<DeviceInfo> Core::available_devices() const { return {cpu_device()->info()}; }
+
+// ---- CompiledModel
+
+InferRequest CompiledModel::create_infer_request() const {
+  InferRequest r;
+  r.impl_ = std::make_shared<detail::InferRequestImpl>();
+  r.impl_->compiled = impl_;
+  return r;
+}
+const std::vector<PortInfo>& CompiledModel::inputs() const { return impl_->graph->inputs; }
+const std::vector<PortInfo>& CompiledModel::outputs() const { return impl_->graph->outputs; }
+std::vector<std::string> CompiledModel::execution_devices() const {
+  return impl_->execution_devices;
+}
+
+// ---- InferRequest
+
+void InferRequest::set_input(const std::string& name, Value value) {
+  const auto& ports = impl_->compiled->graph->inputs;
+  auto it = std::find_if(ports.begin(), ports.end(), [&](const PortInfo& p) { return p.name == name; });
+  if (it == ports.end()) {
+    std::string names;
+    for (const auto& p : ports) names += (names.empty() ? "'" : ", '") + p.name + "'";
+    raise(ErrorCategory::invalid_argument, "'{}' is not an input of the model; inputs are: {}",
+          name, names);
+  }
+  check_input(*it, value);
+  impl_->inputs[name] = std::move(value);
+}
+
+void InferRequest::infer() {
+  for (const auto& p : impl_->compiled->graph->inputs) {
+    const bool optional = p.kind == PortInfo::Kind::optional_tensor ||
+                          p.kind == PortInfo::Kind::optional_sequence;
+    SINTER_CHECK(impl_->inputs.count(p.name) || optional, invalid_argument,
+                 "input '{}' ({}) was not set", p.name, to_string(p));
+  }
+  std::map<std::string, Value> values = impl_->inputs;
+  for (const auto& p : impl_->compiled->graph->inputs) {
+    if (!values.count(p.name)) values[p.name] = Value();
+  }
+  impl_->compiled->executable->run(values);
+  impl_->outputs.clear();
+  for (const auto& o : impl_->compiled->graph->outputs) impl_->outputs[o.name] = values[o.name];
+}
+
+const Value& InferRequest::get_output(const std::string& name) const {
+  auto it = impl_->outputs.find(name);
+  if (it == impl_->outputs.end()) {
+    raise(ErrorCategory::invalid_argument, "'{}' is not an output of the model (or infer() has not run)",
+          name);
+  }
+  return it->second;
+}
+
+// ---- Tensor files
+
+Tensor load_tensor(const std::string& path) {
+  const std::string bytes = read_file(path);
+  if (looks_like_npy(bytes)) return parse_npy(bytes, path);
+  return onnx_frontend::parse_tensor(bytes, path);
+}
+
+void save_npy(const Tensor& tensor, const std::string& path) {
+  write_file_atomically(path, serialize_npy(tensor));
+}
+
+}  // namespace sinter

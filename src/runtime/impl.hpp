@@ -1,0 +1,33 @@
+// The objects behind the public handles (include/sinter/core.hpp).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "devices/device.hpp"
+#include "ir/graph.hpp"
+#include "sinter/core.hpp"
+
+namespace sinter::detail {
+
+struct ModelImpl {
+  std::shared_ptr<const ir::Graph> graph;
+  std::string source;
+};
+
+struct CompiledModelImpl {
+  std::shared_ptr<const ir::Graph> graph;
+  std::shared_ptr<const device::Device> device;
+  std::unique_ptr<device::Executable> executable;
+  std::vector<std::string> execution_devices;
+};
+
+struct InferRequestImpl {
+  std::shared_ptr<const CompiledModelImpl> compiled;
+  std::map<std::string, Value> inputs;
+  std::map<std::string, Value> outputs;
+};
+
+}  // namespace sinter::detail

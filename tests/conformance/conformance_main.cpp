@@ -1,0 +1,335 @@
+// Runs the ONNX backend test suite (Debian's libonnx-testdata) on a sinter device.
+//
+//   sinter-conformance --data /usr/share/libonnx-testdata/data
+//       --expected-failures tests/conformance/expected_failures.txt [--filter relu] [--verbose]
+//
+// Each case runs in a forked child with a time limit, so a crash or hang is a failure of that
+// case, not of the runner. Outcomes:
+//   passed   - the case ran and every output matched (rtol 1e-3, atol 1e-7, as ONNX's runner)
+//   failed   - an unlisted case failed, or a listed case passed (the list must be kept honest)
+//   skipped  - a listed case failed as expected (its reason is in the expected-failures file)
+// Exit status 0 only when nothing failed.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "base/half.hpp"
+#include "base/npy.hpp"
+#include "frontend/onnx/onnx_import.hpp"
+#include "sinter/sinter.hpp"
+
+namespace fs = std::filesystem;
+using namespace sinter;
+
+namespace {
+
+struct Options {
+  std::string data_dir = "/usr/share/libonnx-testdata/data";
+  std::string expected_file;
+  std::string filter;
+  std::string device = "CPU";
+  std::vector<std::string> suites = {"node", "pytorch-converted", "pytorch-operator", "simple"};
+  bool verbose = false;
+  int timeout_s = 60;
+  std::string write_failures;  // write the failing cases with their errors here
+};
+
+double to_double(const Tensor& t, int64_t i) {
+  switch (t.element_type()) {
+    case ElementType::f32: return t.data_as<float>()[i];
+    case ElementType::f64: return t.data_as<double>()[i];
+    case ElementType::f16: return float(t.data_as<f16>()[i]);
+    case ElementType::bf16: return float(t.data_as<bf16>()[i]);
+    case ElementType::i8: return t.data_as<int8_t>()[i];
+    case ElementType::i16: return t.data_as<int16_t>()[i];
+    case ElementType::i32: return t.data_as<int32_t>()[i];
+    case ElementType::i64: return static_cast<double>(t.data_as<int64_t>()[i]);
+    case ElementType::u8: return t.data_as<uint8_t>()[i];
+    case ElementType::u16: return t.data_as<uint16_t>()[i];
+    case ElementType::u32: return t.data_as<uint32_t>()[i];
+    case ElementType::u64: return static_cast<double>(t.data_as<uint64_t>()[i]);
+    case ElementType::boolean: return t.data_as<uint8_t>()[i] ? 1 : 0;
+    default: return 0;
+  }
+}
+
+// Empty string when equal within tolerance, else a description of the first mismatch.
+std::string compare_tensors(const Tensor& expected, const Tensor& actual, const std::string& name) {
+  std::ostringstream msg;
+  if (expected.element_type() != actual.element_type()) {
+    msg << name << ": element type " << to_string(actual.element_type()) << ", expected "
+        << to_string(expected.element_type());
+    return msg.str();
+  }
+  if (expected.shape() != actual.shape()) {
+    msg << name << ": shape " << to_string(actual.shape()) << ", expected "
+        << to_string(expected.shape());
+    return msg.str();
+  }
+  const int64_t n = expected.element_count();
+  if (expected.element_type() == ElementType::string) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (expected.data_as<std::string>()[i] != actual.data_as<std::string>()[i]) {
+        msg << name << "[" << i << "]: '" << actual.data_as<std::string>()[i] << "', expected '"
+            << expected.data_as<std::string>()[i] << "'";
+        return msg.str();
+      }
+    }
+    return "";
+  }
+  const bool exact = expected.element_type() == ElementType::i64 ||
+                     expected.element_type() == ElementType::u64;
+  int64_t bad = 0, first = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    bool ok;
+    if (exact) {
+      ok = std::memcmp(static_cast<const char*>(expected.data()) + i * 8,
+                       static_cast<const char*>(actual.data()) + i * 8, 8) == 0;
+    } else {
+      const double e = to_double(expected, i), a = to_double(actual, i);
+      if (std::isnan(e) || std::isnan(a)) ok = std::isnan(e) && std::isnan(a);
+      else if (std::isinf(e) || std::isinf(a)) ok = e == a;
+      else ok = std::fabs(a - e) <= 1e-7 + 1e-3 * std::fabs(e);
+    }
+    if (!ok) {
+      if (first < 0) first = i;
+      ++bad;
+    }
+  }
+  if (bad) {
+    msg << name << ": " << bad << " of " << n << " elements differ; first at " << first
+        << ": got " << to_double(actual, first) << ", expected " << to_double(expected, first);
+  }
+  return msg.str();
+}
+
+std::string compare_values(const Value& expected, const Value& actual, const std::string& name) {
+  if (expected.kind() != actual.kind()) return name + ": value kind differs";
+  if (expected.is_none()) return "";
+  if (expected.is_tensor()) return compare_tensors(expected.tensor(), actual.tensor(), name);
+  const auto& e = expected.sequence_items();
+  const auto& a = actual.sequence_items();
+  if (e.size() != a.size()) {
+    return name + ": sequence has " + std::to_string(a.size()) + " items, expected " +
+           std::to_string(e.size());
+  }
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    auto m = compare_tensors(e[i], a[i], name + "[" + std::to_string(i) + "]");
+    if (!m.empty()) return m;
+  }
+  return "";
+}
+
+std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& prefix) {
+  std::vector<std::pair<int, fs::path>> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && e.path().extension() == ".pb") {
+      files.emplace_back(std::stoi(name.substr(prefix.size())), e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<fs::path> out;
+  for (auto& [_, p] : files) out.push_back(p);
+  return out;
+}
+
+// Runs one case; returns "" on success or the failure message.
+std::string run_case(const fs::path& dir, const std::string& device) {
+  try {
+    Core core;
+    Model model = core.read_model((dir / "model.onnx").string());
+    CompiledModel compiled = core.compile_model(model, device);
+    std::vector<fs::path> sets;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0) {
+        sets.push_back(e.path());
+      }
+    }
+    std::sort(sets.begin(), sets.end());
+    if (sets.empty()) return "no test_data_set_* folders";
+    for (const auto& set : sets) {
+      InferRequest request = compiled.create_infer_request();
+      auto inputs = sorted_files(set, "input_");
+      if (inputs.size() > model.inputs().size()) {
+        return "test data has " + std::to_string(inputs.size()) + " inputs, model declares " +
+               std::to_string(model.inputs().size());
+      }
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const auto& port = model.inputs()[i];
+        request.set_input(port.name, onnx_frontend::parse_value(read_file(inputs[i].string()),
+                                                                port.kind, inputs[i].string()));
+      }
+      request.infer();
+      auto outputs = sorted_files(set, "output_");
+      for (std::size_t i = 0; i < outputs.size() && i < model.outputs().size(); ++i) {
+        const auto& port = model.outputs()[i];
+        Value expected =
+            onnx_frontend::parse_value(read_file(outputs[i].string()), port.kind, outputs[i].string());
+        auto m = compare_values(expected, request.get_output(port.name), port.name);
+        if (!m.empty()) return set.filename().string() + ": " + m;
+      }
+    }
+    return "";
+  } catch (const Error& e) {
+    return std::string("[") + to_string(e.category()) + "] " + e.what();
+  } catch (const std::exception& e) {
+    return std::string("[exception] ") + e.what();
+  }
+}
+
+// Forks, runs the case in the child with a time limit, returns its message.
+std::string run_isolated(const fs::path& dir, const Options& opt) {
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    alarm(static_cast<unsigned>(opt.timeout_s));
+    std::string msg = run_case(dir, opt.device);
+    if (msg.size() > 2000) msg.resize(2000);
+    (void)!write(fds[1], msg.data(), msg.size());
+    close(fds[1]);
+    _exit(msg.empty() ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string msg;
+  char buf[4096];
+  ssize_t r;
+  while ((r = read(fds[0], buf, sizeof buf)) > 0) msg.append(buf, static_cast<std::size_t>(r));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    return sig == SIGALRM ? "timed out after " + std::to_string(opt.timeout_s) + " s"
+                          : std::string("crashed with signal ") + strsignal(sig);
+  }
+  if (WEXITSTATUS(status) != 0 && msg.empty()) return "failed without a message";
+  return msg;
+}
+
+std::map<std::string, std::string> read_expected(const std::string& path) {
+  std::map<std::string, std::string> out;
+  if (path.empty()) return out;
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "cannot open expected-failures file '" << path << "'\n";
+    std::exit(2);
+  }
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ss(line);
+    std::string name, reason;
+    ss >> name;
+    std::getline(ss, reason);
+    reason.erase(0, reason.find_first_not_of(" \t"));
+    if (reason.empty()) {
+      std::cerr << path << ":" << lineno << ": '" << name << "' has no reason\n";
+      std::exit(2);
+    }
+    out[name] = reason;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--data") opt.data_dir = next();
+    else if (a == "--expected-failures") opt.expected_file = next();
+    else if (a == "--filter") opt.filter = next();
+    else if (a == "--device") opt.device = next();
+    else if (a == "--timeout") opt.timeout_s = std::stoi(next());
+    else if (a == "--write-failures") opt.write_failures = next();
+    else if (a == "--verbose" || a == "-v") opt.verbose = true;
+    else {
+      std::cerr << "usage: sinter-conformance [--data DIR] [--expected-failures FILE] "
+                   "[--filter TEXT] [--device NAME] [--timeout S] [--write-failures FILE] "
+                   "[--verbose]\n";
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
+  }
+  if (!fs::is_directory(opt.data_dir)) {
+    std::cerr << "ONNX test data not found at '" << opt.data_dir
+              << "' (install Debian's libonnx-testdata: make bootstrap)\n";
+    return 2;
+  }
+  const auto expected = read_expected(opt.expected_file);
+  std::set<std::string> seen;
+  int passed = 0, failed = 0, skipped = 0;
+  std::ofstream failures_out;
+  if (!opt.write_failures.empty()) failures_out.open(opt.write_failures);
+  const auto start = std::chrono::steady_clock::now();
+  for (const auto& suite : opt.suites) {
+    const fs::path suite_dir = fs::path(opt.data_dir) / suite;
+    if (!fs::is_directory(suite_dir)) continue;
+    std::vector<fs::path> cases;
+    for (const auto& e : fs::directory_iterator(suite_dir)) {
+      if (fs::exists(e.path() / "model.onnx")) cases.push_back(e.path());
+    }
+    std::sort(cases.begin(), cases.end());
+    for (const auto& c : cases) {
+      const std::string name = c.filename().string();
+      if (!opt.filter.empty() && name.find(opt.filter) == std::string::npos) continue;
+      seen.insert(name);
+      const std::string msg = run_isolated(c, opt);
+      const bool listed = expected.count(name) > 0;
+      if (msg.empty() && !listed) {
+        ++passed;
+        if (opt.verbose) std::cout << "PASS " << suite << "/" << name << "\n";
+      } else if (msg.empty() && listed) {
+        ++failed;
+        std::cout << "UNEXPECTED PASS " << suite << "/" << name
+                  << " (remove it from the expected-failures list)\n";
+      } else if (listed) {
+        ++skipped;
+        if (opt.verbose) std::cout << "XFAIL " << suite << "/" << name << ": " << msg << "\n";
+      } else {
+        ++failed;
+        std::cout << "FAIL " << suite << "/" << name << ": " << msg << "\n";
+      }
+      if (!msg.empty() && failures_out) failures_out << name << " " << msg.substr(0, msg.find('\n')) << "\n";
+    }
+  }
+  if (opt.filter.empty()) {
+    for (const auto& [name, _] : expected) {
+      if (!seen.count(name)) {
+        std::cout << "STALE " << name << " is listed as an expected failure but no such case exists\n";
+        ++failed;
+      }
+    }
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "(skipped = listed expected failures that failed as listed; each line of the list "
+               "gives its reason)  ["
+            << static_cast<int>(secs) << " s]\n";
+  std::cout << passed << " passed, " << failed << " failed, " << skipped << " skipped\n";
+  return failed ? 1 : 0;
+}
