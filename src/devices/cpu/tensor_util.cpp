@@ -129,3 +129,21 @@ Tensor transpose_tensor(const OpContext& ctx, const Tensor& t, const std::vector
 }
 
 }  // namespace sinter::cpu
+
+namespace sinter::cpu {
+
+void copy_elements(Tensor& dst, int64_t dst_offset, const Tensor& src, int64_t src_offset,
+                   int64_t count) {
+  if (count <= 0) return;
+  if (src.element_type() == ElementType::string) {
+    std::string* d = dst.data_as<std::string>() + dst_offset;
+    const std::string* s = src.data_as<std::string>() + src_offset;
+    for (int64_t i = 0; i < count; ++i) d[i] = s[i];
+    return;
+  }
+  const std::size_t es = element_size(src.element_type());
+  std::memcpy(static_cast<char*>(dst.data()) + dst_offset * es,
+              static_cast<const char*>(src.data()) + src_offset * es, count * es);
+}
+
+}  // namespace sinter::cpu

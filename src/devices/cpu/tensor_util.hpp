@@ -59,3 +59,12 @@ void for_each_index2(const Shape& shape, const std::vector<int64_t>& sa,
 }
 
 }  // namespace sinter::cpu
+
+namespace sinter::cpu {
+
+// Copies `count` elements from src[src_offset...] to dst[dst_offset...] (element offsets).
+// Works for every element type, strings included. Both tensors must share the element type.
+void copy_elements(Tensor& dst, int64_t dst_offset, const Tensor& src, int64_t src_offset,
+                   int64_t count);
+
+}  // namespace sinter::cpu
