@@ -38,5 +38,6 @@ void register_sequence_ops(KernelRegistry& r);
 void register_misc_ops(KernelRegistry& r);
 void register_image_ops(KernelRegistry& r);
 void register_signal_ops(KernelRegistry& r);
+void register_loss_ops(KernelRegistry& r);
 
 }  // namespace sinter::cpu

@@ -83,6 +83,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_misc_ops(r);
     register_image_ops(r);
     register_signal_ops(r);
+    register_loss_ops(r);
     return r;
   }();
   return registry;
