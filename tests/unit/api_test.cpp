@@ -1,1 +1,156 @@
+// The public API end to end on small models built here with ONNX's protobuf classes; expected
+// values come from the operators' formulas, errors from the documented categories.
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "sinter/sinter.hpp"
+
+using namespace sinter;
+namespace fs = std::filesystem;
+
+namespace {
+
+void add_tensor_port(onnx::ValueInfoProto* vi, const std::string& name, std::vector<int64_t> dims) {
+  vi->set_name(name);
+  auto* tt = vi->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+// z = Relu(x + b), x: f32[2,3], b = [-1, 0, 1]. With `external`, b lives in weights.bin.
+onnx::ModelProto add_relu_model(const std::string& op = "Relu", bool external = false) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("add_relu");
+  add_tensor_port(g->add_input(), "x", {2, 3});
+  add_tensor_port(g->add_output(), "z", {2, 3});
+  auto* b = g->add_initializer();
+  b->set_name("b");
+  b->set_data_type(onnx::TensorProto::FLOAT);
+  b->add_dims(3);
+  if (external) {
+    b->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto* kv = b->add_external_data();
+    kv->set_key("location");
+    kv->set_value("weights.bin");
+  } else {
+    for (float v : {-1.f, 0.f, 1.f}) b->add_float_data(v);
+  }
+  auto* add = g->add_node();
+  add->set_op_type("Add");
+  add->add_input("x");
+  add->add_input("b");
+  add->add_output("y");
+  auto* relu = g->add_node();
+  relu->set_op_type(op);
+  relu->add_input("y");
+  relu->add_output("z");
+  return m;
+}
+
+Tensor input_2x3(std::vector<float> v) {
+  Tensor t(ElementType::f32, {2, 3});
+  std::copy(v.begin(), v.end(), t.data_as<float>());
+  return t;
+}
+
+ErrorCategory category_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.category();
+  }
+  return ErrorCategory::internal;
+}
+
+}  // namespace
+
+TEST(Api, RunsAModelFromMemory) {
+  const std::string bytes = add_relu_model().SerializeAsString();
+  Core core;
+  Model model = core.read_model_from_memory(bytes.data(), bytes.size());
+  ASSERT_EQ(model.inputs().size(), 1u);
+  EXPECT_EQ(model.inputs()[0].name, "x");
+  EXPECT_EQ(to_string(model.inputs()[0]), "f32[2,3]");
+  EXPECT_EQ(model.opset(), 13);
+  EXPECT_EQ(model.op_histogram().at("Relu"), 1);
+
+  CompiledModel compiled = core.compile_model(model, "cpu");
+  EXPECT_EQ(compiled.execution_devices(), std::vector<std::string>{"CPU"});
+  InferRequest req = compiled.create_infer_request();
+  const std::vector<float> x = {0.5f, -3.f, 2.f, 1.f, 1.f, -7.f};
+  req.set_input("x", input_2x3(x));
+  req.infer();
+  const Tensor& z = req.get_output("z").tensor();
+  ASSERT_EQ(z.shape(), (Shape{2, 3}));
+  const float b[3] = {-1, 0, 1};
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(z.data_as<float>()[i], std::max(0.f, x[i] + b[i % 3]));
+}
+
+TEST(Api, ReadsExternalDataNextToTheModel) {
+  const fs::path dir = fs::temp_directory_path() / ("sinter_api_ext_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream model(dir / "m.onnx", std::ios::binary);
+    model << add_relu_model("Relu", true).SerializeAsString();
+    const float b[3] = {10, 20, 30};
+    std::ofstream w(dir / "weights.bin", std::ios::binary);
+    w.write(reinterpret_cast<const char*>(b), sizeof b);
+  }
+  Core core;
+  InferRequest req = core.compile_model(core.read_model((dir / "m.onnx").string())).create_infer_request();
+  req.set_input("x", input_2x3({0, 0, 0, 1, 1, 1}));
+  req.infer();
+  EXPECT_EQ(req.get_output("z").tensor().data_as<float>()[5], 31.f);
+
+  fs::remove(dir / "weights.bin");
+  EXPECT_EQ(category_of([&] { core.read_model((dir / "m.onnx").string()); }), ErrorCategory::io_error);
+  fs::remove_all(dir);
+}
+
+TEST(Api, BadInputsGetTheirCategories) {
+  Core core;
+  const std::string bytes = add_relu_model().SerializeAsString();
+  Model model = core.read_model_from_memory(bytes.data(), bytes.size());
+  InferRequest req = core.compile_model(model).create_infer_request();
+
+  EXPECT_EQ(category_of([&] { req.set_input("nope", input_2x3({})); }), ErrorCategory::invalid_argument);
+  EXPECT_EQ(category_of([&] { req.set_input("x", Tensor(ElementType::i64, {2, 3})); }),
+            ErrorCategory::invalid_argument);
+  EXPECT_EQ(category_of([&] { req.set_input("x", Tensor(ElementType::f32, {3, 2})); }),
+            ErrorCategory::invalid_argument);
+  EXPECT_EQ(category_of([&] { req.infer(); }), ErrorCategory::invalid_argument);  // x not set
+  EXPECT_EQ(category_of([&] { core.compile_model(model, "GPU.7"); }), ErrorCategory::device_not_found);
+}
+
+TEST(Api, MalformedModelsAreInvalidModelErrors) {
+  Core core;
+  const std::string good = add_relu_model().SerializeAsString();
+  const std::string garbage = "this is not a protobuf \xff\xff\xff\xff";
+  EXPECT_EQ(category_of([&] { core.read_model_from_memory(garbage.data(), garbage.size()); }),
+            ErrorCategory::invalid_model);
+  const std::string truncated = good.substr(0, good.size() / 2);
+  EXPECT_EQ(category_of([&] { core.read_model_from_memory(truncated.data(), truncated.size()); }),
+            ErrorCategory::invalid_model);
+  EXPECT_EQ(category_of([&] { core.read_model_from_memory(good.data(), 0); }), ErrorCategory::invalid_model);
+  EXPECT_EQ(category_of([&] { core.read_model("/nonexistent/model.onnx"); }), ErrorCategory::io_error);
+}
+
+TEST(Api, UnknownOpsAreNamedAtCompileTime) {
+  Core core;
+  const std::string bytes = add_relu_model("NoSuchOp").SerializeAsString();
+  Model model = core.read_model_from_memory(bytes.data(), bytes.size());
+  try {
+    core.compile_model(model);
+    FAIL() << "compile should fail";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.category(), ErrorCategory::unsupported_op);
+    EXPECT_NE(std::string(e.what()).find("NoSuchOp"), std::string::npos);
+  }
+}
