@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The `sinter` command as a user meets it: a good run, and bad input that must fail cleanly
+# (non-zero exit, one clear error line, no crash, no output file overwritten).
+set -uo pipefail
+sinter=$1
+data=/usr/share/libonnx-testdata/data/node/test_relu
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+expect() {  # expect NAME WANT_EXIT PATTERN -- command...
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$want" = 0 ] && [ $rc -ne 0 ]; then
+    echo "FAIL $name: exit $rc, expected 0: $out"; failed=$((failed + 1)); return
+  fi
+  if [ "$want" != 0 ] && { [ $rc -eq 0 ] || [ $rc -ge 128 ]; }; then
+    echo "FAIL $name: exit $rc, expected a clean failure: $out"; failed=$((failed + 1)); return
+  fi
+  if ! tr '\n' ' ' <<<"$out" | grep -qE -- "$pattern"; then
+    echo "FAIL $name: output does not match /$pattern/: $out"; failed=$((failed + 1)); return
+  fi
+  echo "ok   $name"
+  passed=$((passed + 1))
+}
+
+expect run-relu 0 "y: f32\[3,4,5\]" -- "$sinter" run "$data/model.onnx" -i "x=$data/test_data_set_0/input_0.pb" -o "$tmp/out"
+expect compare-relu 0 "0 outside" -- "$sinter" compare "$tmp/out/y.npy" "$data/test_data_set_0/output_0.pb"
+expect single-input-shorthand 0 "y: f32" -- "$sinter" run "$data/model.onnx" -i "$data/test_data_set_0/input_0.pb" -o "$tmp/out2"
+expect info 0 "Relu +1" -- "$sinter" info "$data/model.onnx"
+expect devices 0 "^CPU " -- "$sinter" devices
+
+head -c $(($(stat -c %s "$data/model.onnx") / 2)) "$data/model.onnx" > "$tmp/truncated.onnx"
+expect truncated-model 1 "invalid_model.*truncated.onnx" -- "$sinter" info "$tmp/truncated.onnx"
+head -c 4096 /dev/urandom > "$tmp/garbage.onnx"
+expect garbage-model 1 "invalid_model|unsupported_op" -- "$sinter" info "$tmp/garbage.onnx"
+: > "$tmp/empty.onnx"
+expect empty-model 1 "invalid_model.*empty" -- "$sinter" info "$tmp/empty.onnx"
+expect missing-input 1 "missing inputs.*-i x=FILE" -- "$sinter" run "$data/model.onnx" -o "$tmp/o3"
+expect wrong-input-name 1 "invalid_argument.*'nope' is not an input.*'x'" -- "$sinter" run "$data/model.onnx" -i "nope=$data/test_data_set_0/input_0.pb"
+expect wrong-shape 1 "invalid_argument.*expects shape \[3,4,5\]" -- "$sinter" run "$data/model.onnx" -i "x=/usr/share/libonnx-testdata/data/node/test_add_bcast/test_data_set_0/input_1.pb" -o "$tmp/o4"
+printf 'not a tensor' > "$tmp/bad.npy"
+expect unreadable-npy 1 "input 'x'.*bad.npy" -- "$sinter" run "$data/model.onnx" -i "x=$tmp/bad.npy"
+expect unknown-device 1 "device_not_found.*available:.*CPU" -- "$sinter" run "$data/model.onnx" -d GPU.3 -i "x=$data/test_data_set_0/input_0.pb"
+expect missing-file 1 "does not exist|not exist" -- "$sinter" info "$tmp/nothing.onnx"
+expect compare-mismatch 1 "elements differ" -- "$sinter" compare "$data/test_data_set_0/input_0.pb" "$data/test_data_set_0/output_0.pb"
+
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
