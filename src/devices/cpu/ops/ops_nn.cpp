@@ -327,6 +327,16 @@ void op_conv_transpose(OpContext& ctx) {
 
 }  // namespace
 
+// Direct convolution in double, for the quantized ops (exact for their integer ranges).
+Tensor conv_reference_f64(const OpContext& ctx, const Tensor& x, const Tensor& w,
+                          const ConvGeometry& g) {
+  ctx.check(x.rank() >= 3 && w.rank() == x.rank(), "input {} and weights {} must be N-D (N>=3)",
+            to_string(x.shape()), to_string(w.shape()));
+  Tensor out(ElementType::f64, g.output_shape);
+  conv_direct<double>(x, w, nullptr, g, out);
+  return out;
+}
+
 void register_nn_ops(KernelRegistry& r) {
   r.add("MatMul", op_matmul);
   r.add("Gemm", op_gemm);

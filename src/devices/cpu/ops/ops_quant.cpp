@@ -1,7 +1,243 @@
+// Quantization: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
+// ConvInteger, QLinearMatMul, QLinearConv. Integer products are computed exactly (in double,
+// which holds every int32 accumulator value these ops produce) and requantized with
+// round-half-to-even and saturation, as the spec says.
+#include <cmath>
+
+#include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/conv_geometry.hpp"
+#include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
 
-void register_quant_ops(KernelRegistry&) {}
+Tensor conv_reference_f64(const OpContext& ctx, const Tensor& x, const Tensor& w,
+                          const ConvGeometry& g);
+
+namespace {
+
+// Per-element parameter along `axis` (scalar or 1-D of that axis' length), as doubles.
+std::vector<double> param_along(const OpContext& ctx, const Tensor* p, const Shape& shape,
+                                int64_t axis, std::vector<int64_t>& stride_out) {
+  std::vector<double> v = {0.0};
+  if (p) {
+    const Tensor d = convert_tensor(ctx, *p, ElementType::f64);
+    v.assign(d.data_as<double>(), d.data_as<double>() + d.element_count());
+  }
+  stride_out.assign(shape.size(), 0);
+  if (v.size() > 1) {
+    ctx.check(axis < static_cast<int64_t>(shape.size()) && static_cast<int64_t>(v.size()) == shape[axis],
+              "per-axis parameter has {} values, axis {} of {} needs {}", v.size(), axis,
+              to_string(shape), axis < static_cast<int64_t>(shape.size()) ? shape[axis] : -1);
+    stride_out[axis] = 1;
+  }
+  return v;
+}
+
+int64_t index_along(int64_t flat, const Shape& shape, int64_t axis) {
+  int64_t inner = 1;
+  for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < shape.size(); ++d) inner *= shape[d];
+  return (flat / inner) % shape[axis];
+}
+
+template <typename Q>
+Q saturate(double v) {
+  v = std::nearbyint(v);
+  v = std::min<double>(std::max<double>(v, std::numeric_limits<Q>::lowest()), std::numeric_limits<Q>::max());
+  return static_cast<Q>(v);
+}
+
+Tensor quantize(const OpContext& ctx, const Tensor& xd, const std::vector<double>& scale,
+                const std::vector<double>& zp, int64_t axis, ElementType out_type,
+                bool float32_division = false) {
+  Tensor out(out_type, xd.shape());
+  dispatch_integer(out_type, ctx, [&]<typename Q>() {
+    for (int64_t i = 0; i < xd.element_count(); ++i) {
+      const int64_t k = scale.size() > 1 ? index_along(i, xd.shape(), axis) : 0;
+      const double z = zp.size() > 1 ? zp[k] : zp[0];
+      // float32 inputs divide in float32, as the spec's reference implementation does.
+      const double q = float32_division ? static_cast<double>(static_cast<float>(xd.data_as<double>()[i]) /
+                                                              static_cast<float>(scale[k]))
+                                        : xd.data_as<double>()[i] / scale[k];
+      out.data_as<Q>()[i] = saturate<Q>(std::nearbyint(q) + z);
+    }
+  });
+  return out;
+}
+
+void op_quantize_linear(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  // The axis only matters (and is only checked) for per-axis scales.
+  const int64_t axis =
+      ctx.input(1).element_count() > 1 ? normalize_axis(ctx, ctx.attr_i("axis", 1), x.rank()) : 0;
+  std::vector<int64_t> st;
+  const auto scale = param_along(ctx, &ctx.input(1), x.shape(), axis, st);
+  const Tensor* zpt = ctx.optional_input(2);
+  const auto zp = param_along(ctx, zpt, x.shape(), axis, st);
+  const ElementType out_type = zpt ? zpt->element_type() : ElementType::u8;
+  ctx.set_output(0, quantize(ctx, convert_tensor(ctx, x, ElementType::f64), scale, zp, axis, out_type,
+                             x.element_type() == ElementType::f32));
+}
+
+void op_dequantize_linear(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  // The axis only matters (and is only checked) for per-axis scales.
+  const int64_t axis =
+      ctx.input(1).element_count() > 1 ? normalize_axis(ctx, ctx.attr_i("axis", 1), x.rank()) : 0;
+  std::vector<int64_t> st;
+  const auto scale = param_along(ctx, &ctx.input(1), x.shape(), axis, st);
+  const auto zp = param_along(ctx, ctx.optional_input(2), x.shape(), axis, st);
+  const Tensor xd = convert_tensor(ctx, x, ElementType::f64);
+  Tensor yd(ElementType::f64, x.shape());
+  for (int64_t i = 0; i < x.element_count(); ++i) {
+    const int64_t k = scale.size() > 1 ? index_along(i, x.shape(), axis) : 0;
+    const double z = zp.size() > 1 ? zp[k] : zp[0];
+    yd.data_as<double>()[i] = (xd.data_as<double>()[i] - z) * scale[k];
+  }
+  ctx.set_output(0, convert_tensor(ctx, yd, ctx.input(1).element_type()));
+}
+
+void op_dynamic_quantize_linear(OpContext& ctx) {
+  const Tensor xd = convert_tensor(ctx, ctx.input(0), ElementType::f64);
+  double lo = 0, hi = 0;
+  for (int64_t i = 0; i < xd.element_count(); ++i) {
+    lo = std::min(lo, xd.data_as<double>()[i]);
+    hi = std::max(hi, xd.data_as<double>()[i]);
+  }
+  // The spec computes scale in float32.
+  const float scale = static_cast<float>(hi - lo) / 255.0f;
+  const double s = scale == 0 ? 1.0 : scale;
+  const uint8_t zp = saturate<uint8_t>(std::nearbyint(-lo / s));
+  // y = saturate(round(x / scale) + zp), divided in float32 as the spec's reference does.
+  const Tensor& x = ctx.input(0);
+  const Tensor xf = convert_tensor(ctx, x, ElementType::f32);
+  Tensor y(ElementType::u8, x.shape());
+  for (int64_t i = 0; i < x.element_count(); ++i) {
+    const float q = xf.data_as<float>()[i] / static_cast<float>(s);
+    y.data_as<uint8_t>()[i] = saturate<uint8_t>(std::nearbyint(q) + zp);
+  }
+  ctx.set_output(0, y);
+  Tensor st(ElementType::f32, {});
+  st.data_as<float>()[0] = scale;
+  Tensor zt(ElementType::u8, {});
+  zt.data_as<uint8_t>()[0] = zp;
+  ctx.set_output(1, st);
+  ctx.set_output(2, zt);
+}
+
+// (x - zero_point) as doubles; zero point scalar or per-row/per-column along `axis`.
+Tensor centered(const OpContext& ctx, const Tensor& x, const Tensor* zp, int64_t axis) {
+  Tensor d = convert_tensor(ctx, x, ElementType::f64);
+  if (!zp) return d;
+  const Tensor z = convert_tensor(ctx, *zp, ElementType::f64);
+  Tensor out(ElementType::f64, x.shape());
+  for (int64_t i = 0; i < x.element_count(); ++i) {
+    const int64_t k = z.element_count() > 1 ? index_along(i, x.shape(), axis) : 0;
+    out.data_as<double>()[i] = d.data_as<double>()[i] - z.data_as<double>()[k];
+  }
+  return out;
+}
+
+// Batched matmul of two f64 tensors with NumPy broadcasting (as MatMul).
+Tensor matmul_f64(const OpContext& ctx, Tensor a, Tensor b) {
+  const bool a_vec = a.rank() == 1, b_vec = b.rank() == 1;
+  if (a_vec) a = a.reshaped({1, a.shape()[0]});
+  if (b_vec) b = b.reshaped({b.shape()[0], 1});
+  const int64_t m = a.shape()[a.rank() - 2], k = a.shape()[a.rank() - 1], n = b.shape()[b.rank() - 1];
+  ctx.check(k == b.shape()[b.rank() - 2], "inner dimensions differ");
+  const Shape ab(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+  const Shape batch = broadcast_shapes(ctx, ab, bb);
+  Shape out_shape = batch;
+  if (!a_vec) out_shape.push_back(m);
+  if (!b_vec) out_shape.push_back(n);
+  Tensor out(ElementType::f64, out_shape);
+  const double* pa = a.data_as<double>();
+  const double* pb = b.data_as<double>();
+  double* pc = out.data_as<double>();
+  for_each_index2(batch, broadcast_strides(ab, batch), broadcast_strides(bb, batch),
+                  [&](int64_t bi, int64_t oa, int64_t ob) {
+                    for (int64_t i = 0; i < m; ++i) {
+                      for (int64_t j = 0; j < n; ++j) {
+                        double acc = 0;
+                        for (int64_t p = 0; p < k; ++p) acc += pa[oa * m * k + i * k + p] * pb[ob * k * n + p * n + j];
+                        pc[bi * m * n + i * n + j] = acc;
+                      }
+                    }
+                  });
+  return out;
+}
+
+void op_matmul_integer(OpContext& ctx) {
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  const Tensor ac = centered(ctx, a, ctx.optional_input(2), a.rank() - 2 >= 0 ? a.rank() - 2 : 0);
+  const Tensor bc = centered(ctx, b, ctx.optional_input(3), b.rank() - 1);
+  ctx.set_output(0, convert_tensor(ctx, matmul_f64(ctx, ac, bc), ElementType::i32));
+}
+
+void op_qlinear_matmul(OpContext& ctx) {
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(3);
+  const Tensor ac = centered(ctx, a, ctx.optional_input(2), a.rank() - 2);
+  const Tensor bc = centered(ctx, b, ctx.optional_input(5), b.rank() - 1);
+  Tensor acc = matmul_f64(ctx, ac, bc);
+  const double as = scalar_as_double(ctx, ctx.input(1)), ys = scalar_as_double(ctx, ctx.input(6));
+  const Tensor bs = convert_tensor(ctx, ctx.input(4), ElementType::f64);
+  const int64_t n = acc.shape().back();
+  for (int64_t i = 0; i < acc.element_count(); ++i) {
+    const double s = bs.element_count() > 1 ? bs.data_as<double>()[i % n] : bs.data_as<double>()[0];
+    acc.data_as<double>()[i] *= as * s / ys;
+  }
+  const Tensor* yzp = ctx.optional_input(7);
+  const double z = yzp ? scalar_as_double(ctx, *yzp) : 0;
+  const ElementType out_type = yzp ? yzp->element_type() : a.element_type();
+  ctx.set_output(0, quantize(ctx, acc, {1.0}, {z}, 0, out_type));
+}
+
+void op_conv_integer(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const Tensor xc = centered(ctx, x, ctx.optional_input(2), 1);
+  const Tensor wc = centered(ctx, w, ctx.optional_input(3), 0);
+  const ConvGeometry g = conv_geometry(ctx, x.shape(), w.shape(), false);
+  ctx.set_output(0, convert_tensor(ctx, conv_reference_f64(ctx, xc, wc, g), ElementType::i32));
+}
+
+void op_qlinear_conv(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(3);
+  const Tensor xc = centered(ctx, x, ctx.optional_input(2), 1);
+  const Tensor wc = centered(ctx, w, ctx.optional_input(5), 0);
+  const ConvGeometry g = conv_geometry(ctx, x.shape(), w.shape(), false);
+  Tensor acc = conv_reference_f64(ctx, xc, wc, g);
+  const double xs = scalar_as_double(ctx, ctx.input(1)), ys = scalar_as_double(ctx, ctx.input(6));
+  const Tensor ws = convert_tensor(ctx, ctx.input(4), ElementType::f64);
+  const Tensor* bias = ctx.optional_input(8);
+  const Tensor bd = bias ? convert_tensor(ctx, *bias, ElementType::f64) : Tensor();
+  const int64_t M = acc.shape()[1];
+  const int64_t planes = acc.shape()[0] * M;
+  const int64_t inner = planes > 0 ? acc.element_count() / planes : 0;
+  for (int64_t i = 0; i < acc.element_count(); ++i) {
+    const int64_t m = (i / inner) % M;
+    const double s = ws.element_count() > 1 ? ws.data_as<double>()[m] : ws.data_as<double>()[0];
+    double v = acc.data_as<double>()[i] + (bias ? bd.data_as<double>()[m] : 0.0);
+    acc.data_as<double>()[i] = v * xs * s / ys;
+  }
+  const Tensor* yzp = ctx.optional_input(7);
+  const double z = yzp ? scalar_as_double(ctx, *yzp) : 0;
+  ctx.set_output(0, quantize(ctx, acc, {1.0}, {z}, 0, yzp ? yzp->element_type() : x.element_type()));
+}
+
+}  // namespace
+
+void register_quant_ops(KernelRegistry& r) {
+  r.add("QuantizeLinear", op_quantize_linear);
+  r.add("DequantizeLinear", op_dequantize_linear);
+  r.add("DynamicQuantizeLinear", op_dynamic_quantize_linear);
+  r.add("MatMulInteger", op_matmul_integer);
+  r.add("QLinearMatMul", op_qlinear_matmul);
+  r.add("ConvInteger", op_conv_integer);
+  r.add("QLinearConv", op_qlinear_conv);
+}
 
 }  // namespace sinter::cpu
