@@ -50,9 +50,9 @@ struct PortInfo {
 std::string to_string(const PortInfo& port);
 
 struct DeviceInfo {
-  std::string name;       // "CPU", "GPU.0"
-  std::string full_name;  // "Intel(R) Core(TM) i7-... (AVX2)"
-  std::string type;       // "cpu", "integrated", "discrete", "opencl-cpu"
+  std::string name;                               // "CPU", "GPU.0"
+  std::string full_name;                          // "Intel(R) Core(TM) i7-... (AVX2)"
+  std::string type;                               // "cpu", "integrated", "discrete", "opencl-cpu"
   std::map<std::string, std::string> properties;  // ISA, threads, memory, ...
 };
 

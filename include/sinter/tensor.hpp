@@ -91,7 +91,7 @@ class Value {
  public:
   enum class Kind { none, tensor, sequence };
 
-  Value() = default;  // an empty optional
+  Value() = default;                                                         // an empty optional
   Value(Tensor tensor) : kind_(Kind::tensor), tensor_(std::move(tensor)) {}  // NOLINT: implicit
   static Value sequence(std::vector<Tensor> items) {
     Value v;

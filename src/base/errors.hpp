@@ -21,9 +21,9 @@ template <typename... Args>
 
 }  // namespace sinter
 
-#define SINTER_CHECK(condition, category, ...) \
-  do {                                         \
-    if (!(condition)) {                        \
+#define SINTER_CHECK(condition, category, ...)                         \
+  do {                                                                 \
+    if (!(condition)) {                                                \
       ::sinter::raise(::sinter::ErrorCategory::category, __VA_ARGS__); \
-    }                                          \
+    }                                                                  \
   } while (0)

@@ -39,6 +39,8 @@ spdlog::logger& log() {
   return *logger;
 }
 
-void set_log_level(const std::string& level) { log().set_level(parse_level(level)); }
+void set_log_level(const std::string& level) {
+  log().set_level(parse_level(level));
+}
 
 }  // namespace sinter

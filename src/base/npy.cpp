@@ -55,7 +55,8 @@ Tensor parse_npy(const std::string& bytes, const std::string& origin) {
     header_start = 10;
   } else if (major == 2 || major == 3) {
     SINTER_CHECK(bytes.size() >= 12, io_error, "{}: truncated .npy header", origin);
-    for (int i = 3; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + i]);
+    for (int i = 3; i >= 0; --i)
+      header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + i]);
     header_start = 12;
   } else {
     raise(ErrorCategory::io_error, "{}: unsupported .npy format version {}", origin, major);
@@ -122,19 +123,19 @@ std::string serialize_npy(const Tensor& input) {
   }
   SINTER_CHECK(code, invalid_argument, "cannot write a {} tensor as .npy",
                to_string(tensor.element_type()));
-  const char order = (tensor.element_type() == ElementType::boolean ||
-                      tensor.element_type() == ElementType::i8 ||
-                      tensor.element_type() == ElementType::u8)
-                         ? '|'
-                         : '<';
+  const char order =
+      (tensor.element_type() == ElementType::boolean || tensor.element_type() == ElementType::i8 ||
+       tensor.element_type() == ElementType::u8)
+          ? '|'
+          : '<';
   std::string shape = "(";
   for (std::size_t i = 0; i < tensor.shape().size(); ++i) {
     if (i) shape += ", ";
     shape += std::to_string(tensor.shape()[i]);
   }
   shape += tensor.rank() == 1 ? ",)" : ")";
-  std::string header = fmt::format("{{'descr': '{}{}', 'fortran_order': False, 'shape': {}, }}",
-                                   order, code, shape);
+  std::string header =
+      fmt::format("{{'descr': '{}{}', 'fortran_order': False, 'shape': {}, }}", order, code, shape);
   // Pad so that the data starts at a multiple of 64 bytes, ending the header with '\n'.
   const std::size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
@@ -173,8 +174,7 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp.c_str());
-    raise(ErrorCategory::io_error, "cannot rename '{}' to '{}': {}", tmp, path,
-          std::strerror(err));
+    raise(ErrorCategory::io_error, "cannot rename '{}' to '{}': {}", tmp, path, std::strerror(err));
   }
 }
 

@@ -9,56 +9,85 @@ namespace sinter {
 
 const char* to_string(ErrorCategory category) {
   switch (category) {
-    case ErrorCategory::invalid_model: return "invalid_model";
-    case ErrorCategory::unsupported_op: return "unsupported_op";
-    case ErrorCategory::device_not_found: return "device_not_found";
-    case ErrorCategory::out_of_memory: return "out_of_memory";
-    case ErrorCategory::invalid_argument: return "invalid_argument";
-    case ErrorCategory::cache_error: return "cache_error";
-    case ErrorCategory::io_error: return "io_error";
-    case ErrorCategory::internal: return "internal";
+    case ErrorCategory::invalid_model:
+      return "invalid_model";
+    case ErrorCategory::unsupported_op:
+      return "unsupported_op";
+    case ErrorCategory::device_not_found:
+      return "device_not_found";
+    case ErrorCategory::out_of_memory:
+      return "out_of_memory";
+    case ErrorCategory::invalid_argument:
+      return "invalid_argument";
+    case ErrorCategory::cache_error:
+      return "cache_error";
+    case ErrorCategory::io_error:
+      return "io_error";
+    case ErrorCategory::internal:
+      return "internal";
   }
   return "unknown";
 }
 
 const char* to_string(ElementType type) {
   switch (type) {
-    case ElementType::undefined: return "undefined";
-    case ElementType::f32: return "f32";
-    case ElementType::u8: return "u8";
-    case ElementType::i8: return "i8";
-    case ElementType::u16: return "u16";
-    case ElementType::i16: return "i16";
-    case ElementType::i32: return "i32";
-    case ElementType::i64: return "i64";
-    case ElementType::string: return "string";
-    case ElementType::boolean: return "bool";
-    case ElementType::f16: return "f16";
-    case ElementType::f64: return "f64";
-    case ElementType::u32: return "u32";
-    case ElementType::u64: return "u64";
-    case ElementType::bf16: return "bf16";
+    case ElementType::undefined:
+      return "undefined";
+    case ElementType::f32:
+      return "f32";
+    case ElementType::u8:
+      return "u8";
+    case ElementType::i8:
+      return "i8";
+    case ElementType::u16:
+      return "u16";
+    case ElementType::i16:
+      return "i16";
+    case ElementType::i32:
+      return "i32";
+    case ElementType::i64:
+      return "i64";
+    case ElementType::string:
+      return "string";
+    case ElementType::boolean:
+      return "bool";
+    case ElementType::f16:
+      return "f16";
+    case ElementType::f64:
+      return "f64";
+    case ElementType::u32:
+      return "u32";
+    case ElementType::u64:
+      return "u64";
+    case ElementType::bf16:
+      return "bf16";
   }
   return "unknown";
 }
 
 std::size_t element_size(ElementType type) {
   switch (type) {
-    case ElementType::undefined: return 0;
+    case ElementType::undefined:
+      return 0;
     case ElementType::u8:
     case ElementType::i8:
-    case ElementType::boolean: return 1;
+    case ElementType::boolean:
+      return 1;
     case ElementType::u16:
     case ElementType::i16:
     case ElementType::f16:
-    case ElementType::bf16: return 2;
+    case ElementType::bf16:
+      return 2;
     case ElementType::f32:
     case ElementType::i32:
-    case ElementType::u32: return 4;
+    case ElementType::u32:
+      return 4;
     case ElementType::f64:
     case ElementType::i64:
-    case ElementType::u64: return 8;
-    case ElementType::string: return sizeof(std::string);
+    case ElementType::u64:
+      return 8;
+    case ElementType::string:
+      return sizeof(std::string);
   }
   return 0;
 }
@@ -102,8 +131,7 @@ Tensor::Tensor(ElementType type, Shape shape) : type_(type), shape_(std::move(sh
     SINTER_CHECK(d >= 0, invalid_argument, "tensor shape {} has a negative dimension",
                  sinter::to_string(shape_));
   }
-  SINTER_CHECK(type != ElementType::undefined, invalid_argument,
-               "a tensor needs an element type");
+  SINTER_CHECK(type != ElementType::undefined, invalid_argument, "a tensor needs an element type");
   storage_ = allocate(type, element_count());
   data_ = storage_.get();
 }

@@ -87,8 +87,8 @@ void validate(Graph& graph, const std::vector<std::string>& outer_names) {
     for (const auto& in : node.inputs) {
       if (in.empty() || available.count(in) || producer.count(in) || outer.count(in)) continue;
       raise(ErrorCategory::invalid_model,
-            "graph '{}': {} reads '{}', which no input, initializer or node produces",
-            graph.name, node.label(), in);
+            "graph '{}': {} reads '{}', which no input, initializer or node produces", graph.name,
+            node.label(), in);
     }
     for (const auto& in : reads) {
       auto it = producer.find(in);

@@ -43,8 +43,8 @@ struct Attribute {
 struct Node {
   std::string name;
   std::string op_type;
-  std::string domain;  // "" for ai.onnx
-  std::vector<std::string> inputs;  // "" marks an omitted optional input
+  std::string domain;                // "" for ai.onnx
+  std::vector<std::string> inputs;   // "" marks an omitted optional input
   std::vector<std::string> outputs;  // "" marks an omitted optional output
   std::map<std::string, Attribute> attributes;
 

@@ -39,21 +39,18 @@ void check_input(const PortInfo& port, const Value& value) {
     return;
   }
   if (value.is_sequence()) {
-    SINTER_CHECK(port.kind == PortInfo::Kind::sequence ||
-                     port.kind == PortInfo::Kind::optional_sequence ||
-                     port.kind == PortInfo::Kind::unknown,
-                 invalid_argument, "input '{}' expects {}, got a sequence", port.name,
-                 to_string(port));
+    SINTER_CHECK(
+        port.kind == PortInfo::Kind::sequence || port.kind == PortInfo::Kind::optional_sequence ||
+            port.kind == PortInfo::Kind::unknown,
+        invalid_argument, "input '{}' expects {}, got a sequence", port.name, to_string(port));
     return;
   }
   SINTER_CHECK(port.kind == PortInfo::Kind::tensor ||
                    port.kind == PortInfo::Kind::optional_tensor ||
                    port.kind == PortInfo::Kind::unknown,
-               invalid_argument, "input '{}' expects {}, got a tensor", port.name,
-               to_string(port));
+               invalid_argument, "input '{}' expects {}, got a tensor", port.name, to_string(port));
   const Tensor& t = value.tensor();
-  SINTER_CHECK(port.element_type == ElementType::undefined ||
-                   port.element_type == t.element_type(),
+  SINTER_CHECK(port.element_type == ElementType::undefined || port.element_type == t.element_type(),
                invalid_argument, "input '{}' expects element type {}, got {}", port.name,
                to_string(port.element_type), to_string(t.element_type()));
   if (!port.has_shape) return;
@@ -75,18 +72,28 @@ std::string to_string(const PortInfo& port) {
       return fmt::format("optional<sequence<{}>>", to_string(port.element_type));
     case PortInfo::Kind::optional_tensor:
       return fmt::format("optional<{}{}>", to_string(port.element_type), dims_to_string(port));
-    case PortInfo::Kind::unknown: return "unknown";
-    case PortInfo::Kind::tensor: break;
+    case PortInfo::Kind::unknown:
+      return "unknown";
+    case PortInfo::Kind::tensor:
+      break;
   }
   return std::string(to_string(port.element_type)) + dims_to_string(port);
 }
 
 // ---- Model
 
-const std::vector<PortInfo>& Model::inputs() const { return impl_->graph->inputs; }
-const std::vector<PortInfo>& Model::outputs() const { return impl_->graph->outputs; }
-int64_t Model::opset() const { return impl_->graph->opset(""); }
-const std::string& Model::source() const { return impl_->source; }
+const std::vector<PortInfo>& Model::inputs() const {
+  return impl_->graph->inputs;
+}
+const std::vector<PortInfo>& Model::outputs() const {
+  return impl_->graph->outputs;
+}
+int64_t Model::opset() const {
+  return impl_->graph->opset("");
+}
+const std::string& Model::source() const {
+  return impl_->source;
+}
 std::map<std::string, int64_t> Model::op_histogram() const {
   std::map<std::string, int64_t> h;
   ir::count_ops(*impl_->graph, h);
@@ -150,7 +157,9 @@ CompiledModel Core::compile_model(const Model& model, const std::string& device)
   return c;
 }
 
-std::vector<DeviceInfo> Core::available_devices() const { return {cpu_device()->info()}; }
+std::vector<DeviceInfo> Core::available_devices() const {
+  return {cpu_device()->info()};
+}
 
 // ---- CompiledModel
 
@@ -160,8 +169,12 @@ InferRequest CompiledModel::create_infer_request() const {
   r.impl_->compiled = impl_;
   return r;
 }
-const std::vector<PortInfo>& CompiledModel::inputs() const { return impl_->graph->inputs; }
-const std::vector<PortInfo>& CompiledModel::outputs() const { return impl_->graph->outputs; }
+const std::vector<PortInfo>& CompiledModel::inputs() const {
+  return impl_->graph->inputs;
+}
+const std::vector<PortInfo>& CompiledModel::outputs() const {
+  return impl_->graph->outputs;
+}
 std::vector<std::string> CompiledModel::execution_devices() const {
   return impl_->execution_devices;
 }
@@ -170,7 +183,8 @@ std::vector<std::string> CompiledModel::execution_devices() const {
 
 void InferRequest::set_input(const std::string& name, Value value) {
   const auto& ports = impl_->compiled->graph->inputs;
-  auto it = std::find_if(ports.begin(), ports.end(), [&](const PortInfo& p) { return p.name == name; });
+  auto it =
+      std::find_if(ports.begin(), ports.end(), [&](const PortInfo& p) { return p.name == name; });
   if (it == ports.end()) {
     std::string names;
     for (const auto& p : ports) names += (names.empty() ? "'" : ", '") + p.name + "'";
@@ -183,8 +197,8 @@ void InferRequest::set_input(const std::string& name, Value value) {
 
 void InferRequest::infer() {
   for (const auto& p : impl_->compiled->graph->inputs) {
-    const bool optional = p.kind == PortInfo::Kind::optional_tensor ||
-                          p.kind == PortInfo::Kind::optional_sequence;
+    const bool optional =
+        p.kind == PortInfo::Kind::optional_tensor || p.kind == PortInfo::Kind::optional_sequence;
     SINTER_CHECK(impl_->inputs.count(p.name) || optional, invalid_argument,
                  "input '{}' ({}) was not set", p.name, to_string(p));
   }
@@ -200,8 +214,8 @@ void InferRequest::infer() {
 const Value& InferRequest::get_output(const std::string& name) const {
   auto it = impl_->outputs.find(name);
   if (it == impl_->outputs.end()) {
-    raise(ErrorCategory::invalid_argument, "'{}' is not an output of the model (or infer() has not run)",
-          name);
+    raise(ErrorCategory::invalid_argument,
+          "'{}' is not an output of the model (or infer() has not run)", name);
   }
   return it->second;
 }

@@ -48,20 +48,34 @@ struct Options {
 
 double to_double(const Tensor& t, int64_t i) {
   switch (t.element_type()) {
-    case ElementType::f32: return t.data_as<float>()[i];
-    case ElementType::f64: return t.data_as<double>()[i];
-    case ElementType::f16: return float(t.data_as<f16>()[i]);
-    case ElementType::bf16: return float(t.data_as<bf16>()[i]);
-    case ElementType::i8: return t.data_as<int8_t>()[i];
-    case ElementType::i16: return t.data_as<int16_t>()[i];
-    case ElementType::i32: return t.data_as<int32_t>()[i];
-    case ElementType::i64: return static_cast<double>(t.data_as<int64_t>()[i]);
-    case ElementType::u8: return t.data_as<uint8_t>()[i];
-    case ElementType::u16: return t.data_as<uint16_t>()[i];
-    case ElementType::u32: return t.data_as<uint32_t>()[i];
-    case ElementType::u64: return static_cast<double>(t.data_as<uint64_t>()[i]);
-    case ElementType::boolean: return t.data_as<uint8_t>()[i] ? 1 : 0;
-    default: return 0;
+    case ElementType::f32:
+      return t.data_as<float>()[i];
+    case ElementType::f64:
+      return t.data_as<double>()[i];
+    case ElementType::f16:
+      return float(t.data_as<f16>()[i]);
+    case ElementType::bf16:
+      return float(t.data_as<bf16>()[i]);
+    case ElementType::i8:
+      return t.data_as<int8_t>()[i];
+    case ElementType::i16:
+      return t.data_as<int16_t>()[i];
+    case ElementType::i32:
+      return t.data_as<int32_t>()[i];
+    case ElementType::i64:
+      return static_cast<double>(t.data_as<int64_t>()[i]);
+    case ElementType::u8:
+      return t.data_as<uint8_t>()[i];
+    case ElementType::u16:
+      return t.data_as<uint16_t>()[i];
+    case ElementType::u32:
+      return t.data_as<uint32_t>()[i];
+    case ElementType::u64:
+      return static_cast<double>(t.data_as<uint64_t>()[i]);
+    case ElementType::boolean:
+      return t.data_as<uint8_t>()[i] ? 1 : 0;
+    default:
+      return 0;
   }
 }
 
@@ -89,8 +103,8 @@ std::string compare_tensors(const Tensor& expected, const Tensor& actual, const 
     }
     return "";
   }
-  const bool exact = expected.element_type() == ElementType::i64 ||
-                     expected.element_type() == ElementType::u64;
+  const bool exact =
+      expected.element_type() == ElementType::i64 || expected.element_type() == ElementType::u64;
   int64_t bad = 0, first = -1;
   for (int64_t i = 0; i < n; ++i) {
     bool ok;
@@ -99,9 +113,12 @@ std::string compare_tensors(const Tensor& expected, const Tensor& actual, const 
                        static_cast<const char*>(actual.data()) + i * 8, 8) == 0;
     } else {
       const double e = to_double(expected, i), a = to_double(actual, i);
-      if (std::isnan(e) || std::isnan(a)) ok = std::isnan(e) && std::isnan(a);
-      else if (std::isinf(e) || std::isinf(a)) ok = e == a;
-      else ok = std::fabs(a - e) <= 1e-7 + 1e-3 * std::fabs(e);
+      if (std::isnan(e) || std::isnan(a))
+        ok = std::isnan(e) && std::isnan(a);
+      else if (std::isinf(e) || std::isinf(a))
+        ok = e == a;
+      else
+        ok = std::fabs(a - e) <= 1e-7 + 1e-3 * std::fabs(e);
     }
     if (!ok) {
       if (first < 0) first = i;
@@ -109,8 +126,8 @@ std::string compare_tensors(const Tensor& expected, const Tensor& actual, const 
     }
   }
   if (bad) {
-    msg << name << ": " << bad << " of " << n << " elements differ; first at " << first
-        << ": got " << to_double(actual, first) << ", expected " << to_double(expected, first);
+    msg << name << ": " << bad << " of " << n << " elements differ; first at " << first << ": got "
+        << to_double(actual, first) << ", expected " << to_double(expected, first);
   }
   return msg.str();
 }
@@ -176,8 +193,8 @@ std::string run_case(const fs::path& dir, const std::string& device) {
       auto outputs = sorted_files(set, "output_");
       for (std::size_t i = 0; i < outputs.size() && i < model.outputs().size(); ++i) {
         const auto& port = model.outputs()[i];
-        Value expected =
-            onnx_frontend::parse_value(read_file(outputs[i].string()), port.kind, outputs[i].string());
+        Value expected = onnx_frontend::parse_value(read_file(outputs[i].string()), port.kind,
+                                                    outputs[i].string());
         auto m = compare_values(expected, request.get_output(port.name), port.name);
         if (!m.empty()) return set.filename().string() + ": " + m;
       }
@@ -261,13 +278,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--data") opt.data_dir = next();
-    else if (a == "--expected-failures") opt.expected_file = next();
-    else if (a == "--filter") opt.filter = next();
-    else if (a == "--device") opt.device = next();
-    else if (a == "--timeout") opt.timeout_s = std::stoi(next());
-    else if (a == "--write-failures") opt.write_failures = next();
-    else if (a == "--verbose" || a == "-v") opt.verbose = true;
+    if (a == "--data")
+      opt.data_dir = next();
+    else if (a == "--expected-failures")
+      opt.expected_file = next();
+    else if (a == "--filter")
+      opt.filter = next();
+    else if (a == "--device")
+      opt.device = next();
+    else if (a == "--timeout")
+      opt.timeout_s = std::stoi(next());
+    else if (a == "--write-failures")
+      opt.write_failures = next();
+    else if (a == "--verbose" || a == "-v")
+      opt.verbose = true;
     else {
       std::cerr << "usage: sinter-conformance [--data DIR] [--expected-failures FILE] "
                    "[--filter TEXT] [--device NAME] [--timeout S] [--write-failures FILE] "
@@ -314,13 +338,15 @@ int main(int argc, char** argv) {
         ++failed;
         std::cout << "FAIL " << suite << "/" << name << ": " << msg << "\n";
       }
-      if (!msg.empty() && failures_out) failures_out << name << " " << msg.substr(0, msg.find('\n')) << "\n";
+      if (!msg.empty() && failures_out)
+        failures_out << name << " " << msg.substr(0, msg.find('\n')) << "\n";
     }
   }
   if (opt.filter.empty()) {
     for (const auto& [name, _] : expected) {
       if (!seen.count(name)) {
-        std::cout << "STALE " << name << " is listed as an expected failure but no such case exists\n";
+        std::cout << "STALE " << name
+                  << " is listed as an expected failure but no such case exists\n";
         ++failed;
       }
     }

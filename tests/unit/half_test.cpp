@@ -12,7 +12,7 @@ using sinter::f16;
 TEST(Half, ExactValuesHaveKnownBitPatterns) {
   EXPECT_EQ(f16(1.0f).bits, 0x3C00);
   EXPECT_EQ(f16(-2.0f).bits, 0xC000);
-  EXPECT_EQ(f16(65504.0f).bits, 0x7BFF);            // largest finite
+  EXPECT_EQ(f16(65504.0f).bits, 0x7BFF);               // largest finite
   EXPECT_EQ(f16(std::ldexp(1.0f, -14)).bits, 0x0400);  // smallest normal
   EXPECT_EQ(f16(std::ldexp(1.0f, -24)).bits, 0x0001);  // smallest subnormal
   EXPECT_EQ(f16(0.0f).bits, 0x0000);

@@ -41,10 +41,10 @@ TEST(Npy, WritesTheStandardHeader) {
 }
 
 TEST(Npy, RoundTripsEveryType) {
-  for (ElementType type : {ElementType::f32, ElementType::f64, ElementType::f16, ElementType::i8,
-                           ElementType::u8, ElementType::i16, ElementType::u16, ElementType::i32,
-                           ElementType::u32, ElementType::i64, ElementType::u64,
-                           ElementType::boolean}) {
+  for (ElementType type :
+       {ElementType::f32, ElementType::f64, ElementType::f16, ElementType::i8, ElementType::u8,
+        ElementType::i16, ElementType::u16, ElementType::i32, ElementType::u32, ElementType::i64,
+        ElementType::u64, ElementType::boolean}) {
     Tensor t(type, {2, 2});
     std::memset(t.data(), 1, t.byte_size());
     Tensor back = parse_npy(serialize_npy(t), "rt.npy");
@@ -67,11 +67,14 @@ TEST(Npy, RejectsMalformedFilesWithIoError) {
     return ErrorCategory::internal;
   };
   EXPECT_EQ(category_of("not numpy at all"), ErrorCategory::io_error);
-  EXPECT_EQ(category_of(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", "ab")),
-            ErrorCategory::io_error);  // truncated data
-  EXPECT_EQ(category_of(npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", "abcd")),
-            ErrorCategory::io_error);
-  EXPECT_EQ(category_of(npy_bytes("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", "abcdefgh")),
+  EXPECT_EQ(
+      category_of(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", "ab")),
+      ErrorCategory::io_error);  // truncated data
+  EXPECT_EQ(
+      category_of(npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", "abcd")),
+      ErrorCategory::io_error);
+  EXPECT_EQ(category_of(
+                npy_bytes("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", "abcdefgh")),
             ErrorCategory::io_error);
   EXPECT_EQ(category_of(std::string("\x93NUMPY\x01\x00\xff\x00", 10)), ErrorCategory::io_error);
 }

@@ -138,7 +138,8 @@ void info_command(const std::string& path) {
   std::vector<std::pair<int64_t, std::string>> ops;
   for (const auto& [op, n] : model.op_histogram()) ops.emplace_back(n, op);
   std::sort(ops.rbegin(), ops.rend());
-  for (const auto& [n, op] : ops) std::printf("  %-28s %lld\n", op.c_str(), static_cast<long long>(n));
+  for (const auto& [n, op] : ops)
+    std::printf("  %-28s %lld\n", op.c_str(), static_cast<long long>(n));
 }
 
 void devices_command() {
@@ -164,17 +165,27 @@ void devices_command() {
 double element_as_double(const sinter::Tensor& t, int64_t i) {
   using sinter::ElementType;
   switch (t.element_type()) {
-    case ElementType::f32: return t.data_as<float>()[i];
-    case ElementType::f64: return t.data_as<double>()[i];
-    case ElementType::i8: return t.data_as<int8_t>()[i];
+    case ElementType::f32:
+      return t.data_as<float>()[i];
+    case ElementType::f64:
+      return t.data_as<double>()[i];
+    case ElementType::i8:
+      return t.data_as<int8_t>()[i];
     case ElementType::u8:
-    case ElementType::boolean: return t.data_as<uint8_t>()[i];
-    case ElementType::i16: return t.data_as<int16_t>()[i];
-    case ElementType::u16: return t.data_as<uint16_t>()[i];
-    case ElementType::i32: return t.data_as<int32_t>()[i];
-    case ElementType::u32: return t.data_as<uint32_t>()[i];
-    case ElementType::i64: return static_cast<double>(t.data_as<int64_t>()[i]);
-    case ElementType::u64: return static_cast<double>(t.data_as<uint64_t>()[i]);
+    case ElementType::boolean:
+      return t.data_as<uint8_t>()[i];
+    case ElementType::i16:
+      return t.data_as<int16_t>()[i];
+    case ElementType::u16:
+      return t.data_as<uint16_t>()[i];
+    case ElementType::i32:
+      return t.data_as<int32_t>()[i];
+    case ElementType::u32:
+      return t.data_as<uint32_t>()[i];
+    case ElementType::i64:
+      return static_cast<double>(t.data_as<int64_t>()[i]);
+    case ElementType::u64:
+      return static_cast<double>(t.data_as<uint64_t>()[i]);
     default:
       throw sinter::Error(sinter::ErrorCategory::invalid_argument,
                           std::string("compare: element type ") + to_string(t.element_type()) +
@@ -202,7 +213,8 @@ void compare_command(const CompareOptions& opt) {
   for (int64_t i = 0; i < a.element_count(); ++i) {
     const double x = element_as_double(a, i), y = element_as_double(e, i);
     const double err = std::fabs(x - y);
-    const bool ok = (std::isnan(x) && std::isnan(y)) || x == y || err <= opt.atol + opt.rtol * std::fabs(y);
+    const bool ok =
+        (std::isnan(x) && std::isnan(y)) || x == y || err <= opt.atol + opt.rtol * std::fabs(y);
     if (!ok) ++bad;
     if (!(err <= worst)) {
       worst = err;
@@ -225,8 +237,12 @@ void add_commands(CLI::App& app) {
   auto cmp = std::make_shared<CompareOptions>();
   auto* compare = app.add_subcommand(
       "compare", "Compare two tensor files (.npy or .pb); exit 1 when they differ");
-  compare->add_option("actual", cmp->actual, "Tensor file to check")->required()->check(CLI::ExistingFile);
-  compare->add_option("expected", cmp->expected, "Reference tensor file")->required()->check(CLI::ExistingFile);
+  compare->add_option("actual", cmp->actual, "Tensor file to check")
+      ->required()
+      ->check(CLI::ExistingFile);
+  compare->add_option("expected", cmp->expected, "Reference tensor file")
+      ->required()
+      ->check(CLI::ExistingFile);
   compare->add_option("--rtol", cmp->rtol, "Relative tolerance")->capture_default_str();
   compare->add_option("--atol", cmp->atol, "Absolute tolerance")->capture_default_str();
   compare->callback([cmp] { compare_command(*cmp); });
@@ -244,7 +260,8 @@ void add_commands(CLI::App& app) {
   run->callback([run_opt] { run_command(*run_opt); });
 
   auto info_path = std::make_shared<std::string>();
-  auto* info = app.add_subcommand("info", "Print a model's inputs, outputs, opset and op histogram");
+  auto* info =
+      app.add_subcommand("info", "Print a model's inputs, outputs, opset and op histogram");
   info->add_option("model", *info_path, "ONNX model file")->required()->check(CLI::ExistingFile);
   info->callback([info_path] { info_command(*info_path); });
 

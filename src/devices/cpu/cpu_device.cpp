@@ -1,8 +1,8 @@
 #include "devices/cpu/cpu_device.hpp"
 
-#include <dnnl.hpp>
 #include <omp.h>
 #include <unistd.h>
+#include <dnnl.hpp>
 
 #include <fstream>
 
@@ -28,15 +28,24 @@ std::string cpu_model_name() {
 
 std::string isa_name() {
   switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::sse41: return "sse4.1";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "generic";
+    case dnnl::cpu_isa::sse41:
+      return "sse4.1";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "generic";
   }
 }
 
@@ -99,6 +108,8 @@ class CpuDevice final : public device::Device {
 
 }  // namespace
 
-std::unique_ptr<device::Device> make_cpu_device() { return std::make_unique<CpuDevice>(); }
+std::unique_ptr<device::Device> make_cpu_device() {
+  return std::make_unique<CpuDevice>();
+}
 
 }  // namespace sinter::cpu

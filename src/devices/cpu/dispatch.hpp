@@ -15,8 +15,8 @@
 namespace sinter::cpu {
 
 template <typename T>
-constexpr bool is_floating_v = std::is_floating_point_v<T> || std::is_same_v<T, f16> ||
-                               std::is_same_v<T, bf16>;
+constexpr bool is_floating_v =
+    std::is_floating_point_v<T> || std::is_same_v<T, f16> || std::is_same_v<T, bf16>;
 
 // Type used for arithmetic on T: float for the 16-bit floats, T otherwise.
 template <typename T>
@@ -30,7 +30,8 @@ inline bool is_floating_type(ElementType t) {
 [[noreturn]] void unsupported_type(const OpContext& ctx, ElementType type);
 
 #define SINTER_TYPE_CASE(ENUM, TYPE) \
-  case ElementType::ENUM: return f.template operator()<TYPE>();
+  case ElementType::ENUM:            \
+    return f.template operator()<TYPE>();
 
 template <typename F>
 decltype(auto) dispatch_float(ElementType t, const OpContext& ctx, F&& f) {
@@ -39,7 +40,8 @@ decltype(auto) dispatch_float(ElementType t, const OpContext& ctx, F&& f) {
     SINTER_TYPE_CASE(f64, double)
     SINTER_TYPE_CASE(f16, f16)
     SINTER_TYPE_CASE(bf16, bf16)
-    default: unsupported_type(ctx, t);
+    default:
+      unsupported_type(ctx, t);
   }
 }
 
@@ -54,7 +56,8 @@ decltype(auto) dispatch_signed(ElementType t, const OpContext& ctx, F&& f) {
     SINTER_TYPE_CASE(i16, int16_t)
     SINTER_TYPE_CASE(i32, int32_t)
     SINTER_TYPE_CASE(i64, int64_t)
-    default: unsupported_type(ctx, t);
+    default:
+      unsupported_type(ctx, t);
   }
 }
 
@@ -69,7 +72,8 @@ decltype(auto) dispatch_integer(ElementType t, const OpContext& ctx, F&& f) {
     SINTER_TYPE_CASE(u16, uint16_t)
     SINTER_TYPE_CASE(u32, uint32_t)
     SINTER_TYPE_CASE(u64, uint64_t)
-    default: unsupported_type(ctx, t);
+    default:
+      unsupported_type(ctx, t);
   }
 }
 
@@ -88,7 +92,8 @@ decltype(auto) dispatch_numeric(ElementType t, const OpContext& ctx, F&& f) {
     SINTER_TYPE_CASE(u16, uint16_t)
     SINTER_TYPE_CASE(u32, uint32_t)
     SINTER_TYPE_CASE(u64, uint64_t)
-    default: unsupported_type(ctx, t);
+    default:
+      unsupported_type(ctx, t);
   }
 }
 
@@ -110,21 +115,36 @@ decltype(auto) dispatch_any(ElementType t, const OpContext& ctx, F&& f) {
 
 template <typename T>
 constexpr ElementType element_type_of() {
-  if constexpr (std::is_same_v<T, float>) return ElementType::f32;
-  else if constexpr (std::is_same_v<T, double>) return ElementType::f64;
-  else if constexpr (std::is_same_v<T, f16>) return ElementType::f16;
-  else if constexpr (std::is_same_v<T, bf16>) return ElementType::bf16;
-  else if constexpr (std::is_same_v<T, int8_t>) return ElementType::i8;
-  else if constexpr (std::is_same_v<T, int16_t>) return ElementType::i16;
-  else if constexpr (std::is_same_v<T, int32_t>) return ElementType::i32;
-  else if constexpr (std::is_same_v<T, int64_t>) return ElementType::i64;
-  else if constexpr (std::is_same_v<T, uint8_t>) return ElementType::u8;
-  else if constexpr (std::is_same_v<T, uint16_t>) return ElementType::u16;
-  else if constexpr (std::is_same_v<T, uint32_t>) return ElementType::u32;
-  else if constexpr (std::is_same_v<T, uint64_t>) return ElementType::u64;
-  else if constexpr (std::is_same_v<T, bool>) return ElementType::boolean;
-  else if constexpr (std::is_same_v<T, std::string>) return ElementType::string;
-  else return ElementType::undefined;
+  if constexpr (std::is_same_v<T, float>)
+    return ElementType::f32;
+  else if constexpr (std::is_same_v<T, double>)
+    return ElementType::f64;
+  else if constexpr (std::is_same_v<T, f16>)
+    return ElementType::f16;
+  else if constexpr (std::is_same_v<T, bf16>)
+    return ElementType::bf16;
+  else if constexpr (std::is_same_v<T, int8_t>)
+    return ElementType::i8;
+  else if constexpr (std::is_same_v<T, int16_t>)
+    return ElementType::i16;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return ElementType::i32;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return ElementType::i64;
+  else if constexpr (std::is_same_v<T, uint8_t>)
+    return ElementType::u8;
+  else if constexpr (std::is_same_v<T, uint16_t>)
+    return ElementType::u16;
+  else if constexpr (std::is_same_v<T, uint32_t>)
+    return ElementType::u32;
+  else if constexpr (std::is_same_v<T, uint64_t>)
+    return ElementType::u64;
+  else if constexpr (std::is_same_v<T, bool>)
+    return ElementType::boolean;
+  else if constexpr (std::is_same_v<T, std::string>)
+    return ElementType::string;
+  else
+    return ElementType::undefined;
 }
 
 }  // namespace sinter::cpu

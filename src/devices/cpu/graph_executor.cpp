@@ -102,7 +102,8 @@ std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds
   SINTER_CHECK(feeds.size() <= graph.inputs.size(), invalid_model,
                "subgraph '{}' takes {} inputs but was given {}", graph.name, graph.inputs.size(),
                feeds.size());
-  for (std::size_t i = 0; i < feeds.size(); ++i) scope.set(graph.inputs[i].name, std::move(feeds[i]));
+  for (std::size_t i = 0; i < feeds.size(); ++i)
+    scope.set(graph.inputs[i].name, std::move(feeds[i]));
   run_nodes(graph, scope);
   std::vector<Value> outputs;
   for (const auto& o : graph.outputs) {

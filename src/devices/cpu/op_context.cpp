@@ -15,8 +15,7 @@ const Value& OpContext::input_value(std::size_t i) const {
 const Tensor& OpContext::input(std::size_t i) const {
   const Value& v = input_value(i);
   if (!v.is_tensor()) {
-    fail(ErrorCategory::invalid_argument, "input #{} ('{}') must be a tensor", i,
-         node_.inputs[i]);
+    fail(ErrorCategory::invalid_argument, "input #{} ('{}') must be a tensor", i, node_.inputs[i]);
   }
   return v.tensor();
 }

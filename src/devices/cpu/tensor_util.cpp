@@ -20,8 +20,8 @@ Shape broadcast_shapes(const OpContext& ctx, const Shape& a, const Shape& b) {
     const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
     if (da != db && da != 1 && db != 1) {
-      ctx.fail(ErrorCategory::invalid_argument, "shapes {} and {} do not broadcast",
-               to_string(a), to_string(b));
+      ctx.fail(ErrorCategory::invalid_argument, "shapes {} and {} do not broadcast", to_string(a),
+               to_string(b));
     }
     out[i] = da == 1 ? db : da;
   }
@@ -46,7 +46,9 @@ int64_t normalize_axis(const OpContext& ctx, int64_t axis, int64_t rank) {
 std::vector<int64_t> to_int64_vector(const OpContext& ctx, const Tensor& t) {
   std::vector<int64_t> v(static_cast<std::size_t>(t.element_count()));
   switch (t.element_type()) {
-    case ElementType::i64: std::memcpy(v.data(), t.data(), v.size() * 8); break;
+    case ElementType::i64:
+      std::memcpy(v.data(), t.data(), v.size() * 8);
+      break;
     case ElementType::i32:
       for (std::size_t i = 0; i < v.size(); ++i) v[i] = t.data_as<int32_t>()[i];
       break;
@@ -73,8 +75,10 @@ To convert_value(From v) {
     // defined here (0 / saturate) so no UB leaks into results.
     const double d = static_cast<double>(static_cast<compute_t<From>>(v));
     if (std::isnan(d)) return To(0);
-    if (d <= static_cast<double>(std::numeric_limits<To>::lowest())) return std::numeric_limits<To>::lowest();
-    if (d >= static_cast<double>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
+    if (d <= static_cast<double>(std::numeric_limits<To>::lowest()))
+      return std::numeric_limits<To>::lowest();
+    if (d >= static_cast<double>(std::numeric_limits<To>::max()))
+      return std::numeric_limits<To>::max();
     return static_cast<To>(d);
   } else {
     return static_cast<To>(static_cast<compute_t<To>>(static_cast<compute_t<From>>(v)));

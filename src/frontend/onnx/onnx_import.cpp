@@ -24,21 +24,36 @@ struct Context {
 
 ElementType element_type_of(int onnx_type, const std::string& where) {
   switch (onnx_type) {
-    case onnx::TensorProto::FLOAT: return ElementType::f32;
-    case onnx::TensorProto::UINT8: return ElementType::u8;
-    case onnx::TensorProto::INT8: return ElementType::i8;
-    case onnx::TensorProto::UINT16: return ElementType::u16;
-    case onnx::TensorProto::INT16: return ElementType::i16;
-    case onnx::TensorProto::INT32: return ElementType::i32;
-    case onnx::TensorProto::INT64: return ElementType::i64;
-    case onnx::TensorProto::STRING: return ElementType::string;
-    case onnx::TensorProto::BOOL: return ElementType::boolean;
-    case onnx::TensorProto::FLOAT16: return ElementType::f16;
-    case onnx::TensorProto::DOUBLE: return ElementType::f64;
-    case onnx::TensorProto::UINT32: return ElementType::u32;
-    case onnx::TensorProto::UINT64: return ElementType::u64;
-    case onnx::TensorProto::BFLOAT16: return ElementType::bf16;
-    default: break;
+    case onnx::TensorProto::FLOAT:
+      return ElementType::f32;
+    case onnx::TensorProto::UINT8:
+      return ElementType::u8;
+    case onnx::TensorProto::INT8:
+      return ElementType::i8;
+    case onnx::TensorProto::UINT16:
+      return ElementType::u16;
+    case onnx::TensorProto::INT16:
+      return ElementType::i16;
+    case onnx::TensorProto::INT32:
+      return ElementType::i32;
+    case onnx::TensorProto::INT64:
+      return ElementType::i64;
+    case onnx::TensorProto::STRING:
+      return ElementType::string;
+    case onnx::TensorProto::BOOL:
+      return ElementType::boolean;
+    case onnx::TensorProto::FLOAT16:
+      return ElementType::f16;
+    case onnx::TensorProto::DOUBLE:
+      return ElementType::f64;
+    case onnx::TensorProto::UINT32:
+      return ElementType::u32;
+    case onnx::TensorProto::UINT64:
+      return ElementType::u64;
+    case onnx::TensorProto::BFLOAT16:
+      return ElementType::bf16;
+    default:
+      break;
   }
   raise(ErrorCategory::unsupported_op, "{}: element type {} ({}) is not supported", where,
         onnx_type,
@@ -52,9 +67,12 @@ std::string read_external(const onnx::TensorProto& proto, const Context& ctx, st
   int64_t offset = 0, length = -1;
   for (const auto& kv : proto.external_data()) {
     try {
-      if (kv.key() == "location") location = kv.value();
-      else if (kv.key() == "offset") offset = std::stoll(kv.value());
-      else if (kv.key() == "length") length = std::stoll(kv.value());
+      if (kv.key() == "location")
+        location = kv.value();
+      else if (kv.key() == "offset")
+        offset = std::stoll(kv.value());
+      else if (kv.key() == "length")
+        length = std::stoll(kv.value());
     } catch (const std::exception&) {
       raise(ErrorCategory::invalid_model, "{}: tensor '{}' has a malformed external_data '{}'",
             ctx.origin, proto.name(), kv.key());
@@ -125,20 +143,41 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const Context& ctx) {
     return t;
   }
   switch (type) {
-    case ElementType::f32: copy_field<float>(t, proto.float_data(), where); break;
-    case ElementType::f64: copy_field<double>(t, proto.double_data(), where); break;
-    case ElementType::i64: copy_field<int64_t>(t, proto.int64_data(), where); break;
-    case ElementType::u64: copy_field<uint64_t>(t, proto.uint64_data(), where); break;
-    case ElementType::u32: copy_field<uint32_t>(t, proto.uint64_data(), where); break;
-    case ElementType::i32: copy_field<int32_t>(t, proto.int32_data(), where); break;
-    case ElementType::i16: copy_field<int16_t>(t, proto.int32_data(), where); break;
+    case ElementType::f32:
+      copy_field<float>(t, proto.float_data(), where);
+      break;
+    case ElementType::f64:
+      copy_field<double>(t, proto.double_data(), where);
+      break;
+    case ElementType::i64:
+      copy_field<int64_t>(t, proto.int64_data(), where);
+      break;
+    case ElementType::u64:
+      copy_field<uint64_t>(t, proto.uint64_data(), where);
+      break;
+    case ElementType::u32:
+      copy_field<uint32_t>(t, proto.uint64_data(), where);
+      break;
+    case ElementType::i32:
+      copy_field<int32_t>(t, proto.int32_data(), where);
+      break;
+    case ElementType::i16:
+      copy_field<int16_t>(t, proto.int32_data(), where);
+      break;
     case ElementType::u16:
     case ElementType::f16:
-    case ElementType::bf16: copy_field<uint16_t>(t, proto.int32_data(), where); break;
-    case ElementType::i8: copy_field<int8_t>(t, proto.int32_data(), where); break;
+    case ElementType::bf16:
+      copy_field<uint16_t>(t, proto.int32_data(), where);
+      break;
+    case ElementType::i8:
+      copy_field<int8_t>(t, proto.int32_data(), where);
+      break;
     case ElementType::u8:
-    case ElementType::boolean: copy_field<uint8_t>(t, proto.int32_data(), where); break;
-    default: raise(ErrorCategory::internal, "{}: unhandled element type", where);
+    case ElementType::boolean:
+      copy_field<uint8_t>(t, proto.int32_data(), where);
+      break;
+    default:
+      raise(ErrorCategory::internal, "{}: unhandled element type", where);
   }
   return t;
 }
@@ -153,8 +192,10 @@ void fill_port(PortInfo& port, const onnx::TypeProto& type, const std::string& w
       port.has_shape = tt.has_shape();
       for (const auto& d : tt.shape().dim()) {
         Dimension dim;
-        if (d.has_dim_value()) dim.value = d.dim_value();
-        else if (d.has_dim_param()) dim.symbol = d.dim_param();
+        if (d.has_dim_value())
+          dim.value = d.dim_value();
+        else if (d.has_dim_param())
+          dim.symbol = d.dim_param();
         port.shape.push_back(dim);
       }
       break;
@@ -162,13 +203,15 @@ void fill_port(PortInfo& port, const onnx::TypeProto& type, const std::string& w
     case onnx::TypeProto::kSequenceType: {
       port.kind = PortInfo::Kind::sequence;
       PortInfo elem;
-      if (type.sequence_type().has_elem_type()) fill_port(elem, type.sequence_type().elem_type(), where);
+      if (type.sequence_type().has_elem_type())
+        fill_port(elem, type.sequence_type().elem_type(), where);
       port.element_type = elem.element_type;
       break;
     }
     case onnx::TypeProto::kOptionalType: {
       PortInfo elem;
-      if (type.optional_type().has_elem_type()) fill_port(elem, type.optional_type().elem_type(), where);
+      if (type.optional_type().has_elem_type())
+        fill_port(elem, type.optional_type().elem_type(), where);
       port.kind = elem.kind == PortInfo::Kind::sequence ? PortInfo::Kind::optional_sequence
                                                         : PortInfo::Kind::optional_tensor;
       port.element_type = elem.element_type;
@@ -176,15 +219,19 @@ void fill_port(PortInfo& port, const onnx::TypeProto& type, const std::string& w
       port.shape = elem.shape;
       break;
     }
-    default: port.kind = PortInfo::Kind::unknown; break;
+    default:
+      port.kind = PortInfo::Kind::unknown;
+      break;
   }
 }
 
 PortInfo port_from_proto(const onnx::ValueInfoProto& vi, const Context& ctx) {
   PortInfo port;
   port.name = vi.name();
-  if (vi.has_type()) fill_port(port, vi.type(), fmt::format("{}: value '{}'", ctx.origin, vi.name()));
-  else port.kind = PortInfo::Kind::unknown;
+  if (vi.has_type())
+    fill_port(port, vi.type(), fmt::format("{}: value '{}'", ctx.origin, vi.name()));
+  else
+    port.kind = PortInfo::Kind::unknown;
   return port;
 }
 
@@ -195,11 +242,26 @@ ir::Attribute attribute_from_proto(const onnx::AttributeProto& a, const Context&
   ir::Attribute out;
   using K = ir::Attribute::Kind;
   switch (a.type()) {
-    case onnx::AttributeProto::FLOAT: out.kind = K::f; out.f = a.f(); break;
-    case onnx::AttributeProto::INT: out.kind = K::i; out.i = a.i(); break;
-    case onnx::AttributeProto::STRING: out.kind = K::s; out.s = a.s(); break;
-    case onnx::AttributeProto::TENSOR: out.kind = K::t; out.t = tensor_from_proto(a.t(), ctx); break;
-    case onnx::AttributeProto::GRAPH: out.kind = K::g; out.g = graph_from_proto(a.g(), ctx); break;
+    case onnx::AttributeProto::FLOAT:
+      out.kind = K::f;
+      out.f = a.f();
+      break;
+    case onnx::AttributeProto::INT:
+      out.kind = K::i;
+      out.i = a.i();
+      break;
+    case onnx::AttributeProto::STRING:
+      out.kind = K::s;
+      out.s = a.s();
+      break;
+    case onnx::AttributeProto::TENSOR:
+      out.kind = K::t;
+      out.t = tensor_from_proto(a.t(), ctx);
+      break;
+    case onnx::AttributeProto::GRAPH:
+      out.kind = K::g;
+      out.g = graph_from_proto(a.g(), ctx);
+      break;
     case onnx::AttributeProto::FLOATS:
       out.kind = K::floats;
       out.floats.assign(a.floats().begin(), a.floats().end());
@@ -320,7 +382,8 @@ Value parse_value(const std::string& bytes, PortInfo::Kind kind, const std::stri
       if (opt.has_sequence_value()) return from_sequence(opt.sequence_value());
       return Value();
     }
-    default: return Value(parse_tensor(bytes, origin));
+    default:
+      return Value(parse_tensor(bytes, origin));
   }
 }
 

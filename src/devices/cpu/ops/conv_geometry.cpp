@@ -12,8 +12,10 @@ void forward_geometry(const OpContext& ctx, const Shape& x, ConvGeometry& g, boo
   g.strides = ctx.attr_ints("strides", std::vector<int64_t>(sp, 1));
   g.dilations = ctx.attr_ints("dilations", std::vector<int64_t>(sp, 1));
   std::vector<int64_t> pads = ctx.attr_ints("pads", std::vector<int64_t>(2 * sp, 0));
-  ctx.check(static_cast<int64_t>(g.strides.size()) == sp && static_cast<int64_t>(g.dilations.size()) == sp &&
-                static_cast<int64_t>(pads.size()) == 2 * sp && static_cast<int64_t>(g.kernel.size()) == sp,
+  ctx.check(static_cast<int64_t>(g.strides.size()) == sp &&
+                static_cast<int64_t>(g.dilations.size()) == sp &&
+                static_cast<int64_t>(pads.size()) == 2 * sp &&
+                static_cast<int64_t>(g.kernel.size()) == sp,
             "strides/dilations/pads/kernel do not match {} spatial dimensions", sp);
   const std::string auto_pad = ctx.attr_s("auto_pad", "NOTSET");
   g.pads_begin.assign(pads.begin(), pads.begin() + sp);
@@ -31,8 +33,10 @@ void forward_geometry(const OpContext& ctx, const Shape& x, ConvGeometry& g, boo
       g.pads_begin[i] = auto_pad == "SAME_UPPER" ? small : total - small;
       g.pads_end[i] = total - g.pads_begin[i];
     } else {
-      if (auto_pad == "VALID") g.pads_begin[i] = g.pads_end[i] = 0;
-      else ctx.check(auto_pad == "NOTSET", "unknown auto_pad '{}'", auto_pad);
+      if (auto_pad == "VALID")
+        g.pads_begin[i] = g.pads_end[i] = 0;
+      else
+        ctx.check(auto_pad == "NOTSET", "unknown auto_pad '{}'", auto_pad);
       const int64_t span = in + g.pads_begin[i] + g.pads_end[i] - k;
       if (ceil_mode) {
         out = static_cast<int64_t>(std::ceil(static_cast<double>(span) / g.strides[i])) + 1;
@@ -68,7 +72,8 @@ ConvGeometry conv_geometry(const OpContext& ctx, const Shape& x, const Shape& w,
   const std::vector<int64_t> out_pad = ctx.attr_ints("output_padding", std::vector<int64_t>(sp, 0));
   const std::vector<int64_t> out_shape = ctx.attr_ints("output_shape");
   const std::string auto_pad = ctx.attr_s("auto_pad", "NOTSET");
-  ctx.check(static_cast<int64_t>(pads.size()) == 2 * sp && static_cast<int64_t>(out_pad.size()) == sp &&
+  ctx.check(static_cast<int64_t>(pads.size()) == 2 * sp &&
+                static_cast<int64_t>(out_pad.size()) == sp &&
                 static_cast<int64_t>(g.strides.size()) == sp,
             "pads/strides/output_padding do not match {} spatial dimensions", sp);
   g.pads_begin.assign(pads.begin(), pads.begin() + sp);

@@ -28,7 +28,8 @@ Tensor map_binary(const OpContext& ctx, const Tensor& a, const Tensor& b, F&& f)
   TO* po = out.data_as<TO>();
   const int64_t n = out.element_count();
   auto apply = [&](int64_t i, int64_t ia, int64_t ib) {
-    po[i] = static_cast<TO>(f(static_cast<compute_t<TA>>(pa[ia]), static_cast<compute_t<TB>>(pb[ib])));
+    po[i] =
+        static_cast<TO>(f(static_cast<compute_t<TA>>(pa[ia]), static_cast<compute_t<TB>>(pb[ib])));
   };
   if (a.shape() == b.shape()) {
 #pragma omp parallel for if (n > 65536)

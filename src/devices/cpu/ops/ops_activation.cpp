@@ -12,7 +12,9 @@ template <typename F>
 void float_map(OpContext& ctx, F f) {
   const Tensor& x = ctx.input(0);
   dispatch_float(x.element_type(), ctx, [&]<typename T>() {
-    ctx.set_output(0, map_unary<T>(x, [&](auto v) { return static_cast<decltype(v)>(f(static_cast<double>(v))); }));
+    ctx.set_output(0, map_unary<T>(x, [&](auto v) {
+                     return static_cast<decltype(v)>(f(static_cast<double>(v)));
+                   }));
   });
 }
 
@@ -42,7 +44,8 @@ void op_hard_swish(OpContext& ctx) {
 }
 void op_celu(OpContext& ctx) {
   const double a = ctx.attr_f("alpha", 1.f);
-  float_map(ctx, [a](double x) { return std::max(0.0, x) + std::min(0.0, a * (std::exp(x / a) - 1)); });
+  float_map(ctx,
+            [a](double x) { return std::max(0.0, x) + std::min(0.0, a * (std::exp(x / a) - 1)); });
 }
 void op_mish(OpContext& ctx) {
   float_map(ctx, [](double x) { return x * std::tanh(std::log1p(std::exp(x))); });
@@ -61,10 +64,10 @@ void op_shrink(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   dispatch_signed(x.element_type(), ctx, [&]<typename T>() {
     ctx.set_output(0, map_unary<T>(x, [&](auto v) {
-      const double d = static_cast<double>(v);
-      const double r = d < -lambd ? d + bias : (d > lambd ? d - bias : 0.0);
-      return static_cast<decltype(v)>(r);
-    }));
+                     const double d = static_cast<double>(v);
+                     const double r = d < -lambd ? d + bias : (d > lambd ? d - bias : 0.0);
+                     return static_cast<decltype(v)>(r);
+                   }));
   });
 }
 

@@ -25,7 +25,8 @@ Tensor stack_tensors(const OpContext& ctx, const std::vector<Tensor>& items, int
   const int64_t inner = outer ? first.element_count() / outer : 0;
   const int64_t n = static_cast<int64_t>(items.size());
   for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t k = 0; k < n; ++k) copy_elements(out, (o * n + k) * inner, items[k], o * inner, inner);
+    for (int64_t k = 0; k < n; ++k)
+      copy_elements(out, (o * n + k) * inner, items[k], o * inner, inner);
   }
   return out;
 }
@@ -77,10 +78,10 @@ void op_loop(OpContext& ctx) {
   for (std::size_t i = 0; i < n_scan; ++i) {
     if (scans[i].empty()) {
       const auto& port = body.outputs[1 + n_carried + i];
-      ctx.set_output(n_carried + i, Tensor(port.element_type == ElementType::undefined
-                                               ? ElementType::f32
-                                               : port.element_type,
-                                           {0}));
+      ctx.set_output(
+          n_carried + i,
+          Tensor(port.element_type == ElementType::undefined ? ElementType::f32 : port.element_type,
+                 {0}));
     } else {
       ctx.set_output(n_carried + i, stack_tensors(ctx, scans[i], 0));
     }

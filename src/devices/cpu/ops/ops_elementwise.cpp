@@ -11,23 +11,28 @@ namespace {
 template <typename F>
 void float_unary(OpContext& ctx, F f) {
   const Tensor& x = ctx.input(0);
-  dispatch_float(x.element_type(), ctx, [&]<typename T>() { ctx.set_output(0, map_unary<T>(x, f)); });
+  dispatch_float(x.element_type(), ctx,
+                 [&]<typename T>() { ctx.set_output(0, map_unary<T>(x, f)); });
 }
 
 template <typename F>
 void signed_unary(OpContext& ctx, F f) {
   const Tensor& x = ctx.input(0);
-  dispatch_signed(x.element_type(), ctx, [&]<typename T>() { ctx.set_output(0, map_unary<T>(x, f)); });
+  dispatch_signed(x.element_type(), ctx,
+                  [&]<typename T>() { ctx.set_output(0, map_unary<T>(x, f)); });
 }
 
 template <typename F>
 void numeric_unary(OpContext& ctx, F f) {
   const Tensor& x = ctx.input(0);
-  dispatch_numeric(x.element_type(), ctx, [&]<typename T>() { ctx.set_output(0, map_unary<T>(x, f)); });
+  dispatch_numeric(x.element_type(), ctx,
+                   [&]<typename T>() { ctx.set_output(0, map_unary<T>(x, f)); });
 }
 
-#define FLOAT_UNARY(NAME, EXPR) \
-  void NAME(OpContext& ctx) { float_unary(ctx, [](auto x) { return EXPR; }); }
+#define FLOAT_UNARY(NAME, EXPR)                    \
+  void NAME(OpContext& ctx) {                      \
+    float_unary(ctx, [](auto x) { return EXPR; }); \
+  }
 
 FLOAT_UNARY(op_sqrt, std::sqrt(x))
 FLOAT_UNARY(op_exp, std::exp(x))
@@ -48,7 +53,8 @@ FLOAT_UNARY(op_ceil, std::ceil(x))
 FLOAT_UNARY(op_floor, std::floor(x))
 FLOAT_UNARY(op_round, std::nearbyint(x))  // default rounding mode: half to even, as ONNX says
 FLOAT_UNARY(op_reciprocal, decltype(x)(1) / x)
-FLOAT_UNARY(op_sigmoid, x >= 0 ? decltype(x)(1) / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)))
+FLOAT_UNARY(op_sigmoid,
+            x >= 0 ? decltype(x)(1) / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)))
 FLOAT_UNARY(op_tanh, std::tanh(x))
 FLOAT_UNARY(op_softsign, x / (1 + std::fabs(x)))
 FLOAT_UNARY(op_softplus, x > 20 ? x : std::log1p(std::exp(x)))
@@ -56,12 +62,18 @@ FLOAT_UNARY(op_softplus, x > 20 ? x : std::log1p(std::exp(x)))
 
 void op_abs(OpContext& ctx) {
   numeric_unary(ctx, [](auto x) {
-    if constexpr (std::is_unsigned_v<decltype(x)>) return x;
-    else return x < 0 ? -x : x;
+    if constexpr (std::is_unsigned_v<decltype(x)>)
+      return x;
+    else
+      return x < 0 ? -x : x;
   });
 }
-void op_neg(OpContext& ctx) { signed_unary(ctx, [](auto x) { return -x; }); }
-void op_relu(OpContext& ctx) { signed_unary(ctx, [](auto x) { return x > 0 ? x : decltype(x)(0); }); }
+void op_neg(OpContext& ctx) {
+  signed_unary(ctx, [](auto x) { return -x; });
+}
+void op_relu(OpContext& ctx) {
+  signed_unary(ctx, [](auto x) { return x > 0 ? x : decltype(x)(0); });
+}
 void op_sign(OpContext& ctx) {
   numeric_unary(ctx, [](auto x) { return decltype(x)((x > 0) - (x < 0)); });
 }
@@ -112,18 +124,25 @@ void same_type_binary(OpContext& ctx, F f) {
   const Tensor& b = ctx.input(1);
   ctx.check(a.element_type() == b.element_type(), "inputs have different element types {} and {}",
             to_string(a.element_type()), to_string(b.element_type()));
-  dispatch_numeric(a.element_type(), ctx, [&]<typename T>() {
-    ctx.set_output(0, map_binary<T, T, T>(ctx, a, b, f));
-  });
+  dispatch_numeric(a.element_type(), ctx,
+                   [&]<typename T>() { ctx.set_output(0, map_binary<T, T, T>(ctx, a, b, f)); });
 }
 
-void op_add(OpContext& ctx) { same_type_binary(ctx, [](auto x, auto y) { return x + y; }); }
-void op_sub(OpContext& ctx) { same_type_binary(ctx, [](auto x, auto y) { return x - y; }); }
-void op_mul(OpContext& ctx) { same_type_binary(ctx, [](auto x, auto y) { return x * y; }); }
+void op_add(OpContext& ctx) {
+  same_type_binary(ctx, [](auto x, auto y) { return x + y; });
+}
+void op_sub(OpContext& ctx) {
+  same_type_binary(ctx, [](auto x, auto y) { return x - y; });
+}
+void op_mul(OpContext& ctx) {
+  same_type_binary(ctx, [](auto x, auto y) { return x * y; });
+}
 void op_div(OpContext& ctx) {
   same_type_binary(ctx, [](auto x, auto y) {
-    if constexpr (std::is_integral_v<decltype(x)>) return y == 0 ? decltype(x)(0) : decltype(x)(x / y);
-    else return x / y;
+    if constexpr (std::is_integral_v<decltype(x)>)
+      return y == 0 ? decltype(x)(0) : decltype(x)(x / y);
+    else
+      return x / y;
   });
 }
 
@@ -155,8 +174,9 @@ void op_pow(OpContext& ctx) {
   dispatch_numeric(a.element_type(), ctx, [&]<typename TA>() {
     dispatch_numeric(b.element_type(), ctx, [&]<typename TB>() {
       ctx.set_output(0, map_binary<TA, TB, TA>(ctx, a, b, [](auto x, auto y) {
-        return static_cast<compute_t<TA>>(std::pow(static_cast<double>(x), static_cast<double>(y)));
-      }));
+                       return static_cast<compute_t<TA>>(
+                           std::pow(static_cast<double>(x), static_cast<double>(y)));
+                     }));
     });
   });
 }
@@ -167,25 +187,33 @@ void compare_binary(OpContext& ctx, F f) {
   const Tensor& b = ctx.input(1);
   ctx.check(a.element_type() == b.element_type(), "inputs have different element types {} and {}",
             to_string(a.element_type()), to_string(b.element_type()));
-  dispatch_all(a.element_type(), ctx, [&]<typename T>() {
-    ctx.set_output(0, map_binary<T, T, bool>(ctx, a, b, f));
-  });
+  dispatch_all(a.element_type(), ctx,
+               [&]<typename T>() { ctx.set_output(0, map_binary<T, T, bool>(ctx, a, b, f)); });
 }
 
 void op_equal(OpContext& ctx) {
   if (ctx.input(0).element_type() == ElementType::string) {
     const Tensor& a = ctx.input(0);
     const Tensor& b = ctx.input(1);
-    ctx.set_output(0, map_binary<std::string, std::string, bool>(
-                          ctx, a, b, [](const std::string& x, const std::string& y) { return x == y; }));
+    ctx.set_output(
+        0, map_binary<std::string, std::string, bool>(
+               ctx, a, b, [](const std::string& x, const std::string& y) { return x == y; }));
     return;
   }
   compare_binary(ctx, [](auto x, auto y) { return x == y; });
 }
-void op_less(OpContext& ctx) { compare_binary(ctx, [](auto x, auto y) { return x < y; }); }
-void op_less_equal(OpContext& ctx) { compare_binary(ctx, [](auto x, auto y) { return x <= y; }); }
-void op_greater(OpContext& ctx) { compare_binary(ctx, [](auto x, auto y) { return x > y; }); }
-void op_greater_equal(OpContext& ctx) { compare_binary(ctx, [](auto x, auto y) { return x >= y; }); }
+void op_less(OpContext& ctx) {
+  compare_binary(ctx, [](auto x, auto y) { return x < y; });
+}
+void op_less_equal(OpContext& ctx) {
+  compare_binary(ctx, [](auto x, auto y) { return x <= y; });
+}
+void op_greater(OpContext& ctx) {
+  compare_binary(ctx, [](auto x, auto y) { return x > y; });
+}
+void op_greater_equal(OpContext& ctx) {
+  compare_binary(ctx, [](auto x, auto y) { return x >= y; });
+}
 
 template <typename F>
 void bool_binary(OpContext& ctx, F f) {
@@ -195,9 +223,15 @@ void bool_binary(OpContext& ctx, F f) {
             "inputs must be bool");
   ctx.set_output(0, map_binary<bool, bool, bool>(ctx, a, b, f));
 }
-void op_and(OpContext& ctx) { bool_binary(ctx, [](bool x, bool y) { return x && y; }); }
-void op_or(OpContext& ctx) { bool_binary(ctx, [](bool x, bool y) { return x || y; }); }
-void op_xor(OpContext& ctx) { bool_binary(ctx, [](bool x, bool y) { return x != y; }); }
+void op_and(OpContext& ctx) {
+  bool_binary(ctx, [](bool x, bool y) { return x && y; });
+}
+void op_or(OpContext& ctx) {
+  bool_binary(ctx, [](bool x, bool y) { return x || y; });
+}
+void op_xor(OpContext& ctx) {
+  bool_binary(ctx, [](bool x, bool y) { return x != y; });
+}
 
 template <typename F>
 void integer_binary(OpContext& ctx, F f) {
@@ -205,12 +239,19 @@ void integer_binary(OpContext& ctx, F f) {
   const Tensor& b = ctx.input(1);
   ctx.check(a.element_type() == b.element_type(), "inputs have different element types");
   dispatch_integer(a.element_type(), ctx, [&]<typename T>() {
-    ctx.set_output(0, map_binary<T, T, T>(ctx, a, b, [&](T x, T y) { return static_cast<T>(f(x, y)); }));
+    ctx.set_output(
+        0, map_binary<T, T, T>(ctx, a, b, [&](T x, T y) { return static_cast<T>(f(x, y)); }));
   });
 }
-void op_bitwise_and(OpContext& ctx) { integer_binary(ctx, [](auto x, auto y) { return x & y; }); }
-void op_bitwise_or(OpContext& ctx) { integer_binary(ctx, [](auto x, auto y) { return x | y; }); }
-void op_bitwise_xor(OpContext& ctx) { integer_binary(ctx, [](auto x, auto y) { return x ^ y; }); }
+void op_bitwise_and(OpContext& ctx) {
+  integer_binary(ctx, [](auto x, auto y) { return x & y; });
+}
+void op_bitwise_or(OpContext& ctx) {
+  integer_binary(ctx, [](auto x, auto y) { return x | y; });
+}
+void op_bitwise_xor(OpContext& ctx) {
+  integer_binary(ctx, [](auto x, auto y) { return x ^ y; });
+}
 void op_bitshift(OpContext& ctx) {
   const std::string dir = ctx.attr_s("direction", "");
   ctx.check(dir == "LEFT" || dir == "RIGHT", "direction must be LEFT or RIGHT, got '{}'", dir);
@@ -228,12 +269,14 @@ void op_prelu(OpContext& ctx) {
   dispatch_signed(x.element_type(), ctx, [&]<typename T>() {
     Tensor s = slope;
     // Opset < 7 used a per-channel slope of shape [C]: align it with axis 1.
-    if (slope.rank() == 1 && x.rank() > 2 && slope.shape()[0] == x.shape()[1] && slope.shape()[0] != x.shape().back()) {
+    if (slope.rank() == 1 && x.rank() > 2 && slope.shape()[0] == x.shape()[1] &&
+        slope.shape()[0] != x.shape().back()) {
       Shape sh(static_cast<std::size_t>(x.rank() - 1), 1);
       sh[0] = slope.shape()[0];
       s = slope.reshaped(sh);
     }
-    ctx.set_output(0, map_binary<T, T, T>(ctx, x, s, [](auto v, auto a) { return v < 0 ? v * a : v; }));
+    ctx.set_output(
+        0, map_binary<T, T, T>(ctx, x, s, [](auto v, auto a) { return v < 0 ? v * a : v; }));
   });
 }
 
@@ -274,9 +317,8 @@ void variadic(OpContext& ctx, F f, bool mean) {
   Tensor acc = ctx.input(0);
   for (std::size_t i = 1; i < ctx.input_count(); ++i) {
     const Tensor& next = ctx.input(i);
-    dispatch_numeric(acc.element_type(), ctx, [&]<typename T>() {
-      acc = map_binary<T, T, T>(ctx, acc, next, f);
-    });
+    dispatch_numeric(acc.element_type(), ctx,
+                     [&]<typename T>() { acc = map_binary<T, T, T>(ctx, acc, next, f); });
   }
   if (mean) {
     const double n = static_cast<double>(ctx.input_count());
@@ -289,13 +331,23 @@ void variadic(OpContext& ctx, F f, bool mean) {
   ctx.set_output(0, acc);
 }
 void op_max(OpContext& ctx) {
-  variadic(ctx, [](auto x, auto y) { return (std::isnan(static_cast<double>(x)) || x > y) ? x : y; }, false);
+  variadic(
+      ctx, [](auto x, auto y) { return (std::isnan(static_cast<double>(x)) || x > y) ? x : y; },
+      false);
 }
 void op_min(OpContext& ctx) {
-  variadic(ctx, [](auto x, auto y) { return (std::isnan(static_cast<double>(x)) || x < y) ? x : y; }, false);
+  variadic(
+      ctx, [](auto x, auto y) { return (std::isnan(static_cast<double>(x)) || x < y) ? x : y; },
+      false);
 }
-void op_sum(OpContext& ctx) { variadic(ctx, [](auto x, auto y) { return x + y; }, false); }
-void op_mean(OpContext& ctx) { variadic(ctx, [](auto x, auto y) { return x + y; }, true); }
+void op_sum(OpContext& ctx) {
+  variadic(
+      ctx, [](auto x, auto y) { return x + y; }, false);
+}
+void op_mean(OpContext& ctx) {
+  variadic(
+      ctx, [](auto x, auto y) { return x + y; }, true);
+}
 
 void op_clip(OpContext& ctx) {
   const Tensor& x = ctx.input(0);

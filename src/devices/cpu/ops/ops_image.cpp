@@ -34,24 +34,35 @@ std::vector<std::vector<Tap>> axis_taps(const ResizeParams& p, int64_t in, int64
   for (int64_t j = 0; j < out; ++j) {
     double x;
     const double xo = static_cast<double>(j);
-    if (p.coord == "half_pixel") x = (xo + 0.5) / scale - 0.5;
-    else if (p.coord == "pytorch_half_pixel") x = out > 1 ? (xo + 0.5) / scale - 0.5 : 0;
+    if (p.coord == "half_pixel")
+      x = (xo + 0.5) / scale - 0.5;
+    else if (p.coord == "pytorch_half_pixel")
+      x = out > 1 ? (xo + 0.5) / scale - 0.5 : 0;
     // The spec uses the unrounded output length (in * scale) here.
-    else if (p.coord == "align_corners") x = out == 1 ? 0 : xo * (in - 1) / (in * scale - 1);
-    else if (p.coord == "asymmetric") x = xo / scale;
-    else if (p.coord == "tf_half_pixel_for_nn") x = (xo + 0.5) / scale;
+    else if (p.coord == "align_corners")
+      x = out == 1 ? 0 : xo * (in - 1) / (in * scale - 1);
+    else if (p.coord == "asymmetric")
+      x = xo / scale;
+    else if (p.coord == "tf_half_pixel_for_nn")
+      x = (xo + 0.5) / scale;
     else {  // tf_crop_and_resize
-      x = out > 1 ? roi_start * (in - 1) + xo * (roi_end - roi_start) * (in - 1) / static_cast<double>(out - 1)
+      x = out > 1 ? roi_start * (in - 1) +
+                        xo * (roi_end - roi_start) * (in - 1) / static_cast<double>(out - 1)
                   : 0.5 * (roi_start + roi_end) * (in - 1);
       if (x < 0 || x > in - 1) continue;  // outside: extrapolation_value
     }
     auto clamp = [&](int64_t i) { return std::min<int64_t>(std::max<int64_t>(i, 0), in - 1); };
     if (p.mode == "nearest") {
       int64_t i;
-      if (p.nearest == "floor") i = static_cast<int64_t>(std::floor(x));
-      else if (p.nearest == "ceil") i = static_cast<int64_t>(std::ceil(x));
-      else if (p.nearest == "round_prefer_ceil") i = static_cast<int64_t>(std::floor(x + 0.5));
-      else i = (x - std::floor(x) == 0.5) ? static_cast<int64_t>(std::floor(x)) : static_cast<int64_t>(std::round(x));
+      if (p.nearest == "floor")
+        i = static_cast<int64_t>(std::floor(x));
+      else if (p.nearest == "ceil")
+        i = static_cast<int64_t>(std::ceil(x));
+      else if (p.nearest == "round_prefer_ceil")
+        i = static_cast<int64_t>(std::floor(x + 0.5));
+      else
+        i = (x - std::floor(x) == 0.5) ? static_cast<int64_t>(std::floor(x))
+                                       : static_cast<int64_t>(std::round(x));
       taps[j].push_back({clamp(i), 1.0});
     } else if (p.mode == "linear") {
       const double xc = std::min(std::max(x, 0.0), static_cast<double>(in - 1));
@@ -133,7 +144,8 @@ void op_resize(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   ResizeParams p;
   p.mode = ctx.attr_s("mode", "nearest");
-  ctx.check(p.mode == "nearest" || p.mode == "linear" || p.mode == "cubic", "unknown mode '{}'", p.mode);
+  ctx.check(p.mode == "nearest" || p.mode == "linear" || p.mode == "cubic", "unknown mode '{}'",
+            p.mode);
   std::vector<double> roi, scales;
   Shape sizes;
   if (ctx.opset() < 11) {
@@ -155,12 +167,14 @@ void op_resize(OpContext& ctx) {
       const Tensor sd = convert_tensor(ctx, *s, ElementType::f64);
       scales.assign(sd.data_as<double>(), sd.data_as<double>() + sd.element_count());
     }
-    if (const Tensor* s = ctx.optional_input(3); s && s->element_count()) sizes = to_int64_vector(ctx, *s);
+    if (const Tensor* s = ctx.optional_input(3); s && s->element_count())
+      sizes = to_int64_vector(ctx, *s);
   }
   const int64_t rank = x.rank();
   Shape out_shape(rank);
   if (!sizes.empty()) {
-    ctx.check(static_cast<int64_t>(sizes.size()) == rank, "sizes has {} entries for rank {}", sizes.size(), rank);
+    ctx.check(static_cast<int64_t>(sizes.size()) == rank, "sizes has {} entries for rank {}",
+              sizes.size(), rank);
     scales.resize(rank);
     for (int64_t d = 0; d < rank; ++d) {
       out_shape[d] = sizes[d];
@@ -171,7 +185,8 @@ void op_resize(OpContext& ctx) {
               scales.size(), rank);
     for (int64_t d = 0; d < rank; ++d) {
       ctx.check(scales[d] > 0, "scales must be positive");
-      out_shape[d] = static_cast<int64_t>(std::floor(static_cast<double>(x.shape()[d]) * scales[d]));
+      out_shape[d] =
+          static_cast<int64_t>(std::floor(static_cast<double>(x.shape()[d]) * scales[d]));
     }
   }
   resize(ctx, x, scales, out_shape, roi, p);

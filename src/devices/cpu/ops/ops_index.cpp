@@ -99,11 +99,16 @@ void op_gather_nd(OpContext& ctx) {
 template <typename T>
 void reduce_into(T& dst, T v, const std::string& reduction) {
   using C = compute_t<T>;
-  if (reduction == "add") dst = static_cast<T>(static_cast<C>(dst) + static_cast<C>(v));
-  else if (reduction == "mul") dst = static_cast<T>(static_cast<C>(dst) * static_cast<C>(v));
-  else if (reduction == "max") dst = static_cast<C>(v) > static_cast<C>(dst) ? v : dst;
-  else if (reduction == "min") dst = static_cast<C>(v) < static_cast<C>(dst) ? v : dst;
-  else dst = v;
+  if (reduction == "add")
+    dst = static_cast<T>(static_cast<C>(dst) + static_cast<C>(v));
+  else if (reduction == "mul")
+    dst = static_cast<T>(static_cast<C>(dst) * static_cast<C>(v));
+  else if (reduction == "max")
+    dst = static_cast<C>(v) > static_cast<C>(dst) ? v : dst;
+  else if (reduction == "min")
+    dst = static_cast<C>(v) < static_cast<C>(dst) ? v : dst;
+  else
+    dst = v;
 }
 
 void op_scatter_elements(OpContext& ctx) {
@@ -129,8 +134,10 @@ void op_scatter_elements(OpContext& ctx) {
         if (d == axis) k = fix_index(ctx, indices[i], x.shape()[d]);
         off += k * xs[d];
       }
-      if constexpr (std::is_same_v<T, bool>) o[off] = u[i];
-      else reduce_into(o[off], u[i], reduction);
+      if constexpr (std::is_same_v<T, bool>)
+        o[off] = u[i];
+      else
+        reduce_into(o[off], u[i], reduction);
     }
   });
   ctx.set_output(0, out);
@@ -156,10 +163,13 @@ void op_scatter_nd(OpContext& ctx) {
     const T* u = upd.data_as<T>();
     for (int64_t r = 0; r < rows; ++r) {
       int64_t off = 0;
-      for (int64_t j = 0; j < last; ++j) off += fix_index(ctx, indices[r * last + j], x.shape()[j]) * xs[j];
+      for (int64_t j = 0; j < last; ++j)
+        off += fix_index(ctx, indices[r * last + j], x.shape()[j]) * xs[j];
       for (int64_t k = 0; k < slice; ++k) {
-        if constexpr (std::is_same_v<T, bool>) o[off + k] = u[r * slice + k];
-        else reduce_into(o[off + k], u[r * slice + k], reduction);
+        if constexpr (std::is_same_v<T, bool>)
+          o[off + k] = u[r * slice + k];
+        else
+          reduce_into(o[off + k], u[r * slice + k], reduction);
       }
     }
   });
@@ -276,8 +286,10 @@ void op_unique(OpContext& ctx) {
   // Slices along `axis` (or single elements when flattening) are the unit of uniqueness.
   int64_t axis = -1;
   Tensor data = x;
-  if (ctx.has_attr("axis")) axis = normalize_axis(ctx, ctx.attr_i("axis", 0), x.rank());
-  else data = x.reshaped({x.element_count()});
+  if (ctx.has_attr("axis"))
+    axis = normalize_axis(ctx, ctx.attr_i("axis", 0), x.rank());
+  else
+    data = x.reshaped({x.element_count()});
   const int64_t ax = axis < 0 ? 0 : axis;
   // Move the axis to the front so each slice is contiguous.
   std::vector<int64_t> perm;

@@ -74,10 +74,12 @@ void op_softmax_cross_entropy(OpContext& ctx) {
       double s = 0;
       for (int64_t c = 0; c < C; ++c) s += std::exp(px[(n * C + c) * inner + i] - mx);
       const double lse = mx + std::log(s);
-      for (int64_t c = 0; c < C; ++c) pl[(n * C + c) * inner + i] = px[(n * C + c) * inner + i] - lse;
+      for (int64_t c = 0; c < C; ++c)
+        pl[(n * C + c) * inner + i] = px[(n * C + c) * inner + i] - lse;
     }
   }
-  ctx.set_output(0, nll(ctx, logp, x.shape(), ctx.input(1), ctx.optional_input(2), x.element_type()));
+  ctx.set_output(0,
+                 nll(ctx, logp, x.shape(), ctx.input(1), ctx.optional_input(2), x.element_type()));
   if (ctx.wants_output(1)) ctx.set_output(1, convert_tensor(ctx, logp, x.element_type()));
 }
 

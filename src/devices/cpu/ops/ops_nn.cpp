@@ -72,8 +72,8 @@ void op_matmul(OpContext& ctx) {
     T* pc = out.data_as<T>();
     for (int64_t i = 0; i < batches; ++i) {
       if constexpr (std::is_same_v<T, float>) {
-        gemm_f32(false, false, m, n, k, 1.f, pa + a_off[i] * m * k, k, pb + b_off[i] * k * n, n, 0.f,
-                 pc + i * m * n, n);
+        gemm_f32(false, false, m, n, k, 1.f, pa + a_off[i] * m * k, k, pb + b_off[i] * k * n, n,
+                 0.f, pc + i * m * n, n);
       } else {
         using Acc = std::conditional_t<is_floating_v<T>, double, compute_t<T>>;
         gemm_generic<T, Acc>(false, false, m, n, k, Acc(1), pa + a_off[i] * m * k, k,
@@ -101,12 +101,14 @@ void op_gemm(OpContext& ctx) {
     // Broadcast C into the output first, then accumulate with beta.
     const auto sc = broadcast_strides(c->shape(), out.shape());
     ctx.check(broadcast_shapes(ctx, c->shape(), out.shape()) == out.shape(),
-              "C of shape {} does not broadcast to {}", to_string(c->shape()), to_string(out.shape()));
+              "C of shape {} does not broadcast to {}", to_string(c->shape()),
+              to_string(out.shape()));
     dispatch_numeric(a.element_type(), ctx, [&]<typename T>() {
       const T* src = c->data_as<T>();
       T* dst = out.data_as<T>();
       std::vector<int64_t> zero(2, 0);
-      for_each_index2(out.shape(), sc, zero, [&](int64_t i, int64_t s, int64_t) { dst[i] = src[s]; });
+      for_each_index2(out.shape(), sc, zero,
+                      [&](int64_t i, int64_t s, int64_t) { dst[i] = src[s]; });
     });
   }
   const float eff_beta = c ? beta : 0.f;
@@ -127,11 +129,16 @@ void op_gemm(OpContext& ctx) {
 dnnl::memory::format_tag plain_tag(int64_t rank) {
   using tag = dnnl::memory::format_tag;
   switch (rank) {
-    case 3: return tag::abc;
-    case 4: return tag::abcd;
-    case 5: return tag::abcde;
-    case 6: return tag::abcdef;
-    default: return tag::undef;
+    case 3:
+      return tag::abc;
+    case 4:
+      return tag::abcd;
+    case 5:
+      return tag::abcde;
+    case 6:
+      return tag::abcdef;
+    default:
+      return tag::undef;
   }
 }
 
@@ -177,7 +184,8 @@ void conv_f32_onednn(const OpContext& ctx, const Tensor& x, const Tensor& w, con
     dnnl::memory dst(dst_md, cpu_engine(), out.data());
     std::unordered_map<int, dnnl::memory> args = {
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
-    if (bias) args[DNNL_ARG_BIAS] = dnnl::memory(b_md, cpu_engine(), const_cast<void*>(bias->data()));
+    if (bias)
+      args[DNNL_ARG_BIAS] = dnnl::memory(b_md, cpu_engine(), const_cast<void*>(bias->data()));
     prim.execute(stream, args);
     stream.wait();
   } catch (const dnnl::error& e) {
@@ -207,7 +215,8 @@ void conv_direct(const Tensor& x, const Tensor& w, const Tensor* bias, const Con
     for (int64_t m = 0; m < M; ++m) {
       const int64_t grp = m / mg;
       for (int64_t o = 0; o < out_size; ++o) {
-        double acc = bias ? static_cast<double>(static_cast<compute_t<T>>(bias->data_as<T>()[m])) : 0.0;
+        double acc =
+            bias ? static_cast<double>(static_cast<compute_t<T>>(bias->data_as<T>()[m])) : 0.0;
         for (int64_t c = 0; c < cg; ++c) {
           const T* xc = px + (n * C + grp * cg + c) * in_size;
           const T* wc = pw + (m * cg + c) * k_size;
@@ -240,8 +249,10 @@ void op_conv(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
   const Tensor* bias = ctx.optional_input(2);
-  ctx.check(x.rank() >= 3 && w.rank() == x.rank(), "input {} and weights {} must be N-D (N>=3) "
-            "and of the same rank", to_string(x.shape()), to_string(w.shape()));
+  ctx.check(x.rank() >= 3 && w.rank() == x.rank(),
+            "input {} and weights {} must be N-D (N>=3) "
+            "and of the same rank",
+            to_string(x.shape()), to_string(w.shape()));
   const ConvGeometry g = conv_geometry(ctx, x.shape(), w.shape(), false);
   ctx.check(x.shape()[1] == w.shape()[1] * g.group,
             "input has {} channels, weights {} expect {} (group={})", x.shape()[1],
@@ -256,7 +267,8 @@ void op_conv(OpContext& ctx) {
   if (x.element_type() == ElementType::f32 && x.rank() <= 5) {
     conv_f32_onednn(ctx, x, w, bias, g, out);
   } else {
-    dispatch_float(x.element_type(), ctx, [&]<typename T>() { conv_direct<T>(x, w, bias, g, out); });
+    dispatch_float(x.element_type(), ctx,
+                   [&]<typename T>() { conv_direct<T>(x, w, bias, g, out); });
   }
   ctx.set_output(0, out);
 }
@@ -320,7 +332,8 @@ void op_conv_transpose(OpContext& ctx) {
       }
     }
     T* po = out.data_as<T>();
-    for (int64_t i = 0; i < out.element_count(); ++i) po[i] = static_cast<T>(static_cast<compute_t<T>>(acc[i]));
+    for (int64_t i = 0; i < out.element_count(); ++i)
+      po[i] = static_cast<T>(static_cast<compute_t<T>>(acc[i]));
   });
   ctx.set_output(0, out);
 }

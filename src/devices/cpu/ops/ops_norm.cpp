@@ -78,7 +78,8 @@ void normalize_blocks(const T* x, double* y, int64_t groups, int64_t size, doubl
 #pragma omp parallel for if (groups * size > 65536)
   for (int64_t g = 0; g < groups; ++g) {
     double s = 0;
-    for (int64_t i = 0; i < size; ++i) s += static_cast<double>(static_cast<compute_t<T>>(x[g * size + i]));
+    for (int64_t i = 0; i < size; ++i)
+      s += static_cast<double>(static_cast<compute_t<T>>(x[g * size + i]));
     const double mean = size ? s / static_cast<double>(size) : 0;
     double sq = 0;
     for (int64_t i = 0; i < size; ++i) {
@@ -87,7 +88,8 @@ void normalize_blocks(const T* x, double* y, int64_t groups, int64_t size, doubl
     }
     const double inv = 1.0 / std::sqrt((size ? sq / static_cast<double>(size) : 0) + eps);
     for (int64_t i = 0; i < size; ++i) {
-      y[g * size + i] = (static_cast<double>(static_cast<compute_t<T>>(x[g * size + i])) - mean) * inv;
+      y[g * size + i] =
+          (static_cast<double>(static_cast<compute_t<T>>(x[g * size + i])) - mean) * inv;
     }
     means[g] = mean;
     inv_stds[g] = inv;
@@ -108,7 +110,8 @@ void op_instance_norm(OpContext& ctx) {
   });
   double* py = yd.data_as<double>();
   for (int64_t g = 0; g < N * C; ++g) {
-    for (int64_t i = 0; i < inner; ++i) py[g * inner + i] = py[g * inner + i] * scale[g % C] + bias[g % C];
+    for (int64_t i = 0; i < inner; ++i)
+      py[g * inner + i] = py[g * inner + i] * scale[g % C] + bias[g % C];
   }
   ctx.set_output(0, convert_tensor(ctx, yd, x.element_type()));
 }
@@ -125,11 +128,13 @@ void op_group_norm(OpContext& ctx) {
   // Opset 18 gives one scale per group; opset 21 one per channel. Accept either.
   const bool per_channel = static_cast<int64_t>(scale.size()) == C;
   ctx.check(per_channel || static_cast<int64_t>(scale.size()) == groups,
-            "scale has {} elements; expected {} (channels) or {} (groups)", scale.size(), C, groups);
+            "scale has {} elements; expected {} (channels) or {} (groups)", scale.size(), C,
+            groups);
   Tensor yd(ElementType::f64, x.shape());
   std::vector<double> m, inv;
   dispatch_float(x.element_type(), ctx, [&]<typename T>() {
-    normalize_blocks(x.data_as<T>(), yd.data_as<double>(), N * groups, per_group * inner, eps, m, inv);
+    normalize_blocks(x.data_as<T>(), yd.data_as<double>(), N * groups, per_group * inner, eps, m,
+                     inv);
   });
   double* py = yd.data_as<double>();
   for (int64_t n = 0; n < N; ++n) {
@@ -163,7 +168,8 @@ void op_layer_norm(OpContext& ctx) {
   const Tensor sd = convert_tensor(ctx, scale, ElementType::f64);
   const Tensor bd = bias ? convert_tensor(ctx, *bias, ElementType::f64) : Tensor();
   const auto ss = broadcast_strides(scale.shape(), norm_shape);
-  const auto bs = bias ? broadcast_strides(bias->shape(), norm_shape) : std::vector<int64_t>(norm_shape.size(), 0);
+  const auto bs = bias ? broadcast_strides(bias->shape(), norm_shape)
+                       : std::vector<int64_t>(norm_shape.size(), 0);
   std::vector<int64_t> s_off(size), b_off(size);
   for_each_index2(norm_shape, ss, bs, [&](int64_t i, int64_t a, int64_t b) {
     s_off[i] = a;

@@ -68,8 +68,10 @@ void op_pool(OpContext& ctx) {
   const auto in_st = strides_of(in_sp);
   const int64_t planes = x.shape()[0] * x.shape()[1];
   auto dispatch = [&](auto&& body) {
-    if (P == Pool::max) dispatch_numeric(x.element_type(), ctx, body);
-    else dispatch_float(x.element_type(), ctx, body);
+    if (P == Pool::max)
+      dispatch_numeric(x.element_type(), ctx, body);
+    else
+      dispatch_float(x.element_type(), ctx, body);
   };
   dispatch([&]<typename T>() {
     const T* px = x.data_as<T>();
@@ -139,9 +141,12 @@ void op_global_pool(OpContext& ctx) {
       double acc = P == Pool::max ? -std::numeric_limits<double>::infinity() : 0.0;
       for (int64_t i = 0; i < size; ++i) {
         const double v = static_cast<double>(static_cast<compute_t<T>>(px[plane * size + i]));
-        if constexpr (P == Pool::max) acc = std::max(acc, v);
-        else if constexpr (P == Pool::average) acc += v;
-        else acc += std::pow(std::fabs(v), static_cast<double>(p_norm));
+        if constexpr (P == Pool::max)
+          acc = std::max(acc, v);
+        else if constexpr (P == Pool::average)
+          acc += v;
+        else
+          acc += std::pow(std::fabs(v), static_cast<double>(p_norm));
       }
       if constexpr (P == Pool::average) acc /= static_cast<double>(size);
       if constexpr (P == Pool::lp) acc = std::pow(acc, 1.0 / static_cast<double>(p_norm));
@@ -169,7 +174,8 @@ void op_max_unpool(OpContext& ctx) {
   Tensor out(x.element_type(), out_shape);
   const int64_t n = out.element_count();
   for (int64_t i = 0; i < x.element_count(); ++i) {
-    ctx.check(idx[i] >= 0 && idx[i] < n, "index {} is outside the output of {} elements", idx[i], n);
+    ctx.check(idx[i] >= 0 && idx[i] < n, "index {} is outside the output of {} elements", idx[i],
+              n);
     copy_elements(out, idx[i], x, i, 1);
   }
   ctx.set_output(0, out);

@@ -26,9 +26,10 @@ std::vector<double> param_along(const OpContext& ctx, const Tensor* p, const Sha
   }
   stride_out.assign(shape.size(), 0);
   if (v.size() > 1) {
-    ctx.check(axis < static_cast<int64_t>(shape.size()) && static_cast<int64_t>(v.size()) == shape[axis],
-              "per-axis parameter has {} values, axis {} of {} needs {}", v.size(), axis,
-              to_string(shape), axis < static_cast<int64_t>(shape.size()) ? shape[axis] : -1);
+    ctx.check(
+        axis < static_cast<int64_t>(shape.size()) && static_cast<int64_t>(v.size()) == shape[axis],
+        "per-axis parameter has {} values, axis {} of {} needs {}", v.size(), axis,
+        to_string(shape), axis < static_cast<int64_t>(shape.size()) ? shape[axis] : -1);
     stride_out[axis] = 1;
   }
   return v;
@@ -43,7 +44,8 @@ int64_t index_along(int64_t flat, const Shape& shape, int64_t axis) {
 template <typename Q>
 Q saturate(double v) {
   v = std::nearbyint(v);
-  v = std::min<double>(std::max<double>(v, std::numeric_limits<Q>::lowest()), std::numeric_limits<Q>::max());
+  v = std::min<double>(std::max<double>(v, std::numeric_limits<Q>::lowest()),
+                       std::numeric_limits<Q>::max());
   return static_cast<Q>(v);
 }
 
@@ -56,9 +58,10 @@ Tensor quantize(const OpContext& ctx, const Tensor& xd, const std::vector<double
       const int64_t k = scale.size() > 1 ? index_along(i, xd.shape(), axis) : 0;
       const double z = zp.size() > 1 ? zp[k] : zp[0];
       // float32 inputs divide in float32, as the spec's reference implementation does.
-      const double q = float32_division ? static_cast<double>(static_cast<float>(xd.data_as<double>()[i]) /
-                                                              static_cast<float>(scale[k]))
-                                        : xd.data_as<double>()[i] / scale[k];
+      const double q = float32_division
+                           ? static_cast<double>(static_cast<float>(xd.data_as<double>()[i]) /
+                                                 static_cast<float>(scale[k]))
+                           : xd.data_as<double>()[i] / scale[k];
       out.data_as<Q>()[i] = saturate<Q>(std::nearbyint(q) + z);
     }
   });
@@ -75,8 +78,8 @@ void op_quantize_linear(OpContext& ctx) {
   const Tensor* zpt = ctx.optional_input(2);
   const auto zp = param_along(ctx, zpt, x.shape(), axis, st);
   const ElementType out_type = zpt ? zpt->element_type() : ElementType::u8;
-  ctx.set_output(0, quantize(ctx, convert_tensor(ctx, x, ElementType::f64), scale, zp, axis, out_type,
-                             x.element_type() == ElementType::f32));
+  ctx.set_output(0, quantize(ctx, convert_tensor(ctx, x, ElementType::f64), scale, zp, axis,
+                             out_type, x.element_type() == ElementType::f32));
 }
 
 void op_dequantize_linear(OpContext& ctx) {
@@ -143,9 +146,11 @@ Tensor matmul_f64(const OpContext& ctx, Tensor a, Tensor b) {
   const bool a_vec = a.rank() == 1, b_vec = b.rank() == 1;
   if (a_vec) a = a.reshaped({1, a.shape()[0]});
   if (b_vec) b = b.reshaped({b.shape()[0], 1});
-  const int64_t m = a.shape()[a.rank() - 2], k = a.shape()[a.rank() - 1], n = b.shape()[b.rank() - 1];
+  const int64_t m = a.shape()[a.rank() - 2], k = a.shape()[a.rank() - 1],
+                n = b.shape()[b.rank() - 1];
   ctx.check(k == b.shape()[b.rank() - 2], "inner dimensions differ");
-  const Shape ab(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+  const Shape ab(a.shape().begin(), a.shape().end() - 2),
+      bb(b.shape().begin(), b.shape().end() - 2);
   const Shape batch = broadcast_shapes(ctx, ab, bb);
   Shape out_shape = batch;
   if (!a_vec) out_shape.push_back(m);
@@ -159,7 +164,8 @@ Tensor matmul_f64(const OpContext& ctx, Tensor a, Tensor b) {
                     for (int64_t i = 0; i < m; ++i) {
                       for (int64_t j = 0; j < n; ++j) {
                         double acc = 0;
-                        for (int64_t p = 0; p < k; ++p) acc += pa[oa * m * k + i * k + p] * pb[ob * k * n + p * n + j];
+                        for (int64_t p = 0; p < k; ++p)
+                          acc += pa[oa * m * k + i * k + p] * pb[ob * k * n + p * n + j];
                         pc[bi * m * n + i * n + j] = acc;
                       }
                     }
@@ -225,7 +231,8 @@ void op_qlinear_conv(OpContext& ctx) {
   }
   const Tensor* yzp = ctx.optional_input(7);
   const double z = yzp ? scalar_as_double(ctx, *yzp) : 0;
-  ctx.set_output(0, quantize(ctx, acc, {1.0}, {z}, 0, yzp ? yzp->element_type() : x.element_type()));
+  ctx.set_output(0,
+                 quantize(ctx, acc, {1.0}, {z}, 0, yzp ? yzp->element_type() : x.element_type()));
 }
 
 }  // namespace

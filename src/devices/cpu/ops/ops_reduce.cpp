@@ -56,17 +56,25 @@ void op_reduce(OpContext& ctx) {
     for (int64_t d = 0; d < rank; ++d) {
       if (reduced[d]) out_strides[d] = 0;
     }
-    for_each_index2(x.shape(), strides_of(x.shape()), out_strides, [&](int64_t, int64_t i, int64_t o) {
-      const double v = static_cast<double>(static_cast<compute_t<T>>(src[i]));
-      double& a = acc[o];
-      if constexpr (R == Reduce::sum || R == Reduce::mean || R == Reduce::log_sum) a += v;
-      else if constexpr (R == Reduce::max) a = (v > a || std::isnan(v)) ? v : a;
-      else if constexpr (R == Reduce::min) a = (v < a || std::isnan(v)) ? v : a;
-      else if constexpr (R == Reduce::prod) a *= v;
-      else if constexpr (R == Reduce::l1) a += std::fabs(v);
-      else if constexpr (R == Reduce::l2 || R == Reduce::sum_square) a += v * v;
-      else if constexpr (R == Reduce::log_sum_exp) a += std::exp(v);
-    });
+    for_each_index2(x.shape(), strides_of(x.shape()), out_strides,
+                    [&](int64_t, int64_t i, int64_t o) {
+                      const double v = static_cast<double>(static_cast<compute_t<T>>(src[i]));
+                      double& a = acc[o];
+                      if constexpr (R == Reduce::sum || R == Reduce::mean || R == Reduce::log_sum)
+                        a += v;
+                      else if constexpr (R == Reduce::max)
+                        a = (v > a || std::isnan(v)) ? v : a;
+                      else if constexpr (R == Reduce::min)
+                        a = (v < a || std::isnan(v)) ? v : a;
+                      else if constexpr (R == Reduce::prod)
+                        a *= v;
+                      else if constexpr (R == Reduce::l1)
+                        a += std::fabs(v);
+                      else if constexpr (R == Reduce::l2 || R == Reduce::sum_square)
+                        a += v * v;
+                      else if constexpr (R == Reduce::log_sum_exp)
+                        a += std::exp(v);
+                    });
     Tensor out(x.element_type(), out_shape);
     T* dst = out.data_as<T>();
     for (int64_t i = 0; i < n_out; ++i) {
@@ -75,8 +83,9 @@ void op_reduce(OpContext& ctx) {
       if constexpr (R == Reduce::l2) a = std::sqrt(a);
       if constexpr (R == Reduce::log_sum || R == Reduce::log_sum_exp) a = std::log(a);
       if constexpr (std::is_integral_v<T>) {
-        if (std::isinf(a)) a = a > 0 ? static_cast<double>(std::numeric_limits<T>::max())
-                                     : static_cast<double>(std::numeric_limits<T>::lowest());
+        if (std::isinf(a))
+          a = a > 0 ? static_cast<double>(std::numeric_limits<T>::max())
+                    : static_cast<double>(std::numeric_limits<T>::lowest());
       }
       dst[i] = static_cast<T>(static_cast<compute_t<T>>(a));
     }
@@ -95,8 +104,10 @@ void op_arg(OpContext& ctx) {
   for (int64_t d = axis + 1; d < x.rank(); ++d) inner *= x.shape()[d];
   const int64_t n = x.shape()[axis];
   Shape s = x.shape();
-  if (keepdims) s[axis] = 1;
-  else s.erase(s.begin() + axis);
+  if (keepdims)
+    s[axis] = 1;
+  else
+    s.erase(s.begin() + axis);
   Tensor out(ElementType::i64, s);
   dispatch_numeric(x.element_type(), ctx, [&]<typename T>() {
     const T* src = x.data_as<T>();
@@ -171,7 +182,9 @@ void op_topk(OpContext& ctx) {
     std::vector<int64_t> order(n);
     for (int64_t o = 0; o < outer; ++o) {
       for (int64_t in = 0; in < inner; ++in) {
-        auto at = [&](int64_t j) { return static_cast<compute_t<T>>(src[(o * n + j) * inner + in]); };
+        auto at = [&](int64_t j) {
+          return static_cast<compute_t<T>>(src[(o * n + j) * inner + in]);
+        };
         std::iota(order.begin(), order.end(), 0);
         // Ties keep the lower index first, as the spec asks.
         std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
@@ -226,7 +239,8 @@ void op_softmax(OpContext& ctx) {
         for (int64_t j = 0; j < n; ++j) dst[off(j)] = static_cast<T>(j == arg ? 1.0f : 0.0f);
       } else {
         double sum = 0;
-        for (int64_t j = 0; j < n; ++j) sum += std::exp(static_cast<double>(static_cast<compute_t<T>>(src[off(j)])) - mx);
+        for (int64_t j = 0; j < n; ++j)
+          sum += std::exp(static_cast<double>(static_cast<compute_t<T>>(src[off(j)])) - mx);
         for (int64_t j = 0; j < n; ++j) {
           const double v = static_cast<double>(static_cast<compute_t<T>>(src[off(j)])) - mx;
           const double r = K == SoftmaxKind::softmax ? std::exp(v) / sum : v - std::log(sum);

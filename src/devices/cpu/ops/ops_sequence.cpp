@@ -18,7 +18,9 @@ int64_t position(const OpContext& ctx, std::size_t input, int64_t size, bool ins
   return p;
 }
 
-void op_sequence_empty(OpContext& ctx) { ctx.set_output(0, Value::sequence({})); }
+void op_sequence_empty(OpContext& ctx) {
+  ctx.set_output(0, Value::sequence({}));
+}
 
 void op_sequence_construct(OpContext& ctx) {
   std::vector<Tensor> items;
@@ -47,7 +49,8 @@ void op_sequence_erase(OpContext& ctx) {
 }
 
 void op_sequence_length(OpContext& ctx) {
-  ctx.set_output(0, make_i64_tensor({static_cast<int64_t>(ctx.input_value(0).sequence_items().size())}, {}));
+  ctx.set_output(
+      0, make_i64_tensor({static_cast<int64_t>(ctx.input_value(0).sequence_items().size())}, {}));
 }
 
 void op_split_to_sequence(OpContext& ctx) {
@@ -77,7 +80,8 @@ void op_split_to_sequence(OpContext& ctx) {
     Shape s = x.shape();
     s[axis] = sz;
     Tensor t(x.element_type(), s);
-    for (int64_t o = 0; o < outer; ++o) copy_elements(t, o * sz * inner, x, (o * dim + start) * inner, sz * inner);
+    for (int64_t o = 0; o < outer; ++o)
+      copy_elements(t, o * sz * inner, x, (o * dim + start) * inner, sz * inner);
     if (drop_axis) {
       s.erase(s.begin() + axis);
       t = t.reshaped(s);
@@ -108,7 +112,8 @@ void op_concat_from_sequence(OpContext& ctx) {
   int64_t offset = 0;
   for (const auto& t : items) {
     const int64_t row = t.shape()[axis] * inner;
-    for (int64_t o = 0; o < outer; ++o) copy_elements(out, o * s[axis] * inner + offset, t, o * row, row);
+    for (int64_t o = 0; o < outer; ++o)
+      copy_elements(out, o * s[axis] * inner + offset, t, o * row, row);
     offset += row;
   }
   ctx.set_output(0, out);
@@ -125,9 +130,11 @@ void op_sequence_map(OpContext& ctx) {
       feeds.push_back(v.is_sequence() ? Value(v.sequence_items().at(i)) : v);
     }
     auto outs = ctx.run_subgraph(body, std::move(feeds));
-    for (std::size_t o = 0; o < outs.size() && o < results.size(); ++o) results[o].push_back(outs[o].tensor());
+    for (std::size_t o = 0; o < outs.size() && o < results.size(); ++o)
+      results[o].push_back(outs[o].tensor());
   }
-  for (std::size_t o = 0; o < results.size(); ++o) ctx.set_output(o, Value::sequence(std::move(results[o])));
+  for (std::size_t o = 0; o < results.size(); ++o)
+    ctx.set_output(o, Value::sequence(std::move(results[o])));
 }
 
 void op_optional(OpContext& ctx) {

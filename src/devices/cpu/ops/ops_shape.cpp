@@ -36,12 +36,15 @@ void op_constant(OpContext& ctx) {
     std::copy(a->strings.begin(), a->strings.end(), t.data_as<std::string>());
     ctx.set_output(0, t);
   } else {
-    ctx.fail(ErrorCategory::unsupported_op, "Constant needs a value attribute (sparse_value is "
-                                            "not supported)");
+    ctx.fail(ErrorCategory::unsupported_op,
+             "Constant needs a value attribute (sparse_value is "
+             "not supported)");
   }
 }
 
-void op_identity(OpContext& ctx) { ctx.set_output(0, ctx.input_value(0)); }
+void op_identity(OpContext& ctx) {
+  ctx.set_output(0, ctx.input_value(0));
+}
 
 void op_shape(OpContext& ctx) {
   const Shape& s = ctx.input(0).shape();
@@ -56,7 +59,9 @@ void op_shape(OpContext& ctx) {
   ctx.set_output(0, make_i64_tensor(dims, {static_cast<int64_t>(dims.size())}));
 }
 
-void op_size(OpContext& ctx) { ctx.set_output(0, make_i64_tensor({ctx.input(0).element_count()}, {})); }
+void op_size(OpContext& ctx) {
+  ctx.set_output(0, make_i64_tensor({ctx.input(0).element_count()}, {}));
+}
 
 void op_reshape(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
@@ -80,7 +85,8 @@ void op_reshape(OpContext& ctx) {
   }
   if (infer_at >= 0) {
     ctx.check(known != 0 && x.element_count() % known == 0,
-              "cannot reshape {} to {}: sizes do not divide", to_string(x.shape()), to_string(target));
+              "cannot reshape {} to {}: sizes do not divide", to_string(x.shape()),
+              to_string(target));
     target[infer_at] = x.element_count() / known;
   }
   ctx.check(element_count(target) == x.element_count(), "cannot reshape {} ({} elements) to {}",
@@ -195,7 +201,8 @@ void op_split(OpContext& ctx) {
   const int64_t dim = x.shape()[axis];
   if (sizes.empty()) {
     const int64_t chunk = (dim + n_out - 1) / n_out;
-    for (int64_t i = 0; i < n_out; ++i) sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - i * chunk)));
+    for (int64_t i = 0; i < n_out; ++i)
+      sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - i * chunk)));
   }
   ctx.check(static_cast<int64_t>(sizes.size()) == n_out, "split has {} sizes for {} outputs",
             sizes.size(), n_out);
@@ -272,7 +279,8 @@ void op_slice(OpContext& ctx) {
     const T* src = x.data_as<T>() + base;
     T* dst = out.data_as<T>();
     std::vector<int64_t> zero(rank, 0);
-    for_each_index2(count, src_strides, zero, [&](int64_t i, int64_t s, int64_t) { dst[i] = src[s]; });
+    for_each_index2(count, src_strides, zero,
+                    [&](int64_t i, int64_t s, int64_t) { dst[i] = src[s]; });
   });
   ctx.set_output(0, out);
 }
@@ -312,7 +320,8 @@ Tensor broadcast_to(const OpContext& ctx, const Tensor& x, const Shape& shape) {
     const T* src = x.data_as<T>();
     T* dst = out.data_as<T>();
     std::vector<int64_t> zero(shape.size(), 0);
-    for_each_index2(shape, src_strides, zero, [&](int64_t i, int64_t s, int64_t) { dst[i] = src[s]; });
+    for_each_index2(shape, src_strides, zero,
+                    [&](int64_t i, int64_t s, int64_t) { dst[i] = src[s]; });
   });
   return out;
 }
@@ -352,8 +361,10 @@ void op_tile(OpContext& ctx) {
 void op_constant_of_shape(OpContext& ctx) {
   const Shape shape = to_int64_vector(ctx, ctx.input(0));
   Tensor value;
-  if (const auto* a = ctx.node().find("value")) value = a->t;
-  else value = Tensor(ElementType::f32, {1});
+  if (const auto* a = ctx.node().find("value"))
+    value = a->t;
+  else
+    value = Tensor(ElementType::f32, {1});
   Tensor out(value.element_type(), shape);
   for (int64_t i = 0; i < out.element_count(); ++i) copy_elements(out, i, value, 0, 1);
   ctx.set_output(0, out);
@@ -387,7 +398,8 @@ void op_pad(OpContext& ctx) {
     value = ctx.attr_f("value", 0.f);
   } else {
     pads = to_int64_vector(ctx, ctx.input(1));
-    if (const Tensor* v = ctx.optional_input(2); v && v->element_count() > 0) value = scalar_as_double(ctx, *v);
+    if (const Tensor* v = ctx.optional_input(2); v && v->element_count() > 0)
+      value = scalar_as_double(ctx, *v);
     if (const Tensor* a = ctx.optional_input(3)) axes = to_int64_vector(ctx, *a);
   }
   if (axes.empty()) {
@@ -433,7 +445,8 @@ void op_pad(OpContext& ctx) {
           } else if (mode == "wrap") {
             k = ((k % n) + n) % n;
           } else {  // reflect (mirror without repeating the edge)
-            if (n == 1) k = 0;
+            if (n == 1)
+              k = 0;
             else {
               const int64_t period = 2 * (n - 1);
               k = ((k % period) + period) % period;
@@ -460,7 +473,8 @@ void op_depth_to_space(OpContext& ctx) {
   const bool crd = ctx.attr_s("mode", "DCR") == "CRD";
   // View as 6-D and permute, as the ONNX spec defines it.
   Tensor v = crd ? x.reshaped({N, c, b, b, H, W}) : x.reshaped({N, b, b, c, H, W});
-  Tensor t = crd ? transpose_tensor(ctx, v, {0, 1, 4, 2, 5, 3}) : transpose_tensor(ctx, v, {0, 3, 4, 1, 5, 2});
+  Tensor t = crd ? transpose_tensor(ctx, v, {0, 1, 4, 2, 5, 3})
+                 : transpose_tensor(ctx, v, {0, 3, 4, 1, 5, 2});
   ctx.set_output(0, t.reshaped({N, c, H * b, W * b}));
 }
 
@@ -519,7 +533,8 @@ void op_dropout(OpContext& ctx) {
   // Inference: identity. training_mode=true needs random numbers ONNX cannot pin down; refuse.
   if (const Tensor* t = ctx.optional_input(2); t && t->data_as<bool>()[0]) {
     const double ratio = ctx.has_input(1) ? scalar_as_double(ctx, ctx.input(1)) : 0.5;
-    if (ratio != 0) ctx.fail(ErrorCategory::unsupported_op, "training-mode Dropout is not supported");
+    if (ratio != 0)
+      ctx.fail(ErrorCategory::unsupported_op, "training-mode Dropout is not supported");
   }
   const Tensor& x = ctx.input(0);
   ctx.set_output(0, x);
