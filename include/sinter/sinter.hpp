@@ -1,6 +1,7 @@
 // Everything a user of sinter includes.
 #pragma once
 
+#include "sinter/compare.hpp"
 #include "sinter/core.hpp"
 #include "sinter/error.hpp"
 #include "sinter/tensor.hpp"

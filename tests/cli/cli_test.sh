@@ -6,27 +6,7 @@ sinter=$1
 data=/usr/share/libonnx-testdata/data/node/test_relu
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-expect() {  # expect NAME WANT_EXIT PATTERN -- command...
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$want" = 0 ] && [ $rc -ne 0 ]; then
-    echo "FAIL $name: exit $rc, expected 0: $out"; failed=$((failed + 1)); return
-  fi
-  if [ "$want" != 0 ] && { [ $rc -eq 0 ] || [ $rc -ge 128 ]; }; then
-    echo "FAIL $name: exit $rc, expected a clean failure: $out"; failed=$((failed + 1)); return
-  fi
-  if ! tr '\n' ' ' <<<"$out" | grep -qE -- "$pattern"; then
-    echo "FAIL $name: output does not match /$pattern/: $out"; failed=$((failed + 1)); return
-  fi
-  echo "ok   $name"
-  passed=$((passed + 1))
-}
+source "$(dirname "$0")/expect.sh"
 
 expect run-relu 0 "y: f32\[3,4,5\]" -- "$sinter" run "$data/model.onnx" -i "x=$data/test_data_set_0/input_0.pb" -o "$tmp/out"
 expect compare-relu 0 "0 outside" -- "$sinter" compare "$tmp/out/y.npy" "$data/test_data_set_0/output_0.pb"
@@ -49,5 +29,4 @@ expect unknown-device 1 "device_not_found.*available:.*CPU" -- "$sinter" run "$d
 expect missing-file 1 "does not exist|not exist" -- "$sinter" info "$tmp/nothing.onnx"
 expect compare-mismatch 1 "elements differ" -- "$sinter" compare "$data/test_data_set_0/input_0.pb" "$data/test_data_set_0/output_0.pb"
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -25,7 +26,6 @@
 #include <string>
 #include <vector>
 
-#include "base/half.hpp"
 #include "base/npy.hpp"
 #include "frontend/onnx/onnx_import.hpp"
 #include "sinter/sinter.hpp"
@@ -46,88 +46,18 @@ struct Options {
   std::string write_failures;  // write the failing cases with their errors here
 };
 
-double to_double(const Tensor& t, int64_t i) {
-  switch (t.element_type()) {
-    case ElementType::f32:
-      return t.data_as<float>()[i];
-    case ElementType::f64:
-      return t.data_as<double>()[i];
-    case ElementType::f16:
-      return float(t.data_as<f16>()[i]);
-    case ElementType::bf16:
-      return float(t.data_as<bf16>()[i]);
-    case ElementType::i8:
-      return t.data_as<int8_t>()[i];
-    case ElementType::i16:
-      return t.data_as<int16_t>()[i];
-    case ElementType::i32:
-      return t.data_as<int32_t>()[i];
-    case ElementType::i64:
-      return static_cast<double>(t.data_as<int64_t>()[i]);
-    case ElementType::u8:
-      return t.data_as<uint8_t>()[i];
-    case ElementType::u16:
-      return t.data_as<uint16_t>()[i];
-    case ElementType::u32:
-      return t.data_as<uint32_t>()[i];
-    case ElementType::u64:
-      return static_cast<double>(t.data_as<uint64_t>()[i]);
-    case ElementType::boolean:
-      return t.data_as<uint8_t>()[i] ? 1 : 0;
-    default:
-      return 0;
-  }
-}
-
-// Empty string when equal within tolerance, else a description of the first mismatch.
+// Empty string when equal within the suite's tolerance, else a description of the mismatch.
 std::string compare_tensors(const Tensor& expected, const Tensor& actual, const std::string& name) {
+  const sinter::Tolerance tol{1e-7, 1e-3};
+  const sinter::TensorComparison r = sinter::compare_tensors(actual, expected, tol);
+  if (!r.layout_error.empty()) return name + ": " + r.layout_error;
+  if (r.ok()) return "";
   std::ostringstream msg;
-  if (expected.element_type() != actual.element_type()) {
-    msg << name << ": element type " << to_string(actual.element_type()) << ", expected "
-        << to_string(expected.element_type());
-    return msg.str();
-  }
-  if (expected.shape() != actual.shape()) {
-    msg << name << ": shape " << to_string(actual.shape()) << ", expected "
-        << to_string(expected.shape());
-    return msg.str();
-  }
-  const int64_t n = expected.element_count();
-  if (expected.element_type() == ElementType::string) {
-    for (int64_t i = 0; i < n; ++i) {
-      if (expected.data_as<std::string>()[i] != actual.data_as<std::string>()[i]) {
-        msg << name << "[" << i << "]: '" << actual.data_as<std::string>()[i] << "', expected '"
-            << expected.data_as<std::string>()[i] << "'";
-        return msg.str();
-      }
-    }
-    return "";
-  }
-  const bool exact =
-      expected.element_type() == ElementType::i64 || expected.element_type() == ElementType::u64;
-  int64_t bad = 0, first = -1;
-  for (int64_t i = 0; i < n; ++i) {
-    bool ok;
-    if (exact) {
-      ok = std::memcmp(static_cast<const char*>(expected.data()) + i * 8,
-                       static_cast<const char*>(actual.data()) + i * 8, 8) == 0;
-    } else {
-      const double e = to_double(expected, i), a = to_double(actual, i);
-      if (std::isnan(e) || std::isnan(a))
-        ok = std::isnan(e) && std::isnan(a);
-      else if (std::isinf(e) || std::isinf(a))
-        ok = e == a;
-      else
-        ok = std::fabs(a - e) <= 1e-7 + 1e-3 * std::fabs(e);
-    }
-    if (!ok) {
-      if (first < 0) first = i;
-      ++bad;
-    }
-  }
-  if (bad) {
-    msg << name << ": " << bad << " of " << n << " elements differ; first at " << first << ": got "
-        << to_double(actual, first) << ", expected " << to_double(expected, first);
+  msg << name << ": " << r.mismatches << " of " << r.elements << " elements differ; first at "
+      << r.first_mismatch;
+  if (expected.element_type() != ElementType::string) {
+    msg << ": got " << sinter::element_as_double(actual, r.first_mismatch) << ", expected "
+        << sinter::element_as_double(expected, r.first_mismatch);
   }
   return msg.str();
 }

@@ -162,72 +162,29 @@ void devices_command() {
   }
 }
 
-double element_as_double(const sinter::Tensor& t, int64_t i) {
-  using sinter::ElementType;
-  switch (t.element_type()) {
-    case ElementType::f32:
-      return t.data_as<float>()[i];
-    case ElementType::f64:
-      return t.data_as<double>()[i];
-    case ElementType::i8:
-      return t.data_as<int8_t>()[i];
-    case ElementType::u8:
-    case ElementType::boolean:
-      return t.data_as<uint8_t>()[i];
-    case ElementType::i16:
-      return t.data_as<int16_t>()[i];
-    case ElementType::u16:
-      return t.data_as<uint16_t>()[i];
-    case ElementType::i32:
-      return t.data_as<int32_t>()[i];
-    case ElementType::u32:
-      return t.data_as<uint32_t>()[i];
-    case ElementType::i64:
-      return static_cast<double>(t.data_as<int64_t>()[i]);
-    case ElementType::u64:
-      return static_cast<double>(t.data_as<uint64_t>()[i]);
-    default:
-      throw sinter::Error(sinter::ErrorCategory::invalid_argument,
-                          std::string("compare: element type ") + to_string(t.element_type()) +
-                              " is not supported");
-  }
-}
-
 struct CompareOptions {
   std::string actual, expected;
-  double rtol = 1e-3, atol = 1e-5;
+  sinter::Tolerance tolerance;
+  bool require_finite = false;
 };
 
 // Exit status 0 when every element satisfies |a - e| <= atol + rtol * |e|, else 1.
 void compare_command(const CompareOptions& opt) {
   const sinter::Tensor a = sinter::load_tensor(opt.actual);
   const sinter::Tensor e = sinter::load_tensor(opt.expected);
-  if (a.element_type() != e.element_type() || a.shape() != e.shape()) {
-    throw sinter::Error(sinter::ErrorCategory::invalid_argument,
-                        "compare: " + opt.actual + " is " + to_string(a.element_type()) +
-                            sinter::to_string(a.shape()) + ", " + opt.expected + " is " +
-                            to_string(e.element_type()) + sinter::to_string(e.shape()));
+  const sinter::TensorComparison r = sinter::compare_tensors(a, e, opt.tolerance);
+  std::printf("%s\n", r.summary(opt.actual + " vs " + opt.expected, opt.tolerance).c_str());
+  if (!r.layout_error.empty()) {
+    throw sinter::Error(sinter::ErrorCategory::invalid_argument, "compare: " + r.layout_error);
   }
-  int64_t bad = 0, worst_at = -1;
-  double worst = 0;
-  for (int64_t i = 0; i < a.element_count(); ++i) {
-    const double x = element_as_double(a, i), y = element_as_double(e, i);
-    const double err = std::fabs(x - y);
-    const bool ok =
-        (std::isnan(x) && std::isnan(y)) || x == y || err <= opt.atol + opt.rtol * std::fabs(y);
-    if (!ok) ++bad;
-    if (!(err <= worst)) {
-      worst = err;
-      worst_at = i;
-    }
-  }
-  std::printf("%s vs %s: %lld elements, max |diff| %.3g%s, %lld outside atol %.1g + rtol %.1g\n",
-              opt.actual.c_str(), opt.expected.c_str(), static_cast<long long>(a.element_count()),
-              worst, worst_at >= 0 ? (" at #" + std::to_string(worst_at)).c_str() : "",
-              static_cast<long long>(bad), opt.atol, opt.rtol);
-  if (bad) {
+  if (r.mismatches) {
     throw sinter::Error(sinter::ErrorCategory::invalid_argument,
-                        "compare: " + std::to_string(bad) + " elements differ");
+                        "compare: " + std::to_string(r.mismatches) + " elements differ");
+  }
+  if (opt.require_finite && r.non_finite) {
+    throw sinter::Error(
+        sinter::ErrorCategory::invalid_argument,
+        "compare: " + std::to_string(r.non_finite) + " elements are NaN or infinite");
   }
 }
 
@@ -243,8 +200,10 @@ void add_commands(CLI::App& app) {
   compare->add_option("expected", cmp->expected, "Reference tensor file")
       ->required()
       ->check(CLI::ExistingFile);
-  compare->add_option("--rtol", cmp->rtol, "Relative tolerance")->capture_default_str();
-  compare->add_option("--atol", cmp->atol, "Absolute tolerance")->capture_default_str();
+  compare->add_option("--rtol", cmp->tolerance.rtol, "Relative tolerance")->capture_default_str();
+  compare->add_option("--atol", cmp->tolerance.atol, "Absolute tolerance")->capture_default_str();
+  compare->add_flag("--require-finite", cmp->require_finite,
+                    "Also fail when either tensor holds NaN or infinite elements");
   compare->callback([cmp] { compare_command(*cmp); });
 
   auto run_opt = std::make_shared<RunOptions>();

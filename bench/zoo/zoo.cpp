@@ -1,0 +1,46 @@
+#include "zoo.hpp"
+
+#include <filesystem>
+
+namespace zoo {
+
+const std::vector<ZooModel>& all_models() {
+  static const std::vector<ZooModel> models = {
+      {"resnet50", "ResNet-50 v1.5, 224x224, BatchNorm, bottlenecks [3,4,6,3]", build_resnet50},
+      {"mobilenet_v3", "MobileNetV3-Small: depthwise conv, hard-swish, squeeze-excite",
+       build_mobilenet_v3},
+      {"bert", "BERT-base dimensions (768 hidden, 12 heads), 2 layers, external data", build_bert},
+      {"vit", "ViT-Tiny/16 classifier, 224x224, 4 layers", build_vit},
+      {"text_encoder", "CLIP-style causal text encoder, Trilu mask, ArgMax pooling",
+       build_text_encoder},
+      {"unet", "UNet denoiser: GroupNorm, timestep embedding, cross-attention, Resize, Concat",
+       build_unet},
+      {"vae_decoder", "VAE decoder: ResNet blocks, mid attention, 3 nearest upsamplings",
+       build_vae_decoder},
+  };
+  return models;
+}
+
+sinter::Tensor random_floats(Random& rng, const sinter::Shape& shape, float lo, float hi) {
+  sinter::Tensor t(sinter::ElementType::f32, shape);
+  float* p = t.data_as<float>();
+  for (int64_t i = 0; i < t.element_count(); ++i) p[i] = rng.uniform(lo, hi);
+  return t;
+}
+
+sinter::Tensor random_ids(Random& rng, const sinter::Shape& shape, int64_t vocab) {
+  sinter::Tensor t(sinter::ElementType::i64, shape);
+  int64_t* p = t.data_as<int64_t>();
+  for (int64_t i = 0; i < t.element_count(); ++i)
+    p[i] = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(vocab));
+  return t;
+}
+
+void write_inputs(const std::string& dir, const std::vector<std::string>& names,
+                  const std::vector<sinter::Tensor>& tensors) {
+  std::filesystem::create_directories(std::filesystem::path(dir) / "inputs");
+  for (size_t i = 0; i < names.size(); ++i)
+    sinter::save_npy(tensors[i], dir + "/inputs/" + names[i] + ".npy");
+}
+
+}  // namespace zoo

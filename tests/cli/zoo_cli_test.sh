@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Bad input around real models (the zoo's BERT, saved with external data): missing or truncated
+# weight files, wrong element types, unknown operators. Each must fail cleanly with a message
+# that names what and where.
+#   zoo_cli_test.sh SINTER_BIN ZOO_DIR
+set -uo pipefail
+sinter=$1
+zoo=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/expect.sh"
+
+bert=$zoo/bert
+in=$bert/inputs
+inputs=(-i "input_ids=$in/input_ids.npy" -i "token_type_ids=$in/token_type_ids.npy"
+        -i "attention_mask=$in/attention_mask.npy")
+expect bert-runs 0 "last_hidden_state: f32\[2,32,768\]" -- "$sinter" run "$bert/model.onnx" "${inputs[@]}" -o "$tmp/out"
+
+mkdir -p "$tmp/no_data"
+cp "$bert/model.onnx" "$tmp/no_data/"
+expect missing-external-data 1 "io_error.*model.onnx.data.*cannot be opened" -- "$sinter" info "$tmp/no_data/model.onnx"
+
+mkdir -p "$tmp/short_data"
+cp "$bert/model.onnx" "$tmp/short_data/"
+head -c 1000000 "$bert/model.onnx.data" > "$tmp/short_data/model.onnx.data"
+expect truncated-external-data 1 "invalid_model.*model.onnx.data" -- "$sinter" info "$tmp/short_data/model.onnx"
+
+expect wrong-dtype 1 "invalid_argument.*input_ids.*i64.*f32|invalid_argument.*input_ids.*f32.*i64" -- \
+  "$sinter" run "$bert/model.onnx" -i "input_ids=$zoo/resnet50/inputs/image.npy" \
+  -i "token_type_ids=$in/token_type_ids.npy" -i "attention_mask=$in/attention_mask.npy"
+
+# An operator nobody implements: rename one op type inside the protobuf (same length, so the
+# file stays well-formed).
+sed 's/Tanh/Tang/g' "$bert/model.onnx" > "$tmp/unknown_op.onnx"
+cp "$bert/model.onnx.data" "$tmp/"
+expect unknown-op 1 "unsupported_op.*Tang" -- "$sinter" run "$tmp/unknown_op.onnx" "${inputs[@]}" -o "$tmp/out2"
+
+finish

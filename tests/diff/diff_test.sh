@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Differential test: one zoo model through ONNX Runtime and through sinter on the same inputs;
+# every output must match within |a - b| <= 1e-4 + 1e-3 * |b| (b = ONNX Runtime) and be finite.
+#   diff_test.sh SINTER_BIN ZOO_DIR MODEL [DEVICE]
+set -euo pipefail
+sinter=$1
+zoo=$2
+model=$3
+device=${4:-CPU}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$zoo/$model
+[ -f "$dir/model.onnx" ] || { echo "no zoo model at $dir (run sinter-zoo first)"; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+args=()
+for f in "$dir"/inputs/*.npy; do
+  name=$(basename "$f" .npy)
+  args+=(-i "$name=$f")
+done
+
+NODE_PATH="$root/tools/ort/node_modules" node "$root/tools/ort/ort_run.js" "$dir/model.onnx" \
+  "${args[@]}" -o "$work/ort" --threads 2
+"$sinter" run "$dir/model.onnx" -d "$device" "${args[@]}" -o "$work/sinter"
+
+count=0
+for expected in "$work"/ort/*.npy; do
+  out=$(basename "$expected")
+  [ -f "$work/sinter/$out" ] || { echo "FAIL: sinter wrote no $out"; exit 1; }
+  "$sinter" compare "$work/sinter/$out" "$expected" --atol 1e-4 --rtol 1e-3 --require-finite
+  count=$((count + 1))
+done
+ort_count=$(ls "$work"/ort | wc -l)
+sinter_count=$(ls "$work"/sinter | wc -l)
+if [ "$ort_count" != "$sinter_count" ]; then
+  echo "FAIL: ONNX Runtime wrote $ort_count outputs, sinter $sinter_count"
+  exit 1
+fi
+echo "$model: $count outputs match ONNX Runtime on $device"
