@@ -17,6 +17,8 @@ const std::vector<ZooModel>& all_models() {
        build_unet},
       {"vae_decoder", "VAE decoder: ResNet blocks, mid attention, 3 nearest upsamplings",
        build_vae_decoder},
+      {"recurrent", "Tagger: bidirectional LSTM with sequence lengths, GRU, reverse RNN with clip",
+       build_recurrent},
   };
   return models;
 }

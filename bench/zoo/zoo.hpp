@@ -35,5 +35,6 @@ void build_vit(const std::string& dir);
 void build_text_encoder(const std::string& dir);
 void build_unet(const std::string& dir);
 void build_vae_decoder(const std::string& dir);
+void build_recurrent(const std::string& dir);
 
 }  // namespace zoo
