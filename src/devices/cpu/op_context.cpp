@@ -79,7 +79,8 @@ const KernelRegistry& KernelRegistry::instance() {
     register_quant_ops(r);
     register_control_ops(r);
     register_sequence_ops(r);
-    register_misc_ops(r);
+    register_linalg_ops(r);
+    register_detection_ops(r);
     register_image_ops(r);
     register_signal_ops(r);
     register_loss_ops(r);
