@@ -37,6 +37,7 @@ void register_control_ops(KernelRegistry& r);
 void register_sequence_ops(KernelRegistry& r);
 void register_linalg_ops(KernelRegistry& r);
 void register_detection_ops(KernelRegistry& r);
+void register_grid_sample_ops(KernelRegistry& r);
 void register_image_ops(KernelRegistry& r);
 void register_signal_ops(KernelRegistry& r);
 void register_loss_ops(KernelRegistry& r);

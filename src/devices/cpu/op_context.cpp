@@ -81,6 +81,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_sequence_ops(r);
     register_linalg_ops(r);
     register_detection_ops(r);
+    register_grid_sample_ops(r);
     register_image_ops(r);
     register_signal_ops(r);
     register_loss_ops(r);

@@ -1,0 +1,148 @@
+// GridSample (opset 16): samples NCHW images at normalised grid positions, with nearest,
+// bilinear or bicubic interpolation and zeros, border or reflection padding.
+#include <cmath>
+
+#include "devices/cpu/dispatch.hpp"
+#include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/tensor_util.hpp"
+
+namespace sinter::cpu {
+
+namespace {
+
+enum class Padding { zeros, border, reflection };
+
+// Reflects `v` into [lo, hi] as often as needed (a mirror at each end).
+double reflect(double v, double lo, double hi) {
+  const double range = hi - lo;
+  if (range <= 0) return lo;
+  if (v < lo) {
+    const double d = lo - v;
+    const auto n = static_cast<int64_t>(d / range);
+    const double rest = d - double(n) * range;
+    return n % 2 == 0 ? lo + rest : hi - rest;
+  }
+  if (v > hi) {
+    const double d = v - hi;
+    const auto n = static_cast<int64_t>(d / range);
+    const double rest = d - double(n) * range;
+    return n % 2 == 0 ? hi - rest : lo + rest;
+  }
+  return v;
+}
+
+// One image plane with the padding rule applied to pixel reads.
+struct Plane {
+  const double* data;
+  int64_t height, width;
+  Padding padding;
+  double lo_x, hi_x, lo_y, hi_y;  // the valid coordinate range (depends on align_corners)
+
+  double at(int64_t r, int64_t c) const {
+    switch (padding) {
+      case Padding::zeros:
+        return (r >= 0 && r < height && c >= 0 && c < width) ? data[r * width + c] : 0.0;
+      case Padding::border:
+        r = std::clamp<int64_t>(r, 0, height - 1);
+        c = std::clamp<int64_t>(c, 0, width - 1);
+        return data[r * width + c];
+      case Padding::reflection:
+        r = static_cast<int64_t>(reflect(double(r), lo_y, hi_y));
+        c = static_cast<int64_t>(reflect(double(c), lo_x, hi_x));
+        r = std::clamp<int64_t>(r, 0, height - 1);
+        c = std::clamp<int64_t>(c, 0, width - 1);
+        return data[r * width + c];
+    }
+    return 0.0;
+  }
+};
+
+// Cubic convolution weights (Keys, a = -0.75) for the four taps around fractional offset t.
+void cubic_weights(double t, double w[4]) {
+  constexpr double a = -0.75;
+  auto near = [](double x) { return ((a + 2) * x - (a + 3)) * x * x + 1; };       // |x| <= 1
+  auto far = [](double x) { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a; };  // 1 < |x| < 2
+  w[0] = far(t + 1);
+  w[1] = near(t);
+  w[2] = near(1 - t);
+  w[3] = far(2 - t);
+}
+
+void op_grid_sample(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& grid = ctx.input(1);
+  ctx.check(x.rank() == 4, "X must be NCHW (4-D), got {}", to_string(x.shape()));
+  ctx.check(grid.rank() == 4 && grid.shape()[0] == x.shape()[0] && grid.shape()[3] == 2,
+            "grid must be [N, H_out, W_out, 2] with N = {}, got {}", x.shape()[0],
+            to_string(grid.shape()));
+  const std::string mode = ctx.attr_s("mode", "bilinear");
+  const std::string pad = ctx.attr_s("padding_mode", "zeros");
+  const bool align = ctx.attr_i("align_corners", 0) != 0;
+  ctx.check(mode == "bilinear" || mode == "nearest" || mode == "bicubic",
+            "mode '{}' is not bilinear, nearest or bicubic", mode);
+  ctx.check(pad == "zeros" || pad == "border" || pad == "reflection",
+            "padding_mode '{}' is not zeros, border or reflection", pad);
+  const Padding padding =
+      pad == "zeros" ? Padding::zeros : (pad == "border" ? Padding::border : Padding::reflection);
+  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const int64_t HO = grid.shape()[1], WO = grid.shape()[2];
+  const Tensor xd = convert_tensor(ctx, x, ElementType::f64);
+  const Tensor gd = convert_tensor(ctx, grid, ElementType::f64);
+  Tensor out(ElementType::f64, {N, C, HO, WO});
+  double* po = out.data_as<double>();
+  // Coordinates run from pixel centres (align_corners) or pixel edges (otherwise).
+  const double lo_x = align ? 0.0 : -0.5, hi_x = align ? double(W - 1) : double(W) - 0.5;
+  const double lo_y = align ? 0.0 : -0.5, hi_y = align ? double(H - 1) : double(H) - 0.5;
+  auto denormalize = [align](double v, int64_t size) {
+    return align ? (v + 1) / 2 * double(size - 1) : ((v + 1) * double(size) - 1) / 2;
+  };
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t c = 0; c < C; ++c) {
+      const Plane plane{
+          xd.data_as<double>() + (n * C + c) * H * W, H, W, padding, lo_x, hi_x, lo_y, hi_y};
+      for (int64_t i = 0; i < HO * WO; ++i) {
+        const double* g = gd.data_as<double>() + (n * HO * WO + i) * 2;
+        double px = denormalize(g[0], W), py = denormalize(g[1], H);
+        if (padding == Padding::border) {
+          px = std::clamp(px, 0.0, double(W - 1));
+          py = std::clamp(py, 0.0, double(H - 1));
+        } else if (padding == Padding::reflection) {
+          px = reflect(px, lo_x, hi_x);
+          py = reflect(py, lo_y, hi_y);
+        }
+        double v = 0;
+        if (mode == "nearest") {
+          v = plane.at(static_cast<int64_t>(std::nearbyint(py)),
+                       static_cast<int64_t>(std::nearbyint(px)));
+        } else if (mode == "bilinear") {
+          const double fx = std::floor(px), fy = std::floor(py);
+          const double dx = px - fx, dy = py - fy;
+          const auto x0 = static_cast<int64_t>(fx), y0 = static_cast<int64_t>(fy);
+          v = (1 - dy) * ((1 - dx) * plane.at(y0, x0) + dx * plane.at(y0, x0 + 1)) +
+              dy * ((1 - dx) * plane.at(y0 + 1, x0) + dx * plane.at(y0 + 1, x0 + 1));
+        } else {
+          const double fx = std::floor(px), fy = std::floor(py);
+          double wx[4], wy[4];
+          cubic_weights(px - fx, wx);
+          cubic_weights(py - fy, wy);
+          const auto x0 = static_cast<int64_t>(fx) - 1, y0 = static_cast<int64_t>(fy) - 1;
+          for (int r = 0; r < 4; ++r) {
+            double row = 0;
+            for (int k = 0; k < 4; ++k) row += wx[k] * plane.at(y0 + r, x0 + k);
+            v += wy[r] * row;
+          }
+        }
+        po[(n * C + c) * HO * WO + i] = v;
+      }
+    }
+  }
+  ctx.set_output(0, convert_tensor(ctx, out, x.element_type()));
+}
+
+}  // namespace
+
+void register_grid_sample_ops(KernelRegistry& r) {
+  r.add("GridSample", op_grid_sample);
+}
+
+}  // namespace sinter::cpu
