@@ -19,6 +19,9 @@ const std::vector<ZooModel>& all_models() {
        build_vae_decoder},
       {"recurrent", "Tagger: bidirectional LSTM with sequence lengths, GRU, reverse RNN with clip",
        build_recurrent},
+      {"operator_mix",
+       "Einsum, GridSample, RoiAlign, NonMaxSuppression, DFT, STFT on random inputs",
+       build_operator_mix},
   };
   return models;
 }

@@ -36,5 +36,6 @@ void build_text_encoder(const std::string& dir);
 void build_unet(const std::string& dir);
 void build_vae_decoder(const std::string& dir);
 void build_recurrent(const std::string& dir);
+void build_operator_mix(const std::string& dir);
 
 }  // namespace zoo

@@ -237,6 +237,7 @@ int main(int argc, char** argv) {
   const auto expected = read_expected(opt.expected_file);
   std::set<std::string> seen;
   int passed = 0, failed = 0, skipped = 0;
+  std::vector<std::string> per_suite;  // "node: 880 of 932 cases pass"
   std::ofstream failures_out;
   if (!opt.write_failures.empty()) failures_out.open(opt.write_failures);
   const auto start = std::chrono::steady_clock::now();
@@ -248,12 +249,15 @@ int main(int argc, char** argv) {
       if (fs::exists(e.path() / "model.onnx")) cases.push_back(e.path());
     }
     std::sort(cases.begin(), cases.end());
+    int suite_total = 0, suite_passed = 0;
     for (const auto& c : cases) {
       const std::string name = c.filename().string();
       if (!opt.filter.empty() && name.find(opt.filter) == std::string::npos) continue;
       seen.insert(name);
       const std::string msg = run_isolated(c, opt);
       const bool listed = expected.count(name) > 0;
+      ++suite_total;
+      if (msg.empty()) ++suite_passed;
       if (msg.empty() && !listed) {
         ++passed;
         if (opt.verbose) std::cout << "PASS " << suite << "/" << name << "\n";
@@ -271,6 +275,8 @@ int main(int argc, char** argv) {
       if (!msg.empty() && failures_out)
         failures_out << name << " " << msg.substr(0, msg.find('\n')) << "\n";
     }
+    per_suite.push_back(suite + ": " + std::to_string(suite_passed) + " of " +
+                        std::to_string(suite_total) + " cases pass");
   }
   if (opt.filter.empty()) {
     for (const auto& [name, _] : expected) {
@@ -286,6 +292,7 @@ int main(int argc, char** argv) {
   std::cout << "(skipped = listed expected failures that failed as listed; each line of the list "
                "gives its reason)  ["
             << static_cast<int>(secs) << " s]\n";
+  for (const auto& line : per_suite) std::cout << line << "\n";
   std::cout << passed << " passed, " << failed << " failed, " << skipped << " skipped\n";
   return failed ? 1 : 0;
 }

@@ -103,10 +103,13 @@ void op_grid_sample(OpContext& ctx) {
       for (int64_t i = 0; i < HO * WO; ++i) {
         const double* g = gd.data_as<double>() + (n * HO * WO + i) * 2;
         double px = denormalize(g[0], W), py = denormalize(g[1], H);
-        if (padding == Padding::border) {
+        // Nearest and bilinear apply the padding rule to the sample position; bicubic applies it
+        // to each of its 16 taps only (as PyTorch and ONNX Runtime do).
+        const bool pad_position = mode != "bicubic";
+        if (pad_position && padding == Padding::border) {
           px = std::clamp(px, 0.0, double(W - 1));
           py = std::clamp(py, 0.0, double(H - 1));
-        } else if (padding == Padding::reflection) {
+        } else if (pad_position && padding == Padding::reflection) {
           px = reflect(px, lo_x, hi_x);
           py = reflect(py, lo_y, hi_y);
         }
