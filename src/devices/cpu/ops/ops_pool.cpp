@@ -163,20 +163,33 @@ void op_max_unpool(OpContext& ctx) {
   const int64_t sp = x.rank() - 2;
   const auto strides = ctx.attr_ints("strides", std::vector<int64_t>(sp, 1));
   const auto pads = ctx.attr_ints("pads", std::vector<int64_t>(2 * sp, 0));
-  Shape out_shape = {x.shape()[0], x.shape()[1]};
+  // Indices address the shape MaxPool's input had (inferred from the pooling attributes);
+  // an explicit output_shape may be larger (padding), and each element keeps its position.
+  Shape pooled_from = {x.shape()[0], x.shape()[1]};
+  for (int64_t d = 0; d < sp; ++d) {
+    pooled_from.push_back((x.shape()[2 + d] - 1) * strides[d] + kernel[d] - pads[d] - pads[sp + d]);
+  }
+  Shape out_shape = pooled_from;
   if (const Tensor* os = ctx.optional_input(2)) {
     out_shape = to_int64_vector(ctx, *os);
-  } else {
-    for (int64_t d = 0; d < sp; ++d) {
-      out_shape.push_back((x.shape()[2 + d] - 1) * strides[d] + kernel[d] - pads[d] - pads[sp + d]);
+    ctx.check(out_shape.size() == pooled_from.size(), "output_shape {} must have rank {}",
+              to_string(out_shape), pooled_from.size());
+    for (size_t d = 0; d < out_shape.size(); ++d) {
+      ctx.check(out_shape[d] >= pooled_from[d], "output_shape {} is smaller than {}",
+                to_string(out_shape), to_string(pooled_from));
     }
   }
   Tensor out(x.element_type(), out_shape);
-  const int64_t n = out.element_count();
+  const int64_t n = element_count(pooled_from);
+  const auto out_strides = strides_of(out_shape);
   for (int64_t i = 0; i < x.element_count(); ++i) {
-    ctx.check(idx[i] >= 0 && idx[i] < n, "index {} is outside the output of {} elements", idx[i],
-              n);
-    copy_elements(out, idx[i], x, i, 1);
+    ctx.check(idx[i] >= 0 && idx[i] < n, "index {} is outside the unpooled {} elements", idx[i], n);
+    int64_t rest = idx[i], offset = 0;
+    for (size_t d = pooled_from.size(); d-- > 0;) {
+      offset += (rest % pooled_from[d]) * out_strides[d];
+      rest /= pooled_from[d];
+    }
+    copy_elements(out, offset, x, i, 1);
   }
   ctx.set_output(0, out);
 }
