@@ -102,8 +102,68 @@ Tensor take_along(const OpContext& ctx, const Tensor& t, int64_t axis, int64_t k
   return out;
 }
 
+// Scan at opset 8: every state and scan input has a leading batch axis (scan inputs iterate
+// over axis 1), an optional first input gives each batch row's sequence length, and
+// `directions` says which scan inputs run backwards. Each batch row is an independent scan;
+// scan outputs are zero beyond a row's length.
+void op_scan_batched(OpContext& ctx) {
+  const ir::Graph& body = ctx.attr_graph("body");
+  const int64_t m = ctx.attr_i("num_scan_inputs", 0);
+  const int64_t n_inputs = static_cast<int64_t>(ctx.input_count()) - 1;  // without sequence_lens
+  const int64_t n_state = n_inputs - m;
+  const int64_t k_out = static_cast<int64_t>(ctx.output_count()) - n_state;
+  ctx.check(m > 0 && n_state >= 0, "needs num_scan_inputs in [1, {}]", n_inputs);
+  const auto dirs = ctx.attr_ints("directions", std::vector<int64_t>(m, 0));
+  const Tensor& first = ctx.input(1 + n_state);
+  ctx.check(first.rank() >= 2, "scan inputs need [batch, sequence, ...], got {}",
+            to_string(first.shape()));
+  const int64_t batch = first.shape()[0], seq = first.shape()[1];
+  std::vector<int64_t> lengths(batch, seq);
+  if (const Tensor* l = ctx.optional_input(0)) lengths = to_int64_vector(ctx, *l);
+  ctx.check(static_cast<int64_t>(lengths.size()) == batch,
+            "sequence_lens has {} entries for {} rows", lengths.size(), batch);
+  std::vector<std::vector<Tensor>> final_states(n_state), scanned(k_out);
+  for (int64_t b = 0; b < batch; ++b) {
+    ctx.check(lengths[b] >= 0 && lengths[b] <= seq, "sequence length {} outside [0, {}]",
+              lengths[b], seq);
+    std::vector<Value> state;
+    for (int64_t i = 0; i < n_state; ++i) state.push_back(take_along(ctx, ctx.input(1 + i), 0, b));
+    std::vector<Tensor> rows;
+    for (int64_t j = 0; j < m; ++j) {
+      const Tensor& t = ctx.input(1 + n_state + j);
+      ctx.check(t.rank() >= 2 && t.shape()[0] == batch && t.shape()[1] == seq,
+                "scan input {} has shape {}, expected [{}, {}, ...]", j, to_string(t.shape()),
+                batch, seq);
+      rows.push_back(take_along(ctx, t, 0, b));
+    }
+    std::vector<std::vector<Tensor>> steps(k_out);
+    for (int64_t s = 0; s < lengths[b]; ++s) {
+      std::vector<Value> feeds = state;
+      for (int64_t j = 0; j < m; ++j)
+        feeds.push_back(take_along(ctx, rows[j], 0, dirs[j] ? lengths[b] - 1 - s : s));
+      auto res = ctx.run_subgraph(body, std::move(feeds));
+      for (int64_t i = 0; i < n_state; ++i) state[i] = res[i];
+      for (int64_t i = 0; i < k_out; ++i) steps[i].push_back(res[n_state + i].tensor());
+    }
+    for (int64_t i = 0; i < n_state; ++i) final_states[i].push_back(state[i].tensor());
+    for (int64_t i = 0; i < k_out; ++i) {
+      ctx.check(!steps[i].empty(), "Scan with zero iterations has no output shape");
+      Shape shape = steps[i][0].shape();
+      shape.insert(shape.begin(), seq);
+      Tensor padded(steps[i][0].element_type(), shape);  // zero-filled
+      const int64_t each = steps[i][0].element_count();
+      for (size_t s = 0; s < steps[i].size(); ++s)
+        copy_elements(padded, static_cast<int64_t>(s) * each, steps[i][s], 0, each);
+      scanned[i].push_back(padded);
+    }
+  }
+  for (int64_t i = 0; i < n_state; ++i) ctx.set_output(i, stack_tensors(ctx, final_states[i], 0));
+  for (int64_t i = 0; i < k_out; ++i)
+    ctx.set_output(n_state + i, stack_tensors(ctx, scanned[i], 0));
+}
+
 void op_scan(OpContext& ctx) {
-  ctx.check(ctx.opset() >= 9, "Scan before opset 9 (with batch axis) is not supported");
+  if (ctx.opset() < 9) return op_scan_batched(ctx);
   const ir::Graph& body = ctx.attr_graph("body");
   const int64_t m = ctx.attr_i("num_scan_inputs", 0);
   const int64_t n_inputs = static_cast<int64_t>(ctx.input_count());
