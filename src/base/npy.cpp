@@ -150,32 +150,4 @@ std::string serialize_npy(const Tensor& input) {
   return out;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  SINTER_CHECK(in, io_error, "cannot open '{}': {}", path, std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  SINTER_CHECK(!in.bad(), io_error, "cannot read '{}'", path);
-  return ss.str();
-}
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    SINTER_CHECK(out, io_error, "cannot create '{}': {}", tmp, std::strerror(errno));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      raise(ErrorCategory::io_error, "cannot write '{}' (disk full?)", tmp);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    raise(ErrorCategory::io_error, "cannot rename '{}' to '{}': {}", tmp, path, std::strerror(err));
-  }
-}
-
 }  // namespace sinter

@@ -13,9 +13,4 @@ Tensor parse_npy(const std::string& bytes, const std::string& origin);
 // bf16 tensors are written as float32 (NumPy has no bfloat16); strings are refused.
 std::string serialize_npy(const Tensor& tensor);
 
-// Whole-file helpers with clear io_error messages.
-std::string read_file(const std::string& path);
-// Atomic: writes PATH.tmp.<pid> and renames it over PATH.
-void write_file_atomically(const std::string& path, const std::string& bytes);
-
 }  // namespace sinter

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "base/errors.hpp"
+#include "base/file_io.hpp"
 #include "base/logging.hpp"
 #include "base/npy.hpp"
 #include "devices/cpu/cpu_device.hpp"

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file_io.hpp"
 #include "base/npy.hpp"
 #include "frontend/onnx/onnx_import.hpp"
 #include "sinter/sinter.hpp"
