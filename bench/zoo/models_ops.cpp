@@ -6,6 +6,23 @@
 #include "zoo.hpp"
 
 namespace zoo {
+namespace {
+
+// Boxes [..., 4] as (x1, y1, x2, y2): a corner in [0, extent), sides in [min_side, max_side).
+sinter::Tensor random_boxes(Random& rng, const sinter::Shape& shape, float extent, float min_side,
+                            float max_side) {
+  sinter::Tensor t(sinter::ElementType::f32, shape);
+  for (int64_t i = 0; i < t.element_count() / 4; ++i) {
+    float* r = t.data_as<float>() + i * 4;
+    r[0] = rng.uniform(0, extent);
+    r[1] = rng.uniform(0, extent);
+    r[2] = r[0] + rng.uniform(min_side, max_side);
+    r[3] = r[1] + rng.uniform(min_side, max_side);
+  }
+  return t;
+}
+
+}  // namespace
 
 void build_operator_mix(const std::string& dir) {
   constexpr int kFloat = onnx::TensorProto::FLOAT;
@@ -65,22 +82,6 @@ void build_operator_mix(const std::string& dir) {
   b.save(dir + "/model.onnx");
 
   Random& rng = b.rng();
-  sinter::Tensor roi_boxes(sinter::ElementType::f32, {5, 4});
-  for (int64_t i = 0; i < 5; ++i) {
-    float* r = roi_boxes.data_as<float>() + i * 4;
-    r[0] = rng.uniform(0, 40);
-    r[1] = rng.uniform(0, 40);
-    r[2] = r[0] + rng.uniform(4, 30);
-    r[3] = r[1] + rng.uniform(4, 30);
-  }
-  sinter::Tensor box_values(sinter::ElementType::f32, {1, 50, 4});
-  for (int64_t i = 0; i < 50; ++i) {
-    float* r = box_values.data_as<float>() + i * 4;
-    r[0] = rng.uniform(0, 1);
-    r[1] = rng.uniform(0, 1);
-    r[2] = r[0] + rng.uniform(0.05f, 0.4f);
-    r[3] = r[1] + rng.uniform(0.05f, 0.4f);
-  }
   write_inputs(
       dir, {"image", "grid", "rois", "boxes", "scores", "signal"},
       {random_floats(rng, {1, 3, 64, 64}, -1.0f, 1.0f),

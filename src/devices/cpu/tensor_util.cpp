@@ -86,6 +86,18 @@ To convert_value(From v) {
 }
 }  // namespace
 
+std::vector<double> to_double_vector(const OpContext& ctx, const Tensor& t) {
+  const Tensor d = convert_tensor(ctx, t, ElementType::f64);
+  return std::vector<double>(d.data_as<double>(), d.data_as<double>() + d.element_count());
+}
+
+Tensor tensor_from_doubles(const OpContext& ctx, const std::vector<double>& values, Shape shape,
+                           ElementType type) {
+  Tensor t(ElementType::f64, std::move(shape));
+  std::copy(values.begin(), values.end(), t.data_as<double>());
+  return convert_tensor(ctx, t, type);
+}
+
 Tensor convert_tensor(const OpContext& ctx, const Tensor& t, ElementType to) {
   if (t.element_type() == to) return t;
   Tensor out(to, t.shape());

@@ -23,6 +23,11 @@ std::vector<int64_t> to_int64_vector(const OpContext& ctx, const Tensor& t);
 double scalar_as_double(const OpContext& ctx, const Tensor& t);
 // Converts a tensor to another element type (Cast semantics, strings excluded).
 Tensor convert_tensor(const OpContext& ctx, const Tensor& t, ElementType to);
+// The elements of a numeric tensor as doubles, and back: kernels that compute in double
+// precision read and write through these.
+std::vector<double> to_double_vector(const OpContext& ctx, const Tensor& t);
+Tensor tensor_from_doubles(const OpContext& ctx, const std::vector<double>& values, Shape shape,
+                           ElementType type);
 // A 1-D i64 tensor.
 Tensor make_i64_tensor(const std::vector<int64_t>& values, Shape shape = {});
 // Copies `t` into a new tensor with axes permuted: out.shape[i] = t.shape[perm[i]].

@@ -11,18 +11,15 @@ namespace sinter::cpu {
 
 namespace {
 
-std::vector<float> floats_of(const OpContext& ctx, const Tensor& t) {
-  const Tensor f = convert_tensor(ctx, t, ElementType::f32);
-  return std::vector<float>(f.data_as<float>(), f.data_as<float>() + f.element_count());
-}
-
 struct Box {
   float y1, x1, y2, x2;  // y1 <= y2, x1 <= x2
   float area() const { return (y2 - y1) * (x2 - x1); }
 };
 
 // Corners from [y1, x1, y2, x2] in any diagonal order, or from [x_center, y_center, w, h].
-Box read_box(const float* b, bool center_point) {
+// Computed in single precision, as ONNX Runtime does, so that borderline IoU decisions agree.
+Box read_box(const double* values, bool center_point) {
+  const float b[4] = {float(values[0]), float(values[1]), float(values[2]), float(values[3])};
   if (center_point) {
     return {b[1] - b[3] / 2, b[0] - b[2] / 2, b[1] + b[3] / 2, b[0] + b[2] / 2};
   }
@@ -58,8 +55,8 @@ void op_non_max_suppression(OpContext& ctx) {
   const float score_threshold = has_score_threshold ? float(scalar_as_double(ctx, *score_t)) : 0;
   const bool center_point = ctx.attr_i("center_point_box", 0) != 0;
   const int64_t batches = boxes.shape()[0], count = boxes.shape()[1], classes = scores.shape()[1];
-  const auto box_values = floats_of(ctx, boxes);
-  const auto score_values = floats_of(ctx, scores);
+  const auto box_values = to_double_vector(ctx, boxes);
+  const auto score_values = to_double_vector(ctx, scores);
 
   std::vector<int64_t> selected;  // triples (batch, class, box)
   for (int64_t b = 0; b < batches; ++b) {
@@ -67,7 +64,7 @@ void op_non_max_suppression(OpContext& ctx) {
     for (int64_t i = 0; i < count; ++i)
       bx[i] = read_box(&box_values[(b * count + i) * 4], center_point);
     for (int64_t c = 0; c < classes; ++c) {
-      const float* s = &score_values[(b * classes + c) * count];
+      const double* s = &score_values[(b * classes + c) * count];
       std::vector<int64_t> order;
       for (int64_t i = 0; i < count; ++i)
         if (!has_score_threshold || s[i] > score_threshold) order.push_back(i);
@@ -155,7 +152,7 @@ void op_roi_align(OpContext& ctx) {
             "coordinate_transformation_mode '{}' is not half_pixel or output_half_pixel", ctm);
 
   const Tensor xd = convert_tensor(ctx, x, ElementType::f64);
-  const auto r = floats_of(ctx, rois);
+  const auto r = to_double_vector(ctx, rois);
   Tensor out(ElementType::f64, {num_rois, C, oh, ow});
   double* po = out.data_as<double>();
   for (int64_t n = 0; n < num_rois; ++n) {

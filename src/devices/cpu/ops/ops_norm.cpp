@@ -10,17 +10,12 @@ namespace sinter::cpu {
 
 namespace {
 
-// Values of a per-channel parameter tensor as doubles.
-std::vector<double> as_doubles(const OpContext& ctx, const Tensor& t) {
-  const Tensor d = convert_tensor(ctx, t, ElementType::f64);
-  return std::vector<double>(d.data_as<double>(), d.data_as<double>() + d.element_count());
-}
-
 void op_batch_norm(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   ctx.check(x.rank() >= 2, "input must have rank >= 2");
-  const auto scale = as_doubles(ctx, ctx.input(1)), bias = as_doubles(ctx, ctx.input(2));
-  auto mean = as_doubles(ctx, ctx.input(3)), var = as_doubles(ctx, ctx.input(4));
+  const auto scale = to_double_vector(ctx, ctx.input(1)),
+             bias = to_double_vector(ctx, ctx.input(2));
+  auto mean = to_double_vector(ctx, ctx.input(3)), var = to_double_vector(ctx, ctx.input(4));
   const double eps = ctx.attr_f("epsilon", 1e-5f);
   const double momentum = ctx.attr_f("momentum", 0.9f);
   const bool training = ctx.attr_i("training_mode", 0) != 0;
@@ -98,7 +93,8 @@ void normalize_blocks(const T* x, double* y, int64_t groups, int64_t size, doubl
 
 void op_instance_norm(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const auto scale = as_doubles(ctx, ctx.input(1)), bias = as_doubles(ctx, ctx.input(2));
+  const auto scale = to_double_vector(ctx, ctx.input(1)),
+             bias = to_double_vector(ctx, ctx.input(2));
   const double eps = ctx.attr_f("epsilon", 1e-5f);
   const int64_t N = x.shape()[0], C = x.shape()[1];
   const int64_t inner = N > 0 && C > 0 ? x.element_count() / (N * C) : 0;
@@ -118,7 +114,8 @@ void op_instance_norm(OpContext& ctx) {
 
 void op_group_norm(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const auto scale = as_doubles(ctx, ctx.input(1)), bias = as_doubles(ctx, ctx.input(2));
+  const auto scale = to_double_vector(ctx, ctx.input(1)),
+             bias = to_double_vector(ctx, ctx.input(2));
   const double eps = ctx.attr_f("epsilon", 1e-5f);
   const int64_t groups = ctx.attr_i("num_groups", 0);
   const int64_t N = x.shape()[0], C = x.shape()[1];

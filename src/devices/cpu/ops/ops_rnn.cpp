@@ -56,11 +56,6 @@ Activation make_activation(const OpContext& ctx, const std::string& name,
   ctx.fail(ErrorCategory::unsupported_op, "activation '{}' is not supported", name);
 }
 
-std::vector<double> doubles_of(const OpContext& ctx, const Tensor& t) {
-  const Tensor d = convert_tensor(ctx, t, ElementType::f64);
-  return std::vector<double>(d.data_as<double>(), d.data_as<double>() + d.element_count());
-}
-
 // What RNN, GRU and LSTM share: shapes, layout, directions, biases, initial states.
 struct Recurrence {
   int64_t seq = 0, batch = 0, input = 0, hidden = 0, dirs = 1, gates = 1;
@@ -116,15 +111,15 @@ Recurrence read_recurrence(const OpContext& ctx, int64_t gates,
   ctx.check(R.shape() == Shape{rc.dirs, gates * rc.hidden, rc.hidden},
             "R has shape {}, expected [{},{},{}]", to_string(R.shape()), rc.dirs, gates * rc.hidden,
             rc.hidden);
-  rc.x = doubles_of(ctx, X);
-  rc.w = doubles_of(ctx, W);
-  rc.r = doubles_of(ctx, R);
+  rc.x = to_double_vector(ctx, X);
+  rc.w = to_double_vector(ctx, W);
+  rc.r = to_double_vector(ctx, R);
   rc.bias.assign(rc.dirs * 2 * gates * rc.hidden, 0.0);
   if (const Tensor* B = ctx.optional_input(3)) {
     ctx.check(B->element_count() == static_cast<int64_t>(rc.bias.size()),
               "B has shape {}, expected [{},{}]", to_string(B->shape()), rc.dirs,
               2 * gates * rc.hidden);
-    rc.bias = doubles_of(ctx, *B);
+    rc.bias = to_double_vector(ctx, *B);
   }
   rc.lengths.assign(rc.batch, rc.seq);
   if (const Tensor* L = ctx.optional_input(4)) {
@@ -161,7 +156,7 @@ std::vector<double> initial_state(const OpContext& ctx, const Recurrence& rc, si
   if (!t) return s;
   ctx.check(t->element_count() == static_cast<int64_t>(s.size()),
             "initial state has shape {}, expected {} elements", to_string(t->shape()), s.size());
-  const auto v = doubles_of(ctx, *t);
+  const auto v = to_double_vector(ctx, *t);
   for (int64_t d = 0; d < rc.dirs; ++d)
     for (int64_t b = 0; b < rc.batch; ++b)
       for (int64_t j = 0; j < rc.hidden; ++j)
@@ -185,23 +180,17 @@ struct RecurrentOutputs {
   Tensor y_tensor(const OpContext& ctx, ElementType type) const {
     Shape shape = rc.batch_first ? Shape{rc.batch, rc.seq, rc.dirs, rc.hidden}
                                  : Shape{rc.seq, rc.dirs, rc.batch, rc.hidden};
-    return from_doubles(ctx, y, shape, type);
+    return tensor_from_doubles(ctx, y, shape, type);
   }
   // A final state [dirs][batch][hidden] in the layout's order.
   Tensor state_tensor(const OpContext& ctx, const std::vector<double>& s, ElementType type) const {
-    if (!rc.batch_first) return from_doubles(ctx, s, {rc.dirs, rc.batch, rc.hidden}, type);
+    if (!rc.batch_first) return tensor_from_doubles(ctx, s, {rc.dirs, rc.batch, rc.hidden}, type);
     std::vector<double> v(s.size());
     for (int64_t d = 0; d < rc.dirs; ++d)
       for (int64_t b = 0; b < rc.batch; ++b)
         for (int64_t j = 0; j < rc.hidden; ++j)
           v[(b * rc.dirs + d) * rc.hidden + j] = s[(d * rc.batch + b) * rc.hidden + j];
-    return from_doubles(ctx, v, {rc.batch, rc.dirs, rc.hidden}, type);
-  }
-  static Tensor from_doubles(const OpContext& ctx, const std::vector<double>& v, Shape shape,
-                             ElementType type) {
-    Tensor t(ElementType::f64, std::move(shape));
-    std::copy(v.begin(), v.end(), t.data_as<double>());
-    return convert_tensor(ctx, t, type);
+    return tensor_from_doubles(ctx, v, {rc.batch, rc.dirs, rc.hidden}, type);
   }
 };
 
@@ -283,7 +272,7 @@ void op_lstm(OpContext& ctx) {
   if (const Tensor* P = ctx.optional_input(7)) {
     ctx.check(P->element_count() == static_cast<int64_t>(peep.size()),
               "P has shape {}, expected [{},{}]", to_string(P->shape()), rc.dirs, 3 * H);
-    peep = doubles_of(ctx, *P);
+    peep = to_double_vector(ctx, *P);
   }
   RecurrentOutputs out(rc);
   std::vector<double> gi(H), go(H), gf(H), gc(H);

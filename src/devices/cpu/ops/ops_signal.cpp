@@ -23,13 +23,6 @@ ElementType output_datatype(const OpContext& ctx) {
   return t;
 }
 
-Tensor doubles_to(const OpContext& ctx, const std::vector<double>& v, Shape shape,
-                  ElementType type) {
-  Tensor t(ElementType::f64, std::move(shape));
-  std::copy(v.begin(), v.end(), t.data_as<double>());
-  return convert_tensor(ctx, t, type);
-}
-
 // Generalised cosine window: a0 - a1 cos(2 pi n / D) + a2 cos(4 pi n / D), with D = size when
 // periodic, size - 1 when symmetric.
 void cosine_window(OpContext& ctx, double a0, double a1, double a2) {
@@ -42,7 +35,7 @@ void cosine_window(OpContext& ctx, double a0, double a1, double a2) {
     const double phase = denom > 0 ? kTwoPi * double(n) / denom : 0.0;
     w[n] = a0 - a1 * std::cos(phase) + a2 * std::cos(2 * phase);
   }
-  ctx.set_output(0, doubles_to(ctx, w, {size}, output_datatype(ctx)));
+  ctx.set_output(0, tensor_from_doubles(ctx, w, {size}, output_datatype(ctx)));
 }
 
 void op_hann_window(OpContext& ctx) {
@@ -116,7 +109,7 @@ void op_dft(OpContext& ctx) {
              inverse);
     }
   }
-  ctx.set_output(0, doubles_to(ctx, out, out_shape, x.element_type()));
+  ctx.set_output(0, tensor_from_doubles(ctx, out, out_shape, x.element_type()));
 }
 
 void op_stft(OpContext& ctx) {
@@ -160,7 +153,7 @@ void op_stft(OpContext& ctx) {
              bins, 2, frame_length, false);
     }
   }
-  ctx.set_output(0, doubles_to(ctx, out, {batch, frames, bins, 2}, signal.element_type()));
+  ctx.set_output(0, tensor_from_doubles(ctx, out, {batch, frames, bins, 2}, signal.element_type()));
 }
 
 // Triangular filters evenly spaced on the mel scale (mel = 2595 log10(1 + hz / 700)), as in the
@@ -200,7 +193,8 @@ void op_mel_weight_matrix(OpContext& ctx) {
     }
     for (int64_t j = center; j < right; ++j) set(j, m, double(right - j) / double(right - center));
   }
-  ctx.set_output(0, doubles_to(ctx, out, {spectrogram_bins, mel_bins}, output_datatype(ctx)));
+  ctx.set_output(0,
+                 tensor_from_doubles(ctx, out, {spectrogram_bins, mel_bins}, output_datatype(ctx)));
 }
 
 }  // namespace
