@@ -85,8 +85,9 @@ void build_operator_mix(const std::string& dir) {
   write_inputs(
       dir, {"image", "grid", "rois", "boxes", "scores", "signal"},
       {random_floats(rng, {1, 3, 64, 64}, -1.0f, 1.0f),
-       random_floats(rng, {1, 24, 24, 2}, -1.2f, 1.2f), roi_boxes, box_values,
-       random_floats(rng, {1, 3, 50}, 0.0f, 1.0f), random_floats(rng, {2, 64, 1}, -1.0f, 1.0f)});
+       random_floats(rng, {1, 24, 24, 2}, -1.2f, 1.2f), random_boxes(rng, {5, 4}, 40, 4, 30),
+       random_boxes(rng, {1, 50, 4}, 1.0f, 0.05f, 0.4f), random_floats(rng, {1, 3, 50}, 0.0f, 1.0f),
+       random_floats(rng, {2, 64, 1}, -1.0f, 1.0f)});
 }
 
 }  // namespace zoo
