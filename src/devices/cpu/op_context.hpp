@@ -62,6 +62,11 @@ class OpContext {
   const ir::Attribute& attr(const std::string& name) const;  // required
   const ir::Graph& attr_graph(const std::string& name) const;
 
+  // The same node with other input values (e.g. converted copies); `inputs` must outlive it.
+  OpContext with_inputs(std::vector<const Value*> inputs) const {
+    return OpContext(node_, opset_, std::move(inputs), runner_);
+  }
+
   std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds) const {
     return runner_(graph, std::move(feeds));
   }

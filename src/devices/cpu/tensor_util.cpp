@@ -98,6 +98,38 @@ Tensor tensor_from_doubles(const OpContext& ctx, const std::vector<double>& valu
   return convert_tensor(ctx, t, type);
 }
 
+bool is_half_float(const Tensor& t) {
+  return t.element_type() == ElementType::f16 || t.element_type() == ElementType::bf16;
+}
+
+void run_widened(OpContext& ctx, Kernel kernel) {
+  std::vector<Value> widened(ctx.input_count());
+  std::vector<const Value*> inputs(ctx.input_count(), nullptr);
+  ElementType narrow = ElementType::undefined;
+  for (std::size_t i = 0; i < ctx.input_count(); ++i) {
+    if (!ctx.has_input(i)) continue;
+    const Value& v = ctx.input_value(i);
+    if (v.is_tensor() && is_half_float(v.tensor())) {
+      narrow = v.tensor().element_type();
+      widened[i] = Value(convert_tensor(ctx, v.tensor(), ElementType::f32));
+      inputs[i] = &widened[i];
+    } else {
+      inputs[i] = &v;
+    }
+  }
+  OpContext wide = ctx.with_inputs(std::move(inputs));
+  kernel(wide);
+  for (std::size_t i = 0; i < ctx.output_count(); ++i) {
+    Value& v = wide.outputs()[i];
+    if (v.is_tensor() && v.tensor().element_type() == ElementType::f32 &&
+        narrow != ElementType::undefined) {
+      ctx.set_output(i, Value(convert_tensor(ctx, v.tensor(), narrow)));
+    } else {
+      ctx.set_output(i, std::move(v));
+    }
+  }
+}
+
 Tensor convert_tensor(const OpContext& ctx, const Tensor& t, ElementType to) {
   if (t.element_type() == to) return t;
   Tensor out(to, t.shape());

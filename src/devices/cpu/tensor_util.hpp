@@ -28,6 +28,10 @@ Tensor convert_tensor(const OpContext& ctx, const Tensor& t, ElementType to);
 std::vector<double> to_double_vector(const OpContext& ctx, const Tensor& t);
 Tensor tensor_from_doubles(const OpContext& ctx, const std::vector<double>& values, Shape shape,
                            ElementType type);
+// True for f16 and bf16 tensors. Kernels with an f32 fast path (oneDNN) run those through
+// run_widened: inputs widened to f32, the kernel run, outputs rounded back (f32 accumulation).
+bool is_half_float(const Tensor& t);
+void run_widened(OpContext& ctx, Kernel kernel);
 // A 1-D i64 tensor.
 Tensor make_i64_tensor(const std::vector<int64_t>& values, Shape shape = {});
 // Copies `t` into a new tensor with axes permuted: out.shape[i] = t.shape[perm[i]].

@@ -39,6 +39,7 @@ dnnl::engine& cpu_engine() {
 }
 
 void op_matmul(OpContext& ctx) {
+  if (is_half_float(ctx.input(0))) return run_widened(ctx, op_matmul);
   Tensor a = ctx.input(0);
   Tensor b = ctx.input(1);
   ctx.check(a.element_type() == b.element_type(), "A is {}, B is {}", to_string(a.element_type()),
@@ -85,6 +86,7 @@ void op_matmul(OpContext& ctx) {
 }
 
 void op_gemm(OpContext& ctx) {
+  if (is_half_float(ctx.input(0))) return run_widened(ctx, op_gemm);
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
   const bool ta = ctx.attr_i("transA", 0) != 0, tb = ctx.attr_i("transB", 0) != 0;
@@ -246,6 +248,7 @@ void conv_direct(const Tensor& x, const Tensor& w, const Tensor* bias, const Con
 }
 
 void op_conv(OpContext& ctx) {
+  if (is_half_float(ctx.input(0))) return run_widened(ctx, op_conv);
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
   const Tensor* bias = ctx.optional_input(2);
@@ -274,6 +277,7 @@ void op_conv(OpContext& ctx) {
 }
 
 void op_conv_transpose(OpContext& ctx) {
+  if (is_half_float(ctx.input(0))) return run_widened(ctx, op_conv_transpose);
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
   const Tensor* bias = ctx.optional_input(2);
