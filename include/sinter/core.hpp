@@ -50,10 +50,18 @@ struct PortInfo {
 std::string to_string(const PortInfo& port);
 
 struct DeviceInfo {
-  std::string name;                               // "CPU", "GPU.0"
-  std::string full_name;                          // "Intel(R) Core(TM) i7-... (AVX2)"
-  std::string type;                               // "cpu", "integrated", "discrete", "opencl-cpu"
-  std::map<std::string, std::string> properties;  // ISA, threads, memory, ...
+  std::string name;       // "CPU", "GPU.0": what -d accepts
+  std::string full_name;  // "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"
+  std::string type;       // "cpu", "integrated", "discrete", "opencl-cpu"
+  std::string driver;     // driver version, or the instruction set for the CPU
+  int64_t memory_total_bytes = 0;
+  int64_t memory_available_bytes = 0;
+  // What the device runs natively: "FP32", "FP16", "BF16", "INT8", "EXPORT_IMPORT".
+  std::vector<std::string> capabilities;
+  // The properties that key this device's model-cache entries (ISA, library versions, ...).
+  std::map<std::string, std::string> caching_properties;
+  // Everything else worth showing (threads, compute units, ...).
+  std::map<std::string, std::string> properties;
 };
 
 class Model {

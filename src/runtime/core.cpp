@@ -1,13 +1,14 @@
 // Core, Model, CompiledModel and InferRequest: the public API over the IR and the devices.
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "base/errors.hpp"
 #include "base/file_io.hpp"
 #include "base/logging.hpp"
 #include "base/npy.hpp"
-#include "devices/cpu/cpu_device.hpp"
 #include "frontend/onnx/onnx_import.hpp"
+#include "runtime/device_registry.hpp"
 #include "runtime/impl.hpp"
 
 namespace sinter {
@@ -23,11 +24,6 @@ std::string dims_to_string(const PortInfo& port) {
     s += d.is_static() ? std::to_string(d.value) : (d.symbol.empty() ? "?" : d.symbol);
   }
   return s + "]";
-}
-
-std::shared_ptr<const device::Device> cpu_device() {
-  static std::shared_ptr<const device::Device> d = cpu::make_cpu_device();
-  return d;
 }
 
 // Checks a value against the declared input: kind, element type, rank and static dims.
@@ -136,30 +132,27 @@ Model Core::read_model_from_memory(const void* data, std::size_t size,
 
 CompiledModel Core::compile_model(const Model& model, const std::string& device) const {
   SINTER_CHECK(model.impl_, invalid_argument, "compile_model: the model is empty");
-  std::string name = device;
-  name.erase(std::remove(name.begin(), name.end(), ' '), name.end());
-  std::transform(name.begin(), name.end(), name.begin(), ::toupper);
-  if (name != "CPU") {
-    std::string list;
-    for (const auto& d : available_devices()) {
-      list += fmt::format("\n  {}  {} ({})", d.name, d.full_name, d.type);
-    }
-    raise(ErrorCategory::device_not_found, "device '{}' matches no available device; available:{}",
-          device, list);
-  }
+  const auto start = std::chrono::steady_clock::now();
+  const runtime::DeviceRequest request = runtime::parse_device_name(device);
+  const runtime::Resolution resolved =
+      runtime::DeviceRegistry::instance().resolve(request, model.impl_->graph.get());
   auto impl = std::make_shared<detail::CompiledModelImpl>();
   impl->graph = model.impl_->graph;
-  impl->device = cpu_device();
+  impl->device = resolved.device;
   impl->executable = impl->device->compile(impl->graph);
-  impl->execution_devices = {"CPU"};
-  log().info("compiled '{}' for CPU ({} nodes)", model.source(), model.node_count());
+  impl->execution_devices = {resolved.info.name};
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  log().info("compiled '{}': device '{}' -> {} ({}; {}), {:.1f} ms, {} nodes on {}", model.source(),
+             request.text, resolved.info.name, resolved.info.full_name, resolved.why, ms,
+             impl->graph->nodes.size(), resolved.info.name);
   CompiledModel c;
   c.impl_ = impl;
   return c;
 }
 
 std::vector<DeviceInfo> Core::available_devices() const {
-  return {cpu_device()->info()};
+  return runtime::DeviceRegistry::instance().infos();
 }
 
 // ---- CompiledModel

@@ -31,18 +31,6 @@ std::string safe_file_name(const std::string& name) {
   return s;
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f %s", b, units[u]);
-  return buf;
-}
-
 struct RunOptions {
   std::string model;
   std::string device = "CPU";
@@ -142,26 +130,6 @@ void info_command(const std::string& path) {
     std::printf("  %-28s %lld\n", op.c_str(), static_cast<long long>(n));
 }
 
-void devices_command() {
-  sinter::Core core;
-  for (const auto& d : core.available_devices()) {
-    std::cout << d.name << "  " << d.full_name << "\n";
-    std::cout << "  type:     " << d.type << "\n";
-    auto prop = [&](const char* k) {
-      auto it = d.properties.find(k);
-      return it == d.properties.end() ? std::string("?") : it->second;
-    };
-    std::cout << "  isa:      " << prop("isa") << "\n";
-    std::cout << "  threads:  " << prop("threads") << "\n";
-    auto mem = [&](const char* k) {
-      auto it = d.properties.find(k);
-      return it == d.properties.end() ? std::string("?") : human_bytes(std::stod(it->second));
-    };
-    std::cout << "  memory:   " << mem("memory_total_bytes") << " total, "
-              << mem("memory_available_bytes") << " available\n";
-  }
-}
-
 struct CompareOptions {
   std::string actual, expected;
   sinter::Tolerance tolerance;
@@ -189,6 +157,18 @@ void compare_command(const CompareOptions& opt) {
 }
 
 }  // namespace
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", b, units[u]);
+  return buf;
+}
 
 void add_commands(CLI::App& app) {
   auto cmp = std::make_shared<CompareOptions>();
@@ -224,8 +204,7 @@ void add_commands(CLI::App& app) {
   info->add_option("model", *info_path, "ONNX model file")->required()->check(CLI::ExistingFile);
   info->callback([info_path] { info_command(*info_path); });
 
-  auto* devices = app.add_subcommand("devices", "List the devices sinter can use");
-  devices->callback([] { devices_command(); });
+  add_devices_command(app);
 }
 
 }  // namespace sinter_cli

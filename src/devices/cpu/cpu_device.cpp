@@ -1,12 +1,13 @@
 #include "devices/cpu/cpu_device.hpp"
 
+#include <cpuid.h>
 #include <omp.h>
-#include <unistd.h>
 #include <dnnl.hpp>
 
 #include <fstream>
 
 #include "base/errors.hpp"
+#include "base/host_memory.hpp"
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 
@@ -49,6 +50,27 @@ std::string isa_name() {
   }
 }
 
+// Native precisions, from CPUID: BF16 needs AVX512_BF16 (or AMX), FP16 needs AVX512_FP16,
+// INT8 needs VNNI. FP32 is always there.
+std::vector<std::string> cpu_capabilities() {
+  std::vector<std::string> caps = {"FP32"};
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  bool avx512_fp16 = false, avx512_bf16 = false, vnni = false, amx_bf16 = false;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    avx512_fp16 = (d >> 23) & 1;
+    amx_bf16 = (d >> 22) & 1;
+    vnni = (c >> 11) & 1;
+  }
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+    avx512_bf16 = (a >> 5) & 1;
+    vnni = vnni || ((a >> 4) & 1);  // AVX-VNNI
+  }
+  if (avx512_fp16) caps.push_back("FP16");
+  if (avx512_bf16 || amx_bf16) caps.push_back("BF16");
+  if (vnni) caps.push_back("INT8");
+  return caps;
+}
+
 class CpuExecutable final : public device::Executable {
  public:
   explicit CpuExecutable(std::shared_ptr<const ir::Graph> graph) : graph_(std::move(graph)) {}
@@ -79,12 +101,16 @@ class CpuDevice final : public device::Device {
     d.name = "CPU";
     d.full_name = cpu_model_name();
     d.type = "cpu";
-    d.properties["isa"] = isa_name();
+    d.driver = isa_name();
+    const HostMemory mem = host_memory();
+    d.memory_total_bytes = mem.total_bytes;
+    d.memory_available_bytes = mem.available_bytes;
+    d.capabilities = cpu_capabilities();
+    const dnnl_version_t* v = dnnl_version();
+    d.caching_properties["isa"] = isa_name();
+    d.caching_properties["onednn"] = fmt::format("{}.{}.{}", v->major, v->minor, v->patch);
     d.properties["threads"] = std::to_string(omp_get_max_threads());
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    d.properties["memory_total_bytes"] = std::to_string(static_cast<int64_t>(pages) * page);
-    const long avail = sysconf(_SC_AVPHYS_PAGES);
-    d.properties["memory_available_bytes"] = std::to_string(static_cast<int64_t>(avail) * page);
+    d.properties["memory_limited_by"] = mem.limited_by;
     return d;
   }
 

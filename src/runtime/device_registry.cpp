@@ -1,0 +1,132 @@
+#include "runtime/device_registry.hpp"
+
+#include <algorithm>
+
+#include "base/errors.hpp"
+#include "base/logging.hpp"
+#include "devices/cpu/cpu_device.hpp"
+
+namespace sinter::runtime {
+
+namespace {
+
+// AUTO's preference: discrete GPU > integrated GPU > CPU; OpenCL-on-CPU devices only when named.
+int auto_rank(const DeviceInfo& d) {
+  if (d.type == "discrete") return 0;
+  if (d.type == "integrated") return 1;
+  if (d.type == "cpu") return 2;
+  return 3;
+}
+
+}  // namespace
+
+const DeviceRegistry& DeviceRegistry::instance() {
+  static const DeviceRegistry registry = [] {
+    DeviceRegistry r;
+    r.devices_.push_back(cpu::make_cpu_device());
+    // GPUs (OpenCL) join here, integrated first, then discrete in PCI bus order.
+    return r;
+  }();
+  return registry;
+}
+
+std::vector<DeviceInfo> DeviceRegistry::infos() const {
+  std::vector<DeviceInfo> out;
+  for (const auto& d : devices_) out.push_back(d->info());
+  return out;
+}
+
+std::shared_ptr<const device::Device> DeviceRegistry::find(const std::string& name) const {
+  for (const auto& d : devices_) {
+    if (d->info().name == name) return d;
+  }
+  return nullptr;
+}
+
+std::string DeviceRegistry::describe_devices() const {
+  std::string out;
+  for (const auto& d : infos())
+    out += fmt::format("\n  {:<7} {} ({})", d.name, d.full_name, d.type);
+  return out;
+}
+
+Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph* graph) const {
+  auto require = [&](const std::string& name) {
+    auto d = find(name);
+    if (!d) {
+      raise(ErrorCategory::device_not_found,
+            "device '{}' ({}) is not on this machine; available devices:{}", request.text, name,
+            describe_devices());
+    }
+    return d;
+  };
+  Resolution r;
+  switch (request.kind) {
+    case DeviceRequest::Kind::single:
+      r.device = require(request.devices.at(0));
+      r.why = "requested";
+      break;
+    case DeviceRequest::Kind::hetero: {
+      std::vector<std::shared_ptr<const device::Device>> chain;
+      for (const auto& name : request.devices) chain.push_back(require(name));
+      // Until graph partitioning lands, HETERO runs on the first device that supports every
+      // node, and says so when that is not the first one listed.
+      for (const auto& d : chain) {
+        bool all = true;
+        if (graph) {
+          for (const auto& s : d->query(*graph)) all = all && s.supported;
+        }
+        if (all) {
+          r.device = d;
+          r.why = d == chain.front() ? "HETERO: the first device supports every node"
+                                     : "HETERO: the first device that supports every node";
+          break;
+        }
+      }
+      if (!r.device) {
+        raise(ErrorCategory::unsupported_op,
+              "{}: no single listed device supports every node, and splitting a model across "
+              "devices is not implemented yet",
+              request.canonical());
+      }
+      break;
+    }
+    case DeviceRequest::Kind::auto_select: {
+      std::vector<std::shared_ptr<const device::Device>> candidates;
+      if (!request.devices.empty()) {
+        for (const auto& name : request.devices) {
+          if (auto d = find(name)) {
+            candidates.push_back(d);
+          } else {
+            log().warn("{}: {} is not on this machine; skipping it", request.canonical(), name);
+          }
+        }
+      } else {
+        for (const auto& d : devices_) {
+          const DeviceInfo info = d->info();
+          const bool excluded = std::find(request.excluded.begin(), request.excluded.end(),
+                                          info.name) != request.excluded.end();
+          if (!excluded && info.type != "opencl-cpu") candidates.push_back(d);
+        }
+      }
+      if (candidates.empty()) {
+        raise(ErrorCategory::device_not_found,
+              "device '{}' leaves no candidate device; available devices:{}", request.text,
+              describe_devices());
+      }
+      // A list given by the user is its order of preference; otherwise the best type wins.
+      if (request.devices.empty()) {
+        std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
+          return auto_rank(a->info()) < auto_rank(b->info());
+        });
+      }
+      r.device = candidates.front();
+      r.why = fmt::format("AUTO chose it from {} candidate(s)", candidates.size());
+      break;
+    }
+  }
+  r.info = r.device->info();
+  return r;
+}
+
+}  // namespace sinter::runtime

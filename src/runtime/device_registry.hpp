@@ -1,0 +1,46 @@
+// The devices of this machine and how a parsed device name (device_name.hpp) resolves to one of
+// them. GPUs are numbered integrated first, then discrete in PCI order (docs/devices.md).
+//
+//   const DeviceRegistry& reg = DeviceRegistry::instance();
+//   Resolution r = reg.resolve(parse_device_name("AUTO"));
+//   r.device->compile(graph);
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "devices/device.hpp"
+#include "runtime/device_name.hpp"
+
+namespace sinter::runtime {
+
+struct Resolution {
+  std::shared_ptr<const device::Device> device;
+  DeviceInfo info;
+  std::string why;  // how the request became this device, for the compile log line
+};
+
+class DeviceRegistry {
+ public:
+  // Enumerates once per process.
+  static const DeviceRegistry& instance();
+
+  const std::vector<std::shared_ptr<const device::Device>>& devices() const { return devices_; }
+  std::vector<DeviceInfo> infos() const;
+
+  // A simple name ("CPU", "GPU.1") -> device; nullptr when absent.
+  std::shared_ptr<const device::Device> find(const std::string& canonical_name) const;
+
+  // Resolves a request to one device. Raises device_not_found with the list of available
+  // devices when a named device is absent; unsupported_op when HETERO would need to split.
+  Resolution resolve(const DeviceRequest& request, const ir::Graph* graph = nullptr) const;
+
+  // "  CPU    Intel(R) Xeon(R) ... (cpu)" lines, one per device.
+  std::string describe_devices() const;
+
+ private:
+  std::vector<std::shared_ptr<const device::Device>> devices_;
+};
+
+}  // namespace sinter::runtime
