@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "sinter/config.hpp"
 #include "sinter/error.hpp"
 #include "sinter/tensor.hpp"
 
@@ -109,14 +110,26 @@ class CompiledModel {
 
 class Core {
  public:
+  // Settings from the environment and defaults (see config.hpp).
   Core();
+  // Settings resolved by the caller, e.g. from command-line flags and a config file.
+  explicit Core(const Config& config);
+  const Config& config() const { return *config_; }
   // Reads an ONNX model. External data files are looked up next to the model file.
   Model read_model(const std::string& path) const;
   // Reads an ONNX model from memory; external data (if any) is looked up under base_dir.
   Model read_model_from_memory(const void* data, std::size_t size,
                                const std::string& base_dir = "") const;
-  CompiledModel compile_model(const Model& model, const std::string& device = "CPU") const;
+  // On the configured device (setting "device", default CPU).
+  CompiledModel compile_model(const Model& model) const;
+  // On `device`, in the grammar of docs/devices.md: CPU, GPU, GPU.N, N, HETERO:..., AUTO[:...].
+  CompiledModel compile_model(const Model& model, const std::string& device) const;
   std::vector<DeviceInfo> available_devices() const;
+
+ private:
+  CompiledModel compile_on(const Model& model, const std::string& device,
+                           const std::string& source) const;
+  std::shared_ptr<const Config> config_;
 };
 
 }  // namespace sinter

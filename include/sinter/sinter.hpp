@@ -2,6 +2,7 @@
 #pragma once
 
 #include "sinter/compare.hpp"
+#include "sinter/config.hpp"
 #include "sinter/core.hpp"
 #include "sinter/error.hpp"
 #include "sinter/tensor.hpp"

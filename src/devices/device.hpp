@@ -4,7 +4,7 @@
 // and compiles a graph into an Executable. Devices never include runtime internals or each
 // other; virtual devices (HETERO, AUTO) reach others only through this interface.
 //
-//   auto exe = device.compile(graph);
+//   auto exe = device.compile(graph, {});
 //   std::map<std::string, Value> io = {{"x", x}};
 //   exe->run(io);                       // adds the graph outputs to `io`
 #pragma once
@@ -24,6 +24,10 @@ struct NodeSupport {
   std::string reason;  // why not, when not supported
 };
 
+struct CompileOptions {
+  int threads = 0;  // 0: the device's default (one per core on the CPU)
+};
+
 class Executable {
  public:
   virtual ~Executable() = default;
@@ -37,7 +41,8 @@ class Device {
   virtual DeviceInfo info() const = 0;
   // One entry per top-level node of `graph`, in order.
   virtual std::vector<NodeSupport> query(const ir::Graph& graph) const = 0;
-  virtual std::unique_ptr<Executable> compile(std::shared_ptr<const ir::Graph> graph) const = 0;
+  virtual std::unique_ptr<Executable> compile(std::shared_ptr<const ir::Graph> graph,
+                                              const CompileOptions& options) const = 0;
 };
 
 }  // namespace sinter::device

@@ -104,7 +104,11 @@ int64_t Model::node_count() const {
 
 // ---- Core
 
-Core::Core() = default;
+Core::Core() : config_(std::make_shared<Config>(Config::from_environment())) {}
+
+Core::Core(const Config& config) : config_(std::make_shared<Config>(config)) {
+  set_log_level(config.get("log_level"));
+}
 
 Model Core::read_model(const std::string& path) const {
   SINTER_CHECK(!std::filesystem::is_directory(path), io_error, "'{}' is a directory, not a model",
@@ -130,7 +134,17 @@ Model Core::read_model_from_memory(const void* data, std::size_t size,
   return m;
 }
 
+CompiledModel Core::compile_model(const Model& model) const {
+  const Setting& s = config_->setting("device");
+  return compile_on(model, s.value, s.source);
+}
+
 CompiledModel Core::compile_model(const Model& model, const std::string& device) const {
+  return compile_on(model, device, "compile_model argument");
+}
+
+CompiledModel Core::compile_on(const Model& model, const std::string& device,
+                               const std::string& source) const {
   SINTER_CHECK(model.impl_, invalid_argument, "compile_model: the model is empty");
   const auto start = std::chrono::steady_clock::now();
   const runtime::DeviceRequest request = runtime::parse_device_name(device);
@@ -139,13 +153,15 @@ CompiledModel Core::compile_model(const Model& model, const std::string& device)
   auto impl = std::make_shared<detail::CompiledModelImpl>();
   impl->graph = model.impl_->graph;
   impl->device = resolved.device;
-  impl->executable = impl->device->compile(impl->graph);
+  device::CompileOptions options;
+  options.threads = config_->threads();
+  impl->executable = impl->device->compile(impl->graph, options);
   impl->execution_devices = {resolved.info.name};
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  log().info("compiled '{}': device '{}' -> {} ({}; {}), {:.1f} ms, {} nodes on {}", model.source(),
-             request.text, resolved.info.name, resolved.info.full_name, resolved.why, ms,
-             impl->graph->nodes.size(), resolved.info.name);
+  log().info("compiled '{}': device '{}' (from {}) -> {} = {} ({}); {:.1f} ms; {} nodes on {}",
+             model.source(), request.text, source, resolved.info.name, resolved.info.full_name,
+             resolved.why, ms, impl->graph->nodes.size(), resolved.info.name);
   CompiledModel c;
   c.impl_ = impl;
   return c;

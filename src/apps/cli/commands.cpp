@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 
+#include "apps/cli/settings.hpp"
 #include "sinter/sinter.hpp"
 
 namespace sinter_cli {
@@ -33,18 +34,18 @@ std::string safe_file_name(const std::string& name) {
 
 struct RunOptions {
   std::string model;
-  std::string device = "CPU";
+  std::string device;  // empty: the configured device
   std::vector<std::string> inputs;
   std::string output_dir = ".";
 };
 
 void run_command(const RunOptions& opt) {
-  sinter::Core core;
+  sinter::Core core = cli_settings().make_core(opt.device);
   auto t0 = Clock::now();
   sinter::Model model = core.read_model(opt.model);
   const double read_ms = ms_since(t0);
   t0 = Clock::now();
-  sinter::CompiledModel compiled = core.compile_model(model, opt.device);
+  sinter::CompiledModel compiled = core.compile_model(model);
   const double compile_ms = ms_since(t0);
   sinter::InferRequest request = compiled.create_infer_request();
 
@@ -189,7 +190,9 @@ void add_commands(CLI::App& app) {
   auto run_opt = std::make_shared<RunOptions>();
   auto* run = app.add_subcommand("run", "Run a model once on given inputs; write outputs as .npy");
   run->add_option("model", run_opt->model, "ONNX model file")->required()->check(CLI::ExistingFile);
-  run->add_option("-d,--device", run_opt->device, "Device to run on (CPU)")->capture_default_str();
+  run->add_option("-d,--device", run_opt->device,
+                  "Device: CPU, GPU, GPU.N, N, HETERO:D1,D2, AUTO, AUTO:-X (default: the "
+                  "setting 'device', see `sinter config`)");
   run->add_option("-i,--input", run_opt->inputs,
                   "NAME=FILE with FILE a .npy or ONNX TensorProto .pb (repeat per input; a lone "
                   "FILE is fine for a single-input model)");
@@ -205,6 +208,7 @@ void add_commands(CLI::App& app) {
   info->callback([info_path] { info_command(*info_path); });
 
   add_devices_command(app);
+  add_config_command(app);
 }
 
 }  // namespace sinter_cli

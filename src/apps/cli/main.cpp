@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "apps/cli/commands.hpp"
+#include "apps/cli/settings.hpp"
 #include "sinter/sinter.hpp"
 
 int main(int argc, char** argv) {
@@ -11,8 +12,11 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  sinter info model.onnx\n"
       "  sinter run model.onnx -i input=image.npy -o out/\n"
-      "  sinter devices"};
+      "  sinter devices\n"
+      "  sinter config"};
   app.require_subcommand(1);
+  app.fallthrough();  // global flags may come after the subcommand too
+  sinter_cli::cli_settings().add_flags(app);
   app.set_version_flag("--version", std::string("sinter ") + SINTER_VERSION);
   sinter_cli::add_commands(app);
   try {

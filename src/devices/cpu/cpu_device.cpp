@@ -73,9 +73,13 @@ std::vector<std::string> cpu_capabilities() {
 
 class CpuExecutable final : public device::Executable {
  public:
-  explicit CpuExecutable(std::shared_ptr<const ir::Graph> graph) : graph_(std::move(graph)) {}
+  CpuExecutable(std::shared_ptr<const ir::Graph> graph, int threads)
+      : graph_(std::move(graph)), threads_(threads) {}
 
   void run(std::map<std::string, Value>& values) const override {
+    // OpenMP's thread count is per calling thread: set it for this request's thread, which is
+    // also what oneDNN's primitives use.
+    if (threads_ > 0) omp_set_num_threads(threads_);
     Scope scope(*graph_, nullptr);
     for (const auto& in : graph_->inputs) {
       auto it = values.find(in.name);
@@ -92,6 +96,7 @@ class CpuExecutable final : public device::Executable {
 
  private:
   std::shared_ptr<const ir::Graph> graph_;
+  int threads_ = 0;
 };
 
 class CpuDevice final : public device::Device {
@@ -126,9 +131,10 @@ class CpuDevice final : public device::Device {
   }
 
   std::unique_ptr<device::Executable> compile(
-      std::shared_ptr<const ir::Graph> graph) const override {
+      std::shared_ptr<const ir::Graph> graph,
+      const device::CompileOptions& options) const override {
     check_kernels(*graph);
-    return std::make_unique<CpuExecutable>(std::move(graph));
+    return std::make_unique<CpuExecutable>(std::move(graph), options.threads);
   }
 };
 
