@@ -76,6 +76,8 @@ class Model {
   // op_type -> number of nodes, including nodes inside subgraphs.
   std::map<std::string, int64_t> op_histogram() const;
   int64_t node_count() const;
+  // Bytes of the model's weights (initializers and constants of the main graph).
+  int64_t weight_bytes() const;
 
  private:
   friend class Core;
@@ -102,11 +104,16 @@ class CompiledModel {
   const std::vector<PortInfo>& outputs() const;
   // The devices that run this model, e.g. {"CPU"}.
   std::vector<std::string> execution_devices() const;
+  // Device -> number of top-level nodes placed on it.
+  std::map<std::string, int64_t> placement() const;
 
  private:
   friend class Core;
   std::shared_ptr<const detail::CompiledModelImpl> impl_;
 };
+
+// Peak resident memory of this process so far (Linux VmHWM), in bytes; 0 when unknown.
+int64_t peak_rss_bytes();
 
 class Core {
  public:

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "sinter/core.hpp"
+
 namespace sinter {
 
 namespace {

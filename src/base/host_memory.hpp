@@ -19,7 +19,6 @@ struct HostMemory {
 
 HostMemory host_memory();
 
-// Peak resident set size of this process so far (VmHWM), in bytes; 0 when unknown.
-int64_t peak_rss_bytes();
+// peak_rss_bytes() is declared in the public sinter/core.hpp.
 
 }  // namespace sinter

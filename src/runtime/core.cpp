@@ -102,6 +102,12 @@ int64_t Model::node_count() const {
   return n;
 }
 
+int64_t Model::weight_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& [_, t] : impl_->graph->constants) bytes += static_cast<int64_t>(t.byte_size());
+  return bytes;
+}
+
 // ---- Core
 
 Core::Core() : config_(std::make_shared<Config>(Config::from_environment())) {}
@@ -187,6 +193,10 @@ const std::vector<PortInfo>& CompiledModel::outputs() const {
 }
 std::vector<std::string> CompiledModel::execution_devices() const {
   return impl_->execution_devices;
+}
+std::map<std::string, int64_t> CompiledModel::placement() const {
+  // One device runs the whole graph until HETERO partitioning lands.
+  return {{impl_->execution_devices.at(0), static_cast<int64_t>(impl_->graph->nodes.size())}};
 }
 
 // ---- InferRequest

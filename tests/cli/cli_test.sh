@@ -33,6 +33,13 @@ expect auto-device 0 "device CPU" -- "$sinter" run "$data/model.onnx" -d auto -i
 expect auto-excluding-cpu 1 "device_not_found.*no candidate" -- "$sinter" run "$data/model.onnx" -d AUTO:-CPU -i "$in0" -o "$tmp/auto2"
 expect hetero-cpu 0 "device CPU" -- "$sinter" run "$data/model.onnx" -d "hetero: cpu" -i "$in0" -o "$tmp/het"
 expect devices-json 0 "CPU cpu FP32" -- bash -c "\"$sinter\" devices --json | node -e 'const d=JSON.parse(require(\"fs\").readFileSync(0)).devices[0]; if (!(d.memory_total_bytes > 0 && d.memory_available_bytes > 0)) process.exit(1); console.log(d.name, d.type, d.capabilities[0])'"
+expect bench-json 0 "ok CPU" -- bash -c "\"$sinter\" bench \"$data/model.onnx\" -n 3 --json | node -e 'const j=JSON.parse(require(\"fs\").readFileSync(0)); const ok=j.iterations===3 && j.latency_ms.median>0 && j.latency_ms.min<=j.latency_ms.max && j.placement.CPU===1 && j.first_inference_device===\"CPU\" && j.peak_rss_mb>0; console.log(ok?\"ok\":\"bad\", j.execution_devices[0])'"
+expect bench-report 0 "\[4/4\] 2 iterations.*median" -- "$sinter" bench "$data/model.onnx" -n 2
+expect bench-bad-shape 1 "invalid_argument.*--shape 'x=3,a'" -- "$sinter" bench "$data/model.onnx" --shape x=3,a
+expect config-precedence 0 "warning: device: command line says 'cpu', environment SINTER_DEVICE says 'AUTO'; using 'cpu'.*device += 'cpu' +\(command line\)" -- env SINTER_DEVICE=AUTO "$sinter" config -d cpu
+printf '{"device": "CPU", "thread": 2}' > "$tmp/typo.json"
+expect config-unknown-key 1 "invalid_argument.*typo.json.*unknown key 'thread'" -- "$sinter" --config "$tmp/typo.json" run "$data/model.onnx" -i "$in0" -o "$tmp/o9"
+expect env-bad-device 1 "invalid_argument.*environment SINTER_DEVICE.*'TPU'" -- env SINTER_DEVICE=TPU "$sinter" run "$data/model.onnx" -i "$in0" -o "$tmp/o10"
 expect missing-file 1 "does not exist|not exist" -- "$sinter" info "$tmp/nothing.onnx"
 expect compare-mismatch 1 "elements differ" -- "$sinter" compare "$data/test_data_set_0/input_0.pb" "$data/test_data_set_0/output_0.pb"
 

@@ -35,4 +35,9 @@ sed 's/Tanh/Tang/g' "$bert/model.onnx" > "$tmp/unknown_op.onnx"
 cp "$bert/model.onnx.data" "$tmp/"
 expect unknown-op 1 "unsupported_op.*Tang" -- "$sinter" run "$tmp/unknown_op.onnx" "${inputs[@]}" -o "$tmp/out2"
 
+expect bench-dynamic-dim 1 "invalid_argument.*input_ids.*dynamic dim 'batch'.*--shape input_ids=" -- \
+  "$sinter" bench "$bert/model.onnx" -n 1
+expect bench-with-shapes 0 "\[4/4\] 1 iterations" -- "$sinter" bench "$bert/model.onnx" -n 1 \
+  --shape input_ids=1,8 --shape token_type_ids=1,8 --shape attention_mask=1,8
+
 finish

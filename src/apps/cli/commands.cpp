@@ -49,32 +49,8 @@ void run_command(const RunOptions& opt) {
   const double compile_ms = ms_since(t0);
   sinter::InferRequest request = compiled.create_infer_request();
 
-  std::map<std::string, bool> given;
-  for (const auto& spec : opt.inputs) {
-    std::string name, file;
-    const auto eq = spec.find('=');
-    if (eq == std::string::npos) {
-      if (model.inputs().size() != 1) {
-        throw sinter::Error(sinter::ErrorCategory::invalid_argument,
-                            "-i '" + spec + "': the model has " +
-                                std::to_string(model.inputs().size()) +
-                                " inputs, so write -i NAME=FILE");
-      }
-      name = model.inputs()[0].name;
-      file = spec;
-    } else {
-      name = spec.substr(0, eq);
-      file = spec.substr(eq + 1);
-    }
-    sinter::Tensor t;
-    try {
-      t = sinter::load_tensor(file);
-    } catch (const sinter::Error& e) {
-      throw sinter::Error(e.category(), "input '" + name + "': " + e.what());
-    }
-    request.set_input(name, t);
-    given[name] = true;
-  }
+  const auto given = load_input_files(model, opt.inputs);
+  for (const auto& [name, tensor] : given) request.set_input(name, tensor);
   std::string missing;
   for (const auto& p : model.inputs()) {
     if (!given.count(p.name)) missing += "\n  -i " + p.name + "=FILE   (" + to_string(p) + ")";
@@ -159,6 +135,34 @@ void compare_command(const CompareOptions& opt) {
 
 }  // namespace
 
+std::map<std::string, sinter::Tensor> load_input_files(const sinter::Model& model,
+                                                       const std::vector<std::string>& specs) {
+  std::map<std::string, sinter::Tensor> inputs;
+  for (const auto& spec : specs) {
+    std::string name, file;
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos) {
+      if (model.inputs().size() != 1) {
+        throw sinter::Error(sinter::ErrorCategory::invalid_argument,
+                            "-i '" + spec + "': the model has " +
+                                std::to_string(model.inputs().size()) +
+                                " inputs, so write -i NAME=FILE");
+      }
+      name = model.inputs()[0].name;
+      file = spec;
+    } else {
+      name = spec.substr(0, eq);
+      file = spec.substr(eq + 1);
+    }
+    try {
+      inputs[name] = sinter::load_tensor(file);
+    } catch (const sinter::Error& e) {
+      throw sinter::Error(e.category(), "input '" + name + "': " + e.what());
+    }
+  }
+  return inputs;
+}
+
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
@@ -209,6 +213,7 @@ void add_commands(CLI::App& app) {
 
   add_devices_command(app);
   add_config_command(app);
+  add_bench_command(app);
 }
 
 }  // namespace sinter_cli

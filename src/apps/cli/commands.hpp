@@ -2,12 +2,21 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <map>
 #include <string>
+#include <vector>
+
+#include "sinter/sinter.hpp"
 
 namespace sinter_cli {
 
 void add_commands(CLI::App& app);
 void add_devices_command(CLI::App& app);  // devices_command.cpp
+void add_bench_command(CLI::App& app);    // bench_command.cpp
+
+// Loads each -i spec (NAME=FILE, or a lone FILE for a single-input model) as a tensor.
+std::map<std::string, sinter::Tensor> load_input_files(const sinter::Model& model,
+                                                       const std::vector<std::string>& specs);
 
 // "1.5 GiB"
 std::string human_bytes(double bytes);

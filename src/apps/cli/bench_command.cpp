@@ -1,0 +1,240 @@
+// `sinter bench`: read, compile, a first inference, then repeated inferences; a report of each
+// step with latency statistics, or one JSON object with --json. In the spirit of OpenVINO's
+// benchmark_app. Inputs not given with -i are random (floats in [-1, 1), integers and booleans in
+// {0, 1} so that ids and masks are valid for any model).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+
+#include "apps/cli/commands.hpp"
+#include "apps/cli/settings.hpp"
+
+namespace sinter_cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+struct BenchOptions {
+  std::string model;
+  std::string device;
+  std::vector<std::string> inputs;
+  std::vector<std::string> shapes;  // NAME=d0,d1,...
+  int64_t iterations = 0;
+  double seconds = 0;
+  bool json = false;
+};
+
+// NAME=d0,d1,... -> name and dims.
+std::pair<std::string, sinter::Shape> parse_shape(const std::string& spec) {
+  const auto eq = spec.find('=');
+  sinter::Shape dims;
+  bool ok = eq != std::string::npos && eq > 0 && eq + 1 < spec.size();
+  if (ok) {
+    std::string rest = spec.substr(eq + 1) + ",";
+    for (size_t start = 0, comma; ok && (comma = rest.find(',', start)) != std::string::npos;
+         start = comma + 1) {
+      const std::string d = rest.substr(start, comma - start);
+      ok = !d.empty() && d.size() < 12 && std::all_of(d.begin(), d.end(), ::isdigit);
+      if (ok) dims.push_back(std::stoll(d));
+    }
+  }
+  if (!ok) {
+    throw sinter::Error(sinter::ErrorCategory::invalid_argument,
+                        "--shape '" + spec + "': expected NAME=d0,d1,... with non-negative sizes");
+  }
+  return {spec.substr(0, eq), dims};
+}
+
+sinter::Tensor random_input(const sinter::PortInfo& port, const sinter::Shape& shape,
+                            std::mt19937& rng) {
+  using sinter::ElementType;
+  sinter::Tensor t(port.element_type, shape);
+  const int64_t n = t.element_count();
+  std::uniform_real_distribution<float> real(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> bit(0, 1);
+  switch (port.element_type) {
+    case ElementType::f32:
+      for (int64_t i = 0; i < n; ++i) t.data_as<float>()[i] = real(rng);
+      break;
+    case ElementType::f64:
+      for (int64_t i = 0; i < n; ++i) t.data_as<double>()[i] = real(rng);
+      break;
+    case ElementType::i64:
+      for (int64_t i = 0; i < n; ++i) t.data_as<int64_t>()[i] = bit(rng);
+      break;
+    case ElementType::i32:
+      for (int64_t i = 0; i < n; ++i) t.data_as<int32_t>()[i] = bit(rng);
+      break;
+    case ElementType::boolean:
+    case ElementType::u8:
+    case ElementType::i8:
+      for (int64_t i = 0; i < n; ++i) static_cast<uint8_t*>(t.data())[i] = uint8_t(bit(rng));
+      break;
+    default:
+      throw sinter::Error(sinter::ErrorCategory::invalid_argument,
+                          "input '" + port.name + "' (" + to_string(port) +
+                              "): no random values for this type; give it with -i NAME=FILE");
+  }
+  return t;
+}
+
+// The shape to feed `port`: from --shape, else its static shape; a dynamic dim is an error.
+sinter::Shape input_shape(const sinter::PortInfo& port,
+                          const std::map<std::string, sinter::Shape>& shapes) {
+  if (auto it = shapes.find(port.name); it != shapes.end()) return it->second;
+  sinter::Shape s;
+  for (const auto& d : port.shape) {
+    if (!d.is_static()) {
+      throw sinter::Error(sinter::ErrorCategory::invalid_argument,
+                          "input '" + port.name + "' (" + to_string(port) + ") has dynamic dim '" +
+                              (d.symbol.empty() ? "?" : d.symbol) + "'; give --shape " + port.name +
+                              "=d0,d1,... or -i " + port.name + "=FILE");
+    }
+    s.push_back(d.value);
+  }
+  return s;
+}
+
+struct Stats {
+  double median = 0, mean = 0, min = 0, max = 0, p90 = 0;
+};
+
+Stats stats_of(std::vector<double> v) {
+  Stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) {
+    return v[std::min(v.size() - 1, size_t(q * double(v.size() - 1) + 0.5))];
+  };
+  s.median = at(0.5);
+  s.p90 = at(0.9);
+  s.min = v.front();
+  s.max = v.back();
+  s.mean = std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+  return s;
+}
+
+void bench_command(const BenchOptions& opt) {
+  const sinter::Config config = cli_settings().resolve(opt.device);
+  sinter::Core core(config);
+  auto say = [&](const std::string& line) {
+    if (!opt.json) std::cout << line << std::endl;
+  };
+  const auto t0 = Clock::now();
+  sinter::Model model = core.read_model(opt.model);
+  const auto t1 = Clock::now();
+  say("[1/4] read " + opt.model + " in " + std::to_string(int(ms_between(t0, t1))) + " ms");
+
+  sinter::CompiledModel compiled = core.compile_model(model);
+  const auto t2 = Clock::now();
+  std::string devices;
+  for (const auto& d : compiled.execution_devices()) devices += (devices.empty() ? "" : ",") + d;
+  say("[2/4] compiled for '" + config.get("device") + "' (" + config.setting("device").source +
+      ") -> " + devices + " in " + std::to_string(int(ms_between(t1, t2))) + " ms");
+
+  std::map<std::string, sinter::Shape> shapes;
+  for (const auto& spec : opt.shapes) shapes.insert(parse_shape(spec));
+  for (const auto& [name, _] : shapes) {
+    const auto& ins = model.inputs();
+    if (std::none_of(ins.begin(), ins.end(), [&](const auto& p) { return p.name == name; })) {
+      throw sinter::Error(sinter::ErrorCategory::invalid_argument,
+                          "--shape: '" + name + "' is not an input of the model");
+    }
+  }
+  sinter::InferRequest request = compiled.create_infer_request();
+  const auto given = load_input_files(model, opt.inputs);
+  std::mt19937 rng(1234);
+  for (const auto& p : model.inputs()) {
+    if (auto it = given.find(p.name); it != given.end()) {
+      request.set_input(p.name, it->second);
+    } else {
+      request.set_input(p.name, random_input(p, input_shape(p, shapes), rng));
+    }
+  }
+
+  const auto t3 = Clock::now();
+  request.infer();
+  const auto t4 = Clock::now();
+  const double first_ms = ms_between(t3, t4);
+  say("[3/4] first inference on " + devices + ": " + std::to_string(first_ms) + " ms");
+
+  // Default: at least 10 iterations or 5 seconds, whichever takes longer, at most 1000.
+  const int64_t min_iterations = opt.iterations > 0 ? opt.iterations : (opt.seconds > 0 ? 1 : 10);
+  const double min_seconds = opt.seconds > 0 ? opt.seconds : (opt.iterations > 0 ? 0 : 5);
+  std::vector<double> latencies;
+  const auto start = Clock::now();
+  while ((int64_t(latencies.size()) < min_iterations ||
+          ms_between(start, Clock::now()) < min_seconds * 1000) &&
+         (opt.iterations > 0 || latencies.size() < 1000)) {
+    const auto a = Clock::now();
+    request.infer();
+    latencies.push_back(ms_between(a, Clock::now()));
+  }
+  const double total_ms = ms_between(start, Clock::now());
+  const Stats s = stats_of(latencies);
+  const double fps = total_ms > 0 ? 1000.0 * double(latencies.size()) / total_ms : 0;
+  const double peak_rss_mb = double(sinter::peak_rss_bytes()) / 1048576.0;
+  const double weights_mb = double(model.weight_bytes()) / 1048576.0;
+
+  if (opt.json) {
+    nlohmann::json j = {
+        {"model", opt.model},
+        {"device", config.get("device")},
+        {"device_source", config.setting("device").source},
+        {"execution_devices", compiled.execution_devices()},
+        {"placement", compiled.placement()},
+        {"read_ms", ms_between(t0, t1)},
+        {"compile_ms", ms_between(t1, t2)},
+        {"loaded_from_cache", false},
+        {"first_inference_ms", first_ms},
+        {"first_inference_device", compiled.execution_devices().at(0)},
+        {"iterations", latencies.size()},
+        {"latency_ms",
+         {{"median", s.median}, {"mean", s.mean}, {"min", s.min}, {"max", s.max}, {"p90", s.p90}}},
+        {"throughput_fps", fps},
+        {"peak_rss_mb", peak_rss_mb},
+        {"weights_mb", weights_mb},
+        {"threads", config.threads()}};
+    std::cout << j.dump(2) << std::endl;
+    return;
+  }
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "[4/4] %zu iterations in %.2f s: median %.2f ms, mean %.2f, min %.2f, max %.2f, "
+                "p90 %.2f; %.2f inferences/s",
+                latencies.size(), total_ms / 1000, s.median, s.mean, s.min, s.max, s.p90, fps);
+  say(line);
+  std::snprintf(line, sizeof line, "peak RSS %.1f MiB (weights %.1f MiB)", peak_rss_mb, weights_mb);
+  say(line);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto opt = std::make_shared<BenchOptions>();
+  auto* cmd = app.add_subcommand(
+      "bench", "Measure read, compile and inference latency (random inputs unless given)");
+  cmd->add_option("model", opt->model, "ONNX model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-d,--device", opt->device, "Device (default: the setting 'device')");
+  cmd->add_option("-i,--input", opt->inputs, "NAME=FILE (.npy or .pb); others are random");
+  cmd->add_option("--shape", opt->shapes,
+                  "NAME=d0,d1,... for a random input with dynamic dims (repeatable)");
+  cmd->add_option("-n,--iterations", opt->iterations,
+                  "Timed inferences (default: >= 10 and >= 5 s)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("-t,--time", opt->seconds, "Seconds of timed inferences")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", opt->json, "One JSON object instead of the report");
+  cmd->callback([opt] { bench_command(*opt); });
+}
+
+}  // namespace sinter_cli
