@@ -65,6 +65,17 @@ struct DeviceInfo {
   std::map<std::string, std::string> properties;
 };
 
+// How `Model::save` writes a .sinter file (docs/sinter-format.md).
+struct ConvertOptions {
+  bool compress_f16 = false;  // float32 weights stored as float16, expanded again at load
+};
+
+struct ConvertReport {
+  int64_t tensors = 0;
+  int64_t compressed_tensors = 0;
+  int64_t file_bytes = 0;
+};
+
 class Model {
  public:
   const std::vector<PortInfo>& inputs() const;
@@ -78,6 +89,10 @@ class Model {
   int64_t node_count() const;
   // Bytes of the model's weights (initializers and constants of the main graph).
   int64_t weight_bytes() const;
+  // "onnx" or "sinter": the format it was read from.
+  const std::string& format() const;
+  // Writes the model as a .sinter file (atomically), which later loads by mmap without copies.
+  ConvertReport save(const std::string& path, const ConvertOptions& options = {}) const;
 
  private:
   friend class Core;
@@ -122,7 +137,8 @@ class Core {
   // Settings resolved by the caller, e.g. from command-line flags and a config file.
   explicit Core(const Config& config);
   const Config& config() const { return *config_; }
-  // Reads an ONNX model. External data files are looked up next to the model file.
+  // Reads an ONNX model (external data files next to it) or a .sinter file (mapped, no copies):
+  // the format is recognised by content, not by extension.
   Model read_model(const std::string& path) const;
   // Reads an ONNX model from memory; external data (if any) is looked up under base_dir.
   Model read_model_from_memory(const void* data, std::size_t size,

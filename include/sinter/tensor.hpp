@@ -56,6 +56,8 @@ class Tensor {
   Tensor(ElementType type, Shape shape);
   // A tensor over memory the caller owns and keeps alive as long as the tensor is used.
   static Tensor view(ElementType type, Shape shape, void* data);
+  // A tensor over memory that `owner` keeps alive (e.g. a mapped file); no copy is made.
+  static Tensor adopt(ElementType type, Shape shape, std::shared_ptr<void> owner, void* data);
 
   bool empty() const { return type_ == ElementType::undefined; }
   ElementType element_type() const { return type_; }

@@ -144,6 +144,14 @@ Tensor Tensor::view(ElementType type, Shape shape, void* data) {
   return t;
 }
 
+Tensor Tensor::adopt(ElementType type, Shape shape, std::shared_ptr<void> owner, void* data) {
+  SINTER_CHECK(type != ElementType::string, invalid_argument,
+               "string tensors cannot adopt external memory");
+  Tensor t = view(type, std::move(shape), data);
+  t.storage_ = std::move(owner);
+  return t;
+}
+
 std::size_t Tensor::byte_size() const {
   return static_cast<std::size_t>(element_count()) * element_size(type_);
 }

@@ -2,18 +2,28 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 
 #include "base/errors.hpp"
 #include "base/file_io.hpp"
 #include "base/logging.hpp"
 #include "base/npy.hpp"
 #include "frontend/onnx/onnx_import.hpp"
+#include "ir/sinter_format.hpp"
 #include "runtime/device_registry.hpp"
 #include "runtime/impl.hpp"
 
 namespace sinter {
 
 namespace {
+
+// By content: the first bytes of a .sinter file are its magic.
+bool is_sinter_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  in.read(magic, sizeof magic);
+  return in.gcount() == sizeof magic && ir::looks_like_sinter(magic, sizeof magic);
+}
 
 std::string dims_to_string(const PortInfo& port) {
   if (!port.has_shape) return "[...]";
@@ -108,6 +118,23 @@ int64_t Model::weight_bytes() const {
   return bytes;
 }
 
+const std::string& Model::format() const {
+  return impl_->format;
+}
+
+ConvertReport Model::save(const std::string& path, const ConvertOptions& options) const {
+  ir::SinterWriteOptions w;
+  w.compress_f16 = options.compress_f16;
+  w.producer = std::string("sinter ") + SINTER_VERSION_STRING;
+  w.source = impl_->source;
+  const ir::SinterWriteStats stats = ir::write_sinter_file(*impl_->graph, path, w);
+  ConvertReport r;
+  r.tensors = stats.tensors;
+  r.compressed_tensors = stats.compressed_tensors;
+  r.file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
+  return r;
+}
+
 // ---- Core
 
 Core::Core() : config_(std::make_shared<Config>(Config::from_environment())) {}
@@ -119,11 +146,16 @@ Core::Core(const Config& config) : config_(std::make_shared<Config>(config)) {
 Model Core::read_model(const std::string& path) const {
   SINTER_CHECK(!std::filesystem::is_directory(path), io_error, "'{}' is a directory, not a model",
                path);
-  const std::string bytes = read_file(path);
-  const std::string dir = std::filesystem::path(path).parent_path().string();
   auto impl = std::make_shared<detail::ModelImpl>();
-  impl->graph = std::make_shared<ir::Graph>(onnx_frontend::import_model(bytes, dir, path));
   impl->source = path;
+  if (is_sinter_file(path)) {
+    impl->graph = ir::read_sinter_file(path);
+    impl->format = "sinter";
+  } else {
+    const std::string bytes = read_file(path);
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    impl->graph = std::make_shared<ir::Graph>(onnx_frontend::import_model(bytes, dir, path));
+  }
   Model m;
   m.impl_ = impl;
   return m;

@@ -15,6 +15,7 @@ namespace sinter::detail {
 struct ModelImpl {
   std::shared_ptr<const ir::Graph> graph;
   std::string source;
+  std::string format = "onnx";
 };
 
 struct CompiledModelImpl {

@@ -43,6 +43,7 @@ struct Options {
   std::string device = "CPU";
   std::vector<std::string> suites = {"node", "pytorch-converted", "pytorch-operator", "simple"};
   bool verbose = false;
+  bool via_sinter = false;  // convert each model to .sinter and run the converted file
   int timeout_s = 60;
   std::string write_failures;  // write the failing cases with their errors here
 };
@@ -95,10 +96,19 @@ std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& prefi
 }
 
 // Runs one case; returns "" on success or the failure message.
-std::string run_case(const fs::path& dir, const std::string& device) {
+// With `via_sinter`, the model is first converted to a .sinter file and read back from it, so
+// that every operator and attribute of the suite also exercises the converted format.
+std::string run_case(const fs::path& dir, const std::string& device, bool via_sinter) {
   try {
     Core core;
     Model model = core.read_model((dir / "model.onnx").string());
+    if (via_sinter) {
+      const fs::path converted = fs::temp_directory_path() /
+                                 ("sinter_conformance_" + std::to_string(::getpid()) + ".sinter");
+      model.save(converted.string());
+      model = core.read_model(converted.string());
+      fs::remove(converted);  // the mapping stays valid after the name is gone
+    }
     CompiledModel compiled = core.compile_model(model, device);
     std::vector<fs::path> sets;
     for (const auto& e : fs::directory_iterator(dir)) {
@@ -146,7 +156,7 @@ std::string run_isolated(const fs::path& dir, const Options& opt) {
   if (pid == 0) {
     close(fds[0]);
     alarm(static_cast<unsigned>(opt.timeout_s));
-    std::string msg = run_case(dir, opt.device);
+    std::string msg = run_case(dir, opt.device, opt.via_sinter);
     if (msg.size() > 2000) msg.resize(2000);
     (void)!write(fds[1], msg.data(), msg.size());
     close(fds[1]);
@@ -221,12 +231,14 @@ int main(int argc, char** argv) {
       opt.timeout_s = std::stoi(next());
     else if (a == "--write-failures")
       opt.write_failures = next();
+    else if (a == "--via-sinter")
+      opt.via_sinter = true;
     else if (a == "--verbose" || a == "-v")
       opt.verbose = true;
     else {
       std::cerr << "usage: sinter-conformance [--data DIR] [--expected-failures FILE] "
                    "[--filter TEXT] [--device NAME] [--timeout S] [--write-failures FILE] "
-                   "[--verbose]\n";
+                   "[--via-sinter] [--verbose]\n";
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }

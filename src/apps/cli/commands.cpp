@@ -214,6 +214,7 @@ void add_commands(CLI::App& app) {
   add_devices_command(app);
   add_config_command(app);
   add_bench_command(app);
+  add_convert_command(app);
 }
 
 }  // namespace sinter_cli

@@ -13,6 +13,7 @@ namespace sinter_cli {
 void add_commands(CLI::App& app);
 void add_devices_command(CLI::App& app);  // devices_command.cpp
 void add_bench_command(CLI::App& app);    // bench_command.cpp
+void add_convert_command(CLI::App& app);  // convert_command.cpp
 
 // Loads each -i spec (NAME=FILE, or a lone FILE for a single-input model) as a tensor.
 std::map<std::string, sinter::Tensor> load_input_files(const sinter::Model& model,

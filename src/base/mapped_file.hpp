@@ -1,0 +1,33 @@
+// A whole file mapped into memory (copy-on-write, so a stray write can never reach the file).
+// Tensors over the mapping keep it alive through a shared_ptr.
+//
+//   auto file = MappedFile::open("model.sinter");
+//   const char* p = file->data();   // file->size() bytes
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace sinter {
+
+class MappedFile {
+ public:
+  static std::shared_ptr<MappedFile> open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const char* data() const { return static_cast<const char*>(base_); }
+  char* mutable_data() { return static_cast<char*>(base_); }
+  std::size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  MappedFile() = default;
+  void* base_ = nullptr;
+  std::size_t size_ = 0;
+  std::string path_;
+};
+
+}  // namespace sinter
