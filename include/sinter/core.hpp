@@ -24,6 +24,10 @@
 
 namespace sinter {
 
+namespace runtime {
+class ModelCache;
+}  // namespace runtime
+
 namespace detail {
 struct ModelImpl;
 struct CompiledModelImpl;
@@ -91,6 +95,8 @@ class Model {
   int64_t weight_bytes() const;
   // "onnx" or "sinter": the format it was read from.
   const std::string& format() const;
+  // True when the graph and weights were mapped from the model cache instead of parsed.
+  bool read_from_cache() const;
   // Writes the model as a .sinter file (atomically), which later loads by mmap without copies.
   ConvertReport save(const std::string& path, const ConvertOptions& options = {}) const;
 
@@ -121,10 +127,31 @@ class CompiledModel {
   std::vector<std::string> execution_devices() const;
   // Device -> number of top-level nodes placed on it.
   std::map<std::string, int64_t> placement() const;
+  // True when this compile was found in the model cache (see docs/model-cache.md).
+  bool loaded_from_cache() const;
 
  private:
   friend class Core;
   std::shared_ptr<const detail::CompiledModelImpl> impl_;
+};
+
+// The model cache's contents (docs/model-cache.md).
+struct CacheEntry {
+  std::string key;
+  std::string kind;  // "model" (converted graph + weights) or "compiled" (one device/shape compile)
+  std::string source;
+  std::string device;
+  std::string shapes;
+  int64_t bytes = 0;
+  int64_t last_used_unix = 0;
+};
+
+struct CacheInfo {
+  std::string dir;
+  bool enabled = false;
+  int64_t total_bytes = 0;
+  int64_t max_bytes = 0;
+  std::vector<CacheEntry> entries;  // most recently used first
 };
 
 // Peak resident memory of this process so far (Linux VmHWM), in bytes; 0 when unknown.
@@ -145,14 +172,26 @@ class Core {
                                const std::string& base_dir = "") const;
   // On the configured device (setting "device", default CPU).
   CompiledModel compile_model(const Model& model) const;
-  // On `device`, in the grammar of docs/devices.md: CPU, GPU, GPU.N, N, HETERO:..., AUTO[:...].
-  CompiledModel compile_model(const Model& model, const std::string& device) const;
+  // On `device`, in the grammar of docs/devices-and-settings.md: CPU, GPU, GPU.N, N,
+  // HETERO:..., AUTO[:...]. `input_shapes` names the static shapes this compile is for (part of
+  // its cache key); inputs not named keep their declared shapes.
+  CompiledModel compile_model(const Model& model, const std::string& device,
+                              const std::map<std::string, Shape>& input_shapes = {}) const;
   std::vector<DeviceInfo> available_devices() const;
 
+  CacheInfo cache_info() const;
+  // Evicts least-recently-used models until the cache holds at most `max_bytes`; returns the
+  // bytes freed (0 when the cache is off).
+  int64_t prune_cache(int64_t max_bytes) const;
+
  private:
-  CompiledModel compile_on(const Model& model, const std::string& device,
-                           const std::string& source) const;
+  CompiledModel compile_on(const Model& model, const std::string& device, const std::string& source,
+                           const std::map<std::string, Shape>& input_shapes) const;
   std::shared_ptr<const Config> config_;
+  std::string use_cache(const detail::ModelImpl& model, const DeviceInfo& device,
+                        const std::map<std::string, Shape>& input_shapes,
+                        detail::CompiledModelImpl& compiled) const;
+  std::shared_ptr<runtime::ModelCache> cache_;  // null when the cache is off
 };
 
 }  // namespace sinter

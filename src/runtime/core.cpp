@@ -7,11 +7,13 @@
 #include "base/errors.hpp"
 #include "base/file_io.hpp"
 #include "base/logging.hpp"
+#include "base/mapped_file.hpp"
 #include "base/npy.hpp"
 #include "frontend/onnx/onnx_import.hpp"
 #include "ir/sinter_format.hpp"
 #include "runtime/device_registry.hpp"
 #include "runtime/impl.hpp"
+#include "runtime/model_cache.hpp"
 
 namespace sinter {
 
@@ -121,6 +123,9 @@ int64_t Model::weight_bytes() const {
 const std::string& Model::format() const {
   return impl_->format;
 }
+bool Model::read_from_cache() const {
+  return impl_->read_from_cache;
+}
 
 ConvertReport Model::save(const std::string& path, const ConvertOptions& options) const {
   ir::SinterWriteOptions w;
@@ -137,10 +142,28 @@ ConvertReport Model::save(const std::string& path, const ConvertOptions& options
 
 // ---- Core
 
-Core::Core() : config_(std::make_shared<Config>(Config::from_environment())) {}
+namespace {
+
+std::shared_ptr<runtime::ModelCache> open_cache(const Config& config) {
+  if (!config.cache_enabled()) return nullptr;
+  try {
+    return std::make_shared<runtime::ModelCache>(config.get("cache_dir"),
+                                                 config.cache_size_bytes());
+  } catch (const Error& e) {
+    log().warn("model cache disabled: {}", e.what());
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+Core::Core() : config_(std::make_shared<Config>(Config::from_environment())) {
+  cache_ = open_cache(*config_);
+}
 
 Core::Core(const Config& config) : config_(std::make_shared<Config>(config)) {
   set_log_level(config.get("log_level"));
+  cache_ = open_cache(*config_);
 }
 
 Model Core::read_model(const std::string& path) const {
@@ -152,9 +175,23 @@ Model Core::read_model(const std::string& path) const {
     impl->graph = ir::read_sinter_file(path);
     impl->format = "sinter";
   } else {
-    const std::string bytes = read_file(path);
+    // Mapped, not read: hashing for the cache key and parsing then touch the page cache only.
+    const auto file = MappedFile::open(path);
+    const std::string_view bytes(file->data(), file->size());
     const std::string dir = std::filesystem::path(path).parent_path().string();
-    impl->graph = std::make_shared<ir::Graph>(onnx_frontend::import_model(bytes, dir, path));
+    impl->dir = dir;
+    if (cache_) {
+      impl->cache_key = runtime::ModelCache::model_key(bytes);
+      if (auto cached = cache_->load_model(impl->cache_key, dir)) {
+        impl->graph = cached;
+        impl->read_from_cache = true;
+        log().info("read '{}' from the model cache ({})", path, impl->cache_key);
+      }
+    }
+    if (!impl->graph) {
+      impl->graph = std::make_shared<ir::Graph>(
+          onnx_frontend::import_model(bytes, dir, path, &impl->external_files));
+    }
   }
   Model m;
   m.impl_ = impl;
@@ -172,17 +209,57 @@ Model Core::read_model_from_memory(const void* data, std::size_t size,
   return m;
 }
 
-CompiledModel Core::compile_model(const Model& model) const {
-  const Setting& s = config_->setting("device");
-  return compile_on(model, s.value, s.source);
+// Looks the compile up in the model cache and records it when missing; returns "hit", "miss"
+// or "off" for the log line. Cache trouble never fails a compile: it is a warning.
+std::string Core::use_cache(const detail::ModelImpl& model, const DeviceInfo& device,
+                            const std::map<std::string, Shape>& input_shapes,
+                            detail::CompiledModelImpl& compiled) const {
+  if (!cache_ || model.cache_key.empty()) return "off";
+  std::map<std::string, Shape> shapes;
+  for (const auto& p : model.graph->inputs) {
+    Shape dims;
+    for (const auto& d : p.shape) dims.push_back(d.is_static() ? d.value : -1);
+    shapes[p.name] = dims;
+  }
+  for (const auto& [name, dims] : input_shapes) {
+    SINTER_CHECK(shapes.count(name), invalid_argument,
+                 "input shape given for '{}', which is not an input of the model", name);
+    shapes[name] = dims;
+  }
+  const std::map<std::string, std::string> options = {{"precision", "f32"}};
+  const std::string key =
+      runtime::ModelCache::compiled_key(model.cache_key, device, options, shapes);
+  if (model.read_from_cache && cache_->has_compiled(key, model.cache_key)) {
+    compiled.loaded_from_cache = true;
+    return "hit";
+  }
+  try {
+    if (!model.read_from_cache) {
+      cache_->store_model(model.cache_key, *model.graph, model.source, model.dir,
+                          model.external_files);
+    }
+    cache_->store_compiled(key, model.cache_key, model.source, device, options, shapes);
+    if (cache_->total_bytes() > cache_->max_bytes()) cache_->prune(cache_->max_bytes());
+  } catch (const std::exception& e) {
+    log().warn("model cache: could not store '{}' in {}: {}", model.source, cache_->dir(),
+               e.what());
+  }
+  return "miss";
 }
 
-CompiledModel Core::compile_model(const Model& model, const std::string& device) const {
-  return compile_on(model, device, "compile_model argument");
+CompiledModel Core::compile_model(const Model& model) const {
+  const Setting& s = config_->setting("device");
+  return compile_on(model, s.value, s.source, {});
+}
+
+CompiledModel Core::compile_model(const Model& model, const std::string& device,
+                                  const std::map<std::string, Shape>& input_shapes) const {
+  return compile_on(model, device, "compile_model argument", input_shapes);
 }
 
 CompiledModel Core::compile_on(const Model& model, const std::string& device,
-                               const std::string& source) const {
+                               const std::string& source,
+                               const std::map<std::string, Shape>& input_shapes) const {
   SINTER_CHECK(model.impl_, invalid_argument, "compile_model: the model is empty");
   const auto start = std::chrono::steady_clock::now();
   const runtime::DeviceRequest request = runtime::parse_device_name(device);
@@ -195,11 +272,13 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   options.threads = config_->threads();
   impl->executable = impl->device->compile(impl->graph, options);
   impl->execution_devices = {resolved.info.name};
+  const std::string cache_state = use_cache(*model.impl_, resolved.info, input_shapes, *impl);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  log().info("compiled '{}': device '{}' (from {}) -> {} = {} ({}); {:.1f} ms; {} nodes on {}",
-             model.source(), request.text, source, resolved.info.name, resolved.info.full_name,
-             resolved.why, ms, impl->graph->nodes.size(), resolved.info.name);
+  log().info(
+      "compiled '{}': device '{}' (from {}) -> {} = {} ({}); cache {}; {:.1f} ms; {} nodes on {}",
+      model.source(), request.text, source, resolved.info.name, resolved.info.full_name,
+      resolved.why, cache_state, ms, impl->graph->nodes.size(), resolved.info.name);
   CompiledModel c;
   c.impl_ = impl;
   return c;
@@ -207,6 +286,24 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
 
 std::vector<DeviceInfo> Core::available_devices() const {
   return runtime::DeviceRegistry::instance().infos();
+}
+
+CacheInfo Core::cache_info() const {
+  CacheInfo info;
+  info.dir = config_->get("cache_dir");
+  info.enabled = cache_ != nullptr;
+  info.max_bytes = config_->cache_size_bytes();
+  if (!cache_) return info;
+  for (const auto& e : cache_->list()) {
+    info.entries.push_back(
+        {e.key, e.kind, e.source, e.device, e.shapes, e.bytes, e.last_used_unix});
+    info.total_bytes += e.bytes;
+  }
+  return info;
+}
+
+int64_t Core::prune_cache(int64_t max_bytes) const {
+  return cache_ ? cache_->prune(max_bytes) : 0;
 }
 
 // ---- CompiledModel
@@ -226,6 +323,10 @@ const std::vector<PortInfo>& CompiledModel::outputs() const {
 std::vector<std::string> CompiledModel::execution_devices() const {
   return impl_->execution_devices;
 }
+bool CompiledModel::loaded_from_cache() const {
+  return impl_->loaded_from_cache;
+}
+
 std::map<std::string, int64_t> CompiledModel::placement() const {
   // One device runs the whole graph until HETERO partitioning lands.
   return {{impl_->execution_devices.at(0), static_cast<int64_t>(impl_->graph->nodes.size())}};

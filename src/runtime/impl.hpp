@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,10 @@ struct ModelImpl {
   std::shared_ptr<const ir::Graph> graph;
   std::string source;
   std::string format = "onnx";
+  std::string cache_key;                 // model-cache key of the source bytes ("" = none)
+  std::string dir;                       // the model's folder, where external data lives
+  std::set<std::string> external_files;  // external data files read, relative to dir
+  bool read_from_cache = false;          // the graph came from the model cache
 };
 
 struct CompiledModelImpl {
@@ -23,6 +28,7 @@ struct CompiledModelImpl {
   std::shared_ptr<const device::Device> device;
   std::unique_ptr<device::Executable> executable;
   std::vector<std::string> execution_devices;
+  bool loaded_from_cache = false;
 };
 
 struct InferRequestImpl {

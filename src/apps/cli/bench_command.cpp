@@ -33,27 +33,6 @@ struct BenchOptions {
   bool json = false;
 };
 
-// NAME=d0,d1,... -> name and dims.
-std::pair<std::string, sinter::Shape> parse_shape(const std::string& spec) {
-  const auto eq = spec.find('=');
-  sinter::Shape dims;
-  bool ok = eq != std::string::npos && eq > 0 && eq + 1 < spec.size();
-  if (ok) {
-    std::string rest = spec.substr(eq + 1) + ",";
-    for (size_t start = 0, comma; ok && (comma = rest.find(',', start)) != std::string::npos;
-         start = comma + 1) {
-      const std::string d = rest.substr(start, comma - start);
-      ok = !d.empty() && d.size() < 12 && std::all_of(d.begin(), d.end(), ::isdigit);
-      if (ok) dims.push_back(std::stoll(d));
-    }
-  }
-  if (!ok) {
-    throw sinter::Error(sinter::ErrorCategory::invalid_argument,
-                        "--shape '" + spec + "': expected NAME=d0,d1,... with non-negative sizes");
-  }
-  return {spec.substr(0, eq), dims};
-}
-
 sinter::Tensor random_input(const sinter::PortInfo& port, const sinter::Shape& shape,
                             std::mt19937& rng) {
   using sinter::ElementType;
@@ -132,17 +111,19 @@ void bench_command(const BenchOptions& opt) {
   const auto t0 = Clock::now();
   sinter::Model model = core.read_model(opt.model);
   const auto t1 = Clock::now();
-  say("[1/4] read " + opt.model + " in " + std::to_string(int(ms_between(t0, t1))) + " ms");
+  say("[1/4] read " + opt.model + " in " + std::to_string(int(ms_between(t0, t1))) + " ms" +
+      (model.read_from_cache() ? " (from the model cache)" : ""));
 
   sinter::CompiledModel compiled = core.compile_model(model);
   const auto t2 = Clock::now();
   std::string devices;
   for (const auto& d : compiled.execution_devices()) devices += (devices.empty() ? "" : ",") + d;
   say("[2/4] compiled for '" + config.get("device") + "' (" + config.setting("device").source +
-      ") -> " + devices + " in " + std::to_string(int(ms_between(t1, t2))) + " ms");
+      ") -> " + devices + " in " + std::to_string(int(ms_between(t1, t2))) + " ms, cache " +
+      (compiled.loaded_from_cache() ? "hit" : "miss"));
 
   std::map<std::string, sinter::Shape> shapes;
-  for (const auto& spec : opt.shapes) shapes.insert(parse_shape(spec));
+  for (const auto& spec : opt.shapes) shapes.insert(parse_shape_flag(spec));
   for (const auto& [name, _] : shapes) {
     const auto& ins = model.inputs();
     if (std::none_of(ins.begin(), ins.end(), [&](const auto& p) { return p.name == name; })) {
@@ -194,7 +175,8 @@ void bench_command(const BenchOptions& opt) {
         {"placement", compiled.placement()},
         {"read_ms", ms_between(t0, t1)},
         {"compile_ms", ms_between(t1, t2)},
-        {"loaded_from_cache", false},
+        {"loaded_from_cache", compiled.loaded_from_cache()},
+        {"read_from_cache", model.read_from_cache()},
         {"first_inference_ms", first_ms},
         {"first_inference_device", compiled.execution_devices().at(0)},
         {"iterations", latencies.size()},

@@ -163,6 +163,27 @@ std::map<std::string, sinter::Tensor> load_input_files(const sinter::Model& mode
   return inputs;
 }
 
+// NAME=d0,d1,... -> name and dims.
+std::pair<std::string, sinter::Shape> parse_shape_flag(const std::string& spec) {
+  const auto eq = spec.find('=');
+  sinter::Shape dims;
+  bool ok = eq != std::string::npos && eq > 0 && eq + 1 < spec.size();
+  if (ok) {
+    std::string rest = spec.substr(eq + 1) + ",";
+    for (size_t start = 0, comma; ok && (comma = rest.find(',', start)) != std::string::npos;
+         start = comma + 1) {
+      const std::string d = rest.substr(start, comma - start);
+      ok = !d.empty() && d.size() < 12 && std::all_of(d.begin(), d.end(), ::isdigit);
+      if (ok) dims.push_back(std::stoll(d));
+    }
+  }
+  if (!ok) {
+    throw sinter::Error(sinter::ErrorCategory::invalid_argument,
+                        "--shape '" + spec + "': expected NAME=d0,d1,... with non-negative sizes");
+  }
+  return {spec.substr(0, eq), dims};
+}
+
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
@@ -215,6 +236,7 @@ void add_commands(CLI::App& app) {
   add_config_command(app);
   add_bench_command(app);
   add_convert_command(app);
+  add_cache_commands(app);
 }
 
 }  // namespace sinter_cli

@@ -14,6 +14,10 @@ void add_commands(CLI::App& app);
 void add_devices_command(CLI::App& app);  // devices_command.cpp
 void add_bench_command(CLI::App& app);    // bench_command.cpp
 void add_convert_command(CLI::App& app);  // convert_command.cpp
+void add_cache_commands(CLI::App& app);   // cache_command.cpp: compile, cache
+
+// --shape NAME=d0,d1,... -> name and dims; invalid_argument otherwise.
+std::pair<std::string, sinter::Shape> parse_shape_flag(const std::string& spec);
 
 // Loads each -i spec (NAME=FILE, or a lone FILE for a single-input model) as a tensor.
 std::map<std::string, sinter::Tensor> load_input_files(const sinter::Model& model,

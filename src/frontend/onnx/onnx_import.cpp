@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "base/errors.hpp"
 #include "base/half.hpp"
@@ -20,6 +21,7 @@ struct Context {
   std::string base_dir;
   std::string origin;
   std::map<std::string, int64_t> opsets;
+  std::set<std::string>* external_files = nullptr;  // collects the external data files read
 };
 
 ElementType element_type_of(int onnx_type, const std::string& where) {
@@ -87,6 +89,7 @@ std::string read_external(const onnx::TensorProto& proto, const Context& ctx, st
                "{}: tensor '{}' points at external data '{}' outside the model's folder",
                ctx.origin, proto.name(), location);
   const fs::path path = fs::path(ctx.base_dir.empty() ? "." : ctx.base_dir) / rel;
+  if (ctx.external_files) ctx.external_files->insert(rel.lexically_normal().string());
   std::ifstream in(path, std::ios::binary);
   SINTER_CHECK(in, io_error, "{}: external data file '{}' for tensor '{}' cannot be opened: {}",
                ctx.origin, path.string(), proto.name(), std::strerror(errno));
@@ -334,15 +337,18 @@ std::shared_ptr<ir::Graph> graph_from_proto(const onnx::GraphProto& proto, const
 
 }  // namespace
 
-ir::Graph import_model(const std::string& bytes, const std::string& base_dir,
-                       const std::string& origin) {
+ir::Graph import_model(std::string_view bytes, const std::string& base_dir,
+                       const std::string& origin, std::set<std::string>* external_files) {
   onnx::ModelProto model;
   SINTER_CHECK(!bytes.empty(), invalid_model, "{}: the file is empty", origin);
-  SINTER_CHECK(model.ParseFromString(bytes), invalid_model,
+  SINTER_CHECK(bytes.size() < (std::size_t{1} << 31), invalid_model,
+               "{}: {} bytes; ONNX protobuf files are limited to 2 GiB (use external data)", origin,
+               bytes.size());
+  SINTER_CHECK(model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())), invalid_model,
                "{}: not a valid ONNX model (protobuf parse failed; truncated or not ONNX?)",
                origin);
   SINTER_CHECK(model.has_graph(), invalid_model, "{}: the model has no graph", origin);
-  Context ctx{base_dir, origin, {}};
+  Context ctx{base_dir, origin, {}, external_files};
   for (const auto& op : model.opset_import()) {
     ctx.opsets[op.domain() == "ai.onnx" ? "" : op.domain()] = op.version();
   }

@@ -6,7 +6,9 @@
 // applies, the node or tensor.
 #pragma once
 
+#include <set>
 #include <string>
+#include <string_view>
 
 #include "ir/graph.hpp"
 #include "sinter/tensor.hpp"
@@ -14,8 +16,9 @@
 namespace sinter::onnx_frontend {
 
 // `base_dir` is where external data files are looked up; `origin` names the model in errors.
-ir::Graph import_model(const std::string& bytes, const std::string& base_dir,
-                       const std::string& origin);
+// `external_files`, when given, receives the external data files read, relative to `base_dir`.
+ir::Graph import_model(std::string_view bytes, const std::string& base_dir,
+                       const std::string& origin, std::set<std::string>* external_files = nullptr);
 
 // A serialized TensorProto (the .pb files of the ONNX test suite).
 Tensor parse_tensor(const std::string& bytes, const std::string& origin);

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The model cache as a user meets it: miss then hit, damaged entries rebuilt with one warning,
+# four processes compiling one model at once, shape variants sharing one copy of the weights,
+# the LRU size cap, external data changes, and an unusable cache folder.
+#   cache_test.sh SINTER_BIN ZOO_DIR
+set -uo pipefail
+sinter=$1
+zoo=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/expect.sh"
+export SINTER_CACHE_DIR=$tmp/cache
+unset SINTER_CACHE SINTER_CACHE_SIZE
+
+unet=$zoo/unet/model.onnx
+bert_dir=$tmp/bert
+mkdir -p "$bert_dir" && cp "$zoo/bert/model.onnx" "$zoo/bert/model.onnx.data" "$bert_dir/"
+bert=$bert_dir/model.onnx
+json_flag() {  # json_flag FIELD -- bench args: prints FIELD's value from bench --json
+  local field=$1
+  shift 2
+  "$sinter" bench "$@" -n 1 --json | node -e "console.log(JSON.parse(require('fs').readFileSync(0)).$field)"
+}
+count() { find "$SINTER_CACHE_DIR/$1" -type f -name "*$2" 2>/dev/null | wc -l; }
+
+expect first-run-misses 0 "^false" -- json_flag loaded_from_cache -- "$unet"
+expect second-run-hits 0 "^true" -- json_flag loaded_from_cache -- "$unet"
+expect hit-reads-from-cache 0 "^true" -- json_flag read_from_cache -- "$unet"
+expect one-model-one-compile 0 "^1 1 ?$" -- bash -c "echo $(count models .sinter) $(count compiled .json)"
+
+# A damaged model entry: one warning, removed, rebuilt; the run still succeeds.
+entry=$(find "$SINTER_CACHE_DIR/models" -name "*.sinter")
+size=$(stat -c %s "$entry")
+head -c 1000 "$entry" > "$entry.cut" && mv "$entry.cut" "$entry"
+expect damaged-model-entry 0 "warn.*model cache: entry .* is damaged.*rebuilding.*\\[4/4\\]" -- "$sinter" bench "$unet" -n 1
+expect damaged-entry-rebuilt 0 "^$size ?$" -- stat -c %s "$entry"
+printf 'not json' > "$(find "$SINTER_CACHE_DIR/compiled" -name "*.json")"
+expect damaged-compile-entry 0 "warn.*compile entry .* is damaged.*\\[4/4\\]" -- "$sinter" bench "$unet" -n 1
+expect compile-entry-rebuilt 0 "^true" -- json_flag loaded_from_cache -- "$unet"
+
+# Four processes compiling one model into an empty cache: all succeed, one entry, no leftovers.
+export SINTER_CACHE_DIR=$tmp/race
+for i in 1 2 3 4; do "$sinter" compile "$unet" > "$tmp/race$i.log" 2>&1 & done
+rc=0
+for i in 1 2 3 4; do wait -n || rc=1; done
+expect concurrent-compiles-succeed 0 "^0 ?$" -- echo $rc
+expect concurrent-one-entry 0 "^1 1 0 ?$" -- bash -c "echo $(count models .sinter) $(count compiled .json) $(find "$SINTER_CACHE_DIR" -name '*.tmp.*' | wc -l)"
+
+# Shape variants share the weights: two compiles, one model file.
+export SINTER_CACHE_DIR=$tmp/shapes
+for seq in 16 64; do
+  expect "compile-seq-$seq" 0 "compiled and cached" -- "$sinter" compile "$bert" \
+    --shape input_ids=1,$seq --shape token_type_ids=1,$seq --shape attention_mask=1,$seq
+done
+expect shapes-share-weights 0 "^1 2 ?$" -- bash -c "echo $(count models .sinter) $(count compiled .json)"
+expect same-shape-is-cached 0 "already cached" -- "$sinter" compile "$bert" \
+  --shape input_ids=1,64 --shape token_type_ids=1,64 --shape attention_mask=1,64
+
+# External data changed (same model.onnx bytes): the entry is rebuilt, not reused.
+touch -d "2001-01-01" "$bert_dir/model.onnx.data"
+expect external-data-change-rebuilds 0 "compiled and cached; read [0-9]+ ms," -- "$sinter" compile "$bert" \
+  --shape input_ids=1,64 --shape token_type_ids=1,64 --shape attention_mask=1,64
+
+# The same model.onnx bytes elsewhere, without their data file: not served from the cache.
+mkdir -p "$tmp/lonely" && cp "$bert" "$tmp/lonely/"
+expect cached-model-needs-its-data 1 "io_error.*lonely/model.onnx.data" -- "$sinter" info "$tmp/lonely/model.onnx"
+
+# LRU cap: with room for one model, compiling a second evicts the least recently used.
+export SINTER_CACHE_DIR=$tmp/lru SINTER_CACHE_SIZE=70MiB
+"$sinter" compile "$bert" > /dev/null && sleep 1.1 && "$sinter" compile "$unet" > /dev/null
+expect lru-keeps-newest 0 "unet" -- "$sinter" cache list
+expect lru-evicts-oldest 0 "^0 ?$" -- bash -c "\"$sinter\" cache list | grep -c bert || true"
+expect cache-info 0 "of 70.0 MiB.*1 models, 1 compiles" -- "$sinter" cache info
+expect cache-clear 0 "freed" -- "$sinter" cache clear
+expect cache-empty 0 "^\\(empty" -- "$sinter" cache list
+unset SINTER_CACHE_SIZE
+
+# Cache off: nothing is written. An unusable folder: a warning, and the run still works.
+export SINTER_CACHE_DIR=$tmp/off
+expect cache-off 0 "^false" -- env SINTER_CACHE=off bash -c "$(declare -f json_flag); sinter=$sinter; json_flag loaded_from_cache -- $unet"
+expect cache-off-writes-nothing 0 "^absent ?$" -- bash -c "[ -e $tmp/off ] && echo present || echo absent"
+expect unusable-cache-dir 0 "warn.*model cache disabled.*\\[4/4\\]" -- env SINTER_CACHE_DIR=/proc/sinter-cache "$sinter" bench "$unet" -n 1
+expect compile-with-cache-off 1 "invalid_argument.*cache is off" -- env SINTER_CACHE=off "$sinter" compile "$unet"
+
+finish
