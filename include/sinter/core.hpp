@@ -80,6 +80,15 @@ struct ConvertReport {
   int64_t file_bytes = 0;
 };
 
+// Where a node runs and, after a profiled inference, how long it took.
+struct NodeReport {
+  std::string node;
+  std::string op;
+  std::string device;
+  std::string implementation;  // e.g. "oneDNN convolution", "C++ kernel"
+  double ms = 0;
+};
+
 class Model {
  public:
   const std::vector<PortInfo>& inputs() const;
@@ -112,6 +121,10 @@ class InferRequest {
   void infer();
   // After infer(): an output by name. Throws invalid_argument for an unknown name.
   const Value& get_output(const std::string& name) const;
+  // With profiling on, each infer() records the time of every top-level node.
+  void set_profiling(bool on);
+  // The last profiled infer(): one entry per top-level node, in execution order.
+  std::vector<NodeReport> profile() const;
 
  private:
   friend class CompiledModel;
@@ -129,11 +142,14 @@ class CompiledModel {
   std::map<std::string, int64_t> placement() const;
   // True when this compile was found in the model cache (see docs/model-cache.md).
   bool loaded_from_cache() const;
+  // Every top-level node with the device and implementation that run it.
+  const std::vector<NodeReport>& node_placement() const;
 
  private:
   friend class Core;
   std::shared_ptr<const detail::CompiledModelImpl> impl_;
 };
+
 
 // The model cache's contents (docs/model-cache.md).
 struct CacheEntry {

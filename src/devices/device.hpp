@@ -21,7 +21,13 @@ namespace sinter::device {
 
 struct NodeSupport {
   bool supported = false;
-  std::string reason;  // why not, when not supported
+  std::string reason;          // why not, when not supported
+  std::string implementation;  // what runs it, e.g. "oneDNN convolution", "C++ kernel"
+};
+
+// Filled by Executable::run when profiling: one entry per top-level node, in graph order.
+struct RunProfile {
+  std::vector<double> node_ms;
 };
 
 struct CompileOptions {
@@ -31,8 +37,9 @@ struct CompileOptions {
 class Executable {
  public:
   virtual ~Executable() = default;
-  // Reads graph inputs from `values` and adds the graph outputs. Thread-safe.
-  virtual void run(std::map<std::string, Value>& values) const = 0;
+  // Reads graph inputs from `values` and adds the graph outputs. Thread-safe. With `profile`,
+  // records the time of each top-level node.
+  virtual void run(std::map<std::string, Value>& values, RunProfile* profile = nullptr) const = 0;
 };
 
 class Device {

@@ -272,6 +272,12 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   options.threads = config_->threads();
   impl->executable = impl->device->compile(impl->graph, options);
   impl->execution_devices = {resolved.info.name};
+  const auto support = impl->device->query(*impl->graph);
+  for (std::size_t i = 0; i < impl->graph->nodes.size(); ++i) {
+    const ir::Node& n = impl->graph->nodes[i];
+    impl->placement.push_back({n.name, n.op_type, resolved.info.name,
+                               i < support.size() ? support[i].implementation : ""});
+  }
   const std::string cache_state = use_cache(*model.impl_, resolved.info, input_shapes, *impl);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -323,13 +329,29 @@ const std::vector<PortInfo>& CompiledModel::outputs() const {
 std::vector<std::string> CompiledModel::execution_devices() const {
   return impl_->execution_devices;
 }
+const std::vector<NodeReport>& CompiledModel::node_placement() const {
+  return impl_->placement;
+}
+
+void InferRequest::set_profiling(bool on) {
+  impl_->profiling = on;
+}
+
+std::vector<NodeReport> InferRequest::profile() const {
+  std::vector<NodeReport> out = impl_->compiled->placement;
+  const auto& ms = impl_->profile.node_ms;
+  for (std::size_t i = 0; i < out.size() && i < ms.size(); ++i) out[i].ms = ms[i];
+  return out;
+}
+
 bool CompiledModel::loaded_from_cache() const {
   return impl_->loaded_from_cache;
 }
 
 std::map<std::string, int64_t> CompiledModel::placement() const {
-  // One device runs the whole graph until HETERO partitioning lands.
-  return {{impl_->execution_devices.at(0), static_cast<int64_t>(impl_->graph->nodes.size())}};
+  std::map<std::string, int64_t> counts;
+  for (const auto& n : impl_->placement) ++counts[n.device];
+  return counts;
 }
 
 // ---- InferRequest
@@ -359,7 +381,7 @@ void InferRequest::infer() {
   for (const auto& p : impl_->compiled->graph->inputs) {
     if (!values.count(p.name)) values[p.name] = Value();
   }
-  impl_->compiled->executable->run(values);
+  impl_->compiled->executable->run(values, impl_->profiling ? &impl_->profile : nullptr);
   impl_->outputs.clear();
   for (const auto& o : impl_->compiled->graph->outputs) impl_->outputs[o.name] = values[o.name];
 }

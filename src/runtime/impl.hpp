@@ -29,12 +29,15 @@ struct CompiledModelImpl {
   std::unique_ptr<device::Executable> executable;
   std::vector<std::string> execution_devices;
   bool loaded_from_cache = false;
+  std::vector<NodeReport> placement;  // per top-level node
 };
 
 struct InferRequestImpl {
   std::shared_ptr<const CompiledModelImpl> compiled;
   std::map<std::string, Value> inputs;
   std::map<std::string, Value> outputs;
+  bool profiling = false;
+  device::RunProfile profile;
 };
 
 }  // namespace sinter::detail

@@ -40,4 +40,9 @@ expect bench-dynamic-dim 1 "invalid_argument.*input_ids.*dynamic dim 'batch'.*--
 expect bench-with-shapes 0 "\[4/4\] 1 iterations" -- "$sinter" bench "$bert/model.onnx" -n 1 \
   --shape input_ids=1,8 --shape token_type_ids=1,8 --shape attention_mask=1,8
 
+resnet=$zoo/resnet50
+expect run-report 0 "placement: CPU 176 nodes \(.*oneDNN convolution 53.*CPU busy .* ms of .* ms per inference.*Conv" -- \
+  "$sinter" run "$resnet/model.onnx" -i "image=$resnet/inputs/image.npy" -o "$tmp/rep" --report
+expect bench-profile 0 "placement: CPU .*busy .*Softmax" -- "$sinter" bench "$zoo/unet/model.onnx" -n 2 --profile
+
 finish

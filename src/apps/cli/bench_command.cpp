@@ -11,6 +11,7 @@
 #include <random>
 
 #include "apps/cli/commands.hpp"
+#include "apps/cli/report.hpp"
 #include "apps/cli/settings.hpp"
 
 namespace sinter_cli {
@@ -31,6 +32,7 @@ struct BenchOptions {
   int64_t iterations = 0;
   double seconds = 0;
   bool json = false;
+  bool profile = false;
 };
 
 sinter::Tensor random_input(const sinter::PortInfo& port, const sinter::Shape& shape,
@@ -152,6 +154,8 @@ void bench_command(const BenchOptions& opt) {
   const int64_t min_iterations = opt.iterations > 0 ? opt.iterations : (opt.seconds > 0 ? 1 : 10);
   const double min_seconds = opt.seconds > 0 ? opt.seconds : (opt.iterations > 0 ? 0 : 5);
   std::vector<double> latencies;
+  std::vector<sinter::NodeReport> node_totals;  // summed over the timed iterations
+  request.set_profiling(opt.profile);
   const auto start = Clock::now();
   while ((int64_t(latencies.size()) < min_iterations ||
           ms_between(start, Clock::now()) < min_seconds * 1000) &&
@@ -159,6 +163,13 @@ void bench_command(const BenchOptions& opt) {
     const auto a = Clock::now();
     request.infer();
     latencies.push_back(ms_between(a, Clock::now()));
+    if (opt.profile) {
+      const auto p = request.profile();
+      if (node_totals.empty())
+        node_totals = p;
+      else
+        for (size_t k = 0; k < p.size(); ++k) node_totals[k].ms += p[k].ms;
+    }
   }
   const double total_ms = ms_between(start, Clock::now());
   const Stats s = stats_of(latencies);
@@ -197,6 +208,12 @@ void bench_command(const BenchOptions& opt) {
   say(line);
   std::snprintf(line, sizeof line, "peak RSS %.1f MiB (weights %.1f MiB)", peak_rss_mb, weights_mb);
   say(line);
+  std::cout.flush();
+  print_placement(compiled);
+  if (opt.profile) {
+    for (auto& n : node_totals) n.ms /= double(latencies.size());
+    print_profile(node_totals, s.mean);
+  }
 }
 
 }  // namespace
@@ -216,6 +233,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-t,--time", opt->seconds, "Seconds of timed inferences")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", opt->json, "One JSON object instead of the report");
+  cmd->add_flag("--profile", opt->profile,
+                "Time every node; print per-device busy time and the slowest nodes");
   cmd->callback([opt] { bench_command(*opt); });
 }
 

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 
+#include "apps/cli/report.hpp"
 #include "apps/cli/settings.hpp"
 #include "sinter/sinter.hpp"
 
@@ -37,6 +38,7 @@ struct RunOptions {
   std::string device;  // empty: the configured device
   std::vector<std::string> inputs;
   std::string output_dir = ".";
+  bool report = false;
 };
 
 void run_command(const RunOptions& opt) {
@@ -60,9 +62,14 @@ void run_command(const RunOptions& opt) {
                         "missing inputs; give each as .npy or .pb:" + missing);
   }
 
+  request.set_profiling(opt.report);
   t0 = Clock::now();
   request.infer();
   const double infer_ms = ms_since(t0);
+  if (opt.report) {
+    print_placement(compiled);
+    print_profile(request.profile(), infer_ms);
+  }
 
   fs::create_directories(opt.output_dir);
   for (const auto& p : compiled.outputs()) {
@@ -224,6 +231,8 @@ void add_commands(CLI::App& app) {
   run->add_option("-o,--output-dir", run_opt->output_dir,
                   "Folder for the outputs, written as <name>.npy")
       ->capture_default_str();
+  run->add_flag("--report", run_opt->report,
+                "Print where each part ran (device, implementation) and the slowest nodes");
   run->callback([run_opt] { run_command(*run_opt); });
 
   auto info_path = std::make_shared<std::string>();

@@ -71,12 +71,21 @@ std::vector<std::string> cpu_capabilities() {
   return caps;
 }
 
+// What runs a node: oneDNN for convolution and matrix products (f16/bf16 widened to f32),
+// plain C++ kernels for the rest.
+std::string implementation_of(const ir::Node& n) {
+  if (!n.domain.empty()) return "C++ kernel";
+  if (n.op_type == "Conv") return "oneDNN convolution";
+  if (n.op_type == "MatMul" || n.op_type == "Gemm") return "oneDNN sgemm";
+  return "C++ kernel";
+}
+
 class CpuExecutable final : public device::Executable {
  public:
   CpuExecutable(std::shared_ptr<const ir::Graph> graph, int threads)
       : graph_(std::move(graph)), threads_(threads) {}
 
-  void run(std::map<std::string, Value>& values) const override {
+  void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
     // OpenMP's thread count is per calling thread: set it for this request's thread, which is
     // also what oneDNN's primitives use.
     if (threads_ > 0) omp_set_num_threads(threads_);
@@ -86,7 +95,7 @@ class CpuExecutable final : public device::Executable {
       SINTER_CHECK(it != values.end(), invalid_argument, "input '{}' was not set", in.name);
       scope.set(in.name, it->second);
     }
-    run_nodes(*graph_, scope);
+    run_nodes(*graph_, scope, profile ? &profile->node_ms : nullptr);
     for (const auto& out : graph_->outputs) {
       const Value* v = scope.find(out.name);
       SINTER_CHECK(v, internal, "output '{}' was not produced", out.name);
@@ -125,6 +134,7 @@ class CpuDevice final : public device::Device {
       device::NodeSupport s;
       s.supported = KernelRegistry::instance().find(n.domain, n.op_type) != nullptr;
       if (!s.supported) s.reason = "no CPU kernel for " + n.op_type;
+      s.implementation = implementation_of(n);
       out.push_back(s);
     }
     return out;

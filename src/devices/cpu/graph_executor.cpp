@@ -1,5 +1,7 @@
 #include "devices/cpu/graph_executor.hpp"
 
+#include <chrono>
+
 #include <set>
 #include <unordered_set>
 
@@ -55,7 +57,8 @@ const Value* Scope::find(const std::string& name) const {
   return parent_ ? parent_->find(name) : nullptr;
 }
 
-void run_nodes(const ir::Graph& graph, Scope& scope) {
+void run_nodes(const ir::Graph& graph, Scope& scope, std::vector<double>* node_ms) {
+  if (node_ms) node_ms->assign(graph.nodes.size(), 0.0);
   const auto& registry = KernelRegistry::instance();
   // Last reader of each value, so intermediate results are released early.
   std::unordered_map<std::string, std::size_t> last_use;
@@ -83,7 +86,13 @@ void run_nodes(const ir::Graph& graph, Scope& scope) {
     Kernel kernel = registry.find(node.domain, node.op_type);
     if (!kernel) raise(ErrorCategory::unsupported_op, "{}: no CPU kernel", node.label());
     OpContext ctx(node, graph.opset(node.domain), std::move(inputs), runner);
+    const auto start = std::chrono::steady_clock::now();
     kernel(ctx);
+    if (node_ms) {
+      (*node_ms)[i] =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+    }
     for (std::size_t k = 0; k < node.outputs.size(); ++k) {
       if (!node.outputs[k].empty()) scope.set(node.outputs[k], std::move(ctx.outputs()[k]));
     }

@@ -32,7 +32,8 @@ class Scope {
 };
 
 // Runs all nodes of `graph` in `scope` (which already holds the graph inputs).
-void run_nodes(const ir::Graph& graph, Scope& scope);
+// With `node_ms`, the wall time of each node of `graph` is stored there (resized to fit).
+void run_nodes(const ir::Graph& graph, Scope& scope, std::vector<double>* node_ms = nullptr);
 
 // Runs `graph` with its inputs bound by position to `feeds`, below `parent`; returns outputs.
 std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,
