@@ -102,6 +102,9 @@ class Model {
   int64_t node_count() const;
   // Bytes of the model's weights (initializers and constants of the main graph).
   int64_t weight_bytes() const;
+  // What running it needs at least: weights + declared inputs and outputs (dynamic dims count
+  // as 1). Intermediate activations are not included yet (see docs/model-cache.md).
+  int64_t memory_estimate_bytes() const;
   // "onnx" or "sinter": the format it was read from.
   const std::string& format() const;
   // True when the graph and weights were mapped from the model cache instead of parsed.
@@ -149,7 +152,6 @@ class CompiledModel {
   friend class Core;
   std::shared_ptr<const detail::CompiledModelImpl> impl_;
 };
-
 
 // The model cache's contents (docs/model-cache.md).
 struct CacheEntry {

@@ -13,6 +13,7 @@
 #include "ir/sinter_format.hpp"
 #include "runtime/device_registry.hpp"
 #include "runtime/impl.hpp"
+#include "runtime/memory_preflight.hpp"
 #include "runtime/model_cache.hpp"
 
 namespace sinter {
@@ -120,6 +121,28 @@ int64_t Model::weight_bytes() const {
   return bytes;
 }
 
+namespace {
+
+int64_t port_bytes(const PortInfo& p) {
+  if (p.kind != PortInfo::Kind::tensor || p.element_type == ElementType::undefined) return 0;
+  int64_t n = 1;
+  for (const auto& d : p.shape) n *= d.is_static() ? d.value : 1;
+  return n * static_cast<int64_t>(element_size(p.element_type));
+}
+
+int64_t io_bytes(const ir::Graph& g) {
+  int64_t total = 0;
+  for (const auto& p : g.inputs) total += port_bytes(p);
+  for (const auto& p : g.outputs) total += port_bytes(p);
+  return total;
+}
+
+}  // namespace
+
+int64_t Model::memory_estimate_bytes() const {
+  return weight_bytes() + io_bytes(*impl_->graph);
+}
+
 const std::string& Model::format() const {
   return impl_->format;
 }
@@ -189,6 +212,12 @@ Model Core::read_model(const std::string& path) const {
       }
     }
     if (!impl->graph) {
+      // Parsing holds the protobuf and the tensors made from it: about twice the file.
+      const auto cpu = runtime::DeviceRegistry::instance().find("CPU");
+      runtime::preflight(2 * static_cast<int64_t>(bytes.size()),
+                         fmt::format("protobuf and tensors of a {:.1f} MiB file",
+                                     double(bytes.size()) / 1048576.0),
+                         runtime::budget_for(cpu->info(), *config_), "reading '" + path + "'");
       impl->graph = std::make_shared<ir::Graph>(
           onnx_frontend::import_model(bytes, dir, path, &impl->external_files));
     }
@@ -265,6 +294,12 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   const runtime::DeviceRequest request = runtime::parse_device_name(device);
   const runtime::Resolution resolved =
       runtime::DeviceRegistry::instance().resolve(request, model.impl_->graph.get());
+  const int64_t weights = model.weight_bytes(), io = io_bytes(*model.impl_->graph);
+  runtime::preflight(weights + io,
+                     fmt::format("weights {:.1f} MiB + inputs/outputs {:.1f} MiB",
+                                 double(weights) / 1048576.0, double(io) / 1048576.0),
+                     runtime::budget_for(resolved.info, *config_),
+                     "'" + model.source() + "' on " + resolved.info.name);
   auto impl = std::make_shared<detail::CompiledModelImpl>();
   impl->graph = model.impl_->graph;
   impl->device = resolved.device;

@@ -45,4 +45,13 @@ expect run-report 0 "placement: CPU 176 nodes \(.*oneDNN convolution 53.*CPU bus
   "$sinter" run "$resnet/model.onnx" -i "image=$resnet/inputs/image.npy" -o "$tmp/rep" --report
 expect bench-profile 0 "placement: CPU .*busy .*Softmax" -- "$sinter" bench "$zoo/unet/model.onnx" -n 2 --profile
 
+# Memory preflight: too low a limit is refused before anything large is allocated.
+expect memory-limit-too-low 1 "out_of_memory.*needs about [0-9.]+ MiB.*memory_limit from command line is 50.0 MiB.*--memory-limit" -- \
+  "$sinter" run --memory-limit 50MiB "$resnet/model.onnx" -i "image=$resnet/inputs/image.npy" -o "$tmp/mem"
+expect memory-limit-from-env 1 "out_of_memory.*memory_limit from environment SINTER_MEMORY_LIMIT" -- \
+  env SINTER_MEMORY_LIMIT=10MiB "$sinter" bench "$resnet/model.onnx" -n 1
+expect memory-limit-enough 0 "logits" -- \
+  "$sinter" run --memory-limit 2GiB "$resnet/model.onnx" -i "image=$resnet/inputs/image.npy" -o "$tmp/mem2"
+expect info-memory-estimate 0 "memory: +at least 98.3 MiB \(weights 97.7 MiB" -- "$sinter" info "$resnet/model.onnx"
+
 finish

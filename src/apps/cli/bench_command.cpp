@@ -196,6 +196,7 @@ void bench_command(const BenchOptions& opt) {
         {"throughput_fps", fps},
         {"peak_rss_mb", peak_rss_mb},
         {"weights_mb", weights_mb},
+        {"memory_estimate_mb", double(model.memory_estimate_bytes()) / 1048576.0},
         {"threads", config.threads()}};
     std::cout << j.dump(2) << std::endl;
     return;

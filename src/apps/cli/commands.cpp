@@ -102,6 +102,9 @@ void info_command(const std::string& path) {
   std::cout << "model:   " << model.source() << "\n";
   std::cout << "opset:   " << model.opset() << "\n";
   std::cout << "nodes:   " << model.node_count() << "\n";
+  std::cout << "memory:  at least " << human_bytes(double(model.memory_estimate_bytes()))
+            << " (weights " << human_bytes(double(model.weight_bytes()))
+            << " + inputs/outputs; intermediate activations not included)\n";
   std::cout << "inputs:\n";
   for (const auto& p : model.inputs()) std::cout << "  " << p.name << "  " << to_string(p) << "\n";
   std::cout << "outputs:\n";
