@@ -25,12 +25,14 @@ std::string read_file(const std::string& path) {
   return bytes;
 }
 
-void write_file_atomically(const std::string& path, const std::string& bytes) {
+void write_file_atomically(const std::string& path,
+                           const std::function<void(std::ostream&)>& write) {
+  // The temporary name carries the process id: processes racing on one path never share one.
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     SINTER_CHECK(out, io_error, "cannot create '{}': {}", tmp, std::strerror(errno));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    write(out);
     out.flush();
     if (!out) {
       std::remove(tmp.c_str());
@@ -42,6 +44,12 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     std::remove(tmp.c_str());
     raise(ErrorCategory::io_error, "cannot rename '{}' to '{}': {}", tmp, path, std::strerror(err));
   }
+}
+
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  write_file_atomically(path, [&bytes](std::ostream& out) {
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  });
 }
 
 }  // namespace sinter

@@ -1,14 +1,13 @@
 #include "ir/sinter_format.hpp"
 
-#include <unistd.h>
 #include <xxhash.h>
 
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "base/errors.hpp"
+#include "base/file_io.hpp"
 #include "base/half.hpp"
 #include "base/mapped_file.hpp"
 
@@ -429,10 +428,7 @@ SinterWriteStats write_sinter_file(const Graph& graph, const std::string& path,
   put_u64(prefix + 32, XXH3_64bits(text.data(), text.size()));
   put_u64(prefix + 40, 0);
 
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    SINTER_CHECK(out, io_error, "cannot create '{}': {}", tmp, std::strerror(errno));
+  write_file_atomically(path, [&](std::ostream& out) {
     const std::string zeros(kAlign, '\0');
     out.write(prefix, kPrefixBytes);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
@@ -445,17 +441,7 @@ SinterWriteStats write_sinter_file(const Graph& graph, const std::string& path,
       out.write(zeros.data(), static_cast<std::streamsize>(pad));
       written += pad;
     }
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      raise(ErrorCategory::io_error, "cannot write '{}' (disk full?)", tmp);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    raise(ErrorCategory::io_error, "cannot rename '{}' to '{}': {}", tmp, path, std::strerror(err));
-  }
+  });
   w.stats.data_bytes = static_cast<int64_t>(w.data_bytes());
   return w.stats;
 }

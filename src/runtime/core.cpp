@@ -335,11 +335,8 @@ CacheInfo Core::cache_info() const {
   info.enabled = cache_ != nullptr;
   info.max_bytes = config_->cache_size_bytes();
   if (!cache_) return info;
-  for (const auto& e : cache_->list()) {
-    info.entries.push_back(
-        {e.key, e.kind, e.source, e.device, e.shapes, e.bytes, e.last_used_unix});
-    info.total_bytes += e.bytes;
-  }
+  info.entries = cache_->list();
+  for (const auto& e : info.entries) info.total_bytes += e.bytes;
   return info;
 }
 

@@ -175,12 +175,12 @@ void ModelCache::store_compiled(const std::string& entry_key, const std::string&
   write_file_atomically(compiled_path(entry_key), j.dump(2));
 }
 
-std::vector<CacheEntryInfo> ModelCache::list() const {
-  std::vector<CacheEntryInfo> out;
+std::vector<CacheEntry> ModelCache::list() const {
+  std::vector<CacheEntry> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(fs::path(dir_) / "models", ec)) {
     if (e.path().extension() != ".sinter") continue;
-    CacheEntryInfo info;
+    CacheEntry info;
     info.key = e.path().stem().string();
     info.kind = "model";
     info.bytes = file_bytes(e.path()) + file_bytes(fs::path(e.path()).replace_extension(".json"));
@@ -194,7 +194,7 @@ std::vector<CacheEntryInfo> ModelCache::list() const {
   }
   for (const auto& e : fs::directory_iterator(fs::path(dir_) / "compiled", ec)) {
     if (e.path().extension() != ".json") continue;
-    CacheEntryInfo info;
+    CacheEntry info;
     info.key = e.path().stem().string();
     info.kind = "compiled";
     info.bytes = file_bytes(e.path());

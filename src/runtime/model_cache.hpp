@@ -25,16 +25,6 @@
 
 namespace sinter::runtime {
 
-struct CacheEntryInfo {
-  std::string key;
-  std::string kind;  // "model" or "compiled"
-  std::string source;
-  std::string device;
-  std::string shapes;
-  int64_t bytes = 0;
-  int64_t last_used_unix = 0;
-};
-
 class ModelCache {
  public:
   ModelCache(std::string dir, int64_t max_bytes);
@@ -59,7 +49,7 @@ class ModelCache {
                       const std::map<std::string, std::string>& options,
                       const std::map<std::string, Shape>& shapes);
 
-  std::vector<CacheEntryInfo> list() const;
+  std::vector<CacheEntry> list() const;  // most recently used first
   int64_t total_bytes() const;
   // Removes least-recently-used models (with their compile entries) until the cache holds at
   // most `max_bytes`; returns the bytes freed.

@@ -4,8 +4,6 @@
 set -uo pipefail
 sinter=$1
 data=/usr/share/libonnx-testdata/data/node/test_relu
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 source "$(dirname "$0")/expect.sh"
 
 expect run-relu 0 "y: f32\[3,4,5\]" -- "$sinter" run "$data/model.onnx" -i "x=$data/test_data_set_0/input_0.pb" -o "$tmp/out"

@@ -1,6 +1,9 @@
 # Shared by the CLI test scripts: `expect NAME WANT_EXIT PATTERN -- command...` runs a command,
 # checks its exit status (0, or a clean non-zero failure that is not a signal) and that its output
-# matches PATTERN; `finish` prints the totals and sets the exit status.
+# matches PATTERN; `finish` prints the totals and sets the exit status. It also gives each script
+# a scratch folder, $tmp, removed on exit.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 passed=0
 failed=0
 

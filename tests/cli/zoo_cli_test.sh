@@ -6,8 +6,6 @@
 set -uo pipefail
 sinter=$1
 zoo=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 source "$(dirname "$0")/expect.sh"
 
 bert=$zoo/bert
