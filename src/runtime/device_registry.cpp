@@ -54,9 +54,10 @@ Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph
   auto require = [&](const std::string& name) {
     auto d = find(name);
     if (!d) {
+      const bool same = request.text == name;  // show the canonical name only when it differs
       raise(ErrorCategory::device_not_found,
-            "device '{}' ({}) is not on this machine; available devices:{}", request.text, name,
-            describe_devices());
+            "device '{}'{} is not on this machine; available devices:{}", request.text,
+            same ? "" : " (" + name + ")", describe_devices());
     }
     return d;
   };
