@@ -128,6 +128,8 @@ class InferRequest {
   void set_profiling(bool on);
   // The last profiled infer(): one entry per top-level node, in execution order.
   std::vector<NodeReport> profile() const;
+  // The last profiled infer(): most bytes of intermediate values alive at once.
+  int64_t peak_activation_bytes() const;
 
  private:
   friend class CompiledModel;

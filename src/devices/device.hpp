@@ -28,6 +28,9 @@ struct NodeSupport {
 // Filled by Executable::run when profiling: one entry per top-level node, in graph order.
 struct RunProfile {
   std::vector<double> node_ms;
+  // High-water mark of the intermediate values alive at once (node outputs, not weights or
+  // graph inputs), in bytes. Values that alias others (Reshape) are counted again.
+  int64_t peak_activation_bytes = 0;
 };
 
 struct CompileOptions {

@@ -369,6 +369,10 @@ void InferRequest::set_profiling(bool on) {
   impl_->profiling = on;
 }
 
+int64_t InferRequest::peak_activation_bytes() const {
+  return impl_->profile.peak_activation_bytes;
+}
+
 std::vector<NodeReport> InferRequest::profile() const {
   std::vector<NodeReport> out = impl_->compiled->placement;
   const auto& ms = impl_->profile.node_ms;

@@ -197,6 +197,9 @@ void bench_command(const BenchOptions& opt) {
         {"peak_rss_mb", peak_rss_mb},
         {"weights_mb", weights_mb},
         {"memory_estimate_mb", double(model.memory_estimate_bytes()) / 1048576.0},
+        {"activation_peak_mb",
+         opt.profile ? nlohmann::json(double(request.peak_activation_bytes()) / 1048576.0)
+                     : nlohmann::json(nullptr)},
         {"threads", config.threads()}};
     std::cout << j.dump(2) << std::endl;
     return;
@@ -214,6 +217,8 @@ void bench_command(const BenchOptions& opt) {
   if (opt.profile) {
     for (auto& n : node_totals) n.ms /= double(latencies.size());
     print_profile(node_totals, s.mean);
+    std::printf("peak of intermediate values: %s\n",
+                human_bytes(double(request.peak_activation_bytes())).c_str());
   }
 }
 

@@ -69,6 +69,8 @@ void run_command(const RunOptions& opt) {
   if (opt.report) {
     print_placement(compiled);
     print_profile(request.profile(), infer_ms);
+    std::printf("peak of intermediate values: %s\n",
+                human_bytes(double(request.peak_activation_bytes())).c_str());
   }
 
   fs::create_directories(opt.output_dir);

@@ -95,7 +95,7 @@ class CpuExecutable final : public device::Executable {
       SINTER_CHECK(it != values.end(), invalid_argument, "input '{}' was not set", in.name);
       scope.set(in.name, it->second);
     }
-    run_nodes(*graph_, scope, profile ? &profile->node_ms : nullptr);
+    run_nodes(*graph_, scope, profile);
     for (const auto& out : graph_->outputs) {
       const Value* v = scope.find(out.name);
       SINTER_CHECK(v, internal, "output '{}' was not produced", out.name);

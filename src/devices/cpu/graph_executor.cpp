@@ -57,8 +57,22 @@ const Value* Scope::find(const std::string& name) const {
   return parent_ ? parent_->find(name) : nullptr;
 }
 
-void run_nodes(const ir::Graph& graph, Scope& scope, std::vector<double>* node_ms) {
-  if (node_ms) node_ms->assign(graph.nodes.size(), 0.0);
+namespace {
+
+int64_t value_bytes(const Value& v) {
+  if (v.is_tensor()) return static_cast<int64_t>(v.tensor().byte_size());
+  int64_t total = 0;
+  if (v.is_sequence())
+    for (const auto& t : v.sequence_items()) total += static_cast<int64_t>(t.byte_size());
+  return total;
+}
+
+}  // namespace
+
+void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile) {
+  if (profile) profile->node_ms.assign(graph.nodes.size(), 0.0);
+  std::unordered_map<std::string, int64_t> live;  // node outputs alive now -> bytes
+  int64_t live_bytes = 0, peak_bytes = 0;
   const auto& registry = KernelRegistry::instance();
   // Last reader of each value, so intermediate results are released early.
   std::unordered_map<std::string, std::size_t> last_use;
@@ -88,21 +102,34 @@ void run_nodes(const ir::Graph& graph, Scope& scope, std::vector<double>* node_m
     OpContext ctx(node, graph.opset(node.domain), std::move(inputs), runner);
     const auto start = std::chrono::steady_clock::now();
     kernel(ctx);
-    if (node_ms) {
-      (*node_ms)[i] =
+    if (profile) {
+      profile->node_ms[i] =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();
     }
     for (std::size_t k = 0; k < node.outputs.size(); ++k) {
-      if (!node.outputs[k].empty()) scope.set(node.outputs[k], std::move(ctx.outputs()[k]));
+      if (node.outputs[k].empty()) continue;
+      if (profile) {
+        const int64_t b = value_bytes(ctx.outputs()[k]);
+        live[node.outputs[k]] = b;
+        live_bytes += b;
+      }
+      scope.set(node.outputs[k], std::move(ctx.outputs()[k]));
     }
+    peak_bytes = std::max(peak_bytes, live_bytes);
     std::unordered_set<std::string> reads;
     reads_of(node, reads);
     for (const auto& r : reads) {
       auto it = last_use.find(r);
-      if (it != last_use.end() && it->second == i) scope.erase(r);
+      if (it == last_use.end() || it->second != i) continue;
+      scope.erase(r);
+      if (auto l = live.find(r); l != live.end()) {
+        live_bytes -= l->second;
+        live.erase(l);
+      }
     }
   }
+  if (profile) profile->peak_activation_bytes = peak_bytes;
 }
 
 std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,

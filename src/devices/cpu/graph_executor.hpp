@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "devices/device.hpp"
 #include "ir/graph.hpp"
 #include "sinter/tensor.hpp"
 
@@ -32,8 +33,9 @@ class Scope {
 };
 
 // Runs all nodes of `graph` in `scope` (which already holds the graph inputs).
-// With `node_ms`, the wall time of each node of `graph` is stored there (resized to fit).
-void run_nodes(const ir::Graph& graph, Scope& scope, std::vector<double>* node_ms = nullptr);
+// With `profile`, the wall time of each node of `graph` and the peak of live intermediate
+// values are recorded there.
+void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile = nullptr);
 
 // Runs `graph` with its inputs bound by position to `feeds`, below `parent`; returns outputs.
 std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,
