@@ -190,8 +190,10 @@ class Core {
   // Reads an ONNX model from memory; external data (if any) is looked up under base_dir.
   Model read_model_from_memory(const void* data, std::size_t size,
                                const std::string& base_dir = "") const;
-  // On the configured device (setting "device", default CPU).
+  // On the configured device (setting "device", default CPU), optionally for given input shapes.
   CompiledModel compile_model(const Model& model) const;
+  CompiledModel compile_model(const Model& model,
+                              const std::map<std::string, Shape>& input_shapes) const;
   // On `device`, in the grammar of docs/devices-and-settings.md: CPU, GPU, GPU.N, N,
   // HETERO:..., AUTO[:...]. `input_shapes` names the static shapes this compile is for (part of
   // its cache key); inputs not named keep their declared shapes.
@@ -208,9 +210,11 @@ class Core {
   CompiledModel compile_on(const Model& model, const std::string& device, const std::string& source,
                            const std::map<std::string, Shape>& input_shapes) const;
   std::shared_ptr<const Config> config_;
-  std::string use_cache(const detail::ModelImpl& model, const DeviceInfo& device,
-                        const std::map<std::string, Shape>& input_shapes,
-                        detail::CompiledModelImpl& compiled) const;
+  std::string cache_lookup(const detail::ModelImpl& model, const DeviceInfo& device,
+                           const std::map<std::string, Shape>& input_shapes,
+                           detail::CompiledModelImpl& compiled) const;
+  void cache_store(const detail::ModelImpl& model, const DeviceInfo& device,
+                   const detail::CompiledModelImpl& compiled) const;
   std::shared_ptr<runtime::ModelCache> cache_;  // null when the cache is off
 };
 

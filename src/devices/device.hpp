@@ -27,6 +27,7 @@ struct NodeSupport {
 
 // Filled by Executable::run when profiling: one entry per top-level node, in graph order.
 struct RunProfile {
+  bool time_nodes = true;  // false: only the activation peak is measured
   std::vector<double> node_ms;
   // High-water mark of the intermediate values alive at once (node outputs, not weights or
   // graph inputs), in bytes. Values that alias others (Reshape) are counted again.

@@ -123,6 +123,9 @@ int64_t Model::weight_bytes() const {
 
 namespace {
 
+// Part of every compile entry's key; precision options join here with issue 6.
+const std::map<std::string, std::string> kCompileOptions = {{"precision", "f32"}};
+
 int64_t port_bytes(const PortInfo& p) {
   if (p.kind != PortInfo::Kind::tensor || p.element_type == ElementType::undefined) return 0;
   int64_t n = 1;
@@ -240,9 +243,11 @@ Model Core::read_model_from_memory(const void* data, std::size_t size,
 
 // Looks the compile up in the model cache and records it when missing; returns "hit", "miss"
 // or "off" for the log line. Cache trouble never fails a compile: it is a warning.
-std::string Core::use_cache(const detail::ModelImpl& model, const DeviceInfo& device,
-                            const std::map<std::string, Shape>& input_shapes,
-                            detail::CompiledModelImpl& compiled) const {
+// Looks the compile up in the model cache: fills `compiled`'s cache fields and returns "hit",
+// "miss" or "off" for the log line.
+std::string Core::cache_lookup(const detail::ModelImpl& model, const DeviceInfo& device,
+                               const std::map<std::string, Shape>& input_shapes,
+                               detail::CompiledModelImpl& compiled) const {
   if (!cache_ || model.cache_key.empty()) return "off";
   std::map<std::string, Shape> shapes;
   for (const auto& p : model.graph->inputs) {
@@ -255,30 +260,43 @@ std::string Core::use_cache(const detail::ModelImpl& model, const DeviceInfo& de
                  "input shape given for '{}', which is not an input of the model", name);
     shapes[name] = dims;
   }
-  const std::map<std::string, std::string> options = {{"precision", "f32"}};
-  const std::string key =
-      runtime::ModelCache::compiled_key(model.cache_key, device, options, shapes);
-  if (model.read_from_cache && cache_->has_compiled(key, model.cache_key)) {
+  compiled.cache = cache_;
+  compiled.entry_shapes = shapes;
+  compiled.entry_key =
+      runtime::ModelCache::compiled_key(model.cache_key, device, kCompileOptions, shapes);
+  if (model.read_from_cache && cache_->has_compiled(compiled.entry_key, model.cache_key)) {
     compiled.loaded_from_cache = true;
+    compiled.measured_activation_bytes = cache_->activation_bytes(compiled.entry_key);
     return "hit";
   }
+  return "miss";
+}
+
+// Records a compile that missed. Cache trouble never fails a compile: it is a warning.
+void Core::cache_store(const detail::ModelImpl& model, const DeviceInfo& device,
+                       const detail::CompiledModelImpl& compiled) const {
   try {
     if (!model.read_from_cache) {
       cache_->store_model(model.cache_key, *model.graph, model.source, model.dir,
                           model.external_files);
     }
-    cache_->store_compiled(key, model.cache_key, model.source, device, options, shapes);
+    cache_->store_compiled(compiled.entry_key, model.cache_key, model.source, device,
+                           kCompileOptions, compiled.entry_shapes);
     if (cache_->total_bytes() > cache_->max_bytes()) cache_->prune(cache_->max_bytes());
   } catch (const std::exception& e) {
     log().warn("model cache: could not store '{}' in {}: {}", model.source, cache_->dir(),
                e.what());
   }
-  return "miss";
 }
 
 CompiledModel Core::compile_model(const Model& model) const {
+  return compile_model(model, std::map<std::string, Shape>{});
+}
+
+CompiledModel Core::compile_model(const Model& model,
+                                  const std::map<std::string, Shape>& input_shapes) const {
   const Setting& s = config_->setting("device");
-  return compile_on(model, s.value, s.source, {});
+  return compile_on(model, s.value, s.source, input_shapes);
 }
 
 CompiledModel Core::compile_model(const Model& model, const std::string& device,
@@ -294,13 +312,21 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   const runtime::DeviceRequest request = runtime::parse_device_name(device);
   const runtime::Resolution resolved =
       runtime::DeviceRegistry::instance().resolve(request, model.impl_->graph.get());
-  const int64_t weights = model.weight_bytes(), io = io_bytes(*model.impl_->graph);
-  runtime::preflight(weights + io,
-                     fmt::format("weights {:.1f} MiB + inputs/outputs {:.1f} MiB",
-                                 double(weights) / 1048576.0, double(io) / 1048576.0),
-                     runtime::budget_for(resolved.info, *config_),
-                     "'" + model.source() + "' on " + resolved.info.name);
   auto impl = std::make_shared<detail::CompiledModelImpl>();
+  const std::string cache_state = cache_lookup(*model.impl_, resolved.info, input_shapes, *impl);
+  // Intermediate values are known only from an earlier run of this cached compile.
+  const int64_t weights = model.weight_bytes(), io = io_bytes(*model.impl_->graph);
+  const int64_t activations = std::max<int64_t>(impl->measured_activation_bytes, 0);
+  runtime::preflight(
+      weights + io + activations,
+      fmt::format("weights {:.1f} MiB + inputs/outputs {:.1f} MiB{}", double(weights) / 1048576.0,
+                  double(io) / 1048576.0,
+                  impl->measured_activation_bytes >= 0
+                      ? fmt::format(" + intermediate values {:.1f} MiB measured in an earlier run",
+                                    double(activations) / 1048576.0)
+                      : std::string(" + intermediate values not yet known")),
+      runtime::budget_for(resolved.info, *config_),
+      "'" + model.source() + "' on " + resolved.info.name);
   impl->graph = model.impl_->graph;
   impl->device = resolved.device;
   device::CompileOptions options;
@@ -313,7 +339,7 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
     impl->placement.push_back({n.name, n.op_type, resolved.info.name,
                                i < support.size() ? support[i].implementation : ""});
   }
-  const std::string cache_state = use_cache(*model.impl_, resolved.info, input_shapes, *impl);
+  if (cache_state == "miss") cache_store(*model.impl_, resolved.info, *impl);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   log().info(
@@ -406,6 +432,29 @@ void InferRequest::set_input(const std::string& name, Value value) {
   impl_->inputs[name] = std::move(value);
 }
 
+namespace {
+
+// The first inference of a cached compile whose input shapes are all static records its peak of
+// intermediate values in the cache entry, so that later compiles' memory preflight includes it.
+void record_activation_peak(const detail::CompiledModelImpl& compiled,
+                            const std::map<std::string, Value>& inputs, int64_t peak) {
+  if (!compiled.cache || compiled.entry_key.empty() || compiled.measured_activation_bytes >= 0 ||
+      compiled.activation_recorded.exchange(true))
+    return;
+  for (const auto& [name, dims] : compiled.entry_shapes) {
+    auto it = inputs.find(name);
+    if (it == inputs.end() || !it->second.is_tensor() || it->second.tensor().shape() != dims)
+      return;  // dynamic or other shapes: the peak would not describe this entry
+  }
+  try {
+    compiled.cache->record_activation_bytes(compiled.entry_key, peak);
+  } catch (const std::exception& e) {
+    log().warn("model cache: could not record the activation peak: {}", e.what());
+  }
+}
+
+}  // namespace
+
 void InferRequest::infer() {
   for (const auto& p : impl_->compiled->graph->inputs) {
     const bool optional =
@@ -417,7 +466,9 @@ void InferRequest::infer() {
   for (const auto& p : impl_->compiled->graph->inputs) {
     if (!values.count(p.name)) values[p.name] = Value();
   }
-  impl_->compiled->executable->run(values, impl_->profiling ? &impl_->profile : nullptr);
+  impl_->profile.time_nodes = impl_->profiling;
+  impl_->compiled->executable->run(values, &impl_->profile);
+  record_activation_peak(*impl_->compiled, impl_->inputs, impl_->profile.peak_activation_bytes);
   impl_->outputs.clear();
   for (const auto& o : impl_->compiled->graph->outputs) impl_->outputs[o.name] = values[o.name];
 }

@@ -1,6 +1,7 @@
 // The objects behind the public handles (include/sinter/core.hpp).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
@@ -9,6 +10,7 @@
 
 #include "devices/device.hpp"
 #include "ir/graph.hpp"
+#include "runtime/model_cache.hpp"
 #include "sinter/core.hpp"
 
 namespace sinter::detail {
@@ -30,6 +32,12 @@ struct CompiledModelImpl {
   std::vector<std::string> execution_devices;
   bool loaded_from_cache = false;
   std::vector<NodeReport> placement;  // per top-level node
+  // The model-cache entry of this compile (empty key: no cache).
+  std::shared_ptr<runtime::ModelCache> cache;
+  std::string entry_key;
+  std::map<std::string, Shape> entry_shapes;  // -1 for dynamic dims
+  int64_t measured_activation_bytes = -1;     // from the entry; -1: not measured yet
+  mutable std::atomic<bool> activation_recorded{false};
 };
 
 struct InferRequestImpl {

@@ -175,6 +175,22 @@ void ModelCache::store_compiled(const std::string& entry_key, const std::string&
   write_file_atomically(compiled_path(entry_key), j.dump(2));
 }
 
+int64_t ModelCache::activation_bytes(const std::string& entry_key) const {
+  try {
+    const json j = read_json(compiled_path(entry_key));
+    return j.contains("activation_bytes") ? j["activation_bytes"].get<int64_t>() : -1;
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+void ModelCache::record_activation_bytes(const std::string& entry_key, int64_t bytes) {
+  const std::string path = compiled_path(entry_key);
+  json j = read_json(path);
+  j["activation_bytes"] = bytes;
+  write_file_atomically(path, j.dump(2));
+}
+
 std::vector<CacheEntry> ModelCache::list() const {
   std::vector<CacheEntry> out;
   std::error_code ec;

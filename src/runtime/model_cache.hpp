@@ -49,6 +49,10 @@ class ModelCache {
                       const std::map<std::string, std::string>& options,
                       const std::map<std::string, Shape>& shapes);
 
+  // The peak of intermediate values measured in a run of this compile; -1 when not recorded.
+  int64_t activation_bytes(const std::string& entry_key) const;
+  void record_activation_bytes(const std::string& entry_key, int64_t bytes);
+
   std::vector<CacheEntry> list() const;  // most recently used first
   int64_t total_bytes() const;
   // Removes least-recently-used models (with their compile entries) until the cache holds at

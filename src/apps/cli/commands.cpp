@@ -46,17 +46,21 @@ void run_command(const RunOptions& opt) {
   auto t0 = Clock::now();
   sinter::Model model = core.read_model(opt.model);
   const double read_ms = ms_since(t0);
-  t0 = Clock::now();
-  sinter::CompiledModel compiled = core.compile_model(model);
-  const double compile_ms = ms_since(t0);
-  sinter::InferRequest request = compiled.create_infer_request();
-
   const auto given = load_input_files(model, opt.inputs);
-  for (const auto& [name, tensor] : given) request.set_input(name, tensor);
   std::string missing;
   for (const auto& p : model.inputs()) {
     if (!given.count(p.name)) missing += "\n  -i " + p.name + "=FILE   (" + to_string(p) + ")";
   }
+  // Compiled for the shapes of the given inputs: they key the cache entry.
+  std::map<std::string, sinter::Shape> shapes;
+  for (const auto& p : model.inputs()) {
+    if (auto it = given.find(p.name); it != given.end()) shapes[p.name] = it->second.shape();
+  }
+  t0 = Clock::now();
+  sinter::CompiledModel compiled = core.compile_model(model, shapes);
+  const double compile_ms = ms_since(t0);
+  sinter::InferRequest request = compiled.create_infer_request();
+  for (const auto& [name, tensor] : given) request.set_input(name, tensor);
   if (!missing.empty()) {
     throw sinter::Error(sinter::ErrorCategory::invalid_argument,
                         "missing inputs; give each as .npy or .pb:" + missing);
