@@ -41,6 +41,21 @@ void op_gather(OpContext& ctx) {
   ctx.set_output(0, out);
 }
 
+// GatherElements/ScatterElements: the data offset of index element `i` (row-major in an indices
+// tensor with strides `is`): its own position in every dimension but `axis`, where `index` is.
+int64_t element_offset(const OpContext& ctx, int64_t i, const std::vector<int64_t>& is,
+                       const std::vector<int64_t>& xs, const Shape& data_shape, int64_t axis,
+                       int64_t index) {
+  int64_t rem = i, off = 0;
+  for (std::size_t d = 0; d < is.size(); ++d) {
+    int64_t k = rem / is[d];
+    rem %= is[d];
+    if (static_cast<int64_t>(d) == axis) k = fix_index(ctx, index, data_shape[d]);
+    off += k * xs[d];
+  }
+  return off;
+}
+
 void op_gather_elements(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& idx = ctx.input(1);
@@ -51,13 +66,7 @@ void op_gather_elements(OpContext& ctx) {
   const auto xs = strides_of(x.shape());
   const auto is = strides_of(idx.shape());
   for (int64_t i = 0; i < idx.element_count(); ++i) {
-    int64_t rem = i, off = 0;
-    for (int64_t d = 0; d < idx.rank(); ++d) {
-      int64_t k = rem / is[d];
-      rem %= is[d];
-      if (d == axis) k = fix_index(ctx, indices[i], x.shape()[d]);
-      off += k * xs[d];
-    }
+    const int64_t off = element_offset(ctx, i, is, xs, x.shape(), axis, indices[i]);
     copy_elements(out, i, x, off, 1);
   }
   ctx.set_output(0, out);
@@ -127,13 +136,7 @@ void op_scatter_elements(OpContext& ctx) {
     T* o = out.data_as<T>();
     const T* u = upd.data_as<T>();
     for (int64_t i = 0; i < idx.element_count(); ++i) {
-      int64_t rem = i, off = 0;
-      for (int64_t d = 0; d < idx.rank(); ++d) {
-        int64_t k = rem / is[d];
-        rem %= is[d];
-        if (d == axis) k = fix_index(ctx, indices[i], x.shape()[d]);
-        off += k * xs[d];
-      }
+      const int64_t off = element_offset(ctx, i, is, xs, x.shape(), axis, indices[i]);
       if constexpr (std::is_same_v<T, bool>)
         o[off] = u[i];
       else
