@@ -68,34 +68,42 @@ Tensor quantize(const OpContext& ctx, const Tensor& xd, const std::vector<double
   return out;
 }
 
-void op_quantize_linear(OpContext& ctx) {
-  const Tensor& x = ctx.input(0);
+// QuantizeLinear's and DequantizeLinear's inputs 1 and 2: scale and zero point, per tensor or
+// along `axis`.
+struct LinearQuantParams {
+  int64_t axis = 0;
+  std::vector<double> scale, zero_point;
+};
+
+LinearQuantParams read_linear_quant_params(const OpContext& ctx, const Tensor& x) {
+  LinearQuantParams p;
   // The axis only matters (and is only checked) for per-axis scales.
-  const int64_t axis =
+  p.axis =
       ctx.input(1).element_count() > 1 ? normalize_axis(ctx, ctx.attr_i("axis", 1), x.rank()) : 0;
   std::vector<int64_t> st;
-  const auto scale = param_along(ctx, &ctx.input(1), x.shape(), axis, st);
+  p.scale = param_along(ctx, &ctx.input(1), x.shape(), p.axis, st);
+  p.zero_point = param_along(ctx, ctx.optional_input(2), x.shape(), p.axis, st);
+  return p;
+}
+
+void op_quantize_linear(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const LinearQuantParams p = read_linear_quant_params(ctx, x);
   const Tensor* zpt = ctx.optional_input(2);
-  const auto zp = param_along(ctx, zpt, x.shape(), axis, st);
   const ElementType out_type = zpt ? zpt->element_type() : ElementType::u8;
-  ctx.set_output(0, quantize(ctx, convert_tensor(ctx, x, ElementType::f64), scale, zp, axis,
-                             out_type, x.element_type() == ElementType::f32));
+  ctx.set_output(0, quantize(ctx, convert_tensor(ctx, x, ElementType::f64), p.scale, p.zero_point,
+                             p.axis, out_type, x.element_type() == ElementType::f32));
 }
 
 void op_dequantize_linear(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  // The axis only matters (and is only checked) for per-axis scales.
-  const int64_t axis =
-      ctx.input(1).element_count() > 1 ? normalize_axis(ctx, ctx.attr_i("axis", 1), x.rank()) : 0;
-  std::vector<int64_t> st;
-  const auto scale = param_along(ctx, &ctx.input(1), x.shape(), axis, st);
-  const auto zp = param_along(ctx, ctx.optional_input(2), x.shape(), axis, st);
+  const LinearQuantParams p = read_linear_quant_params(ctx, x);
   const Tensor xd = convert_tensor(ctx, x, ElementType::f64);
   Tensor yd(ElementType::f64, x.shape());
   for (int64_t i = 0; i < x.element_count(); ++i) {
-    const int64_t k = scale.size() > 1 ? index_along(i, x.shape(), axis) : 0;
-    const double z = zp.size() > 1 ? zp[k] : zp[0];
-    yd.data_as<double>()[i] = (xd.data_as<double>()[i] - z) * scale[k];
+    const int64_t k = p.scale.size() > 1 ? index_along(i, x.shape(), p.axis) : 0;
+    const double z = p.zero_point.size() > 1 ? p.zero_point[k] : p.zero_point[0];
+    yd.data_as<double>()[i] = (xd.data_as<double>()[i] - z) * p.scale[k];
   }
   ctx.set_output(0, convert_tensor(ctx, yd, ctx.input(1).element_type()));
 }
