@@ -2,6 +2,7 @@
 // (explicit or auto_pad) and the output shape, following the ONNX spec's formulas.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "devices/cpu/op_context.hpp"
@@ -18,5 +19,28 @@ struct ConvGeometry {
 ConvGeometry conv_geometry(const OpContext& ctx, const Shape& x, const Shape& w, bool transposed);
 // Pooling: kernel_shape attribute, ceil_mode, output channels = input channels.
 ConvGeometry pool_geometry(const OpContext& ctx, const Shape& x);
+
+// The spatial positions and strides one window tap connects: Conv reads input position
+// `to` = from * stride - pad + k * dilation for output position `from`; ConvTranspose writes
+// output position `to` for input position `from` by the same formula.
+struct WindowMap {
+  Shape from_shape, kernel_shape, to_shape;
+  std::vector<int64_t> from_strides, kernel_strides, to_strides;
+};
+
+// Row-major offset in `to_shape` of tap `kk` (flat kernel index) of the window at flat position
+// `from`; -1 when the tap falls outside (padding).
+inline int64_t window_tap_offset(const ConvGeometry& g, const WindowMap& m, int64_t from,
+                                 int64_t kk) {
+  int64_t off = 0;
+  for (std::size_t d = 0; d < m.to_shape.size(); ++d) {
+    const int64_t fd = (from / m.from_strides[d]) % m.from_shape[d];
+    const int64_t kd = (kk / m.kernel_strides[d]) % m.kernel_shape[d];
+    const int64_t td = fd * g.strides[d] - g.pads_begin[d] + kd * g.dilations[d];
+    if (td < 0 || td >= m.to_shape[d]) return -1;
+    off += td * m.to_strides[d];
+  }
+  return off;
+}
 
 }  // namespace sinter::cpu

@@ -201,14 +201,15 @@ template <typename T>
 void conv_direct(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvGeometry& g,
                  Tensor& out) {
   const int64_t N = x.shape()[0], C = x.shape()[1], M = out.shape()[1];
-  const int64_t spatial = x.rank() - 2;
   const int64_t cg = C / g.group, mg = M / g.group;
   const Shape in_sp(x.shape().begin() + 2, x.shape().end());
   const Shape out_sp(out.shape().begin() + 2, out.shape().end());
   const Shape k_sp(w.shape().begin() + 2, w.shape().end());
   const int64_t in_size = element_count(in_sp), out_size = element_count(out_sp),
                 k_size = element_count(k_sp);
-  const auto out_st = strides_of(out_sp), k_st = strides_of(k_sp), in_st = strides_of(in_sp);
+  // Each output position reads input positions through the window.
+  const WindowMap reads{out_sp,           k_sp, in_sp, strides_of(out_sp), strides_of(k_sp),
+                        strides_of(in_sp)};
   const T* px = x.data_as<T>();
   const T* pw = w.data_as<T>();
   T* po = out.data_as<T>();
@@ -223,19 +224,8 @@ void conv_direct(const Tensor& x, const Tensor& w, const Tensor* bias, const Con
           const T* xc = px + (n * C + grp * cg + c) * in_size;
           const T* wc = pw + (m * cg + c) * k_size;
           for (int64_t kk = 0; kk < k_size; ++kk) {
-            int64_t off = 0;
-            bool inside = true;
-            for (int64_t d = 0; d < spatial; ++d) {
-              const int64_t od = (o / out_st[d]) % out_sp[d];
-              const int64_t kd = (kk / k_st[d]) % k_sp[d];
-              const int64_t id = od * g.strides[d] - g.pads_begin[d] + kd * g.dilations[d];
-              if (id < 0 || id >= in_sp[d]) {
-                inside = false;
-                break;
-              }
-              off += id * in_st[d];
-            }
-            if (inside) {
+            const int64_t off = window_tap_offset(g, reads, o, kk);
+            if (off >= 0) {
               acc += static_cast<double>(static_cast<compute_t<T>>(xc[off])) *
                      static_cast<double>(static_cast<compute_t<T>>(wc[kk]));
             }
@@ -288,14 +278,15 @@ void op_conv_transpose(OpContext& ctx) {
             x.shape()[1], to_string(w.shape()), w.shape()[0]);
   Tensor out(x.element_type(), g.output_shape);
   const int64_t N = x.shape()[0], C = x.shape()[1], M = out.shape()[1];
-  const int64_t spatial = x.rank() - 2;
   const int64_t cg = C / g.group, mg = M / g.group;
   const Shape in_sp(x.shape().begin() + 2, x.shape().end());
   const Shape out_sp(out.shape().begin() + 2, out.shape().end());
   const Shape k_sp(w.shape().begin() + 2, w.shape().end());
   const int64_t in_size = element_count(in_sp), out_size = element_count(out_sp),
                 k_size = element_count(k_sp);
-  const auto out_st = strides_of(out_sp), k_st = strides_of(k_sp), in_st = strides_of(in_sp);
+  // Each input position scatters into output positions through the window.
+  const WindowMap writes{
+      in_sp, k_sp, out_sp, strides_of(in_sp), strides_of(k_sp), strides_of(out_sp)};
   dispatch_float(x.element_type(), ctx, [&]<typename T>() {
     std::vector<double> acc(static_cast<std::size_t>(out.element_count()), 0.0);
     const T* px = x.data_as<T>();
@@ -313,19 +304,8 @@ void op_conv_transpose(OpContext& ctx) {
             const double xv = static_cast<double>(static_cast<compute_t<T>>(xc[i]));
             if (xv == 0) continue;
             for (int64_t kk = 0; kk < k_size; ++kk) {
-              int64_t off = 0;
-              bool inside = true;
-              for (int64_t d = 0; d < spatial; ++d) {
-                const int64_t id = (i / in_st[d]) % in_sp[d];
-                const int64_t kd = (kk / k_st[d]) % k_sp[d];
-                const int64_t od = id * g.strides[d] - g.pads_begin[d] + kd * g.dilations[d];
-                if (od < 0 || od >= out_sp[d]) {
-                  inside = false;
-                  break;
-                }
-                off += od * out_st[d];
-              }
-              if (inside) dst[off] += xv * static_cast<double>(static_cast<compute_t<T>>(wc[kk]));
+              const int64_t off = window_tap_offset(g, writes, i, kk);
+              if (off >= 0) dst[off] += xv * static_cast<double>(static_cast<compute_t<T>>(wc[kk]));
             }
           }
         }
