@@ -89,6 +89,22 @@ struct NodeReport {
   double ms = 0;
 };
 
+// What running a model needs in memory (docs/model-cache.md#memory).
+struct MemoryEstimate {
+  int64_t weight_bytes = 0;
+  int64_t input_bytes = 0;       // graph inputs of known size
+  int64_t activation_bytes = 0;  // peak of intermediate values and outputs
+  // "planned" (static shapes) or "measured" (an earlier run of the same cached compile).
+  std::string activation_source = "planned";
+  // Values whose size depends on data or on dims left dynamic; not counted above.
+  int64_t unsized_values = 0;
+  std::string first_unsized;  // one of them, by name
+
+  int64_t total_bytes() const { return weight_bytes + input_bytes + activation_bytes; }
+  // "weights 97.5 MiB + inputs 0.6 MiB + intermediate values 27.9 MiB planned"
+  std::string describe() const;
+};
+
 class Model {
  public:
   const std::vector<PortInfo>& inputs() const;
@@ -102,9 +118,10 @@ class Model {
   int64_t node_count() const;
   // Bytes of the model's weights (initializers and constants of the main graph).
   int64_t weight_bytes() const;
-  // What running it needs at least: weights + declared inputs and outputs (dynamic dims count
-  // as 1). Intermediate activations are not included yet (see docs/model-cache.md).
-  int64_t memory_estimate_bytes() const;
+  // What running it needs, planned from static shapes (docs/model-cache.md#memory): the declared
+  // input shapes, overridden by `input_shapes`. Dims left dynamic make some values unsized.
+  MemoryEstimate memory_estimate(const std::map<std::string, Shape>& input_shapes = {}) const;
+  int64_t memory_estimate_bytes() const { return memory_estimate().total_bytes(); }
   // "onnx" or "sinter": the format it was read from.
   const std::string& format() const;
   // True when the graph and weights were mapped from the model cache instead of parsed.
@@ -149,6 +166,9 @@ class CompiledModel {
   bool loaded_from_cache() const;
   // Every top-level node with the device and implementation that run it.
   const std::vector<NodeReport>& node_placement() const;
+  // What the memory preflight of this compile counted: planned from the compiled input shapes,
+  // or measured by an earlier run of the same cached compile.
+  const MemoryEstimate& memory_estimate() const;
 
  private:
   friend class Core;

@@ -28,6 +28,30 @@ int64_t Graph::opset(const std::string& domain) const {
   return it == opsets.end() ? 0 : it->second;
 }
 
+void collect_reads(const Node& node, std::unordered_set<std::string>& out) {
+  for (const auto& in : node.inputs)
+    if (!in.empty()) out.insert(in);
+  for (const auto& [_, a] : node.attributes) {
+    auto visit = [&](const Graph& g) {
+      for (const auto& inner : g.nodes) collect_reads(inner, out);
+      for (const auto& o : g.outputs) out.insert(o.name);
+    };
+    if (a.g) visit(*a.g);
+    for (const auto& g : a.graphs) visit(*g);
+  }
+}
+
+std::unordered_map<std::string, std::size_t> last_reads(const Graph& graph) {
+  std::unordered_map<std::string, std::size_t> last;
+  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+    std::unordered_set<std::string> reads;
+    collect_reads(graph.nodes[i], reads);
+    for (const auto& r : reads) last[r] = i;
+  }
+  for (const auto& o : graph.outputs) last[o.name] = graph.nodes.size();
+  return last;
+}
+
 namespace {
 void subgraph_names(const Graph& g, std::unordered_set<std::string>& used) {
   // Names a subgraph reads from outside itself count as inputs of the node that owns it.

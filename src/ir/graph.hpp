@@ -15,6 +15,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "sinter/core.hpp"
@@ -52,6 +54,23 @@ struct Node {
     auto it = attributes.find(attr);
     return it == attributes.end() ? nullptr : &it->second;
   }
+  // Attribute values with a fallback when the attribute is absent.
+  int64_t attr_int(const std::string& attr, int64_t fallback) const {
+    const Attribute* a = find(attr);
+    return a ? a->i : fallback;
+  }
+  float attr_float(const std::string& attr, float fallback) const {
+    const Attribute* a = find(attr);
+    return a ? a->f : fallback;
+  }
+  std::string attr_string(const std::string& attr, const std::string& fallback) const {
+    const Attribute* a = find(attr);
+    return a ? a->s : fallback;
+  }
+  std::vector<int64_t> attr_ints(const std::string& attr, std::vector<int64_t> fallback) const {
+    const Attribute* a = find(attr);
+    return a ? a->ints : fallback;
+  }
   // "node 'conv1' (Conv)" for error messages.
   std::string label() const;
 };
@@ -73,6 +92,13 @@ struct Graph {
 // enclosing graph), that no name is produced twice and that outputs exist; reorders nodes
 // topologically. `outer` lists names visible from enclosing graphs.
 void validate(Graph& graph, const std::vector<std::string>& outer_names = {});
+
+// Names a node reads, including names its subgraphs read from enclosing graphs.
+void collect_reads(const Node& node, std::unordered_set<std::string>& out);
+
+// Index of the last node that reads each value; graph outputs are read "after" the last node
+// (index nodes.size()). Values absent from the map are never read.
+std::unordered_map<std::string, std::size_t> last_reads(const Graph& graph);
 
 // Counts nodes by op_type, recursing into subgraphs.
 void count_ops(const Graph& graph, std::map<std::string, int64_t>& histogram);

@@ -126,24 +126,11 @@ namespace {
 // Part of every compile entry's key; precision options join here with issue 6.
 const std::map<std::string, std::string> kCompileOptions = {{"precision", "f32"}};
 
-int64_t port_bytes(const PortInfo& p) {
-  if (p.kind != PortInfo::Kind::tensor || p.element_type == ElementType::undefined) return 0;
-  int64_t n = 1;
-  for (const auto& d : p.shape) n *= d.is_static() ? d.value : 1;
-  return n * static_cast<int64_t>(element_size(p.element_type));
-}
-
-int64_t io_bytes(const ir::Graph& g) {
-  int64_t total = 0;
-  for (const auto& p : g.inputs) total += port_bytes(p);
-  for (const auto& p : g.outputs) total += port_bytes(p);
-  return total;
-}
-
 }  // namespace
 
-int64_t Model::memory_estimate_bytes() const {
-  return weight_bytes() + io_bytes(*impl_->graph);
+MemoryEstimate Model::memory_estimate(const std::map<std::string, Shape>& input_shapes) const {
+  return runtime::plan_memory(*impl_->graph, weight_bytes(),
+                              runtime::effective_input_shapes(*impl_->graph, input_shapes));
 }
 
 const std::string& Model::format() const {
@@ -241,25 +228,12 @@ Model Core::read_model_from_memory(const void* data, std::size_t size,
   return m;
 }
 
-// Looks the compile up in the model cache and records it when missing; returns "hit", "miss"
-// or "off" for the log line. Cache trouble never fails a compile: it is a warning.
 // Looks the compile up in the model cache: fills `compiled`'s cache fields and returns "hit",
 // "miss" or "off" for the log line.
 std::string Core::cache_lookup(const detail::ModelImpl& model, const DeviceInfo& device,
-                               const std::map<std::string, Shape>& input_shapes,
+                               const std::map<std::string, Shape>& shapes,
                                detail::CompiledModelImpl& compiled) const {
   if (!cache_ || model.cache_key.empty()) return "off";
-  std::map<std::string, Shape> shapes;
-  for (const auto& p : model.graph->inputs) {
-    Shape dims;
-    for (const auto& d : p.shape) dims.push_back(d.is_static() ? d.value : -1);
-    shapes[p.name] = dims;
-  }
-  for (const auto& [name, dims] : input_shapes) {
-    SINTER_CHECK(shapes.count(name), invalid_argument,
-                 "input shape given for '{}', which is not an input of the model", name);
-    shapes[name] = dims;
-  }
   compiled.cache = cache_;
   compiled.entry_shapes = shapes;
   compiled.entry_key =
@@ -313,20 +287,18 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   const runtime::Resolution resolved =
       runtime::DeviceRegistry::instance().resolve(request, model.impl_->graph.get());
   auto impl = std::make_shared<detail::CompiledModelImpl>();
-  const std::string cache_state = cache_lookup(*model.impl_, resolved.info, input_shapes, *impl);
-  // Intermediate values are known only from an earlier run of this cached compile.
-  const int64_t weights = model.weight_bytes(), io = io_bytes(*model.impl_->graph);
-  const int64_t activations = std::max<int64_t>(impl->measured_activation_bytes, 0);
-  runtime::preflight(
-      weights + io + activations,
-      fmt::format("weights {:.1f} MiB + inputs/outputs {:.1f} MiB{}", double(weights) / 1048576.0,
-                  double(io) / 1048576.0,
-                  impl->measured_activation_bytes >= 0
-                      ? fmt::format(" + intermediate values {:.1f} MiB measured in an earlier run",
-                                    double(activations) / 1048576.0)
-                      : std::string(" + intermediate values not yet known")),
-      runtime::budget_for(resolved.info, *config_),
-      "'" + model.source() + "' on " + resolved.info.name);
+  const auto shapes = runtime::effective_input_shapes(*model.impl_->graph, input_shapes);
+  const std::string cache_state = cache_lookup(*model.impl_, resolved.info, shapes, *impl);
+  // Planned from static shapes; a cached compile that ran before knows its measured peak.
+  impl->memory = runtime::plan_memory(*model.impl_->graph, model.weight_bytes(), shapes);
+  if (impl->measured_activation_bytes >= 0) {
+    impl->memory.activation_bytes = impl->measured_activation_bytes;
+    impl->memory.activation_source = "measured";
+    impl->memory.unsized_values = 0;
+  }
+  runtime::preflight(impl->memory.total_bytes(), impl->memory.describe(),
+                     runtime::budget_for(resolved.info, *config_),
+                     "'" + model.source() + "' on " + resolved.info.name);
   impl->graph = model.impl_->graph;
   impl->device = resolved.device;
   device::CompileOptions options;
@@ -371,6 +343,10 @@ int64_t Core::prune_cache(int64_t max_bytes) const {
 }
 
 // ---- CompiledModel
+
+const MemoryEstimate& CompiledModel::memory_estimate() const {
+  return impl_->memory;
+}
 
 InferRequest CompiledModel::create_infer_request() const {
   InferRequest r;

@@ -37,6 +37,7 @@ struct CompiledModelImpl {
   std::string entry_key;
   std::map<std::string, Shape> entry_shapes;  // -1 for dynamic dims
   int64_t measured_activation_bytes = -1;     // from the entry; -1: not measured yet
+  MemoryEstimate memory;                      // what the preflight counted
   mutable std::atomic<bool> activation_recorded{false};
 };
 

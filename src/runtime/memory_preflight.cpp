@@ -3,6 +3,23 @@
 #include "base/errors.hpp"
 #include "base/host_memory.hpp"
 #include "base/logging.hpp"
+#include "ir/activation_estimate.hpp"
+
+namespace sinter {
+
+std::string MemoryEstimate::describe() const {
+  std::string s =
+      fmt::format("weights {:.1f} MiB + inputs {:.1f} MiB + intermediate values {:.1f} MiB {}",
+                  double(weight_bytes) / 1048576.0, double(input_bytes) / 1048576.0,
+                  double(activation_bytes) / 1048576.0,
+                  activation_source == "measured" ? "measured in an earlier run" : "planned");
+  if (unsized_values > 0)
+    s += fmt::format("; {} value{} of unknown size not counted (e.g. '{}')", unsized_values,
+                     unsized_values == 1 ? "" : "s", first_unsized);
+  return s;
+}
+
+}  // namespace sinter
 
 namespace sinter::runtime {
 
@@ -13,6 +30,44 @@ std::string mib(int64_t bytes) {
 }
 
 }  // namespace
+
+std::map<std::string, Shape> effective_input_shapes(const ir::Graph& graph,
+                                                    const std::map<std::string, Shape>& given) {
+  std::map<std::string, Shape> shapes;
+  for (const auto& p : graph.inputs) {
+    if (graph.constants.count(p.name)) continue;  // an initializer with a default value
+    Shape dims;
+    for (const auto& d : p.shape) dims.push_back(d.is_static() ? d.value : -1);
+    shapes[p.name] = dims;
+  }
+  for (const auto& [name, dims] : given) {
+    SINTER_CHECK(shapes.count(name), invalid_argument,
+                 "input shape given for '{}', which is not an input of the model", name);
+    shapes[name] = dims;
+  }
+  return shapes;
+}
+
+MemoryEstimate plan_memory(const ir::Graph& graph, int64_t weight_bytes,
+                           const std::map<std::string, Shape>& input_shapes) {
+  MemoryEstimate m;
+  m.weight_bytes = weight_bytes;
+  const ir::ShapeInference shapes = ir::infer_shapes(graph, input_shapes);
+  for (const auto& p : graph.inputs) {
+    auto it = shapes.values.find(p.name);
+    const int64_t bytes = it == shapes.values.end() ? -1 : it->second.byte_size();
+    if (bytes >= 0 && !graph.constants.count(p.name)) {
+      m.input_bytes += bytes;
+    } else if (bytes < 0 && m.unsized_values++ == 0) {
+      m.first_unsized = p.name;
+    }
+  }
+  const ir::ActivationEstimate a = ir::estimate_activations(graph, shapes);
+  m.activation_bytes = a.peak_bytes;
+  if (a.unsized_values > 0 && m.unsized_values == 0) m.first_unsized = a.first_unsized;
+  m.unsized_values += a.unsized_values;
+  return m;
+}
 
 MemoryBudget budget_for(const DeviceInfo& device, const Config& config) {
   MemoryBudget b;

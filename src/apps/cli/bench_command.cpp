@@ -197,7 +197,13 @@ void bench_command(const BenchOptions& opt) {
         {"throughput_fps", fps},
         {"peak_rss_mb", peak_rss_mb},
         {"weights_mb", weights_mb},
-        {"memory_estimate_mb", double(model.memory_estimate_bytes()) / 1048576.0},
+        {"memory_estimate_mb", double(compiled.memory_estimate().total_bytes()) / 1048576.0},
+        {"memory_estimate",
+         {{"weights_mb", double(compiled.memory_estimate().weight_bytes) / 1048576.0},
+          {"inputs_mb", double(compiled.memory_estimate().input_bytes) / 1048576.0},
+          {"activations_mb", double(compiled.memory_estimate().activation_bytes) / 1048576.0},
+          {"activations", compiled.memory_estimate().activation_source},
+          {"unsized_values", compiled.memory_estimate().unsized_values}}},
         {"activation_peak_mb",
          opt.profile ? nlohmann::json(double(request.peak_activation_bytes()) / 1048576.0)
                      : nlohmann::json(nullptr)},
@@ -205,13 +211,15 @@ void bench_command(const BenchOptions& opt) {
     std::cout << j.dump(2) << std::endl;
     return;
   }
-  char line[256];
+  char line[512];
   std::snprintf(line, sizeof line,
                 "[4/4] %zu iterations in %.2f s: median %.2f ms, mean %.2f, min %.2f, max %.2f, "
                 "p90 %.2f; %.2f inferences/s",
                 latencies.size(), total_ms / 1000, s.median, s.mean, s.min, s.max, s.p90, fps);
   say(line);
-  std::snprintf(line, sizeof line, "peak RSS %.1f MiB (weights %.1f MiB)", peak_rss_mb, weights_mb);
+  std::snprintf(line, sizeof line, "peak RSS %.1f MiB; estimated need %.1f MiB (%s)", peak_rss_mb,
+                double(compiled.memory_estimate().total_bytes()) / 1048576.0,
+                compiled.memory_estimate().describe().c_str());
   say(line);
   std::cout.flush();
   print_placement(compiled);

@@ -102,15 +102,17 @@ void run_command(const RunOptions& opt) {
               read_ms, compile_ms, infer_ms);
 }
 
-void info_command(const std::string& path) {
+void info_command(const std::string& path, const std::vector<std::string>& shape_flags) {
   sinter::Core core;
   sinter::Model model = core.read_model(path);
+  std::map<std::string, sinter::Shape> shapes;
+  for (const auto& spec : shape_flags) shapes.insert(parse_shape_flag(spec));
+  const sinter::MemoryEstimate memory = model.memory_estimate(shapes);  // checks the names
   std::cout << "model:   " << model.source() << "\n";
   std::cout << "opset:   " << model.opset() << "\n";
   std::cout << "nodes:   " << model.node_count() << "\n";
-  std::cout << "memory:  at least " << human_bytes(double(model.memory_estimate_bytes()))
-            << " (weights " << human_bytes(double(model.weight_bytes()))
-            << " + inputs/outputs; intermediate activations not included)\n";
+  std::cout << "memory:  " << (memory.unsized_values > 0 ? "at least " : "")
+            << human_bytes(double(memory.total_bytes())) << " (" << memory.describe() << ")\n";
   std::cout << "inputs:\n";
   for (const auto& p : model.inputs()) std::cout << "  " << p.name << "  " << to_string(p) << "\n";
   std::cout << "outputs:\n";
@@ -247,8 +249,13 @@ void add_commands(CLI::App& app) {
   auto info_path = std::make_shared<std::string>();
   auto* info =
       app.add_subcommand("info", "Print a model's inputs, outputs, opset and op histogram");
-  info->add_option("model", *info_path, "ONNX model file")->required()->check(CLI::ExistingFile);
-  info->callback([info_path] { info_command(*info_path); });
+  info->add_option("model", *info_path, "ONNX or .sinter model file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  auto info_shapes = std::make_shared<std::vector<std::string>>();
+  info->add_option("--shape", *info_shapes,
+                   "NAME=d0,d1,...: static shape of a dynamic input, for the memory estimate");
+  info->callback([info_path, info_shapes] { info_command(*info_path, *info_shapes); });
 
   add_devices_command(app);
   add_config_command(app);

@@ -25,21 +25,6 @@ void collect_missing(const ir::Graph& graph, std::set<std::string>& missing) {
   }
 }
 
-// Names read by a node, including reads from inside its subgraphs.
-void reads_of(const ir::Node& n, std::unordered_set<std::string>& out) {
-  for (const auto& in : n.inputs) {
-    if (!in.empty()) out.insert(in);
-  }
-  for (const auto& [_, a] : n.attributes) {
-    auto visit = [&](const ir::Graph& g) {
-      for (const auto& inner : g.nodes) reads_of(inner, out);
-      for (const auto& o : g.outputs) out.insert(o.name);
-    };
-    if (a.g) visit(*a.g);
-    for (const auto& g : a.graphs) visit(*g);
-  }
-}
-
 }  // namespace
 
 void check_kernels(const ir::Graph& graph) {
@@ -76,13 +61,7 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
   int64_t live_bytes = 0, peak_bytes = 0;
   const auto& registry = KernelRegistry::instance();
   // Last reader of each value, so intermediate results are released early.
-  std::unordered_map<std::string, std::size_t> last_use;
-  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
-    std::unordered_set<std::string> reads;
-    reads_of(graph.nodes[i], reads);
-    for (const auto& r : reads) last_use[r] = i;
-  }
-  for (const auto& o : graph.outputs) last_use[o.name] = graph.nodes.size();
+  const auto last_use = ir::last_reads(graph);
 
   SubgraphRunner runner = [&scope](const ir::Graph& g, std::vector<Value> feeds) {
     return run_subgraph(g, std::move(feeds), &scope);
@@ -119,7 +98,7 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
     }
     peak_bytes = std::max(peak_bytes, live_bytes);
     std::unordered_set<std::string> reads;
-    reads_of(node, reads);
+    ir::collect_reads(node, reads);
     for (const auto& r : reads) {
       auto it = last_use.find(r);
       if (it == last_use.end() || it->second != i) continue;

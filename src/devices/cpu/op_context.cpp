@@ -27,24 +27,20 @@ const ir::Attribute& OpContext::attr(const std::string& name) const {
 }
 
 int64_t OpContext::attr_i(const std::string& name, int64_t fallback) const {
-  const ir::Attribute* a = node_.find(name);
-  return a ? a->i : fallback;
+  return node_.attr_int(name, fallback);
 }
 
 float OpContext::attr_f(const std::string& name, float fallback) const {
-  const ir::Attribute* a = node_.find(name);
-  return a ? a->f : fallback;
+  return node_.attr_float(name, fallback);
 }
 
 std::string OpContext::attr_s(const std::string& name, const std::string& fallback) const {
-  const ir::Attribute* a = node_.find(name);
-  return a ? a->s : fallback;
+  return node_.attr_string(name, fallback);
 }
 
 std::vector<int64_t> OpContext::attr_ints(const std::string& name,
                                           std::vector<int64_t> fallback) const {
-  const ir::Attribute* a = node_.find(name);
-  return a ? a->ints : fallback;
+  return node_.attr_ints(name, std::move(fallback));
 }
 
 std::vector<float> OpContext::attr_floats(const std::string& name,

@@ -1,24 +1,24 @@
-// Window geometry shared by Conv, ConvTranspose and the pooling ops: strides, dilations, pads
-// (explicit or auto_pad) and the output shape, following the ONNX spec's formulas.
+// Window geometry for the CPU kernels: the shared formulas of ir/window_geometry.hpp, plus the
+// tap-offset walk that Conv's direct loop, ConvTranspose and pooling share.
 #pragma once
 
 #include <cstddef>
 #include <vector>
 
 #include "devices/cpu/op_context.hpp"
+#include "ir/window_geometry.hpp"
 
 namespace sinter::cpu {
 
-struct ConvGeometry {
-  int64_t group = 1;
-  std::vector<int64_t> kernel, strides, dilations, pads_begin, pads_end;
-  Shape output_shape;
-};
+using ConvGeometry = ir::WindowGeometry;
 
-// Conv / ConvTranspose: the kernel comes from the weights' shape (or kernel_shape).
-ConvGeometry conv_geometry(const OpContext& ctx, const Shape& x, const Shape& w, bool transposed);
-// Pooling: kernel_shape attribute, ceil_mode, output channels = input channels.
-ConvGeometry pool_geometry(const OpContext& ctx, const Shape& x);
+inline ConvGeometry conv_geometry(const OpContext& ctx, const Shape& x, const Shape& w,
+                                  bool transposed) {
+  return ir::conv_window(ctx.node(), x, w, transposed);
+}
+inline ConvGeometry pool_geometry(const OpContext& ctx, const Shape& x) {
+  return ir::pool_window(ctx.node(), x);
+}
 
 // The spatial positions and strides one window tap connects: Conv reads input position
 // `to` = from * stride - pad + k * dilation for output position `from`; ConvTranspose writes
