@@ -24,6 +24,7 @@ enum class ErrorCategory {
   invalid_argument,  // a wrong input name, dtype or shape, or a bad option
   cache_error,       // a corrupt or unusable cache entry
   io_error,          // a file that cannot be read or written
+  device_error,      // a device or its driver failed (e.g. an OpenCL call)
   internal,          // a bug in sinter: please report it
 };
 

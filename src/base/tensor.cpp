@@ -25,6 +25,8 @@ const char* to_string(ErrorCategory category) {
       return "io_error";
     case ErrorCategory::internal:
       return "internal";
+    case ErrorCategory::device_error:
+      return "device_error";
   }
   return "unknown";
 }

@@ -5,6 +5,7 @@
 #include "base/errors.hpp"
 #include "base/logging.hpp"
 #include "devices/cpu/cpu_device.hpp"
+#include "devices/gpu/gpu_device.hpp"
 
 namespace sinter::runtime {
 
@@ -24,7 +25,8 @@ const DeviceRegistry& DeviceRegistry::instance() {
   static const DeviceRegistry registry = [] {
     DeviceRegistry r;
     r.devices_.push_back(cpu::make_cpu_device());
-    // GPUs (OpenCL) join here, integrated first, then discrete in PCI bus order.
+    // GPUs (OpenCL), already numbered: integrated first, then discrete in PCI bus order.
+    for (auto& gpu : gpu::make_gpu_devices()) r.devices_.push_back(std::move(gpu));
     return r;
   }();
   return registry;

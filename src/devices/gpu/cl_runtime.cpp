@@ -1,0 +1,132 @@
+#include "devices/gpu/cl_runtime.hpp"
+
+#include <chrono>
+
+#include "base/errors.hpp"
+#include "base/logging.hpp"
+
+namespace sinter::gpu {
+
+// The kernel sources, embedded at build time (CMake writes this from kernels/*.cl).
+extern const char* const kKernelSource;
+
+Buffer::~Buffer() {
+  if (owner && mem) owner->recycle(mem, bytes);
+}
+
+ClRuntime::ClRuntime(cl_platform_id platform, cl_device_id device, std::string label)
+    : device_(device), label_(std::move(label)) {
+  cl_int err = CL_SUCCESS;
+  const cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
+                                         reinterpret_cast<cl_context_properties>(platform), 0};
+  context_ = cl::Handle<cl_context>(clCreateContext(props, 1, &device, nullptr, nullptr, &err));
+  cl::check(err, "clCreateContext for " + label_);
+  queue_ = cl::Handle<cl_command_queue>(clCreateCommandQueue(context_.get(), device, 0, &err));
+  cl::check(err, "clCreateCommandQueue for " + label_);
+  max_alloc_ = cl::device_value<cl_ulong>(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE);
+}
+
+double ClRuntime::ensure_program() {
+  std::lock_guard<std::mutex> lock(build_mutex_);
+  if (program_) return 0;
+  const auto start = std::chrono::steady_clock::now();
+  cl_int err = CL_SUCCESS;
+  const char* source = kKernelSource;
+  cl::Handle<cl_program> program(
+      clCreateProgramWithSource(context_.get(), 1, &source, nullptr, &err));
+  cl::check(err, "clCreateProgramWithSource");
+  err = clBuildProgram(program.get(), 1, &device_, "-cl-std=CL1.2", nullptr, nullptr);
+  if (err != CL_SUCCESS) {
+    std::size_t size = 0;
+    clGetProgramBuildInfo(program.get(), device_, CL_PROGRAM_BUILD_LOG, 0, nullptr, &size);
+    std::string log(size, '\0');
+    clGetProgramBuildInfo(program.get(), device_, CL_PROGRAM_BUILD_LOG, size, log.data(), nullptr);
+    raise(ErrorCategory::device_error, "{}: building sinter's OpenCL kernels failed ({}): {}",
+          label_, cl::error_name(err), log.substr(0, 4000));
+  }
+  program_ = std::move(program);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  log().debug("{}: built the OpenCL kernel program in {:.0f} ms", label_, ms);
+  return ms;
+}
+
+cl_kernel ClRuntime::find_kernel(const char* name) {
+  auto it = kernels_.find(name);
+  if (it != kernels_.end()) return it->second.get();
+  cl_int err = CL_SUCCESS;
+  cl::Handle<cl_kernel> k(clCreateKernel(program_.get(), name, &err));
+  cl::check(err, std::string("clCreateKernel ") + name);
+  return kernels_.emplace(name, std::move(k)).first->second.get();
+}
+
+void ClRuntime::enqueue(cl_kernel k, const char* name, std::vector<std::size_t> global,
+                        std::vector<std::size_t> local) {
+  if (!local.empty()) {
+    for (std::size_t i = 0; i < global.size(); ++i)
+      global[i] = (global[i] + local[i] - 1) / local[i] * local[i];  // whole groups
+  }
+  cl::check(clEnqueueNDRangeKernel(queue_.get(), k, static_cast<cl_uint>(global.size()), nullptr,
+                                   global.data(), local.empty() ? nullptr : local.data(), 0,
+                                   nullptr, nullptr),
+            std::string("running kernel ") + name);
+}
+
+DeviceBuffer ClRuntime::allocate(std::size_t bytes) {
+  bytes = std::max<std::size_t>(bytes, 4);  // OpenCL refuses empty buffers
+  if (bytes > max_alloc_) {
+    raise(ErrorCategory::out_of_memory,
+          "{}: a buffer of {} bytes is larger than the largest allocation the device allows "
+          "({} bytes); use a smaller input size or HETERO:{},CPU",
+          label_, bytes, max_alloc_, label_);
+  }
+  auto buf = std::make_shared<Buffer>();
+  buf->bytes = bytes;
+  buf->owner = this;
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    auto it = pool_.find(bytes);
+    if (it != pool_.end()) {
+      buf->mem = it->second;
+      pool_.erase(it);
+      return buf;
+    }
+  }
+  cl_int err = CL_SUCCESS;
+  buf->mem = clCreateBuffer(context_.get(), CL_MEM_READ_WRITE, bytes, nullptr, &err);
+  if (err != CL_SUCCESS) buf->owner = nullptr;
+  cl::check(err, "allocating " + std::to_string(bytes) + " bytes on " + label_);
+  return buf;
+}
+
+void ClRuntime::recycle(cl_mem mem, std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  pool_.emplace(bytes, mem);
+}
+
+std::size_t ClRuntime::pooled_bytes() const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  std::size_t total = 0;
+  for (const auto& [bytes, _] : pool_) total += bytes;
+  return total;
+}
+
+void ClRuntime::upload(const DeviceBuffer& buf, const void* data, std::size_t bytes) {
+  if (bytes == 0) return;
+  cl::check(
+      clEnqueueWriteBuffer(queue_.get(), buf->mem, CL_TRUE, 0, bytes, data, 0, nullptr, nullptr),
+      "copying " + std::to_string(bytes) + " bytes to " + label_);
+}
+
+void ClRuntime::download(const DeviceBuffer& buf, void* data, std::size_t bytes) {
+  if (bytes == 0) return;
+  cl::check(
+      clEnqueueReadBuffer(queue_.get(), buf->mem, CL_TRUE, 0, bytes, data, 0, nullptr, nullptr),
+      "copying " + std::to_string(bytes) + " bytes from " + label_);
+}
+
+void ClRuntime::finish() {
+  cl::check(clFinish(queue_.get()), "waiting for " + label_);
+}
+
+}  // namespace sinter::gpu

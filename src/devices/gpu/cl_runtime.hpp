@@ -1,0 +1,91 @@
+// One OpenCL device in use: its context, in-order queue, the program built from sinter's kernel
+// sources (once per process and device), device buffers from a reuse pool, and kernel launches.
+//
+//   ClRuntime& cl = ...;
+//   DeviceBuffer buf = cl.allocate(bytes);
+//   cl.launch("unary_f32", n, op, alpha, beta, x.mem(), buf->mem, n);
+//   cl.download(buf, host_pointer, bytes);
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "devices/gpu/opencl.hpp"
+
+namespace sinter::gpu {
+
+class ClRuntime;
+
+// A device allocation that returns to its runtime's pool when the last owner lets go.
+struct Buffer {
+  cl_mem mem = nullptr;
+  std::size_t bytes = 0;
+  ClRuntime* owner = nullptr;
+  ~Buffer();
+};
+using DeviceBuffer = std::shared_ptr<Buffer>;
+
+class ClRuntime {
+ public:
+  ClRuntime(cl_platform_id platform, cl_device_id device, std::string label);
+
+  // Builds the kernel program on first use; returns the build time in ms (0 when already built).
+  double ensure_program();
+
+  DeviceBuffer allocate(std::size_t bytes);
+  void upload(const DeviceBuffer& buf, const void* data, std::size_t bytes);
+  void download(const DeviceBuffer& buf, void* data, std::size_t bytes);
+  void finish();
+
+  // Sets each argument in order (cl_mem, integers, floats, structs) and enqueues `global`
+  // work items in groups of `local` (0: the driver picks).
+  template <typename... Args>
+  void launch(const char* kernel, std::vector<std::size_t> global, std::vector<std::size_t> local,
+              const Args&... args) {
+    cl_kernel k = find_kernel(kernel);
+    cl_uint index = 0;
+    (set_arg(k, index++, kernel, args), ...);
+    enqueue(k, kernel, std::move(global), std::move(local));
+  }
+  // One work item per element, flat.
+  template <typename... Args>
+  void launch_flat(const char* kernel, int64_t n, const Args&... args) {
+    if (n > 0) launch(kernel, {static_cast<std::size_t>(n)}, {}, args...);
+  }
+
+  std::size_t max_allocation() const { return max_alloc_; }
+  // Bytes held in the reuse pool and handed out now.
+  std::size_t pooled_bytes() const;
+  const std::string& label() const { return label_; }
+  void recycle(cl_mem mem, std::size_t bytes);
+
+ private:
+  template <typename T>
+  void set_arg(cl_kernel k, cl_uint index, const char* kernel, const T& value) {
+    cl::check(clSetKernelArg(k, index, sizeof(T), &value),
+              std::string("clSetKernelArg #") + std::to_string(index) + " of " + kernel);
+  }
+  void set_arg(cl_kernel k, cl_uint index, const char* kernel, const DeviceBuffer& buf) {
+    set_arg(k, index, kernel, buf->mem);
+  }
+  cl_kernel find_kernel(const char* name);
+  void enqueue(cl_kernel k, const char* name, std::vector<std::size_t> global,
+               std::vector<std::size_t> local);
+
+  cl_device_id device_;
+  std::string label_;
+  cl::Handle<cl_context> context_;
+  cl::Handle<cl_command_queue> queue_;
+  cl::Handle<cl_program> program_;
+  std::map<std::string, cl::Handle<cl_kernel>> kernels_;
+  std::size_t max_alloc_ = 0;
+  std::mutex build_mutex_;
+  mutable std::mutex pool_mutex_;
+  std::multimap<std::size_t, cl_mem> pool_;
+};
+
+}  // namespace sinter::gpu

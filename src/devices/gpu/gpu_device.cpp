@@ -1,0 +1,300 @@
+#include "devices/gpu/gpu_device.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <unordered_set>
+
+#include "base/errors.hpp"
+#include "base/logging.hpp"
+#include "devices/gpu/gpu_enumeration.hpp"
+#include "devices/gpu/gpu_op.hpp"
+
+namespace sinter::gpu {
+
+namespace {
+
+bool stored_type(ElementType t) {
+  return kAnyStored.count(t) > 0;
+}
+
+// Per set of input shapes: every value's planned shape, and which nodes fold on the host.
+struct Plan {
+  ir::ShapeInference shapes;
+  std::vector<bool> folded;
+};
+
+// A node folds when all its outputs are small values known from the shapes (Shape, Gather on a
+// shape, Concat of dims, ...) or it is a Constant: nothing runs on the device for it.
+bool foldable(const ir::Node& node, const ir::ShapeInference& shapes) {
+  if (node.op_type == "Constant") return true;
+  for (const auto& o : node.outputs) {
+    if (o.empty()) continue;
+    const ir::ValueInfo& v = shapes.values.at(o);
+    if (!v.shape_known() || !(v.values || v.real_values)) return false;
+  }
+  return true;
+}
+
+// The host tensor of a folded value.
+Tensor host_tensor(const ir::ValueInfo& v) {
+  Tensor t(v.type, v.dims);
+  const int64_t n = t.element_count();
+  for (int64_t i = 0; i < n; ++i) {
+    const double real = v.values ? double((*v.values)[i]) : (*v.real_values)[i];
+    const int64_t whole = v.values ? (*v.values)[i] : static_cast<int64_t>(real);
+    switch (v.type) {
+      case ElementType::f32:
+        t.data_as<float>()[i] = static_cast<float>(real);
+        break;
+      case ElementType::f64:
+        t.data_as<double>()[i] = real;
+        break;
+      case ElementType::i64:
+        t.data_as<int64_t>()[i] = whole;
+        break;
+      case ElementType::i32:
+        t.data_as<int32_t>()[i] = static_cast<int32_t>(whole);
+        break;
+      case ElementType::boolean:
+      case ElementType::u8:
+        t.data_as<uint8_t>()[i] = static_cast<uint8_t>(whole);
+        break;
+      default:
+        break;
+    }
+  }
+  return t;
+}
+
+GTensor upload(ClRuntime& cl, const Tensor& t) {
+  GTensor g{t.element_type(), t.shape(), cl.allocate(t.byte_size())};
+  cl.upload(g.buf, t.data(), t.byte_size());
+  return g;
+}
+
+class GpuExecutable final : public device::Executable {
+ public:
+  GpuExecutable(std::shared_ptr<const ir::Graph> graph, std::shared_ptr<ClRuntime> cl,
+                std::string label)
+      : graph_(std::move(graph)), cl_(std::move(cl)), label_(std::move(label)) {
+    for (const auto& [name, t] : graph_->constants)
+      if (stored_type(t.element_type())) constants_[name] = upload(*cl_, t);
+    cl_->finish();
+  }
+
+  void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
+    std::lock_guard<std::mutex> lock(run_mutex_);  // kernels' arguments are shared state
+    std::map<std::string, Shape> input_shapes;
+    for (const auto& p : graph_->inputs) {
+      auto it = values.find(p.name);
+      if (it != values.end() && it->second.is_tensor())
+        input_shapes[p.name] = it->second.tensor().shape();
+    }
+    const Plan& plan = plan_for(input_shapes);
+    std::unordered_map<std::string, GTensor> live;
+    for (const auto& p : graph_->inputs) {
+      auto it = values.find(p.name);
+      if (it == values.end() || !it->second.is_tensor()) continue;
+      const Tensor& t = it->second.tensor();
+      SINTER_CHECK(stored_type(t.element_type()), unsupported_op,
+                   "{}: input '{}' is {}, which the GPU device does not handle", label_, p.name,
+                   to_string(t.element_type()));
+      live[p.name] = upload(*cl_, t);
+    }
+    const auto last_use = ir::last_reads(*graph_);
+    const bool time_nodes = profile && profile->time_nodes;
+    if (profile) profile->node_ms.assign(time_nodes ? graph_->nodes.size() : 0, 0.0);
+    int64_t live_bytes = 0, peak = 0;
+    std::unordered_map<std::string, int64_t> sizes;
+    for (std::size_t i = 0; i < graph_->nodes.size(); ++i) {
+      const ir::Node& node = graph_->nodes[i];
+      const auto start = std::chrono::steady_clock::now();
+      std::vector<GTensor> outputs = plan.folded[i] ? fold(node, plan) : execute(node, plan, live);
+      if (time_nodes) {
+        cl_->finish();
+        profile->node_ms[i] =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
+      }
+      for (std::size_t k = 0; k < node.outputs.size(); ++k) {
+        if (node.outputs[k].empty()) continue;
+        const int64_t b = static_cast<int64_t>(outputs[k].bytes());
+        sizes[node.outputs[k]] = b;
+        live_bytes += b;
+        live[node.outputs[k]] = std::move(outputs[k]);
+      }
+      peak = std::max(peak, live_bytes);
+      std::unordered_set<std::string> reads;
+      ir::collect_reads(node, reads);
+      for (const auto& r : reads) {
+        auto it = last_use.find(r);
+        if (it == last_use.end() || it->second != i) continue;
+        live.erase(r);
+        if (auto s = sizes.find(r); s != sizes.end()) {
+          live_bytes -= s->second;
+          sizes.erase(s);
+        }
+      }
+    }
+    for (const auto& o : graph_->outputs) {
+      const GTensor* g = find(o.name, live);
+      SINTER_CHECK(g, internal, "{}: graph output '{}' was not produced", label_, o.name);
+      Tensor host(g->type, g->shape);
+      cl_->download(g->buf, host.data(), host.byte_size());
+      values[o.name] = host;
+    }
+    if (profile) profile->peak_activation_bytes = peak;
+  }
+
+ private:
+  const GTensor* find(const std::string& name,
+                      const std::unordered_map<std::string, GTensor>& live) const {
+    if (auto it = live.find(name); it != live.end()) return &it->second;
+    if (auto it = constants_.find(name); it != constants_.end()) return &it->second;
+    return nullptr;
+  }
+
+  const Plan& plan_for(const std::map<std::string, Shape>& input_shapes) const {
+    std::string key;
+    for (const auto& [name, shape] : input_shapes) key += name + "=" + to_string(shape) + ";";
+    if (auto it = plans_.find(key); it != plans_.end()) return it->second;
+    Plan plan;
+    plan.shapes = ir::infer_shapes(*graph_, input_shapes);
+    for (const auto& node : graph_->nodes) {
+      plan.folded.push_back(foldable(node, plan.shapes));
+      if (plan.folded.back()) continue;
+      for (const auto& o : node.outputs) {
+        if (o.empty()) continue;
+        const ir::ValueInfo& v = plan.shapes.values.at(o);
+        if (!v.shape_known()) {
+          raise(ErrorCategory::unsupported_op,
+                "{}: the shape of '{}' ({}) is not known before running it (it depends on data "
+                "or on an op without a shape rule); the GPU device needs every shape planned. "
+                "Run it with HETERO:{},CPU",
+                label_, o, node.label(), label_);
+        }
+      }
+    }
+    return plans_.emplace(key, std::move(plan)).first->second;
+  }
+
+  std::vector<GTensor> fold(const ir::Node& node, const Plan& plan) const {
+    std::vector<GTensor> out(node.outputs.size());
+    for (std::size_t k = 0; k < node.outputs.size(); ++k) {
+      if (node.outputs[k].empty()) continue;
+      Tensor host;
+      if (node.op_type == "Constant" && node.find("value") && !node.find("value")->t.empty())
+        host = node.find("value")->t;
+      else
+        host = host_tensor(plan.shapes.values.at(node.outputs[k]));
+      if (stored_type(host.element_type()))
+        out[k] = upload(*cl_, host);
+      else
+        out[k] = GTensor{host.element_type(), host.shape(), nullptr};
+    }
+    return out;
+  }
+
+  std::vector<GTensor> execute(const ir::Node& node, const Plan& plan,
+                               const std::unordered_map<std::string, GTensor>& live) const {
+    const auto& ops = gpu_ops();
+    auto op = ops.find(node.op_type);
+    SINTER_CHECK(op != ops.end() && node.domain.empty(), unsupported_op,
+                 "{}: no OpenCL kernel for {}", label_, node.label());
+    std::vector<const GTensor*> inputs;
+    for (const auto& name : node.inputs) {
+      const GTensor* g = name.empty() ? nullptr : find(name, live);
+      SINTER_CHECK(name.empty() || (g && g->buf), unsupported_op,
+                   "{}: {} reads '{}', which is not in device memory", label_, node.label(), name);
+      inputs.push_back(g);
+    }
+    GpuOpContext ctx(*cl_, node, graph_->opset(node.domain), std::move(inputs), plan.shapes);
+    op->second.run(ctx);
+    return std::move(ctx.outputs);
+  }
+
+  std::shared_ptr<const ir::Graph> graph_;
+  std::shared_ptr<ClRuntime> cl_;
+  std::string label_;
+  std::map<std::string, GTensor> constants_;
+  mutable std::mutex run_mutex_;
+  mutable std::map<std::string, Plan> plans_;
+};
+
+class GpuDevice final : public device::Device {
+ public:
+  explicit GpuDevice(FoundDevice found)
+      : found_(std::move(found)),
+        cl_(std::make_shared<ClRuntime>(found_.platform, found_.device, found_.info.name)) {}
+
+  DeviceInfo info() const override { return found_.info; }
+
+  std::vector<device::NodeSupport> query(const ir::Graph& graph) const override {
+    const ir::ShapeInference shapes = ir::infer_shapes(graph);
+    std::vector<device::NodeSupport> out;
+    const auto& ops = gpu_ops();
+    for (const auto& node : graph.nodes) {
+      device::NodeSupport s;
+      auto op = ops.find(node.op_type);
+      if (!node.domain.empty() || op == ops.end()) {
+        s.reason = "no OpenCL kernel for " + node.op_type;
+      } else if (!node.inputs.empty() && !node.inputs[0].empty() &&
+                 !op->second.input_types.empty()) {
+        const ElementType t = shapes.values.count(node.inputs[0])
+                                  ? shapes.values.at(node.inputs[0]).type
+                                  : ElementType::undefined;
+        if (t != ElementType::undefined && !op->second.input_types.count(t))
+          s.reason = std::string("no OpenCL kernel for ") + node.op_type + " on " + to_string(t);
+      }
+      s.supported = s.reason.empty();
+      if (s.supported) s.implementation = op->second.implementation;
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  std::unique_ptr<device::Executable> compile(std::shared_ptr<const ir::Graph> graph,
+                                              const device::CompileOptions&) const override {
+    const auto support = query(*graph);
+    std::map<std::string, std::pair<int, std::string>> missing;  // op -> (nodes, reason)
+    for (std::size_t i = 0; i < support.size(); ++i) {
+      if (support[i].supported) continue;
+      auto& m = missing[graph->nodes[i].op_type];
+      ++m.first;
+      m.second = support[i].reason;
+    }
+    if (!missing.empty()) {
+      std::string list;
+      for (const auto& [op, m] : missing)
+        list += fmt::format("{}{} ({} node{}: {})", list.empty() ? "" : ", ", op, m.first,
+                            m.first == 1 ? "" : "s", m.second);
+      raise(ErrorCategory::unsupported_op,
+            "{} ({}) cannot run every node of this model: {}. Run it with HETERO:{},CPU to place "
+            "those nodes on the CPU",
+            found_.info.name, found_.info.full_name, list, found_.info.name);
+    }
+    cl_->ensure_program();
+    return std::make_unique<GpuExecutable>(std::move(graph), cl_, found_.info.name);
+  }
+
+ private:
+  FoundDevice found_;
+  std::shared_ptr<ClRuntime> cl_;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<device::Device>> make_gpu_devices() {
+  std::vector<std::unique_ptr<device::Device>> out;
+  for (auto& found : find_opencl_devices()) {
+    try {
+      out.push_back(std::make_unique<GpuDevice>(std::move(found)));
+    } catch (const std::exception& e) {
+      log().warn("OpenCL device skipped: {}", e.what());
+    }
+  }
+  return out;
+}
+
+}  // namespace sinter::gpu

@@ -1,0 +1,51 @@
+#include "devices/gpu/gpu_op.hpp"
+
+namespace sinter::gpu {
+
+std::vector<int64_t> GpuOpContext::input_ints(std::size_t i) const {
+  const ir::ValueInfo& v = planned_input(i);
+  if (!v.values)
+    fail("input '{}' must be known before the run (a constant or shape arithmetic)",
+         node.inputs[i]);
+  return *v.values;
+}
+
+std::vector<double> GpuOpContext::input_reals(std::size_t i) const {
+  const ir::ValueInfo& v = planned_input(i);
+  if (v.real_values) return *v.real_values;
+  if (v.values) return std::vector<double>(v.values->begin(), v.values->end());
+  fail("input '{}' must be known before the run (a constant)", node.inputs[i]);
+}
+
+GTensor& GpuOpContext::allocate_output(std::size_t k) {
+  const ir::ValueInfo& v = planned_output(k);
+  GTensor& t = outputs[k];
+  t.type = v.type;
+  t.shape = v.dims;
+  t.buf = cl.allocate(t.bytes());
+  return t;
+}
+
+void GpuOpContext::alias_output(std::size_t k, const GTensor& of) {
+  GTensor& t = outputs[k];
+  t = of;
+  t.shape = planned_output(k).dims;
+}
+
+std::string sized_kernel(const char* base, ElementType type) {
+  return std::string(base) + "_" + std::to_string(element_size(type));
+}
+
+const GpuOpTable& gpu_ops() {
+  static const GpuOpTable table = [] {
+    GpuOpTable t;
+    add_elementwise_ops(t);
+    add_data_ops(t);
+    add_nn_ops(t);
+    add_norm_ops(t);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace sinter::gpu

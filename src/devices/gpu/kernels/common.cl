@@ -1,0 +1,25 @@
+// Shared definitions of sinter's OpenCL kernels. The host mirrors these structs exactly
+// (src/devices/gpu/kernel_args.hpp): only 8-byte fields, so both sides lay them out alike.
+#define MAX_RANK 8
+
+// An N-d walk: the output's dims, and for up to three operands the element strides that each
+// output coordinate moves them by (0 on broadcast dims), plus a starting offset per operand.
+typedef struct {
+  long rank;
+  long dims[MAX_RANK];
+  long stride0[MAX_RANK];
+  long stride1[MAX_RANK];
+  long stride2[MAX_RANK];
+  long offset0, offset1, offset2;
+} Walk;
+
+// Offset of flat output index `i` in operand `strides` (row-major coordinates of `dims`).
+inline long walk_offset(const Walk* w, long i, const long* strides, long offset) {
+  long off = offset;
+  for (long d = w->rank - 1; d >= 0; --d) {
+    const long c = i % w->dims[d];
+    i /= w->dims[d];
+    off += c * strides[d];
+  }
+  return off;
+}

@@ -1,0 +1,89 @@
+// Direct 2-d convolution and transposed convolution (1-d runs as height 1), NCHW, any group,
+// stride, dilation and padding: one work item per output element.
+typedef struct {
+  long n, c, h, w;        // input
+  long oc, oh, ow;        // output channels and size
+  long kh, kw;            // kernel
+  long sh, sw, ph, pw, dh, dw;
+  long group, has_bias;
+} ConvArgs;
+
+__kernel void conv2d_f32(ConvArgs p, __global const float* x, __global const float* wt,
+                         __global const float* bias, __global float* y, long total) {
+  const long i = get_global_id(0);
+  if (i >= total) return;
+  const long ox = i % p.ow, oy = (i / p.ow) % p.oh, oc = (i / (p.ow * p.oh)) % p.oc,
+             n = i / (p.ow * p.oh * p.oc);
+  const long icg = p.c / p.group, ocg = p.oc / p.group, g = oc / ocg;
+  float acc = p.has_bias ? bias[oc] : 0.0f;
+  for (long ic = 0; ic < icg; ++ic) {
+    __global const float* xin = x + ((n * p.c + g * icg + ic) * p.h) * p.w;
+    __global const float* wk = wt + ((oc * icg + ic) * p.kh) * p.kw;
+    for (long ky = 0; ky < p.kh; ++ky) {
+      const long iy = oy * p.sh - p.ph + ky * p.dh;
+      if (iy < 0 || iy >= p.h) continue;
+      for (long kx = 0; kx < p.kw; ++kx) {
+        const long ix = ox * p.sw - p.pw + kx * p.dw;
+        if (ix < 0 || ix >= p.w) continue;
+        acc += xin[iy * p.w + ix] * wk[ky * p.kw + kx];
+      }
+    }
+  }
+  y[i] = acc;
+}
+
+// ConvTranspose: weights [C, OC/group, kh, kw]; output pixel (oy, ox) gathers every input pixel
+// whose window tap lands on it: oy = iy * sh - ph + ky * dh.
+__kernel void conv_transpose2d_f32(ConvArgs p, __global const float* x, __global const float* wt,
+                                   __global const float* bias, __global float* y, long total) {
+  const long i = get_global_id(0);
+  if (i >= total) return;
+  const long ox = i % p.ow, oy = (i / p.ow) % p.oh, oc = (i / (p.ow * p.oh)) % p.oc,
+             n = i / (p.ow * p.oh * p.oc);
+  const long icg = p.c / p.group, ocg = p.oc / p.group, g = oc / ocg, ocl = oc % ocg;
+  float acc = p.has_bias ? bias[oc] : 0.0f;
+  for (long ic = 0; ic < icg; ++ic) {
+    const long c = g * icg + ic;
+    for (long ky = 0; ky < p.kh; ++ky) {
+      const long ty = oy + p.ph - ky * p.dh;
+      if (ty < 0 || ty % p.sh != 0 || ty / p.sh >= p.h) continue;
+      for (long kx = 0; kx < p.kw; ++kx) {
+        const long tx = ox + p.pw - kx * p.dw;
+        if (tx < 0 || tx % p.sw != 0 || tx / p.sw >= p.w) continue;
+        acc += x[((n * p.c + c) * p.h + ty / p.sh) * p.w + tx / p.sw] *
+               wt[((c * ocg + ocl) * p.kh + ky) * p.kw + kx];
+      }
+    }
+  }
+  y[i] = acc;
+}
+
+// MaxPool / AveragePool over 2-d windows (same ConvArgs; oc = c). kind 0: max, 1: average
+// excluding pads, 2: average including pads.
+__kernel void pool2d_f32(ConvArgs p, int kind, __global const float* x, __global float* y,
+                         long total) {
+  const long i = get_global_id(0);
+  if (i >= total) return;
+  const long ox = i % p.ow, oy = (i / p.ow) % p.oh, nc = i / (p.ow * p.oh);
+  __global const float* xin = x + nc * p.h * p.w;
+  float acc = kind == 0 ? -INFINITY : 0.0f;
+  long count = 0;
+  for (long ky = 0; ky < p.kh; ++ky) {
+    const long iy = oy * p.sh - p.ph + ky * p.dh;
+    for (long kx = 0; kx < p.kw; ++kx) {
+      const long ix = ox * p.sw - p.pw + kx * p.dw;
+      const bool inside = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w;
+      // Including pads counts taps inside the padded input, not beyond it (ceil_mode windows).
+      if (kind == 2 && iy < p.h + p.ph && ix < p.w + p.pw && iy >= -p.ph && ix >= -p.pw) ++count;
+      if (!inside) continue;
+      const float v = xin[iy * p.w + ix];
+      if (kind == 0) {
+        acc = fmax(acc, v);
+      } else {
+        acc += v;
+        if (kind == 1) ++count;
+      }
+    }
+  }
+  y[i] = kind == 0 ? acc : (count > 0 ? acc / (float)count : 0.0f);
+}

@@ -1,0 +1,94 @@
+// Data movement, generic over the element size (1, 4 or 8 bytes): Transpose, Slice, Expand,
+// Concat and Split are all one strided copy; Pad, Tile, Gather, GatherND and Trilu have their own.
+
+// out[walk(stride1, offset1)] = in[walk(stride0, offset0)] over the walk's dims.
+#define COPY_STRIDED(NAME, T)                                                      \
+  __kernel void NAME(Walk w, __global const T* x, __global T* y, long n) {         \
+    const long i = get_global_id(0);                                               \
+    if (i >= n) return;                                                            \
+    y[walk_offset(&w, i, w.stride1, w.offset1)] = x[walk_offset(&w, i, w.stride0, w.offset0)]; \
+  }
+COPY_STRIDED(copy_strided_1, uchar)
+COPY_STRIDED(copy_strided_4, uint)
+COPY_STRIDED(copy_strided_8, ulong)
+
+// Pad (constant mode): w.dims are the output dims, stride0 the input's strides, stride1 the
+// input's dims, stride2 the leading pads.
+__kernel void pad_constant_f32(Walk w, __global const float* x, __global float* y, float value,
+                               long n) {
+  const long i = get_global_id(0);
+  if (i >= n) return;
+  long rest = i, off = 0;
+  bool inside = true;
+  for (long d = w.rank - 1; d >= 0; --d) {
+    const long c = rest % w.dims[d] - w.stride2[d];
+    rest /= w.dims[d];
+    inside = inside && c >= 0 && c < w.stride1[d];
+    off += c * w.stride0[d];
+  }
+  y[i] = inside ? x[off] : value;
+}
+
+// Tile: w.dims are the output dims, stride0 the input's strides, stride1 the input's dims.
+#define TILE_KERNEL(NAME, T)                                                      \
+  __kernel void NAME(Walk w, __global const T* x, __global T* y, long n) { \
+    const long i = get_global_id(0);                                       \
+    if (i >= n) return;                                                    \
+    long rest = i, off = 0;                                                \
+    for (long d = w.rank - 1; d >= 0; --d) {                               \
+      off += (rest % w.dims[d]) % w.stride1[d] * w.stride0[d];             \
+      rest /= w.dims[d];                                                   \
+    }                                                                      \
+    y[i] = x[off];                                                         \
+  }
+TILE_KERNEL(tile_1, uchar)
+TILE_KERNEL(tile_4, uint)
+TILE_KERNEL(tile_8, ulong)
+
+// Gather along one axis: the data seen as [outer, axis_len, inner], indices flat (count).
+#define GATHER(NAME, T)                                                                  \
+  __kernel void NAME(__global const T* x, __global const long* indices, __global T* y,   \
+                     long count, long axis_len, long inner, long n) {                    \
+    const long i = get_global_id(0);                                                     \
+    if (i >= n) return;                                                                  \
+    const long in = i % inner, k = (i / inner) % count, out = i / (inner * count);       \
+    long idx = indices[k];                                                               \
+    if (idx < 0) idx += axis_len;                                                        \
+    y[i] = idx >= 0 && idx < axis_len ? x[(out * axis_len + idx) * inner + in] : (T)0;   \
+  }
+GATHER(gather_1, uchar)
+GATHER(gather_4, uint)
+GATHER(gather_8, ulong)
+
+// GatherND (batch_dims = b): indices [..., depth]; each index tuple selects a slice of `slice`
+// elements. w.dims[0..depth) are the data dims addressed, w.stride0 their strides (in elements);
+// `batch_span` is how many data elements one batch entry spans, `per_batch` index tuples per
+// batch entry.
+#define GATHER_ND(NAME, T)                                                                  \
+  __kernel void NAME(Walk w, __global const T* x, __global const long* indices,             \
+                     __global T* y, long depth, long slice, long batch_span, long per_batch, \
+                     long n) {                                                              \
+    const long i = get_global_id(0);                                                        \
+    if (i >= n) return;                                                                     \
+    const long tuple = i / slice, within = i % slice;                                       \
+    long off = (tuple / per_batch) * batch_span;                                            \
+    for (long d = 0; d < depth; ++d) {                                                      \
+      long idx = indices[tuple * depth + d];                                                \
+      if (idx < 0) idx += w.dims[d];                                                        \
+      off += idx * w.stride0[d];                                                            \
+    }                                                                                       \
+    y[i] = x[off + within];                                                                 \
+  }
+GATHER_ND(gather_nd_1, uchar)
+GATHER_ND(gather_nd_4, uint)
+GATHER_ND(gather_nd_8, ulong)
+
+// Trilu over the last two dims [rows, cols]: keep j - i >= k (upper) or j - i <= k (lower).
+__kernel void trilu_f32(__global const float* x, __global float* y, long rows, long cols, long k,
+                        int upper, long n) {
+  const long i = get_global_id(0);
+  if (i >= n) return;
+  const long c = i % cols, r = (i / cols) % rows;
+  const bool keep = upper ? (c - r >= k) : (c - r <= k);
+  y[i] = keep ? x[i] : 0.0f;
+}
