@@ -225,6 +225,8 @@ class Core {
   // Evicts least-recently-used models until the cache holds at most `max_bytes`; returns the
   // bytes freed (0 when the cache is off).
   int64_t prune_cache(int64_t max_bytes) const;
+  // Removes every entry and the devices' own artefacts (OpenCL binaries); returns bytes freed.
+  int64_t clear_cache() const;
 
  private:
   CompiledModel compile_on(const Model& model, const std::string& device, const std::string& source,

@@ -36,6 +36,9 @@ struct RunProfile {
 
 struct CompileOptions {
   int threads = 0;  // 0: the device's default (one per core on the CPU)
+  // A folder (in the model cache) where the device may keep what it compiled for itself, such
+  // as OpenCL program binaries; empty: keep nothing.
+  std::string cache_dir;
 };
 
 class Executable {
@@ -44,6 +47,9 @@ class Executable {
   // Reads graph inputs from `values` and adds the graph outputs. Thread-safe. With `profile`,
   // records the time of each top-level node.
   virtual void run(std::map<std::string, Value>& values, RunProfile* profile = nullptr) const = 0;
+  // What the device did while compiling, for the compile log line ("" when nothing to say),
+  // e.g. "OpenCL program loaded from the cache in 12 ms".
+  virtual std::string compile_notes() const { return ""; }
 };
 
 class Device {

@@ -160,6 +160,12 @@ ValueInfo input_info(const PortInfo& port, const std::map<std::string, Shape>& o
 
 }  // namespace
 
+namespace {
+
+void run_rules(const Graph& graph, ShapeInference& result);
+
+}  // namespace
+
 ShapeInference infer_shapes(const Graph& graph, const std::map<std::string, Shape>& input_shapes) {
   ShapeInference result;
   auto& values = result.values;
@@ -169,6 +175,29 @@ ShapeInference infer_shapes(const Graph& graph, const std::map<std::string, Shap
     if (!values.count(port.name) || input_shapes.count(port.name))
       values[port.name] = input_info(port, input_shapes);
   }
+  run_rules(graph, result);
+  return result;
+}
+
+ShapeInference infer_shapes(const Graph& graph, const std::map<std::string, const Tensor*>& inputs) {
+  ShapeInference result;
+  auto& values = result.values;
+  for (const auto& [name, tensor] : graph.constants) values[name] = constant_info(tensor);
+  for (const auto& port : graph.inputs) {
+    auto it = inputs.find(port.name);
+    if (it != inputs.end() && it->second)
+      values[port.name] = constant_info(*it->second);
+    else if (!values.count(port.name))
+      values[port.name] = input_info(port, {});
+  }
+  run_rules(graph, result);
+  return result;
+}
+
+namespace {
+
+void run_rules(const Graph& graph, ShapeInference& result) {
+  auto& values = result.values;
   const RuleTable& rules = rule_table();
   for (const Node& node : graph.nodes) {
     RuleContext ctx{node, graph.opset(node.domain), {}, {}};
@@ -193,7 +222,8 @@ ShapeInference infer_shapes(const Graph& graph, const std::map<std::string, Shap
       if (!node.outputs[k].empty()) values[node.outputs[k]] = std::move(ctx.outputs[k]);
     }
   }
-  return result;
 }
+
+}  // namespace
 
 }  // namespace sinter::ir

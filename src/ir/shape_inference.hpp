@@ -48,4 +48,8 @@ struct ShapeInference {
 ShapeInference infer_shapes(const Graph& graph,
                             const std::map<std::string, Shape>& input_shapes = {});
 
+// The same, knowing the graph inputs' actual tensors: small ones also contribute their contents
+// (a Reshape whose target shape is a graph input then resolves). Used when a device plans a run.
+ShapeInference infer_shapes(const Graph& graph, const std::map<std::string, const Tensor*>& inputs);
+
 }  // namespace sinter::ir

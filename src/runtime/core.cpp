@@ -303,6 +303,7 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   impl->device = resolved.device;
   device::CompileOptions options;
   options.threads = config_->threads();
+  if (cache_) options.cache_dir = cache_->dir() + "/devices";
   impl->executable = impl->device->compile(impl->graph, options);
   impl->execution_devices = {resolved.info.name};
   const auto support = impl->device->query(*impl->graph);
@@ -314,10 +315,12 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   if (cache_state == "miss") cache_store(*model.impl_, resolved.info, *impl);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const std::string notes = impl->executable->compile_notes();
   log().info(
-      "compiled '{}': device '{}' (from {}) -> {} = {} ({}); cache {}; {:.1f} ms; {} nodes on {}",
+      "compiled '{}': device '{}' (from {}) -> {} = {} ({}); cache {}; {:.1f} ms; {} nodes on {}{}",
       model.source(), request.text, source, resolved.info.name, resolved.info.full_name,
-      resolved.why, cache_state, ms, impl->graph->nodes.size(), resolved.info.name);
+      resolved.why, cache_state, ms, impl->graph->nodes.size(), resolved.info.name,
+      notes.empty() ? "" : "; " + notes);
   CompiledModel c;
   c.impl_ = impl;
   return c;
@@ -340,6 +343,10 @@ CacheInfo Core::cache_info() const {
 
 int64_t Core::prune_cache(int64_t max_bytes) const {
   return cache_ ? cache_->prune(max_bytes) : 0;
+}
+
+int64_t Core::clear_cache() const {
+  return cache_ ? cache_->clear() : 0;
 }
 
 // ---- CompiledModel

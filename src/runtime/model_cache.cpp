@@ -274,7 +274,14 @@ int64_t ModelCache::prune(int64_t max_bytes) {
 }
 
 int64_t ModelCache::clear() {
-  return prune(0);
+  // Device artefacts (OpenCL program binaries) are shared by every model: they go with the rest.
+  int64_t freed = 0;
+  std::error_code ec;
+  const fs::path devices = fs::path(dir_) / "devices";
+  for (const auto& e : fs::recursive_directory_iterator(devices, ec))
+    if (e.is_regular_file(ec)) freed += static_cast<int64_t>(e.file_size(ec));
+  fs::remove_all(devices, ec);
+  return freed + prune(0);
 }
 
 }  // namespace sinter::runtime

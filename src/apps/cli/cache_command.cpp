@@ -95,7 +95,7 @@ void add_cache_commands(CLI::App& app) {
   });
   auto* clear = cache->add_subcommand("clear", "Remove every entry");
   clear->callback([] {
-    const int64_t freed = sinter::Core(cli_settings().resolve()).prune_cache(0);
+    const int64_t freed = sinter::Core(cli_settings().resolve()).clear_cache();
     std::printf("freed %s\n", human_bytes(double(freed)).c_str());
   });
 }

@@ -4,6 +4,7 @@
 
 #include "base/errors.hpp"
 #include "base/logging.hpp"
+#include "devices/gpu/program_cache.hpp"
 
 namespace sinter::gpu {
 
@@ -26,29 +27,64 @@ ClRuntime::ClRuntime(cl_platform_id platform, cl_device_id device, std::string l
   max_alloc_ = cl::device_value<cl_ulong>(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE);
 }
 
-double ClRuntime::ensure_program() {
+std::string ClRuntime::build(cl_program program) {
+  const cl_int err = clBuildProgram(program, 1, &device_, "-cl-std=CL1.2", nullptr, nullptr);
+  if (err == CL_SUCCESS) return "";
+  std::size_t size = 0;
+  clGetProgramBuildInfo(program, device_, CL_PROGRAM_BUILD_LOG, 0, nullptr, &size);
+  std::string log(size, '\0');
+  clGetProgramBuildInfo(program, device_, CL_PROGRAM_BUILD_LOG, size, log.data(), nullptr);
+  return cl::error_name(err) + ": " + log.substr(0, 4000);
+}
+
+std::string ClRuntime::program_binary(cl_program program) {
+  std::size_t size = 0;
+  if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, nullptr) !=
+          CL_SUCCESS ||
+      size == 0)
+    return "";
+  std::string binary(size, '\0');
+  unsigned char* data = reinterpret_cast<unsigned char*>(binary.data());
+  if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof data, &data, nullptr) != CL_SUCCESS)
+    return "";
+  return binary;
+}
+
+std::string ClRuntime::ensure_program(const std::string& cache_dir, const std::string& cache_key) {
   std::lock_guard<std::mutex> lock(build_mutex_);
-  if (program_) return 0;
+  if (program_) return "OpenCL program already built in this process";
   const auto start = std::chrono::steady_clock::now();
+  auto elapsed_ms = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
   cl_int err = CL_SUCCESS;
+  if (auto binary = load_program_binary(cache_dir, cache_key)) {
+    const unsigned char* data = reinterpret_cast<const unsigned char*>(binary->data());
+    const std::size_t size = binary->size();
+    cl_int status = CL_SUCCESS;
+    cl::Handle<cl_program> program(
+        clCreateProgramWithBinary(context_.get(), 1, &device_, &size, &data, &status, &err));
+    const std::string failure = err != CL_SUCCESS || status != CL_SUCCESS
+                                    ? cl::error_name(err != CL_SUCCESS ? err : status)
+                                    : build(program.get());
+    if (failure.empty()) {
+      program_ = std::move(program);
+      return fmt::format("OpenCL program loaded from the cache in {:.0f} ms", elapsed_ms());
+    }
+    drop_program_binary(cache_dir, cache_key, "the driver rejected it: " + failure);
+  }
   const char* source = kKernelSource;
   cl::Handle<cl_program> program(
       clCreateProgramWithSource(context_.get(), 1, &source, nullptr, &err));
   cl::check(err, "clCreateProgramWithSource");
-  err = clBuildProgram(program.get(), 1, &device_, "-cl-std=CL1.2", nullptr, nullptr);
-  if (err != CL_SUCCESS) {
-    std::size_t size = 0;
-    clGetProgramBuildInfo(program.get(), device_, CL_PROGRAM_BUILD_LOG, 0, nullptr, &size);
-    std::string log(size, '\0');
-    clGetProgramBuildInfo(program.get(), device_, CL_PROGRAM_BUILD_LOG, size, log.data(), nullptr);
-    raise(ErrorCategory::device_error, "{}: building sinter's OpenCL kernels failed ({}): {}",
-          label_, cl::error_name(err), log.substr(0, 4000));
-  }
+  if (const std::string failure = build(program.get()); !failure.empty())
+    raise(ErrorCategory::device_error, "{}: building sinter's OpenCL kernels failed: {}", label_,
+          failure);
+  store_program_binary(cache_dir, cache_key, program_binary(program.get()));
   program_ = std::move(program);
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  log().debug("{}: built the OpenCL kernel program in {:.0f} ms", label_, ms);
-  return ms;
+  return fmt::format("OpenCL program built in {:.0f} ms{}", elapsed_ms(),
+                     cache_dir.empty() ? "" : " and stored in the cache");
 }
 
 cl_kernel ClRuntime::find_kernel(const char* name) {

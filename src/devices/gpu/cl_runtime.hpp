@@ -33,8 +33,9 @@ class ClRuntime {
  public:
   ClRuntime(cl_platform_id platform, cl_device_id device, std::string label);
 
-  // Builds the kernel program on first use; returns the build time in ms (0 when already built).
-  double ensure_program();
+  // Builds the kernel program on first use (from a binary in `cache_dir` when one is there,
+  // storing one there otherwise). Returns what happened, for the compile log line.
+  std::string ensure_program(const std::string& cache_dir, const std::string& cache_key);
 
   DeviceBuffer allocate(std::size_t bytes);
   void upload(const DeviceBuffer& buf, const void* data, std::size_t bytes);
@@ -73,6 +74,9 @@ class ClRuntime {
     set_arg(k, index, kernel, buf->mem);
   }
   cl_kernel find_kernel(const char* name);
+  // clBuildProgram; on failure returns the error with the build log, else "".
+  std::string build(cl_program program);
+  std::string program_binary(cl_program program);
   void enqueue(cl_kernel k, const char* name, std::vector<std::size_t> global,
                std::vector<std::size_t> local);
 

@@ -1,5 +1,7 @@
 #include "devices/gpu/gpu_device.hpp"
 
+#include <xxhash.h>
+
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -83,15 +85,18 @@ class GpuExecutable final : public device::Executable {
     cl_->finish();
   }
 
+  std::string compile_notes() const override { return notes_; }
+  void set_compile_notes(std::string notes) { notes_ = std::move(notes); }
+
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
     std::lock_guard<std::mutex> lock(run_mutex_);  // kernels' arguments are shared state
-    std::map<std::string, Shape> input_shapes;
+    std::map<std::string, const Tensor*> input_tensors;
     for (const auto& p : graph_->inputs) {
       auto it = values.find(p.name);
       if (it != values.end() && it->second.is_tensor())
-        input_shapes[p.name] = it->second.tensor().shape();
+        input_tensors[p.name] = &it->second.tensor();
     }
-    const Plan& plan = plan_for(input_shapes);
+    const Plan& plan = plan_for(input_tensors);
     std::unordered_map<std::string, GTensor> live;
     for (const auto& p : graph_->inputs) {
       auto it = values.find(p.name);
@@ -155,12 +160,18 @@ class GpuExecutable final : public device::Executable {
     return nullptr;
   }
 
-  const Plan& plan_for(const std::map<std::string, Shape>& input_shapes) const {
+  // Plans depend on the input shapes and on the contents of small inputs (a Reshape's target
+  // shape fed as an input), so both make up the key.
+  const Plan& plan_for(const std::map<std::string, const Tensor*>& inputs) const {
     std::string key;
-    for (const auto& [name, shape] : input_shapes) key += name + "=" + to_string(shape) + ";";
+    for (const auto& [name, t] : inputs) {
+      key += name + "=" + to_string(t->shape()) + ";";
+      if (t->element_count() <= 64 && t->element_type() != ElementType::string)
+        key.append(static_cast<const char*>(t->data()), t->byte_size());
+    }
     if (auto it = plans_.find(key); it != plans_.end()) return it->second;
     Plan plan;
-    plan.shapes = ir::infer_shapes(*graph_, input_shapes);
+    plan.shapes = ir::infer_shapes(*graph_, inputs);
     for (const auto& node : graph_->nodes) {
       plan.folded.push_back(foldable(node, plan.shapes));
       if (plan.folded.back()) continue;
@@ -218,9 +229,36 @@ class GpuExecutable final : public device::Executable {
   std::shared_ptr<ClRuntime> cl_;
   std::string label_;
   std::map<std::string, GTensor> constants_;
+  std::string notes_;
   mutable std::mutex run_mutex_;
   mutable std::map<std::string, Plan> plans_;
 };
+
+// Why the planned element types keep a node off the device, or "".
+std::string type_problem(const ir::Node& node, const GpuOp& op, const ir::ShapeInference& shapes) {
+  auto type_of = [&](const std::string& name) {
+    auto it = shapes.values.find(name);
+    return it == shapes.values.end() ? ElementType::undefined : it->second.type;
+  };
+  for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+    if (node.inputs[i].empty()) continue;
+    const ElementType t = type_of(node.inputs[i]);
+    if (i == 0 && !op.input_types.empty() && !op.input_types.count(t))
+      return fmt::format("no OpenCL kernel for {} on {}", node.op_type,
+                         t == ElementType::undefined ? "non-tensor values" : to_string(t));
+    if (!op.input_types.empty() && !stored_type(t))
+      return fmt::format("input '{}' is {}", node.inputs[i],
+                         t == ElementType::undefined ? "not a tensor of known type" : to_string(t));
+  }
+  for (const auto& o : node.outputs) {
+    if (o.empty()) continue;
+    const ElementType t = type_of(o);
+    if (!stored_type(t))
+      return fmt::format("output '{}' would be {}", o,
+                         t == ElementType::undefined ? "of unknown type" : to_string(t));
+  }
+  return "";
+}
 
 class GpuDevice final : public device::Device {
  public:
@@ -239,13 +277,9 @@ class GpuDevice final : public device::Device {
       auto op = ops.find(node.op_type);
       if (!node.domain.empty() || op == ops.end()) {
         s.reason = "no OpenCL kernel for " + node.op_type;
-      } else if (!node.inputs.empty() && !node.inputs[0].empty() &&
-                 !op->second.input_types.empty()) {
-        const ElementType t = shapes.values.count(node.inputs[0])
-                                  ? shapes.values.at(node.inputs[0]).type
-                                  : ElementType::undefined;
-        if (t != ElementType::undefined && !op->second.input_types.count(t))
-          s.reason = std::string("no OpenCL kernel for ") + node.op_type + " on " + to_string(t);
+      } else {
+        s.reason = type_problem(node, op->second, shapes);
+        if (s.reason.empty() && op->second.check) s.reason = op->second.check(node, shapes);
       }
       s.supported = s.reason.empty();
       if (s.supported) s.implementation = op->second.implementation;
@@ -254,8 +288,9 @@ class GpuDevice final : public device::Device {
     return out;
   }
 
-  std::unique_ptr<device::Executable> compile(std::shared_ptr<const ir::Graph> graph,
-                                              const device::CompileOptions&) const override {
+  std::unique_ptr<device::Executable> compile(
+      std::shared_ptr<const ir::Graph> graph,
+      const device::CompileOptions& options) const override {
     const auto support = query(*graph);
     std::map<std::string, std::pair<int, std::string>> missing;  // op -> (nodes, reason)
     for (std::size_t i = 0; i < support.size(); ++i) {
@@ -274,8 +309,13 @@ class GpuDevice final : public device::Device {
             "those nodes on the CPU",
             found_.info.name, found_.info.full_name, list, found_.info.name);
     }
-    cl_->ensure_program();
-    return std::make_unique<GpuExecutable>(std::move(graph), cl_, found_.info.name);
+    std::string key;
+    for (const auto& [k, v] : found_.info.caching_properties) key += k + "=" + v + ";";
+    const std::string notes = cl_->ensure_program(
+        options.cache_dir, fmt::format("{:016x}", XXH3_64bits(key.data(), key.size())));
+    auto exe = std::make_unique<GpuExecutable>(std::move(graph), cl_, found_.info.name);
+    exe->set_compile_notes(notes);
+    return exe;
   }
 
  private:

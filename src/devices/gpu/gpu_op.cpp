@@ -36,6 +36,26 @@ std::string sized_kernel(const char* base, ElementType type) {
   return std::string(base) + "_" + std::to_string(element_size(type));
 }
 
+std::string only_first_output(const ir::Node& node, const ir::ShapeInference&) {
+  for (std::size_t k = 1; k < node.outputs.size(); ++k)
+    if (!node.outputs[k].empty()) return "only its first output is implemented";
+  return "";
+}
+
+std::string window_rank_at_most_2d(const ir::Node& node, const ir::ShapeInference& shapes) {
+  auto it = shapes.values.find(node.inputs.at(0));
+  if (it != shapes.values.end() && it->second.rank_known && it->second.dims.size() > 4)
+    return std::to_string(it->second.dims.size() - 2) + "-d windows are not implemented";
+  return "";
+}
+
+std::string all_checks(const std::vector<GpuCheck>& checks, const ir::Node& node,
+                       const ir::ShapeInference& shapes) {
+  for (const auto& c : checks)
+    if (std::string why = c(node, shapes); !why.empty()) return why;
+  return "";
+}
+
 const GpuOpTable& gpu_ops() {
   static const GpuOpTable table = [] {
     GpuOpTable t;

@@ -80,11 +80,28 @@ class GpuOpContext {
 
 using GpuKernel = std::function<void(GpuOpContext&)>;
 
+// Why a node with these attributes and planned types cannot run, or "" when it can.
+using GpuCheck = std::function<std::string(const ir::Node&, const ir::ShapeInference&)>;
+
 struct GpuOp {
+  GpuOp() = default;
+  GpuOp(GpuKernel r, std::string impl, std::set<ElementType> types, GpuCheck c = {})
+      : run(std::move(r)),
+        implementation(std::move(impl)),
+        input_types(std::move(types)),
+        check(std::move(c)) {}
+
   GpuKernel run;
   std::string implementation;         // for placement reports, e.g. "OpenCL matmul_f32"
   std::set<ElementType> input_types;  // accepted types of input 0; empty: any
+  GpuCheck check;                     // attribute-level limits, reported by query()
 };
+
+// Common checks.
+std::string only_first_output(const ir::Node& node, const ir::ShapeInference&);
+std::string window_rank_at_most_2d(const ir::Node& node, const ir::ShapeInference& shapes);
+std::string all_checks(const std::vector<GpuCheck>& checks, const ir::Node& node,
+                       const ir::ShapeInference& shapes);
 
 using GpuOpTable = std::map<std::string, GpuOp>;
 

@@ -32,7 +32,7 @@ static_assert(sizeof(ConvArgs) == 8 * 17);
 
 struct ResizeArgs {
   int64_t h, w, oh, ow;
-  float ratio_h, ratio_w, shift_out_h, shift_out_w, shift_in_h, shift_in_w;
+  float scale_h, scale_w, shift_out_h, shift_out_w, shift_in_h, shift_in_w;
   int64_t linear, nearest_mode;
 };
 static_assert(sizeof(ResizeArgs) == 8 * 4 + 4 * 6 + 8 * 2);

@@ -218,6 +218,11 @@ void add_data_ops(GpuOpTable& t) {
   t["Pad"] = op(pad, "OpenCL pad_constant_f32", kFloatOnly);
   t["Trilu"] = op(trilu, "OpenCL trilu_f32", kFloatOnly);
   t["ConstantOfShape"] = op(constant_of_shape, "filled on the host");
+  t["Dropout"].check = only_first_output;
+  t["Pad"].check = [](const ir::Node& node, const ir::ShapeInference&) {
+    const std::string mode = node.attr_string("mode", "constant");
+    return mode == "constant" ? std::string() : "pad mode '" + mode + "' is not implemented";
+  };
   // Always folded on the host from the planned shapes; listed so that query() accepts them.
   for (const char* name : {"Shape", "Size", "Constant"})
     t[name] = op([](GpuOpContext& ctx) { ctx.fail("should have been folded on the host"); },

@@ -90,7 +90,13 @@ GpuOp binary(int op) {
                                  y.count());
               return;
             }
-            launch_binary(ctx, kernel, op, a, ctx.input(1), y);
+            GTensor b = ctx.input(1);
+            // Before opset 7, PRelu's 1-d slope is per channel (axis 1), not right-aligned.
+            if (ctx.node.op_type == "PRelu" && ctx.opset < 7 && b.shape.size() == 1 &&
+                a.shape.size() > 2 && b.shape[0] == a.shape[1]) {
+              b.shape.resize(a.shape.size() - 1, 1);
+            }
+            launch_binary(ctx, kernel, op, a, b, y);
             // Variadic forms (Sum, Max, Min): accumulate the rest into y.
             for (std::size_t i = 2; i < ctx.input_count(); ++i) {
               GTensor acc = y;
@@ -161,6 +167,19 @@ void cast(GpuOpContext& ctx) {
   ctx.cl.launch_flat(kernel.c_str(), y.count(), x.buf, y.buf, y.count());
 }
 
+std::string same_input_types(const ir::Node& node, const ir::ShapeInference& shapes) {
+  ElementType first = ElementType::undefined;
+  for (const auto& name : node.inputs) {
+    if (name.empty()) continue;
+    const ElementType t = shapes.values.at(name).type;
+    if (first == ElementType::undefined) first = t;
+    if (t != first)
+      return fmt::format("mixed input types ({} and {}) are not implemented", to_string(first),
+                         to_string(t));
+  }
+  return "";
+}
+
 }  // namespace
 
 void add_elementwise_ops(GpuOpTable& t) {
@@ -223,6 +242,11 @@ void add_elementwise_ops(GpuOpTable& t) {
               {ElementType::boolean}};
   t["Where"] = {where, "OpenCL where", {ElementType::boolean}};
   t["Cast"] = {cast, "OpenCL cast", kAnyStored};
+  for (const char* name : {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "PRelu", "Equal",
+                           "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"})
+    t[name].check = same_input_types;
+  t["Pow"].input_types = kFloatOnly;
+  t["PRelu"].input_types = kFloatOnly;
 }
 
 }  // namespace sinter::gpu

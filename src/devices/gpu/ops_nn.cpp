@@ -161,23 +161,29 @@ void resize(GpuOpContext& ctx) {
   p.w = x.shape[rank - 1];
   p.oh = y.shape[rank - 2];
   p.ow = y.shape[rank - 1];
-  auto setup = [&](std::size_t axis, int64_t in, int64_t out, float& ratio, float& shift_out,
+  // in = (out + shift_out) / scale - shift_in; `scale` is out / in for the spec's formulas.
+  auto setup = [&](std::size_t axis, int64_t in, int64_t out, float& divisor, float& shift_out,
                    float& shift_in) {
     const double scale = scales.size() == rank ? scales[axis] : double(out) / double(in);
+    shift_out = shift_in = 0;
     if (ct == "asymmetric") {
-      ratio = float(1.0 / scale), shift_out = 0, shift_in = 0;
+      divisor = float(scale);
     } else if (ct == "half_pixel" || (ct == "pytorch_half_pixel" && out > 1)) {
-      ratio = float(1.0 / scale), shift_out = 0.5f, shift_in = 0.5f;
+      divisor = float(scale), shift_out = 0.5f, shift_in = 0.5f;
+    } else if (ct == "tf_half_pixel_for_nn") {
+      divisor = float(scale), shift_out = 0.5f;
     } else if (ct == "pytorch_half_pixel") {
-      ratio = 0, shift_out = 0, shift_in = 0;
+      divisor = INFINITY;  // a single output sits at input coordinate 0
     } else if (ct == "align_corners") {
-      ratio = out > 1 ? float(double(in - 1) / double(out - 1)) : 0.0f, shift_out = 0, shift_in = 0;
+      // The spec's resized length is in * scale, not rounded.
+      const double resized = scales.size() == rank ? double(in) * scale : double(out);
+      divisor = in > 1 && resized > 1 ? float((resized - 1) / double(in - 1)) : INFINITY;
     } else {
       ctx.fail("coordinate_transformation_mode '{}' is not implemented", ct);
     }
   };
-  setup(rank - 2, p.h, p.oh, p.ratio_h, p.shift_out_h, p.shift_in_h);
-  setup(rank - 1, p.w, p.ow, p.ratio_w, p.shift_out_w, p.shift_in_w);
+  setup(rank - 2, p.h, p.oh, p.scale_h, p.shift_out_h, p.shift_in_h);
+  setup(rank - 1, p.w, p.ow, p.scale_w, p.shift_out_w, p.shift_in_w);
   p.linear = mode == "linear" ? 1 : 0;
   if (nm == "round_prefer_floor")
     p.nearest_mode = 0;
@@ -208,6 +214,22 @@ void add_nn_ops(GpuOpTable& t) {
   t["MatMul"] = {matmul, "OpenCL matmul_f32 (16x16 tiles)", kFloatOnly};
   t["Gemm"] = {gemm, "OpenCL matmul_f32 (16x16 tiles)", kFloatOnly};
   t["Resize"] = {resize, "OpenCL resize2d_f32", kFloatOnly};
+  for (const char* name : {"Conv", "ConvTranspose", "MaxPool", "AveragePool"})
+    t[name].check = window_rank_at_most_2d;
+  t["MaxPool"].check = [](const ir::Node& node, const ir::ShapeInference& shapes) {
+    return all_checks({only_first_output, window_rank_at_most_2d}, node, shapes);
+  };
+  t["Resize"].check = [](const ir::Node& node, const ir::ShapeInference&) -> std::string {
+    const std::string mode = node.attr_string("mode", "nearest");
+    const std::string ct = node.attr_string("coordinate_transformation_mode", "half_pixel");
+    if (mode != "nearest" && mode != "linear") return "mode '" + mode + "' is not implemented";
+    if (ct == "tf_crop_and_resize" || ct == "half_pixel_symmetric")
+      return "coordinate_transformation_mode '" + ct + "' is not implemented";
+    if (node.find("axes")) return "the axes attribute is not implemented";
+    if (node.attr_string("keep_aspect_ratio_policy", "stretch") != "stretch")
+      return "keep_aspect_ratio_policy is not implemented";
+    return "";
+  };
 }
 
 }  // namespace sinter::gpu

@@ -24,26 +24,36 @@ void batch_norm(GpuOpContext& ctx) {
 
 // Rows of `cols` elements normalised; parameters indexed as described in kernels/norm.cl.
 void normalize_rows(GpuOpContext& ctx, int64_t rows, int64_t cols, int64_t groups, int64_t per_row,
-                    int64_t param_div, const GTensor& scale, const GTensor* bias) {
+                    int64_t param_div, const GTensor& scale, const GTensor* bias,
+                    bool stats = false) {
   const GTensor& x = ctx.input(0);
   GTensor& y = ctx.allocate_output(0);
+  // LayerNormalization's optional Mean and InvStdDev outputs, one value per row.
+  auto wanted = [&](std::size_t k) {
+    return stats && ctx.outputs.size() > k && !ctx.node.outputs[k].empty();
+  };
+  const bool with_stats = wanted(1) || wanted(2);
+  DeviceBuffer mean = y.buf, inv = y.buf;  // unused unless with_stats
+  if (with_stats) {
+    const std::size_t bytes = static_cast<std::size_t>(rows) * sizeof(float);
+    mean = wanted(1) ? ctx.allocate_output(1).buf : ctx.cl.allocate(bytes);
+    inv = wanted(2) ? ctx.allocate_output(2).buf : ctx.cl.allocate(bytes);
+  }
   if (rows == 0) return;
   ctx.cl.launch("normalize_rows_f32", {static_cast<std::size_t>(rows) * kRowGroup}, {kRowGroup},
                 x.buf, scale.buf, bias ? bias->buf : scale.buf, y.buf, cols,
-                ctx.node.attr_float("epsilon", 1e-5f), groups, per_row, param_div, bias ? 1 : 0);
+                ctx.node.attr_float("epsilon", 1e-5f), groups, per_row, param_div, bias ? 1 : 0,
+                mean, inv, with_stats ? 1 : 0);
 }
 
 void layer_norm(GpuOpContext& ctx) {
-  for (std::size_t k = 1; k < ctx.outputs.size(); ++k)
-    if (!ctx.node.outputs[k].empty())
-      ctx.fail("the Mean and InvStdDev outputs are not implemented");
   const GTensor& x = ctx.input(0);
   const int64_t axis = positive_axis(ctx.node.attr_int("axis", -1), x.shape.size());
   int64_t rows = 1, cols = 1;
   for (std::size_t d = 0; d < x.shape.size(); ++d) (int64_t(d) < axis ? rows : cols) *= x.shape[d];
   const GTensor& scale = ctx.input(1);
   if (scale.count() != cols) ctx.fail("a scale that broadcasts is not implemented");
-  normalize_rows(ctx, rows, cols, 1, 0, 1, scale, ctx.has_input(2) ? &ctx.input(2) : nullptr);
+  normalize_rows(ctx, rows, cols, 1, 0, 1, scale, ctx.has_input(2) ? &ctx.input(2) : nullptr, true);
 }
 
 void instance_norm(GpuOpContext& ctx) {
@@ -133,6 +143,11 @@ GpuOp arg_reduce(bool is_min) {
 
 void add_norm_ops(GpuOpTable& t) {
   t["BatchNormalization"] = {batch_norm, "OpenCL batchnorm_f32", kFloatOnly};
+  t["BatchNormalization"].check = [](const ir::Node& node, const ir::ShapeInference& shapes) {
+    if (node.attr_int("training_mode", 0) != 0)
+      return std::string("training_mode is not implemented");
+    return only_first_output(node, shapes);
+  };
   t["LayerNormalization"] = {layer_norm, "OpenCL normalize_rows_f32", kFloatOnly};
   t["InstanceNormalization"] = {instance_norm, "OpenCL normalize_rows_f32", kFloatOnly};
   t["GroupNormalization"] = {group_norm, "OpenCL normalize_rows_f32", kFloatOnly};

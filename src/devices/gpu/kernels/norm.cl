@@ -40,13 +40,14 @@ __kernel void batchnorm_f32(__global const float* x, __global const float* scale
   y[i] = (x[i] - mean[ch]) * rsqrt(var[ch] + eps) * scale[ch] + bias[ch];
 }
 
-// Normalises each row of `cols` elements (mean 0, variance 1), then applies scale and bias.
+// Normalises each row of `cols` elements (mean 0, variance 1), then applies scale and bias;
+// with has_stats, also writes each row's mean and 1 / standard deviation (LayerNormalization).
 // LayerNorm: scale/bias index = col (param_div 1, param_mod cols). Instance/GroupNorm: rows are
 // (n, group), index = (row % groups) * per_row + col / param_div.
 __kernel __attribute__((reqd_work_group_size(ROW_GROUP, 1, 1))) void normalize_rows_f32(
     __global const float* x, __global const float* scale, __global const float* bias,
     __global float* y, long cols, float eps, long groups, long per_row, long param_div,
-    int has_bias) {
+    int has_bias, __global float* mean_out, __global float* inv_out, int has_stats) {
   __local float scratch[ROW_GROUP];
   const long row = get_group_id(0);
   const int l = get_local_id(0);
@@ -61,6 +62,10 @@ __kernel __attribute__((reqd_work_group_size(ROW_GROUP, 1, 1))) void normalize_r
     q += d * d;
   }
   const float inv = rsqrt(group_sum(q, scratch) / (float)cols + eps);
+  if (has_stats && l == 0) {
+    mean_out[row] = mean;
+    inv_out[row] = inv;
+  }
   const long base = (row % groups) * per_row;
   for (long j = l; j < cols; j += ROW_GROUP) {
     const long p = base + j / param_div;

@@ -1,10 +1,11 @@
 // Resize over the last two dims (NCHW), nearest or bilinear. The host passes per-axis
-// transformation: in = (out + shift_out) * ratio - shift_in, in coordinate-transformation modes
+// transformation: in = (out + shift_out) / scale - shift_in, in coordinate-transformation modes
 // that reduce to that form (half_pixel, asymmetric, align_corners, pytorch_half_pixel, ...).
+// Dividing (not multiplying by 1 / scale) keeps ties such as 0.5 exact for nearest rounding.
 // nearest_mode: 0 round_prefer_floor, 1 round_prefer_ceil, 2 floor, 3 ceil.
 typedef struct {
   long h, w, oh, ow;
-  float ratio_h, ratio_w, shift_out_h, shift_out_w, shift_in_h, shift_in_w;
+  float scale_h, scale_w, shift_out_h, shift_out_w, shift_in_h, shift_in_w;
   long linear, nearest_mode;
 } ResizeArgs;
 
@@ -22,8 +23,8 @@ __kernel void resize2d_f32(ResizeArgs p, __global const float* x, __global float
   if (i >= total) return;
   const long ox = i % p.ow, oy = (i / p.ow) % p.oh, nc = i / (p.ow * p.oh);
   __global const float* xin = x + nc * p.h * p.w;
-  const float fy = ((float)oy + p.shift_out_h) * p.ratio_h - p.shift_in_h;
-  const float fx = ((float)ox + p.shift_out_w) * p.ratio_w - p.shift_in_w;
+  const float fy = ((float)oy + p.shift_out_h) / p.scale_h - p.shift_in_h;
+  const float fx = ((float)ox + p.shift_out_w) / p.scale_w - p.shift_in_w;
   if (!p.linear) {
     y[i] = xin[nearest_index(fy, p.nearest_mode, p.h) * p.w + nearest_index(fx, p.nearest_mode, p.w)];
     return;

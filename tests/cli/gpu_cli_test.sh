@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The GPU device as a user meets it, on PoCL's OpenCL-on-CPU driver (the test sets
+# SINTER_OPENCL_CPU=1 so that it is listed as GPU.0): enumeration, the names that reach it,
+# reports that say where the work ran, and clear refusals for what it cannot run.
+#   gpu_cli_test.sh SINTER_BIN ZOO_DIR
+set -uo pipefail
+sinter=$1
+zoo=$2
+source "$(dirname "$0")/expect.sh"
+export SINTER_CACHE_DIR=$tmp/cache
+
+m=$zoo/mobilenet_v3
+run_m=(run "$m/model.onnx" -i "image=$m/inputs/image.npy")
+
+expect devices-lists-gpu 0 "GPU\.0 .*type: +opencl-cpu.*driver/ISA: +OpenCL .*capabilities: +FP32" -- "$sinter" devices
+expect devices-json-gpu 0 "^GPU.0 opencl-cpu ok" -- bash -c "\"$sinter\" devices --json | node -e '
+  const d = JSON.parse(require(\"fs\").readFileSync(0)).devices.find(d => d.name === \"GPU.0\");
+  console.log(d.name, d.type, d.memory_total_bytes > 0 && d.caching_properties.kernels ? \"ok\" : \"bad\")'"
+expect opencl-cpu-needs-opt-in 0 "^absent" -- bash -c "SINTER_OPENCL_CPU= \"$sinter\" devices | grep -q '^GPU' && echo present || echo absent"
+
+# Every spelling of the first GPU reaches it, and the report says so.
+for name in GPU.0 gpu 0 GPU; do
+  expect "run-as-$name" 0 "device GPU.0 " -- "$sinter" "${run_m[@]}" -d "$name" -o "$tmp/out-$name"
+done
+expect gpu-matches-cpu 0 "0 outside" -- bash -c "\"$sinter\" ${run_m[*]} -o $tmp/cpu >/dev/null &&
+  \"$sinter\" compare $tmp/out-GPU.0/logits.npy $tmp/cpu/logits.npy --atol 1e-3"
+expect report-placement 0 "GPU\.0.*OpenCL conv2d_f32" -- "$sinter" "${run_m[@]}" -d GPU.0 --report -o "$tmp/rep"
+expect bench-json-gpu 0 "^GPU.0 GPU.0 ok" -- bash -c "\"$sinter\" bench \"$m/model.onnx\" -d GPU.0 -n 2 --json | node -e '
+  const j = JSON.parse(require(\"fs\").readFileSync(0));
+  console.log(j.execution_devices[0], j.first_inference_device, j.placement[\"GPU.0\"] > 0 ? \"ok\" : \"bad\")'"
+expect log-line-names-device 0 "compiled .*device 'GPU.0' .*-> GPU.0 = .*cache (hit|miss)" -- \
+  "$sinter" --log-level info "${run_m[@]}" -d GPU.0 -o "$tmp/log"
+
+# OpenCL program binaries go into the model cache: a warm start builds no program; a damaged
+# binary is reported once, removed and rebuilt.
+export SINTER_CACHE_DIR=$tmp/program-cache
+expect program-built 0 "OpenCL program built in [0-9]+ ms and stored in the cache" -- \
+  "$sinter" --log-level info "${run_m[@]}" -d GPU.0 -o "$tmp/p1"
+expect program-loaded 0 "OpenCL program loaded from the cache in [0-9]+ ms" -- \
+  "$sinter" --log-level info "${run_m[@]}" -d GPU.0 -o "$tmp/p2"
+expect program-damaged 0 "warn.*OpenCL program binary .* unusable \(truncated or corrupt\).*OpenCL program built" -- \
+  bash -c "for f in $SINTER_CACHE_DIR/devices/opencl-*.bin; do head -c 100 \"\$f\" > \"\$f.tmp\" && mv \"\$f.tmp\" \"\$f\"; done
+           \"$sinter\" --log-level info ${run_m[*]} -d GPU.0 -o $tmp/p3"
+expect program-cleared 0 "freed" -- "$sinter" cache clear
+expect program-gone 0 "^none" -- bash -c "ls $SINTER_CACHE_DIR/devices 2>/dev/null | grep -q . && echo some || echo none"
+export SINTER_CACHE_DIR=$tmp/cache
+
+# What the GPU cannot run is refused before anything runs, naming the ops and the way out.
+expect unsupported-ops-named 1 "unsupported_op.*GPU.0.*LSTM.*RNN.*HETERO:GPU.0,CPU" -- \
+  "$sinter" run "$zoo/recurrent/model.onnx" -d GPU.0 -i "features=$zoo/recurrent/inputs/features.npy" \
+  -i "lengths=$zoo/recurrent/inputs/lengths.npy"
+expect no-such-gpu 1 "device_not_found.*GPU.1.*GPU\.0 +pthread" -- "$sinter" "${run_m[@]}" -d GPU.1
+expect gpu-absent-without-opt-in 1 "device_not_found.*GPU.0.*CPU" -- \
+  env SINTER_OPENCL_CPU= "$sinter" "${run_m[@]}" -d GPU.0
+finish
