@@ -282,7 +282,9 @@ class GpuDevice final : public device::Device {
         if (s.reason.empty() && op->second.check) s.reason = op->second.check(node, shapes);
       }
       s.supported = s.reason.empty();
-      if (s.supported) s.implementation = op->second.implementation;
+      if (s.supported)
+        s.implementation =
+            op->second.describe ? op->second.describe(node, shapes) : op->second.implementation;
       out.push_back(std::move(s));
     }
     return out;

@@ -95,6 +95,7 @@ struct GpuOp {
   std::string implementation;         // for placement reports, e.g. "OpenCL matmul_f32"
   std::set<ElementType> input_types;  // accepted types of input 0; empty: any
   GpuCheck check;                     // attribute-level limits, reported by query()
+  GpuCheck describe;                  // a node-specific implementation name, when it varies
 };
 
 // Common checks.

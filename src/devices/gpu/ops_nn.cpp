@@ -33,6 +33,12 @@ ConvArgs conv_args(GpuOpContext& ctx, const Shape& x, const Shape& y, const ir::
   return p;
 }
 
+// Groups with many output channels (ordinary convolutions) run as tiled implicit GEMM;
+// depthwise and thin grouped ones as one work item per output element.
+bool uses_gemm(int64_t out_channels, int64_t group) {
+  return out_channels / group >= 8;
+}
+
 void conv(GpuOpContext& ctx, bool transposed) {
   const GTensor &x = ctx.input(0), &w = ctx.input(1);
   const ir::WindowGeometry g = ir::conv_window(ctx.node, x.shape, w.shape, transposed);
@@ -203,6 +209,13 @@ void resize(GpuOpContext& ctx) {
 void add_nn_ops(GpuOpTable& t) {
   t["Conv"] = {[](GpuOpContext& ctx) { conv(ctx, false); }, "OpenCL conv2d_f32 (direct)",
                kFloatOnly};
+  t["Conv"].describe = [](const ir::Node& node, const ir::ShapeInference& shapes) {
+    const ir::ValueInfo& w = shapes.values.at(node.inputs.at(1));
+    const bool gemm = w.rank_known && !w.dims.empty() && w.dims[0] >= 0 &&
+                      uses_gemm(w.dims[0], node.attr_int("group", 1));
+    return std::string(gemm ? "OpenCL conv2d_gemm_f32 (implicit GEMM)"
+                            : "OpenCL conv2d_f32 (direct)");
+  };
   t["ConvTranspose"] = {[](GpuOpContext& ctx) { conv(ctx, true); },
                         "OpenCL conv_transpose2d_f32 (direct)", kFloatOnly};
   t["MaxPool"] = {[](GpuOpContext& ctx) { pool(ctx, 0); }, "OpenCL pool2d_f32", kFloatOnly};

@@ -87,3 +87,39 @@ __kernel void pool2d_f32(ConvArgs p, int kind, __global const float* x, __global
   }
   y[i] = kind == 0 ? acc : (count > 0 ? acc / (float)count : 0.0f);
 }
+
+// Convolution as an implicit matrix product per (image, group): weights [OC/g, C/g·kh·kw] times
+// the input's window columns [C/g·kh·kw, oh·ow], gathered into 16×16 local tiles on the fly (no
+// im2col buffer). Used when a group has enough output channels to fill the tiles.
+#define CONV_TILE 16
+__kernel __attribute__((reqd_work_group_size(CONV_TILE, CONV_TILE, 1))) void conv2d_gemm_f32(
+    ConvArgs p, __global const float* x, __global const float* wt, __global const float* bias,
+    __global float* y) {
+  __local float tw[CONV_TILE][CONV_TILE + 1];
+  __local float tx[CONV_TILE][CONV_TILE + 1];
+  const long pixel = get_global_id(0), row = get_global_id(1), z = get_global_id(2);
+  const int lc = get_local_id(0), lr = get_local_id(1);
+  const long n = z / p.group, g = z % p.group;
+  const long icg = p.c / p.group, ocg = p.oc / p.group;
+  const long taps = p.kh * p.kw, K = icg * taps, P = p.oh * p.ow;
+  const long oc = g * ocg + row;
+  const long oy = pixel / p.ow, ox = pixel % p.ow;
+  __global const float* xg = x + (n * p.c + g * icg) * p.h * p.w;
+  float acc = 0.0f;
+  for (long k0 = 0; k0 < K; k0 += CONV_TILE) {
+    const long kw_col = k0 + lc;
+    tw[lr][lc] = row < ocg && kw_col < K ? wt[oc * K + kw_col] : 0.0f;
+    const long k = k0 + lr;
+    float v = 0.0f;
+    if (k < K && pixel < P) {
+      const long ic = k / taps, t = k % taps, ky = t / p.kw, kx = t % p.kw;
+      const long iy = oy * p.sh - p.ph + ky * p.dh, ix = ox * p.sw - p.pw + kx * p.dw;
+      if (iy >= 0 && iy < p.h && ix >= 0 && ix < p.w) v = xg[(ic * p.h + iy) * p.w + ix];
+    }
+    tx[lr][lc] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int t = 0; t < CONV_TILE; ++t) acc += tw[lr][t] * tx[t][lc];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (row < ocg && pixel < P) y[(n * p.oc + oc) * P + pixel] = acc + (p.has_bias ? bias[oc] : 0.0f);
+}
