@@ -1,6 +1,7 @@
 #include "runtime/device_registry.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "base/errors.hpp"
 #include "base/logging.hpp"
@@ -17,6 +18,17 @@ int auto_rank(const DeviceInfo& d) {
   if (d.type == "integrated") return 1;
   if (d.type == "cpu") return 2;
   return 3;
+}
+
+// "LSTM, RNN": the op types of `graph` that `device` cannot run; "" when it runs them all.
+std::string unsupported_ops(const device::Device& device, const ir::Graph& graph) {
+  const auto support = device.query(graph);
+  std::set<std::string> ops;
+  for (std::size_t i = 0; i < support.size() && i < graph.nodes.size(); ++i)
+    if (!support[i].supported) ops.insert(graph.nodes[i].op_type);
+  std::string out;
+  for (const auto& op : ops) out += (out.empty() ? "" : ", ") + op;
+  return out;
 }
 
 }  // namespace
@@ -123,8 +135,22 @@ Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph
           return auto_rank(a->info()) < auto_rank(b->info());
         });
       }
-      r.device = candidates.front();
-      r.why = fmt::format("AUTO chose it from {} candidate(s)", candidates.size());
+      // The best candidate that can run every node; the ones passed over are named.
+      std::string skipped;
+      for (const auto& d : candidates) {
+        const std::string missing = graph ? unsupported_ops(*d, *graph) : "";
+        if (missing.empty()) {
+          r.device = d;
+          break;
+        }
+        skipped += fmt::format("; {} skipped: no kernel for {}", d->info().name, missing);
+      }
+      if (!r.device) {
+        raise(ErrorCategory::unsupported_op,
+              "{}: no candidate device runs every node of the model{}", request.canonical(),
+              skipped);
+      }
+      r.why = fmt::format("AUTO chose it from {} candidate(s){}", candidates.size(), skipped);
       break;
     }
   }

@@ -49,6 +49,12 @@ export SINTER_CACHE_DIR=$tmp/cache
 expect unsupported-ops-named 1 "unsupported_op.*GPU.0.*LSTM.*RNN.*HETERO:GPU.0,CPU" -- \
   "$sinter" run "$zoo/recurrent/model.onnx" -d GPU.0 -i "features=$zoo/recurrent/inputs/features.npy" \
   -i "lengths=$zoo/recurrent/inputs/lengths.npy"
+rec=(run "$zoo/recurrent/model.onnx" -i "features=$zoo/recurrent/inputs/features.npy"
+     -i "lengths=$zoo/recurrent/inputs/lengths.npy")
+expect auto-passes-over-gpu 0 "-> CPU .*GPU.0 skipped: no kernel for GRU, LSTM, RNN.*device CPU" -- \
+  "$sinter" --log-level info "${rec[@]}" -d AUTO:GPU.0,CPU -o "$tmp/auto"
+expect auto-picks-gpu 0 "device GPU.0 " -- "$sinter" "${run_m[@]}" -d AUTO:GPU.0,CPU -o "$tmp/auto2"
+expect hetero-falls-back-whole 0 "device CPU " -- "$sinter" "${rec[@]}" -d HETERO:GPU.0,CPU -o "$tmp/het"
 expect no-such-gpu 1 "device_not_found.*GPU.1.*GPU\.0 +pthread" -- "$sinter" "${run_m[@]}" -d GPU.1
 expect gpu-absent-without-opt-in 1 "device_not_found.*GPU.0.*CPU" -- \
   env SINTER_OPENCL_CPU= "$sinter" "${run_m[@]}" -d GPU.0

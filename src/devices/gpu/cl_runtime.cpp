@@ -130,6 +130,10 @@ DeviceBuffer ClRuntime::allocate(std::size_t bytes) {
   }
   cl_int err = CL_SUCCESS;
   buf->mem = clCreateBuffer(context_.get(), CL_MEM_READ_WRITE, bytes, nullptr, &err);
+  if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES) {
+    release_pool();  // buffers kept for reuse (e.g. of models no longer loaded) go first
+    buf->mem = clCreateBuffer(context_.get(), CL_MEM_READ_WRITE, bytes, nullptr, &err);
+  }
   if (err != CL_SUCCESS) buf->owner = nullptr;
   cl::check(err, "allocating " + std::to_string(bytes) + " bytes on " + label_);
   return buf;
@@ -138,6 +142,12 @@ DeviceBuffer ClRuntime::allocate(std::size_t bytes) {
 void ClRuntime::recycle(cl_mem mem, std::size_t bytes) {
   std::lock_guard<std::mutex> lock(pool_mutex_);
   pool_.emplace(bytes, mem);
+}
+
+void ClRuntime::release_pool() {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  for (const auto& [_, mem] : pool_) clReleaseMemObject(mem);
+  pool_.clear();
 }
 
 std::size_t ClRuntime::pooled_bytes() const {

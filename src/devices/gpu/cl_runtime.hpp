@@ -59,6 +59,9 @@ class ClRuntime {
   }
 
   std::size_t max_allocation() const { return max_alloc_; }
+  // Held while a graph runs: kernel objects (and their arguments) are shared by every model
+  // compiled for this device, so runs on one device take turns.
+  std::mutex& run_mutex() { return run_mutex_; }
   // Bytes held in the reuse pool and handed out now.
   std::size_t pooled_bytes() const;
   const std::string& label() const { return label_; }
@@ -87,7 +90,11 @@ class ClRuntime {
   cl::Handle<cl_program> program_;
   std::map<std::string, cl::Handle<cl_kernel>> kernels_;
   std::size_t max_alloc_ = 0;
+  // Frees every pooled buffer (after an allocation failure, before retrying).
+  void release_pool();
+
   std::mutex build_mutex_;
+  std::mutex run_mutex_;
   mutable std::mutex pool_mutex_;
   std::multimap<std::size_t, cl_mem> pool_;
 };

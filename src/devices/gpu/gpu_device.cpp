@@ -89,7 +89,7 @@ class GpuExecutable final : public device::Executable {
   void set_compile_notes(std::string notes) { notes_ = std::move(notes); }
 
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
-    std::lock_guard<std::mutex> lock(run_mutex_);  // kernels' arguments are shared state
+    std::lock_guard<std::mutex> lock(cl_->run_mutex());  // kernels' arguments are shared state
     std::map<std::string, const Tensor*> input_tensors;
     for (const auto& p : graph_->inputs) {
       auto it = values.find(p.name);
@@ -230,7 +230,6 @@ class GpuExecutable final : public device::Executable {
   std::string label_;
   std::map<std::string, GTensor> constants_;
   std::string notes_;
-  mutable std::mutex run_mutex_;
   mutable std::map<std::string, Plan> plans_;
 };
 
