@@ -98,6 +98,8 @@ cl_kernel ClRuntime::find_kernel(const char* name) {
 
 void ClRuntime::enqueue(cl_kernel k, const char* name, std::vector<std::size_t> global,
                         std::vector<std::size_t> local) {
+  for (std::size_t g : global)
+    if (g == 0) return;  // an empty tensor: nothing to compute (OpenCL refuses a 0-sized range)
   if (!local.empty()) {
     for (std::size_t i = 0; i < global.size(); ++i)
       global[i] = (global[i] + local[i] - 1) / local[i] * local[i];  // whole groups
