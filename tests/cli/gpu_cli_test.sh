@@ -55,6 +55,8 @@ expect auto-passes-over-gpu 0 "-> CPU .*GPU.0 skipped: no kernel for GRU, LSTM, 
   "$sinter" --log-level info "${rec[@]}" -d AUTO:GPU.0,CPU -o "$tmp/auto"
 expect auto-picks-gpu 0 "device GPU.0 " -- "$sinter" "${run_m[@]}" -d AUTO:GPU.0,CPU -o "$tmp/auto2"
 expect hetero-falls-back-whole 0 "device CPU " -- "$sinter" "${rec[@]}" -d HETERO:GPU.0,CPU -o "$tmp/het"
+expect gpu-preflight 1 "out_of_memory.*on GPU.0 needs about .*memory_limit.*5.0 MiB" -- \
+  "$sinter" "${run_m[@]}" -d GPU.0 --memory-limit 5MiB -o "$tmp/oom"
 expect no-such-gpu 1 "device_not_found.*GPU.1.*GPU\.0 +pthread" -- "$sinter" "${run_m[@]}" -d GPU.1
 expect gpu-absent-without-opt-in 1 "device_not_found.*GPU.0.*CPU" -- \
   env SINTER_OPENCL_CPU= "$sinter" "${run_m[@]}" -d GPU.0
