@@ -1,18 +1,13 @@
 #include "ir/activation_estimate.hpp"
 
-#include <algorithm>
-#include <unordered_set>
-
 namespace sinter::ir {
 
 ActivationEstimate estimate_activations(const Graph& graph, const ShapeInference& shapes) {
   ActivationEstimate estimate;
-  const auto last_use = last_reads(graph);
-  std::unordered_map<std::string, int64_t> live;
-  int64_t live_bytes = 0;
+  const auto dying = values_dying_after(graph);
+  LiveBytes live;
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
-    const Node& node = graph.nodes[i];
-    for (const auto& name : node.outputs) {
+    for (const auto& name : graph.nodes[i].outputs) {
       if (name.empty()) continue;
       auto it = shapes.values.find(name);
       const int64_t bytes = it == shapes.values.end() ? -1 : it->second.byte_size();
@@ -20,21 +15,11 @@ ActivationEstimate estimate_activations(const Graph& graph, const ShapeInference
         if (estimate.unsized_values++ == 0) estimate.first_unsized = name;
         continue;
       }
-      live[name] = bytes;
-      live_bytes += bytes;
+      live.add(name, bytes);
     }
-    estimate.peak_bytes = std::max(estimate.peak_bytes, live_bytes);
-    std::unordered_set<std::string> reads;
-    collect_reads(node, reads);
-    for (const auto& r : reads) {
-      auto last = last_use.find(r);
-      if (last == last_use.end() || last->second != i) continue;
-      if (auto l = live.find(r); l != live.end()) {
-        live_bytes -= l->second;
-        live.erase(l);
-      }
-    }
+    for (const auto& r : dying[i]) live.release(r);
   }
+  estimate.peak_bytes = live.peak();
   return estimate;
 }
 

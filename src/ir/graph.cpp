@@ -41,15 +41,17 @@ void collect_reads(const Node& node, std::unordered_set<std::string>& out) {
   }
 }
 
-std::unordered_map<std::string, std::size_t> last_reads(const Graph& graph) {
+std::vector<std::vector<std::string>> values_dying_after(const Graph& graph) {
   std::unordered_map<std::string, std::size_t> last;
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
     std::unordered_set<std::string> reads;
     collect_reads(graph.nodes[i], reads);
     for (const auto& r : reads) last[r] = i;
   }
-  for (const auto& o : graph.outputs) last[o.name] = graph.nodes.size();
-  return last;
+  for (const auto& o : graph.outputs) last.erase(o.name);
+  std::vector<std::vector<std::string>> dying(graph.nodes.size());
+  for (const auto& [name, i] : last) dying[i].push_back(name);
+  return dying;
 }
 
 namespace {

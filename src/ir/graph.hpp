@@ -96,9 +96,31 @@ void validate(Graph& graph, const std::vector<std::string>& outer_names = {});
 // Names a node reads, including names its subgraphs read from enclosing graphs.
 void collect_reads(const Node& node, std::unordered_set<std::string>& out);
 
-// Index of the last node that reads each value; graph outputs are read "after" the last node
-// (index nodes.size()). Values absent from the map are never read.
-std::unordered_map<std::string, std::size_t> last_reads(const Graph& graph);
+// For each node (by index), the values whose last reader it is, to release once it has run.
+// Graph outputs are never released; values nobody reads are not listed either.
+std::vector<std::vector<std::string>> values_dying_after(const Graph& graph);
+
+// The bytes of node outputs alive at once, and their high-water mark. Executors and the
+// static activation estimate share it, so measured and planned peaks count the same way.
+class LiveBytes {
+ public:
+  void add(const std::string& name, int64_t bytes) {
+    sizes_[name] = bytes;
+    current_ += bytes;
+    peak_ = current_ > peak_ ? current_ : peak_;
+  }
+  void release(const std::string& name) {
+    auto it = sizes_.find(name);
+    if (it == sizes_.end()) return;
+    current_ -= it->second;
+    sizes_.erase(it);
+  }
+  int64_t peak() const { return peak_; }
+
+ private:
+  std::unordered_map<std::string, int64_t> sizes_;
+  int64_t current_ = 0, peak_ = 0;
+};
 
 // Counts nodes by op_type, recursing into subgraphs.
 void count_ops(const Graph& graph, std::map<std::string, int64_t>& histogram);

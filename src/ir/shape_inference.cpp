@@ -179,7 +179,8 @@ ShapeInference infer_shapes(const Graph& graph, const std::map<std::string, Shap
   return result;
 }
 
-ShapeInference infer_shapes(const Graph& graph, const std::map<std::string, const Tensor*>& inputs) {
+ShapeInference infer_shapes(const Graph& graph,
+                            const std::map<std::string, const Tensor*>& inputs) {
   ShapeInference result;
   auto& values = result.values;
   for (const auto& [name, tensor] : graph.constants) values[name] = constant_info(tensor);

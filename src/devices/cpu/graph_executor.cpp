@@ -57,11 +57,10 @@ int64_t value_bytes(const Value& v) {
 void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile) {
   const bool time_nodes = profile && profile->time_nodes;
   if (profile) profile->node_ms.assign(time_nodes ? graph.nodes.size() : 0, 0.0);
-  std::unordered_map<std::string, int64_t> live;  // node outputs alive now -> bytes
-  int64_t live_bytes = 0, peak_bytes = 0;
+  ir::LiveBytes live;  // node outputs alive now, for the profile's activation peak
   const auto& registry = KernelRegistry::instance();
-  // Last reader of each value, so intermediate results are released early.
-  const auto last_use = ir::last_reads(graph);
+  // Intermediate results are released after their last reader.
+  const auto dying = ir::values_dying_after(graph);
 
   SubgraphRunner runner = [&scope](const ir::Graph& g, std::vector<Value> feeds) {
     return run_subgraph(g, std::move(feeds), &scope);
@@ -89,27 +88,15 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
     }
     for (std::size_t k = 0; k < node.outputs.size(); ++k) {
       if (node.outputs[k].empty()) continue;
-      if (profile) {
-        const int64_t b = value_bytes(ctx.outputs()[k]);
-        live[node.outputs[k]] = b;
-        live_bytes += b;
-      }
+      if (profile) live.add(node.outputs[k], value_bytes(ctx.outputs()[k]));
       scope.set(node.outputs[k], std::move(ctx.outputs()[k]));
     }
-    peak_bytes = std::max(peak_bytes, live_bytes);
-    std::unordered_set<std::string> reads;
-    ir::collect_reads(node, reads);
-    for (const auto& r : reads) {
-      auto it = last_use.find(r);
-      if (it == last_use.end() || it->second != i) continue;
+    for (const auto& r : dying[i]) {
       scope.erase(r);
-      if (auto l = live.find(r); l != live.end()) {
-        live_bytes -= l->second;
-        live.erase(l);
-      }
+      live.release(r);
     }
   }
-  if (profile) profile->peak_activation_bytes = peak_bytes;
+  if (profile) profile->peak_activation_bytes = live.peak();
 }
 
 std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,

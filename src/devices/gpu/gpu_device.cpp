@@ -107,11 +107,10 @@ class GpuExecutable final : public device::Executable {
                    to_string(t.element_type()));
       live[p.name] = upload(*cl_, t);
     }
-    const auto last_use = ir::last_reads(*graph_);
+    const auto dying = ir::values_dying_after(*graph_);
     const bool time_nodes = profile && profile->time_nodes;
     if (profile) profile->node_ms.assign(time_nodes ? graph_->nodes.size() : 0, 0.0);
-    int64_t live_bytes = 0, peak = 0;
-    std::unordered_map<std::string, int64_t> sizes;
+    ir::LiveBytes live_bytes;
     for (std::size_t i = 0; i < graph_->nodes.size(); ++i) {
       const ir::Node& node = graph_->nodes[i];
       const auto start = std::chrono::steady_clock::now();
@@ -124,22 +123,12 @@ class GpuExecutable final : public device::Executable {
       }
       for (std::size_t k = 0; k < node.outputs.size(); ++k) {
         if (node.outputs[k].empty()) continue;
-        const int64_t b = static_cast<int64_t>(outputs[k].bytes());
-        sizes[node.outputs[k]] = b;
-        live_bytes += b;
+        live_bytes.add(node.outputs[k], static_cast<int64_t>(outputs[k].bytes()));
         live[node.outputs[k]] = std::move(outputs[k]);
       }
-      peak = std::max(peak, live_bytes);
-      std::unordered_set<std::string> reads;
-      ir::collect_reads(node, reads);
-      for (const auto& r : reads) {
-        auto it = last_use.find(r);
-        if (it == last_use.end() || it->second != i) continue;
+      for (const auto& r : dying[i]) {
         live.erase(r);
-        if (auto s = sizes.find(r); s != sizes.end()) {
-          live_bytes -= s->second;
-          sizes.erase(s);
-        }
+        live_bytes.release(r);
       }
     }
     for (const auto& o : graph_->outputs) {
@@ -149,7 +138,7 @@ class GpuExecutable final : public device::Executable {
       cl_->download(g->buf, host.data(), host.byte_size());
       values[o.name] = host;
     }
-    if (profile) profile->peak_activation_bytes = peak;
+    if (profile) profile->peak_activation_bytes = live_bytes.peak();
   }
 
  private:
