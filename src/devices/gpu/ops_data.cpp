@@ -145,10 +145,34 @@ void gather_nd(GpuOpContext& ctx) {
                      depth, slice, batch > 0 ? xs[batch - 1] : 0, tuples / batches, y.count());
 }
 
+// Pad modes as kernels/data.cl numbers them; -1 for an unknown one.
+int pad_mode(const std::string& mode) {
+  if (mode == "constant") return 0;
+  if (mode == "reflect") return 1;
+  if (mode == "edge") return 2;
+  if (mode == "wrap") return 3;
+  return -1;
+}
+
+void cumsum(GpuOpContext& ctx) {
+  const GTensor& x = ctx.input(0);
+  GTensor& y = ctx.allocate_output(0);
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  int64_t axis = ctx.input_ints(1).at(0);
+  if (axis < 0) axis += rank;
+  int64_t inner = 1;
+  for (int64_t d = axis + 1; d < rank; ++d) inner *= x.shape[d];
+  const int64_t len = x.shape[axis], lines = len > 0 ? x.count() / len : 0;
+  ctx.cl.launch_flat("cumsum_f32", lines, x.buf, y.buf, len, inner,
+                     static_cast<int>(ctx.node.attr_int("exclusive", 0)),
+                     static_cast<int>(ctx.node.attr_int("reverse", 0)), lines);
+}
+
 void pad(GpuOpContext& ctx) {
   const GTensor& x = ctx.input(0);
   const std::string mode = ctx.node.attr_string("mode", "constant");
-  if (mode != "constant") ctx.fail("pad mode '{}' is not implemented", mode);
+  const int mode_code = pad_mode(mode);
+  if (mode_code < 0) ctx.fail("pad mode '{}' is not implemented", mode);
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   std::vector<int64_t> pads;
   float value = 0;
@@ -167,7 +191,7 @@ void pad(GpuOpContext& ctx) {
     begin[axes[i] < 0 ? axes[i] + rank : axes[i]] = pads[i];
   GTensor& y = ctx.allocate_output(0);
   const Walk w = make_walk(y.shape, row_major_strides(x.shape), x.shape, begin);
-  ctx.cl.launch_flat("pad_constant_f32", y.count(), w, x.buf, y.buf, value, y.count());
+  ctx.cl.launch_flat("pad_f32", y.count(), w, x.buf, y.buf, mode_code, value, y.count());
 }
 
 void trilu(GpuOpContext& ctx) {
@@ -215,13 +239,14 @@ void add_data_ops(GpuOpTable& t) {
   t["Tile"] = op(tile, "OpenCL tile");
   t["Gather"] = op(gather, "OpenCL gather");
   t["GatherND"] = op(gather_nd, "OpenCL gather_nd");
-  t["Pad"] = op(pad, "OpenCL pad_constant_f32", kFloatOnly);
+  t["Pad"] = op(pad, "OpenCL pad_f32", kFloatOnly);
+  t["CumSum"] = op(cumsum, "OpenCL cumsum_f32", kFloatOnly);
   t["Trilu"] = op(trilu, "OpenCL trilu_f32", kFloatOnly);
   t["ConstantOfShape"] = op(constant_of_shape, "filled on the host");
   t["Dropout"].check = only_first_output;
   t["Pad"].check = [](const ir::Node& node, const ir::ShapeInference&) {
     const std::string mode = node.attr_string("mode", "constant");
-    return mode == "constant" ? std::string() : "pad mode '" + mode + "' is not implemented";
+    return pad_mode(mode) >= 0 ? std::string() : "pad mode '" + mode + "' is not implemented";
   };
   // Always folded on the host from the planned shapes; listed so that query() accepts them.
   for (const char* name : {"Shape", "Size", "Constant"})

@@ -12,21 +12,54 @@ COPY_STRIDED(copy_strided_1, uchar)
 COPY_STRIDED(copy_strided_4, uint)
 COPY_STRIDED(copy_strided_8, ulong)
 
-// Pad (constant mode): w.dims are the output dims, stride0 the input's strides, stride1 the
-// input's dims, stride2 the leading pads.
-__kernel void pad_constant_f32(Walk w, __global const float* x, __global float* y, float value,
-                               long n) {
+// Pad: w.dims are the output dims, stride0 the input's strides, stride1 the input's dims,
+// stride2 the leading pads. mode 0: constant `value`; 1: reflect; 2: edge; 3: wrap.
+__kernel void pad_f32(Walk w, __global const float* x, __global float* y, int mode, float value,
+                      long n) {
   const long i = get_global_id(0);
   if (i >= n) return;
   long rest = i, off = 0;
   bool inside = true;
   for (long d = w.rank - 1; d >= 0; --d) {
-    const long c = rest % w.dims[d] - w.stride2[d];
+    long c = rest % w.dims[d] - w.stride2[d];
+    const long len = w.stride1[d];
     rest /= w.dims[d];
-    inside = inside && c >= 0 && c < w.stride1[d];
+    if (c < 0 || c >= len) {
+      if (mode == 0) {
+        inside = false;
+      } else if (mode == 1) {  // mirror without repeating the edge: period 2 * (len - 1)
+        const long period = max(2 * (len - 1), (long)1);
+        c = ((c % period) + period) % period;
+        if (c >= len) c = period - c;
+      } else if (mode == 2) {
+        c = c < 0 ? 0 : len - 1;
+      } else {
+        c = ((c % len) + len) % len;
+      }
+    }
     off += c * w.stride0[d];
   }
   y[i] = inside ? x[off] : value;
+}
+
+// CumSum along an axis: x seen as [outer, len, inner]; one work item per (outer, inner) line.
+__kernel void cumsum_f32(__global const float* x, __global float* y, long len, long inner,
+                         int exclusive, int reverse, long n) {
+  const long i = get_global_id(0);
+  if (i >= n) return;
+  const long base = (i / inner) * len * inner + i % inner;
+  float acc = 0.0f;
+  for (long j = 0; j < len; ++j) {
+    const long at = base + (reverse ? len - 1 - j : j) * inner;
+    const float v = x[at];
+    if (exclusive) {
+      y[at] = acc;
+      acc += v;
+    } else {
+      acc += v;
+      y[at] = acc;
+    }
+  }
 }
 
 // Tile: w.dims are the output dims, stride0 the input's strides, stride1 the input's dims.
