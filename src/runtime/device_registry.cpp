@@ -34,24 +34,31 @@ std::string unsupported_ops(const device::Device& device, const ir::Graph& graph
 }  // namespace
 
 const DeviceRegistry& DeviceRegistry::instance() {
-  static const DeviceRegistry registry = [] {
-    DeviceRegistry r;
-    r.devices_.push_back(cpu::make_cpu_device());
-    // GPUs (OpenCL), already numbered: integrated first, then discrete in PCI bus order.
-    for (auto& gpu : gpu::make_gpu_devices()) r.devices_.push_back(std::move(gpu));
-    return r;
-  }();
+  static const DeviceRegistry registry;
   return registry;
+}
+
+DeviceRegistry::DeviceRegistry() : cpu_(cpu::make_cpu_device()) {
+  devices_.push_back(cpu_);
+}
+
+const std::vector<std::shared_ptr<const device::Device>>& DeviceRegistry::devices() const {
+  // GPUs (OpenCL), already numbered: integrated first, then discrete in PCI bus order.
+  std::call_once(gpus_found_, [this] {
+    for (auto& gpu : gpu::make_gpu_devices()) devices_.push_back(std::move(gpu));
+  });
+  return devices_;
 }
 
 std::vector<DeviceInfo> DeviceRegistry::infos() const {
   std::vector<DeviceInfo> out;
-  for (const auto& d : devices_) out.push_back(d->info());
+  for (const auto& d : devices()) out.push_back(d->info());
   return out;
 }
 
 std::shared_ptr<const device::Device> DeviceRegistry::find(const std::string& name) const {
-  for (const auto& d : devices_) {
+  if (name == "CPU") return cpu_;  // always there; no need to look for GPUs
+  for (const auto& d : devices()) {
     if (d->info().name == name) return d;
   }
   return nullptr;
@@ -117,7 +124,7 @@ Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph
           }
         }
       } else {
-        for (const auto& d : devices_) {
+        for (const auto& d : devices()) {
           const DeviceInfo info = d->info();
           const bool excluded = std::find(request.excluded.begin(), request.excluded.end(),
                                           info.name) != request.excluded.end();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,9 @@ class DeviceRegistry {
   // Enumerates once per process.
   static const DeviceRegistry& instance();
 
-  const std::vector<std::shared_ptr<const device::Device>>& devices() const { return devices_; }
+  // Every device. GPUs are enumerated on first need (loading OpenCL drivers takes a while), so
+  // a run on the CPU never pays for it.
+  const std::vector<std::shared_ptr<const device::Device>>& devices() const;
   std::vector<DeviceInfo> infos() const;
 
   // A simple name ("CPU", "GPU.1") -> device; nullptr when absent.
@@ -40,7 +43,10 @@ class DeviceRegistry {
   std::string describe_devices() const;
 
  private:
-  std::vector<std::shared_ptr<const device::Device>> devices_;
+  DeviceRegistry();  // the CPU only; see devices()
+  std::shared_ptr<const device::Device> cpu_;
+  mutable std::vector<std::shared_ptr<const device::Device>> devices_;
+  mutable std::once_flag gpus_found_;
 };
 
 }  // namespace sinter::runtime
