@@ -52,10 +52,13 @@ class ClRuntime {
     (set_arg(k, index++, kernel, args), ...);
     enqueue(k, kernel, std::move(global), std::move(local));
   }
-  // One work item per element, flat.
+  // One work item per element, flat, in groups of kFlatGroup (the global size is rounded up;
+  // every flat kernel checks its index against n). A fixed group size also keeps drivers that
+  // specialise kernels per group size (PoCL) from compiling each kernel many times.
+  static constexpr std::size_t kFlatGroup = 64;
   template <typename... Args>
   void launch_flat(const char* kernel, int64_t n, const Args&... args) {
-    if (n > 0) launch(kernel, {static_cast<std::size_t>(n)}, {}, args...);
+    if (n > 0) launch(kernel, {static_cast<std::size_t>(n)}, {kFlatGroup}, args...);
   }
 
   std::size_t max_allocation() const { return max_alloc_; }
