@@ -19,6 +19,7 @@ struct OpCase {
   std::map<std::string, int64_t> int_attrs;
   std::map<std::string, std::string> string_attrs;
   std::vector<std::pair<std::string, std::vector<int64_t>>> i64_inputs;  // constant inputs 1..
+  std::vector<int64_t> second_shape;  // when set: a second f32 graph input "w" (input 1)
 };
 
 // y = OP(x, constants...) with x: f32[shape], opset 18.
@@ -40,6 +41,14 @@ std::string single_op_model(const OpCase& c) {
   n->set_op_type(c.op);
   n->add_input("x");
   n->add_output("y");
+  if (!c.second_shape.empty()) {
+    auto* w = g->add_input();
+    w->set_name("w");
+    auto* wt = w->mutable_type()->mutable_tensor_type();
+    wt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : c.second_shape) wt->mutable_shape()->add_dim()->set_dim_value(d);
+    n->add_input("w");
+  }
   for (const auto& [name, values] : c.i64_inputs) {
     auto* t = g->add_initializer();
     t->set_name(name);
@@ -63,22 +72,28 @@ std::string single_op_model(const OpCase& c) {
   return m.SerializeAsString();
 }
 
-Tensor run(Core& core, const std::string& bytes, const std::string& device, const Tensor& x) {
+Tensor run(Core& core, const std::string& bytes, const std::string& device, const Tensor& x,
+           const Tensor& w) {
   const Model model = core.read_model_from_memory(bytes.data(), bytes.size());
   InferRequest r = core.compile_model(model, device).create_infer_request();
   r.set_input("x", x);
+  if (!w.empty()) r.set_input("w", w);
   r.infer();
   return r.get_output("y").tensor();
 }
 
 void expect_gpu_matches_cpu(const OpCase& c) {
   Core core;
-  Tensor x(ElementType::f32, c.shape);
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-  for (int64_t i = 0; i < x.element_count(); ++i) x.data_as<float>()[i] = dist(rng);
+  auto random = [&](const std::vector<int64_t>& shape) {
+    Tensor t(ElementType::f32, shape);
+    for (int64_t i = 0; i < t.element_count(); ++i) t.data_as<float>()[i] = dist(rng);
+    return t;
+  };
+  const Tensor x = random(c.shape), w = c.second_shape.empty() ? Tensor() : random(c.second_shape);
   const std::string bytes = single_op_model(c);
-  const Tensor cpu = run(core, bytes, "CPU", x), gpu = run(core, bytes, "GPU.0", x);
+  const Tensor cpu = run(core, bytes, "CPU", x, w), gpu = run(core, bytes, "GPU.0", x, w);
   const Tolerance tol{1e-5, 1e-4};
   const auto cmp = compare_tensors(gpu, cpu, tol);
   EXPECT_TRUE(cmp.ok()) << c.op << ": " << cmp.summary("y", tol);
@@ -87,15 +102,30 @@ void expect_gpu_matches_cpu(const OpCase& c) {
 }  // namespace
 
 TEST(GpuOps, CumSumMatchesTheCpu) {
-  expect_gpu_matches_cpu({"CumSum", {3, 5, 4}, {}, {}, {{"axis", {1}}}});
-  expect_gpu_matches_cpu({"CumSum", {3, 5, 4}, {{"exclusive", 1}}, {}, {{"axis", {-1}}}});
-  expect_gpu_matches_cpu({"CumSum", {3, 5, 4}, {{"reverse", 1}}, {}, {{"axis", {0}}}});
+  expect_gpu_matches_cpu({"CumSum", {3, 5, 4}, {}, {}, {{"axis", {1}}}, {}});
+  expect_gpu_matches_cpu({"CumSum", {3, 5, 4}, {{"exclusive", 1}}, {}, {{"axis", {-1}}}, {}});
+  expect_gpu_matches_cpu({"CumSum", {3, 5, 4}, {{"reverse", 1}}, {}, {{"axis", {0}}}, {}});
   expect_gpu_matches_cpu(
-      {"CumSum", {6, 7}, {{"reverse", 1}, {"exclusive", 1}}, {}, {{"axis", {1}}}});
+      {"CumSum", {6, 7}, {{"reverse", 1}, {"exclusive", 1}}, {}, {{"axis", {1}}}, {}});
+}
+
+TEST(GpuOps, EinsumMatchesTheCpu) {
+  const std::pair<const char*, std::pair<std::vector<int64_t>, std::vector<int64_t>>> cases[] = {
+      {"ij,jk->ik", {{5, 7}, {7, 3}}},
+      {"bij,bkj->bik", {{2, 4, 6}, {2, 5, 6}}},
+      {"bchw,oc->bohw", {{2, 8, 3, 4}, {5, 8}}},
+      {"ik,jk", {{4, 6}, {3, 6}}},  // implicit output: "ij"
+      {"bhid,bhjd->bhij", {{2, 3, 4, 8}, {2, 3, 5, 8}}},
+      {"i,j->ji", {{4}, {3}}},        // outer product, transposed
+      {"ij,ij->", {{3, 4}, {3, 4}}},  // full contraction to a scalar
+  };
+  for (const auto& [equation, shapes] : cases)
+    expect_gpu_matches_cpu(
+        {"Einsum", shapes.first, {}, {{"equation", equation}}, {}, shapes.second});
 }
 
 TEST(GpuOps, PadModesMatchTheCpu) {
   for (const char* mode : {"constant", "reflect", "edge", "wrap"})
     expect_gpu_matches_cpu(
-        {"Pad", {2, 3, 5}, {}, {{"mode", mode}}, {{"pads", {0, 1, 2, 0, 2, 1}}}});
+        {"Pad", {2, 3, 5}, {}, {{"mode", mode}}, {{"pads", {0, 1, 2, 0, 2, 1}}}, {}});
 }

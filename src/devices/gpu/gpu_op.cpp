@@ -63,6 +63,7 @@ const GpuOpTable& gpu_ops() {
     add_data_ops(t);
     add_nn_ops(t);
     add_norm_ops(t);
+    add_einsum_op(t);
     return t;
   }();
   return table;

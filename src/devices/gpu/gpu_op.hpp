@@ -115,7 +115,16 @@ void add_elementwise_ops(GpuOpTable& table);
 void add_data_ops(GpuOpTable& table);
 void add_nn_ops(GpuOpTable& table);
 void add_norm_ops(GpuOpTable& table);
+void add_einsum_op(GpuOpTable& table);
 const GpuOpTable& gpu_ops();
+
+// Shared building blocks of the op files.
+// y (already allocated with the permuted shape) = x with its dims reordered by `perm`.
+void permute_into(GpuOpContext& ctx, const GTensor& x, const std::vector<int64_t>& perm,
+                  const GTensor& y);
+// y[b] = a[b] · c[b] for contiguous a [batch, M, K] and c [batch, K, N]; y is [batch, M, N].
+void batched_matmul(GpuOpContext& ctx, const GTensor& a, const GTensor& c, const GTensor& y,
+                    int64_t batch, int64_t M, int64_t K, int64_t N);
 
 // "copy_strided_4" for element size 4, ...: the size-generic data kernels.
 std::string sized_kernel(const char* base, ElementType type);

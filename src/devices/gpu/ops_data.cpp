@@ -30,11 +30,7 @@ void transpose(GpuOpContext& ctx) {
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   std::vector<int64_t> perm(rank);
   std::iota(perm.rbegin(), perm.rend(), 0);
-  perm = ctx.node.attr_ints("perm", perm);
-  const Shape xs = row_major_strides(x.shape);
-  Shape in_strides;
-  for (int64_t p : perm) in_strides.push_back(xs[p < 0 ? p + rank : p]);
-  strided_copy(ctx, x, y, y.shape, in_strides, 0, row_major_strides(y.shape), 0);
+  permute_into(ctx, x, ctx.node.attr_ints("perm", perm), y);
 }
 
 void slice(GpuOpContext& ctx) {
@@ -220,6 +216,15 @@ GpuOp op(GpuKernel run, const char* implementation, std::set<ElementType> types 
 }
 
 }  // namespace
+
+void permute_into(GpuOpContext& ctx, const GTensor& x, const std::vector<int64_t>& perm,
+                  const GTensor& y) {
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  const Shape xs = row_major_strides(x.shape);
+  Shape in_strides;
+  for (int64_t p : perm) in_strides.push_back(xs[p < 0 ? p + rank : p]);
+  strided_copy(ctx, x, y, y.shape, in_strides, 0, row_major_strides(y.shape), 0);
+}
 
 void add_data_ops(GpuOpTable& t) {
   for (const char* name : {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})

@@ -91,7 +91,7 @@ struct MatrixView {
 
 // Y = alpha * A·B (+ beta * C) over broadcast batch dims.
 void launch_matmul(GpuOpContext& ctx, const GTensor& a, const GTensor& b, const GTensor* c,
-                   GTensor& y, const MatrixView& av, const MatrixView& bv, const Shape& batch,
+                   const GTensor& y, const MatrixView& av, const MatrixView& bv, const Shape& batch,
                    const Shape& a_batch_strides, const Shape& b_batch_strides, float alpha,
                    float beta) {
   const Walk w = make_walk(batch, a_batch_strides, b_batch_strides);
@@ -205,6 +205,12 @@ void resize(GpuOpContext& ctx) {
 }
 
 }  // namespace
+
+void batched_matmul(GpuOpContext& ctx, const GTensor& a, const GTensor& c, const GTensor& y,
+                    int64_t batch, int64_t M, int64_t K, int64_t N) {
+  launch_matmul(ctx, a, c, nullptr, y, {M, K, K, 1}, {K, N, N, 1}, {batch}, {M * K}, {K * N}, 1.0f,
+                0.0f);
+}
 
 void add_nn_ops(GpuOpTable& t) {
   t["Conv"] = {[](GpuOpContext& ctx) { conv(ctx, false); }, "OpenCL conv2d_f32 (direct)",
