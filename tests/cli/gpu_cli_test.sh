@@ -57,6 +57,11 @@ expect auto-picks-gpu 0 "device GPU.0 " -- "$sinter" "${run_m[@]}" -d AUTO:GPU.0
 expect hetero-falls-back-whole 0 "device CPU " -- "$sinter" "${rec[@]}" -d HETERO:GPU.0,CPU -o "$tmp/het"
 expect gpu-preflight 1 "out_of_memory.*on GPU.0 needs about .*memory_limit.*5.0 MiB" -- \
   "$sinter" "${run_m[@]}" -d GPU.0 --memory-limit 5MiB -o "$tmp/oom"
+# Inputs whose shapes do not fit together inside the model: a clear error naming the node,
+# never an out-of-bounds read on the device.
+expect gpu-bad-shapes 1 "invalid_argument.*node 'Add_47' \(Add\) on GPU.0.*does not broadcast" -- \
+  "$sinter" bench "$zoo/bert/model.onnx" -d GPU.0 -n 1 --shape input_ids=1,8 \
+  --shape token_type_ids=1,8 --shape attention_mask=1,9
 expect no-such-gpu 1 "device_not_found.*GPU.1.*GPU\.0 +pthread" -- "$sinter" "${run_m[@]}" -d GPU.1
 expect gpu-absent-without-opt-in 1 "device_not_found.*GPU.0.*CPU" -- \
   env SINTER_OPENCL_CPU= "$sinter" "${run_m[@]}" -d GPU.0

@@ -210,7 +210,14 @@ class GpuExecutable final : public device::Executable {
       inputs.push_back(g);
     }
     GpuOpContext ctx(*cl_, node, graph_->opset(node.domain), std::move(inputs), plan.shapes);
-    op->second.run(ctx);
+    try {
+      op->second.run(ctx);
+    } catch (const Error& e) {
+      // Helpers below the op (strides, allocation) do not know the node: name it here.
+      const std::string what = e.what();
+      if (what.rfind("node '", 0) == 0) throw;
+      throw Error(e.category(), node.label() + " on " + label_ + ": " + what);
+    }
     return std::move(ctx.outputs);
   }
 

@@ -71,6 +71,15 @@ class GpuOpContext {
                 node.label() + " on the GPU: " + fmt::format(format, std::forward<Args>(args)...));
   }
 
+  // Raises invalid_argument naming the node when the input shapes do not fit together (kernels
+  // do not check bounds).
+  template <typename... Args>
+  void check(bool condition, fmt::format_string<Args...> format, Args&&... args) const {
+    if (!condition)
+      throw Error(ErrorCategory::invalid_argument,
+                  node.label() + ": " + fmt::format(format, std::forward<Args>(args)...));
+  }
+
   std::vector<GTensor> outputs;
 
  private:

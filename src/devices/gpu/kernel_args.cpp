@@ -12,6 +12,14 @@ Shape row_major_strides(const Shape& shape) {
 }
 
 Shape broadcast_strides(const Shape& shape, const Shape& out) {
+  // Kernels read through these strides without bounds checks: the shapes must really broadcast.
+  bool ok = shape.size() <= out.size();
+  for (std::size_t i = 0; ok && i < shape.size(); ++i) {
+    const int64_t d = shape[i], o = out[out.size() - shape.size() + i];
+    ok = d == o || d == 1;
+  }
+  SINTER_CHECK(ok, invalid_argument, "shape {} does not broadcast to {}", to_string(shape),
+               to_string(out));
   const Shape own = row_major_strides(shape);
   Shape strides(out.size(), 0);
   const std::size_t lead = out.size() - shape.size();

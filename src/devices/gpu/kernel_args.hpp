@@ -41,6 +41,7 @@ static_assert(sizeof(ResizeArgs) == 8 * 4 + 4 * 6 + 8 * 2);
 Shape row_major_strides(const Shape& shape);
 
 // Strides that broadcast an operand of `shape` to `out` (0 on broadcast dims), right-aligned.
+// Shapes that do not broadcast are an invalid_argument error.
 Shape broadcast_strides(const Shape& shape, const Shape& out);
 
 // A walk over `out` with up to three operands' strides.

@@ -80,6 +80,10 @@ void concat(GpuOpContext& ctx) {
   for (std::size_t i = 0; i < ctx.input_count(); ++i) {
     if (!ctx.has_input(i)) continue;
     const GTensor& x = ctx.input(i);
+    bool fits = x.shape.size() == y.shape.size();
+    for (int64_t d = 0; fits && d < rank; ++d) fits = d == axis || x.shape[d] == y.shape[d];
+    ctx.check(fits && at + x.shape[axis] <= y.shape[axis], "input {} {} does not fit output {}", i,
+              to_string(x.shape), to_string(y.shape));
     if (x.count() > 0)
       strided_copy(ctx, x, y, x.shape, row_major_strides(x.shape), 0, ys, at * ys[axis]);
     at += x.shape[axis];

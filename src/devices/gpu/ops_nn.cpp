@@ -41,6 +41,13 @@ bool uses_gemm(int64_t out_channels, int64_t group) {
 
 void conv(GpuOpContext& ctx, bool transposed) {
   const GTensor &x = ctx.input(0), &w = ctx.input(1);
+  ctx.check(x.shape.size() >= 3 && w.shape.size() == x.shape.size(),
+            "input {} and weights {} do not fit a convolution", to_string(x.shape),
+            to_string(w.shape));
+  const int64_t group = ctx.node.attr_int("group", 1);
+  ctx.check(transposed ? w.shape[0] == x.shape[1] : w.shape[1] * group == x.shape[1],
+            "input {} has {} channels; weights {} with group {} expect another number",
+            to_string(x.shape), x.shape[1], to_string(w.shape), group);
   const ir::WindowGeometry g = ir::conv_window(ctx.node, x.shape, w.shape, transposed);
   GTensor& y = ctx.allocate_output(0);
   ConvArgs p = conv_args(ctx, x.shape, y.shape, g);
@@ -117,6 +124,8 @@ void matmul(GpuOpContext& ctx) {
   if (as.size() == 1) as.insert(as.begin(), 1);
   if (bs.size() == 1) bs.push_back(1);
   const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+  ctx.check(bs[bs.size() - 2] == K, "inner dimensions of {} and {} differ", to_string(a.shape),
+            to_string(b.shape));
   // Batch dims: broadcast of both operands' leading dims.
   const Shape a_lead(as.begin(), as.end() - 2), b_lead(bs.begin(), bs.end() - 2);
   const Shape batch = broadcast_shapes(a_lead, b_lead);
@@ -132,6 +141,8 @@ void gemm(GpuOpContext& ctx) {
   const bool ta = ctx.node.attr_int("transA", 0) != 0, tb = ctx.node.attr_int("transB", 0) != 0;
   const int64_t M = ta ? a.shape[1] : a.shape[0], K = ta ? a.shape[0] : a.shape[1];
   const int64_t N = tb ? b.shape[0] : b.shape[1];
+  ctx.check((tb ? b.shape[1] : b.shape[0]) == K, "inner dimensions of {} and {} differ",
+            to_string(a.shape), to_string(b.shape));
   const MatrixView av = ta ? MatrixView{M, K, 1, M} : MatrixView{M, K, K, 1};
   const MatrixView bv = tb ? MatrixView{K, N, 1, K} : MatrixView{K, N, N, 1};
   launch_matmul(ctx, a, b, ctx.has_input(2) ? &ctx.input(2) : nullptr, y, av, bv, {}, {}, {},

@@ -16,6 +16,9 @@ void batch_norm(GpuOpContext& ctx) {
   const GTensor& x = ctx.input(0);
   GTensor& y = ctx.allocate_output(0);
   const int64_t c = x.shape.size() > 1 ? x.shape[1] : 1;
+  for (std::size_t i = 1; i <= 4; ++i)
+    ctx.check(ctx.input(i).count() == c, "parameter '{}' has {} values for {} channels",
+              ctx.node.inputs[i], ctx.input(i).count(), c);
   const int64_t inner = c > 0 ? x.count() / std::max<int64_t>(x.shape[0], 1) / c : 0;
   ctx.cl.launch_flat("batchnorm_f32", y.count(), x.buf, ctx.input(1).buf, ctx.input(2).buf,
                      ctx.input(3).buf, ctx.input(4).buf, y.buf, c, inner,
