@@ -24,7 +24,7 @@ for name in GPU.0 gpu 0 GPU; do
 done
 expect gpu-matches-cpu 0 "0 outside" -- bash -c "\"$sinter\" ${run_m[*]} -o $tmp/cpu >/dev/null &&
   \"$sinter\" compare $tmp/out-GPU.0/logits.npy $tmp/cpu/logits.npy --atol 1e-3"
-expect report-placement 0 "GPU\.0.*OpenCL conv2d_f32" -- "$sinter" "${run_m[@]}" -d GPU.0 --report -o "$tmp/rep"
+expect report-placement 0 "GPU\.0.*OpenCL conv_(gemm_)?f32" -- "$sinter" "${run_m[@]}" -d GPU.0 --report -o "$tmp/rep"
 expect bench-json-gpu 0 "^GPU.0 GPU.0 ok" -- bash -c "\"$sinter\" bench \"$m/model.onnx\" -d GPU.0 -n 2 --json | node -e '
   const j = JSON.parse(require(\"fs\").readFileSync(0));
   console.log(j.execution_devices[0], j.first_inference_device, j.placement[\"GPU.0\"] > 0 ? \"ok\" : \"bad\")'"

@@ -42,9 +42,9 @@ std::string only_first_output(const ir::Node& node, const ir::ShapeInference&) {
   return "";
 }
 
-std::string window_rank_at_most_2d(const ir::Node& node, const ir::ShapeInference& shapes) {
+std::string window_rank_at_most_3d(const ir::Node& node, const ir::ShapeInference& shapes) {
   auto it = shapes.values.find(node.inputs.at(0));
-  if (it != shapes.values.end() && it->second.rank_known && it->second.dims.size() > 4)
+  if (it != shapes.values.end() && it->second.rank_known && it->second.dims.size() > 5)
     return std::to_string(it->second.dims.size() - 2) + "-d windows are not implemented";
   return "";
 }

@@ -109,7 +109,7 @@ struct GpuOp {
 
 // Common checks.
 std::string only_first_output(const ir::Node& node, const ir::ShapeInference&);
-std::string window_rank_at_most_2d(const ir::Node& node, const ir::ShapeInference& shapes);
+std::string window_rank_at_most_3d(const ir::Node& node, const ir::ShapeInference& shapes);
 std::string all_checks(const std::vector<GpuCheck>& checks, const ir::Node& node,
                        const ir::ShapeInference& shapes);
 

@@ -21,14 +21,18 @@ struct Walk {
 };
 static_assert(sizeof(Walk) == 8 * (1 + 4 * kMaxRank + 3));
 
+// Window ops over up to 3 spatial dims (kernels/conv.cl); fewer dims have extent 1.
 struct ConvArgs {
-  int64_t n, c, h, w;
-  int64_t oc, oh, ow;
-  int64_t kh, kw;
-  int64_t sh, sw, ph, pw, dh, dw;
+  int64_t n, c, d, h, w;
+  int64_t oc, od, oh, ow;
+  int64_t kd, kh, kw;
+  int64_t sd, sh, sw;
+  int64_t pd, ph, pw;
+  int64_t ped, peh, pew;
+  int64_t dd, dh, dw;
   int64_t group, has_bias;
 };
-static_assert(sizeof(ConvArgs) == 8 * 17);
+static_assert(sizeof(ConvArgs) == 8 * 26);
 
 struct ResizeArgs {
   int64_t h, w, oh, ow;

@@ -8,27 +8,26 @@ namespace sinter::gpu {
 
 namespace {
 
-// ConvArgs for 1-d or 2-d windows (1-d runs as height 1).
+// ConvArgs for 1-, 2- or 3-d windows: the spatial dims right-aligned into (d, h, w).
 ConvArgs conv_args(GpuOpContext& ctx, const Shape& x, const Shape& y, const ir::WindowGeometry& g) {
   const std::size_t sp = x.size() - 2;
-  if (sp != 1 && sp != 2) ctx.fail("{}-d windows are not implemented (1-d and 2-d are)", sp);
-  const bool two = sp == 2;
+  if (sp < 1 || sp > 3) ctx.fail("{}-d windows are not implemented (1-d to 3-d are)", sp);
+  // Spatial value j of 3 (d, h, w) from `v` (sp entries), `fill` where v has none.
+  auto at = [sp](const std::vector<int64_t>& v, std::size_t j, int64_t fill) {
+    return j + sp < 3 ? fill : v[j + sp - 3];
+  };
+  const Shape xs(x.begin() + 2, x.end()), ys(y.begin() + 2, y.end());
   ConvArgs p{};
   p.n = x[0];
   p.c = x[1];
-  p.h = two ? x[2] : 1;
-  p.w = x.back();
   p.oc = y[1];
-  p.oh = two ? y[2] : 1;
-  p.ow = y.back();
-  p.kh = two ? g.kernel[0] : 1;
-  p.kw = g.kernel.back();
-  p.sh = two ? g.strides[0] : 1;
-  p.sw = g.strides.back();
-  p.ph = two ? g.pads_begin[0] : 0;
-  p.pw = g.pads_begin.back();
-  p.dh = two ? g.dilations[0] : 1;
-  p.dw = g.dilations.back();
+  p.d = at(xs, 0, 1), p.h = at(xs, 1, 1), p.w = at(xs, 2, 1);
+  p.od = at(ys, 0, 1), p.oh = at(ys, 1, 1), p.ow = at(ys, 2, 1);
+  p.kd = at(g.kernel, 0, 1), p.kh = at(g.kernel, 1, 1), p.kw = at(g.kernel, 2, 1);
+  p.sd = at(g.strides, 0, 1), p.sh = at(g.strides, 1, 1), p.sw = at(g.strides, 2, 1);
+  p.pd = at(g.pads_begin, 0, 0), p.ph = at(g.pads_begin, 1, 0), p.pw = at(g.pads_begin, 2, 0);
+  p.ped = at(g.pads_end, 0, 0), p.peh = at(g.pads_end, 1, 0), p.pew = at(g.pads_end, 2, 0);
+  p.dd = at(g.dilations, 0, 1), p.dh = at(g.dilations, 1, 1), p.dw = at(g.dilations, 2, 1);
   p.group = g.group;
   return p;
 }
@@ -53,7 +52,7 @@ void conv(GpuOpContext& ctx, bool transposed) {
   ConvArgs p = conv_args(ctx, x.shape, y.shape, g);
   p.has_bias = ctx.has_input(2) ? 1 : 0;
   const DeviceBuffer& bias = ctx.has_input(2) ? ctx.input(2).buf : w.buf;
-  ctx.cl.launch_flat(transposed ? "conv_transpose2d_f32" : "conv2d_f32", y.count(), p, x.buf, w.buf,
+  ctx.cl.launch_flat(transposed ? "conv_transpose_f32" : "conv_f32", y.count(), p, x.buf, w.buf,
                      bias, y.buf, y.count());
 }
 
@@ -65,7 +64,7 @@ void pool(GpuOpContext& ctx, int kind) {
   GTensor& y = ctx.allocate_output(0);
   ConvArgs p = conv_args(ctx, x.shape, y.shape, g);
   if (kind == 1 && ctx.node.attr_int("count_include_pad", 0) != 0) kind = 2;
-  ctx.cl.launch_flat("pool2d_f32", y.count(), p, kind, x.buf, y.buf, y.count());
+  ctx.cl.launch_flat("pool_f32", y.count(), p, kind, x.buf, y.buf, y.count());
 }
 
 // Global pools are reductions over every spatial axis.
@@ -224,19 +223,17 @@ void batched_matmul(GpuOpContext& ctx, const GTensor& a, const GTensor& c, const
 }
 
 void add_nn_ops(GpuOpTable& t) {
-  t["Conv"] = {[](GpuOpContext& ctx) { conv(ctx, false); }, "OpenCL conv2d_f32 (direct)",
-               kFloatOnly};
+  t["Conv"] = {[](GpuOpContext& ctx) { conv(ctx, false); }, "OpenCL conv_f32 (direct)", kFloatOnly};
   t["Conv"].describe = [](const ir::Node& node, const ir::ShapeInference& shapes) {
     const ir::ValueInfo& w = shapes.values.at(node.inputs.at(1));
     const bool gemm = w.rank_known && !w.dims.empty() && w.dims[0] >= 0 &&
                       uses_gemm(w.dims[0], node.attr_int("group", 1));
-    return std::string(gemm ? "OpenCL conv2d_gemm_f32 (implicit GEMM)"
-                            : "OpenCL conv2d_f32 (direct)");
+    return std::string(gemm ? "OpenCL conv_gemm_f32 (implicit GEMM)" : "OpenCL conv_f32 (direct)");
   };
   t["ConvTranspose"] = {[](GpuOpContext& ctx) { conv(ctx, true); },
-                        "OpenCL conv_transpose2d_f32 (direct)", kFloatOnly};
-  t["MaxPool"] = {[](GpuOpContext& ctx) { pool(ctx, 0); }, "OpenCL pool2d_f32", kFloatOnly};
-  t["AveragePool"] = {[](GpuOpContext& ctx) { pool(ctx, 1); }, "OpenCL pool2d_f32", kFloatOnly};
+                        "OpenCL conv_transpose_f32 (direct)", kFloatOnly};
+  t["MaxPool"] = {[](GpuOpContext& ctx) { pool(ctx, 0); }, "OpenCL pool_f32", kFloatOnly};
+  t["AveragePool"] = {[](GpuOpContext& ctx) { pool(ctx, 1); }, "OpenCL pool_f32", kFloatOnly};
   t["GlobalAveragePool"] = {[](GpuOpContext& ctx) { global_pool(ctx, 1); }, "OpenCL reduce_f32",
                             kFloatOnly};
   t["GlobalMaxPool"] = {[](GpuOpContext& ctx) { global_pool(ctx, 2); }, "OpenCL reduce_f32",
@@ -245,9 +242,9 @@ void add_nn_ops(GpuOpTable& t) {
   t["Gemm"] = {gemm, "OpenCL matmul_f32 (16x16 tiles)", kFloatOnly};
   t["Resize"] = {resize, "OpenCL resize2d_f32", kFloatOnly};
   for (const char* name : {"Conv", "ConvTranspose", "MaxPool", "AveragePool"})
-    t[name].check = window_rank_at_most_2d;
+    t[name].check = window_rank_at_most_3d;
   t["MaxPool"].check = [](const ir::Node& node, const ir::ShapeInference& shapes) {
-    return all_checks({only_first_output, window_rank_at_most_2d}, node, shapes);
+    return all_checks({only_first_output, window_rank_at_most_3d}, node, shapes);
   };
   t["Resize"].check = [](const ir::Node& node, const ir::ShapeInference&) -> std::string {
     const std::string mode = node.attr_string("mode", "nearest");
