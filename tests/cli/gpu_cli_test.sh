@@ -28,6 +28,12 @@ expect report-placement 0 "GPU\.0.*OpenCL conv_(gemm_)?f32" -- "$sinter" "${run_
 expect bench-json-gpu 0 "^GPU.0 GPU.0 ok" -- bash -c "\"$sinter\" bench \"$m/model.onnx\" -d GPU.0 -n 2 --json | node -e '
   const j = JSON.parse(require(\"fs\").readFileSync(0));
   console.log(j.execution_devices[0], j.first_inference_device, j.placement[\"GPU.0\"] > 0 ? \"ok\" : \"bad\")'"
+# The GPU executor keeps values as long as the CPU's does: its measured peak is the plan.
+expect gpu-plan-is-measured 0 "^agree" -- bash -c "SINTER_CACHE=off \"$sinter\" bench \"$zoo/unet/model.onnx\" \
+  -d GPU.0 -n 1 --profile --json | node -e '
+  const j = JSON.parse(require(\"fs\").readFileSync(0)), e = j.memory_estimate;
+  console.log(e.unsized_values === 0 && e.activations_mb === j.activation_peak_mb ? \"agree\" : \"differ\",
+              e.activations_mb, j.activation_peak_mb)'"
 expect log-line-names-device 0 "compiled .*device 'GPU.0' .*-> GPU.0 = .*cache (hit|miss)" -- \
   "$sinter" --log-level info "${run_m[@]}" -d GPU.0 -o "$tmp/log"
 

@@ -90,6 +90,21 @@ class GpuExecutable final : public device::Executable {
 
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
     std::lock_guard<std::mutex> lock(cl_->run_mutex());  // kernels' arguments are shared state
+    try {
+      run_locked(values, profile);
+    } catch (...) {
+      // Work queued before the failure must finish before the error leaves: a process that exits
+      // with kernels still in flight (or being compiled by the driver) can crash in the driver.
+      try {
+        cl_->finish();
+      } catch (...) {
+      }
+      throw;
+    }
+  }
+
+ private:
+  void run_locked(std::map<std::string, Value>& values, device::RunProfile* profile) const {
     std::map<std::string, const Tensor*> input_tensors;
     for (const auto& p : graph_->inputs) {
       auto it = values.find(p.name);
@@ -141,7 +156,6 @@ class GpuExecutable final : public device::Executable {
     if (profile) profile->peak_activation_bytes = live_bytes.peak();
   }
 
- private:
   const GTensor* find(const std::string& name,
                       const std::unordered_map<std::string, GTensor>& live) const {
     if (auto it = live.find(name); it != live.end()) return &it->second;
