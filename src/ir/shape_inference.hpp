@@ -43,6 +43,10 @@ struct ShapeInference {
   std::set<std::string> ops_without_rule;   // op types whose outputs stayed unknown
 };
 
+// NumPy-style broadcast of known-rank shapes; unknown extents stay unknown unless the other
+// side fixes them (a known extent > 1 wins over unknown).
+std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
+
 // `input_shapes` overrides the declared shapes of graph inputs (static shapes given by the user);
 // inputs not named keep their declared dims, symbolic ones unknown.
 ShapeInference infer_shapes(const Graph& graph,

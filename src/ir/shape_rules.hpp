@@ -41,9 +41,6 @@ void add_nn_rules(RuleTable& rules);
 
 // Helpers shared by the rule files.
 int64_t product(const std::vector<int64_t>& dims);  // -1 when any dim is unknown
-// NumPy-style broadcast of known-rank shapes; unknown extents stay unknown unless the other
-// side fixes them (a known extent > 1 wins over unknown).
-std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
 // Negative axes count from the end; returns -1 when out of range.
 int64_t normalize_axis(int64_t axis, int64_t rank);
 // Contents of a tracked integer tensor, when the values and a known shape are both present.

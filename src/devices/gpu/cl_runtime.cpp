@@ -152,13 +152,6 @@ void ClRuntime::release_pool() {
   pool_.clear();
 }
 
-std::size_t ClRuntime::pooled_bytes() const {
-  std::lock_guard<std::mutex> lock(pool_mutex_);
-  std::size_t total = 0;
-  for (const auto& [bytes, _] : pool_) total += bytes;
-  return total;
-}
-
 void ClRuntime::upload(const DeviceBuffer& buf, const void* data, std::size_t bytes) {
   if (bytes == 0) return;
   cl::check(

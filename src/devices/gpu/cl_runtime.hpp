@@ -65,9 +65,6 @@ class ClRuntime {
   // Held while a graph runs: kernel objects (and their arguments) are shared by every model
   // compiled for this device, so runs on one device take turns.
   std::mutex& run_mutex() { return run_mutex_; }
-  // Bytes held in the reuse pool and handed out now.
-  std::size_t pooled_bytes() const;
-  const std::string& label() const { return label_; }
   void recycle(cl_mem mem, std::size_t bytes);
 
  private:

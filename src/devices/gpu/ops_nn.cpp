@@ -80,17 +80,6 @@ void global_pool(GpuOpContext& ctx, int reduce_op) {
                      element_count(spatial), y.count());
 }
 
-// NumPy broadcast of two known shapes.
-Shape broadcast_shapes(const Shape& a, const Shape& b) {
-  Shape out(std::max(a.size(), b.size()), 1);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const int64_t da = i < out.size() - a.size() ? 1 : a[i - (out.size() - a.size())];
-    const int64_t db = i < out.size() - b.size() ? 1 : b[i - (out.size() - b.size())];
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
-
 struct MatrixView {
   int64_t rows, cols, row_stride, col_stride;
 };
@@ -127,7 +116,7 @@ void matmul(GpuOpContext& ctx) {
             to_string(b.shape));
   // Batch dims: broadcast of both operands' leading dims.
   const Shape a_lead(as.begin(), as.end() - 2), b_lead(bs.begin(), bs.end() - 2);
-  const Shape batch = broadcast_shapes(a_lead, b_lead);
+  const Shape batch = ir::broadcast_dims(a_lead, b_lead);
   Shape a_bs = broadcast_strides(a_lead, batch), b_bs = broadcast_strides(b_lead, batch);
   for (auto& s : a_bs) s *= M * K;
   for (auto& s : b_bs) s *= K * N;
