@@ -11,6 +11,7 @@
 //   cache_dir     SINTER_CACHE_DIR     $XDG_CACHE_HOME/sinter, else ~/.cache/sinter
 //   log_level     SINTER_LOG_LEVEL     warn      (trace, debug, info, warn, error, off)
 //   threads       SINTER_THREADS       0         (0: one per core)
+//   precision     SINTER_PRECISION     f32       (f32, f16, bf16; a device without it refuses)
 //   memory_limit  SINTER_MEMORY_LIMIT  ""        (none; sizes like 512MiB, 2GB, 1e9)
 //   cache_size    SINTER_CACHE_SIZE    10GiB
 //   cache         SINTER_CACHE         on        (on or off)

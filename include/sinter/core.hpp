@@ -160,6 +160,9 @@ class CompiledModel {
   const std::vector<PortInfo>& outputs() const;
   // The devices that run this model, e.g. {"CPU"}.
   std::vector<std::string> execution_devices() const;
+  // The precision that runs (setting `precision`), e.g. "f32" or
+  // "f16 (f16 storage, f32 arithmetic)".
+  const std::string& precision() const;
   // Device -> number of top-level nodes placed on it.
   std::map<std::string, int64_t> placement() const;
   // True when this compile was found in the model cache (see docs/model-cache.md).
@@ -237,6 +240,8 @@ class Core {
                            detail::CompiledModelImpl& compiled) const;
   void cache_store(const detail::ModelImpl& model, const DeviceInfo& device,
                    const detail::CompiledModelImpl& compiled) const;
+  // The settings that change what a compile produces; part of every compile entry's key.
+  std::map<std::string, std::string> compile_options() const;
   std::shared_ptr<runtime::ModelCache> cache_;  // null when the cache is off
 };
 

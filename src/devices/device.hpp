@@ -39,6 +39,9 @@ struct CompileOptions {
   // A folder (in the model cache) where the device may keep what it compiled for itself, such
   // as OpenCL program binaries; empty: keep nothing.
   std::string cache_dir;
+  // "f32" (default), "f16" or "bf16": a device that cannot compute at the precision asked for
+  // refuses the compile (unsupported_op) rather than run another one silently.
+  std::string precision = "f32";
 };
 
 class Executable {
@@ -50,6 +53,8 @@ class Executable {
   // What the device did while compiling, for the compile log line ("" when nothing to say),
   // e.g. "OpenCL program loaded from the cache in 12 ms".
   virtual std::string compile_notes() const { return ""; }
+  // What runs, e.g. "f32" or "f16 (f16 storage, f32 arithmetic)".
+  virtual std::string precision() const { return "f32"; }
 };
 
 class Device {

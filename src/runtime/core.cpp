@@ -121,13 +121,6 @@ int64_t Model::weight_bytes() const {
   return bytes;
 }
 
-namespace {
-
-// Part of every compile entry's key; precision options join here with issue 6.
-const std::map<std::string, std::string> kCompileOptions = {{"precision", "f32"}};
-
-}  // namespace
-
 MemoryEstimate Model::memory_estimate(const std::map<std::string, Shape>& input_shapes) const {
   return runtime::plan_memory(*impl_->graph, weight_bytes(),
                               runtime::effective_input_shapes(*impl_->graph, input_shapes));
@@ -228,6 +221,10 @@ Model Core::read_model_from_memory(const void* data, std::size_t size,
   return m;
 }
 
+std::map<std::string, std::string> Core::compile_options() const {
+  return {{"precision", config_->get("precision")}};
+}
+
 // Looks the compile up in the model cache: fills `compiled`'s cache fields and returns "hit",
 // "miss" or "off" for the log line.
 std::string Core::cache_lookup(const detail::ModelImpl& model, const DeviceInfo& device,
@@ -237,7 +234,7 @@ std::string Core::cache_lookup(const detail::ModelImpl& model, const DeviceInfo&
   compiled.cache = cache_;
   compiled.entry_shapes = shapes;
   compiled.entry_key =
-      runtime::ModelCache::compiled_key(model.cache_key, device, kCompileOptions, shapes);
+      runtime::ModelCache::compiled_key(model.cache_key, device, compile_options(), shapes);
   if (model.read_from_cache && cache_->has_compiled(compiled.entry_key, model.cache_key)) {
     compiled.loaded_from_cache = true;
     compiled.measured_activation_bytes = cache_->activation_bytes(compiled.entry_key);
@@ -255,7 +252,7 @@ void Core::cache_store(const detail::ModelImpl& model, const DeviceInfo& device,
                           model.external_files);
     }
     cache_->store_compiled(compiled.entry_key, model.cache_key, model.source, device,
-                           kCompileOptions, compiled.entry_shapes);
+                           compile_options(), compiled.entry_shapes);
     if (cache_->total_bytes() > cache_->max_bytes()) cache_->prune(cache_->max_bytes());
   } catch (const std::exception& e) {
     log().warn("model cache: could not store '{}' in {}: {}", model.source, cache_->dir(),
@@ -303,9 +300,11 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   impl->device = resolved.device;
   device::CompileOptions options;
   options.threads = config_->threads();
+  options.precision = config_->get("precision");
   if (cache_) options.cache_dir = cache_->dir() + "/devices";
   impl->executable = impl->device->compile(impl->graph, options);
   impl->execution_devices = {resolved.info.name};
+  impl->precision = impl->executable->precision();
   const auto support = impl->device->query(*impl->graph);
   for (std::size_t i = 0; i < impl->graph->nodes.size(); ++i) {
     const ir::Node& n = impl->graph->nodes[i];
@@ -317,9 +316,10 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const std::string notes = impl->executable->compile_notes();
   log().info(
-      "compiled '{}': device '{}' (from {}) -> {} = {} ({}); cache {}; {:.1f} ms; {} nodes on {}{}",
+      "compiled '{}': device '{}' (from {}) -> {} = {} ({}); precision {}; cache {}; {:.1f} ms; {} "
+      "nodes on {}{}",
       model.source(), request.text, source, resolved.info.name, resolved.info.full_name,
-      resolved.why, cache_state, ms, impl->graph->nodes.size(), resolved.info.name,
+      resolved.why, impl->precision, cache_state, ms, impl->graph->nodes.size(), resolved.info.name,
       notes.empty() ? "" : "; " + notes);
   CompiledModel c;
   c.impl_ = impl;
@@ -366,6 +366,9 @@ const std::vector<PortInfo>& CompiledModel::inputs() const {
 }
 const std::vector<PortInfo>& CompiledModel::outputs() const {
   return impl_->graph->outputs;
+}
+const std::string& CompiledModel::precision() const {
+  return impl_->precision;
 }
 std::vector<std::string> CompiledModel::execution_devices() const {
   return impl_->execution_devices;

@@ -30,6 +30,7 @@ struct CompiledModelImpl {
   std::shared_ptr<const device::Device> device;
   std::unique_ptr<device::Executable> executable;
   std::vector<std::string> execution_devices;
+  std::string precision;  // what the device runs, e.g. "f16 (f16 storage, f32 arithmetic)"
   bool loaded_from_cache = false;
   std::vector<NodeReport> placement;  // per top-level node
   // The model-cache entry of this compile (empty key: no cache).

@@ -47,6 +47,22 @@ expect program-loaded 0 "OpenCL program loaded from the cache in [0-9]+ ms" -- \
 expect program-damaged 0 "warn.*OpenCL program binary .* unusable \(truncated or corrupt\).*OpenCL program built" -- \
   bash -c "for f in $SINTER_CACHE_DIR/devices/opencl-*.bin; do head -c 100 \"\$f\" > \"\$f.tmp\" && mv \"\$f.tmp\" \"\$f\"; done
            \"$sinter\" --log-level info ${run_m[*]} -d GPU.0 -o $tmp/p3"
+# --precision f16 keeps float tensors as half: its own program (and cached binary), reported
+# wherever the device is; devices without it refuse rather than run f32 silently.
+expect f16-report 0 "placement: GPU\.0 .*precision: f16 \(f16 storage, f32 arithmetic\)" -- \
+  "$sinter" "${run_m[@]}" -d GPU.0 --precision f16 --report -o "$tmp/f16"
+expect f16-matches-cpu 0 "0 outside" -- \
+  "$sinter" compare "$tmp/f16/logits.npy" "$tmp/cpu/logits.npy" --atol 0 --atol-of-max 0.02 --rtol 1e-2
+expect f16-program-cached 0 "precision f16 .*OpenCL program loaded from the cache" -- \
+  "$sinter" --log-level info "${run_m[@]}" -d GPU.0 --precision f16 -o "$tmp/f16b"
+expect f16-bench-json 0 "^f16 \(f16 storage, f32 arithmetic\)" -- bash -c "SINTER_PRECISION=f16 \"$sinter\" bench \
+  \"$m/model.onnx\" -d GPU.0 -n 1 --json | node -e 'console.log(JSON.parse(require(\"fs\").readFileSync(0)).precision)'"
+expect f16-refused-on-cpu 1 "unsupported_op.*CPU computes in f32 only" -- \
+  "$sinter" "${run_m[@]}" -d CPU --precision f16 -o "$tmp/f16c"
+expect bf16-refused-on-gpu 1 "unsupported_op.*GPU.0 .*no precision 'bf16'" -- \
+  "$sinter" "${run_m[@]}" -d GPU.0 --precision bf16 -o "$tmp/bf16"
+expect bad-precision 1 "precision = 'f8' is not one of f32, f16, bf16" -- \
+  "$sinter" "${run_m[@]}" -d GPU.0 --precision f8 -o "$tmp/f8"
 expect program-cleared 0 "freed" -- "$sinter" cache clear
 expect program-gone 0 "^none" -- bash -c "ls $SINTER_CACHE_DIR/devices 2>/dev/null | grep -q . && echo some || echo none"
 export SINTER_CACHE_DIR=$tmp/cache

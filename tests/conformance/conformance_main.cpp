@@ -5,7 +5,8 @@
 //
 // Each case runs in a forked child with a time limit, so a crash or hang is a failure of that
 // case, not of the runner. Outcomes:
-//   passed   - the case ran and every output matched (rtol 1e-3, atol 1e-7, as ONNX's runner)
+//   passed   - the case ran and every output matched (rtol 1e-3, atol 1e-7, as ONNX's runner;
+//              with --precision f16: rtol 4e-3, atol 2e-3 * max|expected|, see below)
 //   failed   - an unlisted case failed, or a listed case passed (the list must be kept honest)
 //   skipped  - a listed case failed as expected (its reason is in the expected-failures file)
 // Exit status 0 only when nothing failed.
@@ -38,7 +39,7 @@ namespace {
 
 struct Options {
   std::string data_dir = "/usr/share/libonnx-testdata/data";
-  std::string expected_file;
+  std::vector<std::string> expected_files;  // --expected-failures, may be repeated
   std::string filter;
   std::string device = "CPU";
   std::vector<std::string> suites = {"node", "pytorch-converted", "pytorch-operator", "simple"};
@@ -50,11 +51,23 @@ struct Options {
   bool unclaimed_ok = false;  // convert each model to .sinter and run the converted file
   int timeout_s = 60;
   std::string write_failures;  // write the failing cases with their errors here
+  std::string precision = "f32";
 };
+
+// The suite's tolerance, or for half storage (every input and intermediate value rounded to 11
+// significant bits, relative error 2^-11 each) a bound of a few such roundings relative to each
+// element, plus an absolute part that scales with the output (cancellation near zero).
+struct SuiteTolerance {
+  double atol = 1e-7, rtol = 1e-3, atol_of_max = 0;
+};
+SuiteTolerance g_tolerance;
 
 // Empty string when equal within the suite's tolerance, else a description of the mismatch.
 std::string compare_tensors(const Tensor& expected, const Tensor& actual, const std::string& name) {
-  const sinter::Tolerance tol{1e-7, 1e-3};
+  sinter::Tolerance tol{g_tolerance.atol, g_tolerance.rtol};
+  if (g_tolerance.atol_of_max > 0)
+    tol.atol +=
+        g_tolerance.atol_of_max * sinter::compare_tensors(actual, expected, tol).max_abs_expected;
   const sinter::TensorComparison r = sinter::compare_tensors(actual, expected, tol);
   if (!r.layout_error.empty()) return name + ": " + r.layout_error;
   if (r.ok()) return "";
@@ -195,7 +208,6 @@ std::string run_isolated(const fs::path& dir, const Options& opt) {
 
 std::map<std::string, std::string> read_expected(const std::string& path) {
   std::map<std::string, std::string> out;
-  if (path.empty()) return out;
   std::ifstream in(path);
   if (!in) {
     std::cerr << "cannot open expected-failures file '" << path << "'\n";
@@ -236,7 +248,7 @@ int main(int argc, char** argv) {
     if (a == "--data")
       opt.data_dir = next();
     else if (a == "--expected-failures")
-      opt.expected_file = next();
+      opt.expected_files.push_back(next());
     else if (a == "--filter")
       opt.filter = next();
     else if (a == "--device")
@@ -245,6 +257,8 @@ int main(int argc, char** argv) {
       opt.timeout_s = std::stoi(next());
     else if (a == "--write-failures")
       opt.write_failures = next();
+    else if (a == "--precision")
+      opt.precision = next();
     else if (a == "--via-sinter")
       opt.via_sinter = true;
     else if (a == "--unclaimed-ok")
@@ -253,8 +267,9 @@ int main(int argc, char** argv) {
       opt.verbose = true;
     else {
       std::cerr << "usage: sinter-conformance [--data DIR] [--expected-failures FILE] "
-                   "[--filter TEXT] [--device NAME] [--timeout S] [--write-failures FILE] "
-                   "[--via-sinter] [--unclaimed-ok] [--verbose]\n";
+                   "[--filter TEXT] [--device NAME] [--precision f32|f16] [--timeout S] "
+                   "[--write-failures FILE] [--via-sinter] [--unclaimed-ok] [--verbose]\n"
+                   "--expected-failures may be given more than once.\n";
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
@@ -263,7 +278,16 @@ int main(int argc, char** argv) {
               << "' (install Debian's libonnx-testdata: make bootstrap)\n";
     return 2;
   }
-  const auto expected = read_expected(opt.expected_file);
+  std::map<std::string, std::string> expected;
+  for (const auto& file : opt.expected_files) expected.merge(read_expected(file));
+  if (opt.precision == "f16") {
+    g_tolerance = {0, 4e-3, 2e-3};
+  } else if (opt.precision != "f32") {
+    std::cerr << "--precision must be f32 or f16\n";
+    return 2;
+  }
+  // Every case's Core reads its settings from the environment.
+  setenv("SINTER_PRECISION", opt.precision.c_str(), 1);
   std::set<std::string> seen;
   int passed = 0, failed = 0, skipped = 0, unclaimed = 0;
   std::vector<std::string> per_suite;  // "node: 880 of 932 cases pass"

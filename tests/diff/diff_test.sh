@@ -2,14 +2,19 @@
 # Differential test: one zoo model through ONNX Runtime and through sinter on the same inputs;
 # every output must match within |a - b| <= atol + 1e-3 * |b| (b = ONNX Runtime) and be finite;
 # atol is 1e-4 on the CPU and 1e-3 on other devices (their kernels sum in another order).
-#   diff_test.sh SINTER_BIN ZOO_DIR MODEL [DEVICE]
+# With PRECISION f16 (half storage: every intermediate value rounded to 11 significant bits) the
+# bound is |a - b| <= 0.02 * max|b| + 1e-2 * |b|: rounding errors grow with the values' scale.
+#   diff_test.sh SINTER_BIN ZOO_DIR MODEL [DEVICE [PRECISION]]
 set -euo pipefail
 sinter=$1
 zoo=$2
 model=$3
 device=${4:-CPU}
+precision=${5:-f32}
 atol=1e-4
 [ "$device" = CPU ] || atol=1e-3
+tolerance=(--atol "$atol" --rtol 1e-3)
+[ "$precision" = f32 ] || tolerance=(--atol 0 --atol-of-max 0.02 --rtol 1e-2)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$zoo/$model
 [ -f "$dir/model.onnx" ] || { echo "no zoo model at $dir (run sinter-zoo first)"; exit 1; }
@@ -24,13 +29,14 @@ done
 
 NODE_PATH="$root/tools/ort/node_modules" node "$root/tools/ort/ort_run.js" "$dir/model.onnx" \
   "${args[@]}" -o "$work/ort" --threads 2
-"$sinter" run "$dir/model.onnx" -d "$device" "${args[@]}" -o "$work/sinter"
+"$sinter" run "$dir/model.onnx" -d "$device" --precision "$precision" "${args[@]}" \
+  -o "$work/sinter"
 
 count=0
 for expected in "$work"/ort/*.npy; do
   out=$(basename "$expected")
   [ -f "$work/sinter/$out" ] || { echo "FAIL: sinter wrote no $out"; exit 1; }
-  "$sinter" compare "$work/sinter/$out" "$expected" --atol "$atol" --rtol 1e-3 --require-finite
+  "$sinter" compare "$work/sinter/$out" "$expected" "${tolerance[@]}" --require-finite
   count=$((count + 1))
 done
 ort_count=$(ls "$work"/ort | wc -l)
@@ -39,4 +45,4 @@ if [ "$ort_count" != "$sinter_count" ]; then
   echo "FAIL: ONNX Runtime wrote $ort_count outputs, sinter $sinter_count"
   exit 1
 fi
-echo "$model: $count outputs match ONNX Runtime on $device"
+echo "$model: $count outputs match ONNX Runtime on $device at precision $precision"

@@ -1,12 +1,14 @@
 // GPU kernels the ONNX backend suite only tests in other element types (its CumSum cases are
 // f64, which the GPU device does not claim): single-op f32 models, run on GPU.0 (PoCL; ctest sets
 // SINTER_OPENCL_CPU=1) and on the CPU device, whose kernels pass those suite cases. Inputs are
-// fixed pseudo-random numbers.
+// fixed pseudo-random numbers. Each case runs at f32 and at --precision f16 (half storage), the
+// latter against the CPU on the same inputs rounded to half, within a few half roundings.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
 #include <random>
 
+#include "base/half.hpp"
 #include "sinter/sinter.hpp"
 
 using namespace sinter;
@@ -97,6 +99,26 @@ void expect_gpu_matches_cpu(const OpCase& c) {
   const Tolerance tol{1e-5, 1e-4};
   const auto cmp = compare_tensors(gpu, cpu, tol);
   EXPECT_TRUE(cmp.ok()) << c.op << ": " << cmp.summary("y", tol);
+
+  // Half storage rounds the inputs on upload; the CPU gets them rounded the same way.
+  auto to_half_and_back = [](const Tensor& t) {
+    if (t.empty()) return t;
+    Tensor r(ElementType::f32, t.shape());
+    for (int64_t i = 0; i < t.element_count(); ++i)
+      r.data_as<float>()[i] = static_cast<float>(f16(t.data_as<float>()[i]));
+    return r;
+  };
+  Core core_f16(Config::resolve({{"precision", "f16"}}));
+  const Tensor cpu_rounded = run(core, bytes, "CPU", to_half_and_back(x), to_half_and_back(w));
+  const Tensor gpu_f16 = run(core_f16, bytes, "GPU.0", x, w);
+  EXPECT_EQ(
+      core_f16.compile_model(core_f16.read_model_from_memory(bytes.data(), bytes.size()), "GPU.0")
+          .precision(),
+      "f16 (f16 storage, f32 arithmetic)");
+  Tolerance tol_f16{0, 4e-3};
+  tol_f16.atol = 2e-3 * compare_tensors(gpu_f16, cpu_rounded, tol_f16).max_abs_expected;
+  const auto cmp_f16 = compare_tensors(gpu_f16, cpu_rounded, tol_f16);
+  EXPECT_TRUE(cmp_f16.ok()) << c.op << " at f16: " << cmp_f16.summary("y", tol_f16);
 }
 
 }  // namespace

@@ -185,6 +185,7 @@ void bench_command(const BenchOptions& opt) {
         {"device_source", config.setting("device").source},
         {"execution_devices", compiled.execution_devices()},
         {"placement", compiled.placement()},
+        {"precision", compiled.precision()},
         {"read_ms", ms_between(t0, t1)},
         {"compile_ms", ms_between(t1c, t2)},
         {"loaded_from_cache", compiled.loaded_from_cache()},

@@ -128,6 +128,7 @@ void info_command(const std::string& path, const std::vector<std::string>& shape
 struct CompareOptions {
   std::string actual, expected;
   sinter::Tolerance tolerance;
+  double atol_of_max = 0;  // adds this fraction of max |expected| to atol
   bool require_finite = false;
 };
 
@@ -135,8 +136,11 @@ struct CompareOptions {
 void compare_command(const CompareOptions& opt) {
   const sinter::Tensor a = sinter::load_tensor(opt.actual);
   const sinter::Tensor e = sinter::load_tensor(opt.expected);
-  const sinter::TensorComparison r = sinter::compare_tensors(a, e, opt.tolerance);
-  std::printf("%s\n", r.summary(opt.actual + " vs " + opt.expected, opt.tolerance).c_str());
+  sinter::Tolerance tolerance = opt.tolerance;
+  if (opt.atol_of_max > 0)  // a first pass finds max |expected|
+    tolerance.atol += opt.atol_of_max * sinter::compare_tensors(a, e, tolerance).max_abs_expected;
+  const sinter::TensorComparison r = sinter::compare_tensors(a, e, tolerance);
+  std::printf("%s\n", r.summary(opt.actual + " vs " + opt.expected, tolerance).c_str());
   if (!r.layout_error.empty()) {
     throw sinter::Error(sinter::ErrorCategory::invalid_argument, "compare: " + r.layout_error);
   }
@@ -226,6 +230,9 @@ void add_commands(CLI::App& app) {
       ->check(CLI::ExistingFile);
   compare->add_option("--rtol", cmp->tolerance.rtol, "Relative tolerance")->capture_default_str();
   compare->add_option("--atol", cmp->tolerance.atol, "Absolute tolerance")->capture_default_str();
+  compare->add_option("--atol-of-max", cmp->atol_of_max,
+                      "Add this fraction of the largest |expected| to atol (for reduced "
+                      "precision, whose error scales with the values)");
   compare->add_flag("--require-finite", cmp->require_finite,
                     "Also fail when either tensor holds NaN or infinite elements");
   compare->callback([cmp] { compare_command(*cmp); });

@@ -22,6 +22,7 @@ void print_placement(const sinter::CompiledModel& compiled) {
       detail += (detail.empty() ? "" : ", ") + impl + " " + std::to_string(count);
     std::printf("placement: %s %d nodes (%s)\n", device.c_str(), total, detail.c_str());
   }
+  std::printf("precision: %s\n", compiled.precision().c_str());
 }
 
 void print_profile(const std::vector<sinter::NodeReport>& nodes, double inference_ms, int top) {

@@ -22,6 +22,8 @@ void CliSettings::add_flags(CLI::App& app) {
       {"cache_dir", "--cache-dir", "Model cache folder (SINTER_CACHE_DIR)"},
       {"log_level", "--log-level", "trace, debug, info, warn, error or off (SINTER_LOG_LEVEL)"},
       {"threads", "--threads", "CPU threads, 0 = one per core (SINTER_THREADS)"},
+      {"precision", "--precision",
+       "f32 (default), or f16 on GPUs: tensors kept as half, arithmetic in f32 (SINTER_PRECISION)"},
       {"memory_limit", "--memory-limit",
        "Refuse models needing more, e.g. 4GiB (SINTER_MEMORY_LIMIT)"},
   };

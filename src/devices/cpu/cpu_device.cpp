@@ -143,6 +143,11 @@ class CpuDevice final : public device::Device {
   std::unique_ptr<device::Executable> compile(
       std::shared_ptr<const ir::Graph> graph,
       const device::CompileOptions& options) const override {
+    // Reduced precision on the CPU (bf16 matmul and conv through oneDNN) is not built yet.
+    SINTER_CHECK(options.precision == "f32", unsupported_op,
+                 "CPU computes in f32 only; precision '{}' is not available on it (the GPU device "
+                 "has f16)",
+                 options.precision);
     check_kernels(*graph);
     return std::make_unique<CpuExecutable>(std::move(graph), options.threads);
   }

@@ -15,8 +15,12 @@ Buffer::~Buffer() {
   if (owner && mem) owner->recycle(mem, bytes);
 }
 
-ClRuntime::ClRuntime(cl_platform_id platform, cl_device_id device, std::string label)
-    : device_(device), label_(std::move(label)) {
+ClRuntime::ClRuntime(cl_platform_id platform, cl_device_id device, std::string label,
+                     ElementType float_storage)
+    : device_(device), label_(std::move(label)), float_storage_(float_storage) {
+  SINTER_CHECK(float_storage == ElementType::f32 || float_storage == ElementType::f16, internal,
+               "{}: float storage {} is not one the kernels know", label_,
+               to_string(float_storage));
   cl_int err = CL_SUCCESS;
   const cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
                                          reinterpret_cast<cl_context_properties>(platform), 0};
@@ -28,7 +32,9 @@ ClRuntime::ClRuntime(cl_platform_id platform, cl_device_id device, std::string l
 }
 
 std::string ClRuntime::build(cl_program program) {
-  const cl_int err = clBuildProgram(program, 1, &device_, "-cl-std=CL1.2", nullptr, nullptr);
+  const char* options =
+      float_storage_ == ElementType::f16 ? "-cl-std=CL1.2 -DSINTER_F16_STORAGE" : "-cl-std=CL1.2";
+  const cl_int err = clBuildProgram(program, 1, &device_, options, nullptr, nullptr);
   if (err == CL_SUCCESS) return "";
   std::size_t size = 0;
   clGetProgramBuildInfo(program, device_, CL_PROGRAM_BUILD_LOG, 0, nullptr, &size);

@@ -1,5 +1,6 @@
-// One OpenCL device in use: its context, in-order queue, the program built from sinter's kernel
-// sources (once per process and device), device buffers from a reuse pool, and kernel launches.
+// One OpenCL device in use at one float storage type: its context, in-order queue, the program
+// built from sinter's kernel sources (once per process, device and storage type), device buffers
+// from a reuse pool, and kernel launches.
 //
 //   ClRuntime& cl = ...;
 //   DeviceBuffer buf = cl.allocate(bytes);
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "devices/gpu/opencl.hpp"
+#include "sinter/tensor.hpp"
 
 namespace sinter::gpu {
 
@@ -31,7 +33,16 @@ using DeviceBuffer = std::shared_ptr<Buffer>;
 
 class ClRuntime {
  public:
-  ClRuntime(cl_platform_id platform, cl_device_id device, std::string label);
+  // `float_storage`: how float tensors are kept in device memory, f32 or f16 (`--precision f16`:
+  // half the memory and bandwidth; kernels still compute in f32).
+  ClRuntime(cl_platform_id platform, cl_device_id device, std::string label,
+            ElementType float_storage = ElementType::f32);
+
+  // The element type that holds a tensor of `type` in this runtime's device memory.
+  ElementType stored_as(ElementType type) const {
+    return type == ElementType::f32 ? float_storage_ : type;
+  }
+  ElementType float_storage() const { return float_storage_; }
 
   // Builds the kernel program on first use (from a binary in `cache_dir` when one is there,
   // storing one there otherwise). Returns what happened, for the compile log line.
@@ -85,6 +96,7 @@ class ClRuntime {
 
   cl_device_id device_;
   std::string label_;
+  ElementType float_storage_;
   cl::Handle<cl_context> context_;
   cl::Handle<cl_command_queue> queue_;
   cl::Handle<cl_program> program_;

@@ -69,23 +69,20 @@ Tensor host_tensor(const ir::ValueInfo& v) {
   return t;
 }
 
-GTensor upload(ClRuntime& cl, const Tensor& t) {
-  GTensor g{t.element_type(), t.shape(), cl.allocate(t.byte_size())};
-  cl.upload(g.buf, t.data(), t.byte_size());
-  return g;
-}
-
 class GpuExecutable final : public device::Executable {
  public:
   GpuExecutable(std::shared_ptr<const ir::Graph> graph, std::shared_ptr<ClRuntime> cl,
                 std::string label)
       : graph_(std::move(graph)), cl_(std::move(cl)), label_(std::move(label)) {
     for (const auto& [name, t] : graph_->constants)
-      if (stored_type(t.element_type())) constants_[name] = upload(*cl_, t);
+      if (stored_type(t.element_type())) constants_[name] = upload_tensor(*cl_, t);
     cl_->finish();
   }
 
   std::string compile_notes() const override { return notes_; }
+  std::string precision() const override {
+    return cl_->float_storage() == ElementType::f16 ? "f16 (f16 storage, f32 arithmetic)" : "f32";
+  }
   void set_compile_notes(std::string notes) { notes_ = std::move(notes); }
 
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
@@ -120,7 +117,7 @@ class GpuExecutable final : public device::Executable {
       SINTER_CHECK(stored_type(t.element_type()), unsupported_op,
                    "{}: input '{}' is {}, which the GPU device does not handle", label_, p.name,
                    to_string(t.element_type()));
-      live[p.name] = upload(*cl_, t);
+      live[p.name] = upload_tensor(*cl_, t);
     }
     const auto dying = ir::values_dying_after(*graph_);
     const bool time_nodes = profile && profile->time_nodes;
@@ -149,9 +146,7 @@ class GpuExecutable final : public device::Executable {
     for (const auto& o : graph_->outputs) {
       const GTensor* g = find(o.name, live);
       SINTER_CHECK(g, internal, "{}: graph output '{}' was not produced", label_, o.name);
-      Tensor host(g->type, g->shape);
-      cl_->download(g->buf, host.data(), host.byte_size());
-      values[o.name] = host;
+      values[o.name] = download_tensor(*cl_, *g);
     }
     if (profile) profile->peak_activation_bytes = live_bytes.peak();
   }
@@ -203,7 +198,7 @@ class GpuExecutable final : public device::Executable {
       else
         host = host_tensor(plan.shapes.values.at(node.outputs[k]));
       if (stored_type(host.element_type()))
-        out[k] = upload(*cl_, host);
+        out[k] = upload_tensor(*cl_, host);
       else
         out[k] = GTensor{host.element_type(), host.shape(), nullptr};
     }
@@ -320,18 +315,37 @@ class GpuDevice final : public device::Device {
             "those nodes on the CPU",
             found_.info.name, found_.info.full_name, list, found_.info.name);
     }
+    const std::shared_ptr<ClRuntime> cl = runtime_for(options.precision);
     std::string key;
     for (const auto& [k, v] : found_.info.caching_properties) key += k + "=" + v + ";";
-    const std::string notes = cl_->ensure_program(
+    key += std::string("float_storage=") + to_string(cl->float_storage());
+    const std::string notes = cl->ensure_program(
         options.cache_dir, fmt::format("{:016x}", XXH3_64bits(key.data(), key.size())));
-    auto exe = std::make_unique<GpuExecutable>(std::move(graph), cl_, found_.info.name);
+    auto exe = std::make_unique<GpuExecutable>(std::move(graph), cl, found_.info.name);
     exe->set_compile_notes(notes);
     return exe;
   }
 
  private:
+  // f32: the device's runtime; f16: a second one (own context, program and buffer pool) whose
+  // kernels keep float tensors as half. Storage through vload_half / vstore_half is core OpenCL,
+  // so every device can do it, with or without cl_khr_fp16.
+  std::shared_ptr<ClRuntime> runtime_for(const std::string& precision) const {
+    if (precision == "f32") return cl_;
+    SINTER_CHECK(precision == "f16", unsupported_op,
+                 "{} ({}) has no precision '{}': the GPU device runs f32 or f16", found_.info.name,
+                 found_.info.full_name, precision);
+    std::lock_guard<std::mutex> lock(f16_mutex_);
+    if (!cl_f16_)
+      cl_f16_ = std::make_shared<ClRuntime>(found_.platform, found_.device, found_.info.name,
+                                            ElementType::f16);
+    return cl_f16_;
+  }
+
   FoundDevice found_;
   std::shared_ptr<ClRuntime> cl_;
+  mutable std::mutex f16_mutex_;
+  mutable std::shared_ptr<ClRuntime> cl_f16_;
 };
 
 }  // namespace

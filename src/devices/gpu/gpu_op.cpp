@@ -1,5 +1,7 @@
 #include "devices/gpu/gpu_op.hpp"
 
+#include "base/half.hpp"
+
 namespace sinter::gpu {
 
 std::vector<int64_t> GpuOpContext::input_ints(std::size_t i) const {
@@ -20,7 +22,7 @@ std::vector<double> GpuOpContext::input_reals(std::size_t i) const {
 GTensor& GpuOpContext::allocate_output(std::size_t k) {
   const ir::ValueInfo& v = planned_output(k);
   GTensor& t = outputs[k];
-  t.type = v.type;
+  t.type = cl.stored_as(v.type);
   t.shape = v.dims;
   t.buf = cl.allocate(t.bytes());
   return t;
@@ -30,6 +32,32 @@ void GpuOpContext::alias_output(std::size_t k, const GTensor& of) {
   GTensor& t = outputs[k];
   t = of;
   t.shape = planned_output(k).dims;
+}
+
+GTensor upload_tensor(ClRuntime& cl, const Tensor& t) {
+  const ElementType stored = cl.stored_as(t.element_type());
+  Tensor converted = t;
+  if (stored == ElementType::f16 && t.element_type() == ElementType::f32) {
+    converted = Tensor(ElementType::f16, t.shape());
+    const float* from = t.data_as<float>();
+    f16* to = converted.data_as<f16>();
+    for (int64_t i = 0; i < t.element_count(); ++i) to[i] = f16(from[i]);
+  }
+  GTensor g{stored, t.shape(), cl.allocate(converted.byte_size())};
+  cl.upload(g.buf, converted.data(), converted.byte_size());
+  return g;
+}
+
+Tensor download_tensor(ClRuntime& cl, const GTensor& g) {
+  Tensor stored(g.type, g.shape);
+  cl.download(g.buf, stored.data(), stored.byte_size());
+  if (g.type != ElementType::f16) return stored;
+  // Half storage only ever holds the graph's f32 values (f16 graph values are refused by query).
+  Tensor values(ElementType::f32, g.shape);
+  const f16* from = stored.data_as<f16>();
+  float* to = values.data_as<float>();
+  for (int64_t i = 0; i < values.element_count(); ++i) to[i] = static_cast<float>(from[i]);
+  return values;
 }
 
 std::string sized_kernel(const char* base, ElementType type) {

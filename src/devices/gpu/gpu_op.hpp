@@ -21,13 +21,16 @@
 
 namespace sinter::gpu {
 
-// A tensor in device memory. Reshape-like ops share the buffer under another shape.
+// A tensor in device memory. Reshape-like ops share the buffer under another shape. `type` is
+// the stored type: f16 for the graph's f32 values under `--precision f16` (ClRuntime::stored_as).
 struct GTensor {
   ElementType type = ElementType::undefined;
   Shape shape;
   DeviceBuffer buf;
 
   int64_t count() const { return element_count(shape); }
+  // f32 values, stored as f32 or (with `--precision f16`) f16.
+  bool is_float() const { return type == ElementType::f32 || type == ElementType::f16; }
   std::size_t bytes() const { return static_cast<std::size_t>(count()) * element_size(type); }
 };
 
@@ -134,6 +137,10 @@ void permute_into(GpuOpContext& ctx, const GTensor& x, const std::vector<int64_t
 // y[b] = a[b] · c[b] for contiguous a [batch, M, K] and c [batch, K, N]; y is [batch, M, N].
 void batched_matmul(GpuOpContext& ctx, const GTensor& a, const GTensor& c, const GTensor& y,
                     int64_t batch, int64_t M, int64_t K, int64_t N);
+
+// Host tensors to and from device memory, converting f32 to the runtime's float storage and back.
+GTensor upload_tensor(ClRuntime& cl, const Tensor& t);
+Tensor download_tensor(ClRuntime& cl, const GTensor& g);
 
 // "copy_strided_4" for element size 4, ...: the size-generic data kernels.
 std::string sized_kernel(const char* base, ElementType type);

@@ -205,14 +205,14 @@ void trilu(GpuOpContext& ctx) {
 
 // Filled on the host and copied over: the shape is planned, the value an attribute.
 void constant_of_shape(GpuOpContext& ctx) {
-  GTensor& y = ctx.allocate_output(0);
-  Tensor host(y.type, y.shape);
+  const ir::ValueInfo& planned = ctx.planned_output(0);
+  Tensor host(planned.type, planned.dims);
   if (const ir::Attribute* a = ctx.node.find("value"); a && !a->t.empty()) {
-    const std::size_t size = element_size(y.type);
+    const std::size_t size = element_size(planned.type);
     for (int64_t i = 0; i < host.element_count(); ++i)
       std::memcpy(static_cast<char*>(host.data()) + i * size, a->t.data(), size);
   }
-  ctx.cl.upload(y.buf, host.data(), host.byte_size());
+  ctx.outputs[0] = upload_tensor(ctx.cl, host);
 }
 
 GpuOp op(GpuKernel run, const char* implementation, std::set<ElementType> types = kAnyStored) {

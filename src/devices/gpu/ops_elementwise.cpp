@@ -77,6 +77,10 @@ void launch_binary(GpuOpContext& ctx, const char* kernel, int op, const GTensor&
 GpuOp binary(int op) {
   return {[op](GpuOpContext& ctx) {
             const GTensor& a = ctx.input(0);
+            if (ctx.input_count() == 1) {  // Sum, Max, Min of one tensor: that tensor
+              ctx.alias_output(0, a);
+              return;
+            }
             GTensor& y = ctx.allocate_output(0);
             const char* kernel = a.type == ElementType::i64 ? "binary_i64" : "binary_f32";
             for (std::size_t i = 1; i < ctx.input_count(); ++i)
@@ -85,11 +89,6 @@ GpuOp binary(int op) {
                          to_string(ctx.input(i).type));
             if (a.type == ElementType::i64 && (op == 4 || op == 7))
               ctx.fail("this op on i64 is not implemented");
-            if (ctx.input_count() == 1) {
-              ctx.cl.launch_flat("unary_f32", y.count(), int(kCopy), 0.f, 0.f, a.buf, y.buf,
-                                 y.count());
-              return;
-            }
             GTensor b = ctx.input(1);
             // Before opset 7, PRelu's 1-d slope is per channel (axis 1), not right-aligned.
             if (ctx.node.op_type == "PRelu" && ctx.opset < 7 && b.shape.size() == 1 &&
@@ -113,11 +112,10 @@ GpuOp compare(int op) {
   return {[op](GpuOpContext& ctx) {
             const GTensor& a = ctx.input(0);
             GTensor& y = ctx.allocate_output(0);
-            const char* kernel = a.type == ElementType::f32   ? "compare_f32"
+            const char* kernel = a.is_float()                 ? "compare_f32"
                                  : a.type == ElementType::i64 ? "compare_i64"
                                                               : "compare_u8";
-            if (a.type != ElementType::f32 && a.type != ElementType::i64 &&
-                a.type != ElementType::boolean)
+            if (!a.is_float() && a.type != ElementType::i64 && a.type != ElementType::boolean)
               ctx.fail("comparisons on {} are not implemented", to_string(a.type));
             launch_binary(ctx, kernel, op, a, ctx.input(1), y);
           },
@@ -135,9 +133,11 @@ void where(GpuOpContext& ctx) {
                      y.buf, y.count());
 }
 
+// Kernel name part of a stored type; "f32" kernels read and write the runtime's float storage.
 const char* type_tag(ElementType t) {
   switch (t) {
     case ElementType::f32:
+    case ElementType::f16:
       return "f32";
     case ElementType::i64:
       return "i64";
@@ -159,7 +159,7 @@ void cast(GpuOpContext& ctx) {
     ctx.fail("casts from {} to {} are not implemented", to_string(x.type), to_string(to));
   if (std::string(from_tag) == to_tag) {  // same storage: share the buffer
     ctx.alias_output(0, x);
-    ctx.outputs[0].type = to;
+    ctx.outputs[0].type = ctx.cl.stored_as(to);
     return;
   }
   GTensor& y = ctx.allocate_output(0);

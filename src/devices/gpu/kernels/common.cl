@@ -23,3 +23,19 @@ inline long walk_offset(const Walk* w, long i, const long* strides, long offset)
   }
   return off;
 }
+
+// Float tensors live in device memory as `real_t`: float, or half when the program is built with
+// SINTER_F16_STORAGE (`--precision f16`). vload_half / vstore_half are core OpenCL C, so half
+// storage needs no cl_khr_fp16; arithmetic is always float. Every float tensor is read and
+// written through LOAD / STORE; PLAIN_LOAD / PLAIN_STORE serve the other element types.
+#ifdef SINTER_F16_STORAGE
+#define real_t half
+#define LOAD(p, i) vload_half((i), (p))
+#define STORE(p, i, v) vstore_half((v), (i), (p))
+#else
+#define real_t float
+#define LOAD(p, i) ((p)[(i)])
+#define STORE(p, i, v) ((p)[(i)] = (v))
+#endif
+#define PLAIN_LOAD(p, i) ((p)[(i)])
+#define PLAIN_STORE(p, i, v) ((p)[(i)] = (v))

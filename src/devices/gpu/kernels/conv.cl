@@ -19,17 +19,17 @@ typedef struct {
              n = (i) / ((p).ow * (p).oh * (p).od * (p).oc)
 
 // Direct convolution: one work item per output element (depthwise and thin groups).
-__kernel void conv_f32(ConvArgs p, __global const float* x, __global const float* wt,
-                       __global const float* bias, __global float* y, long total) {
+__kernel void conv_f32(ConvArgs p, __global const real_t* x, __global const real_t* wt,
+                       __global const real_t* bias, __global real_t* y, long total) {
   const long i = get_global_id(0);
   if (i >= total) return;
   SPLIT_OUTPUT(p, i);
   const long icg = p.c / p.group, ocg = p.oc / p.group, g = oc / ocg;
   const long vol = p.d * p.h * p.w;
-  float acc = p.has_bias ? bias[oc] : 0.0f;
+  float acc = p.has_bias ? LOAD(bias, oc) : 0.0f;
   for (long ic = 0; ic < icg; ++ic) {
-    __global const float* xin = x + (n * p.c + g * icg + ic) * vol;
-    __global const float* wk = wt + (oc * icg + ic) * p.kd * p.kh * p.kw;
+    const long xin = (n * p.c + g * icg + ic) * vol;
+    const long wk = (oc * icg + ic) * p.kd * p.kh * p.kw;
     for (long kz = 0; kz < p.kd; ++kz) {
       const long iz = oz * p.sd - p.pd + kz * p.dd;
       if (iz < 0 || iz >= p.d) continue;
@@ -39,23 +39,24 @@ __kernel void conv_f32(ConvArgs p, __global const float* x, __global const float
         for (long kx = 0; kx < p.kw; ++kx) {
           const long ix = ox * p.sw - p.pw + kx * p.dw;
           if (ix < 0 || ix >= p.w) continue;
-          acc += xin[(iz * p.h + iy) * p.w + ix] * wk[(kz * p.kh + ky) * p.kw + kx];
+          acc += LOAD(x, xin + (iz * p.h + iy) * p.w + ix) *
+                 LOAD(wt, wk + (kz * p.kh + ky) * p.kw + kx);
         }
       }
     }
   }
-  y[i] = acc;
+  STORE(y, i, acc);
 }
 
 // ConvTranspose: weights [C, OC/group, k...]; output position o gathers every input position
 // whose window tap lands on it: o = in * stride - pad + k * dilation.
-__kernel void conv_transpose_f32(ConvArgs p, __global const float* x, __global const float* wt,
-                                 __global const float* bias, __global float* y, long total) {
+__kernel void conv_transpose_f32(ConvArgs p, __global const real_t* x, __global const real_t* wt,
+                                 __global const real_t* bias, __global real_t* y, long total) {
   const long i = get_global_id(0);
   if (i >= total) return;
   SPLIT_OUTPUT(p, i);
   const long icg = p.c / p.group, ocg = p.oc / p.group, g = oc / ocg, ocl = oc % ocg;
-  float acc = p.has_bias ? bias[oc] : 0.0f;
+  float acc = p.has_bias ? LOAD(bias, oc) : 0.0f;
   for (long ic = 0; ic < icg; ++ic) {
     const long c = g * icg + ic;
     for (long kz = 0; kz < p.kd; ++kz) {
@@ -67,23 +68,23 @@ __kernel void conv_transpose_f32(ConvArgs p, __global const float* x, __global c
         for (long kx = 0; kx < p.kw; ++kx) {
           const long tx = ox + p.pw - kx * p.dw;
           if (tx < 0 || tx % p.sw != 0 || tx / p.sw >= p.w) continue;
-          acc += x[(((n * p.c + c) * p.d + tz / p.sd) * p.h + ty / p.sh) * p.w + tx / p.sw] *
-                 wt[(((c * ocg + ocl) * p.kd + kz) * p.kh + ky) * p.kw + kx];
+          acc += LOAD(x, (((n * p.c + c) * p.d + tz / p.sd) * p.h + ty / p.sh) * p.w + tx / p.sw) *
+                 LOAD(wt, (((c * ocg + ocl) * p.kd + kz) * p.kh + ky) * p.kw + kx);
         }
       }
     }
   }
-  y[i] = acc;
+  STORE(y, i, acc);
 }
 
 // MaxPool / AveragePool (oc = c). kind 0: max, 1: average over the taps inside the input,
 // 2: average counting pads (taps inside the padded input).
-__kernel void pool_f32(ConvArgs p, int kind, __global const float* x, __global float* y,
+__kernel void pool_f32(ConvArgs p, int kind, __global const real_t* x, __global real_t* y,
                        long total) {
   const long i = get_global_id(0);
   if (i >= total) return;
   SPLIT_OUTPUT(p, i);
-  __global const float* xin = x + (n * p.c + oc) * p.d * p.h * p.w;
+  const long xin = (n * p.c + oc) * p.d * p.h * p.w;
   float acc = kind == 0 ? -INFINITY : 0.0f;
   long count = 0;
   for (long kz = 0; kz < p.kd; ++kz) {
@@ -97,7 +98,7 @@ __kernel void pool_f32(ConvArgs p, int kind, __global const float* x, __global f
             ix >= -p.pw && ix < p.w + p.pew)
           ++count;
         if (!inside) continue;
-        const float v = xin[(iz * p.h + iy) * p.w + ix];
+        const float v = LOAD(x, xin + (iz * p.h + iy) * p.w + ix);
         if (kind == 0) {
           acc = fmax(acc, v);
         } else {
@@ -107,7 +108,7 @@ __kernel void pool_f32(ConvArgs p, int kind, __global const float* x, __global f
       }
     }
   }
-  y[i] = kind == 0 ? acc : (count > 0 ? acc / (float)count : 0.0f);
+  STORE(y, i, kind == 0 ? acc : (count > 0 ? acc / (float)count : 0.0f));
 }
 
 // Convolution as an implicit matrix product per (image, group): weights [OC/g, C/g·taps] times
@@ -115,8 +116,8 @@ __kernel void pool_f32(ConvArgs p, int kind, __global const float* x, __global f
 // the fly (no im2col buffer). Used when a group has enough output channels to fill the tiles.
 #define CONV_TILE 16
 __kernel __attribute__((reqd_work_group_size(CONV_TILE, CONV_TILE, 1))) void conv_gemm_f32(
-    ConvArgs p, __global const float* x, __global const float* wt, __global const float* bias,
-    __global float* y) {
+    ConvArgs p, __global const real_t* x, __global const real_t* wt, __global const real_t* bias,
+    __global real_t* y) {
   __local float tw[CONV_TILE][CONV_TILE + 1];
   __local float tx[CONV_TILE][CONV_TILE + 1];
   const long pos = get_global_id(0), row = get_global_id(1), z = get_global_id(2);
@@ -126,11 +127,11 @@ __kernel __attribute__((reqd_work_group_size(CONV_TILE, CONV_TILE, 1))) void con
   const long taps = p.kd * p.kh * p.kw, K = icg * taps, P = p.od * p.oh * p.ow;
   const long oc = g * ocg + row;
   const long ox = pos % p.ow, oy = (pos / p.ow) % p.oh, oz = pos / (p.ow * p.oh);
-  __global const float* xg = x + (n * p.c + g * icg) * p.d * p.h * p.w;
+  const long xg = (n * p.c + g * icg) * p.d * p.h * p.w;
   float acc = 0.0f;
   for (long k0 = 0; k0 < K; k0 += CONV_TILE) {
     const long kcol = k0 + lc;
-    tw[lr][lc] = row < ocg && kcol < K ? wt[oc * K + kcol] : 0.0f;
+    tw[lr][lc] = row < ocg && kcol < K ? LOAD(wt, oc * K + kcol) : 0.0f;
     const long k = k0 + lr;
     float v = 0.0f;
     if (k < K && pos < P) {
@@ -139,12 +140,13 @@ __kernel __attribute__((reqd_work_group_size(CONV_TILE, CONV_TILE, 1))) void con
       const long iz = oz * p.sd - p.pd + kz * p.dd, iy = oy * p.sh - p.ph + ky * p.dh,
                  ix = ox * p.sw - p.pw + kx * p.dw;
       if (iz >= 0 && iz < p.d && iy >= 0 && iy < p.h && ix >= 0 && ix < p.w)
-        v = xg[((ic * p.d + iz) * p.h + iy) * p.w + ix];
+        v = LOAD(x, xg + ((ic * p.d + iz) * p.h + iy) * p.w + ix);
     }
     tx[lr][lc] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int t = 0; t < CONV_TILE; ++t) acc += tw[lr][t] * tx[t][lc];
     barrier(CLK_LOCAL_MEM_FENCE);
   }
-  if (row < ocg && pos < P) y[(n * p.oc + oc) * P + pos] = acc + (p.has_bias ? bias[oc] : 0.0f);
+  if (row < ocg && pos < P)
+    STORE(y, (n * p.oc + oc) * P + pos, acc + (p.has_bias ? LOAD(bias, oc) : 0.0f));
 }

@@ -1,5 +1,6 @@
-// Data movement, generic over the element size (1, 4 or 8 bytes): Transpose, Slice, Expand,
-// Concat and Split are all one strided copy; Pad, Tile, Gather, GatherND and Trilu have their own.
+// Data movement, generic over the element size (1, 2, 4 or 8 bytes; 2 is half-stored floats):
+// Transpose, Slice, Expand, Concat and Split are all one strided copy;
+// Pad, Tile, Gather, GatherND and Trilu have their own.
 
 // out[walk(stride1, offset1)] = in[walk(stride0, offset0)] over the walk's dims.
 #define COPY_STRIDED(NAME, T)                                                      \
@@ -9,12 +10,13 @@
     y[walk_offset(&w, i, w.stride1, w.offset1)] = x[walk_offset(&w, i, w.stride0, w.offset0)]; \
   }
 COPY_STRIDED(copy_strided_1, uchar)
+COPY_STRIDED(copy_strided_2, ushort)
 COPY_STRIDED(copy_strided_4, uint)
 COPY_STRIDED(copy_strided_8, ulong)
 
 // Pad: w.dims are the output dims, stride0 the input's strides, stride1 the input's dims,
 // stride2 the leading pads. mode 0: constant `value`; 1: reflect; 2: edge; 3: wrap.
-__kernel void pad_f32(Walk w, __global const float* x, __global float* y, int mode, float value,
+__kernel void pad_f32(Walk w, __global const real_t* x, __global real_t* y, int mode, float value,
                       long n) {
   const long i = get_global_id(0);
   if (i >= n) return;
@@ -39,11 +41,11 @@ __kernel void pad_f32(Walk w, __global const float* x, __global float* y, int mo
     }
     off += c * w.stride0[d];
   }
-  y[i] = inside ? x[off] : value;
+  STORE(y, i, inside ? LOAD(x, off) : value);
 }
 
 // CumSum along an axis: x seen as [outer, len, inner]; one work item per (outer, inner) line.
-__kernel void cumsum_f32(__global const float* x, __global float* y, long len, long inner,
+__kernel void cumsum_f32(__global const real_t* x, __global real_t* y, long len, long inner,
                          int exclusive, int reverse, long n) {
   const long i = get_global_id(0);
   if (i >= n) return;
@@ -51,13 +53,13 @@ __kernel void cumsum_f32(__global const float* x, __global float* y, long len, l
   float acc = 0.0f;
   for (long j = 0; j < len; ++j) {
     const long at = base + (reverse ? len - 1 - j : j) * inner;
-    const float v = x[at];
+    const float v = LOAD(x, at);
     if (exclusive) {
-      y[at] = acc;
+      STORE(y, at, acc);
       acc += v;
     } else {
       acc += v;
-      y[at] = acc;
+      STORE(y, at, acc);
     }
   }
 }
@@ -75,6 +77,7 @@ __kernel void cumsum_f32(__global const float* x, __global float* y, long len, l
     y[i] = x[off];                                                         \
   }
 TILE_KERNEL(tile_1, uchar)
+TILE_KERNEL(tile_2, ushort)
 TILE_KERNEL(tile_4, uint)
 TILE_KERNEL(tile_8, ulong)
 
@@ -90,6 +93,7 @@ TILE_KERNEL(tile_8, ulong)
     y[i] = idx >= 0 && idx < axis_len ? x[(out * axis_len + idx) * inner + in] : (T)0;   \
   }
 GATHER(gather_1, uchar)
+GATHER(gather_2, ushort)
 GATHER(gather_4, uint)
 GATHER(gather_8, ulong)
 
@@ -113,15 +117,16 @@ GATHER(gather_8, ulong)
     y[i] = x[off + within];                                                                 \
   }
 GATHER_ND(gather_nd_1, uchar)
+GATHER_ND(gather_nd_2, ushort)
 GATHER_ND(gather_nd_4, uint)
 GATHER_ND(gather_nd_8, ulong)
 
 // Trilu over the last two dims [rows, cols]: keep j - i >= k (upper) or j - i <= k (lower).
-__kernel void trilu_f32(__global const float* x, __global float* y, long rows, long cols, long k,
+__kernel void trilu_f32(__global const real_t* x, __global real_t* y, long rows, long cols, long k,
                         int upper, long n) {
   const long i = get_global_id(0);
   if (i >= n) return;
   const long c = i % cols, r = (i / cols) % rows;
   const bool keep = upper ? (c - r >= k) : (c - r <= k);
-  y[i] = keep ? x[i] : 0.0f;
+  STORE(y, i, keep ? LOAD(x, i) : 0.0f);
 }

@@ -1,11 +1,11 @@
 // Elementwise kernels: one work item per output element.
 
 // Unary float ops; `op` numbers match UnaryOp in src/devices/gpu/ops_elementwise.cpp.
-__kernel void unary_f32(int op, float alpha, float beta, __global const float* x,
-                        __global float* y, long n) {
+__kernel void unary_f32(int op, float alpha, float beta, __global const real_t* x,
+                        __global real_t* y, long n) {
   const long i = get_global_id(0);
   if (i >= n) return;
-  const float v = x[i];
+  const float v = LOAD(x, i);
   float r;
   switch (op) {
     case 0: r = fmax(v, 0.0f); break;                                     // Relu
@@ -41,16 +41,16 @@ __kernel void unary_f32(int op, float alpha, float beta, __global const float* x
     case 29: r = fmax(0.0f, v) + fmin(0.0f, alpha * (exp(v / alpha) - 1.0f)); break;  // Celu
     default: r = NAN; break;
   }
-  y[i] = r;
+  STORE(y, i, r);
 }
 
 // Binary float ops with broadcasting; operands walk with stride0 (a) and stride1 (b).
-__kernel void binary_f32(int op, Walk w, __global const float* a, __global const float* b,
-                         __global float* y, long n) {
+__kernel void binary_f32(int op, Walk w, __global const real_t* a, __global const real_t* b,
+                         __global real_t* y, long n) {
   const long i = get_global_id(0);
   if (i >= n) return;
-  const float u = a[walk_offset(&w, i, w.stride0, w.offset0)];
-  const float v = b[walk_offset(&w, i, w.stride1, w.offset1)];
+  const float u = LOAD(a, walk_offset(&w, i, w.stride0, w.offset0));
+  const float v = LOAD(b, walk_offset(&w, i, w.stride1, w.offset1));
   float r;
   switch (op) {
     case 0: r = u + v; break;
@@ -64,7 +64,7 @@ __kernel void binary_f32(int op, Walk w, __global const float* a, __global const
     case 8: r = fmod(u, v); break;            // Mod with fmod=1
     default: r = NAN; break;
   }
-  y[i] = r;
+  STORE(y, i, r);
 }
 
 __kernel void binary_i64(int op, Walk w, __global const long* a, __global const long* b,
@@ -86,14 +86,14 @@ __kernel void binary_i64(int op, Walk w, __global const long* a, __global const 
   y[i] = r;
 }
 
-// Comparisons and logic to bool (uchar); `T` operands are float or long.
-#define COMPARE(NAME, T)                                                                   \
+// Comparisons and logic to bool (uchar): operands stored as T, read through LD as V.
+#define COMPARE(NAME, T, V, LD)                                                            \
   __kernel void NAME(int op, Walk w, __global const T* a, __global const T* b,             \
                      __global uchar* y, long n) {                                          \
     const long i = get_global_id(0);                                                       \
     if (i >= n) return;                                                                    \
-    const T u = a[walk_offset(&w, i, w.stride0, w.offset0)];                               \
-    const T v = b[walk_offset(&w, i, w.stride1, w.offset1)];                               \
+    const V u = LD(a, walk_offset(&w, i, w.stride0, w.offset0));                           \
+    const V v = LD(b, walk_offset(&w, i, w.stride1, w.offset1));                           \
     uchar r;                                                                               \
     switch (op) {                                                                          \
       case 0: r = u == v; break;                                                           \
@@ -108,16 +108,17 @@ __kernel void binary_i64(int op, Walk w, __global const long* a, __global const 
     }                                                                                      \
     y[i] = r;                                                                              \
   }
-COMPARE(compare_f32, float)
-COMPARE(compare_i64, long)
-COMPARE(compare_u8, uchar)
+COMPARE(compare_f32, real_t, float, LOAD)
+COMPARE(compare_i64, long, long, PLAIN_LOAD)
+COMPARE(compare_u8, uchar, uchar, PLAIN_LOAD)
 
 __kernel void not_u8(__global const uchar* x, __global uchar* y, long n) {
   const long i = get_global_id(0);
   if (i < n) y[i] = !x[i];
 }
 
-// Where(cond, x, y): cond walks with stride0, x with stride1, y with stride2; any element size.
+// Where(cond, x, y): cond walks with stride0, x with stride1, y with stride2; any element size
+// (2: half-stored floats).
 #define WHERE(NAME, T)                                                                    \
   __kernel void NAME(Walk w, __global const uchar* c, __global const T* x,                \
                      __global const T* y, __global T* out, long n) {                      \
@@ -128,27 +129,29 @@ __kernel void not_u8(__global const uchar* x, __global uchar* y, long n) {
                  : y[walk_offset(&w, i, w.stride2, w.offset2)];                           \
   }
 WHERE(where_1, uchar)
+WHERE(where_2, ushort)
 WHERE(where_4, uint)
 WHERE(where_8, ulong)
 
-// Casts between the element types the GPU device handles (f32, i32, i64, bool).
-#define CAST(NAME, FROM, TO, EXPR)                                                      \
-  __kernel void NAME(__global const FROM* x, __global TO* y, long n) {                  \
-    const long i = get_global_id(0);                                                    \
-    if (i < n) {                                                                        \
-      const FROM v = x[i];                                                              \
-      y[i] = EXPR;                                                                      \
-    }                                                                                   \
+// Casts between the element types the GPU device handles (f32, i32, i64, bool): FROM values
+// are read through LD as V, TO values written through ST.
+#define CAST(NAME, FROM, V, LD, TO, ST, EXPR)                                         \
+  __kernel void NAME(__global const FROM* x, __global TO* y, long n) {                \
+    const long i = get_global_id(0);                                                  \
+    if (i < n) {                                                                      \
+      const V v = LD(x, i);                                                           \
+      ST(y, i, EXPR);                                                                 \
+    }                                                                                 \
   }
-CAST(cast_f32_i64, float, long, (long)v)
-CAST(cast_f32_i32, float, int, (int)v)
-CAST(cast_f32_u8, float, uchar, v != 0.0f)
-CAST(cast_i64_f32, long, float, (float)v)
-CAST(cast_i64_i32, long, int, (int)v)
-CAST(cast_i64_u8, long, uchar, v != 0)
-CAST(cast_i32_f32, int, float, (float)v)
-CAST(cast_i32_i64, int, long, (long)v)
-CAST(cast_i32_u8, int, uchar, v != 0)
-CAST(cast_u8_f32, uchar, float, (float)v)
-CAST(cast_u8_i64, uchar, long, (long)v)
-CAST(cast_u8_i32, uchar, int, (int)v)
+CAST(cast_f32_i64, real_t, float, LOAD, long, PLAIN_STORE, (long)v)
+CAST(cast_f32_i32, real_t, float, LOAD, int, PLAIN_STORE, (int)v)
+CAST(cast_f32_u8, real_t, float, LOAD, uchar, PLAIN_STORE, v != 0.0f)
+CAST(cast_i64_f32, long, long, PLAIN_LOAD, real_t, STORE, (float)v)
+CAST(cast_i64_i32, long, long, PLAIN_LOAD, int, PLAIN_STORE, (int)v)
+CAST(cast_i64_u8, long, long, PLAIN_LOAD, uchar, PLAIN_STORE, v != 0)
+CAST(cast_i32_f32, int, int, PLAIN_LOAD, real_t, STORE, (float)v)
+CAST(cast_i32_i64, int, int, PLAIN_LOAD, long, PLAIN_STORE, (long)v)
+CAST(cast_i32_u8, int, int, PLAIN_LOAD, uchar, PLAIN_STORE, v != 0)
+CAST(cast_u8_f32, uchar, uchar, PLAIN_LOAD, real_t, STORE, (float)v)
+CAST(cast_u8_i64, uchar, uchar, PLAIN_LOAD, long, PLAIN_STORE, (long)v)
+CAST(cast_u8_i32, uchar, uchar, PLAIN_LOAD, int, PLAIN_STORE, (int)v)

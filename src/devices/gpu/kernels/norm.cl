@@ -30,14 +30,16 @@ inline float group_max(float v, __local float* scratch) {
 }
 
 // y = (x - mean[c]) / sqrt(var[c] + eps) * scale[c] + bias[c], x seen as [n, c, inner].
-__kernel void batchnorm_f32(__global const float* x, __global const float* scale,
-                            __global const float* bias, __global const float* mean,
-                            __global const float* var, __global float* y, long c, long inner,
+__kernel void batchnorm_f32(__global const real_t* x, __global const real_t* scale,
+                            __global const real_t* bias, __global const real_t* mean,
+                            __global const real_t* var, __global real_t* y, long c, long inner,
                             float eps, long total) {
   const long i = get_global_id(0);
   if (i >= total) return;
   const long ch = (i / inner) % c;
-  y[i] = (x[i] - mean[ch]) * rsqrt(var[ch] + eps) * scale[ch] + bias[ch];
+  STORE(y, i,
+        (LOAD(x, i) - LOAD(mean, ch)) * rsqrt(LOAD(var, ch) + eps) * LOAD(scale, ch) +
+            LOAD(bias, ch));
 }
 
 // Normalises each row of `cols` elements (mean 0, variance 1), then applies scale and bias;
@@ -45,57 +47,57 @@ __kernel void batchnorm_f32(__global const float* x, __global const float* scale
 // LayerNorm: scale/bias index = col (param_div 1, param_mod cols). Instance/GroupNorm: rows are
 // (n, group), index = (row % groups) * per_row + col / param_div.
 __kernel __attribute__((reqd_work_group_size(ROW_GROUP, 1, 1))) void normalize_rows_f32(
-    __global const float* x, __global const float* scale, __global const float* bias,
-    __global float* y, long cols, float eps, long groups, long per_row, long param_div,
-    int has_bias, __global float* mean_out, __global float* inv_out, int has_stats) {
+    __global const real_t* x, __global const real_t* scale, __global const real_t* bias,
+    __global real_t* y, long cols, float eps, long groups, long per_row, long param_div,
+    int has_bias, __global real_t* mean_out, __global real_t* inv_out, int has_stats) {
   __local float scratch[ROW_GROUP];
   const long row = get_group_id(0);
   const int l = get_local_id(0);
-  __global const float* xr = x + row * cols;
-  __global float* yr = y + row * cols;
+  const long r0 = row * cols;
   float s = 0.0f;
-  for (long j = l; j < cols; j += ROW_GROUP) s += xr[j];
+  for (long j = l; j < cols; j += ROW_GROUP) s += LOAD(x, r0 + j);
   const float mean = group_sum(s, scratch) / (float)cols;
   float q = 0.0f;
   for (long j = l; j < cols; j += ROW_GROUP) {
-    const float d = xr[j] - mean;
+    const float d = LOAD(x, r0 + j) - mean;
     q += d * d;
   }
   const float inv = rsqrt(group_sum(q, scratch) / (float)cols + eps);
   if (has_stats && l == 0) {
-    mean_out[row] = mean;
-    inv_out[row] = inv;
+    STORE(mean_out, row, mean);
+    STORE(inv_out, row, inv);
   }
   const long base = (row % groups) * per_row;
   for (long j = l; j < cols; j += ROW_GROUP) {
     const long p = base + j / param_div;
-    yr[j] = (xr[j] - mean) * inv * scale[p] + (has_bias ? bias[p] : 0.0f);
+    const float b = has_bias ? LOAD(bias, p) : 0.0f;
+    STORE(y, r0 + j, (LOAD(x, r0 + j) - mean) * inv * LOAD(scale, p) + b);
   }
 }
 
 // Softmax / LogSoftmax along an axis: x seen as [outer, len, inner]; one group per (outer, inner).
 __kernel __attribute__((reqd_work_group_size(ROW_GROUP, 1, 1))) void softmax_f32(
-    __global const float* x, __global float* y, long len, long inner, int log_softmax) {
+    __global const real_t* x, __global real_t* y, long len, long inner, int log_softmax) {
   __local float scratch[ROW_GROUP];
   const long g = get_group_id(0), o = g / inner, in = g % inner;
   const int l = get_local_id(0);
   const long base = o * len * inner + in;
   float m = -INFINITY;
-  for (long j = l; j < len; j += ROW_GROUP) m = fmax(m, x[base + j * inner]);
+  for (long j = l; j < len; j += ROW_GROUP) m = fmax(m, LOAD(x, base + j * inner));
   m = group_max(m, scratch);
   float s = 0.0f;
-  for (long j = l; j < len; j += ROW_GROUP) s += exp(x[base + j * inner] - m);
+  for (long j = l; j < len; j += ROW_GROUP) s += exp(LOAD(x, base + j * inner) - m);
   s = group_sum(s, scratch);
   for (long j = l; j < len; j += ROW_GROUP) {
-    const float v = x[base + j * inner] - m;
-    y[base + j * inner] = log_softmax ? v - log(s) : exp(v) / s;
+    const float v = LOAD(x, base + j * inner) - m;
+    STORE(y, base + j * inner, log_softmax ? v - log(s) : exp(v) / s);
   }
 }
 
 // Reductions: output element i starts at walk_offset(out, i, stride0) in x and visits every
 // coordinate of `red` (its dims, with x's strides in stride0). op: 0 sum, 1 mean, 2 max, 3 min,
 // 4 prod, 5 sum of squares, 6 L1, 7 L2, 8 log-sum, 9 log-sum-exp.
-__kernel void reduce_f32(int op, Walk out, Walk red, __global const float* x, __global float* y,
+__kernel void reduce_f32(int op, Walk out, Walk red, __global const real_t* x, __global real_t* y,
                          long count, long n) {
   const long i = get_global_id(0);
   if (i >= n) return;
@@ -103,9 +105,10 @@ __kernel void reduce_f32(int op, Walk out, Walk red, __global const float* x, __
   float acc = op == 2 ? -INFINITY : (op == 3 ? INFINITY : (op == 4 ? 1.0f : 0.0f));
   float m = -INFINITY;
   if (op == 9)
-    for (long k = 0; k < count; ++k) m = fmax(m, x[base + walk_offset(&red, k, red.stride0, 0)]);
+    for (long k = 0; k < count; ++k)
+      m = fmax(m, LOAD(x, base + walk_offset(&red, k, red.stride0, 0)));
   for (long k = 0; k < count; ++k) {
-    const float v = x[base + walk_offset(&red, k, red.stride0, 0)];
+    const float v = LOAD(x, base + walk_offset(&red, k, red.stride0, 0));
     switch (op) {
       case 0: case 1: case 8: acc += v; break;
       case 2: acc = fmax(acc, v); break;
@@ -120,21 +123,21 @@ __kernel void reduce_f32(int op, Walk out, Walk red, __global const float* x, __
   if (op == 7) acc = sqrt(acc);
   if (op == 8) acc = log(acc);
   if (op == 9) acc = log(acc) + m;
-  y[i] = acc;
+  STORE(y, i, acc);
 }
 
 // ArgMax / ArgMin along an axis: x seen as [outer, len, inner]; ties keep the first index unless
-// select_last.
-#define ARG_REDUCE(NAME, T)                                                                     \
+// select_last. Values stored as T are read through LD as V.
+#define ARG_REDUCE(NAME, T, V, LD)                                                              \
   __kernel void NAME(__global const T* x, __global long* y, long len, long inner, int is_min,   \
                      int select_last, long n) {                                                 \
     const long i = get_global_id(0);                                                            \
     if (i >= n) return;                                                                         \
     const long base = (i / inner) * len * inner + i % inner;                                    \
     long best = 0;                                                                              \
-    T bv = x[base];                                                                             \
+    V bv = LD(x, base);                                                                         \
     for (long j = 1; j < len; ++j) {                                                            \
-      const T v = x[base + j * inner];                                                          \
+      const V v = LD(x, base + j * inner);                                                      \
       const bool better =                                                                       \
           is_min ? (select_last ? v <= bv : v < bv) : (select_last ? v >= bv : v > bv);         \
       if (better) {                                                                             \
@@ -144,5 +147,5 @@ __kernel void reduce_f32(int op, Walk out, Walk red, __global const float* x, __
     }                                                                                           \
     y[i] = best;                                                                                \
   }
-ARG_REDUCE(arg_reduce_f32, float)
-ARG_REDUCE(arg_reduce_i64, long)
+ARG_REDUCE(arg_reduce_f32, real_t, float, LOAD)
+ARG_REDUCE(arg_reduce_i64, long, long, PLAIN_LOAD)

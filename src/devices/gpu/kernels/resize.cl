@@ -18,22 +18,26 @@ inline long nearest_index(float v, long mode, long size) {
   return clamp(r, (long)0, size - 1);
 }
 
-__kernel void resize2d_f32(ResizeArgs p, __global const float* x, __global float* y, long total) {
+__kernel void resize2d_f32(ResizeArgs p, __global const real_t* x, __global real_t* y,
+                           long total) {
   const long i = get_global_id(0);
   if (i >= total) return;
   const long ox = i % p.ow, oy = (i / p.ow) % p.oh, nc = i / (p.ow * p.oh);
-  __global const float* xin = x + nc * p.h * p.w;
+  const long xin = nc * p.h * p.w;
   const float fy = ((float)oy + p.shift_out_h) / p.scale_h - p.shift_in_h;
   const float fx = ((float)ox + p.shift_out_w) / p.scale_w - p.shift_in_w;
   if (!p.linear) {
-    y[i] = xin[nearest_index(fy, p.nearest_mode, p.h) * p.w + nearest_index(fx, p.nearest_mode, p.w)];
+    STORE(y, i,
+          LOAD(x, xin + nearest_index(fy, p.nearest_mode, p.h) * p.w +
+                      nearest_index(fx, p.nearest_mode, p.w)));
     return;
   }
   const float cy = clamp(fy, 0.0f, (float)(p.h - 1)), cx = clamp(fx, 0.0f, (float)(p.w - 1));
   const long y0 = (long)floor(cy), x0 = (long)floor(cx);
   const long y1 = min(y0 + 1, p.h - 1), x1 = min(x0 + 1, p.w - 1);
   const float dy = cy - (float)y0, dx = cx - (float)x0;
-  const float top = xin[y0 * p.w + x0] * (1.0f - dx) + xin[y0 * p.w + x1] * dx;
-  const float bottom = xin[y1 * p.w + x0] * (1.0f - dx) + xin[y1 * p.w + x1] * dx;
-  y[i] = top * (1.0f - dy) + bottom * dy;
+  const float top = LOAD(x, xin + y0 * p.w + x0) * (1.0f - dx) + LOAD(x, xin + y0 * p.w + x1) * dx;
+  const float bottom =
+      LOAD(x, xin + y1 * p.w + x0) * (1.0f - dx) + LOAD(x, xin + y1 * p.w + x1) * dx;
+  STORE(y, i, top * (1.0f - dy) + bottom * dy);
 }
