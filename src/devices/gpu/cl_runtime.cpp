@@ -29,6 +29,7 @@ ClRuntime::ClRuntime(cl_platform_id platform, cl_device_id device, std::string l
   queue_ = cl::Handle<cl_command_queue>(clCreateCommandQueue(context_.get(), device, 0, &err));
   cl::check(err, "clCreateCommandQueue for " + label_);
   max_alloc_ = cl::device_value<cl_ulong>(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE);
+  pool_cap_ = cl::device_value<cl_ulong>(device, CL_DEVICE_GLOBAL_MEM_SIZE) / 4;
 }
 
 std::string ClRuntime::build(cl_program program) {
@@ -132,6 +133,7 @@ DeviceBuffer ClRuntime::allocate(std::size_t bytes) {
     auto it = pool_.find(bytes);
     if (it != pool_.end()) {
       buf->mem = it->second;
+      pooled_bytes_ -= it->first;
       pool_.erase(it);
       return buf;
     }
@@ -149,13 +151,19 @@ DeviceBuffer ClRuntime::allocate(std::size_t bytes) {
 
 void ClRuntime::recycle(cl_mem mem, std::size_t bytes) {
   std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (pooled_bytes_ + bytes > pool_cap_) {
+    clReleaseMemObject(mem);
+    return;
+  }
   pool_.emplace(bytes, mem);
+  pooled_bytes_ += bytes;
 }
 
 void ClRuntime::release_pool() {
   std::lock_guard<std::mutex> lock(pool_mutex_);
   for (const auto& [_, mem] : pool_) clReleaseMemObject(mem);
   pool_.clear();
+  pooled_bytes_ = 0;
 }
 
 void ClRuntime::upload(const DeviceBuffer& buf, const void* data, std::size_t bytes) {

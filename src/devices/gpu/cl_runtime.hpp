@@ -109,6 +109,10 @@ class ClRuntime {
   std::mutex run_mutex_;
   mutable std::mutex pool_mutex_;
   std::multimap<std::size_t, cl_mem> pool_;
+  std::size_t pooled_bytes_ = 0;
+  // Freed buffers beyond this many bytes go back to the driver instead of the pool, so that a
+  // model that is gone does not keep its memory from other processes (a quarter of the device).
+  std::size_t pool_cap_ = 0;
 };
 
 }  // namespace sinter::gpu
