@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "ir/einsum_equation.hpp"
 #include "ir/shape_rules.hpp"
 
 namespace sinter::ir {
@@ -461,40 +462,22 @@ void one_hot(RuleContext& ctx) {
 // Einsum: the output subscripts (explicit after "->", else the letters used once, sorted).
 void einsum(RuleContext& ctx) {
   ctx.out(0) = ValueInfo::of_type(ctx.type(0));
-  std::string eq;
-  for (char c : ctx.node.attr_string("equation", ""))
-    if (c != ' ') eq += c;
-  const auto arrow = eq.find("->");
-  std::vector<std::string> terms;
-  std::string lhs = eq.substr(0, arrow), term;
-  for (char c : lhs + ",") {
-    if (c == ',') {
-      terms.push_back(term);
-      term.clear();
-    } else {
-      term += c;
-    }
-  }
-  if (terms.size() != ctx.inputs.size() || eq.find("...") != std::string::npos) return;
-  std::map<char, int64_t> extent, uses;
+  const EinsumEquation eq = parse_einsum(ctx.node.attr_string("equation", ""));
+  const std::vector<std::string>& terms = eq.operands;
+  if (terms.size() != ctx.inputs.size() || eq.output.find("...") != std::string::npos) return;
+  for (const auto& t : terms)
+    if (t.find("...") != std::string::npos) return;
+  std::map<char, int64_t> extent;
   for (std::size_t i = 0; i < terms.size(); ++i) {
     if (!ctx.has_shape(i) || ctx.in(i)->dims.size() != terms[i].size()) return;
     for (std::size_t k = 0; k < terms[i].size(); ++k) {
       const int64_t d = ctx.in(i)->dims[k];
       int64_t& e = extent.try_emplace(terms[i][k], -1).first->second;
       if (e < 0 || e == 1) e = d;
-      ++uses[terms[i][k]];
     }
   }
-  std::string out;
-  if (arrow != std::string::npos) {
-    out = eq.substr(arrow + 2);
-  } else {
-    for (const auto& [c, n] : uses)
-      if (n == 1) out += c;
-  }
   std::vector<int64_t> dims;
-  for (char c : out) {
+  for (char c : eq.output) {
     if (!extent.count(c)) return;
     dims.push_back(extent[c]);
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "devices/gpu/gpu_op.hpp"
+#include "ir/einsum_equation.hpp"
 
 namespace sinter::gpu {
 
@@ -14,28 +15,12 @@ struct EinsumTerms {
   std::string a, b, out;
 };
 
-// The two input terms and the output term ("ij,jk->ik"); implicit output: the letters used
-// once, in alphabetical order. Empty `a` when the equation has another form.
+// The two input terms and the output term ("ij,jk->ik"). Empty `a` when the equation does not
+// have two operands.
 EinsumTerms parse(const std::string& equation) {
-  std::string eq;
-  for (char c : equation)
-    if (c != ' ') eq += c;
-  EinsumTerms t;
-  const auto arrow = eq.find("->");
-  const std::string lhs = eq.substr(0, arrow);
-  const auto comma = lhs.find(',');
-  if (comma == std::string::npos || lhs.find(',', comma + 1) != std::string::npos) return {};
-  t.a = lhs.substr(0, comma);
-  t.b = lhs.substr(comma + 1);
-  if (arrow != std::string::npos) {
-    t.out = eq.substr(arrow + 2);
-  } else {
-    std::string letters = t.a + t.b;
-    std::sort(letters.begin(), letters.end());
-    for (char c : letters)
-      if (std::count(letters.begin(), letters.end(), c) == 1) t.out += c;
-  }
-  return t;
+  const ir::EinsumEquation eq = ir::parse_einsum(equation);
+  if (eq.operands.size() != 2) return {};
+  return {eq.operands[0], eq.operands[1], eq.output};
 }
 
 bool has(const std::string& s, char c) {

@@ -7,6 +7,7 @@
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/tensor_util.hpp"
+#include "ir/einsum_equation.hpp"
 
 namespace sinter::cpu {
 
@@ -48,22 +49,10 @@ EinsumTerm parse_term(const OpContext& ctx, const std::string& text, int64_t ran
   return term;
 }
 
-std::string strip_spaces(std::string s) {
-  s.erase(std::remove(s.begin(), s.end(), ' '), s.end());
-  return s;
-}
-
 void op_einsum(OpContext& ctx) {
-  const std::string equation = strip_spaces(ctx.attr_s("equation", ""));
-  const size_t arrow = equation.find("->");
-  const std::string lhs = equation.substr(0, arrow);
-  std::vector<std::string> texts;
-  for (size_t start = 0;;) {
-    const size_t comma = lhs.find(',', start);
-    texts.push_back(lhs.substr(start, comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  const std::string equation = ctx.attr_s("equation", "");
+  const ir::EinsumEquation parsed = ir::parse_einsum(equation);
+  const std::vector<std::string>& texts = parsed.operands;
   ctx.check(texts.size() == ctx.input_count(), "equation '{}' has {} operands, the node {}",
             equation, texts.size(), ctx.input_count());
 
@@ -78,7 +67,6 @@ void op_einsum(OpContext& ctx) {
   }
   std::vector<EinsumTerm> terms;
   std::map<int, int64_t> sizes;
-  std::map<int, int> occurrences;
   for (size_t i = 0; i < texts.size(); ++i) {
     const Tensor& t = ctx.input(i);
     terms.push_back(parse_term(ctx, texts[i], t.rank(), ellipsis_rank));
@@ -91,20 +79,11 @@ void op_einsum(OpContext& ctx) {
         ctx.check(broadcast, "label '{}' has sizes {} and {}", char(label), it->second, n);
         it->second = std::max(it->second, n);
       }
-      ++occurrences[label];
     }
   }
-  EinsumTerm out;
-  if (arrow != std::string::npos) {
-    out = parse_term(ctx, equation.substr(arrow + 2), -1, ellipsis_rank);
-    for (int label : out.labels)
-      ctx.check(sizes.count(label) > 0, "output label '{}' is not in any operand", char(label));
-  } else {
-    // Implicit output: the ellipsis, then the letters seen once, in alphabetical order.
-    for (int64_t j = 0; j < ellipsis_rank; ++j) out.labels.push_back(kEllipsisBase + int(j));
-    for (const auto& [label, count] : occurrences)
-      if (label < kEllipsisBase && count == 1) out.labels.push_back(label);
-  }
+  const EinsumTerm out = parse_term(ctx, parsed.output, -1, ellipsis_rank);
+  for (int label : out.labels)
+    ctx.check(sizes.count(label) > 0, "output label '{}' is not in any operand", char(label));
 
   // Loop order: output labels, then the summed ones.
   std::vector<int> loop = out.labels;
