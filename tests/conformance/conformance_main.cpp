@@ -30,6 +30,7 @@
 #include "base/file_io.hpp"
 #include "base/npy.hpp"
 #include "frontend/onnx/onnx_import.hpp"
+#include "numbered_files.hpp"
 #include "sinter/sinter.hpp"
 
 namespace fs = std::filesystem;
@@ -98,20 +99,6 @@ std::string compare_values(const Value& expected, const Value& actual, const std
   return "";
 }
 
-std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& prefix) {
-  std::vector<std::pair<int, fs::path>> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind(prefix, 0) == 0 && e.path().extension() == ".pb") {
-      files.emplace_back(std::stoi(name.substr(prefix.size())), e.path());
-    }
-  }
-  std::sort(files.begin(), files.end());
-  std::vector<fs::path> out;
-  for (auto& [_, p] : files) out.push_back(p);
-  return out;
-}
-
 // Prefix of run_case's message when compile_model refused the model as unsupported.
 const std::string kUnclaimed = "UNCLAIMED ";
 
@@ -147,7 +134,7 @@ std::string run_case(const fs::path& dir, const std::string& device, bool via_si
     if (sets.empty()) return "no test_data_set_* folders";
     for (const auto& set : sets) {
       InferRequest request = compiled.create_infer_request();
-      auto inputs = sorted_files(set, "input_");
+      auto inputs = sinter::testing::numbered_files(set, "input_");
       if (inputs.size() > model.inputs().size()) {
         return "test data has " + std::to_string(inputs.size()) + " inputs, model declares " +
                std::to_string(model.inputs().size());
@@ -158,7 +145,7 @@ std::string run_case(const fs::path& dir, const std::string& device, bool via_si
                                                                 port.kind, inputs[i].string()));
       }
       request.infer();
-      auto outputs = sorted_files(set, "output_");
+      auto outputs = sinter::testing::numbered_files(set, "output_");
       for (std::size_t i = 0; i < outputs.size() && i < model.outputs().size(); ++i) {
         const auto& port = model.outputs()[i];
         Value expected = onnx_frontend::parse_value(read_file(outputs[i].string()), port.kind,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../conformance/numbered_files.hpp"
 #include "base/file_io.hpp"
 #include "frontend/onnx/onnx_import.hpp"
 #include "ir/shape_inference.hpp"
@@ -18,14 +19,6 @@ namespace fs = std::filesystem;
 using namespace sinter;
 
 namespace {
-
-std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& prefix) {
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().rfind(prefix, 0) == 0) files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  return files;
-}
 
 struct Tally {
   int cases = 0, outputs = 0, full = 0, partial = 0, unknown = 0, failures = 0;
@@ -58,7 +51,7 @@ std::string check_output(const ir::ValueInfo& inferred, const Tensor& expected, 
 }
 
 void run_case(const fs::path& dir, Tally& tally, bool verbose) {
-  const auto sets = sorted_files(dir, "test_data_set_");
+  const auto sets = sinter::testing::numbered_files(dir, "test_data_set_");
   if (sets.empty()) return;
   ir::Graph graph;
   try {
@@ -71,7 +64,7 @@ void run_case(const fs::path& dir, Tally& tally, bool verbose) {
   ++tally.cases;
   const fs::path set = sets.front();
   std::map<std::string, Shape> shapes;
-  const auto inputs = sorted_files(set, "input_");
+  const auto inputs = sinter::testing::numbered_files(set, "input_");
   for (std::size_t i = 0; i < inputs.size() && i < graph.inputs.size(); ++i) {
     if (graph.inputs[i].kind != PortInfo::Kind::tensor) continue;
     shapes[graph.inputs[i].name] =
@@ -79,7 +72,7 @@ void run_case(const fs::path& dir, Tally& tally, bool verbose) {
   }
   const ir::ShapeInference inferred = ir::infer_shapes(graph, shapes);
   for (const auto& op : inferred.ops_without_rule) ++tally.without_rule[op];
-  const auto outputs = sorted_files(set, "output_");
+  const auto outputs = sinter::testing::numbered_files(set, "output_");
   for (std::size_t i = 0; i < outputs.size() && i < graph.outputs.size(); ++i) {
     if (graph.outputs[i].kind != PortInfo::Kind::tensor) continue;
     const Tensor expected =
