@@ -22,6 +22,7 @@ struct OpCase {
   std::map<std::string, std::string> string_attrs;
   std::vector<std::pair<std::string, std::vector<int64_t>>> i64_inputs;  // constant inputs 1..
   std::vector<int64_t> second_shape;  // when set: a second f32 graph input "w" (input 1)
+  onnx::TensorProto::DataType type = onnx::TensorProto::FLOAT;  // of x, w and y
 };
 
 // y = OP(x, constants...) with x: f32[shape], opset 18.
@@ -34,11 +35,11 @@ std::string single_op_model(const OpCase& c) {
   auto* x = g->add_input();
   x->set_name("x");
   auto* tt = x->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  tt->set_elem_type(c.type);
   for (int64_t d : c.shape) tt->mutable_shape()->add_dim()->set_dim_value(d);
   auto* y = g->add_output();
   y->set_name("y");
-  y->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  y->mutable_type()->mutable_tensor_type()->set_elem_type(c.type);
   auto* n = g->add_node();
   n->set_op_type(c.op);
   n->add_input("x");
@@ -47,7 +48,7 @@ std::string single_op_model(const OpCase& c) {
     auto* w = g->add_input();
     w->set_name("w");
     auto* wt = w->mutable_type()->mutable_tensor_type();
-    wt->set_elem_type(onnx::TensorProto::FLOAT);
+    wt->set_elem_type(c.type);
     for (int64_t d : c.second_shape) wt->mutable_shape()->add_dim()->set_dim_value(d);
     n->add_input("w");
   }
@@ -121,7 +122,39 @@ void expect_gpu_matches_cpu(const OpCase& c) {
   EXPECT_TRUE(cmp_f16.ok()) << c.op << " at f16: " << cmp_f16.summary("y", tol_f16);
 }
 
+// A model whose tensors are f16 (as exported for GPUs): the GPU computes it in f32 storage (and
+// rounds the output to f16), the CPU with its f16 kernels; within a few half roundings.
+void expect_f16_model_matches_cpu(OpCase c) {
+  c.type = onnx::TensorProto::FLOAT16;
+  Core core;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  auto random = [&](const std::vector<int64_t>& shape) {
+    Tensor t(ElementType::f16, shape);
+    for (int64_t i = 0; i < t.element_count(); ++i) t.data_as<f16>()[i] = f16(dist(rng));
+    return t;
+  };
+  const Tensor x = random(c.shape), w = c.second_shape.empty() ? Tensor() : random(c.second_shape);
+  const std::string bytes = single_op_model(c);
+  const Tensor cpu = run(core, bytes, "CPU", x, w), gpu = run(core, bytes, "GPU.0", x, w);
+  ASSERT_EQ(gpu.element_type(), ElementType::f16) << c.op;
+  Tolerance tol{0, 4e-3};
+  tol.atol = 2e-3 * compare_tensors(gpu, cpu, tol).max_abs_expected;
+  const auto cmp = compare_tensors(gpu, cpu, tol);
+  EXPECT_TRUE(cmp.ok()) << c.op << " on f16 tensors: " << cmp.summary("y", tol);
+}
+
 }  // namespace
+
+TEST(GpuOps, F16ModelsMatchTheCpu) {
+  expect_f16_model_matches_cpu({"Add", {2, 3, 4}, {}, {}, {}, {3, 4}});
+  expect_f16_model_matches_cpu({"MatMul", {2, 5, 7}, {}, {}, {}, {7, 3}});
+  expect_f16_model_matches_cpu({"Conv", {1, 3, 9, 9}, {{"group", 1}}, {}, {}, {4, 3, 3, 3}});
+  expect_f16_model_matches_cpu({"Softmax", {3, 17}, {{"axis", -1}}, {}, {}, {}});
+  expect_f16_model_matches_cpu({"LayerNormalization", {4, 16}, {}, {}, {}, {16}});
+  expect_f16_model_matches_cpu({"Sigmoid", {5, 6}, {}, {}, {}, {}});
+  expect_f16_model_matches_cpu({"Transpose", {2, 3, 4}, {}, {}, {}, {}});
+}
 
 TEST(GpuOps, CumSumMatchesTheCpu) {
   expect_gpu_matches_cpu({"CumSum", {3, 5, 4}, {}, {}, {{"axis", {1}}}, {}});

@@ -38,9 +38,10 @@ class ClRuntime {
   ClRuntime(cl_platform_id platform, cl_device_id device, std::string label,
             ElementType float_storage = ElementType::f32);
 
-  // The element type that holds a tensor of `type` in this runtime's device memory.
+  // The element type that holds a tensor of `type` in this runtime's device memory: every
+  // float tensor, f32 or f16 in the graph, is kept in the float storage type.
   ElementType stored_as(ElementType type) const {
-    return type == ElementType::f32 ? float_storage_ : type;
+    return type == ElementType::f32 || type == ElementType::f16 ? float_storage_ : type;
   }
   ElementType float_storage() const { return float_storage_; }
 

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "base/errors.hpp"
+#include "base/half.hpp"
 #include "base/logging.hpp"
 #include "devices/gpu/gpu_enumeration.hpp"
 #include "devices/gpu/gpu_op.hpp"
@@ -48,6 +49,9 @@ Tensor host_tensor(const ir::ValueInfo& v) {
     switch (v.type) {
       case ElementType::f32:
         t.data_as<float>()[i] = static_cast<float>(real);
+        break;
+      case ElementType::f16:
+        t.data_as<f16>()[i] = f16(static_cast<float>(real));
         break;
       case ElementType::f64:
         t.data_as<double>()[i] = real;
@@ -146,7 +150,12 @@ class GpuExecutable final : public device::Executable {
     for (const auto& o : graph_->outputs) {
       const GTensor* g = find(o.name, live);
       SINTER_CHECK(g, internal, "{}: graph output '{}' was not produced", label_, o.name);
-      values[o.name] = download_tensor(*cl_, *g);
+      auto planned = plan.shapes.values.find(o.name);
+      const ElementType type =
+          planned != plan.shapes.values.end() && planned->second.type != ElementType::undefined
+              ? planned->second.type
+              : g->type;
+      values[o.name] = download_tensor(*cl_, *g, type);
     }
     if (profile) profile->peak_activation_bytes = live_bytes.peak();
   }

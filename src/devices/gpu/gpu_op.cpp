@@ -34,30 +34,35 @@ void GpuOpContext::alias_output(std::size_t k, const GTensor& of) {
   t.shape = planned_output(k).dims;
 }
 
+namespace {
+
+// `t` as f32 or f16 (float tensors only).
+Tensor convert_float(const Tensor& t, ElementType to) {
+  if (t.element_type() == to) return t;
+  Tensor r(to, t.shape());
+  const int64_t n = t.element_count();
+  if (to == ElementType::f16) {
+    for (int64_t i = 0; i < n; ++i) r.data_as<f16>()[i] = f16(t.data_as<float>()[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) r.data_as<float>()[i] = float(t.data_as<f16>()[i]);
+  }
+  return r;
+}
+
+}  // namespace
+
 GTensor upload_tensor(ClRuntime& cl, const Tensor& t) {
   const ElementType stored = cl.stored_as(t.element_type());
-  Tensor converted = t;
-  if (stored == ElementType::f16 && t.element_type() == ElementType::f32) {
-    converted = Tensor(ElementType::f16, t.shape());
-    const float* from = t.data_as<float>();
-    f16* to = converted.data_as<f16>();
-    for (int64_t i = 0; i < t.element_count(); ++i) to[i] = f16(from[i]);
-  }
+  const Tensor converted = stored == t.element_type() ? t : convert_float(t, stored);
   GTensor g{stored, t.shape(), cl.allocate(converted.byte_size())};
   cl.upload(g.buf, converted.data(), converted.byte_size());
   return g;
 }
 
-Tensor download_tensor(ClRuntime& cl, const GTensor& g) {
+Tensor download_tensor(ClRuntime& cl, const GTensor& g, ElementType type) {
   Tensor stored(g.type, g.shape);
   cl.download(g.buf, stored.data(), stored.byte_size());
-  if (g.type != ElementType::f16) return stored;
-  // Half storage only ever holds the graph's f32 values (f16 graph values are refused by query).
-  Tensor values(ElementType::f32, g.shape);
-  const f16* from = stored.data_as<f16>();
-  float* to = values.data_as<float>();
-  for (int64_t i = 0; i < values.element_count(); ++i) to[i] = static_cast<float>(from[i]);
-  return values;
+  return type == g.type ? stored : convert_float(stored, type);
 }
 
 std::string sized_kernel(const char* base, ElementType type) {

@@ -22,7 +22,8 @@
 namespace sinter::gpu {
 
 // A tensor in device memory. Reshape-like ops share the buffer under another shape. `type` is
-// the stored type: f16 for the graph's f32 values under `--precision f16` (ClRuntime::stored_as).
+// the stored type, which for floats is the runtime's float storage whatever the graph's float
+// type (ClRuntime::stored_as): f32, or f16 under `--precision f16`.
 struct GTensor {
   ElementType type = ElementType::undefined;
   Shape shape;
@@ -119,9 +120,11 @@ std::string all_checks(const std::vector<GpuCheck>& checks, const ir::Node& node
 using GpuOpTable = std::map<std::string, GpuOp>;
 
 // Types the device keeps in memory; data movement works for all of them.
-inline const std::set<ElementType> kFloatOnly = {ElementType::f32};
-inline const std::set<ElementType> kAnyStored = {
-    ElementType::f32, ElementType::i64, ElementType::i32, ElementType::boolean, ElementType::u8};
+// f16 graph values are computed like f32 ones (in the float storage type, f32 arithmetic).
+inline const std::set<ElementType> kFloatOnly = {ElementType::f32, ElementType::f16};
+inline const std::set<ElementType> kAnyStored = {ElementType::f32,     ElementType::f16,
+                                                 ElementType::i64,     ElementType::i32,
+                                                 ElementType::boolean, ElementType::u8};
 
 void add_elementwise_ops(GpuOpTable& table);
 void add_data_ops(GpuOpTable& table);
@@ -138,9 +141,10 @@ void permute_into(GpuOpContext& ctx, const GTensor& x, const std::vector<int64_t
 void batched_matmul(GpuOpContext& ctx, const GTensor& a, const GTensor& c, const GTensor& y,
                     int64_t batch, int64_t M, int64_t K, int64_t N);
 
-// Host tensors to and from device memory, converting f32 to the runtime's float storage and back.
+// Host tensors to and from device memory, converting floats (f32, f16) to the runtime's float
+// storage and back to `type`, the graph's type of the value.
 GTensor upload_tensor(ClRuntime& cl, const Tensor& t);
-Tensor download_tensor(ClRuntime& cl, const GTensor& g);
+Tensor download_tensor(ClRuntime& cl, const GTensor& g, ElementType type);
 
 // "copy_strided_4" for element size 4, ...: the size-generic data kernels.
 std::string sized_kernel(const char* base, ElementType type);

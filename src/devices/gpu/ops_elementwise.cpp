@@ -105,7 +105,7 @@ GpuOp binary(int op) {
             }
           },
           "OpenCL binary",
-          {ElementType::f32, ElementType::i64}};
+          {ElementType::f32, ElementType::f16, ElementType::i64}};
 }
 
 GpuOp compare(int op) {
@@ -120,7 +120,7 @@ GpuOp compare(int op) {
             launch_binary(ctx, kernel, op, a, ctx.input(1), y);
           },
           "OpenCL compare",
-          {ElementType::f32, ElementType::i64, ElementType::boolean}};
+          {ElementType::f32, ElementType::f16, ElementType::i64, ElementType::boolean}};
 }
 
 void where(GpuOpContext& ctx) {

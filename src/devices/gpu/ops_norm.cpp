@@ -139,7 +139,7 @@ GpuOp arg_reduce(bool is_min) {
                                y.count());
           },
           "OpenCL arg_reduce",
-          {ElementType::f32, ElementType::i64}};
+          {ElementType::f32, ElementType::f16, ElementType::i64}};
 }
 
 }  // namespace
