@@ -230,6 +230,34 @@ void permute_into(GpuOpContext& ctx, const GTensor& x, const std::vector<int64_t
   strided_copy(ctx, x, y, y.shape, in_strides, 0, row_major_strides(y.shape), 0);
 }
 
+// DepthToSpace / SpaceToDepth are a reshape to 6-d, a permutation and a reshape back:
+//   DepthToSpace DCR: [N, b, b, C', H, W] -> (0, 3, 4, 1, 5, 2); CRD: [N, C', b, b, H, W] ->
+//   (0, 1, 4, 2, 5, 3); SpaceToDepth: [N, C, H', b, W', b] -> (0, 3, 5, 1, 2, 4).
+void depth_space(GpuOpContext& ctx, bool to_space) {
+  const GTensor& x = ctx.input(0);
+  ctx.check(x.shape.size() == 4, "input must be 4-d [N, C, H, W], is {}", to_string(x.shape));
+  const int64_t b = ctx.node.attr_int("blocksize", 0);
+  const int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
+  ctx.check(b > 0, "blocksize must be positive, is {}", b);
+  GTensor viewed = x;
+  std::vector<int64_t> perm;
+  if (to_space) {
+    ctx.check(c % (b * b) == 0, "channels {} are not a multiple of blocksize² {}", c, b * b);
+    const bool crd = ctx.node.attr_string("mode", "DCR") == "CRD";
+    viewed.shape = crd ? Shape{n, c / (b * b), b, b, h, w} : Shape{n, b, b, c / (b * b), h, w};
+    perm = crd ? std::vector<int64_t>{0, 1, 4, 2, 5, 3} : std::vector<int64_t>{0, 3, 4, 1, 5, 2};
+  } else {
+    ctx.check(h % b == 0 && w % b == 0, "height {} and width {} are not multiples of {}", h, w, b);
+    viewed.shape = {n, c, h / b, b, w / b, b};
+    perm = {0, 3, 5, 1, 2, 4};
+  }
+  GTensor& y = ctx.allocate_output(0);
+  GTensor permuted = y;  // the same buffer, seen 6-d in the permuted order
+  permuted.shape.clear();
+  for (int64_t p : perm) permuted.shape.push_back(viewed.shape[p]);
+  permute_into(ctx, viewed, perm, permuted);
+}
+
 void add_data_ops(GpuOpTable& t) {
   for (const char* name : {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
     t[name] = op(alias, "shares memory (no copy)");
@@ -241,6 +269,8 @@ void add_data_ops(GpuOpTable& t) {
       },
       "shares memory (inference: identity)", kFloatOnly);
   t["Transpose"] = op(transpose, "OpenCL copy_strided");
+  t["DepthToSpace"] = op([](GpuOpContext& ctx) { depth_space(ctx, true); }, "OpenCL copy_strided");
+  t["SpaceToDepth"] = op([](GpuOpContext& ctx) { depth_space(ctx, false); }, "OpenCL copy_strided");
   t["Slice"] = op(slice, "OpenCL copy_strided");
   t["Expand"] = op(expand, "OpenCL copy_strided");
   t["Concat"] = op(concat, "OpenCL copy_strided");
