@@ -12,6 +12,8 @@
 //   log_level     SINTER_LOG_LEVEL     warn      (trace, debug, info, warn, error, off)
 //   threads       SINTER_THREADS       0         (0: one per core)
 //   precision     SINTER_PRECISION     f32       (f32, f16, bf16; a device without it refuses)
+//   hetero_policy SINTER_HETERO_POLICY first     (first: first device supporting a node;
+//                                                 memory: devices filled in order, see docs)
 //   memory_limit  SINTER_MEMORY_LIMIT  ""        (none; sizes like 512MiB, 2GB, 1e9)
 //   cache_size    SINTER_CACHE_SIZE    10GiB
 //   cache         SINTER_CACHE         on        (on or off)

@@ -139,8 +139,18 @@ class InferRequest {
   // Throws invalid_argument for a name that is not an input, or a wrong element type or shape.
   void set_input(const std::string& name, Value value);
   void infer();
-  // After infer(): an output by name. Throws invalid_argument for an unknown name.
+  // Runs the inference on another thread; wait() returns when it is done and rethrows its error.
+  // Several requests of one compiled model may be in flight at once. While this request runs,
+  // set_input, infer, start_async and get_output throw invalid_argument.
+  void start_async();
+  void wait();
+  // After infer() or wait(): an output by name. Throws invalid_argument for an unknown name.
   const Value& get_output(const std::string& name) const;
+  // The devices that ran the last inference, each once, in order of first use (AUTO: the CPU
+  // while the chosen device is still compiling; HETERO: its subgraphs' devices).
+  std::vector<std::string> executed_on() const;
+  // The last inference: bytes passed between devices at HETERO subgraph boundaries.
+  int64_t transfer_bytes() const;
   // With profiling on, each infer() records the time of every top-level node.
   void set_profiling(bool on);
   // The last profiled infer(): one entry per top-level node, in execution order.
@@ -160,6 +170,8 @@ class CompiledModel {
   const std::vector<PortInfo>& outputs() const;
   // The devices that run this model, e.g. {"CPU"}.
   std::vector<std::string> execution_devices() const;
+  // The device of each subgraph, in execution order: one entry unless HETERO split the model.
+  std::vector<std::string> subgraph_devices() const;
   // The precision that runs (setting `precision`), e.g. "f32" or
   // "f16 (f16 storage, f32 arithmetic)".
   const std::string& precision() const;

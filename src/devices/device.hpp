@@ -32,6 +32,18 @@ struct RunProfile {
   // High-water mark of the intermediate values alive at once (node outputs, not weights or
   // graph inputs), in bytes. Values that alias others (Reshape) are counted again.
   int64_t peak_activation_bytes = 0;
+  // Filled by virtual devices (always, not only when profiling): the devices that ran this
+  // inference, each once in order of first use (empty: the compiled device), and the bytes
+  // passed between them.
+  std::vector<std::string> devices;
+  int64_t transfer_bytes = 0;
+};
+
+// Where a virtual device put each top-level node (empty vectors: all on the compiled device).
+struct PlacementReport {
+  std::vector<std::string> node_device;
+  std::vector<std::string> node_implementation;
+  std::vector<std::string> subgraph_devices;  // in execution order, e.g. {"GPU.0", "CPU"}
 };
 
 struct CompileOptions {
@@ -55,6 +67,8 @@ class Executable {
   virtual std::string compile_notes() const { return ""; }
   // What runs, e.g. "f32" or "f16 (f16 storage, f32 arithmetic)".
   virtual std::string precision() const { return "f32"; }
+  // Virtual devices say where each node went; plain devices run everything themselves.
+  virtual PlacementReport placement() const { return {}; }
 };
 
 class Device {

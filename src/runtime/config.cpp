@@ -22,10 +22,15 @@ struct KeySpec {
 };
 
 const KeySpec kKeys[] = {
-    {"device", "SINTER_DEVICE"},         {"cache_dir", "SINTER_CACHE_DIR"},
-    {"log_level", "SINTER_LOG_LEVEL"},   {"threads", "SINTER_THREADS"},
-    {"precision", "SINTER_PRECISION"},   {"memory_limit", "SINTER_MEMORY_LIMIT"},
-    {"cache_size", "SINTER_CACHE_SIZE"}, {"cache", "SINTER_CACHE"},
+    {"device", "SINTER_DEVICE"},
+    {"cache_dir", "SINTER_CACHE_DIR"},
+    {"log_level", "SINTER_LOG_LEVEL"},
+    {"threads", "SINTER_THREADS"},
+    {"precision", "SINTER_PRECISION"},
+    {"hetero_policy", "SINTER_HETERO_POLICY"},
+    {"memory_limit", "SINTER_MEMORY_LIMIT"},
+    {"cache_size", "SINTER_CACHE_SIZE"},
+    {"cache", "SINTER_CACHE"},
 };
 
 std::string env_or(const char* name, const std::string& fallback) {
@@ -43,6 +48,7 @@ std::string default_value(const std::string& key) {
   if (key == "log_level") return "warn";
   if (key == "threads") return "0";
   if (key == "precision") return "f32";
+  if (key == "hetero_policy") return "first";
   if (key == "memory_limit") return "";
   if (key == "cache_size") return "10GiB";
   if (key == "cache") return "on";
@@ -70,6 +76,8 @@ void validate(const std::string& key, const std::string& value, const std::strin
     if (!digits) bad("is not a thread count (0 = one per core)");
   } else if (key == "precision") {
     if (value != "f32" && value != "f16" && value != "bf16") bad("is not one of f32, f16, bf16");
+  } else if (key == "hetero_policy") {
+    if (value != "first" && value != "memory") bad("is not first or memory");
   } else if (key == "memory_limit") {
     if (!value.empty()) parse_byte_size(value, where + ": " + key);
   } else if (key == "cache_size") {

@@ -221,7 +221,35 @@ Model Core::read_model_from_memory(const void* data, std::size_t size,
   return m;
 }
 
+namespace {
+
+// Where each node runs: from a virtual device's own report, else all on `device`.
+void record_placement(detail::CompiledModelImpl& impl, const std::string& device) {
+  const device::PlacementReport report = impl.executable->placement();
+  const bool virtual_split = !report.node_device.empty();
+  std::vector<device::NodeSupport> support;
+  if (!virtual_split) support = impl.device->query(*impl.graph);
+  for (std::size_t i = 0; i < impl.graph->nodes.size(); ++i) {
+    const ir::Node& n = impl.graph->nodes[i];
+    if (virtual_split)
+      impl.placement.push_back(
+          {n.name, n.op_type, report.node_device.at(i), report.node_implementation.at(i)});
+    else
+      impl.placement.push_back(
+          {n.name, n.op_type, device, i < support.size() ? support[i].implementation : ""});
+  }
+  impl.subgraph_devices =
+      virtual_split ? report.subgraph_devices : std::vector<std::string>{device};
+  for (const auto& d : impl.subgraph_devices)
+    if (std::find(impl.execution_devices.begin(), impl.execution_devices.end(), d) ==
+        impl.execution_devices.end())
+      impl.execution_devices.push_back(d);
+}
+
+}  // namespace
+
 std::map<std::string, std::string> Core::compile_options() const {
+  // hetero_policy is in the HETERO device's caching properties.
   return {{"precision", config_->get("precision")}};
 }
 
@@ -281,8 +309,8 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   SINTER_CHECK(model.impl_, invalid_argument, "compile_model: the model is empty");
   const auto start = std::chrono::steady_clock::now();
   const runtime::DeviceRequest request = runtime::parse_device_name(device);
-  const runtime::Resolution resolved =
-      runtime::DeviceRegistry::instance().resolve(request, model.impl_->graph.get());
+  const runtime::Resolution resolved = runtime::DeviceRegistry::instance().resolve(
+      request, model.impl_->graph.get(), {config_->get("hetero_policy")});
   auto impl = std::make_shared<detail::CompiledModelImpl>();
   const auto shapes = runtime::effective_input_shapes(*model.impl_->graph, input_shapes);
   const std::string cache_state = cache_lookup(*model.impl_, resolved.info, shapes, *impl);
@@ -303,14 +331,8 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   options.precision = config_->get("precision");
   if (cache_) options.cache_dir = cache_->dir() + "/devices";
   impl->executable = impl->device->compile(impl->graph, options);
-  impl->execution_devices = {resolved.info.name};
   impl->precision = impl->executable->precision();
-  const auto support = impl->device->query(*impl->graph);
-  for (std::size_t i = 0; i < impl->graph->nodes.size(); ++i) {
-    const ir::Node& n = impl->graph->nodes[i];
-    impl->placement.push_back({n.name, n.op_type, resolved.info.name,
-                               i < support.size() ? support[i].implementation : ""});
-  }
+  record_placement(*impl, resolved.info.name);
   if (cache_state == "miss") cache_store(*model.impl_, resolved.info, *impl);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -370,6 +392,9 @@ const std::vector<PortInfo>& CompiledModel::outputs() const {
 const std::string& CompiledModel::precision() const {
   return impl_->precision;
 }
+std::vector<std::string> CompiledModel::subgraph_devices() const {
+  return impl_->subgraph_devices;
+}
 std::vector<std::string> CompiledModel::execution_devices() const {
   return impl_->execution_devices;
 }
@@ -404,6 +429,16 @@ std::map<std::string, int64_t> CompiledModel::placement() const {
 
 // ---- InferRequest
 
+namespace {
+
+void check_idle(const detail::InferRequestImpl& r, const char* what) {
+  SINTER_CHECK(!r.pending.valid(), invalid_argument,
+               "{}: this request's start_async() inference is still in flight; call wait() first",
+               what);
+}
+
+}  // namespace
+
 void InferRequest::set_input(const std::string& name, Value value) {
   const auto& ports = impl_->compiled->graph->inputs;
   auto it =
@@ -415,6 +450,7 @@ void InferRequest::set_input(const std::string& name, Value value) {
           name, names);
   }
   check_input(*it, value);
+  check_idle(*impl_, "set_input");
   impl_->inputs[name] = std::move(value);
 }
 
@@ -439,27 +475,64 @@ void record_activation_peak(const detail::CompiledModelImpl& compiled,
   }
 }
 
+void check_inputs_set(const detail::InferRequestImpl& r) {
+  for (const auto& p : r.compiled->graph->inputs) {
+    const bool optional =
+        p.kind == PortInfo::Kind::optional_tensor || p.kind == PortInfo::Kind::optional_sequence;
+    SINTER_CHECK(r.inputs.count(p.name) || optional, invalid_argument,
+                 "input '{}' ({}) was not set", p.name, to_string(p));
+  }
+}
+
+void run_inference(detail::InferRequestImpl& r) {
+  std::map<std::string, Value> values = r.inputs;
+  for (const auto& p : r.compiled->graph->inputs) {
+    if (!values.count(p.name)) values[p.name] = Value();
+  }
+  r.profile.time_nodes = r.profiling;
+  r.profile.devices.clear();
+  r.profile.transfer_bytes = 0;
+  r.compiled->executable->run(values, &r.profile);
+  if (r.profile.devices.empty()) r.profile.devices = r.compiled->subgraph_devices;
+  record_activation_peak(*r.compiled, r.inputs, r.profile.peak_activation_bytes);
+  r.outputs.clear();
+  for (const auto& o : r.compiled->graph->outputs) r.outputs[o.name] = values[o.name];
+}
+
 }  // namespace
 
 void InferRequest::infer() {
-  for (const auto& p : impl_->compiled->graph->inputs) {
-    const bool optional =
-        p.kind == PortInfo::Kind::optional_tensor || p.kind == PortInfo::Kind::optional_sequence;
-    SINTER_CHECK(impl_->inputs.count(p.name) || optional, invalid_argument,
-                 "input '{}' ({}) was not set", p.name, to_string(p));
-  }
-  std::map<std::string, Value> values = impl_->inputs;
-  for (const auto& p : impl_->compiled->graph->inputs) {
-    if (!values.count(p.name)) values[p.name] = Value();
-  }
-  impl_->profile.time_nodes = impl_->profiling;
-  impl_->compiled->executable->run(values, &impl_->profile);
-  record_activation_peak(*impl_->compiled, impl_->inputs, impl_->profile.peak_activation_bytes);
+  check_idle(*impl_, "infer");
+  check_inputs_set(*impl_);
+  run_inference(*impl_);
+}
+
+void InferRequest::start_async() {
+  check_idle(*impl_, "start_async");
+  check_inputs_set(*impl_);
   impl_->outputs.clear();
-  for (const auto& o : impl_->compiled->graph->outputs) impl_->outputs[o.name] = values[o.name];
+  // The task holds the request's state alive even if the InferRequest handle goes away.
+  impl_->pending = std::async(std::launch::async, [r = impl_] { run_inference(*r); });
+}
+
+void InferRequest::wait() {
+  if (!impl_->pending.valid()) return;
+  std::future<void> done = std::move(impl_->pending);
+  done.get();  // rethrows the inference's error
+}
+
+std::vector<std::string> InferRequest::executed_on() const {
+  check_idle(*impl_, "executed_on");
+  return impl_->profile.devices;
+}
+
+int64_t InferRequest::transfer_bytes() const {
+  check_idle(*impl_, "transfer_bytes");
+  return impl_->profile.transfer_bytes;
 }
 
 const Value& InferRequest::get_output(const std::string& name) const {
+  check_idle(*impl_, "get_output");
   auto it = impl_->outputs.find(name);
   if (it == impl_->outputs.end()) {
     raise(ErrorCategory::invalid_argument,

@@ -7,6 +7,7 @@
 #include "base/logging.hpp"
 #include "devices/cpu/cpu_device.hpp"
 #include "devices/gpu/gpu_device.hpp"
+#include "devices/hetero/hetero_device.hpp"
 
 namespace sinter::runtime {
 
@@ -71,7 +72,8 @@ std::string DeviceRegistry::describe_devices() const {
   return out;
 }
 
-Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph* graph) const {
+Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph* graph,
+                                   const ResolveOptions& options) const {
   auto require = [&](const std::string& name) {
     auto d = find(name);
     if (!d) {
@@ -91,26 +93,11 @@ Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph
     case DeviceRequest::Kind::hetero: {
       std::vector<std::shared_ptr<const device::Device>> chain;
       for (const auto& name : request.devices) chain.push_back(require(name));
-      // Until graph partitioning lands, HETERO runs on the first device that supports every
-      // node, and says so when that is not the first one listed.
-      for (const auto& d : chain) {
-        bool all = true;
-        if (graph) {
-          for (const auto& s : d->query(*graph)) all = all && s.supported;
-        }
-        if (all) {
-          r.device = d;
-          r.why = d == chain.front() ? "HETERO: the first device supports every node"
-                                     : "HETERO: the first device that supports every node";
-          break;
-        }
-      }
-      if (!r.device) {
-        raise(ErrorCategory::unsupported_op,
-              "{}: no single listed device supports every node, and splitting a model across "
-              "devices is not implemented yet",
-              request.canonical());
-      }
+      r.device = hetero::make_hetero_device(std::move(chain), {options.hetero_policy});
+      r.why = "HETERO: each node on the first listed device that supports it" +
+              std::string(options.hetero_policy == "memory"
+                              ? ", devices filled in order as their memory allows"
+                              : "");
       break;
     }
     case DeviceRequest::Kind::auto_select: {

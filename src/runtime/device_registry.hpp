@@ -16,6 +16,10 @@
 
 namespace sinter::runtime {
 
+struct ResolveOptions {
+  std::string hetero_policy = "first";  // setting hetero_policy: "first" or "memory"
+};
+
 struct Resolution {
   std::shared_ptr<const device::Device> device;
   DeviceInfo info;
@@ -35,9 +39,10 @@ class DeviceRegistry {
   // A simple name ("CPU", "GPU.1") -> device; nullptr when absent.
   std::shared_ptr<const device::Device> find(const std::string& canonical_name) const;
 
-  // Resolves a request to one device. Raises device_not_found with the list of available
-  // devices when a named device is absent; unsupported_op when HETERO would need to split.
-  Resolution resolve(const DeviceRequest& request, const ir::Graph* graph = nullptr) const;
+  // Resolves a request to one device (HETERO: a virtual device over the listed ones). Raises
+  // device_not_found with the list of available devices when a named device is absent.
+  Resolution resolve(const DeviceRequest& request, const ir::Graph* graph = nullptr,
+                     const ResolveOptions& options = {}) const;
 
   // "  CPU    Intel(R) Xeon(R) ... (cpu)" lines, one per device.
   std::string describe_devices() const;

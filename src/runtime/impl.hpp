@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -30,6 +31,7 @@ struct CompiledModelImpl {
   std::shared_ptr<const device::Device> device;
   std::unique_ptr<device::Executable> executable;
   std::vector<std::string> execution_devices;
+  std::vector<std::string> subgraph_devices;  // in execution order; one entry unless split
   std::string precision;  // what the device runs, e.g. "f16 (f16 storage, f32 arithmetic)"
   bool loaded_from_cache = false;
   std::vector<NodeReport> placement;  // per top-level node
@@ -48,6 +50,7 @@ struct InferRequestImpl {
   std::map<std::string, Value> outputs;
   bool profiling = false;
   device::RunProfile profile;
+  std::future<void> pending;  // an inference started by start_async()
 };
 
 }  // namespace sinter::detail

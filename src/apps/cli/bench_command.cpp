@@ -33,6 +33,25 @@ struct BenchOptions {
   double seconds = 0;
   bool json = false;
   bool profile = false;
+  int requests = 1;  // inferences in flight at once (start_async / wait)
+};
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
+// Which devices served the inferences: "CPU" -> 3, "GPU.0" -> 17 (HETERO: "GPU.0,CPU").
+struct DeviceTally {
+  std::map<std::string, int64_t> per_device;
+  std::vector<std::string> in_order;  // each device the first time it served
+
+  void add(const std::vector<std::string>& devices) {
+    ++per_device[joined(devices)];
+    for (const auto& d : devices)
+      if (std::find(in_order.begin(), in_order.end(), d) == in_order.end()) in_order.push_back(d);
+  }
 };
 
 sinter::Tensor random_input(const sinter::PortInfo& port, const sinter::Shape& shape,
@@ -149,7 +168,11 @@ void bench_command(const BenchOptions& opt) {
   request.infer();
   const auto t4 = Clock::now();
   const double first_ms = ms_between(t3, t4);
-  say("[3/4] first inference on " + devices + ": " + std::to_string(first_ms) + " ms");
+  const std::string first_device = joined(request.executed_on());
+  const int64_t transfer_bytes = request.transfer_bytes();
+  DeviceTally tally;
+  tally.add(request.executed_on());
+  say("[3/4] first inference on " + first_device + ": " + std::to_string(first_ms) + " ms");
 
   // Default: at least 10 iterations or 5 seconds, whichever takes longer, at most 1000.
   const int64_t min_iterations = opt.iterations > 0 ? opt.iterations : (opt.seconds > 0 ? 1 : 10);
@@ -157,13 +180,42 @@ void bench_command(const BenchOptions& opt) {
   std::vector<double> latencies;
   std::vector<sinter::NodeReport> node_totals;  // summed over the timed iterations
   request.set_profiling(opt.profile);
+  auto more = [&](std::size_t done, Clock::time_point since) {
+    return (int64_t(done) < min_iterations ||
+            ms_between(since, Clock::now()) < min_seconds * 1000) &&
+           (opt.iterations > 0 || done < 1000);
+  };
   const auto start = Clock::now();
-  while ((int64_t(latencies.size()) < min_iterations ||
-          ms_between(start, Clock::now()) < min_seconds * 1000) &&
-         (opt.iterations > 0 || latencies.size() < 1000)) {
+  if (opt.requests > 1) {
+    // Several requests in flight: each is restarted as soon as it finishes, round robin.
+    std::vector<sinter::InferRequest> pool;
+    std::vector<Clock::time_point> started;
+    for (int i = 0; i < opt.requests; ++i) {
+      pool.push_back(compiled.create_infer_request());
+      for (const auto& [name, tensor] : inputs) pool.back().set_input(name, tensor);
+      started.push_back(Clock::now());
+      pool.back().start_async();
+    }
+    std::size_t launched = pool.size();
+    for (std::size_t i = 0; latencies.size() < launched; i = (i + 1) % pool.size()) {
+      pool[i].wait();
+      if (started[i] == Clock::time_point{}) continue;  // finished and not restarted
+      latencies.push_back(ms_between(started[i], Clock::now()));
+      tally.add(pool[i].executed_on());
+      if (more(launched, start)) {
+        started[i] = Clock::now();
+        pool[i].start_async();
+        ++launched;
+      } else {
+        started[i] = Clock::time_point{};
+      }
+    }
+  }
+  while (opt.requests <= 1 && more(latencies.size(), start)) {
     const auto a = Clock::now();
     request.infer();
     latencies.push_back(ms_between(a, Clock::now()));
+    tally.add(request.executed_on());
     if (opt.profile) {
       const auto p = request.profile();
       if (node_totals.empty())
@@ -183,15 +235,20 @@ void bench_command(const BenchOptions& opt) {
         {"model", opt.model},
         {"device", config.get("device")},
         {"device_source", config.setting("device").source},
-        {"execution_devices", compiled.execution_devices()},
+        {"execution_devices", tally.in_order},
+        {"inferences_per_device", tally.per_device},
         {"placement", compiled.placement()},
+        {"subgraphs", compiled.subgraph_devices().size()},
+        {"subgraph_devices", compiled.subgraph_devices()},
+        {"transfer_bytes_per_inference", transfer_bytes},
+        {"requests", opt.requests},
         {"precision", compiled.precision()},
         {"read_ms", ms_between(t0, t1)},
         {"compile_ms", ms_between(t1c, t2)},
         {"loaded_from_cache", compiled.loaded_from_cache()},
         {"read_from_cache", model.read_from_cache()},
         {"first_inference_ms", first_ms},
-        {"first_inference_device", compiled.execution_devices().at(0)},
+        {"first_inference_device", first_device},
         {"iterations", latencies.size()},
         {"latency_ms",
          {{"median", s.median}, {"mean", s.mean}, {"min", s.min}, {"max", s.max}, {"p90", s.p90}}},
@@ -223,6 +280,9 @@ void bench_command(const BenchOptions& opt) {
                 compiled.memory_estimate().describe().c_str());
   say(line);
   std::cout.flush();
+  if (opt.requests > 1) say("(" + std::to_string(opt.requests) + " requests in flight)");
+  if (compiled.subgraph_devices().size() > 1)
+    say("passed between devices per inference: " + std::to_string(transfer_bytes) + " bytes");
   print_placement(compiled);
   if (opt.profile) {
     for (auto& n : node_totals) n.ms /= double(latencies.size());
@@ -248,6 +308,9 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("-t,--time", opt->seconds, "Seconds of timed inferences")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--requests", opt->requests,
+                  "Inferences in flight at once (asynchronous requests); throughput counts all")
+      ->check(CLI::Range(1, 256));
   cmd->add_flag("--json", opt->json, "One JSON object instead of the report");
   cmd->add_flag("--profile", opt->profile,
                 "Time every node; print per-device busy time and the slowest nodes");

@@ -72,6 +72,13 @@ void run_command(const RunOptions& opt) {
   const double infer_ms = ms_since(t0);
   if (opt.report) {
     print_placement(compiled);
+    std::string ran_on;
+    for (const auto& d : request.executed_on()) ran_on += (ran_on.empty() ? "" : ", ") + d;
+    std::printf("this inference ran on: %s", ran_on.c_str());
+    if (compiled.subgraph_devices().size() > 1)
+      std::printf("; %s passed between devices",
+                  human_bytes(double(request.transfer_bytes())).c_str());
+    std::printf("\n");
     print_profile(request.profile(), infer_ms);
     std::printf("peak of intermediate values: %s\n",
                 human_bytes(double(request.peak_activation_bytes())).c_str());

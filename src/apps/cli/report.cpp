@@ -22,6 +22,13 @@ void print_placement(const sinter::CompiledModel& compiled) {
       detail += (detail.empty() ? "" : ", ") + impl + " " + std::to_string(count);
     std::printf("placement: %s %d nodes (%s)\n", device.c_str(), total, detail.c_str());
   }
+  const auto subgraphs = compiled.subgraph_devices();
+  if (subgraphs.size() > 1) {
+    std::string chain;
+    for (const auto& d : subgraphs) chain += (chain.empty() ? "" : " -> ") + d;
+    std::printf("partition: %zu subgraphs, run in this order: %s\n", subgraphs.size(),
+                chain.c_str());
+  }
   std::printf("precision: %s\n", compiled.precision().c_str());
 }
 

@@ -24,6 +24,9 @@ void CliSettings::add_flags(CLI::App& app) {
       {"threads", "--threads", "CPU threads, 0 = one per core (SINTER_THREADS)"},
       {"precision", "--precision",
        "f32 (default), or f16 on GPUs: tensors kept as half, arithmetic in f32 (SINTER_PRECISION)"},
+      {"hetero_policy", "--hetero-policy",
+       "HETERO split: first (each node on the first listed device that runs it) or memory "
+       "(fill devices in order as their memory allows) (SINTER_HETERO_POLICY)"},
       {"memory_limit", "--memory-limit",
        "Refuse models needing more, e.g. 4GiB (SINTER_MEMORY_LIMIT)"},
   };

@@ -3,8 +3,10 @@
 #include <xxhash.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <unordered_set>
 
 #include "base/errors.hpp"
@@ -247,6 +249,24 @@ class GpuExecutable final : public device::Executable {
   mutable std::map<std::string, Plan> plans_;
 };
 
+// SINTER_GPU_DISABLE_OPS=OpA,OpB: ops the device reports as unsupported, so that HETERO's split
+// can be tried on any model.
+std::set<std::string> disabled_ops() {
+  std::set<std::string> out;
+  const char* env = std::getenv("SINTER_GPU_DISABLE_OPS");
+  std::string item;
+  for (const char* p = env ? env : "";; ++p) {
+    if (*p == ',' || *p == '\0') {
+      if (!item.empty()) out.insert(item);
+      item.clear();
+      if (*p == '\0') break;
+    } else if (*p != ' ') {
+      item += *p;
+    }
+  }
+  return out;
+}
+
 // Why the planned element types keep a node off the device, or "".
 std::string type_problem(const ir::Node& node, const GpuOp& op, const ir::ShapeInference& shapes) {
   auto type_of = [&](const std::string& name) {
@@ -285,10 +305,13 @@ class GpuDevice final : public device::Device {
     const ir::ShapeInference shapes = ir::infer_shapes(graph);
     std::vector<device::NodeSupport> out;
     const auto& ops = gpu_ops();
+    const std::set<std::string> disabled = disabled_ops();
     for (const auto& node : graph.nodes) {
       device::NodeSupport s;
       auto op = ops.find(node.op_type);
-      if (!node.domain.empty() || op == ops.end()) {
+      if (disabled.count(node.op_type)) {
+        s.reason = node.op_type + " disabled by SINTER_GPU_DISABLE_OPS";
+      } else if (!node.domain.empty() || op == ops.end()) {
         s.reason = "no OpenCL kernel for " + node.op_type;
       } else {
         s.reason = type_problem(node, op->second, shapes);
