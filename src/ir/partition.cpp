@@ -136,8 +136,7 @@ Partition partition_graph(const Graph& graph, const std::vector<std::vector<bool
   SINTER_CHECK(!supported.empty(), internal, "partition_graph: no devices");
   for (const auto& s : supported)
     SINTER_CHECK(s.size() == graph.nodes.size(), internal,
-                 "partition_graph: {} support entries for {} nodes", s.size(),
-                 graph.nodes.size());
+                 "partition_graph: {} support entries for {} nodes", s.size(), graph.nodes.size());
   const Dependencies deps = dependencies(graph);
   Partition p;
   p.node_device = place(graph, supported, deps, options);
@@ -170,7 +169,8 @@ Partition partition_graph(const Graph& graph, const std::vector<std::vector<bool
     }
   }
   for (const auto& o : graph.outputs)
-    if (auto it = produced_in.find(o.name); it != produced_in.end()) outs[it->second].insert(o.name);
+    if (auto it = produced_in.find(o.name); it != produced_in.end())
+      outs[it->second].insert(o.name);
   for (std::size_t s = 0; s < p.subgraphs.size(); ++s) {
     p.subgraphs[s].inputs.assign(ins[s].begin(), ins[s].end());
     p.subgraphs[s].outputs.assign(outs[s].begin(), outs[s].end());

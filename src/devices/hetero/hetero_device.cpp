@@ -49,7 +49,8 @@ class HeteroExecutable final : public device::Executable {
     for (const auto& p : parts_) all.insert(p.executable->precision());
     if (all.size() == 1) return *all.begin();
     std::string out;
-    for (const auto& p : parts_) out += (out.empty() ? "" : ", ") + p.device + " " + p.executable->precision();
+    for (const auto& p : parts_)
+      out += (out.empty() ? "" : ", ") + p.device + " " + p.executable->precision();
     return out;
   }
 
@@ -87,8 +88,7 @@ class HeteroExecutable final : public device::Executable {
       part.executable->run(io, profile ? &sub : nullptr);
       for (const auto& out : part.subgraph.outputs) {
         auto it = io.find(out);
-        SINTER_CHECK(it != io.end(), internal, "HETERO: {} did not produce '{}'", part.device,
-                     out);
+        SINTER_CHECK(it != io.end(), internal, "HETERO: {} did not produce '{}'", part.device, out);
         values[out] = std::move(it->second);
         made_on[out] = &part.device;
       }
@@ -200,8 +200,8 @@ class HeteroDevice final : public device::Device {
       for (std::size_t s = 0; s < partition.subgraphs.size() && !refused; ++s) {
         const ir::Subgraph& sub = partition.subgraphs[s];
         const auto& device = chain_[sub.device];
-        auto piece = std::make_shared<const ir::Graph>(ir::extract_subgraph(
-            *graph, sub, shapes, graph->name + "#" + std::to_string(s)));
+        auto piece = std::make_shared<const ir::Graph>(
+            ir::extract_subgraph(*graph, sub, shapes, graph->name + "#" + std::to_string(s)));
         const auto support = device->query(*piece);
         for (std::size_t k = 0; k < sub.nodes.size() && k < support.size(); ++k) {
           if (!support[k].supported) {

@@ -1,0 +1,212 @@
+// HETERO: the partitioner on made-up support maps, and the HETERO device over mock devices
+// (real CPU kernels behind made-up support lists), checked against the plain CPU device.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "devices/cpu/cpu_device.hpp"
+#include "devices/hetero/hetero_device.hpp"
+#include "ir/partition.hpp"
+
+using namespace sinter;
+
+namespace {
+
+PortInfo f32_port(const std::string& name, std::vector<Dimension> dims) {
+  return {name, PortInfo::Kind::tensor, ElementType::f32, !dims.empty(), std::move(dims)};
+}
+
+// x -> A:Relu -> a -> B:Neg -> b -> C:Mul(b, a) -> y. Putting A and C on one device and B on
+// another in two groups would make them wait on each other: {A, C} needs b, {B} needs a.
+ir::Graph diamond() {
+  ir::Graph g;
+  g.name = "diamond";
+  g.opsets[""] = 17;
+  g.inputs.push_back(f32_port("x", {{2, ""}, {3, ""}}));
+  g.outputs.push_back(f32_port("y", {}));
+  g.add_node("Relu", {"x"}, {"a"}).name = "A";
+  g.add_node("Neg", {"a"}, {"b"}).name = "B";
+  g.add_node("Mul", {"b", "a"}, {"y"}).name = "C";
+  return g;
+}
+
+// Every subgraph reads only graph inputs and values of earlier subgraphs: the split has no cycle.
+void expect_runs_in_order(const ir::Graph& g, const ir::Partition& p) {
+  std::map<std::string, std::size_t> made_in;
+  for (std::size_t s = 0; s < p.subgraphs.size(); ++s)
+    for (std::size_t n : p.subgraphs[s].nodes)
+      for (const auto& o : g.nodes[n].outputs) made_in[o] = s;
+  for (std::size_t s = 0; s < p.subgraphs.size(); ++s) {
+    for (std::size_t n : p.subgraphs[s].nodes) {
+      for (const auto& in : g.nodes[n].inputs) {
+        auto it = made_in.find(in);
+        if (it == made_in.end()) continue;  // a graph input
+        EXPECT_LE(it->second, s) << g.nodes[n].name << " reads '" << in << "' from a later part";
+        if (it->second != s) {
+          const auto& ins = p.subgraphs[s].inputs;
+          EXPECT_NE(std::find(ins.begin(), ins.end(), in), ins.end())
+              << "'" << in << "' crosses into part " << s << " but is not among its inputs";
+        }
+      }
+    }
+  }
+}
+
+TEST(Partition, SplitsWithoutACycleWhereNaiveGroupingWouldMakeOne) {
+  const ir::Graph g = diamond();
+  // Device 0 ("GPU") runs Relu and Mul, device 1 ("CPU") everything.
+  const ir::Partition p = ir::partition_graph(g, {{true, false, true}, {true, true, true}});
+  EXPECT_EQ(p.node_device, (std::vector<int>{0, 1, 0}));
+  ASSERT_EQ(p.subgraphs.size(), 3u);  // A | B | C, not {A, C} + {B}
+  EXPECT_EQ(p.subgraphs[0].device, 0);
+  EXPECT_EQ(p.subgraphs[1].device, 1);
+  EXPECT_EQ(p.subgraphs[2].device, 0);
+  EXPECT_EQ(p.subgraphs[2].inputs, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(p.subgraphs[0].outputs, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(p.subgraphs[2].outputs, (std::vector<std::string>{"y"}));
+  expect_runs_in_order(g, p);
+}
+
+TEST(Partition, OneDeviceThatRunsEverythingGivesOnePart) {
+  const ir::Graph g = diamond();
+  const ir::Partition p = ir::partition_graph(g, {{true, true, true}, {true, true, true}});
+  ASSERT_EQ(p.subgraphs.size(), 1u);
+  EXPECT_EQ(p.subgraphs[0].nodes, (std::vector<std::size_t>{0, 1, 2}));
+  EXPECT_EQ(p.subgraphs[0].inputs, (std::vector<std::string>{"x"}));
+}
+
+// A chain n0 .. n5 where device 0 runs n0, n2 and n5: n2 alone between CPU parts moves to the
+// CPU (one switch fewer); n5 at the end stays on device 0.
+TEST(Partition, AbsorbsAShortRunBetweenTwoPartsOfAnotherDevice) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back(f32_port("v0", {{4, ""}}));
+  for (int i = 0; i < 6; ++i)
+    g.add_node("Relu", {"v" + std::to_string(i)}, {"v" + std::to_string(i + 1)}).name =
+        "n" + std::to_string(i);
+  g.outputs.push_back(f32_port("v6", {}));
+  const std::vector<bool> gpu = {true, false, true, false, false, true};
+  const ir::Partition p = ir::partition_graph(g, {gpu, std::vector<bool>(6, true)});
+  EXPECT_EQ(p.node_device, (std::vector<int>{0, 1, 1, 1, 1, 0}));
+  ASSERT_EQ(p.subgraphs.size(), 3u);
+  expect_runs_in_order(g, p);
+}
+
+TEST(Partition, AnIndependentBranchJoinsTheEarliestPartOfItsDevice) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back(f32_port("x", {{4, ""}}));
+  g.add_node("Relu", {"x"}, {"a"}).name = "gpu_first";
+  g.add_node("Neg", {"a"}, {"b"}).name = "cpu_only";
+  g.add_node("Relu", {"x"}, {"c"}).name = "independent";  // needs nothing from the CPU part
+  g.add_node("Add", {"b", "c"}, {"y"}).name = "join";
+  g.outputs.push_back(f32_port("y", {}));
+  const ir::Partition p =
+      ir::partition_graph(g, {{true, false, true, true}, {true, true, true, true}});
+  ASSERT_EQ(p.subgraphs.size(), 3u);
+  EXPECT_EQ(p.subgraphs[0].nodes, (std::vector<std::size_t>{0, 2}));
+  EXPECT_EQ(p.subgraphs[2].nodes, (std::vector<std::size_t>{3}));
+  expect_runs_in_order(g, p);
+}
+
+TEST(Partition, MemoryPolicyFillsDevicesInOrder) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back(f32_port("v0", {{16, ""}}));
+  for (int i = 0; i < 4; ++i) {
+    const std::string w = "w" + std::to_string(i);
+    g.constants[w] = Tensor(ElementType::f32, {16});  // 64 bytes each
+    g.add_node("Add", {"v" + std::to_string(i), w}, {"v" + std::to_string(i + 1)}).name =
+        "add" + std::to_string(i);
+  }
+  g.outputs.push_back(f32_port("v4", {}));
+  ir::PartitionOptions options;
+  options.weight_budget = {150};  // device 0 holds two weights; device 1 is unlimited
+  const std::vector<bool> all(4, true);
+  const ir::Partition p = ir::partition_graph(g, {all, all}, options);
+  EXPECT_EQ(p.node_device, (std::vector<int>{0, 0, 1, 1}));
+  ASSERT_EQ(p.subgraphs.size(), 2u);
+  expect_runs_in_order(g, p);
+}
+
+TEST(Partition, NamesANodeNoDeviceSupports) {
+  const ir::Graph g = diamond();
+  try {
+    ir::partition_graph(g, {{true, false, true}, {true, false, true}});
+    FAIL() << "expected unsupported_op";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.category(), ErrorCategory::unsupported_op);
+    EXPECT_NE(std::string(e.what()).find("'B'"), std::string::npos) << e.what();
+  }
+}
+
+// A device with a made-up list of ops; the CPU's kernels run what it accepts.
+class MockDevice final : public device::Device {
+ public:
+  MockDevice(std::string name, std::set<std::string> ops)
+      : name_(std::move(name)), ops_(std::move(ops)), cpu_(cpu::make_cpu_device()) {}
+  DeviceInfo info() const override {
+    DeviceInfo d = cpu_->info();
+    d.name = name_;
+    return d;
+  }
+  std::vector<device::NodeSupport> query(const ir::Graph& graph) const override {
+    std::vector<device::NodeSupport> out;
+    for (const auto& n : graph.nodes) {
+      device::NodeSupport s;
+      s.supported = ops_.empty() || ops_.count(n.op_type) > 0;
+      s.implementation = name_ + " kernel";
+      if (!s.supported) s.reason = "not on the list";
+      out.push_back(s);
+    }
+    return out;
+  }
+  std::unique_ptr<device::Executable> compile(
+      std::shared_ptr<const ir::Graph> graph,
+      const device::CompileOptions& options) const override {
+    for (const auto& s : query(*graph))
+      if (!s.supported) throw Error(ErrorCategory::unsupported_op, name_ + " refuses a node");
+    return cpu_->compile(std::move(graph), options);
+  }
+
+ private:
+  std::string name_;
+  std::set<std::string> ops_;  // empty: every op
+  std::unique_ptr<device::Device> cpu_;
+};
+
+TEST(HeteroDevice, SplitRunMatchesTheCpuAndReportsWhereEachPartRan) {
+  auto g = std::make_shared<const ir::Graph>(diamond());
+  auto mock_gpu = std::make_shared<MockDevice>("MOCKGPU", std::set<std::string>{"Relu", "Mul"});
+  auto mock_cpu = std::make_shared<MockDevice>("MOCKCPU", std::set<std::string>{});
+  const auto hetero = hetero::make_hetero_device({mock_gpu, mock_cpu}, {});
+  EXPECT_EQ(hetero->info().name, "HETERO:MOCKGPU,MOCKCPU");
+  const auto exe = hetero->compile(g, {});
+  const device::PlacementReport placement = exe->placement();
+  EXPECT_EQ(placement.node_device, (std::vector<std::string>{"MOCKGPU", "MOCKCPU", "MOCKGPU"}));
+  EXPECT_EQ(placement.subgraph_devices, (std::vector<std::string>{"MOCKGPU", "MOCKCPU", "MOCKGPU"}));
+
+  Tensor x(ElementType::f32, {2, 3});
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  for (int i = 0; i < 6; ++i) x.data_as<float>()[i] = dist(rng);
+  std::map<std::string, Value> split = {{"x", x}}, whole = {{"x", x}};
+  device::RunProfile profile;
+  exe->run(split, &profile);
+  cpu::make_cpu_device()->compile(g, {})->run(whole);
+  const Tensor& a = split.at("y").tensor();
+  const Tensor& b = whole.at("y").tensor();
+  ASSERT_EQ(a.shape(), b.shape());
+  for (int i = 0; i < 6; ++i) {
+    const float r = std::max(x.data_as<float>()[i], 0.f);
+    EXPECT_FLOAT_EQ(b.data_as<float>()[i], -r * r);  // the formula, independent of both runs
+    EXPECT_FLOAT_EQ(a.data_as<float>()[i], b.data_as<float>()[i]);
+  }
+  EXPECT_EQ(profile.devices, (std::vector<std::string>{"MOCKGPU", "MOCKCPU"}));
+  // a (24 bytes) goes GPU -> CPU and GPU -> GPU (free); b (24 bytes) CPU -> GPU.
+  EXPECT_EQ(profile.transfer_bytes, 48);
+}
+
+}  // namespace
