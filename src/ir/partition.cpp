@@ -109,24 +109,33 @@ std::vector<Subgraph> group(const std::vector<int>& where, const Dependencies& d
   return subgraphs;
 }
 
-// A short run between two subgraphs of one device that can run all of it moves to that device.
+// A short run between two subgraphs of one device that can run all of it moves to that device;
+// so does a short first or last subgraph next to a larger one whose device can run it (a few
+// reshapes after the last CPU node are not worth two transfers). Moves one run per call.
 bool absorb_islands(std::vector<int>& where, const std::vector<Subgraph>& subgraphs,
                     const std::vector<std::vector<bool>>& supported,
                     const PartitionOptions& options) {
   if (!options.weight_budget.empty()) return false;  // the memory policy placed them on purpose
-  bool moved = false;
-  for (std::size_t s = 1; s + 1 < subgraphs.size(); ++s) {
-    const int around = subgraphs[s - 1].device;
-    if (subgraphs[s + 1].device != around || subgraphs[s].device == around ||
-        subgraphs[s].nodes.size() > options.island_nodes)
-      continue;
-    const bool all = std::all_of(subgraphs[s].nodes.begin(), subgraphs[s].nodes.end(),
-                                 [&](std::size_t n) { return supported[around][n]; });
-    if (!all) continue;
-    for (std::size_t n : subgraphs[s].nodes) where[n] = around;
-    moved = true;
+  auto try_move = [&](std::size_t s, int to) {
+    const auto& nodes = subgraphs[s].nodes;
+    if (nodes.size() > options.island_nodes ||
+        !std::all_of(nodes.begin(), nodes.end(), [&](std::size_t n) { return supported[to][n]; }))
+      return false;
+    for (std::size_t n : nodes) where[n] = to;
+    return true;
+  };
+  for (std::size_t s = 1; s + 1 < subgraphs.size(); ++s)
+    if (subgraphs[s - 1].device == subgraphs[s + 1].device && try_move(s, subgraphs[s - 1].device))
+      return true;
+  const std::size_t last = subgraphs.size() - 1;
+  if (subgraphs.size() >= 2) {
+    if (subgraphs[last].nodes.size() < subgraphs[last - 1].nodes.size() &&
+        try_move(last, subgraphs[last - 1].device))
+      return true;
+    if (subgraphs[0].nodes.size() < subgraphs[1].nodes.size() && try_move(0, subgraphs[1].device))
+      return true;
   }
-  return moved;
+  return false;
 }
 
 }  // namespace

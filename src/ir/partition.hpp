@@ -11,8 +11,8 @@
 // subgraph holding one of its inputs, else a new subgraph at the end. Subgraphs then run one
 // after another, so the split can never contain a cycle (A on GPU -> B on CPU -> C on GPU with
 // A -> C gives three subgraphs, not {A, C} and {B} waiting on each other). Finally a small run of
-// nodes between two subgraphs of another device that supports them all moves there, so that
-// device switches stay few.
+// nodes between two subgraphs of another device that supports them all moves there, as does a
+// small first or last subgraph next to a larger one, so that device switches stay few.
 #pragma once
 
 #include <cstdint>

@@ -76,7 +76,9 @@ rec=(run "$zoo/recurrent/model.onnx" -i "features=$zoo/recurrent/inputs/features
 expect auto-passes-over-gpu 0 "-> CPU .*GPU.0 skipped: no kernel for GRU, LSTM, RNN.*device CPU" -- \
   "$sinter" --log-level info "${rec[@]}" -d AUTO:GPU.0,CPU -o "$tmp/auto"
 expect auto-picks-gpu 0 "device GPU.0 " -- "$sinter" "${run_m[@]}" -d AUTO:GPU.0,CPU -o "$tmp/auto2"
-expect hetero-splits 0 "device GPU.0,CPU " -- "$sinter" "${rec[@]}" -d HETERO:GPU.0,CPU -o "$tmp/het"
+# Its only nodes the GPU could run are two reshapes after the recurrent layers: not worth two
+# transfers, so the partitioner leaves them with their neighbours on the CPU.
+expect hetero-keeps-tail-on-cpu 0 "device CPU " -- "$sinter" "${rec[@]}" -d HETERO:GPU.0,CPU -o "$tmp/het"
 expect gpu-preflight 1 "out_of_memory.*on GPU.0 needs about .*memory_limit.*5.0 MiB" -- \
   "$sinter" "${run_m[@]}" -d GPU.0 --memory-limit 5MiB -o "$tmp/oom"
 # Inputs whose shapes do not fit together inside the model: a clear error naming the node,

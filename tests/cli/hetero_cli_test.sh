@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HETERO:GPU.0,CPU on every zoo model (PoCL as GPU.0; the test sets SINTER_OPENCL_CPU=1): the
 # split run matches the CPU device, and with SINTER_GPU_DISABLE_OPS taking Add and Softmax off
-# the GPU, the report shows both devices and the outputs still match.
+# the GPU, the report shows both devices and the outputs still match (all but `recurrent`, see
+# below).
 #   hetero_cli_test.sh SINTER_BIN ZOO_DIR
 set -uo pipefail
 sinter=$1
@@ -28,6 +29,8 @@ for model in resnet50 mobilenet_v3 bert vit text_encoder unet vae_decoder recurr
   expect "$model-hetero" 0 "all [0-9]+ outputs match" -- bash -c "
     \"$sinter\" run \"$dir/model.onnx\" ${args[*]} -d HETERO:GPU.0,CPU -o $tmp/$model-het >/dev/null &&
     $(declare -f compare_dirs); sinter=\"$sinter\"; compare_dirs $tmp/$model-het $tmp/$model-cpu"
+  # recurrent: the GPU could run only two reshapes at its end, which stay on the CPU (gpu_cli).
+  [ "$model" = recurrent ] && continue
   expect "$model-split" 0 "placement: CPU .*placement: GPU\.0 .*partition: [0-9]+ subgraphs.*passed between devices.*all [0-9]+ outputs match" -- bash -c "
     SINTER_GPU_DISABLE_OPS=Add,Softmax \"$sinter\" run \"$dir/model.onnx\" ${args[*]} \
       -d HETERO:GPU.0,CPU --report -o $tmp/$model-split &&

@@ -77,20 +77,21 @@ TEST(Partition, OneDeviceThatRunsEverythingGivesOnePart) {
   EXPECT_EQ(p.subgraphs[0].inputs, (std::vector<std::string>{"x"}));
 }
 
-// A chain n0 .. n5 where device 0 runs n0, n2 and n5: n2 alone between CPU parts moves to the
-// CPU (one switch fewer); n5 at the end stays on device 0.
-TEST(Partition, AbsorbsAShortRunBetweenTwoPartsOfAnotherDevice) {
+// A chain n0 .. n10 where device 0 runs n0, n2 and n5..n10: n2 alone between CPU parts moves to
+// the CPU, then n0 (a short first part next to a longer one) follows; n5..n10 stay on device 0.
+TEST(Partition, AbsorbsShortRunsIntoTheirNeighbours) {
   ir::Graph g;
   g.opsets[""] = 17;
   g.inputs.push_back(f32_port("v0", {{4, ""}}));
-  for (int i = 0; i < 6; ++i)
+  for (int i = 0; i < 11; ++i)
     g.add_node("Relu", {"v" + std::to_string(i)}, {"v" + std::to_string(i + 1)}).name =
         "n" + std::to_string(i);
-  g.outputs.push_back(f32_port("v6", {}));
-  const std::vector<bool> gpu = {true, false, true, false, false, true};
-  const ir::Partition p = ir::partition_graph(g, {gpu, std::vector<bool>(6, true)});
-  EXPECT_EQ(p.node_device, (std::vector<int>{0, 1, 1, 1, 1, 0}));
-  ASSERT_EQ(p.subgraphs.size(), 3u);
+  g.outputs.push_back(f32_port("v11", {}));
+  const std::vector<bool> gpu = {true, false, true, false, false, true,
+                                 true, true,  true, true,  true};
+  const ir::Partition p = ir::partition_graph(g, {gpu, std::vector<bool>(11, true)});
+  EXPECT_EQ(p.node_device, (std::vector<int>{1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0}));
+  ASSERT_EQ(p.subgraphs.size(), 2u);
   expect_runs_in_order(g, p);
 }
 
@@ -186,7 +187,8 @@ TEST(HeteroDevice, SplitRunMatchesTheCpuAndReportsWhereEachPartRan) {
   const auto exe = hetero->compile(g, {});
   const device::PlacementReport placement = exe->placement();
   EXPECT_EQ(placement.node_device, (std::vector<std::string>{"MOCKGPU", "MOCKCPU", "MOCKGPU"}));
-  EXPECT_EQ(placement.subgraph_devices, (std::vector<std::string>{"MOCKGPU", "MOCKCPU", "MOCKGPU"}));
+  EXPECT_EQ(placement.subgraph_devices,
+            (std::vector<std::string>{"MOCKGPU", "MOCKCPU", "MOCKGPU"}));
 
   Tensor x(ElementType::f32, {2, 3});
   std::mt19937 rng(3);
