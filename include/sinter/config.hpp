@@ -14,6 +14,7 @@
 //   precision     SINTER_PRECISION     f32       (f32, f16, bf16; a device without it refuses)
 //   hetero_policy SINTER_HETERO_POLICY first     (first: first device supporting a node;
 //                                                 memory: devices filled in order, see docs)
+//   runtime_fallback SINTER_RUNTIME_FALLBACK on  (AUTO re-runs a failed inference on the CPU)
 //   memory_limit  SINTER_MEMORY_LIMIT  ""        (none; sizes like 512MiB, 2GB, 1e9)
 //   cache_size    SINTER_CACHE_SIZE    10GiB
 //   cache         SINTER_CACHE         on        (on or off)

@@ -28,6 +28,7 @@ const KeySpec kKeys[] = {
     {"threads", "SINTER_THREADS"},
     {"precision", "SINTER_PRECISION"},
     {"hetero_policy", "SINTER_HETERO_POLICY"},
+    {"runtime_fallback", "SINTER_RUNTIME_FALLBACK"},
     {"memory_limit", "SINTER_MEMORY_LIMIT"},
     {"cache_size", "SINTER_CACHE_SIZE"},
     {"cache", "SINTER_CACHE"},
@@ -49,6 +50,7 @@ std::string default_value(const std::string& key) {
   if (key == "threads") return "0";
   if (key == "precision") return "f32";
   if (key == "hetero_policy") return "first";
+  if (key == "runtime_fallback") return "on";
   if (key == "memory_limit") return "";
   if (key == "cache_size") return "10GiB";
   if (key == "cache") return "on";
@@ -82,7 +84,7 @@ void validate(const std::string& key, const std::string& value, const std::strin
     if (!value.empty()) parse_byte_size(value, where + ": " + key);
   } else if (key == "cache_size") {
     parse_byte_size(value, where + ": " + key);
-  } else if (key == "cache") {
+  } else if (key == "cache" || key == "runtime_fallback") {
     if (value != "on" && value != "off") bad("is not on or off");
   } else if (key == "cache_dir") {
     if (value.empty()) bad("is empty");

@@ -9,6 +9,7 @@
 #include "base/logging.hpp"
 #include "base/mapped_file.hpp"
 #include "base/npy.hpp"
+#include "devices/auto/auto_device.hpp"
 #include "frontend/onnx/onnx_import.hpp"
 #include "ir/sinter_format.hpp"
 #include "runtime/device_registry.hpp"
@@ -271,21 +272,31 @@ std::string Core::cache_lookup(const detail::ModelImpl& model, const DeviceInfo&
   return "miss";
 }
 
+namespace {
+
 // Records a compile that missed. Cache trouble never fails a compile: it is a warning.
-void Core::cache_store(const detail::ModelImpl& model, const DeviceInfo& device,
-                       const detail::CompiledModelImpl& compiled) const {
+void store_compile(runtime::ModelCache& cache, const detail::ModelImpl& model,
+                   const DeviceInfo& device, const std::string& entry_key,
+                   const std::map<std::string, Shape>& shapes,
+                   const std::map<std::string, std::string>& options) {
   try {
     if (!model.read_from_cache) {
-      cache_->store_model(model.cache_key, *model.graph, model.source, model.dir,
-                          model.external_files);
+      cache.store_model(model.cache_key, *model.graph, model.source, model.dir,
+                        model.external_files);
     }
-    cache_->store_compiled(compiled.entry_key, model.cache_key, model.source, device,
-                           compile_options(), compiled.entry_shapes);
-    if (cache_->total_bytes() > cache_->max_bytes()) cache_->prune(cache_->max_bytes());
+    cache.store_compiled(entry_key, model.cache_key, model.source, device, options, shapes);
+    if (cache.total_bytes() > cache.max_bytes()) cache.prune(cache.max_bytes());
   } catch (const std::exception& e) {
-    log().warn("model cache: could not store '{}' in {}: {}", model.source, cache_->dir(),
-               e.what());
+    log().warn("model cache: could not store '{}' in {}: {}", model.source, cache.dir(), e.what());
   }
+}
+
+}  // namespace
+
+void Core::cache_store(const detail::ModelImpl& model, const DeviceInfo& device,
+                       const detail::CompiledModelImpl& compiled) const {
+  store_compile(*cache_, model, device, compiled.entry_key, compiled.entry_shapes,
+                compile_options());
 }
 
 CompiledModel Core::compile_model(const Model& model) const {
@@ -326,6 +337,24 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
                      "'" + model.source() + "' on " + resolved.info.name);
   impl->graph = model.impl_->graph;
   impl->device = resolved.device;
+  // AUTO with the CPU behind the chosen device: a CPU phase while it compiles (nothing cached
+  // for it yet), and a CPU re-run of inferences that fail on it.
+  bool background_compile = false;
+  if (resolved.fallback) {
+    autoselect::AutoOptions a;
+    a.runtime_fallback = config_->get("runtime_fallback") == "on";
+    a.startup_fallback = background_compile = cache_state != "hit";
+    // The entry is written when the background compile ends; a CPU-phase peak would not be its.
+    if (background_compile) impl->activation_recorded = true;
+    if (cache_state == "miss") {
+      a.on_ready = [cache = cache_, model_impl = model.impl_, info = resolved.info,
+                    key = impl->entry_key, entry_shapes = impl->entry_shapes,
+                    options = compile_options()] {
+        store_compile(*cache, *model_impl, info, key, entry_shapes, options);
+      };
+    }
+    impl->device = autoselect::make_auto_device(resolved.device, resolved.fallback, std::move(a));
+  }
   device::CompileOptions options;
   options.threads = config_->threads();
   options.precision = config_->get("precision");
@@ -333,7 +362,7 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   impl->executable = impl->device->compile(impl->graph, options);
   impl->precision = impl->executable->precision();
   record_placement(*impl, resolved.info.name);
-  if (cache_state == "miss") cache_store(*model.impl_, resolved.info, *impl);
+  if (cache_state == "miss" && !background_compile) cache_store(*model.impl_, resolved.info, *impl);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const std::string notes = impl->executable->compile_notes();

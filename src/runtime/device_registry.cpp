@@ -145,6 +145,9 @@ Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph
               skipped);
       }
       r.why = fmt::format("AUTO chose it from {} candidate(s){}", candidates.size(), skipped);
+      if (r.device != cpu_ &&
+          std::find(candidates.begin(), candidates.end(), cpu_) != candidates.end())
+        r.fallback = cpu_;
       break;
     }
   }

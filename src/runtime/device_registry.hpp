@@ -22,6 +22,9 @@ struct ResolveOptions {
 
 struct Resolution {
   std::shared_ptr<const device::Device> device;
+  // AUTO only: the CPU, when it is a candidate and not the chosen device (startup and runtime
+  // fallback run on it).
+  std::shared_ptr<const device::Device> fallback;
   DeviceInfo info;
   std::string why;  // how the request became this device, for the compile log line
 };

@@ -33,6 +33,9 @@ void CliSettings::add_flags(CLI::App& app) {
   for (const Flag& f : flags) {
     options_[f.key] = app.add_option(f.name, values_[f.key], f.help);
   }
+  app.add_flag("--no-runtime-fallback", no_runtime_fallback_,
+               "AUTO: an inference that fails on the chosen device is an error instead of a "
+               "re-run on the CPU (SINTER_RUNTIME_FALLBACK=off)");
 }
 
 sinter::Config CliSettings::resolve(const std::string& device) const {
@@ -41,6 +44,7 @@ sinter::Config CliSettings::resolve(const std::string& device) const {
     if (option->count() > 0) given[key] = values_.at(key);
   }
   if (!device.empty()) given["device"] = device;
+  if (no_runtime_fallback_) given["runtime_fallback"] = "off";
   sinter::Config config = sinter::Config::resolve(given, config_file_);
   for (const auto& w : config.warnings()) std::fprintf(stderr, "sinter: warning: %s\n", w.c_str());
   return config;

@@ -26,6 +26,7 @@ class CliSettings {
   std::string config_file_;
   std::map<std::string, std::string> values_;  // storage for the flags
   std::map<std::string, CLI::Option*> options_;
+  bool no_runtime_fallback_ = false;
 };
 
 CliSettings& cli_settings();
