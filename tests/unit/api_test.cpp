@@ -164,3 +164,49 @@ TEST(Api, UnknownOpsAreNamedAtCompileTime) {
     EXPECT_NE(std::string(e.what()).find("NoSuchOp"), std::string::npos);
   }
 }
+
+TEST(Api, AsyncRequestsInFlightAtOnceGiveTheFormulasResults) {
+  const std::string bytes = add_relu_model().SerializeAsString();
+  Core core;
+  CompiledModel compiled =
+      core.compile_model(core.read_model_from_memory(bytes.data(), bytes.size()), "CPU");
+  const float b[3] = {-1, 0, 1};
+  std::vector<InferRequest> requests;
+  std::vector<std::vector<float>> inputs;
+  for (int r = 0; r < 8; ++r) {
+    inputs.push_back({float(r), -3.f, 2.f * float(r), 1.f, float(-r), -7.f});
+    requests.push_back(compiled.create_infer_request());
+    requests.back().set_input("x", input_2x3(inputs.back()));
+  }
+  for (int round = 0; round < 5; ++round) {
+    for (auto& r : requests) r.start_async();
+    for (std::size_t r = 0; r < requests.size(); ++r) {
+      requests[r].wait();
+      const Tensor& z = requests[r].get_output("z").tensor();
+      for (int i = 0; i < 6; ++i)
+        EXPECT_EQ(z.data_as<float>()[i], std::max(0.f, inputs[r][i] + b[i % 3]));
+      EXPECT_EQ(requests[r].executed_on(), std::vector<std::string>{"CPU"});
+    }
+  }
+}
+
+TEST(Api, ARequestInFlightRefusesUseUntilWait) {
+  const std::string bytes = add_relu_model().SerializeAsString();
+  Core core;
+  CompiledModel compiled =
+      core.compile_model(core.read_model_from_memory(bytes.data(), bytes.size()), "CPU");
+  InferRequest req = compiled.create_infer_request();
+  EXPECT_EQ(category_of([&] { req.start_async(); }), ErrorCategory::invalid_argument)
+      << "inputs not set: refused before anything starts";
+  req.set_input("x", input_2x3({1, 2, 3, 4, 5, 6}));
+  req.start_async();
+  // Whether or not it has finished, its results belong to wait().
+  EXPECT_EQ(category_of([&] { req.get_output("z"); }), ErrorCategory::invalid_argument);
+  EXPECT_EQ(category_of([&] {
+              req.set_input("x", input_2x3({0, 0, 0, 0, 0, 0}));
+            }),
+            ErrorCategory::invalid_argument);
+  req.wait();
+  EXPECT_EQ(req.get_output("z").tensor().data_as<float>()[5], 7.f);
+  req.wait();  // nothing in flight: returns at once
+}

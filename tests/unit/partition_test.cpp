@@ -9,6 +9,7 @@
 #include "devices/cpu/cpu_device.hpp"
 #include "devices/hetero/hetero_device.hpp"
 #include "ir/partition.hpp"
+#include "mock_device.hpp"
 
 using namespace sinter;
 
@@ -143,45 +144,11 @@ TEST(Partition, NamesANodeNoDeviceSupports) {
   }
 }
 
-// A device with a made-up list of ops; the CPU's kernels run what it accepts.
-class MockDevice final : public device::Device {
- public:
-  MockDevice(std::string name, std::set<std::string> ops)
-      : name_(std::move(name)), ops_(std::move(ops)), cpu_(cpu::make_cpu_device()) {}
-  DeviceInfo info() const override {
-    DeviceInfo d = cpu_->info();
-    d.name = name_;
-    return d;
-  }
-  std::vector<device::NodeSupport> query(const ir::Graph& graph) const override {
-    std::vector<device::NodeSupport> out;
-    for (const auto& n : graph.nodes) {
-      device::NodeSupport s;
-      s.supported = ops_.empty() || ops_.count(n.op_type) > 0;
-      s.implementation = name_ + " kernel";
-      if (!s.supported) s.reason = "not on the list";
-      out.push_back(s);
-    }
-    return out;
-  }
-  std::unique_ptr<device::Executable> compile(
-      std::shared_ptr<const ir::Graph> graph,
-      const device::CompileOptions& options) const override {
-    for (const auto& s : query(*graph))
-      if (!s.supported) throw Error(ErrorCategory::unsupported_op, name_ + " refuses a node");
-    return cpu_->compile(std::move(graph), options);
-  }
-
- private:
-  std::string name_;
-  std::set<std::string> ops_;  // empty: every op
-  std::unique_ptr<device::Device> cpu_;
-};
-
 TEST(HeteroDevice, SplitRunMatchesTheCpuAndReportsWhereEachPartRan) {
   auto g = std::make_shared<const ir::Graph>(diamond());
-  auto mock_gpu = std::make_shared<MockDevice>("MOCKGPU", std::set<std::string>{"Relu", "Mul"});
-  auto mock_cpu = std::make_shared<MockDevice>("MOCKCPU", std::set<std::string>{});
+  auto mock_gpu = std::make_shared<mocks::MockDevice>(
+      "MOCKGPU", mocks::MockBehaviour{{"Relu", "Mul"}, {}, false});
+  auto mock_cpu = std::make_shared<mocks::MockDevice>("MOCKCPU");
   const auto hetero = hetero::make_hetero_device({mock_gpu, mock_cpu}, {});
   EXPECT_EQ(hetero->info().name, "HETERO:MOCKGPU,MOCKCPU");
   const auto exe = hetero->compile(g, {});

@@ -103,8 +103,9 @@ void run_command(const RunOptions& opt) {
       std::cout << p.name << ": empty optional (no file written)\n";
     }
   }
+  // The devices that ran this inference (AUTO's CPU phase included), not the compiled plan.
   std::string devices;
-  for (const auto& d : compiled.execution_devices()) devices += (devices.empty() ? "" : ",") + d;
+  for (const auto& d : request.executed_on()) devices += (devices.empty() ? "" : ",") + d;
   std::printf("device %s | read %.1f ms | compile %.1f ms | inference %.1f ms\n", devices.c_str(),
               read_ms, compile_ms, infer_ms);
 }

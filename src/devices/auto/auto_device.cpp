@@ -65,9 +65,10 @@ class AutoExecutable final : public device::Executable {
       // Bad inputs fail on every device; anything else may run on the CPU.
       if (!runtime_fallback_ || !cpu_ || e.category() == ErrorCategory::invalid_argument) throw;
       std::call_once(warned_, [&] {
-        log().warn("AUTO: an inference failed on {} ({}); running it on the CPU instead "
-                   "(--no-runtime-fallback turns this off)",
-                   chosen_name_, e.what());
+        log().warn(
+            "AUTO: an inference failed on {} ({}); running it on the CPU instead "
+            "(--no-runtime-fallback turns this off)",
+            chosen_name_, e.what());
       });
       run_on_cpu(values, profile);
     }
@@ -129,16 +130,15 @@ class AutoDevice final : public device::Device {
   std::unique_ptr<device::Executable> compile(
       std::shared_ptr<const ir::Graph> graph,
       const device::CompileOptions& options) const override {
-    auto exe = std::make_unique<AutoExecutable>(graph, options, chosen_, cpu_,
-                                                options_.runtime_fallback);
+    auto exe =
+        std::make_unique<AutoExecutable>(graph, options, chosen_, cpu_, options_.runtime_fallback);
     if (options_.startup_fallback && cpu_) {
       try {
         exe->compile_chosen_in_background(options_.on_ready);
         return exe;
       } catch (const Error& e) {
         // The CPU cannot take this model (e.g. a precision it lacks): no CPU phase.
-        log().info("AUTO: no CPU phase ({}); compiling for {} now", e.what(),
-                   chosen_->info().name);
+        log().info("AUTO: no CPU phase ({}); compiling for {} now", e.what(), chosen_->info().name);
         exe = std::make_unique<AutoExecutable>(graph, options, chosen_, cpu_,
                                                options_.runtime_fallback);
       }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# HETERO:GPU.0,CPU on every zoo model (PoCL as GPU.0; the test sets SINTER_OPENCL_CPU=1): the
-# split run matches the CPU device, and with SINTER_GPU_DISABLE_OPS taking Add and Softmax off
-# the GPU, the report shows both devices and the outputs still match (all but `recurrent`, see
-# below).
-#   hetero_cli_test.sh SINTER_BIN ZOO_DIR
+# The virtual devices as a user meets them, with PoCL as GPU.0 (the test sets SINTER_OPENCL_CPU=1).
+# HETERO:GPU.0,CPU on every zoo model: the split run matches the CPU device, and with
+# SINTER_GPU_DISABLE_OPS taking Add and Softmax off the GPU, the report shows both devices and
+# the outputs still match (all but `recurrent`, see below). AUTO: a cold cache starts on the CPU
+# and switches to GPU.0; a warm one starts on GPU.0. Asynchronous requests in bench.
+#   virtual_devices_test.sh SINTER_BIN ZOO_DIR
 set -uo pipefail
 sinter=$1
 zoo=$2
@@ -52,4 +53,18 @@ expect bad-policy 1 "hetero_policy = 'fast' is not first or memory" -- \
 expect requests-in-flight 0 "^4 " -- bash -c "\"$sinter\" bench \"$m/model.onnx\" -d CPU -n 8 \
   --requests 4 --json | node -e 'const j = JSON.parse(require(\"fs\").readFileSync(0));
   console.log(j.requests, j.iterations)'"
+# AUTO's startup fallback: nothing cached -> the CPU serves while GPU.0 compiles, then GPU.0.
+export SINTER_CACHE_DIR=$tmp/auto-cache
+expect auto-cold-starts-on-cpu 0 "^CPU CPU,GPU.0 false" -- bash -c "\"$sinter\" bench \"$m/model.onnx\" \
+  -d AUTO:GPU.0,CPU -t 12 --json | node -e 'const j = JSON.parse(require(\"fs\").readFileSync(0));
+  console.log(j.first_inference_device, j.execution_devices.join(), j.loaded_from_cache)'"
+expect auto-warm-starts-on-gpu 0 "^GPU.0 GPU.0 true" -- bash -c "\"$sinter\" bench \"$m/model.onnx\" \
+  -d AUTO:GPU.0,CPU -n 3 --json | node -e 'const j = JSON.parse(require(\"fs\").readFileSync(0));
+  console.log(j.first_inference_device, j.execution_devices.join(), j.loaded_from_cache)'"
+export SINTER_CACHE_DIR=$tmp/auto-no-cpu
+expect auto-without-cpu-compiles-first 0 "^GPU.0 GPU.0" -- bash -c "\"$sinter\" bench \"$m/model.onnx\" \
+  -d AUTO:GPU.0 -n 2 --json | node -e 'const j = JSON.parse(require(\"fs\").readFileSync(0));
+  console.log(j.first_inference_device, j.execution_devices.join())'"
+expect no-runtime-fallback-flag 0 "device GPU.0 " -- "$sinter" run "$m/model.onnx" \
+  -i "image=$m/inputs/image.npy" -d AUTO:GPU.0,CPU --no-runtime-fallback -o "$tmp/nrf"
 finish

@@ -1,0 +1,95 @@
+// AUTO's execution over mock devices: the CPU serves while the chosen device compiles, then the
+// chosen device takes over; a failing chosen device hands the inference to the CPU unless
+// runtime fallback is off. Results are checked against the formula of the model.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "devices/auto/auto_device.hpp"
+#include "mock_device.hpp"
+
+using namespace sinter;
+
+namespace {
+
+// y = Relu(x)
+std::shared_ptr<const ir::Graph> relu_graph() {
+  auto g = std::make_shared<ir::Graph>();
+  g->name = "relu";
+  g->opsets[""] = 17;
+  g->inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {{4, ""}}});
+  g->outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g->add_node("Relu", {"x"}, {"y"}).name = "relu";
+  return g;
+}
+
+// Runs the executable once; returns the devices that served and checks y = max(x, 0).
+std::vector<std::string> run_once(const device::Executable& exe) {
+  Tensor x(ElementType::f32, {4});
+  const float in[4] = {-1.5f, 0.f, 2.f, -3.f};
+  for (int i = 0; i < 4; ++i) x.data_as<float>()[i] = in[i];
+  std::map<std::string, Value> io = {{"x", x}};
+  device::RunProfile profile;
+  exe.run(io, &profile);
+  const Tensor& y = io.at("y").tensor();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(y.data_as<float>()[i], std::max(in[i], 0.f));
+  return profile.devices;
+}
+
+}  // namespace
+
+TEST(AutoDevice, CpuServesUntilTheChosenDeviceHasCompiled) {
+  std::promise<void> release;
+  auto chosen = std::make_shared<mocks::MockDevice>(
+      "MOCKGPU", mocks::MockBehaviour{{}, release.get_future().share(), false});
+  auto cpu = std::make_shared<mocks::MockDevice>("CPU");
+  bool ready_called = false;
+  autoselect::AutoOptions options;
+  options.startup_fallback = true;
+  options.on_ready = [&] { ready_called = true; };
+  const auto exe = autoselect::make_auto_device(chosen, cpu, options)->compile(relu_graph(), {});
+  // The chosen device's compile is held back: the CPU must serve.
+  EXPECT_EQ(run_once(*exe), (std::vector<std::string>{"CPU"}));
+  EXPECT_EQ(run_once(*exe), (std::vector<std::string>{"CPU"}));
+  release.set_value();
+  std::vector<std::string> served;
+  for (int tries = 0; tries < 1000 && served != std::vector<std::string>{"MOCKGPU"}; ++tries) {
+    served = run_once(*exe);
+    if (served != std::vector<std::string>{"MOCKGPU"})
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(served, (std::vector<std::string>{"MOCKGPU"}));
+  EXPECT_TRUE(ready_called);
+}
+
+TEST(AutoDevice, WithoutStartupFallbackTheChosenDeviceServesFirst) {
+  auto chosen = std::make_shared<mocks::MockDevice>("MOCKGPU");
+  auto cpu = std::make_shared<mocks::MockDevice>("CPU");
+  const auto exe = autoselect::make_auto_device(chosen, cpu, {})->compile(relu_graph(), {});
+  EXPECT_EQ(run_once(*exe), (std::vector<std::string>{"MOCKGPU"}));
+}
+
+TEST(AutoDevice, AFailedInferenceRunsAgainOnTheCpu) {
+  auto chosen = std::make_shared<mocks::MockDevice>(
+      "MOCKGPU", mocks::MockBehaviour{{}, {}, /*runs_fail=*/true});
+  auto cpu = std::make_shared<mocks::MockDevice>("CPU");
+  const auto exe = autoselect::make_auto_device(chosen, cpu, {})->compile(relu_graph(), {});
+  EXPECT_EQ(run_once(*exe), (std::vector<std::string>{"CPU"}));
+}
+
+TEST(AutoDevice, NoRuntimeFallbackLetsTheErrorThrough) {
+  auto chosen = std::make_shared<mocks::MockDevice>(
+      "MOCKGPU", mocks::MockBehaviour{{}, {}, /*runs_fail=*/true});
+  auto cpu = std::make_shared<mocks::MockDevice>("CPU");
+  autoselect::AutoOptions options;
+  options.runtime_fallback = false;
+  const auto exe = autoselect::make_auto_device(chosen, cpu, options)->compile(relu_graph(), {});
+  try {
+    run_once(*exe);
+    FAIL() << "expected the device's error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.category(), ErrorCategory::device_error);
+    EXPECT_NE(std::string(e.what()).find("MOCKGPU"), std::string::npos);
+  }
+}
