@@ -321,7 +321,8 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   const auto start = std::chrono::steady_clock::now();
   const runtime::DeviceRequest request = runtime::parse_device_name(device);
   const runtime::Resolution resolved = runtime::DeviceRegistry::instance().resolve(
-      request, model.impl_->graph.get(), {config_->get("hetero_policy")});
+      request, model.impl_->graph.get(),
+      {config_->get("hetero_policy"), config_->get("precision")});
   auto impl = std::make_shared<detail::CompiledModelImpl>();
   const auto shapes = runtime::effective_input_shapes(*model.impl_->graph, input_shapes);
   const std::string cache_state = cache_lookup(*model.impl_, resolved.info, shapes, *impl);

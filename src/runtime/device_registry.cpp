@@ -132,6 +132,10 @@ Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph
       // The best candidate that can run every node; the ones passed over are named.
       std::string skipped;
       for (const auto& d : candidates) {
+        if (options.precision != "f32" && d->info().type == "cpu") {  // the CPU computes in f32
+          skipped += fmt::format("; {} skipped: no {} compute", d->info().name, options.precision);
+          continue;
+        }
         const std::string missing = graph ? unsupported_ops(*d, *graph) : "";
         if (missing.empty()) {
           r.device = d;
@@ -140,12 +144,11 @@ Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph
         skipped += fmt::format("; {} skipped: no kernel for {}", d->info().name, missing);
       }
       if (!r.device) {
-        raise(ErrorCategory::unsupported_op,
-              "{}: no candidate device runs every node of the model{}", request.canonical(),
-              skipped);
+        raise(ErrorCategory::unsupported_op, "{}: no candidate device can run the model{}",
+              request.canonical(), skipped);
       }
       r.why = fmt::format("AUTO chose it from {} candidate(s){}", candidates.size(), skipped);
-      if (r.device != cpu_ &&
+      if (r.device != cpu_ && options.precision == "f32" &&
           std::find(candidates.begin(), candidates.end(), cpu_) != candidates.end())
         r.fallback = cpu_;
       break;

@@ -18,6 +18,7 @@ namespace sinter::runtime {
 
 struct ResolveOptions {
   std::string hetero_policy = "first";  // setting hetero_policy: "first" or "memory"
+  std::string precision = "f32";        // setting precision: AUTO passes over the CPU unless f32
 };
 
 struct Resolution {

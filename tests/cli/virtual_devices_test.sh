@@ -65,6 +65,9 @@ export SINTER_CACHE_DIR=$tmp/auto-no-cpu
 expect auto-without-cpu-compiles-first 0 "^GPU.0 GPU.0" -- bash -c "\"$sinter\" bench \"$m/model.onnx\" \
   -d AUTO:GPU.0 -n 2 --json | node -e 'const j = JSON.parse(require(\"fs\").readFileSync(0));
   console.log(j.first_inference_device, j.execution_devices.join())'"
+expect auto-honours-precision 0 "CPU skipped: no f16 compute.*device GPU.0 " -- "$sinter" \
+  --log-level info run "$m/model.onnx" -i "image=$m/inputs/image.npy" -d AUTO:CPU,GPU.0 \
+  --precision f16 -o "$tmp/a16"
 expect no-runtime-fallback-flag 0 "device GPU.0 " -- "$sinter" run "$m/model.onnx" \
   -i "image=$m/inputs/image.npy" -d AUTO:GPU.0,CPU --no-runtime-fallback -o "$tmp/nrf"
 finish
