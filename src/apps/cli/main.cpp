@@ -8,12 +8,16 @@
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "sinter: run ONNX models on the CPU (and, in later versions, GPUs).\n"
+      "sinter: run ONNX models on the CPU and on OpenCL GPUs, split across devices (HETERO) or\n"
+      "on the best one (AUTO); every step says which device ran it.\n"
       "Examples:\n"
       "  sinter info model.onnx\n"
       "  sinter run model.onnx -i input=image.npy -o out/\n"
+      "  sinter run model.onnx -i input=image.npy -d HETERO:GPU.0,CPU --report\n"
+      "  sinter bench model.onnx -d AUTO --json\n"
       "  sinter devices\n"
-      "  sinter config"};
+      "  sinter config\n"
+      "Devices and settings: docs/devices-and-settings.md"};
   app.require_subcommand(1);
   app.fallthrough();  // global flags may come after the subcommand too
   sinter_cli::cli_settings().add_flags(app);
