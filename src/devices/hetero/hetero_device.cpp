@@ -214,7 +214,7 @@ class HeteroDevice final : public device::Device {
         part.subgraph = sub;
         part.device = device->info().name;
         for (const auto& ns : support) part.implementations.push_back(ns.implementation);
-        part.executable = device->compile(piece, options);
+        part.executable = compile_part(*device, piece, options);
         parts.push_back(std::move(part));
       }
       if (refused) {
@@ -226,6 +226,23 @@ class HeteroDevice final : public device::Device {
   }
 
  private:
+  // A device that accepted every node of its part but refuses the compile lacks the precision
+  // asked for (the CPU at f16): its part runs at f32, and the report says so per device.
+  static std::unique_ptr<device::Executable> compile_part(const device::Device& device,
+                                                          std::shared_ptr<const ir::Graph> piece,
+                                                          const device::CompileOptions& options) {
+    if (options.precision == "f32") return device.compile(std::move(piece), options);
+    try {
+      return device.compile(piece, options);
+    } catch (const Error& e) {
+      if (e.category() != ErrorCategory::unsupported_op) throw;
+      log().info("HETERO: {} runs its part at f32 ({})", device.info().name, e.what());
+      device::CompileOptions f32 = options;
+      f32.precision = "f32";
+      return device.compile(std::move(piece), f32);
+    }
+  }
+
   std::vector<std::shared_ptr<const device::Device>> chain_;
   HeteroOptions options_;
 };
