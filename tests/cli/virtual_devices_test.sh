@@ -44,7 +44,7 @@ expect split-bench-json 0 "^2 GPU.0,CPU [0-9]+ ok" -- bash -c "SINTER_GPU_DISABL
   const j = JSON.parse(require(\"fs\").readFileSync(0));
   console.log(Object.keys(j.placement).length, j.first_inference_device, j.subgraphs,
               j.transfer_bytes_per_inference > 0 ? \"ok\" : \"bad\")'"
-expect split-mixed-precision 0 "precision: GPU.0 f16 \(f16 storage, f32 arithmetic\), CPU f32" -- \
+expect split-mixed-precision 0 "precision: GPU.0 f16 \(f16 storage, f32 arithmetic\), CPU f32 this" -- \
   env SINTER_GPU_DISABLE_OPS=Add "$sinter" run "$m/model.onnx" -i "image=$m/inputs/image.npy" \
   -d HETERO:GPU.0,CPU --precision f16 --report -o "$tmp/mixed"
 expect disabled-op-reason 1 "unsupported_op.*Add .*disabled by SINTER_GPU_DISABLE_OPS.*HETERO:GPU.0,CPU" -- \

@@ -49,8 +49,10 @@ class HeteroExecutable final : public device::Executable {
     for (const auto& p : parts_) all.insert(p.executable->precision());
     if (all.size() == 1) return *all.begin();
     std::string out;
+    std::set<std::string> named;  // each device once
     for (const auto& p : parts_)
-      out += (out.empty() ? "" : ", ") + p.device + " " + p.executable->precision();
+      if (named.insert(p.device).second)
+        out += (out.empty() ? "" : ", ") + p.device + " " + p.executable->precision();
     return out;
   }
 
