@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all bootstrap configure build demo test conformance fuzz format clean
+.PHONY: all bootstrap configure build demo test conformance fuzz bench format clean
 
 all: build
 
@@ -27,6 +27,13 @@ conformance: build
 
 fuzz: build
 	@bash scripts/fuzz 60
+
+# sinter vs ONNX Runtime on every zoo model, side by side (docs/benchmarks.md). ARGS=... passes
+# options through, e.g. make bench ARGS="--rounds 5 --models resnet50,bert".
+bench: build
+	@$(BUILD_DIR)/bin/sinter-zoo $(BUILD_DIR)/zoo >/dev/null
+	@node bench/compare_ort.js --sinter $(BUILD_DIR)/bin/sinter --zoo $(BUILD_DIR)/zoo \
+	  --matmul $(BUILD_DIR)/bin/sinter-matmul-rate $(ARGS)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -122,6 +122,10 @@ class Model {
   // input shapes, overridden by `input_shapes`. Dims left dynamic make some values unsized.
   MemoryEstimate memory_estimate(const std::map<std::string, Shape>& input_shapes = {}) const;
   int64_t memory_estimate_bytes() const { return memory_estimate().total_bytes(); }
+  // Floating-point operations of one inference at these input shapes (Conv, ConvTranspose,
+  // MatMul, Gemm; 2 per multiply-add), for achieved-GFLOP/s figures. Nodes of unknown shape
+  // are left out.
+  int64_t flops(const std::map<std::string, Shape>& input_shapes = {}) const;
   // "onnx" or "sinter": the format it was read from.
   const std::string& format() const;
   // True when the graph and weights were mapped from the model cache instead of parsed.

@@ -11,6 +11,8 @@
 #include "base/npy.hpp"
 #include "devices/auto/auto_device.hpp"
 #include "frontend/onnx/onnx_import.hpp"
+#include "ir/flop_estimate.hpp"
+#include "ir/shape_inference.hpp"
 #include "ir/sinter_format.hpp"
 #include "runtime/device_registry.hpp"
 #include "runtime/impl.hpp"
@@ -125,6 +127,11 @@ int64_t Model::weight_bytes() const {
 MemoryEstimate Model::memory_estimate(const std::map<std::string, Shape>& input_shapes) const {
   return runtime::plan_memory(*impl_->graph, weight_bytes(),
                               runtime::effective_input_shapes(*impl_->graph, input_shapes));
+}
+
+int64_t Model::flops(const std::map<std::string, Shape>& input_shapes) const {
+  const auto shapes = runtime::effective_input_shapes(*impl_->graph, input_shapes);
+  return ir::estimate_flops(*impl_->graph, ir::infer_shapes(*impl_->graph, shapes)).flops;
 }
 
 const std::string& Model::format() const {

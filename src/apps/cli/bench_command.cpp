@@ -229,6 +229,7 @@ void bench_command(const BenchOptions& opt) {
   const double fps = total_ms > 0 ? 1000.0 * double(latencies.size()) / total_ms : 0;
   const double peak_rss_mb = double(sinter::peak_rss_bytes()) / 1048576.0;
   const double weights_mb = double(model.weight_bytes()) / 1048576.0;
+  const double gflop = double(model.flops(input_shapes)) / 1e9;
 
   if (opt.json) {
     nlohmann::json j = {
@@ -265,7 +266,9 @@ void bench_command(const BenchOptions& opt) {
         {"activation_peak_mb",
          opt.profile ? nlohmann::json(double(request.peak_activation_bytes()) / 1048576.0)
                      : nlohmann::json(nullptr)},
-        {"threads", config.threads()}};
+        {"threads", config.threads()},
+        {"gflop", gflop},
+        {"gflops_per_s", s.median > 0 ? gflop / (s.median / 1000.0) : 0.0}};
     std::cout << j.dump(2) << std::endl;
     return;
   }
