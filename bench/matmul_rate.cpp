@@ -15,8 +15,10 @@
 int main(int argc, char** argv) {
   int threads = 2, size = 1024, repeats = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--size")) size = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--threads"))
+      threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--size"))
+      size = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "usage: sinter-matmul-rate [--threads N] [--size N]\n");
       return 2;

@@ -23,13 +23,23 @@ int64_t broadcast_index(const std::vector<int64_t>& out, const std::vector<int64
 using IntOp = std::function<int64_t(int64_t, int64_t)>;
 
 // Broadcast `op` over the tracked contents of every input (shape arithmetic on small tensors).
+// Malformed nodes (no inputs, contents that do not fill their shape, shapes that do not
+// broadcast) leave the output's contents unknown; the kernels report them when they run.
 void evaluate_broadcast(RuleContext& ctx, ElementType type, const IntOp& op) {
+  if (ctx.inputs.empty()) return;
   for (const auto* in : ctx.inputs)
-    if (!tracked(in)) return;
+    if (!tracked(in) || static_cast<int64_t>(in->values->size()) != product(in->dims)) return;
   std::vector<int64_t> dims = ctx.inputs[0]->dims;
   for (const auto* in : ctx.inputs) dims = broadcast_dims(dims, in->dims);
   const int64_t n = product(dims);
   if (n < 0 || n > kMaxTrackedValues) return;
+  for (const auto* in : ctx.inputs) {
+    if (in->dims.size() > dims.size()) return;
+    for (std::size_t i = 0; i < in->dims.size(); ++i) {
+      const int64_t d = in->dims[in->dims.size() - 1 - i], o = dims[dims.size() - 1 - i];
+      if (d != 1 && d != o) return;
+    }
+  }
   std::vector<int64_t> result(n);
   for (int64_t i = 0; i < n; ++i) {
     int64_t acc = (*ctx.inputs[0]->values)[broadcast_index(dims, ctx.inputs[0]->dims, i)];

@@ -107,3 +107,17 @@ TEST(ActivationEstimate, ReportsValuesOfUnknownSize) {
   EXPECT_EQ(estimate.unsized_values, 1);
   EXPECT_EQ(estimate.first_unsized, "where");
 }
+
+// Found by the fuzz target: an arithmetic node without inputs, and tracked contents whose
+// shapes do not broadcast, must leave the output unknown rather than read out of bounds.
+TEST(ShapeInference, MalformedArithmeticNodesStayUnknown) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.add_node("Add", {}, {"nothing"});
+  g.constants["three"] = i64_tensor({1, 2, 3});
+  g.constants["two"] = i64_tensor({4, 5});
+  g.add_node("Mul", {"three", "two"}, {"clash"});
+  const ir::ShapeInference s = ir::infer_shapes(g);
+  EXPECT_FALSE(s.values.at("clash").values.has_value());
+  EXPECT_FALSE(s.values.count("nothing") && s.values.at("nothing").values.has_value());
+}
