@@ -548,8 +548,10 @@ void InferRequest::start_async() {
   check_idle(*impl_, "start_async");
   check_inputs_set(*impl_);
   impl_->outputs.clear();
-  // The task holds the request's state alive even if the InferRequest handle goes away.
-  impl_->pending = std::async(std::launch::async, [r = impl_] { run_inference(*r); });
+  // A raw pointer, not the shared state: the future lives in that state, and a future of
+  // std::async blocks in its destructor until the task is done, so the state outlives the task
+  // (holding a shared_ptr here would make a cycle that leaks an unwaited request).
+  impl_->pending = std::async(std::launch::async, [r = impl_.get()] { run_inference(*r); });
 }
 
 void InferRequest::wait() {

@@ -37,18 +37,24 @@ std::vector<std::string> run_once(const device::Executable& exe) {
   return profile.devices;
 }
 
+// AUTO over a mock chosen device "MOCKGPU" that behaves as told, with a mock "CPU" behind it.
+std::unique_ptr<device::Executable> compile_auto(mocks::MockBehaviour chosen_behaviour,
+                                                 autoselect::AutoOptions options = {}) {
+  auto chosen = std::make_shared<mocks::MockDevice>("MOCKGPU", std::move(chosen_behaviour));
+  auto cpu = std::make_shared<mocks::MockDevice>("CPU");
+  return autoselect::make_auto_device(chosen, cpu, std::move(options))->compile(relu_graph(), {});
+}
+
 }  // namespace
 
 TEST(AutoDevice, CpuServesUntilTheChosenDeviceHasCompiled) {
   std::promise<void> release;
-  auto chosen = std::make_shared<mocks::MockDevice>(
-      "MOCKGPU", mocks::MockBehaviour{{}, release.get_future().share(), false});
-  auto cpu = std::make_shared<mocks::MockDevice>("CPU");
   bool ready_called = false;
   autoselect::AutoOptions options;
   options.startup_fallback = true;
   options.on_ready = [&] { ready_called = true; };
-  const auto exe = autoselect::make_auto_device(chosen, cpu, options)->compile(relu_graph(), {});
+  const auto exe =
+      compile_auto(mocks::MockBehaviour{{}, release.get_future().share(), false}, options);
   // The chosen device's compile is held back: the CPU must serve.
   EXPECT_EQ(run_once(*exe), (std::vector<std::string>{"CPU"}));
   EXPECT_EQ(run_once(*exe), (std::vector<std::string>{"CPU"}));
@@ -64,27 +70,19 @@ TEST(AutoDevice, CpuServesUntilTheChosenDeviceHasCompiled) {
 }
 
 TEST(AutoDevice, WithoutStartupFallbackTheChosenDeviceServesFirst) {
-  auto chosen = std::make_shared<mocks::MockDevice>("MOCKGPU");
-  auto cpu = std::make_shared<mocks::MockDevice>("CPU");
-  const auto exe = autoselect::make_auto_device(chosen, cpu, {})->compile(relu_graph(), {});
+  const auto exe = compile_auto({});
   EXPECT_EQ(run_once(*exe), (std::vector<std::string>{"MOCKGPU"}));
 }
 
 TEST(AutoDevice, AFailedInferenceRunsAgainOnTheCpu) {
-  auto chosen = std::make_shared<mocks::MockDevice>(
-      "MOCKGPU", mocks::MockBehaviour{{}, {}, /*runs_fail=*/true});
-  auto cpu = std::make_shared<mocks::MockDevice>("CPU");
-  const auto exe = autoselect::make_auto_device(chosen, cpu, {})->compile(relu_graph(), {});
+  const auto exe = compile_auto(mocks::MockBehaviour{{}, {}, /*runs_fail=*/true});
   EXPECT_EQ(run_once(*exe), (std::vector<std::string>{"CPU"}));
 }
 
 TEST(AutoDevice, NoRuntimeFallbackLetsTheErrorThrough) {
-  auto chosen = std::make_shared<mocks::MockDevice>(
-      "MOCKGPU", mocks::MockBehaviour{{}, {}, /*runs_fail=*/true});
-  auto cpu = std::make_shared<mocks::MockDevice>("CPU");
   autoselect::AutoOptions options;
   options.runtime_fallback = false;
-  const auto exe = autoselect::make_auto_device(chosen, cpu, options)->compile(relu_graph(), {});
+  const auto exe = compile_auto(mocks::MockBehaviour{{}, {}, /*runs_fail=*/true}, options);
   try {
     run_once(*exe);
     FAIL() << "expected the device's error";

@@ -137,10 +137,9 @@ class AutoDevice final : public device::Device {
         exe->compile_chosen_in_background(options_.on_ready);
         return exe;
       } catch (const Error& e) {
-        // The CPU cannot take this model (e.g. a precision it lacks): no CPU phase.
+        // The CPU compile failed before anything started (e.g. a precision it lacks): no CPU
+        // phase, and `exe` is still untouched.
         log().info("AUTO: no CPU phase ({}); compiling for {} now", e.what(), chosen_->info().name);
-        exe = std::make_unique<AutoExecutable>(graph, options, chosen_, cpu_,
-                                               options_.runtime_fallback);
       }
     }
     exe->compile_chosen_now();
