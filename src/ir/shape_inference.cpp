@@ -32,9 +32,10 @@ ValueInfo ValueInfo::of_type(ElementType type) {
 
 void RuleContext::same_as_input(std::size_t i, std::size_t o) {
   if (in(i)) {
-    outputs[o] = *in(i);
-    outputs[o].values.reset();
-    outputs[o].real_values.reset();
+    ValueInfo& target = out(o);
+    target = *in(i);
+    target.values.reset();
+    target.real_values.reset();
   }
 }
 
@@ -220,7 +221,8 @@ void run_rules(const Graph& graph, ShapeInference& result) {
       }
     }
     for (std::size_t k = 0; k < node.outputs.size(); ++k) {
-      if (!node.outputs[k].empty()) values[node.outputs[k]] = std::move(ctx.outputs[k]);
+      if (!node.outputs[k].empty() && k < ctx.outputs.size())
+        values[node.outputs[k]] = std::move(ctx.outputs[k]);
     }
   }
 }

@@ -27,7 +27,12 @@ struct RuleContext {
   bool has_shape(std::size_t i) const { return in(i) && in(i)->rank_known; }
   bool has_values(std::size_t i) const { return in(i) && in(i)->values.has_value(); }
   ElementType type(std::size_t i) const { return in(i) ? in(i)->type : ElementType::undefined; }
-  ValueInfo& out(std::size_t i) { return outputs[i]; }
+  // Output `i`; a node may declare fewer outputs than its op has (malformed models do), so
+  // writing one it lacks lands in a slot that is dropped afterwards.
+  ValueInfo& out(std::size_t i) {
+    if (i >= outputs.size()) outputs.resize(i + 1);
+    return outputs[i];
+  }
   // Output 0 gets input `i`'s type and shape (elementwise ops).
   void same_as_input(std::size_t i = 0, std::size_t o = 0);
 };

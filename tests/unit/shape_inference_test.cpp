@@ -121,3 +121,16 @@ TEST(ShapeInference, MalformedArithmeticNodesStayUnknown) {
   EXPECT_FALSE(s.values.at("clash").values.has_value());
   EXPECT_FALSE(s.values.count("nothing") && s.values.at("nothing").values.has_value());
 }
+
+// Found by the fuzz target: rules write output 0 (and more) even when a malformed node
+// declares none; that must not write past the node's outputs.
+TEST(ShapeInference, NodesWithoutOutputsAreSkippedSafely) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {{2, ""}}});
+  g.add_node("Relu", {"x"}, {});
+  g.add_node("TopK", {"x"}, {"values"});  // TopK has two outputs; this node declares one
+  const ir::ShapeInference s = ir::infer_shapes(g, {{"x", {2}}});
+  EXPECT_EQ(s.values.count("values"), 1u);
+  EXPECT_EQ(s.values.size(), 2u);  // x and values: nothing was invented for Relu
+}
