@@ -49,6 +49,10 @@ struct Node {
   std::vector<std::string> inputs;   // "" marks an omitted optional input
   std::vector<std::string> outputs;  // "" marks an omitted optional output
   std::map<std::string, Attribute> attributes;
+  // Positions, in the graph a device was given, of the nodes this one stands for: set by the
+  // device before its rewrites, extended by fusions (a Conv that absorbed a BatchNormalization
+  // lists both), so reports and profiles speak of the user's nodes. Not stored in files.
+  std::vector<std::size_t> sources;
 
   const Attribute* find(const std::string& attr) const {
     auto it = attributes.find(attr);

@@ -1,5 +1,6 @@
 // Shape rules: elementwise, activation, normalisation, comparison and cast ops.
 #include <functional>
+#include <limits>
 
 #include "ir/shape_rules.hpp"
 
@@ -185,7 +186,10 @@ void add_elementwise_rules(RuleTable& rules) {
   rules["Sub"] = arithmetic(std::minus<int64_t>());
   rules["Mul"] = arithmetic(std::multiplies<int64_t>());
   // Integer Div truncates like C++ (the CPU kernel does the same for integer tensors).
-  rules["Div"] = arithmetic([](int64_t a, int64_t b) { return b == 0 ? 0 : a / b; });
+  // INT64_MIN / -1 traps on x86 like a division by zero; shape arithmetic never meets either.
+  rules["Div"] = arithmetic([](int64_t a, int64_t b) {
+    return b == 0 || (b == -1 && a == std::numeric_limits<int64_t>::min()) ? 0 : a / b;
+  });
   rules["Max"] = arithmetic([](int64_t a, int64_t b) { return std::max(a, b); });
   rules["Min"] = arithmetic([](int64_t a, int64_t b) { return std::min(a, b); });
   for (const char* op :

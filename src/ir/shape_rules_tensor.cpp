@@ -437,6 +437,7 @@ void depth_space(RuleContext& ctx, bool to_space) {
   ctx.out(0) = ValueInfo::of_type(ctx.type(0));
   if (rank_of(ctx, 0) != 4) return;
   const int64_t b = ctx.node.attr_int("blocksize", 1);
+  if (b <= 0 || b > (int64_t{1} << 20)) return;  // malformed: the kernel says so when it runs
   std::vector<int64_t> d = ctx.in(0)->dims;
   auto scale = [](int64_t v, int64_t num, int64_t den) { return v < 0 ? -1 : v * num / den; };
   if (to_space)

@@ -134,3 +134,14 @@ TEST(ShapeInference, NodesWithoutOutputsAreSkippedSafely) {
   EXPECT_EQ(s.values.count("values"), 1u);
   EXPECT_EQ(s.values.size(), 2u);  // x and values: nothing was invented for Relu
 }
+
+// Found by the fuzz target: blocksize 0 divided by zero in the DepthToSpace rule.
+TEST(ShapeInference, DepthToSpaceWithBlocksizeZeroStaysUnknown) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back(
+      {"x", PortInfo::Kind::tensor, ElementType::f32, true, {{1, ""}, {4, ""}, {2, ""}, {2, ""}}});
+  g.add_node("DepthToSpace", {"x"}, {"y"}).attributes["blocksize"].i = 0;
+  const ir::ShapeInference s = ir::infer_shapes(g, {{"x", {1, 4, 2, 2}}});
+  EXPECT_FALSE(s.values.at("y").rank_known);
+}

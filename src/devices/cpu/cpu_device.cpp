@@ -10,6 +10,7 @@
 #include "base/host_memory.hpp"
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "passes/optimize.hpp"
 
 namespace sinter::cpu {
 
@@ -82,8 +83,14 @@ std::string implementation_of(const ir::Node& n) {
 
 class CpuExecutable final : public device::Executable {
  public:
-  CpuExecutable(std::shared_ptr<const ir::Graph> graph, int threads)
-      : graph_(std::move(graph)), threads_(threads) {}
+  // `graph` is the optimised graph; its nodes' `sources` index the `original_nodes` nodes of
+  // the graph the device was given, in whose terms placement and profiles are reported.
+  CpuExecutable(std::shared_ptr<const ir::Graph> graph, std::size_t original_nodes, int threads,
+                std::string notes)
+      : graph_(std::move(graph)),
+        original_nodes_(original_nodes),
+        threads_(threads),
+        notes_(std::move(notes)) {}
 
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
     // OpenMP's thread count is per calling thread: set it for this request's thread, which is
@@ -96,6 +103,16 @@ class CpuExecutable final : public device::Executable {
       scope.set(in.name, it->second);
     }
     run_nodes(*graph_, scope, profile);
+    if (profile && profile->time_nodes) {
+      // A fused node's time is reported on the first node it stands for.
+      std::vector<double> by_source(original_nodes_, 0.0);
+      for (std::size_t k = 0; k < graph_->nodes.size(); ++k) {
+        const auto& sources = graph_->nodes[k].sources;
+        if (!sources.empty() && sources[0] < original_nodes_)
+          by_source[sources[0]] = profile->node_ms[k];
+      }
+      profile->node_ms = std::move(by_source);
+    }
     for (const auto& out : graph_->outputs) {
       const Value* v = scope.find(out.name);
       SINTER_CHECK(v, internal, "output '{}' was not produced", out.name);
@@ -103,9 +120,28 @@ class CpuExecutable final : public device::Executable {
     }
   }
 
+  std::string compile_notes() const override { return notes_; }
+
+  device::PlacementReport placement() const override {
+    device::PlacementReport r;
+    r.node_device.assign(original_nodes_, "CPU");
+    r.node_implementation.assign(original_nodes_, "removed by graph optimisation");
+    for (const auto& n : graph_->nodes) {
+      for (std::size_t k = 0; k < n.sources.size(); ++k) {
+        if (n.sources[k] >= original_nodes_) continue;
+        r.node_implementation[n.sources[k]] =
+            k == 0 ? implementation_of(n) : "fused into " + n.op_type;
+      }
+    }
+    r.subgraph_devices = {"CPU"};
+    return r;
+  }
+
  private:
   std::shared_ptr<const ir::Graph> graph_;
+  std::size_t original_nodes_;
   int threads_ = 0;
+  std::string notes_;
 };
 
 class CpuDevice final : public device::Device {
@@ -149,7 +185,13 @@ class CpuDevice final : public device::Device {
                  "has f16)",
                  options.precision);
     check_kernels(*graph);
-    return std::make_unique<CpuExecutable>(std::move(graph), options.threads);
+    auto optimized = std::make_shared<ir::Graph>(*graph);
+    for (std::size_t i = 0; i < optimized->nodes.size(); ++i) optimized->nodes[i].sources = {i};
+    const passes::OptimizationReport report = passes::optimize_graph(*optimized);
+    const std::string summary = report.summary();
+    return std::make_unique<CpuExecutable>(std::move(optimized), graph->nodes.size(),
+                                           options.threads,
+                                           summary.empty() ? "" : "graph optimisation: " + summary);
   }
 };
 
