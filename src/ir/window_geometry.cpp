@@ -86,8 +86,13 @@ WindowGeometry conv_window(const Node& node, const Shape& x, const Shape& w, boo
   const std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
   check(node,
         static_cast<int64_t>(pads.size()) == 2 * sp && static_cast<int64_t>(out_pad.size()) == sp &&
-            static_cast<int64_t>(g.strides.size()) == sp,
-        "pads/strides/output_padding do not match {} spatial dimensions", sp);
+            static_cast<int64_t>(g.strides.size()) == sp &&
+            static_cast<int64_t>(g.dilations.size()) == sp &&
+            static_cast<int64_t>(g.kernel.size()) == sp &&
+            (out_shape.empty() || static_cast<int64_t>(out_shape.size()) >= sp),
+        "pads/strides/dilations/kernel_shape/output_padding/output_shape do not match {} spatial "
+        "dimensions",
+        sp);
   g.pads_begin.assign(pads.begin(), pads.begin() + sp);
   g.pads_end.assign(pads.begin() + sp, pads.end());
   g.output_shape = {x[0], out_channels};

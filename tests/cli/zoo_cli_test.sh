@@ -39,7 +39,7 @@ expect bench-with-shapes 0 "\[4/4\] 1 iterations" -- "$sinter" bench "$bert/mode
   --shape input_ids=1,8 --shape token_type_ids=1,8 --shape attention_mask=1,8
 
 resnet=$zoo/resnet50
-expect run-report 0 "placement: CPU 176 nodes \(.*oneDNN convolution 53.*CPU busy .* ms of .* ms per inference.*Conv.*peak of intermediate values: [0-9.]+ MiB" -- \
+expect run-report 0 "placement: CPU 176 nodes \(.*fused into Conv.*oneDNN convolution.*CPU busy .* ms of .* ms per inference.*Conv.*peak of intermediate values: [0-9.]+ MiB" -- \
   "$sinter" run "$resnet/model.onnx" -i "image=$resnet/inputs/image.npy" -o "$tmp/rep" --report
 expect bench-profile 0 "placement: CPU .*busy .*Softmax" -- "$sinter" bench "$zoo/unet/model.onnx" -n 2 --profile
 

@@ -8,6 +8,7 @@
 
 #include "base/errors.hpp"
 #include "base/host_memory.hpp"
+#include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "passes/optimize.hpp"
@@ -75,10 +76,21 @@ std::vector<std::string> cpu_capabilities() {
 // What runs a node: oneDNN for convolution and matrix products (f16/bf16 widened to f32),
 // plain C++ kernels for the rest.
 std::string implementation_of(const ir::Node& n) {
+  if (n.domain == kCpuDomain && n.op_type == "FusedConv") {
+    std::string s = "oneDNN convolution";
+    if (const ir::Attribute* post = n.find("post_ops"))
+      for (const auto& p : post->strings) s += " + " + p;
+    return s;
+  }
   if (!n.domain.empty()) return "C++ kernel";
   if (n.op_type == "Conv") return "oneDNN convolution";
   if (n.op_type == "MatMul" || n.op_type == "Gemm") return "oneDNN sgemm";
   return "C++ kernel";
+}
+
+// The op a user's model calls a (possibly rewritten) node.
+std::string original_op(const ir::Node& n) {
+  return n.domain == kCpuDomain && n.op_type == "FusedConv" ? "Conv" : n.op_type;
 }
 
 class CpuExecutable final : public device::Executable {
@@ -90,7 +102,8 @@ class CpuExecutable final : public device::Executable {
       : graph_(std::move(graph)),
         original_nodes_(original_nodes),
         threads_(threads),
-        notes_(std::move(notes)) {}
+        notes_(std::move(notes)),
+        caches_(graph_->nodes.size()) {}
 
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
     // OpenMP's thread count is per calling thread: set it for this request's thread, which is
@@ -102,7 +115,7 @@ class CpuExecutable final : public device::Executable {
       SINTER_CHECK(it != values.end(), invalid_argument, "input '{}' was not set", in.name);
       scope.set(in.name, it->second);
     }
-    run_nodes(*graph_, scope, profile);
+    run_nodes(*graph_, scope, profile, &caches_);
     if (profile && profile->time_nodes) {
       // A fused node's time is reported on the first node it stands for.
       std::vector<double> by_source(original_nodes_, 0.0);
@@ -130,7 +143,7 @@ class CpuExecutable final : public device::Executable {
       for (std::size_t k = 0; k < n.sources.size(); ++k) {
         if (n.sources[k] >= original_nodes_) continue;
         r.node_implementation[n.sources[k]] =
-            k == 0 ? implementation_of(n) : "fused into " + n.op_type;
+            k == 0 ? implementation_of(n) : "fused into " + original_op(n);
       }
     }
     r.subgraph_devices = {"CPU"};
@@ -142,6 +155,7 @@ class CpuExecutable final : public device::Executable {
   std::size_t original_nodes_;
   int threads_ = 0;
   std::string notes_;
+  mutable std::vector<NodeCache> caches_;  // thread-safe; filled by the first runs
 };
 
 class CpuDevice final : public device::Device {
@@ -187,7 +201,11 @@ class CpuDevice final : public device::Device {
     check_kernels(*graph);
     auto optimized = std::make_shared<ir::Graph>(*graph);
     for (std::size_t i = 0; i < optimized->nodes.size(); ++i) optimized->nodes[i].sources = {i};
-    const passes::OptimizationReport report = passes::optimize_graph(*optimized);
+    passes::OptimizationReport report = passes::optimize_graph(*optimized);
+    int convs = 0;
+    const int absorbed = fuse_convolutions(*optimized, convs);
+    report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);
+    report.applied.emplace_back("activations and Adds fused into Conv", absorbed);
     const std::string summary = report.summary();
     return std::make_unique<CpuExecutable>(std::move(optimized), graph->nodes.size(),
                                            options.threads,

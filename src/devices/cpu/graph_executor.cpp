@@ -54,7 +54,8 @@ int64_t value_bytes(const Value& v) {
 
 }  // namespace
 
-void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile) {
+void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile,
+               std::vector<NodeCache>* caches) {
   const bool time_nodes = profile && profile->time_nodes;
   if (profile) profile->node_ms.assign(time_nodes ? graph.nodes.size() : 0, 0.0);
   ir::LiveBytes live;  // node outputs alive now, for the profile's activation peak
@@ -78,7 +79,8 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
     }
     Kernel kernel = registry.find(node.domain, node.op_type);
     if (!kernel) raise(ErrorCategory::unsupported_op, "{}: no CPU kernel", node.label());
-    OpContext ctx(node, graph.opset(node.domain), std::move(inputs), runner);
+    OpContext ctx(node, graph.opset(node.domain), std::move(inputs), runner,
+                  caches ? &(*caches)[i] : nullptr);
     const auto start = std::chrono::steady_clock::now();
     kernel(ctx);
     if (time_nodes) {

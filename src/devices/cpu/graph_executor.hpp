@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "devices/cpu/node_cache.hpp"
 #include "devices/device.hpp"
 #include "ir/graph.hpp"
 #include "sinter/tensor.hpp"
@@ -34,8 +35,9 @@ class Scope {
 
 // Runs all nodes of `graph` in `scope` (which already holds the graph inputs).
 // With `profile`, the wall time of each node of `graph` and the peak of live intermediate
-// values are recorded there.
-void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile = nullptr);
+// values are recorded there. `caches`, when given, holds one NodeCache per node of `graph`.
+void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile = nullptr,
+               std::vector<NodeCache>* caches = nullptr);
 
 // Runs `graph` with its inputs bound by position to `feeds`, below `parent`; returns outputs.
 std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,

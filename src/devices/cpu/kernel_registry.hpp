@@ -41,5 +41,6 @@ void register_grid_sample_ops(KernelRegistry& r);
 void register_image_ops(KernelRegistry& r);
 void register_signal_ops(KernelRegistry& r);
 void register_loss_ops(KernelRegistry& r);
+void register_fused_conv_ops(KernelRegistry& r);
 
 }  // namespace sinter::cpu

@@ -81,6 +81,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_image_ops(r);
     register_signal_ops(r);
     register_loss_ops(r);
+    register_fused_conv_ops(r);
     return r;
   }();
   return registry;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/errors.hpp"
+#include "devices/cpu/node_cache.hpp"
 #include "ir/graph.hpp"
 #include "sinter/tensor.hpp"
 
@@ -27,10 +28,17 @@ using SubgraphRunner = std::function<std::vector<Value>(const ir::Graph&, std::v
 class OpContext {
  public:
   OpContext(const ir::Node& node, int64_t opset, std::vector<const Value*> inputs,
-            SubgraphRunner runner)
-      : node_(node), opset_(opset), inputs_(std::move(inputs)), runner_(std::move(runner)) {
+            SubgraphRunner runner, NodeCache* cache = nullptr)
+      : node_(node),
+        opset_(opset),
+        inputs_(std::move(inputs)),
+        runner_(std::move(runner)),
+        cache_(cache) {
     outputs_.resize(node.outputs.size());
   }
+
+  // This node's cache across runs; nullptr when the node has none (subgraph nodes, tests).
+  NodeCache* cache() const { return cache_; }
 
   const ir::Node& node() const { return node_; }
   int64_t opset() const { return opset_; }
@@ -64,7 +72,7 @@ class OpContext {
 
   // The same node with other input values (e.g. converted copies); `inputs` must outlive it.
   OpContext with_inputs(std::vector<const Value*> inputs) const {
-    return OpContext(node_, opset_, std::move(inputs), runner_);
+    return OpContext(node_, opset_, std::move(inputs), runner_, cache_);
   }
 
   std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds) const {
@@ -88,6 +96,7 @@ class OpContext {
   std::vector<const Value*> inputs_;
   std::vector<Value> outputs_;
   SubgraphRunner runner_;
+  NodeCache* cache_ = nullptr;
 };
 
 }  // namespace sinter::cpu

@@ -1,0 +1,37 @@
+// What a kernel prepares once and reuses on every run of its node: oneDNN primitives and
+// weights reordered into their preferred layout, keyed by what they depend on (input shapes).
+// One cache per node of a compiled graph; requests running at once share it safely.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace sinter::cpu {
+
+class NodeCache {
+ public:
+  // The entry for `key`, made by `make` the first time. Entries are immutable once made.
+  template <typename T>
+  std::shared_ptr<const T> get_or_make(const std::string& key,
+                                       const std::function<std::shared_ptr<const T>()>& make) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = entries_.find(key);
+      if (it != entries_.end()) return std::static_pointer_cast<const T>(it->second);
+    }
+    // Made outside the lock (it can take milliseconds); a racing request's copy is dropped.
+    std::shared_ptr<const T> made = make();
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, inserted] = entries_.emplace(key, made);
+    return std::static_pointer_cast<const T>(it->second);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<const void>> entries_;
+};
+
+}  // namespace sinter::cpu

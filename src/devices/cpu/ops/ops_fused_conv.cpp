@@ -1,0 +1,210 @@
+// FusedConv (domain sinter.cpu, made by conv_fusion.cpp): a Conv with constant f32 weights and
+// its post-ops, through one oneDNN convolution primitive. The primitive and the weights in the
+// layout it prefers are made once per input shape and kept in the node's cache, so a run only
+// moves activations: they arrive and leave in plain NCHW, reordered to and from the blocked
+// layout the primitive computes in.
+#include <dnnl.hpp>
+
+#include <cstring>
+
+#include "devices/cpu/conv_fusion.hpp"
+#include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/conv_geometry.hpp"
+#include "devices/cpu/tensor_util.hpp"
+
+namespace sinter::cpu {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+tag plain_tag(std::size_t rank) {
+  switch (rank) {
+    case 3:
+      return tag::abc;
+    case 4:
+      return tag::abcd;
+    case 5:
+      return tag::abcde;
+    default:
+      return tag::abcdef;
+  }
+}
+
+dnnl::post_ops make_post_ops(const OpContext& ctx) {
+  const ir::Node& n = ctx.node();
+  const auto kinds = n.find("post_ops") ? n.find("post_ops")->strings : std::vector<std::string>{};
+  const auto alpha = ctx.attr_floats("post_alpha"), beta = ctx.attr_floats("post_beta");
+  ctx.check(alpha.size() == kinds.size() && beta.size() == kinds.size(),
+            "post_ops, post_alpha and post_beta differ in length");
+  dnnl::post_ops ops;
+  using alg = dnnl::algorithm;
+  for (std::size_t k = 0; k < kinds.size(); ++k) {
+    const std::string& kind = kinds[k];
+    if (kind == "sum") {
+      ops.append_sum(1.f);
+    } else if (kind == "relu") {
+      ops.append_eltwise(1.f, alg::eltwise_relu, 0.f, 0.f);
+    } else if (kind == "leaky_relu") {
+      ops.append_eltwise(1.f, alg::eltwise_relu, alpha[k], 0.f);
+    } else if (kind == "elu") {
+      ops.append_eltwise(1.f, alg::eltwise_elu, alpha[k], 0.f);
+    } else if (kind == "sigmoid") {
+      ops.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f);
+    } else if (kind == "tanh") {
+      ops.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f);
+    } else if (kind == "hard_swish") {  // x * clip(x/6 + 1/2, 0, 1), as ONNX defines it
+      ops.append_eltwise(1.f, alg::eltwise_hardswish, 0.f, 0.f);
+    } else if (kind == "hard_sigmoid") {  // clip(alpha x + beta, 0, 1)
+      ops.append_eltwise(1.f, alg::eltwise_linear, alpha[k], beta[k]);
+      ops.append_eltwise(1.f, alg::eltwise_clip_v2, 0.f, 1.f);
+    } else if (kind == "clip") {
+      ops.append_eltwise(1.f, alg::eltwise_clip_v2, alpha[k], beta[k]);
+    } else {
+      ctx.fail(ErrorCategory::invalid_model, "unknown post-op '{}'", kind);
+    }
+  }
+  return ops;
+}
+
+// Everything made once per input shape.
+struct PreparedConv {
+  dnnl::convolution_forward primitive;
+  dnnl::memory::desc src_plain, dst_plain, src_md, dst_md;
+  dnnl::memory weights, bias;  // in the primitive's layouts, owned here
+  Shape output_shape;
+};
+
+std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& x, const Tensor& w,
+                                            const Tensor* bias) {
+  const ConvGeometry g = conv_geometry(ctx, x.shape(), w.shape(), false);
+  ctx.check(x.shape()[1] == w.shape()[1] * g.group,
+            "input has {} channels, weights {} expect {} (group={})", x.shape()[1],
+            to_string(w.shape()), w.shape()[1] * g.group, g.group);
+  ctx.check(w.shape()[0] % g.group == 0, "output channels {} not divisible by group {}",
+            w.shape()[0], g.group);
+  const std::size_t spatial = static_cast<std::size_t>(x.rank()) - 2;
+  dnnl::memory::dims src_dims(x.shape().begin(), x.shape().end());
+  dnnl::memory::dims dst_dims(g.output_shape.begin(), g.output_shape.end());
+  dnnl::memory::dims w_dims;
+  if (g.group > 1) {
+    w_dims = {g.group, w.shape()[0] / g.group};
+    w_dims.insert(w_dims.end(), w.shape().begin() + 1, w.shape().end());
+  } else {
+    w_dims.assign(w.shape().begin(), w.shape().end());
+  }
+  dnnl::memory::dims strides(g.strides.begin(), g.strides.end()), dilates(spatial),
+      pad_l(g.pads_begin.begin(), g.pads_begin.end()), pad_r(spatial);
+  for (std::size_t i = 0; i < spatial; ++i) {
+    dilates[i] = g.dilations[i] - 1;
+    // oneDNN wants the right padding that yields exactly the output size.
+    const int64_t k = (w.shape()[2 + i] - 1) * g.dilations[i] + 1;
+    pad_r[i] = (g.output_shape[2 + i] - 1) * g.strides[i] + k - x.shape()[2 + i] - pad_l[i];
+  }
+  auto p = std::make_shared<PreparedConv>();
+  p->output_shape = g.output_shape;
+  p->src_plain = dnnl::memory::desc(src_dims, dt::f32, plain_tag(src_dims.size()));
+  p->dst_plain = dnnl::memory::desc(dst_dims, dt::f32, plain_tag(dst_dims.size()));
+  const dnnl::memory::desc w_plain(w_dims, dt::f32, plain_tag(w_dims.size()));
+  const dnnl::memory::desc b_md({w.shape()[0]}, dt::f32, tag::a);
+  // Layouts left to oneDNN: it picks the blocked ones its fastest kernel for this CPU uses.
+  const dnnl::memory::desc src_any(src_dims, dt::f32, tag::any),
+      dst_any(dst_dims, dt::f32, tag::any), w_any(w_dims, dt::f32, tag::any);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(make_post_ops(ctx));
+  const auto desc = dnnl::convolution_forward::desc(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
+      dst_any, strides, dilates, pad_l, pad_r);
+  const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
+  p->primitive = dnnl::convolution_forward(pd);
+  p->src_md = pd.src_desc();
+  p->dst_md = pd.dst_desc();
+  dnnl::stream stream(engine());
+  p->weights = dnnl::memory(pd.weights_desc(), engine());
+  dnnl::memory w_src(w_plain, engine(), const_cast<void*>(w.data()));
+  dnnl::reorder(w_src, p->weights).execute(stream, w_src, p->weights);
+  p->bias = dnnl::memory(b_md, engine());
+  if (bias) {
+    std::memcpy(p->bias.get_data_handle(), bias->data(), bias->byte_size());
+  } else {
+    std::memset(p->bias.get_data_handle(), 0, b_md.get_size());
+  }
+  stream.wait();
+  return p;
+}
+
+// `from` into a new memory of layout `md` (or `from` itself when the layouts agree).
+dnnl::memory to_layout(dnnl::stream& stream, const dnnl::memory& from,
+                       const dnnl::memory::desc& md) {
+  if (from.get_desc() == md) return from;
+  dnnl::memory to(md, engine());
+  dnnl::reorder(from, to).execute(stream, const_cast<dnnl::memory&>(from), to);
+  return to;
+}
+
+void op_fused_conv(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const Tensor* bias = ctx.optional_input(2);
+  const Tensor* residual = ctx.optional_input(3);
+  ctx.check(x.element_type() == ElementType::f32 && w.element_type() == ElementType::f32,
+            "expects f32 input and weights, got {} and {}", to_string(x.element_type()),
+            to_string(w.element_type()));
+  ctx.check(x.rank() >= 3 && x.rank() <= 5 && w.rank() == x.rank(),
+            "input {} and weights {} must be 1-D to 3-D convolutions of the same rank",
+            to_string(x.shape()), to_string(w.shape()));
+  auto make = [&] { return prepare(ctx, x, w, bias); };
+  std::shared_ptr<const PreparedConv> p;
+  try {
+    p = ctx.cache() ? ctx.cache()->get_or_make<PreparedConv>(to_string(x.shape()), make) : make();
+  } catch (const dnnl::error& e) {
+    ctx.fail(ErrorCategory::internal, "oneDNN could not set up the convolution for input {}: {}",
+             to_string(x.shape()), e.what());
+  }
+  Tensor out(ElementType::f32, p->output_shape);
+  if (residual) {
+    ctx.check(residual->shape() == p->output_shape && residual->element_type() == ElementType::f32,
+              "residual {} {} does not match the output {}", to_string(residual->element_type()),
+              to_string(residual->shape()), to_string(p->output_shape));
+  }
+  if (out.element_count() == 0) {
+    ctx.set_output(0, out);
+    return;
+  }
+  try {
+    dnnl::stream stream(engine());
+    dnnl::memory src_plain(p->src_plain, engine(), const_cast<void*>(x.data()));
+    dnnl::memory dst_plain(p->dst_plain, engine(), out.data());
+    dnnl::memory src = to_layout(stream, src_plain, p->src_md);
+    const bool dst_direct = p->dst_md == p->dst_plain;
+    dnnl::memory dst = dst_direct ? dst_plain : dnnl::memory(p->dst_md, engine());
+    if (residual) {  // the sum post-op adds the convolution's result to what dst holds
+      dnnl::memory r(p->dst_plain, engine(), const_cast<void*>(residual->data()));
+      dnnl::reorder(r, dst).execute(stream, r, dst);
+    }
+    p->primitive.execute(stream, {{DNNL_ARG_SRC, src},
+                                  {DNNL_ARG_WEIGHTS, p->weights},
+                                  {DNNL_ARG_BIAS, p->bias},
+                                  {DNNL_ARG_DST, dst}});
+    if (!dst_direct) dnnl::reorder(dst, dst_plain).execute(stream, dst, dst_plain);
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    ctx.fail(ErrorCategory::internal, "oneDNN convolution failed for input {}: {}",
+             to_string(x.shape()), e.what());
+  }
+  ctx.set_output(0, out);
+}
+
+}  // namespace
+
+void register_fused_conv_ops(KernelRegistry& r) {
+  r.add("FusedConv", op_fused_conv, kCpuDomain);
+}
+
+}  // namespace sinter::cpu
