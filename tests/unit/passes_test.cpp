@@ -2,6 +2,7 @@
 // it gives what a direct formula gives (computed here, independently of any kernel).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -103,4 +104,85 @@ TEST(Passes, PassThroughNodesAreRemovedButGraphOutputsKeepTheirNames) {
   EXPECT_EQ(values.at("y").tensor().data_as<float>()[0], 0.f);
   EXPECT_EQ(values.at("y").tensor().data_as<float>()[1], 4.f);
   EXPECT_EQ(values.at("xo").tensor().data_as<float>()[0], -3.f);
+}
+
+namespace {
+
+// Direct 3x3 convolution, stride 1, pad 1, NCHW, batch 1 (the textbook formula).
+std::vector<float> conv3x3(const std::vector<float>& x, const std::vector<float>& w, int c, int h,
+                           int wd) {
+  std::vector<float> y(static_cast<std::size_t>(c * h * wd), 0.f);
+  for (int m = 0; m < c; ++m)
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j < wd; ++j) {
+        double acc = 0;
+        for (int k = 0; k < c; ++k)
+          for (int di = 0; di < 3; ++di)
+            for (int dj = 0; dj < 3; ++dj) {
+              const int ii = i + di - 1, jj = j + dj - 1;
+              if (ii < 0 || jj < 0 || ii >= h || jj >= wd) continue;
+              acc += static_cast<double>(x[(k * h + ii) * wd + jj]) *
+                     w[((m * c + k) * 3 + di) * 3 + dj];
+            }
+        y[(m * h + i) * wd + j] = static_cast<float>(acc);
+      }
+  return y;
+}
+
+}  // namespace
+
+// Conv -> Add(x) -> HardSigmoid and Conv -> LeakyRelu -> Conv -> Clip become FusedConv nodes
+// with post-ops, the middle value passed in the blocked layout (16 channels), and give the
+// formula's values.
+TEST(Passes, CpuFusedConvolutionsMatchTheFormula) {
+  const int c = 16, h = 5, wd = 6;
+  std::vector<float> xs(c * h * wd), ws(c * c * 9);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37f * i);
+  for (std::size_t i = 0; i < ws.size(); ++i) ws[i] = 0.05f * std::cos(0.11f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back(
+      {"x", PortInfo::Kind::tensor, ElementType::f32, true, {{1, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  g.constants["w"] = f32({c, c, 3, 3}, ws);
+  g.constants["lo"] = f32({}, {-0.1f});
+  g.constants["hi"] = f32({}, {0.2f});
+  auto conv = [&](const std::string& in, const std::string& out) {
+    ir::Node& n = g.add_node("Conv", {in, "w"}, {out});
+    n.attributes["pads"].ints = {1, 1, 1, 1};
+    n.attributes["pads"].kind = ir::Attribute::Kind::ints;
+  };
+  conv("x", "c1");
+  g.add_node("Add", {"c1", "x"}, {"s1"});
+  ir::Node& hs = g.add_node("HardSigmoid", {"s1"}, {"y1"});
+  hs.attributes["alpha"].f = 0.3f;
+  hs.attributes["beta"].f = 0.4f;
+  conv("x", "c2");
+  g.add_node("LeakyRelu", {"c2"}, {"l2"}).attributes["alpha"].f = 0.1f;
+  conv("l2", "c3");
+  g.add_node("Clip", {"c3", "lo", "hi"}, {"y2"});
+  g.outputs.push_back({"y1", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g.outputs.push_back({"y2", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  EXPECT_EQ(placement.node_implementation[0], "oneDNN convolution + sum + hard_sigmoid");
+  EXPECT_EQ(placement.node_implementation[1], "fused into Conv");
+  EXPECT_EQ(placement.node_implementation[3], "oneDNN convolution + leaky_relu");
+  EXPECT_EQ(placement.node_implementation[5], "oneDNN convolution + clip");
+  std::map<std::string, Value> values = {{"x", f32({1, c, h, wd}, xs)}};
+  exe->run(values);
+  exe->run(values);  // the second run uses the prepared primitives
+
+  const auto c1 = conv3x3(xs, ws, c, h, wd);
+  std::vector<float> l2(c1.size());
+  const auto c2 = c1;  // same input and weights
+  for (std::size_t i = 0; i < c2.size(); ++i) l2[i] = c2[i] >= 0 ? c2[i] : 0.1f * c2[i];
+  const auto c3 = conv3x3(l2, ws, c, h, wd);
+  const float* y1 = values.at("y1").tensor().data_as<float>();
+  const float* y2 = values.at("y2").tensor().data_as<float>();
+  for (std::size_t i = 0; i < c1.size(); ++i) {
+    EXPECT_NEAR(y1[i], std::clamp(0.3f * (c1[i] + xs[i]) + 0.4f, 0.f, 1.f), 1e-5) << i;
+    EXPECT_NEAR(y2[i], std::clamp(c3[i], -0.1f, 0.2f), 1e-5) << i;
+  }
 }

@@ -2,6 +2,7 @@
 
 #include <limits>
 #include <optional>
+#include <unordered_set>
 
 #include "ir/shape_inference.hpp"
 #include "passes/graph_rewrite.hpp"
@@ -124,6 +125,46 @@ int fuse_convolutions(ir::Graph& g, int& convs) {
   // The residual may be produced after the Conv in the original order: restore topological order.
   ir::validate(g);
   return absorbed;
+}
+
+int keep_blocked_layouts(ir::Graph& g, int64_t block, const ir::ShapeInference& shapes) {
+  if (block <= 0) return 0;
+  const auto readers = passes::readers_of(g);
+  auto is_fused = [](const ir::Node& n) {
+    return n.domain == kCpuDomain && n.op_type == "FusedConv";
+  };
+  std::unordered_set<std::string> blocked;
+  for (auto& n : g.nodes) {
+    if (!is_fused(n)) continue;
+    const std::string& v = n.outputs[0];
+    auto info = shapes.values.find(v);
+    if (info == shapes.values.end() || !info->second.shape_known()) continue;
+    const auto& dims = info->second.dims;
+    if (dims.size() < 3 || dims.size() > 5 || dims[1] % block != 0) continue;
+    if (passes::is_graph_output(g, v)) continue;
+    auto r = readers.find(v);
+    if (r == readers.end()) continue;
+    bool only_conv_data = true;
+    for (std::size_t j : r->second) {
+      const ir::Node& reader = g.nodes[j];
+      only_conv_data = only_conv_data && is_fused(reader) && reader.inputs[1] != v &&
+                       (reader.inputs.size() < 3 || reader.inputs[2] != v);
+    }
+    if (!only_conv_data) continue;
+    n.attributes["dst_blocked"].kind = ir::Attribute::Kind::i;
+    n.attributes["dst_blocked"].i = block;
+    blocked.insert(v);
+  }
+  for (auto& n : g.nodes) {
+    if (!is_fused(n)) continue;
+    for (auto [input, attr] : {std::pair{0, "src_blocked"}, std::pair{3, "residual_blocked"}}) {
+      if (n.inputs.size() > static_cast<std::size_t>(input) && blocked.count(n.inputs[input])) {
+        n.attributes[attr].kind = ir::Attribute::Kind::i;
+        n.attributes[attr].i = block;
+      }
+    }
+  }
+  return static_cast<int>(blocked.size());
 }
 
 }  // namespace sinter::cpu

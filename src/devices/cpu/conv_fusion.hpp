@@ -6,6 +6,7 @@
 #pragma once
 
 #include "ir/graph.hpp"
+#include "ir/shape_inference.hpp"
 
 namespace sinter::cpu {
 
@@ -14,5 +15,14 @@ inline constexpr const char* kCpuDomain = "sinter.cpu";
 // Returns the number of nodes (activations, Adds) absorbed into FusedConv nodes; `convs` gets
 // the number of Conv nodes turned into FusedConv.
 int fuse_convolutions(ir::Graph& graph, int& convs);
+
+// Values passed only from one FusedConv to others stay in oneDNN's channel-blocked layout
+// (nChw16c for a block of 16: channels in groups of 16 innermost), saving two reorders per
+// edge. Marks producers `dst_blocked` and readers `src_blocked` / `residual_blocked` (value:
+// the block). Only where the channel count is a multiple of `block` (then the blocked tensor
+// has the plain one's size) and the shape is known. Returns the number of such values.
+// `shapes` are those of the graph before fusion (FusedConv has no shape rule; fused nodes keep
+// the output names of the nodes they absorbed).
+int keep_blocked_layouts(ir::Graph& graph, int64_t block, const ir::ShapeInference& shapes);
 
 }  // namespace sinter::cpu

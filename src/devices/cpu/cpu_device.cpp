@@ -52,6 +52,24 @@ std::string isa_name() {
   }
 }
 
+// Channels per block of the layout oneDNN's convolutions use on this CPU.
+int64_t channel_block() {
+  using isa = dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case isa::avx512_core:
+    case isa::avx512_core_vnni:
+    case isa::avx512_core_bf16:
+    case isa::avx512_core_amx:
+      return 16;
+    case isa::avx:
+    case isa::avx2:
+    case isa::avx2_vnni:
+      return 8;
+    default:
+      return 0;  // isa values are bit sets, not an order: unknown ones keep plain layouts
+  }
+}
+
 // Native precisions, from CPUID: BF16 needs AVX512_BF16 (or AMX), FP16 needs AVX512_FP16,
 // INT8 needs VNNI. FP32 is always there.
 std::vector<std::string> cpu_capabilities() {
@@ -182,8 +200,10 @@ class CpuDevice final : public device::Device {
     std::vector<device::NodeSupport> out;
     for (const auto& n : graph.nodes) {
       device::NodeSupport s;
-      s.supported = KernelRegistry::instance().find(n.domain, n.op_type) != nullptr;
+      s.supported =
+          n.domain != kCpuDomain && KernelRegistry::instance().find(n.domain, n.op_type) != nullptr;
       if (!s.supported) s.reason = "no CPU kernel for " + n.op_type;
+      if (n.domain == kCpuDomain) s.reason = std::string("domain ") + kCpuDomain + " is internal";
       s.implementation = implementation_of(n);
       out.push_back(s);
     }
@@ -199,13 +219,21 @@ class CpuDevice final : public device::Device {
                  "has f16)",
                  options.precision);
     check_kernels(*graph);
+    // The device's own fused ops trust the attributes its rewrites set; a model may not use them.
+    for (const auto& n : graph->nodes)
+      SINTER_CHECK(n.domain != kCpuDomain, invalid_model,
+                   "{}: domain '{}' is reserved for the CPU device's internal ops", n.label(),
+                   kCpuDomain);
     auto optimized = std::make_shared<ir::Graph>(*graph);
     for (std::size_t i = 0; i < optimized->nodes.size(); ++i) optimized->nodes[i].sources = {i};
     passes::OptimizationReport report = passes::optimize_graph(*optimized);
+    const ir::ShapeInference shapes = ir::infer_shapes(*optimized);
     int convs = 0;
     const int absorbed = fuse_convolutions(*optimized, convs);
     report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);
     report.applied.emplace_back("activations and Adds fused into Conv", absorbed);
+    report.applied.emplace_back("values kept in oneDNN's blocked layout",
+                                keep_blocked_layouts(*optimized, channel_block(), shapes));
     const std::string summary = report.summary();
     return std::make_unique<CpuExecutable>(std::move(optimized), graph->nodes.size(),
                                            options.threads,

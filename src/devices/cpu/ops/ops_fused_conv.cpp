@@ -1,8 +1,9 @@
 // FusedConv (domain sinter.cpu, made by conv_fusion.cpp): a Conv with constant f32 weights and
 // its post-ops, through one oneDNN convolution primitive. The primitive and the weights in the
 // layout it prefers are made once per input shape and kept in the node's cache, so a run only
-// moves activations: they arrive and leave in plain NCHW, reordered to and from the blocked
-// layout the primitive computes in.
+// moves activations: they arrive and leave in plain NCHW, or in the channel-blocked layout when
+// passed between FusedConvs (keep_blocked_layouts), reordered to and from the layout the
+// primitive computes in where those differ.
 #include <dnnl.hpp>
 
 #include <cstring>
@@ -34,6 +35,20 @@ tag plain_tag(std::size_t rank) {
       return tag::abcde;
     default:
       return tag::abcdef;
+  }
+}
+
+// The channel-blocked layout keep_blocked_layouts chose (block 16 or 8), plain for 0.
+dnnl::memory::desc layout(const dnnl::memory::dims& dims, int64_t block) {
+  if (block != 8 && block != 16) return {dims, dt::f32, plain_tag(dims.size())};
+  const bool b16 = block == 16;
+  switch (dims.size()) {
+    case 3:
+      return {dims, dt::f32, b16 ? tag::nCw16c : tag::nCw8c};
+    case 4:
+      return {dims, dt::f32, b16 ? tag::nChw16c : tag::nChw8c};
+    default:
+      return {dims, dt::f32, b16 ? tag::nCdhw16c : tag::nCdhw8c};
   }
 }
 
@@ -76,7 +91,9 @@ dnnl::post_ops make_post_ops(const OpContext& ctx) {
 // Everything made once per input shape.
 struct PreparedConv {
   dnnl::convolution_forward primitive;
-  dnnl::memory::desc src_plain, dst_plain, src_md, dst_md;
+  // How the tensors arrive and leave (plain, or blocked between FusedConvs), and the layouts
+  // the primitive computes in.
+  dnnl::memory::desc src_in, dst_out, residual_in, src_md, dst_md;
   dnnl::memory weights, bias;  // in the primitive's layouts, owned here
   Shape output_shape;
 };
@@ -109,8 +126,15 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   }
   auto p = std::make_shared<PreparedConv>();
   p->output_shape = g.output_shape;
-  p->src_plain = dnnl::memory::desc(src_dims, dt::f32, plain_tag(src_dims.size()));
-  p->dst_plain = dnnl::memory::desc(dst_dims, dt::f32, plain_tag(dst_dims.size()));
+  p->src_in = layout(src_dims, ctx.attr_i("src_blocked", 0));
+  p->dst_out = layout(dst_dims, ctx.attr_i("dst_blocked", 0));
+  p->residual_in = layout(dst_dims, ctx.attr_i("residual_blocked", 0));
+  // Blocked layouts are only chosen where they take no padding; never read or write past a
+  // tensor whatever the attributes say.
+  const std::size_t out_bytes = static_cast<std::size_t>(element_count(g.output_shape)) * 4;
+  ctx.check(p->src_in.get_size() == x.byte_size() && p->dst_out.get_size() == out_bytes &&
+                p->residual_in.get_size() == out_bytes,
+            "blocked layout does not fit the tensors of input {}", to_string(x.shape()));
   const dnnl::memory::desc w_plain(w_dims, dt::f32, plain_tag(w_dims.size()));
   const dnnl::memory::desc b_md({w.shape()[0]}, dt::f32, tag::a);
   // Layouts left to oneDNN: it picks the blocked ones its fastest kernel for this CPU uses.
@@ -179,20 +203,23 @@ void op_fused_conv(OpContext& ctx) {
   }
   try {
     dnnl::stream stream(engine());
-    dnnl::memory src_plain(p->src_plain, engine(), const_cast<void*>(x.data()));
-    dnnl::memory dst_plain(p->dst_plain, engine(), out.data());
-    dnnl::memory src = to_layout(stream, src_plain, p->src_md);
-    const bool dst_direct = p->dst_md == p->dst_plain;
-    dnnl::memory dst = dst_direct ? dst_plain : dnnl::memory(p->dst_md, engine());
+    dnnl::memory src_in(p->src_in, engine(), const_cast<void*>(x.data()));
+    dnnl::memory dst_out(p->dst_out, engine(), out.data());
+    dnnl::memory src = to_layout(stream, src_in, p->src_md);
+    const bool dst_direct = p->dst_md == p->dst_out;
+    dnnl::memory dst = dst_direct ? dst_out : dnnl::memory(p->dst_md, engine());
     if (residual) {  // the sum post-op adds the convolution's result to what dst holds
-      dnnl::memory r(p->dst_plain, engine(), const_cast<void*>(residual->data()));
-      dnnl::reorder(r, dst).execute(stream, r, dst);
+      dnnl::memory r(p->residual_in, engine(), const_cast<void*>(residual->data()));
+      if (p->residual_in == p->dst_md)
+        std::memcpy(dst.get_data_handle(), residual->data(), residual->byte_size());
+      else
+        dnnl::reorder(r, dst).execute(stream, r, dst);
     }
     p->primitive.execute(stream, {{DNNL_ARG_SRC, src},
                                   {DNNL_ARG_WEIGHTS, p->weights},
                                   {DNNL_ARG_BIAS, p->bias},
                                   {DNNL_ARG_DST, dst}});
-    if (!dst_direct) dnnl::reorder(dst, dst_plain).execute(stream, dst, dst_plain);
+    if (!dst_direct) dnnl::reorder(dst, dst_out).execute(stream, dst, dst_out);
     stream.wait();
   } catch (const dnnl::error& e) {
     ctx.fail(ErrorCategory::internal, "oneDNN convolution failed for input {}: {}",
