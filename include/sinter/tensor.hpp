@@ -54,6 +54,9 @@ class Tensor {
   Tensor() = default;
   // Owning tensor, zero-initialised (strings: empty).
   Tensor(ElementType type, Shape shape);
+  // Owning tensor whose contents are left unspecified, for results about to be written whole
+  // (saves clearing memory that is overwritten anyway). Strings are still empty strings.
+  static Tensor uninitialized(ElementType type, Shape shape);
   // A tensor over memory the caller owns and keeps alive as long as the tensor is used.
   static Tensor view(ElementType type, Shape shape, void* data);
   // A tensor over memory that `owner` keeps alive (e.g. a mapped file); no copy is made.

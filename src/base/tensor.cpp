@@ -111,7 +111,7 @@ int64_t element_count(const Shape& shape) {
 
 namespace {
 // Allocation of tensor memory: 64-byte aligned (what vector kernels and oneDNN like best).
-std::shared_ptr<void> allocate(ElementType type, int64_t count) {
+std::shared_ptr<void> allocate(ElementType type, int64_t count, bool zeroed = true) {
   if (type == ElementType::string) {
     return std::shared_ptr<void>(new std::string[std::max<int64_t>(count, 1)],
                                  [](void* p) { delete[] static_cast<std::string*>(p); });
@@ -123,7 +123,7 @@ std::shared_ptr<void> allocate(ElementType type, int64_t count) {
     raise(ErrorCategory::out_of_memory, "cannot allocate {} bytes for a {} tensor", bytes,
           to_string(type));
   }
-  std::memset(p, 0, rounded);
+  if (zeroed) std::memset(p, 0, rounded);
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 }  // namespace
@@ -136,6 +136,21 @@ Tensor::Tensor(ElementType type, Shape shape) : type_(type), shape_(std::move(sh
   SINTER_CHECK(type != ElementType::undefined, invalid_argument, "a tensor needs an element type");
   storage_ = allocate(type, element_count());
   data_ = storage_.get();
+}
+
+Tensor Tensor::uninitialized(ElementType type, Shape shape) {
+  if (type == ElementType::string) return Tensor(type, std::move(shape));
+  Tensor t;
+  for (int64_t d : shape) {
+    SINTER_CHECK(d >= 0, invalid_argument, "tensor shape {} has a negative dimension",
+                 sinter::to_string(shape));
+  }
+  SINTER_CHECK(type != ElementType::undefined, invalid_argument, "a tensor needs an element type");
+  t.type_ = type;
+  t.shape_ = std::move(shape);
+  t.storage_ = allocate(type, t.element_count(), false);
+  t.data_ = t.storage_.get();
+  return t;
 }
 
 Tensor Tensor::view(ElementType type, Shape shape, void* data) {

@@ -3,6 +3,7 @@
 
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/elementwise.hpp"
+#include "devices/cpu/ops/onednn_fast_paths.hpp"
 
 namespace sinter::cpu {
 
@@ -129,15 +130,19 @@ void same_type_binary(OpContext& ctx, F f) {
 }
 
 void op_add(OpContext& ctx) {
+  if (binary_fast_path(ctx, "Add")) return;
   same_type_binary(ctx, [](auto x, auto y) { return x + y; });
 }
 void op_sub(OpContext& ctx) {
+  if (binary_fast_path(ctx, "Sub")) return;
   same_type_binary(ctx, [](auto x, auto y) { return x - y; });
 }
 void op_mul(OpContext& ctx) {
+  if (binary_fast_path(ctx, "Mul")) return;
   same_type_binary(ctx, [](auto x, auto y) { return x * y; });
 }
 void op_div(OpContext& ctx) {
+  if (binary_fast_path(ctx, "Div")) return;
   same_type_binary(ctx, [](auto x, auto y) {
     if constexpr (std::is_integral_v<decltype(x)>)
       return y == 0 ? decltype(x)(0) : decltype(x)(x / y);

@@ -4,6 +4,7 @@
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/onednn_fast_paths.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -147,6 +148,7 @@ void op_group_norm(OpContext& ctx) {
 }
 
 void op_layer_norm(OpContext& ctx) {
+  if (layer_norm_fast_path(ctx)) return;
   const Tensor& x = ctx.input(0);
   const Tensor& scale = ctx.input(1);
   const Tensor* bias = ctx.optional_input(2);

@@ -6,6 +6,7 @@
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/onednn_fast_paths.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -206,6 +207,9 @@ enum class SoftmaxKind { softmax, log_softmax, hardmax };
 
 template <SoftmaxKind K>
 void op_softmax(OpContext& ctx) {
+  if constexpr (K != SoftmaxKind::hardmax) {
+    if (softmax_fast_path(ctx, K == SoftmaxKind::log_softmax)) return;
+  }
   const Tensor& x = ctx.input(0);
   const bool legacy = ctx.opset() < 13;  // before 13: coerce to 2-D at `axis` (default 1)
   const int64_t axis = normalize_axis(ctx, ctx.attr_i("axis", legacy ? 1 : -1), x.rank());

@@ -1,0 +1,22 @@
+// What the kernels that call oneDNN share: the engine, plain layouts for a shape, and running
+// one prepared primitive on plain f32 tensors.
+#pragma once
+
+#include <dnnl.hpp>
+
+#include <unordered_map>
+
+#include "sinter/tensor.hpp"
+
+namespace sinter::cpu::onednn {
+
+dnnl::engine& engine();
+
+// Row-major layout of `shape` (any rank up to 12; a scalar is [1]).
+dnnl::memory::desc plain_f32(const Shape& shape);
+
+// Runs `primitive` on a fresh stream with memories over the tensors' data, and waits.
+void execute(const dnnl::primitive& primitive,
+             const std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>>& args);
+
+}  // namespace sinter::cpu::onednn

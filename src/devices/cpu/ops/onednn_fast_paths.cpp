@@ -1,0 +1,170 @@
+#include "devices/cpu/ops/onednn_fast_paths.hpp"
+
+#include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/tensor_util.hpp"
+
+namespace sinter::cpu {
+
+namespace {
+
+using onednn::engine;
+using onednn::plain_f32;
+
+bool all_f32(const OpContext& ctx, std::size_t inputs) {
+  for (std::size_t i = 0; i < inputs; ++i)
+    if (!ctx.has_input(i) || !ctx.input_value(i).is_tensor() ||
+        ctx.input(i).element_type() != ElementType::f32)
+      return false;
+  return true;
+}
+
+// A primitive for one shape key, from the node's cache.
+template <typename P>
+std::shared_ptr<const P> cached(OpContext& ctx, const std::string& key,
+                                const std::function<std::shared_ptr<const P>()>& make) {
+  try {
+    return ctx.cache()->get_or_make<P>(key, make);
+  } catch (const dnnl::error&) {
+    return nullptr;  // oneDNN refuses this case: the C++ kernel does it
+  }
+}
+
+}  // namespace
+
+bool softmax_fast_path(OpContext& ctx, bool log) {
+  if (!ctx.cache() || ctx.opset() < 13 || !all_f32(ctx, 1)) return false;
+  const Tensor& x = ctx.input(0);
+  if (x.rank() == 0 || x.element_count() == 0) return false;
+  int64_t axis = ctx.attr_i("axis", -1);
+  if (axis < 0) axis += x.rank();
+  if (axis < 0 || axis >= x.rank()) return false;  // the C++ kernel reports it
+  struct Prepared {
+    dnnl::primitive primitive;
+    dnnl::memory::desc md;
+  };
+  auto p = cached<Prepared>(ctx, to_string(x.shape()), [&] {
+    const dnnl::memory::desc md = plain_f32(x.shape());
+    dnnl::primitive prim;
+    if (log) {
+      dnnl::logsoftmax_forward::desc d(dnnl::prop_kind::forward_inference, md,
+                                       static_cast<int>(axis));
+      prim = dnnl::logsoftmax_forward(dnnl::logsoftmax_forward::primitive_desc(d, engine()));
+    } else {
+      dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, static_cast<int>(axis));
+      prim = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(d, engine()));
+    }
+    return std::make_shared<const Prepared>(Prepared{prim, md});
+  });
+  if (!p) return false;
+  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
+  onednn::execute(p->primitive,
+                  {{DNNL_ARG_SRC, {p->md, x.data()}}, {DNNL_ARG_DST, {p->md, out.data()}}});
+  ctx.set_output(0, out);
+  return true;
+}
+
+bool binary_fast_path(OpContext& ctx, const std::string& op) {
+  if (!ctx.cache() || ctx.input_count() != 2 || !all_f32(ctx, 2)) return false;
+  const Tensor* a = &ctx.input(0);
+  const Tensor* b = &ctx.input(1);
+  if (a->element_count() == 0 || b->element_count() == 0 || a->rank() > 12 || b->rank() > 12)
+    return false;
+  const bool commutative = op == "Add" || op == "Mul" || op == "Max" || op == "Min";
+  // oneDNN broadcasts its second source only: the first must have the output's shape.
+  Shape out_shape = a->rank() >= b->rank() ? a->shape() : b->shape();
+  const std::size_t rank = out_shape.size();
+  auto padded = [rank](const Shape& s) {
+    Shape p(rank - s.size(), 1);
+    p.insert(p.end(), s.begin(), s.end());
+    return p;
+  };
+  Shape pa = padded(a->shape()), pb = padded(b->shape());
+  for (std::size_t i = 0; i < rank; ++i) {
+    if (pa[i] != pb[i] && pa[i] != 1 && pb[i] != 1) return false;  // the C++ kernel reports it
+    out_shape[i] = std::max(pa[i], pb[i]);
+  }
+  bool swapped = false;
+  if (pa != out_shape) {
+    if (!commutative || pb != out_shape) return false;
+    std::swap(a, b);
+    std::swap(pa, pb);
+    swapped = true;
+  }
+  dnnl::algorithm alg;
+  if (op == "Add")
+    alg = dnnl::algorithm::binary_add;
+  else if (op == "Sub")
+    alg = dnnl::algorithm::binary_sub;
+  else if (op == "Mul")
+    alg = dnnl::algorithm::binary_mul;
+  else if (op == "Div")
+    alg = dnnl::algorithm::binary_div;
+  else if (op == "Max")
+    alg = dnnl::algorithm::binary_max;
+  else if (op == "Min")
+    alg = dnnl::algorithm::binary_min;
+  else
+    return false;
+  struct Prepared {
+    dnnl::primitive primitive;
+    dnnl::memory::desc a, b;
+  };
+  const std::string key = to_string(pa) + to_string(pb) + (swapped ? "s" : "");
+  auto p = cached<Prepared>(ctx, key, [&] {
+    const dnnl::memory::desc ma = plain_f32(pa), mb = plain_f32(pb);
+    dnnl::binary::desc d(alg, ma, mb, ma);
+    return std::make_shared<const Prepared>(
+        Prepared{dnnl::binary(dnnl::binary::primitive_desc(d, engine())), ma, mb});
+  });
+  if (!p) return false;
+  Tensor out = Tensor::uninitialized(ElementType::f32, out_shape);
+  onednn::execute(p->primitive, {{DNNL_ARG_SRC_0, {p->a, a->data()}},
+                                 {DNNL_ARG_SRC_1, {p->b, b->data()}},
+                                 {DNNL_ARG_DST, {p->a, out.data()}}});
+  ctx.set_output(0, out);
+  return true;
+}
+
+bool layer_norm_fast_path(OpContext& ctx) {
+  // Mean and inverse standard deviation (outputs 1, 2) are left to the C++ kernel.
+  if (!ctx.cache() || !all_f32(ctx, 2) || ctx.wants_output(1) || ctx.wants_output(2)) return false;
+  const Tensor& x = ctx.input(0);
+  const Tensor& scale = ctx.input(1);
+  const Tensor* bias = ctx.optional_input(2);
+  if (bias && bias->element_type() != ElementType::f32) return false;
+  if (x.rank() < 2 || x.element_count() == 0) return false;
+  int64_t axis = ctx.attr_i("axis", -1);
+  if (axis < 0) axis += x.rank();
+  const int64_t c = x.shape().back();
+  // oneDNN normalises over the last axis with per-channel scale and shift of that length.
+  if (axis != x.rank() - 1 || scale.element_count() != c || (bias && bias->element_count() != c))
+    return false;
+  const float epsilon = ctx.attr_f("epsilon", 1e-5f);
+  struct Prepared {
+    dnnl::primitive primitive;
+    dnnl::memory::desc md, vec;
+  };
+  auto p = cached<Prepared>(ctx, to_string(x.shape()) + (bias ? "b" : ""), [&] {
+    const dnnl::memory::desc md = plain_f32(x.shape());
+    auto flags = dnnl::normalization_flags::use_scale;
+    if (bias) flags = flags | dnnl::normalization_flags::use_shift;
+    dnnl::layer_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md, epsilon,
+                                              flags);
+    return std::make_shared<const Prepared>(
+        Prepared{dnnl::layer_normalization_forward(
+                     dnnl::layer_normalization_forward::primitive_desc(d, engine())),
+                 md, plain_f32({c})});
+  });
+  if (!p) return false;
+  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
+  std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>> args = {
+      {DNNL_ARG_SRC, {p->md, x.data()}},
+      {DNNL_ARG_DST, {p->md, out.data()}},
+      {DNNL_ARG_SCALE, {p->vec, scale.data()}}};
+  if (bias) args[DNNL_ARG_SHIFT] = {p->vec, bias->data()};
+  onednn::execute(p->primitive, args);
+  ctx.set_output(0, out);
+  return true;
+}
+
+}  // namespace sinter::cpu

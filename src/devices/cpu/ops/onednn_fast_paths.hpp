@@ -1,0 +1,17 @@
+// oneDNN primitives for common f32 cases of ops that also have plain C++ kernels: the C++ kernel
+// calls the fast path first and does the work itself when it returns false (other types,
+// layouts oneDNN does not cover, no node cache to keep the primitive in).
+#pragma once
+
+#include "devices/cpu/op_context.hpp"
+
+namespace sinter::cpu {
+
+// Softmax / LogSoftmax (opset >= 13 semantics: one axis).
+bool softmax_fast_path(OpContext& ctx, bool log);
+// Add, Sub, Mul, Div, Max, Min of two f32 tensors where one has the output's shape.
+bool binary_fast_path(OpContext& ctx, const std::string& op);
+// LayerNormalization over the last axis with scale (and bias), only output 0 asked for.
+bool layer_norm_fast_path(OpContext& ctx);
+
+}  // namespace sinter::cpu
