@@ -186,3 +186,46 @@ TEST(Passes, CpuFusedConvolutionsMatchTheFormula) {
     EXPECT_NEAR(y2[i], std::clamp(c3[i], -0.1f, 0.2f), 1e-5) << i;
   }
 }
+
+// SiLU, QuickGELU and erf-GELU as exporters write them become one node each and keep the
+// formulas (computed here in double).
+TEST(Passes, CpuActivationPatternsFuseAndMatchTheFormulas) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {{64, ""}}});
+  g.constants["k"] = f32({}, {1.702f});
+  g.constants["sqrt2"] = f32({}, {std::sqrt(2.f)});
+  g.constants["one"] = f32({}, {1.f});
+  g.constants["half"] = f32({}, {0.5f});
+  g.add_node("Sigmoid", {"x"}, {"s"});
+  g.add_node("Mul", {"s", "x"}, {"silu"});
+  g.add_node("Mul", {"x", "k"}, {"xk"});
+  g.add_node("Sigmoid", {"xk"}, {"sk"});
+  g.add_node("Mul", {"x", "sk"}, {"quick"});
+  g.add_node("Div", {"x", "sqrt2"}, {"d"});
+  g.add_node("Erf", {"d"}, {"e"});
+  g.add_node("Add", {"one", "e"}, {"a"});
+  g.add_node("Mul", {"a", "x"}, {"m"});
+  g.add_node("Mul", {"half", "m"}, {"gelu"});
+  for (const char* o : {"silu", "quick", "gelu"})
+    g.outputs.push_back({o, PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  int fused = 0;
+  for (const auto& impl : placement.node_implementation) fused += impl == "fused into Mul";
+  EXPECT_EQ(fused, 1 + 2 + 4);
+  std::vector<float> xs(64);
+  for (int i = 0; i < 64; ++i) xs[i] = -6.f + 0.19f * i;
+  std::map<std::string, Value> values = {{"x", f32({64}, xs)}};
+  exe->run(values);
+  for (int i = 0; i < 64; ++i) {
+    const double x = xs[i];
+    EXPECT_NEAR(values.at("silu").tensor().data_as<float>()[i], x / (1 + std::exp(-x)), 1e-5);
+    EXPECT_NEAR(values.at("quick").tensor().data_as<float>()[i], x / (1 + std::exp(-1.702 * x)),
+                1e-5);
+    EXPECT_NEAR(values.at("gelu").tensor().data_as<float>()[i],
+                0.5 * x * (1 + std::erf(x / std::sqrt(2.0))), 1e-5);
+  }
+}

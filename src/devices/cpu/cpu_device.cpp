@@ -9,6 +9,7 @@
 
 #include "base/errors.hpp"
 #include "base/host_memory.hpp"
+#include "devices/cpu/activation_fusion.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
@@ -101,6 +102,7 @@ std::string implementation_of(const ir::Node& n) {
       for (const auto& p : post->strings) s += " + " + p;
     return s;
   }
+  if (n.domain == kCpuDomain) return "oneDNN " + n.op_type + " (f32) / C++ kernel";
   if (!n.domain.empty()) return "C++ kernel";
   if (n.op_type == "Conv") return "oneDNN convolution";
   if (n.op_type == "MatMul" || n.op_type == "Gemm") return "oneDNN sgemm";
@@ -110,12 +112,15 @@ std::string implementation_of(const ir::Node& n) {
   if (n.op_type == "Softmax" || n.op_type == "LogSoftmax")
     return "oneDNN softmax (f32) / C++ kernel";
   if (n.op_type == "LayerNormalization") return "oneDNN layer norm (f32) / C++ kernel";
+  if (n.op_type == "Relu" || n.op_type == "Sigmoid" || n.op_type == "Tanh")
+    return "oneDNN eltwise (f32) / C++ kernel";
   return "C++ kernel";
 }
 
 // The op a user's model calls a (possibly rewritten) node.
 std::string original_op(const ir::Node& n) {
-  return n.domain == kCpuDomain && n.op_type == "FusedConv" ? "Conv" : n.op_type;
+  if (n.domain != kCpuDomain) return n.op_type;
+  return n.op_type == "FusedConv" ? "Conv" : "Mul";  // Swish and GELU end with a Mul
 }
 
 class CpuExecutable final : public device::Executable {
@@ -234,7 +239,11 @@ class CpuDevice final : public device::Device {
     auto optimized = std::make_shared<ir::Graph>(*graph);
     for (std::size_t i = 0; i < optimized->nodes.size(); ++i) optimized->nodes[i].sources = {i};
     passes::OptimizationReport report = passes::optimize_graph(*optimized);
+    // Shapes before the CPU's own rewrites: its internal ops have no shape rules, and fused
+    // nodes keep the output names of the nodes they replace.
     const ir::ShapeInference shapes = ir::infer_shapes(*optimized);
+    report.applied.emplace_back("nodes fused into Swish/GELU activations",
+                                fuse_activations(*optimized));
     int convs = 0;
     const int absorbed = fuse_convolutions(*optimized, convs);
     report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);

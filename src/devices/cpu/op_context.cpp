@@ -82,6 +82,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_signal_ops(r);
     register_loss_ops(r);
     register_fused_conv_ops(r);
+    register_fused_activation_ops(r);
     return r;
   }();
   return registry;

@@ -63,6 +63,46 @@ bool softmax_fast_path(OpContext& ctx, bool log) {
   return true;
 }
 
+bool unary_fast_path(OpContext& ctx, const std::string& kind, float swish_alpha) {
+  if (!ctx.cache() || !all_f32(ctx, 1)) return false;
+  const Tensor& x = ctx.input(0);
+  if (x.element_count() == 0) return false;
+  dnnl::algorithm alg;
+  float alpha = 0.f;
+  if (kind == "relu") {
+    alg = dnnl::algorithm::eltwise_relu;
+  } else if (kind == "sigmoid") {
+    alg = dnnl::algorithm::eltwise_logistic;
+  } else if (kind == "tanh") {
+    alg = dnnl::algorithm::eltwise_tanh;
+  } else if (kind == "swish") {
+    alg = dnnl::algorithm::eltwise_swish;
+    alpha = swish_alpha;
+  } else if (kind == "gelu_erf") {
+    alg = dnnl::algorithm::eltwise_gelu_erf;
+  } else {
+    return false;
+  }
+  struct Prepared {
+    dnnl::primitive primitive;
+    dnnl::memory::desc md;
+  };
+  // Elementwise: the layout does not matter, so every shape is one flat vector.
+  const Shape flat = {x.element_count()};
+  auto p = cached<Prepared>(ctx, to_string(flat), [&] {
+    const dnnl::memory::desc md = plain_f32(flat);
+    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md, alpha, 0.f);
+    return std::make_shared<const Prepared>(
+        Prepared{dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, engine())), md});
+  });
+  if (!p) return false;
+  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
+  onednn::execute(p->primitive,
+                  {{DNNL_ARG_SRC, {p->md, x.data()}}, {DNNL_ARG_DST, {p->md, out.data()}}});
+  ctx.set_output(0, out);
+  return true;
+}
+
 bool binary_fast_path(OpContext& ctx, const std::string& op) {
   if (!ctx.cache() || ctx.input_count() != 2 || !all_f32(ctx, 2)) return false;
   const Tensor* a = &ctx.input(0);

@@ -11,6 +11,9 @@ namespace sinter::cpu {
 bool softmax_fast_path(OpContext& ctx, bool log);
 // Add, Sub, Mul, Div, Max, Min of two f32 tensors where one has the output's shape.
 bool binary_fast_path(OpContext& ctx, const std::string& op);
+// One f32 input to one output through oneDNN's eltwise primitive: `kind` is relu, sigmoid,
+// tanh, swish (x·sigmoid(alpha·x)) or gelu_erf.
+bool unary_fast_path(OpContext& ctx, const std::string& kind, float alpha = 1.f);
 // LayerNormalization over the last axis with scale (and bias), only output 0 asked for.
 bool layer_norm_fast_path(OpContext& ctx);
 

@@ -54,9 +54,16 @@ FLOAT_UNARY(op_ceil, std::ceil(x))
 FLOAT_UNARY(op_floor, std::floor(x))
 FLOAT_UNARY(op_round, std::nearbyint(x))  // default rounding mode: half to even, as ONNX says
 FLOAT_UNARY(op_reciprocal, decltype(x)(1) / x)
-FLOAT_UNARY(op_sigmoid,
+FLOAT_UNARY(op_sigmoid_cpp,
             x >= 0 ? decltype(x)(1) / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)))
-FLOAT_UNARY(op_tanh, std::tanh(x))
+FLOAT_UNARY(op_tanh_cpp, std::tanh(x))
+
+void op_sigmoid(OpContext& ctx) {
+  if (!unary_fast_path(ctx, "sigmoid")) op_sigmoid_cpp(ctx);
+}
+void op_tanh(OpContext& ctx) {
+  if (!unary_fast_path(ctx, "tanh")) op_tanh_cpp(ctx);
+}
 FLOAT_UNARY(op_softsign, x / (1 + std::fabs(x)))
 FLOAT_UNARY(op_softplus, x > 20 ? x : std::log1p(std::exp(x)))
 #undef FLOAT_UNARY
@@ -73,6 +80,7 @@ void op_neg(OpContext& ctx) {
   signed_unary(ctx, [](auto x) { return -x; });
 }
 void op_relu(OpContext& ctx) {
+  if (unary_fast_path(ctx, "relu")) return;
   signed_unary(ctx, [](auto x) { return x > 0 ? x : decltype(x)(0); });
 }
 void op_sign(OpContext& ctx) {

@@ -92,7 +92,45 @@ void normalize_blocks(const T* x, double* y, int64_t groups, int64_t size, doubl
   }
 }
 
+// f32 with f32 parameters: statistics accumulated in double per (n, c) plane, the result
+// written in f32 directly (no f64 intermediate tensor).
+bool instance_norm_f32(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& scale = ctx.input(1);
+  const Tensor& bias = ctx.input(2);
+  if (x.element_type() != ElementType::f32 || scale.element_type() != ElementType::f32 ||
+      bias.element_type() != ElementType::f32 || x.rank() < 2)
+    return false;
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  ctx.check(scale.element_count() == C && bias.element_count() == C,
+            "scale and B must have {} elements", C);
+  const int64_t inner = N > 0 && C > 0 ? x.element_count() / (N * C) : 0;
+  const double eps = ctx.attr_f("epsilon", 1e-5f);
+  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
+  const float* src = x.data_as<float>();
+  float* dst = out.data_as<float>();
+  const float* sc = scale.data_as<float>();
+  const float* bi = bias.data_as<float>();
+#pragma omp parallel for
+  for (int64_t g = 0; g < N * C; ++g) {
+    const float* in = src + g * inner;
+    double sum = 0;
+    for (int64_t i = 0; i < inner; ++i) sum += in[i];
+    const double mean = inner ? sum / static_cast<double>(inner) : 0.0;
+    double sq = 0;
+    for (int64_t i = 0; i < inner; ++i) sq += (in[i] - mean) * (in[i] - mean);
+    const double var = inner ? sq / static_cast<double>(inner) : 0.0;
+    const float mul = static_cast<float>(sc[g % C] / std::sqrt(var + eps));
+    const float add = static_cast<float>(bi[g % C] - mean * mul);
+    float* o = dst + g * inner;
+    for (int64_t i = 0; i < inner; ++i) o[i] = in[i] * mul + add;
+  }
+  ctx.set_output(0, out);
+  return true;
+}
+
 void op_instance_norm(OpContext& ctx) {
+  if (instance_norm_f32(ctx)) return;
   const Tensor& x = ctx.input(0);
   const auto scale = to_double_vector(ctx, ctx.input(1)),
              bias = to_double_vector(ctx, ctx.input(2));

@@ -1,0 +1,42 @@
+// Swish and GeluErf (domain sinter.cpu, made by activation_fusion.cpp): oneDNN's eltwise
+// primitive for f32, a plain loop for the other float types.
+#include <cmath>
+
+#include "devices/cpu/conv_fusion.hpp"
+#include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/elementwise.hpp"
+#include "devices/cpu/ops/onednn_fast_paths.hpp"
+
+namespace sinter::cpu {
+
+namespace {
+
+template <typename F>
+void float_map(OpContext& ctx, F f) {
+  const Tensor& x = ctx.input(0);
+  dispatch_float(x.element_type(), ctx, [&]<typename T>() {
+    ctx.set_output(0, map_unary<T>(x, [&](auto v) {
+                     return static_cast<decltype(v)>(f(static_cast<double>(v)));
+                   }));
+  });
+}
+
+void op_swish(OpContext& ctx) {
+  const float alpha = ctx.attr_f("alpha", 1.f);
+  if (unary_fast_path(ctx, "swish", alpha)) return;
+  float_map(ctx, [alpha](double x) { return x / (1 + std::exp(-alpha * x)); });
+}
+
+void op_gelu_erf(OpContext& ctx) {
+  if (unary_fast_path(ctx, "gelu_erf")) return;
+  float_map(ctx, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); });
+}
+
+}  // namespace
+
+void register_fused_activation_ops(KernelRegistry& r) {
+  r.add("Swish", op_swish, kCpuDomain);
+  r.add("GeluErf", op_gelu_erf, kCpuDomain);
+}
+
+}  // namespace sinter::cpu
