@@ -2,6 +2,7 @@
 
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/tensor_util.hpp"
+#include "ir/window_geometry.hpp"
 
 namespace sinter::cpu {
 
@@ -161,6 +162,48 @@ bool binary_fast_path(OpContext& ctx, const std::string& op) {
   onednn::execute(p->primitive, {{DNNL_ARG_SRC_0, {p->a, a->data()}},
                                  {DNNL_ARG_SRC_1, {p->b, b->data()}},
                                  {DNNL_ARG_DST, {p->a, out.data()}}});
+  ctx.set_output(0, out);
+  return true;
+}
+
+bool pool_fast_path(OpContext& ctx, bool max) {
+  if (!ctx.cache() || !all_f32(ctx, 1) || ctx.wants_output(1)) return false;
+  const Tensor& x = ctx.input(0);
+  if (x.rank() < 3 || x.rank() > 5 || x.element_count() == 0) return false;
+  if (!max && ctx.attr_i("ceil_mode", 0) != 0) return false;  // ONNX's divisor differs there
+  struct Prepared {
+    dnnl::primitive primitive;
+    dnnl::memory::desc src, dst;
+    Shape output_shape;
+  };
+  auto p = cached<Prepared>(ctx, to_string(x.shape()), [&]() -> std::shared_ptr<const Prepared> {
+    const ir::WindowGeometry g = ir::pool_window(ctx.node(), x.shape());
+    const std::size_t sp = static_cast<std::size_t>(x.rank()) - 2;
+    dnnl::memory::dims strides(g.strides.begin(), g.strides.end()),
+        kernel(g.kernel.begin(), g.kernel.end()), dil(sp),
+        pad_l(g.pads_begin.begin(), g.pads_begin.end()), pad_r(sp);
+    for (std::size_t i = 0; i < sp; ++i) {
+      dil[i] = g.dilations[i] - 1;
+      // oneDNN wants the right padding that gives exactly this output size.
+      pad_r[i] = (g.output_shape[2 + i] - 1) * g.strides[i] + (g.kernel[i] - 1) * g.dilations[i] +
+                 1 - x.shape()[2 + i] - pad_l[i];
+      if (pad_r[i] < 0 || g.output_shape[2 + i] <= 0) return nullptr;
+    }
+    const auto alg =
+        max ? dnnl::algorithm::pooling_max
+            : (ctx.attr_i("count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding
+                                                  : dnnl::algorithm::pooling_avg_exclude_padding);
+    const dnnl::memory::desc src = plain_f32(x.shape()), dst = plain_f32(g.output_shape);
+    dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, dst, strides,
+                                     kernel, dil, pad_l, pad_r);
+    return std::make_shared<const Prepared>(
+        Prepared{dnnl::pooling_v2_forward(dnnl::pooling_v2_forward::primitive_desc(d, engine())),
+                 src, dst, g.output_shape});
+  });
+  if (!p) return false;
+  Tensor out = Tensor::uninitialized(ElementType::f32, p->output_shape);
+  onednn::execute(p->primitive,
+                  {{DNNL_ARG_SRC, {p->src, x.data()}}, {DNNL_ARG_DST, {p->dst, out.data()}}});
   ctx.set_output(0, out);
   return true;
 }

@@ -14,6 +14,8 @@ bool binary_fast_path(OpContext& ctx, const std::string& op);
 // One f32 input to one output through oneDNN's eltwise primitive: `kind` is relu, sigmoid,
 // tanh, swish (x·sigmoid(alpha·x)) or gelu_erf.
 bool unary_fast_path(OpContext& ctx, const std::string& kind, float alpha = 1.f);
+// MaxPool (no indices asked for) and AveragePool without ceil_mode, 1-D to 3-D.
+bool pool_fast_path(OpContext& ctx, bool max);
 // LayerNormalization over the last axis with scale (and bias), only output 0 asked for.
 bool layer_norm_fast_path(OpContext& ctx);
 

@@ -5,6 +5,7 @@
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
+#include "devices/cpu/ops/onednn_fast_paths.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -54,6 +55,9 @@ int64_t visit_window(const ConvGeometry& g, const Shape& in_sp, const Shape& out
 
 template <Pool P>
 void op_pool(OpContext& ctx) {
+  if constexpr (P != Pool::lp) {
+    if (pool_fast_path(ctx, P == Pool::max)) return;
+  }
   const Tensor& x = ctx.input(0);
   ctx.check(x.rank() >= 3, "input must be N-D with N >= 3, got {}", to_string(x.shape()));
   const ConvGeometry g = pool_geometry(ctx, x.shape());
@@ -137,6 +141,7 @@ void op_global_pool(OpContext& ctx) {
   Tensor out(x.element_type(), s);
   dispatch_float(x.element_type(), ctx, [&]<typename T>() {
     const T* px = x.data_as<T>();
+#pragma omp parallel for if (planes * size > 65536)
     for (int64_t plane = 0; plane < planes; ++plane) {
       double acc = P == Pool::max ? -std::numeric_limits<double>::infinity() : 0.0;
       for (int64_t i = 0; i < size; ++i) {
