@@ -9,7 +9,8 @@
 //
 //   node bench/compare_ort.js [--sinter build/bin/sinter] [--zoo build/zoo]
 //        [--matmul build/bin/sinter-matmul-rate] [--rounds 3] [-n 10] [--threads 2]
-//        [--models resnet50,bert] [--json]
+//        [--models resnet50,bert] [--precision bf16] [--json]
+// --precision sets sinter's (ONNX Runtime stays f32): bf16 shows the reduced-precision speed-up.
 
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -26,6 +27,7 @@ function parseArgs(argv) {
     iterations: 10,
     threads: 2,
     models: null,
+    precision: 'f32',
     json: false,
   };
   for (let i = 0; i < argv.length; ++i) {
@@ -41,9 +43,10 @@ function parseArgs(argv) {
     else if (k === '-n') a.iterations = Number(next());
     else if (k === '--threads') a.threads = Number(next());
     else if (k === '--models') a.models = next().split(',');
+    else if (k === '--precision') a.precision = next();
     else if (k === '--json') a.json = true;
     else if (k === '-h' || k === '--help') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 12).join('\n'));
+      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 14).join('\n'));
       process.exit(0);
     } else throw new Error(`unknown argument ${k} (see --help)`);
   }
@@ -67,7 +70,8 @@ function runJson(cmd, args, env) {
 
 function sinterOnce(a, dir) {
   const j = runJson(a.sinter, ['bench', path.join(dir, 'model.onnx'), ...inputArgs(dir), '-d', 'CPU',
-    '-n', String(a.iterations), '--threads', String(a.threads), '--json'], {});
+    '-n', String(a.iterations), '--threads', String(a.threads), '--precision', a.precision,
+    '--json'], {});
   return { ms: j.latency_ms.median, rss: j.peak_rss_mb, gflop: j.gflop };
 }
 
@@ -110,7 +114,7 @@ function main() {
   });
   const geomean = Math.exp(rows.reduce((acc, r) => acc + Math.log(r.ratio), 0) / rows.length);
   const result = {
-    threads: a.threads, rounds: a.rounds, iterations: a.iterations,
+    threads: a.threads, precision: a.precision, rounds: a.rounds, iterations: a.iterations,
     onednn_sgemm_gflops: median(rates), rows, geometric_mean_ratio: geomean,
   };
   if (a.json) {
@@ -127,7 +131,8 @@ function main() {
         `${pad(r.ort_peak_rss_mb.toFixed(0), 9)}${pad(r.gflop.toFixed(2), 8)}` +
         `${pad(r.sinter_gflops.toFixed(1), 13)}${pad(r.ort_gflops.toFixed(1), 10)}`);
   }
-  console.log(`geometric mean of ratios (sinter / ONNX Runtime): ${geomean.toFixed(2)}`);
+  console.log(`geometric mean of ratios (sinter ${a.precision} / ONNX Runtime f32): ` +
+    `${geomean.toFixed(2)}`);
   console.log(`oneDNN f32 GEMM 1024x1024x1024 on ${a.threads} threads: ` +
       `${median(rates).toFixed(1)} GFLOP/s (median of ${rates.length}, same run)`);
   console.log(`medians of ${a.rounds} interleaved rounds of ${a.iterations} inferences each; ` +

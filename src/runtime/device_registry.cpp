@@ -132,7 +132,11 @@ Resolution DeviceRegistry::resolve(const DeviceRequest& request, const ir::Graph
       // The best candidate that can run every node; the ones passed over are named.
       std::string skipped;
       for (const auto& d : candidates) {
-        if (options.precision != "f32" && d->info().type == "cpu") {  // the CPU computes in f32
+        // The CPU computes in f32, and in bf16 where it has the instructions (capability BF16).
+        const auto caps = d->info().capabilities;
+        const bool cpu_bf16 = std::find(caps.begin(), caps.end(), "BF16") != caps.end();
+        if (d->info().type == "cpu" && options.precision != "f32" &&
+            !(options.precision == "bf16" && cpu_bf16)) {
           skipped += fmt::format("; {} skipped: no {} compute", d->info().name, options.precision);
           continue;
         }

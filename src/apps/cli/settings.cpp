@@ -23,7 +23,8 @@ void CliSettings::add_flags(CLI::App& app) {
       {"log_level", "--log-level", "trace, debug, info, warn, error or off (SINTER_LOG_LEVEL)"},
       {"threads", "--threads", "CPU threads, 0 = one per core (SINTER_THREADS)"},
       {"precision", "--precision",
-       "f32 (default), or f16 on GPUs: tensors kept as half, arithmetic in f32 (SINTER_PRECISION)"},
+       "f32 (default); f16 on GPUs: tensors kept as half, arithmetic in f32; bf16 on CPUs with "
+       "AVX512_BF16 or AMX: convolutions read bf16, accumulate f32 (SINTER_PRECISION)"},
       {"hetero_policy", "--hetero-policy",
        "HETERO split: first (each node on the first listed device that runs it) or memory "
        "(fill devices in order as their memory allows) (SINTER_HETERO_POLICY)"},

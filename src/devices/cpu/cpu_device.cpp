@@ -5,7 +5,10 @@
 #include <omp.h>
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <fstream>
+
+#include <fmt/ranges.h>
 
 #include "base/errors.hpp"
 #include "base/host_memory.hpp"
@@ -128,10 +131,11 @@ class CpuExecutable final : public device::Executable {
   // `graph` is the optimised graph; its nodes' `sources` index the `original_nodes` nodes of
   // the graph the device was given, in whose terms placement and profiles are reported.
   CpuExecutable(std::shared_ptr<const ir::Graph> graph, std::size_t original_nodes, int threads,
-                std::string notes)
+                std::string precision, std::string notes)
       : graph_(std::move(graph)),
         original_nodes_(original_nodes),
         threads_(threads),
+        precision_(std::move(precision)),
         notes_(std::move(notes)),
         caches_(graph_->nodes.size()) {}
 
@@ -164,6 +168,7 @@ class CpuExecutable final : public device::Executable {
   }
 
   std::string compile_notes() const override { return notes_; }
+  std::string precision() const override { return precision_; }
 
   device::PlacementReport placement() const override {
     device::PlacementReport r;
@@ -184,6 +189,7 @@ class CpuExecutable final : public device::Executable {
   std::shared_ptr<const ir::Graph> graph_;
   std::size_t original_nodes_;
   int threads_ = 0;
+  std::string precision_;
   std::string notes_;
   mutable std::vector<NodeCache> caches_;  // thread-safe; filled by the first runs
 };
@@ -225,11 +231,17 @@ class CpuDevice final : public device::Device {
   std::unique_ptr<device::Executable> compile(
       std::shared_ptr<const ir::Graph> graph,
       const device::CompileOptions& options) const override {
-    // Reduced precision on the CPU (bf16 matmul and conv through oneDNN) is not built yet.
-    SINTER_CHECK(options.precision == "f32", unsupported_op,
-                 "CPU computes in f32 only; precision '{}' is not available on it (the GPU device "
-                 "has f16)",
-                 options.precision);
+    const auto caps = cpu_capabilities();
+    const bool has_bf16 = std::find(caps.begin(), caps.end(), "BF16") != caps.end();
+    SINTER_CHECK(options.precision != "bf16" || has_bf16, unsupported_op,
+                 "precision bf16 needs a CPU with AVX512_BF16 or AMX instructions; this one ({}) "
+                 "has neither (capabilities: {}); use f32",
+                 cpu_model_name(), fmt::format("{}", fmt::join(caps, ", ")));
+    SINTER_CHECK(
+        options.precision == "f32" || options.precision == "bf16", unsupported_op,
+        "CPU computes in f32 or bf16; precision '{}' is not available on it (the GPU device "
+        "has f16)",
+        options.precision);
     check_kernels(*graph);
     // The device's own fused ops trust the attributes its rewrites set; a model may not use them.
     for (const auto& n : graph->nodes)
@@ -250,9 +262,22 @@ class CpuDevice final : public device::Device {
     report.applied.emplace_back("activations and Adds fused into Conv", absorbed);
     report.applied.emplace_back("values kept in oneDNN's blocked layout",
                                 keep_blocked_layouts(*optimized, channel_block(), shapes));
+    std::string precision = "f32";
+    if (options.precision == "bf16") {
+      // Convolutions read bf16 (inputs and weights converted by their reorders) and accumulate
+      // and write f32; everything else, normalisation and softmax included, stays f32.
+      for (auto& n : optimized->nodes) {
+        if (n.domain != kCpuDomain || n.op_type != "FusedConv") continue;
+        n.attributes["compute_bf16"].kind = ir::Attribute::Kind::i;
+        n.attributes["compute_bf16"].i = 1;
+      }
+      precision =
+          "bf16 (convolutions: bf16 inputs and weights, f32 accumulation and results; "
+          "other ops f32)";
+    }
     const std::string summary = report.summary();
     return std::make_unique<CpuExecutable>(std::move(optimized), graph->nodes.size(),
-                                           options.threads,
+                                           options.threads, precision,
                                            summary.empty() ? "" : "graph optimisation: " + summary);
   }
 };

@@ -142,8 +142,11 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   const dnnl::memory::desc w_plain(w_dims, dt::f32, plain_tag(w_dims.size()));
   const dnnl::memory::desc b_md({w.shape()[0]}, dt::f32, tag::a);
   // Layouts left to oneDNN: it picks the blocked ones its fastest kernel for this CPU uses.
-  const dnnl::memory::desc src_any(src_dims, dt::f32, tag::any),
-      dst_any(dst_dims, dt::f32, tag::any), w_any(w_dims, dt::f32, tag::any);
+  // With compute_bf16 the primitive reads bf16 (the reorders convert) and accumulates and writes
+  // f32.
+  const dt compute = ctx.attr_i("compute_bf16", 0) ? dt::bf16 : dt::f32;
+  const dnnl::memory::desc src_any(src_dims, compute, tag::any),
+      dst_any(dst_dims, dt::f32, tag::any), w_any(w_dims, compute, tag::any);
   dnnl::primitive_attr attr;
   attr.set_post_ops(make_post_ops(ctx));
   const auto desc = dnnl::convolution_forward::desc(
