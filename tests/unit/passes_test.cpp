@@ -229,3 +229,39 @@ TEST(Passes, CpuActivationPatternsFuseAndMatchTheFormulas) {
                 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))), 1e-5);
   }
 }
+
+// MatMul with constant weights -> Add(bias) -> Add(residual) -> Relu becomes one FusedMatMul
+// (bias, sum and relu) over A's leading dimensions, and gives the formula's values.
+TEST(Passes, CpuFusedMatMulMatchesTheFormula) {
+  const int b = 2, m = 3, k = 5, n = 4;
+  std::vector<float> as(b * m * k), ws(k * n), bias(n), rs(b * m * n);
+  for (std::size_t i = 0; i < as.size(); ++i) as[i] = std::sin(0.7f * i);
+  for (std::size_t i = 0; i < ws.size(); ++i) ws[i] = std::cos(0.3f * i);
+  for (std::size_t i = 0; i < bias.size(); ++i) bias[i] = 0.25f * i - 0.5f;
+  for (std::size_t i = 0; i < rs.size(); ++i) rs[i] = 0.1f * i - 1.f;
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back(
+      {"a", PortInfo::Kind::tensor, ElementType::f32, true, {{b, ""}, {m, ""}, {k, ""}}});
+  g.inputs.push_back(
+      {"r", PortInfo::Kind::tensor, ElementType::f32, true, {{b, ""}, {m, ""}, {n, ""}}});
+  g.constants["w"] = f32({k, n}, ws);
+  g.constants["bias"] = f32({n}, bias);
+  g.add_node("MatMul", {"a", "w"}, {"p"});
+  g.add_node("Add", {"bias", "p"}, {"pb"});
+  g.add_node("Add", {"pb", "r"}, {"s"});
+  g.add_node("Relu", {"s"}, {"y"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  EXPECT_EQ(exe->placement().node_implementation[0], "oneDNN matmul + bias + sum + relu");
+  std::map<std::string, Value> values = {{"a", f32({b, m, k}, as)}, {"r", f32({b, m, n}, rs)}};
+  exe->run(values);
+  const float* y = values.at("y").tensor().data_as<float>();
+  for (int row = 0; row < b * m; ++row)
+    for (int j = 0; j < n; ++j) {
+      double acc = bias[j] + rs[row * n + j];
+      for (int i = 0; i < k; ++i) acc += static_cast<double>(as[row * k + i]) * ws[i * n + j];
+      EXPECT_NEAR(y[row * n + j], std::max(acc, 0.0), 1e-5) << row << "," << j;
+    }
+}

@@ -1,5 +1,6 @@
 #include "devices/cpu/conv_fusion.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 #include <unordered_set>
@@ -56,17 +57,94 @@ bool same_known_shape(const ir::ShapeInference& shapes, const std::string& a,
          ib->second.type == ElementType::f32;
 }
 
+// What follows a Conv or MatMul and can be computed as its post-ops.
+struct Chain {
+  std::vector<PostOp> post;
+  std::string bias;      // MatMul only: a constant added along the last axis, first in the chain
+  std::string residual;  // the other operand of the Add done as the "sum" post-op
+  std::string output;    // the last absorbed node's output (the fused node's output)
+};
+
+// Follows `node`'s output while the value has one reader and is not a graph output, absorbing
+// (marking `removed`) what can be a post-op. `bias_channels` > 0 lets a first Add of a constant
+// with that many elements become the bias.
+Chain follow_chain(const ir::Graph& g, const ir::ShapeInference& shapes,
+                   const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
+                   std::vector<bool>& removed, ir::Node& node, int64_t bias_channels) {
+  Chain c;
+  c.output = node.outputs[0];
+  for (;;) {
+    auto r = readers.find(c.output);
+    if (r == readers.end() || r->second.size() != 1 || passes::is_graph_output(g, c.output)) break;
+    const std::size_t j = r->second[0];
+    if (removed[j]) break;  // already absorbed by another node (the other side of an Add)
+    const ir::Node& next = g.nodes[j];
+    const bool binary_add = next.op_type == "Add" && next.domain.empty() &&
+                            next.inputs.size() == 2 && next.outputs.size() == 1 &&
+                            (next.inputs[0] == c.output) != (next.inputs[1] == c.output);
+    const std::string other =
+        binary_add ? (next.inputs[0] == c.output ? next.inputs[1] : next.inputs[0]) : "";
+    const Tensor* bias = binary_add ? passes::f32_constant(g, other) : nullptr;
+    if (binary_add && c.post.empty() && c.bias.empty() && bias_channels > 0 && bias &&
+        bias->element_count() == bias_channels && bias->rank() >= 1 &&
+        bias->shape().back() == bias_channels && bias->rank() <= 2) {
+      c.bias = other;
+    } else if (binary_add && c.residual.empty()) {
+      if (!same_known_shape(shapes, c.output, other)) break;
+      c.residual = other;
+      c.post.push_back({"sum"});
+    } else if (auto op = activation_post_op(g, next);
+               op && !next.inputs.empty() && next.inputs[0] == c.output) {
+      c.post.push_back(*op);
+    } else {
+      break;
+    }
+    removed[j] = true;
+    node.sources.insert(node.sources.end(), next.sources.begin(), next.sources.end());
+    c.output = next.outputs[0];
+  }
+  return c;
+}
+
+// Writes the chain's post-ops on `node` as the attributes the fused kernels read.
+void set_post_op_attributes(ir::Node& node, const Chain& c) {
+  ir::Attribute kinds, alphas, betas;
+  kinds.kind = ir::Attribute::Kind::strings;
+  alphas.kind = betas.kind = ir::Attribute::Kind::floats;
+  for (const auto& p : c.post) {
+    kinds.strings.push_back(p.kind);
+    alphas.floats.push_back(p.alpha);
+    betas.floats.push_back(p.beta);
+  }
+  node.attributes["post_ops"] = kinds;
+  node.attributes["post_alpha"] = alphas;
+  node.attributes["post_beta"] = betas;
+  node.outputs[0] = c.output;
+}
+
+int count_absorbed(const std::vector<bool>& removed) {
+  return static_cast<int>(std::count(removed.begin(), removed.end(), true));
+}
+
+void drop_removed(ir::Graph& g, const std::vector<bool>& removed) {
+  std::vector<ir::Node> kept;
+  kept.reserve(g.nodes.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    if (!removed[i]) kept.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(kept);
+  // A residual may be produced after the fused node in the original order: restore the order.
+  ir::validate(g);
+}
+
 }  // namespace
 
-int fuse_convolutions(ir::Graph& g, int& convs) {
+int fuse_convolutions(ir::Graph& g, const ir::ShapeInference& shapes, int& convs) {
   convs = 0;
-  int absorbed = 0;
-  const ir::ShapeInference shapes = ir::infer_shapes(g);
   const auto readers = passes::readers_of(g);
   std::vector<bool> removed(g.nodes.size(), false);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& conv = g.nodes[i];
-    if (conv.op_type != "Conv" || !conv.domain.empty() || conv.inputs.size() < 2 ||
+    if (removed[i] || conv.op_type != "Conv" || !conv.domain.empty() || conv.inputs.size() < 2 ||
         conv.outputs.size() != 1 || conv.inputs[0].empty())
       continue;
     const Tensor* w = passes::f32_constant(g, conv.inputs[1]);
@@ -74,59 +152,43 @@ int fuse_convolutions(ir::Graph& g, int& convs) {
     if (conv.inputs.size() > 2 && !conv.inputs[2].empty() &&
         !passes::f32_constant(g, conv.inputs[2]))
       continue;
-    std::vector<PostOp> post;
-    std::string residual;
-    std::string value = conv.outputs[0];
-    // Follow the chain while the value has one reader and is not a graph output.
-    for (;;) {
-      auto r = readers.find(value);
-      if (r == readers.end() || r->second.size() != 1 || passes::is_graph_output(g, value)) break;
-      const std::size_t j = r->second[0];
-      if (removed[j]) break;  // already absorbed by another Conv (the other side of an Add)
-      const ir::Node& next = g.nodes[j];
-      if (next.op_type == "Add" && next.domain.empty() && residual.empty() &&
-          next.inputs.size() == 2 && next.outputs.size() == 1 &&
-          (next.inputs[0] == value) != (next.inputs[1] == value)) {
-        const std::string other = next.inputs[0] == value ? next.inputs[1] : next.inputs[0];
-        if (!same_known_shape(shapes, value, other)) break;
-        residual = other;
-        post.push_back({"sum"});
-      } else if (auto op = activation_post_op(g, next);
-                 op && !next.inputs.empty() && next.inputs[0] == value) {
-        post.push_back(*op);
-      } else {
-        break;
-      }
-      removed[j] = true;
-      conv.sources.insert(conv.sources.end(), next.sources.begin(), next.sources.end());
-      value = next.outputs[0];
-      ++absorbed;
-    }
+    const Chain chain = follow_chain(g, shapes, readers, removed, conv, 0);
     conv.domain = kCpuDomain;
     conv.op_type = "FusedConv";
-    conv.outputs[0] = value;
     conv.inputs.resize(4);
-    conv.inputs[3] = residual;
-    ir::Attribute kinds, alphas, betas;
-    kinds.kind = ir::Attribute::Kind::strings;
-    alphas.kind = betas.kind = ir::Attribute::Kind::floats;
-    for (const auto& p : post) {
-      kinds.strings.push_back(p.kind);
-      alphas.floats.push_back(p.alpha);
-      betas.floats.push_back(p.beta);
-    }
-    conv.attributes["post_ops"] = kinds;
-    conv.attributes["post_alpha"] = alphas;
-    conv.attributes["post_beta"] = betas;
+    conv.inputs[3] = chain.residual;
+    set_post_op_attributes(conv, chain);
     ++convs;
   }
-  std::vector<ir::Node> kept;
-  kept.reserve(g.nodes.size());
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    if (!removed[i]) kept.push_back(std::move(g.nodes[i]));
-  g.nodes = std::move(kept);
-  // The residual may be produced after the Conv in the original order: restore topological order.
-  ir::validate(g);
+  const int absorbed = count_absorbed(removed);
+  drop_removed(g, removed);
+  return absorbed;
+}
+
+int fuse_matmuls(ir::Graph& g, const ir::ShapeInference& shapes, int& matmuls) {
+  matmuls = 0;
+  const auto readers = passes::readers_of(g);
+  std::vector<bool> removed(g.nodes.size(), false);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& mm = g.nodes[i];
+    if (removed[i] || mm.op_type != "MatMul" || !mm.domain.empty() || mm.inputs.size() != 2 ||
+        mm.outputs.size() != 1)
+      continue;
+    const Tensor* w = passes::f32_constant(g, mm.inputs[1]);
+    auto a = shapes.values.find(mm.inputs[0]);
+    // Weights must be a matrix and A of rank >= 2, f32 (1-D A changes the output's rank).
+    if (!w || w->rank() != 2 || a == shapes.values.end() || !a->second.rank_known ||
+        a->second.dims.size() < 2 || a->second.type != ElementType::f32)
+      continue;
+    const Chain chain = follow_chain(g, shapes, readers, removed, mm, w->shape()[1]);
+    mm.domain = kCpuDomain;
+    mm.op_type = "FusedMatMul";
+    mm.inputs = {mm.inputs[0], mm.inputs[1], chain.bias, chain.residual};
+    set_post_op_attributes(mm, chain);
+    ++matmuls;
+  }
+  const int absorbed = count_absorbed(removed);
+  drop_removed(g, removed);
   return absorbed;
 }
 

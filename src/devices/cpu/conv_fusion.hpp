@@ -1,4 +1,4 @@
-// The CPU device's own rewrite: every f32 Conv with constant weights becomes a FusedConv node
+// The CPU device's own rewrites: every f32 Conv with constant weights becomes a FusedConv node
 // (domain "sinter.cpu") that runs through a oneDNN primitive prepared once with its weights
 // pre-packed, and takes the activations and the residual Add that follow it as post-ops:
 //   Conv -> Add(residual) -> Relu   becomes   FusedConv(x, w, b, residual){post_ops: sum, relu}
@@ -13,8 +13,13 @@ namespace sinter::cpu {
 inline constexpr const char* kCpuDomain = "sinter.cpu";
 
 // Returns the number of nodes (activations, Adds) absorbed into FusedConv nodes; `convs` gets
-// the number of Conv nodes turned into FusedConv.
-int fuse_convolutions(ir::Graph& graph, int& convs);
+// the number of Conv nodes turned into FusedConv. `shapes`: see keep_blocked_layouts.
+int fuse_convolutions(ir::Graph& graph, const ir::ShapeInference& shapes, int& convs);
+
+// The same for MatMul with constant f32 2-D weights: FusedMatMul(a, w, bias, residual) through a
+// oneDNN matmul primitive with pre-packed weights; a following Add of a constant vector along
+// the last axis becomes its bias, then Add(residual) and activations its post-ops.
+int fuse_matmuls(ir::Graph& graph, const ir::ShapeInference& shapes, int& matmuls);
 
 // Values passed only from one FusedConv to others stay in oneDNN's channel-blocked layout
 // (nChw16c for a block of 16: channels in groups of 16 innermost), saving two reorders per

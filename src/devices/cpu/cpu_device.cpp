@@ -99,8 +99,9 @@ std::vector<std::string> cpu_capabilities() {
 // What runs a node: oneDNN for convolution and matrix products (f16/bf16 widened to f32),
 // plain C++ kernels for the rest.
 std::string implementation_of(const ir::Node& n) {
-  if (n.domain == kCpuDomain && n.op_type == "FusedConv") {
-    std::string s = "oneDNN convolution";
+  if (n.domain == kCpuDomain && (n.op_type == "FusedConv" || n.op_type == "FusedMatMul")) {
+    std::string s = n.op_type == "FusedConv" ? "oneDNN convolution" : "oneDNN matmul";
+    if (n.inputs.size() > 2 && !n.inputs[2].empty() && n.op_type == "FusedMatMul") s += " + bias";
     if (const ir::Attribute* post = n.find("post_ops"))
       for (const auto& p : post->strings) s += " + " + p;
     return s;
@@ -123,7 +124,9 @@ std::string implementation_of(const ir::Node& n) {
 // The op a user's model calls a (possibly rewritten) node.
 std::string original_op(const ir::Node& n) {
   if (n.domain != kCpuDomain) return n.op_type;
-  return n.op_type == "FusedConv" ? "Conv" : "Mul";  // Swish and GELU end with a Mul
+  if (n.op_type == "FusedConv") return "Conv";
+  if (n.op_type == "FusedMatMul") return "MatMul";
+  return "Mul";  // Swish and GELU end with a Mul
 }
 
 class CpuExecutable final : public device::Executable {
@@ -257,23 +260,29 @@ class CpuDevice final : public device::Device {
     report.applied.emplace_back("nodes fused into Swish/GELU activations",
                                 fuse_activations(*optimized));
     int convs = 0;
-    const int absorbed = fuse_convolutions(*optimized, convs);
+    const int absorbed = fuse_convolutions(*optimized, shapes, convs);
     report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);
     report.applied.emplace_back("activations and Adds fused into Conv", absorbed);
+    int matmuls = 0;
+    const int absorbed_by_matmul = fuse_matmuls(*optimized, shapes, matmuls);
+    report.applied.emplace_back("MatMul with pre-packed oneDNN weights", matmuls);
+    report.applied.emplace_back("bias, activations and Adds fused into MatMul", absorbed_by_matmul);
     report.applied.emplace_back("values kept in oneDNN's blocked layout",
                                 keep_blocked_layouts(*optimized, channel_block(), shapes));
     std::string precision = "f32";
     if (options.precision == "bf16") {
-      // Convolutions read bf16 (inputs and weights converted by their reorders) and accumulate
-      // and write f32; everything else, normalisation and softmax included, stays f32.
+      // Convolutions and matrix products read bf16 (inputs and weights converted by reorders)
+      // and accumulate and write f32; everything else, normalisation and softmax included,
+      // stays f32.
       for (auto& n : optimized->nodes) {
-        if (n.domain != kCpuDomain || n.op_type != "FusedConv") continue;
+        if (n.domain != kCpuDomain || (n.op_type != "FusedConv" && n.op_type != "FusedMatMul"))
+          continue;
         n.attributes["compute_bf16"].kind = ir::Attribute::Kind::i;
         n.attributes["compute_bf16"].i = 1;
       }
       precision =
-          "bf16 (convolutions: bf16 inputs and weights, f32 accumulation and results; "
-          "other ops f32)";
+          "bf16 (convolutions and matrix products with constant weights: bf16 inputs and "
+          "weights, f32 accumulation and results; other ops f32)";
     }
     const std::string summary = report.summary();
     return std::make_unique<CpuExecutable>(std::move(optimized), graph->nodes.size(),

@@ -6,6 +6,7 @@
 
 #include <unordered_map>
 
+#include "devices/cpu/op_context.hpp"
 #include "sinter/tensor.hpp"
 
 namespace sinter::cpu::onednn {
@@ -18,5 +19,9 @@ dnnl::memory::desc plain_f32(const Shape& shape);
 // Runs `primitive` on a fresh stream with memories over the tensors' data, and waits.
 void execute(const dnnl::primitive& primitive,
              const std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>>& args);
+
+// The post-ops a fused node's attributes list (post_ops, post_alpha, post_beta: sum, relu,
+// leaky_relu, elu, sigmoid, tanh, swish, gelu_erf, hard_swish, hard_sigmoid, clip), in order.
+dnnl::post_ops post_ops_of(const OpContext& ctx);
 
 }  // namespace sinter::cpu::onednn

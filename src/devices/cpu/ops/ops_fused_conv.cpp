@@ -10,6 +10,7 @@
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
@@ -50,46 +51,6 @@ dnnl::memory::desc layout(const dnnl::memory::dims& dims, int64_t block) {
     default:
       return {dims, dt::f32, b16 ? tag::nCdhw16c : tag::nCdhw8c};
   }
-}
-
-dnnl::post_ops make_post_ops(const OpContext& ctx) {
-  const ir::Node& n = ctx.node();
-  const auto kinds = n.find("post_ops") ? n.find("post_ops")->strings : std::vector<std::string>{};
-  const auto alpha = ctx.attr_floats("post_alpha"), beta = ctx.attr_floats("post_beta");
-  ctx.check(alpha.size() == kinds.size() && beta.size() == kinds.size(),
-            "post_ops, post_alpha and post_beta differ in length");
-  dnnl::post_ops ops;
-  using alg = dnnl::algorithm;
-  for (std::size_t k = 0; k < kinds.size(); ++k) {
-    const std::string& kind = kinds[k];
-    if (kind == "sum") {
-      ops.append_sum(1.f);
-    } else if (kind == "relu") {
-      ops.append_eltwise(1.f, alg::eltwise_relu, 0.f, 0.f);
-    } else if (kind == "leaky_relu") {
-      ops.append_eltwise(1.f, alg::eltwise_relu, alpha[k], 0.f);
-    } else if (kind == "elu") {
-      ops.append_eltwise(1.f, alg::eltwise_elu, alpha[k], 0.f);
-    } else if (kind == "sigmoid") {
-      ops.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f);
-    } else if (kind == "tanh") {
-      ops.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f);
-    } else if (kind == "swish") {  // x * sigmoid(alpha x)
-      ops.append_eltwise(1.f, alg::eltwise_swish, alpha[k], 0.f);
-    } else if (kind == "gelu_erf") {
-      ops.append_eltwise(1.f, alg::eltwise_gelu_erf, 0.f, 0.f);
-    } else if (kind == "hard_swish") {  // x * clip(x/6 + 1/2, 0, 1), as ONNX defines it
-      ops.append_eltwise(1.f, alg::eltwise_hardswish, 0.f, 0.f);
-    } else if (kind == "hard_sigmoid") {  // clip(alpha x + beta, 0, 1)
-      ops.append_eltwise(1.f, alg::eltwise_linear, alpha[k], beta[k]);
-      ops.append_eltwise(1.f, alg::eltwise_clip_v2, 0.f, 1.f);
-    } else if (kind == "clip") {
-      ops.append_eltwise(1.f, alg::eltwise_clip_v2, alpha[k], beta[k]);
-    } else {
-      ctx.fail(ErrorCategory::invalid_model, "unknown post-op '{}'", kind);
-    }
-  }
-  return ops;
 }
 
 // Everything made once per input shape.
@@ -148,7 +109,7 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   const dnnl::memory::desc src_any(src_dims, compute, tag::any),
       dst_any(dst_dims, dt::f32, tag::any), w_any(w_dims, compute, tag::any);
   dnnl::primitive_attr attr;
-  attr.set_post_ops(make_post_ops(ctx));
+  attr.set_post_ops(onednn::post_ops_of(ctx));
   const auto desc = dnnl::convolution_forward::desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
       dst_any, strides, dilates, pad_l, pad_r);
