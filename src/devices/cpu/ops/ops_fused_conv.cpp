@@ -58,7 +58,7 @@ struct PreparedConv {
   dnnl::convolution_forward primitive;
   // How the tensors arrive and leave (plain, or blocked between FusedConvs), and the layouts
   // the primitive computes in.
-  dnnl::memory::desc src_in, dst_out, residual_in, src_md, dst_md;
+  dnnl::memory::desc src_in, dst_out, residual_in, src_md, dst_md, scratchpad_md;
   dnnl::memory weights, bias;  // in the primitive's layouts, owned here
   Shape output_shape;
 };
@@ -110,12 +110,15 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
       dst_any(dst_dims, dt::f32, tag::any), w_any(w_dims, compute, tag::any);
   dnnl::primitive_attr attr;
   attr.set_post_ops(onednn::post_ops_of(ctx));
+  // Scratch memory per run, not kept by each primitive for the model's lifetime.
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   const auto desc = dnnl::convolution_forward::desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
       dst_any, strides, dilates, pad_l, pad_r);
   const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
   p->primitive = dnnl::convolution_forward(pd);
   p->src_md = pd.src_desc();
+  p->scratchpad_md = pd.scratchpad_desc();
   p->dst_md = pd.dst_desc();
   dnnl::stream stream(engine());
   p->weights = dnnl::memory(pd.weights_desc(), engine());
@@ -183,7 +186,9 @@ void op_fused_conv(OpContext& ctx) {
       else
         dnnl::reorder(r, dst).execute(stream, r, dst);
     }
-    p->primitive.execute(stream, {{DNNL_ARG_SRC, src},
+    dnnl::memory scratchpad(p->scratchpad_md, engine());
+    p->primitive.execute(stream, {{DNNL_ARG_SCRATCHPAD, scratchpad},
+                                  {DNNL_ARG_SRC, src},
                                   {DNNL_ARG_WEIGHTS, p->weights},
                                   {DNNL_ARG_BIAS, p->bias},
                                   {DNNL_ARG_DST, dst}});

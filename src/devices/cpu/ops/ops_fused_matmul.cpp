@@ -21,7 +21,7 @@ using tag = dnnl::memory::format_tag;
 
 struct PreparedMatMul {
   dnnl::matmul primitive;
-  dnnl::memory::desc src_in, src_md, dst_md, bias_md;
+  dnnl::memory::desc src_in, src_md, dst_md, bias_md, scratchpad_md;
   dnnl::memory weights;
 };
 
@@ -37,10 +37,14 @@ std::shared_ptr<const PreparedMatMul> prepare(const OpContext& ctx, int64_t m, c
   const dnnl::memory::desc w_any({k, n}, compute, tag::any);
   dnnl::primitive_attr attr;
   attr.set_post_ops(onednn::post_ops_of(ctx));
+  // Scratch memory per run, not kept by each primitive for the model's lifetime (with many
+  // primitives that was as much again as the weights).
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   const dnnl::matmul::desc desc = bias ? dnnl::matmul::desc(p->src_md, w_any, p->bias_md, p->dst_md)
                                        : dnnl::matmul::desc(p->src_md, w_any, p->dst_md);
   const dnnl::matmul::primitive_desc pd(desc, attr, onednn::engine());
   p->primitive = dnnl::matmul(pd);
+  p->scratchpad_md = pd.scratchpad_desc();
   p->weights = dnnl::memory(pd.weights_desc(), onednn::engine());
   dnnl::memory w_plain(dnnl::memory::desc({k, n}, dt::f32, tag::ab), onednn::engine(),
                        const_cast<void*>(w.data()));
@@ -103,7 +107,9 @@ void op_fused_matmul(OpContext& ctx) {
       dnnl::reorder(src, converted).execute(stream, src, converted);
       src = converted;
     }
+    dnnl::memory scratchpad(p->scratchpad_md, onednn::engine());
     std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SCRATCHPAD, scratchpad},
         {DNNL_ARG_SRC, src},
         {DNNL_ARG_WEIGHTS, p->weights},
         {DNNL_ARG_DST, dnnl::memory(p->dst_md, onednn::engine(), out.data())}};
