@@ -7,6 +7,7 @@
 #include <dnnl.hpp>
 
 #include <cstring>
+#include <optional>
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
@@ -53,12 +54,20 @@ dnnl::memory::desc layout(const dnnl::memory::dims& dims, int64_t block) {
   }
 }
 
+dnnl::reorder::primitive_desc make_reorder(const dnnl::memory::desc& from,
+                                           const dnnl::memory::desc& to) {
+  return dnnl::reorder::primitive_desc(engine(), from, engine(), to);
+}
+
 // Everything made once per input shape.
 struct PreparedConv {
   dnnl::convolution_forward primitive;
   // How the tensors arrive and leave (plain, or blocked between FusedConvs), and the layouts
   // the primitive computes in.
   dnnl::memory::desc src_in, dst_out, residual_in, src_md, dst_md, scratchpad_md;
+  // Reorders between those layouts, made once (creating one per run costs as much as running
+  // a small one); empty where the layouts agree.
+  std::optional<dnnl::reorder> src_reorder, dst_reorder, residual_reorder;
   dnnl::memory weights, bias;  // in the primitive's layouts, owned here
   Shape output_shape;
 };
@@ -118,8 +127,13 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
   p->primitive = dnnl::convolution_forward(pd);
   p->src_md = pd.src_desc();
+  if (!(p->src_in == p->src_md)) p->src_reorder = dnnl::reorder(make_reorder(p->src_in, p->src_md));
   p->scratchpad_md = pd.scratchpad_desc();
   p->dst_md = pd.dst_desc();
+  if (!(p->dst_md == p->dst_out))
+    p->dst_reorder = dnnl::reorder(make_reorder(p->dst_md, p->dst_out));
+  if (!(p->residual_in == p->dst_md))
+    p->residual_reorder = dnnl::reorder(make_reorder(p->residual_in, p->dst_md));
   dnnl::stream stream(engine());
   p->weights = dnnl::memory(pd.weights_desc(), engine());
   dnnl::memory w_src(w_plain, engine(), const_cast<void*>(w.data()));
@@ -132,15 +146,6 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   }
   stream.wait();
   return p;
-}
-
-// `from` into a new memory of layout `md` (or `from` itself when the layouts agree).
-dnnl::memory to_layout(dnnl::stream& stream, const dnnl::memory& from,
-                       const dnnl::memory::desc& md) {
-  if (from.get_desc() == md) return from;
-  dnnl::memory to(md, engine());
-  dnnl::reorder(from, to).execute(stream, const_cast<dnnl::memory&>(from), to);
-  return to;
 }
 
 void op_fused_conv(OpContext& ctx) {
@@ -162,7 +167,7 @@ void op_fused_conv(OpContext& ctx) {
     ctx.fail(ErrorCategory::internal, "oneDNN could not set up the convolution for input {}: {}",
              to_string(x.shape()), e.what());
   }
-  Tensor out(ElementType::f32, p->output_shape);
+  Tensor out = Tensor::uninitialized(ElementType::f32, p->output_shape);
   if (residual) {
     ctx.check(residual->shape() == p->output_shape && residual->element_type() == ElementType::f32,
               "residual {} {} does not match the output {}", to_string(residual->element_type()),
@@ -176,15 +181,18 @@ void op_fused_conv(OpContext& ctx) {
     dnnl::stream stream(engine());
     dnnl::memory src_in(p->src_in, engine(), const_cast<void*>(x.data()));
     dnnl::memory dst_out(p->dst_out, engine(), out.data());
-    dnnl::memory src = to_layout(stream, src_in, p->src_md);
-    const bool dst_direct = p->dst_md == p->dst_out;
-    dnnl::memory dst = dst_direct ? dst_out : dnnl::memory(p->dst_md, engine());
+    dnnl::memory src = src_in;
+    if (p->src_reorder) {
+      src = dnnl::memory(p->src_md, engine());
+      p->src_reorder->execute(stream, src_in, src);
+    }
+    dnnl::memory dst = p->dst_reorder ? dnnl::memory(p->dst_md, engine()) : dst_out;
     if (residual) {  // the sum post-op adds the convolution's result to what dst holds
       dnnl::memory r(p->residual_in, engine(), const_cast<void*>(residual->data()));
-      if (p->residual_in == p->dst_md)
-        std::memcpy(dst.get_data_handle(), residual->data(), residual->byte_size());
+      if (p->residual_reorder)
+        p->residual_reorder->execute(stream, r, dst);
       else
-        dnnl::reorder(r, dst).execute(stream, r, dst);
+        std::memcpy(dst.get_data_handle(), residual->data(), residual->byte_size());
     }
     dnnl::memory scratchpad(p->scratchpad_md, engine());
     p->primitive.execute(stream, {{DNNL_ARG_SCRATCHPAD, scratchpad},
@@ -192,7 +200,7 @@ void op_fused_conv(OpContext& ctx) {
                                   {DNNL_ARG_WEIGHTS, p->weights},
                                   {DNNL_ARG_BIAS, p->bias},
                                   {DNNL_ARG_DST, dst}});
-    if (!dst_direct) dnnl::reorder(dst, dst_out).execute(stream, dst, dst_out);
+    if (p->dst_reorder) p->dst_reorder->execute(stream, dst, dst_out);
     stream.wait();
   } catch (const dnnl::error& e) {
     ctx.fail(ErrorCategory::internal, "oneDNN convolution failed for input {}: {}",
