@@ -140,7 +140,7 @@ class CpuExecutable final : public device::Executable {
         threads_(threads),
         precision_(std::move(precision)),
         notes_(std::move(notes)),
-        caches_(graph_->nodes.size()) {}
+        plan_(*graph_) {}
 
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
     // OpenMP's thread count is per calling thread: set it for this request's thread, which is
@@ -152,7 +152,7 @@ class CpuExecutable final : public device::Executable {
       SINTER_CHECK(it != values.end(), invalid_argument, "input '{}' was not set", in.name);
       scope.set(in.name, it->second);
     }
-    run_nodes(*graph_, scope, profile, &caches_);
+    run_nodes(*graph_, scope, profile, &plan_);
     if (profile && profile->time_nodes) {
       // A fused node's time is reported on the first node it stands for.
       std::vector<double> by_source(original_nodes_, 0.0);
@@ -194,7 +194,7 @@ class CpuExecutable final : public device::Executable {
   int threads_ = 0;
   std::string precision_;
   std::string notes_;
-  mutable std::vector<NodeCache> caches_;  // thread-safe; filled by the first runs
+  ExecutionPlan plan_;  // its node caches fill on the first runs (thread-safe)
 };
 
 class CpuDevice final : public device::Device {

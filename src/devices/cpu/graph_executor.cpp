@@ -54,14 +54,22 @@ int64_t value_bytes(const Value& v) {
 
 }  // namespace
 
+ExecutionPlan::ExecutionPlan(const ir::Graph& graph)
+    : dying(ir::values_dying_after(graph)), caches(graph.nodes.size()) {
+  const auto& registry = KernelRegistry::instance();
+  for (const auto& n : graph.nodes) kernels.push_back(registry.find(n.domain, n.op_type));
+}
+
 void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile,
-               std::vector<NodeCache>* caches) {
+               const ExecutionPlan* plan) {
   const bool time_nodes = profile && profile->time_nodes;
   if (profile) profile->node_ms.assign(time_nodes ? graph.nodes.size() : 0, 0.0);
   ir::LiveBytes live;  // node outputs alive now, for the profile's activation peak
   const auto& registry = KernelRegistry::instance();
   // Intermediate results are released after their last reader.
-  const auto dying = ir::values_dying_after(graph);
+  const auto dying_here =
+      plan ? std::vector<std::vector<std::string>>{} : ir::values_dying_after(graph);
+  const auto& dying = plan ? plan->dying : dying_here;
 
   SubgraphRunner runner = [&scope](const ir::Graph& g, std::vector<Value> feeds) {
     return run_subgraph(g, std::move(feeds), &scope);
@@ -77,10 +85,10 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
               node.label(), node.inputs[k]);
       }
     }
-    Kernel kernel = registry.find(node.domain, node.op_type);
+    Kernel kernel = plan ? plan->kernels[i] : registry.find(node.domain, node.op_type);
     if (!kernel) raise(ErrorCategory::unsupported_op, "{}: no CPU kernel", node.label());
     OpContext ctx(node, graph.opset(node.domain), std::move(inputs), runner,
-                  caches ? &(*caches)[i] : nullptr);
+                  plan ? &plan->caches[i] : nullptr);
     const auto start = std::chrono::steady_clock::now();
     kernel(ctx);
     if (time_nodes) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "devices/cpu/node_cache.hpp"
+#include "devices/cpu/op_context.hpp"
 #include "devices/device.hpp"
 #include "ir/graph.hpp"
 #include "sinter/tensor.hpp"
@@ -33,11 +34,21 @@ class Scope {
   std::unordered_map<std::string, Value> values_;
 };
 
+// What a compiled graph works out once instead of on every run: each node's kernel, the values
+// to release after each node, and each node's cache (prepared primitives).
+struct ExecutionPlan {
+  explicit ExecutionPlan(const ir::Graph& graph);
+  std::vector<Kernel> kernels;                  // per node; nullptr: none (an error when run)
+  std::vector<std::vector<std::string>> dying;  // per node: values whose last reader it is
+  mutable std::vector<NodeCache> caches;        // per node; thread-safe
+};
+
 // Runs all nodes of `graph` in `scope` (which already holds the graph inputs).
 // With `profile`, the wall time of each node of `graph` and the peak of live intermediate
-// values are recorded there. `caches`, when given, holds one NodeCache per node of `graph`.
+// values are recorded there. `plan`, when given, was made for `graph`; without one, kernels
+// and lifetimes are looked up on the way and nothing is cached (subgraph bodies).
 void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile = nullptr,
-               std::vector<NodeCache>* caches = nullptr);
+               const ExecutionPlan* plan = nullptr);
 
 // Runs `graph` with its inputs bound by position to `feeds`, below `parent`; returns outputs.
 std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,
