@@ -77,11 +77,7 @@ int fold_batch_norm_into_conv(ir::Graph& g) {
     removed[r[0]] = true;
     ++folded;
   }
-  std::vector<ir::Node> kept;
-  kept.reserve(g.nodes.size());
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    if (!removed[i]) kept.push_back(std::move(g.nodes[i]));
-  g.nodes = std::move(kept);
+  erase_nodes(g, removed);
   return folded;
 }
 

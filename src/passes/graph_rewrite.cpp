@@ -74,6 +74,14 @@ std::string fresh_constant_name(const ir::Graph& graph, const std::string& base)
   }
 }
 
+void erase_nodes(ir::Graph& graph, const std::vector<bool>& removed) {
+  std::vector<ir::Node> kept;
+  kept.reserve(graph.nodes.size());
+  for (std::size_t i = 0; i < graph.nodes.size(); ++i)
+    if (i >= removed.size() || !removed[i]) kept.push_back(std::move(graph.nodes[i]));
+  graph.nodes = std::move(kept);
+}
+
 const Tensor* f32_constant(const ir::Graph& graph, const std::string& name) {
   auto it = graph.constants.find(name);
   if (it == graph.constants.end() || it->second.element_type() != ElementType::f32) return nullptr;

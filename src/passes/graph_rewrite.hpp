@@ -22,6 +22,10 @@ void rename_reads(ir::Graph& graph, const std::string& from, const std::string& 
 // `base` if no value of `graph` has that name yet, else base_1, base_2, ...
 std::string fresh_constant_name(const ir::Graph& graph, const std::string& base);
 
+// Removes the nodes whose index is marked in `removed` (same length as graph.nodes), keeping
+// the others in order.
+void erase_nodes(ir::Graph& graph, const std::vector<bool>& removed);
+
 // The f32 constant named `name`, or nullptr when it is not a constant of this graph or not f32.
 const Tensor* f32_constant(const ir::Graph& graph, const std::string& name);
 

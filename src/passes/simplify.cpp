@@ -50,11 +50,7 @@ int remove_pass_through_nodes(ir::Graph& g) {
     removed[i] = true;
     ++count;
   }
-  std::vector<ir::Node> kept;
-  kept.reserve(g.nodes.size());
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    if (!removed[i]) kept.push_back(std::move(g.nodes[i]));
-  g.nodes = std::move(kept);
+  erase_nodes(g, removed);
   return count;
 }
 

@@ -150,10 +150,9 @@ int fuse_activations(ir::Graph& g) {
     const auto absorbed = m.take_absorbed_sources();
     n.sources.insert(n.sources.end(), absorbed.begin(), absorbed.end());
   }
-  std::vector<ir::Node> kept;
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    if (!m.removed(i)) kept.push_back(std::move(g.nodes[i]));
-  g.nodes = std::move(kept);
+  std::vector<bool> gone(g.nodes.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) gone[i] = m.removed(i);
+  passes::erase_nodes(g, gone);
   return removed;
 }
 

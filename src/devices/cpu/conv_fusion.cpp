@@ -127,11 +127,7 @@ int count_absorbed(const std::vector<bool>& removed) {
 }
 
 void drop_removed(ir::Graph& g, const std::vector<bool>& removed) {
-  std::vector<ir::Node> kept;
-  kept.reserve(g.nodes.size());
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    if (!removed[i]) kept.push_back(std::move(g.nodes[i]));
-  g.nodes = std::move(kept);
+  passes::erase_nodes(g, removed);
   // A residual may be produced after the fused node in the original order: restore the order.
   ir::validate(g);
 }

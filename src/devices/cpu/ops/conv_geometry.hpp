@@ -16,6 +16,16 @@ inline ConvGeometry conv_geometry(const OpContext& ctx, const Shape& x, const Sh
                                   bool transposed) {
   return ir::conv_window(ctx.node(), x, w, transposed);
 }
+// Conv's geometry, after checking that the weights' channels and groups fit the input.
+inline ConvGeometry checked_conv_geometry(const OpContext& ctx, const Tensor& x, const Tensor& w) {
+  const ConvGeometry g = conv_geometry(ctx, x.shape(), w.shape(), false);
+  ctx.check(x.shape()[1] == w.shape()[1] * g.group,
+            "input has {} channels, weights {} expect {} (group={})", x.shape()[1],
+            to_string(w.shape()), w.shape()[1] * g.group, g.group);
+  ctx.check(w.shape()[0] % g.group == 0, "output channels {} not divisible by group {}",
+            w.shape()[0], g.group);
+  return g;
+}
 inline ConvGeometry pool_geometry(const OpContext& ctx, const Shape& x) {
   return ir::pool_window(ctx.node(), x);
 }

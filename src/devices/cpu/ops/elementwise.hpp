@@ -18,6 +18,18 @@ Tensor map_unary(const Tensor& in, F&& f) {
   return out;
 }
 
+// Output 0 = f(input 0) for any float type, f computing in double (activations with
+// parameters, whose exactness matters more than their speed).
+template <typename F>
+void map_float_as_double(OpContext& ctx, F f) {
+  const Tensor& x = ctx.input(0);
+  dispatch_float(x.element_type(), ctx, [&]<typename T>() {
+    ctx.set_output(0, map_unary<T>(x, [&](auto v) {
+                     return static_cast<decltype(v)>(f(static_cast<double>(v)));
+                   }));
+  });
+}
+
 // out = f(a, b) broadcast; TO is the output element type.
 template <typename TA, typename TB, typename TO, typename F>
 Tensor map_binary(const OpContext& ctx, const Tensor& a, const Tensor& b, F&& f) {

@@ -8,51 +8,41 @@ namespace sinter::cpu {
 
 namespace {
 
-template <typename F>
-void float_map(OpContext& ctx, F f) {
-  const Tensor& x = ctx.input(0);
-  dispatch_float(x.element_type(), ctx, [&]<typename T>() {
-    ctx.set_output(0, map_unary<T>(x, [&](auto v) {
-                     return static_cast<decltype(v)>(f(static_cast<double>(v)));
-                   }));
-  });
-}
-
 void op_elu(OpContext& ctx) {
   const double a = ctx.attr_f("alpha", 1.f);
-  float_map(ctx, [a](double x) { return x >= 0 ? x : a * (std::exp(x) - 1); });
+  map_float_as_double(ctx, [a](double x) { return x >= 0 ? x : a * (std::exp(x) - 1); });
 }
 void op_selu(OpContext& ctx) {
   const double a = ctx.attr_f("alpha", 1.67326319217681884765625f);
   const double g = ctx.attr_f("gamma", 1.05070102214813232421875f);
-  float_map(ctx, [a, g](double x) { return x > 0 ? g * x : g * (a * std::exp(x) - a); });
+  map_float_as_double(ctx, [a, g](double x) { return x > 0 ? g * x : g * (a * std::exp(x) - a); });
 }
 void op_leaky_relu(OpContext& ctx) {
   const double a = ctx.attr_f("alpha", 0.01f);
-  float_map(ctx, [a](double x) { return x >= 0 ? x : a * x; });
+  map_float_as_double(ctx, [a](double x) { return x >= 0 ? x : a * x; });
 }
 void op_thresholded_relu(OpContext& ctx) {
   const double a = ctx.attr_f("alpha", 1.f);
-  float_map(ctx, [a](double x) { return x > a ? x : 0.0; });
+  map_float_as_double(ctx, [a](double x) { return x > a ? x : 0.0; });
 }
 void op_hard_sigmoid(OpContext& ctx) {
   const double a = ctx.attr_f("alpha", 0.2f), b = ctx.attr_f("beta", 0.5f);
-  float_map(ctx, [a, b](double x) { return std::max(0.0, std::min(1.0, a * x + b)); });
+  map_float_as_double(ctx, [a, b](double x) { return std::max(0.0, std::min(1.0, a * x + b)); });
 }
 void op_hard_swish(OpContext& ctx) {
-  float_map(ctx, [](double x) { return x * std::max(0.0, std::min(1.0, x / 6 + 0.5)); });
+  map_float_as_double(ctx, [](double x) { return x * std::max(0.0, std::min(1.0, x / 6 + 0.5)); });
 }
 void op_celu(OpContext& ctx) {
   const double a = ctx.attr_f("alpha", 1.f);
-  float_map(ctx,
-            [a](double x) { return std::max(0.0, x) + std::min(0.0, a * (std::exp(x / a) - 1)); });
+  map_float_as_double(
+      ctx, [a](double x) { return std::max(0.0, x) + std::min(0.0, a * (std::exp(x / a) - 1)); });
 }
 void op_mish(OpContext& ctx) {
-  float_map(ctx, [](double x) { return x * std::tanh(std::log1p(std::exp(x))); });
+  map_float_as_double(ctx, [](double x) { return x * std::tanh(std::log1p(std::exp(x))); });
 }
 void op_gelu(OpContext& ctx) {
   const bool tanh_approx = ctx.attr_s("approximate", "none") == "tanh";
-  float_map(ctx, [tanh_approx](double x) {
+  map_float_as_double(ctx, [tanh_approx](double x) {
     if (tanh_approx) {
       return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     }

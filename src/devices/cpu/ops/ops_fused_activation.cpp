@@ -11,25 +11,15 @@ namespace sinter::cpu {
 
 namespace {
 
-template <typename F>
-void float_map(OpContext& ctx, F f) {
-  const Tensor& x = ctx.input(0);
-  dispatch_float(x.element_type(), ctx, [&]<typename T>() {
-    ctx.set_output(0, map_unary<T>(x, [&](auto v) {
-                     return static_cast<decltype(v)>(f(static_cast<double>(v)));
-                   }));
-  });
-}
-
 void op_swish(OpContext& ctx) {
   const float alpha = ctx.attr_f("alpha", 1.f);
   if (unary_fast_path(ctx, "swish", alpha)) return;
-  float_map(ctx, [alpha](double x) { return x / (1 + std::exp(-alpha * x)); });
+  map_float_as_double(ctx, [alpha](double x) { return x / (1 + std::exp(-alpha * x)); });
 }
 
 void op_gelu_erf(OpContext& ctx) {
   if (unary_fast_path(ctx, "gelu_erf")) return;
-  float_map(ctx, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); });
+  map_float_as_double(ctx, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); });
 }
 
 }  // namespace

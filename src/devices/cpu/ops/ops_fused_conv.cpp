@@ -22,27 +22,11 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
-
-tag plain_tag(std::size_t rank) {
-  switch (rank) {
-    case 3:
-      return tag::abc;
-    case 4:
-      return tag::abcd;
-    case 5:
-      return tag::abcde;
-    default:
-      return tag::abcdef;
-  }
-}
+using onednn::engine;
 
 // The channel-blocked layout keep_blocked_layouts chose (block 16 or 8), plain for 0.
 dnnl::memory::desc layout(const dnnl::memory::dims& dims, int64_t block) {
-  if (block != 8 && block != 16) return {dims, dt::f32, plain_tag(dims.size())};
+  if (block != 8 && block != 16) return onednn::plain_f32(Shape(dims.begin(), dims.end()));
   const bool b16 = block == 16;
   switch (dims.size()) {
     case 3:
@@ -74,12 +58,7 @@ struct PreparedConv {
 
 std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& x, const Tensor& w,
                                             const Tensor* bias) {
-  const ConvGeometry g = conv_geometry(ctx, x.shape(), w.shape(), false);
-  ctx.check(x.shape()[1] == w.shape()[1] * g.group,
-            "input has {} channels, weights {} expect {} (group={})", x.shape()[1],
-            to_string(w.shape()), w.shape()[1] * g.group, g.group);
-  ctx.check(w.shape()[0] % g.group == 0, "output channels {} not divisible by group {}",
-            w.shape()[0], g.group);
+  const ConvGeometry g = checked_conv_geometry(ctx, x, w);
   const std::size_t spatial = static_cast<std::size_t>(x.rank()) - 2;
   dnnl::memory::dims src_dims(x.shape().begin(), x.shape().end());
   dnnl::memory::dims dst_dims(g.output_shape.begin(), g.output_shape.end());
@@ -109,7 +88,7 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   ctx.check(p->src_in.get_size() == x.byte_size() && p->dst_out.get_size() == out_bytes &&
                 p->residual_in.get_size() == out_bytes,
             "blocked layout does not fit the tensors of input {}", to_string(x.shape()));
-  const dnnl::memory::desc w_plain(w_dims, dt::f32, plain_tag(w_dims.size()));
+  const dnnl::memory::desc w_plain = onednn::plain_f32(Shape(w_dims.begin(), w_dims.end()));
   const dnnl::memory::desc b_md({w.shape()[0]}, dt::f32, tag::a);
   // Layouts left to oneDNN: it picks the blocked ones its fastest kernel for this CPU uses.
   // With compute_bf16 the primitive reads bf16 (the reorders convert) and accumulates and writes

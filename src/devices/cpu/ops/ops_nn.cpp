@@ -8,6 +8,7 @@
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/ops/linalg.hpp"
 #include "devices/cpu/tensor_util.hpp"
@@ -33,10 +34,7 @@ void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
 
 namespace {
 
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
+using onednn::engine;
 
 void op_matmul(OpContext& ctx) {
   if (is_half_float(ctx.input(0))) return run_widened(ctx, op_matmul);
@@ -128,22 +126,6 @@ void op_gemm(OpContext& ctx) {
   ctx.set_output(0, out);
 }
 
-dnnl::memory::format_tag plain_tag(int64_t rank) {
-  using tag = dnnl::memory::format_tag;
-  switch (rank) {
-    case 3:
-      return tag::abc;
-    case 4:
-      return tag::abcd;
-    case 5:
-      return tag::abcde;
-    case 6:
-      return tag::abcdef;
-    default:
-      return tag::undef;
-  }
-}
-
 void conv_f32_onednn(const OpContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias,
                      const ConvGeometry& g, Tensor& out) {
   using dt = dnnl::memory::data_type;
@@ -167,9 +149,9 @@ void conv_f32_onednn(const OpContext& ctx, const Tensor& x, const Tensor& w, con
     const int64_t in = x.shape()[2 + i], k = (w.shape()[2 + i] - 1) * g.dilations[i] + 1;
     pad_r[i] = (out.shape()[2 + i] - 1) * g.strides[i] + k - in - pad_l[i];
   }
-  dnnl::memory::desc src_md(src_dims, dt::f32, plain_tag(x.rank()));
-  dnnl::memory::desc dst_md(dst_dims, dt::f32, plain_tag(out.rank()));
-  dnnl::memory::desc w_md(w_dims, dt::f32, plain_tag(static_cast<int64_t>(w_dims.size())));
+  const dnnl::memory::desc src_md = onednn::plain_f32(x.shape());
+  const dnnl::memory::desc dst_md = onednn::plain_f32(out.shape());
+  const dnnl::memory::desc w_md = onednn::plain_f32(Shape(w_dims.begin(), w_dims.end()));
   dnnl::memory::desc b_md({out.shape()[1]}, dt::f32, dnnl::memory::format_tag::a);
   try {
     auto desc = bias ? dnnl::convolution_forward::desc(
@@ -178,16 +160,15 @@ void conv_f32_onednn(const OpContext& ctx, const Tensor& x, const Tensor& w, con
                      : dnnl::convolution_forward::desc(
                            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                            src_md, w_md, dst_md, strides, dilates, pad_l, pad_r);
-    dnnl::convolution_forward::primitive_desc pd(desc, cpu_engine());
+    dnnl::convolution_forward::primitive_desc pd(desc, engine());
     dnnl::convolution_forward prim(pd);
-    dnnl::stream stream(cpu_engine());
-    dnnl::memory src(src_md, cpu_engine(), const_cast<void*>(x.data()));
-    dnnl::memory wm(w_md, cpu_engine(), const_cast<void*>(w.data()));
-    dnnl::memory dst(dst_md, cpu_engine(), out.data());
+    dnnl::stream stream(engine());
+    dnnl::memory src(src_md, engine(), const_cast<void*>(x.data()));
+    dnnl::memory wm(w_md, engine(), const_cast<void*>(w.data()));
+    dnnl::memory dst(dst_md, engine(), out.data());
     std::unordered_map<int, dnnl::memory> args = {
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
-    if (bias)
-      args[DNNL_ARG_BIAS] = dnnl::memory(b_md, cpu_engine(), const_cast<void*>(bias->data()));
+    if (bias) args[DNNL_ARG_BIAS] = dnnl::memory(b_md, engine(), const_cast<void*>(bias->data()));
     prim.execute(stream, args);
     stream.wait();
   } catch (const dnnl::error& e) {
@@ -246,12 +227,7 @@ void op_conv(OpContext& ctx) {
             "input {} and weights {} must be N-D (N>=3) "
             "and of the same rank",
             to_string(x.shape()), to_string(w.shape()));
-  const ConvGeometry g = conv_geometry(ctx, x.shape(), w.shape(), false);
-  ctx.check(x.shape()[1] == w.shape()[1] * g.group,
-            "input has {} channels, weights {} expect {} (group={})", x.shape()[1],
-            to_string(w.shape()), w.shape()[1] * g.group, g.group);
-  ctx.check(w.shape()[0] % g.group == 0, "output channels {} not divisible by group {}",
-            w.shape()[0], g.group);
+  const ConvGeometry g = checked_conv_geometry(ctx, x, w);
   Tensor out(x.element_type(), g.output_shape);
   if (out.element_count() == 0) {
     ctx.set_output(0, out);
