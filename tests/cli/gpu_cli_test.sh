@@ -57,7 +57,7 @@ expect f16-program-cached 0 "precision f16 .*OpenCL program loaded from the cach
   "$sinter" --log-level info "${run_m[@]}" -d GPU.0 --precision f16 -o "$tmp/f16b"
 expect f16-bench-json 0 "^f16 \(f16 storage, f32 arithmetic\)" -- bash -c "SINTER_PRECISION=f16 \"$sinter\" bench \
   \"$m/model.onnx\" -d GPU.0 -n 1 --json | node -e 'console.log(JSON.parse(require(\"fs\").readFileSync(0)).precision)'"
-expect f16-refused-on-cpu 1 "unsupported_op.*CPU computes in f32 only" -- \
+expect f16-refused-on-cpu 1 "unsupported_op.*CPU computes in f32 or bf16; precision .f16. is not available" -- \
   "$sinter" "${run_m[@]}" -d CPU --precision f16 -o "$tmp/f16c"
 expect bf16-refused-on-gpu 1 "unsupported_op.*GPU.0 .*no precision 'bf16'" -- \
   "$sinter" "${run_m[@]}" -d GPU.0 --precision bf16 -o "$tmp/bf16"
