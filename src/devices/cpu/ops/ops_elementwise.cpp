@@ -152,9 +152,15 @@ void op_mul(OpContext& ctx) {
 void op_div(OpContext& ctx) {
   if (binary_fast_path(ctx, "Div")) return;
   same_type_binary(ctx, [](auto x, auto y) {
-    if constexpr (std::is_integral_v<decltype(x)>)
-      return y == 0 ? decltype(x)(0) : decltype(x)(x / y);
-    else
+    using T = decltype(x);
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+      // The most negative value divided by -1 traps on x86; it wraps to itself instead.
+      using U = std::make_unsigned_t<T>;
+      if (y == -1) return static_cast<T>(U(0) - static_cast<U>(x));
+      return y == 0 ? T(0) : T(x / y);
+    } else if constexpr (std::is_integral_v<T>) {
+      return y == 0 ? T(0) : T(x / y);
+    } else
       return x / y;
   });
 }
@@ -171,6 +177,8 @@ void op_mod(OpContext& ctx) {
       return std::fmod(x, y);
     } else {
       if (y == 0) return T(0);
+      if constexpr (std::is_signed_v<T>)
+        if (y == -1) return T(0);  // x % -1 is 0, and traps on x86 for the most negative x
       T r = static_cast<T>(x % y);
       if constexpr (std::is_signed_v<T>) {
         // Python-style: the result takes the sign of the divisor.
