@@ -51,8 +51,8 @@ int fold_batch_norm_into_conv(ir::Graph& g) {
     BnParams p;
     if (bn.inputs.empty() || bn.inputs[0] != y || !foldable_bn(g, bn, channels, p)) continue;
 
-    Tensor new_w(ElementType::f32, w->shape());
-    Tensor new_b(ElementType::f32, {channels});
+    Tensor new_w = Tensor::uninitialized(ElementType::f32, w->shape());  // written whole below
+    Tensor new_b = Tensor::uninitialized(ElementType::f32, {channels});
     const int64_t per_channel = w->element_count() / channels;
     for (int64_t m = 0; m < channels; ++m) {
       const float s =
