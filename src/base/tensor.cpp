@@ -126,26 +126,27 @@ std::shared_ptr<void> allocate(ElementType type, int64_t count, bool zeroed = tr
   if (zeroed) std::memset(p, 0, rounded);
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
+
+// What every owning tensor needs before its memory is allocated.
+void check_owning(ElementType type, const Shape& shape) {
+  for (int64_t d : shape) {
+    SINTER_CHECK(d >= 0, invalid_argument, "tensor shape {} has a negative dimension",
+                 sinter::to_string(shape));
+  }
+  SINTER_CHECK(type != ElementType::undefined, invalid_argument, "a tensor needs an element type");
+}
 }  // namespace
 
 Tensor::Tensor(ElementType type, Shape shape) : type_(type), shape_(std::move(shape)) {
-  for (int64_t d : shape_) {
-    SINTER_CHECK(d >= 0, invalid_argument, "tensor shape {} has a negative dimension",
-                 sinter::to_string(shape_));
-  }
-  SINTER_CHECK(type != ElementType::undefined, invalid_argument, "a tensor needs an element type");
+  check_owning(type_, shape_);
   storage_ = allocate(type, element_count());
   data_ = storage_.get();
 }
 
 Tensor Tensor::uninitialized(ElementType type, Shape shape) {
   if (type == ElementType::string) return Tensor(type, std::move(shape));
+  check_owning(type, shape);
   Tensor t;
-  for (int64_t d : shape) {
-    SINTER_CHECK(d >= 0, invalid_argument, "tensor shape {} has a negative dimension",
-                 sinter::to_string(shape));
-  }
-  SINTER_CHECK(type != ElementType::undefined, invalid_argument, "a tensor needs an element type");
   t.type_ = type;
   t.shape_ = std::move(shape);
   t.storage_ = allocate(type, t.element_count(), false);

@@ -30,6 +30,21 @@ std::shared_ptr<const P> cached(OpContext& ctx, const std::string& key,
   }
 }
 
+// A primitive whose source and destination have the input's shape and plain layout.
+struct SameShapePrimitive {
+  dnnl::primitive primitive;
+  dnnl::memory::desc md;
+};
+
+// Runs `p` on input 0 into a new output 0 of the same shape.
+void run_same_shape(OpContext& ctx, const SameShapePrimitive& p) {
+  const Tensor& x = ctx.input(0);
+  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
+  onednn::execute(p.primitive,
+                  {{DNNL_ARG_SRC, {p.md, x.data()}}, {DNNL_ARG_DST, {p.md, out.data()}}});
+  ctx.set_output(0, out);
+}
+
 }  // namespace
 
 bool softmax_fast_path(OpContext& ctx, bool log) {
@@ -39,11 +54,7 @@ bool softmax_fast_path(OpContext& ctx, bool log) {
   int64_t axis = ctx.attr_i("axis", -1);
   if (axis < 0) axis += x.rank();
   if (axis < 0 || axis >= x.rank()) return false;  // the C++ kernel reports it
-  struct Prepared {
-    dnnl::primitive primitive;
-    dnnl::memory::desc md;
-  };
-  auto p = cached<Prepared>(ctx, to_string(x.shape()), [&] {
+  auto p = cached<SameShapePrimitive>(ctx, to_string(x.shape()), [&] {
     const dnnl::memory::desc md = plain_f32(x.shape());
     dnnl::primitive prim;
     if (log) {
@@ -54,13 +65,10 @@ bool softmax_fast_path(OpContext& ctx, bool log) {
       dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, static_cast<int>(axis));
       prim = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(d, engine()));
     }
-    return std::make_shared<const Prepared>(Prepared{prim, md});
+    return std::make_shared<const SameShapePrimitive>(SameShapePrimitive{prim, md});
   });
   if (!p) return false;
-  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
-  onednn::execute(p->primitive,
-                  {{DNNL_ARG_SRC, {p->md, x.data()}}, {DNNL_ARG_DST, {p->md, out.data()}}});
-  ctx.set_output(0, out);
+  run_same_shape(ctx, *p);
   return true;
 }
 
@@ -84,23 +92,16 @@ bool unary_fast_path(OpContext& ctx, const std::string& kind, float swish_alpha)
   } else {
     return false;
   }
-  struct Prepared {
-    dnnl::primitive primitive;
-    dnnl::memory::desc md;
-  };
   // Elementwise: the layout does not matter, so every shape is one flat vector.
   const Shape flat = {x.element_count()};
-  auto p = cached<Prepared>(ctx, to_string(flat), [&] {
+  auto p = cached<SameShapePrimitive>(ctx, to_string(flat), [&] {
     const dnnl::memory::desc md = plain_f32(flat);
     dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md, alpha, 0.f);
-    return std::make_shared<const Prepared>(
-        Prepared{dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, engine())), md});
+    return std::make_shared<const SameShapePrimitive>(SameShapePrimitive{
+        dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, engine())), md});
   });
   if (!p) return false;
-  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
-  onednn::execute(p->primitive,
-                  {{DNNL_ARG_SRC, {p->md, x.data()}}, {DNNL_ARG_DST, {p->md, out.data()}}});
-  ctx.set_output(0, out);
+  run_same_shape(ctx, *p);
   return true;
 }
 
