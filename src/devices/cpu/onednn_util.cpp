@@ -65,4 +65,11 @@ dnnl::post_ops post_ops_of(const OpContext& ctx) {
   return ops;
 }
 
+dnnl::primitive_attr fused_node_attr(const OpContext& ctx) {
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(post_ops_of(ctx));
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
 }  // namespace sinter::cpu::onednn

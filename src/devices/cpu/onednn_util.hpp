@@ -24,4 +24,9 @@ void execute(const dnnl::primitive& primitive,
 // leaky_relu, elu, sigmoid, tanh, swish, gelu_erf, hard_swish, hard_sigmoid, clip), in order.
 dnnl::post_ops post_ops_of(const OpContext& ctx);
 
+// The attributes of a fused node's primitive: its post-ops, and scratch memory supplied per run
+// (DNNL_ARG_SCRATCHPAD) instead of held by every primitive for the model's lifetime, which with
+// many primitives was as much again as the weights.
+dnnl::primitive_attr fused_node_attr(const OpContext& ctx);
+
 }  // namespace sinter::cpu::onednn

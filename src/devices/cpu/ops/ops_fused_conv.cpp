@@ -96,10 +96,7 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   const dt compute = ctx.attr_i("compute_bf16", 0) ? dt::bf16 : dt::f32;
   const dnnl::memory::desc src_any(src_dims, compute, tag::any),
       dst_any(dst_dims, dt::f32, tag::any), w_any(w_dims, compute, tag::any);
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(onednn::post_ops_of(ctx));
-  // Scratch memory per run, not kept by each primitive for the model's lifetime.
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::primitive_attr attr = onednn::fused_node_attr(ctx);
   const auto desc = dnnl::convolution_forward::desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
       dst_any, strides, dilates, pad_l, pad_r);

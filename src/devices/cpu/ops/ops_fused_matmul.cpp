@@ -35,11 +35,7 @@ std::shared_ptr<const PreparedMatMul> prepare(const OpContext& ctx, int64_t m, c
   p->dst_md = dnnl::memory::desc({m, n}, dt::f32, tag::ab);
   p->bias_md = dnnl::memory::desc({1, n}, dt::f32, tag::ab);
   const dnnl::memory::desc w_any({k, n}, compute, tag::any);
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(onednn::post_ops_of(ctx));
-  // Scratch memory per run, not kept by each primitive for the model's lifetime (with many
-  // primitives that was as much again as the weights).
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::primitive_attr attr = onednn::fused_node_attr(ctx);
   const dnnl::matmul::desc desc = bias ? dnnl::matmul::desc(p->src_md, w_any, p->bias_md, p->dst_md)
                                        : dnnl::matmul::desc(p->src_md, w_any, p->dst_md);
   const dnnl::matmul::primitive_desc pd(desc, attr, onednn::engine());
