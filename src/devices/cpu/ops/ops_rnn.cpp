@@ -1,17 +1,41 @@
 // Recurrent layers: RNN, GRU and LSTM (ONNX opset 7/14 semantics, both layouts, all directions,
 // sequence_lens, clip, custom activations, LSTM peepholes and input_forget).
+//
+// Computed as fast implementations do: the input contributions of all time steps in one matrix
+// product per direction up front; then per time step one small product of the batch's states with
+// the recurrent weights and the gate arithmetic over whole rows. Directions run in parallel.
+// f32 computes in float (f16/bf16 are widened to it), f64 in double.
+#include <algorithm>
 #include <cmath>
-#include <functional>
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/linalg.hpp"
+#include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
 
 namespace {
 
-using Activation = std::function<double(double)>;
+enum class ActivationKind {
+  sigmoid,
+  tanh,
+  relu,
+  softsign,
+  softplus,
+  leaky_relu,
+  thresholded_relu,
+  elu,
+  affine,
+  scaled_tanh,
+  hard_sigmoid
+};
+
+struct Activation {
+  ActivationKind kind;
+  double alpha = 0, beta = 0;
+};
 
 // The activation named `name`; alpha/beta are taken from the attribute lists in order, for the
 // functions that have parameters, as the ONNX spec describes.
@@ -24,71 +48,106 @@ Activation make_activation(const OpContext& ctx, const std::string& name,
   auto beta = [&](double fallback) {
     return next_beta < betas.size() ? double(betas[next_beta++]) : fallback;
   };
-  if (name == "Sigmoid") return [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
-  if (name == "Tanh") return [](double x) { return std::tanh(x); };
-  if (name == "Relu") return [](double x) { return x > 0 ? x : 0.0; };
-  if (name == "Softsign") return [](double x) { return x / (1.0 + std::fabs(x)); };
-  if (name == "Softplus") return [](double x) { return std::log1p(std::exp(x)); };
-  if (name == "LeakyRelu") {
-    const double a = alpha(0.01);
-    return [a](double x) { return x >= 0 ? x : a * x; };
-  }
-  if (name == "ThresholdedRelu") {
-    const double a = alpha(1.0);
-    return [a](double x) { return x > a ? x : 0.0; };
-  }
-  if (name == "Elu") {
-    const double a = alpha(1.0);
-    return [a](double x) { return x >= 0 ? x : a * (std::exp(x) - 1.0); };
-  }
+  using K = ActivationKind;
+  if (name == "Sigmoid") return {K::sigmoid};
+  if (name == "Tanh") return {K::tanh};
+  if (name == "Relu") return {K::relu};
+  if (name == "Softsign") return {K::softsign};
+  if (name == "Softplus") return {K::softplus};
+  if (name == "LeakyRelu") return {K::leaky_relu, alpha(0.01)};
+  if (name == "ThresholdedRelu") return {K::thresholded_relu, alpha(1.0)};
+  if (name == "Elu") return {K::elu, alpha(1.0)};
   if (name == "Affine") {
-    const double a = alpha(1.0), b = beta(0.0);
-    return [a, b](double x) { return a * x + b; };
+    const double a = alpha(1.0);
+    return {K::affine, a, beta(0.0)};
   }
   if (name == "ScaledTanh") {
-    const double a = alpha(1.0), b = beta(1.0);
-    return [a, b](double x) { return a * std::tanh(b * x); };
+    const double a = alpha(1.0);
+    return {K::scaled_tanh, a, beta(1.0)};
   }
   if (name == "HardSigmoid") {
-    const double a = alpha(0.2), b = beta(0.5);
-    return [a, b](double x) { return std::max(0.0, std::min(1.0, a * x + b)); };
+    const double a = alpha(0.2);
+    return {K::hard_sigmoid, a, beta(0.5)};
   }
   ctx.fail(ErrorCategory::unsupported_op, "activation '{}' is not supported", name);
 }
 
-// What RNN, GRU and LSTM share: shapes, layout, directions, biases, initial states.
+template <typename T, typename F>
+void map_in_place(T* v, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) v[i] = f(v[i]);
+}
+
+// v[i] = act(v[i]). Sigmoid and Tanh, the defaults, use the vectorised float kernels.
+template <typename T>
+void apply_activation(const Activation& act, T* v, int64_t n) {
+  const T a = static_cast<T>(act.alpha), b = static_cast<T>(act.beta);
+  switch (act.kind) {
+    case ActivationKind::sigmoid:
+      if constexpr (std::is_same_v<T, float>) return vec::sigmoid(v, n);
+      return map_in_place(v, n, [](T x) { return T(1) / (T(1) + std::exp(-x)); });
+    case ActivationKind::tanh:
+      if constexpr (std::is_same_v<T, float>) return vec::tanh(v, n);
+      return map_in_place(v, n, [](T x) { return std::tanh(x); });
+    case ActivationKind::relu:
+      return map_in_place(v, n, [](T x) { return x > 0 ? x : T(0); });
+    case ActivationKind::softsign:
+      return map_in_place(v, n, [](T x) { return x / (T(1) + std::fabs(x)); });
+    case ActivationKind::softplus:
+      return map_in_place(v, n, [](T x) { return std::log1p(std::exp(x)); });
+    case ActivationKind::leaky_relu:
+      return map_in_place(v, n, [a](T x) { return x >= 0 ? x : a * x; });
+    case ActivationKind::thresholded_relu:
+      return map_in_place(v, n, [a](T x) { return x > a ? x : T(0); });
+    case ActivationKind::elu:
+      return map_in_place(v, n, [a](T x) { return x >= 0 ? x : a * (std::exp(x) - T(1)); });
+    case ActivationKind::affine:
+      return map_in_place(v, n, [a, b](T x) { return a * x + b; });
+    case ActivationKind::scaled_tanh:
+      return map_in_place(v, n, [a, b](T x) { return a * std::tanh(b * x); });
+    case ActivationKind::hard_sigmoid:
+      return map_in_place(v, n, [a, b](T x) { return std::max(T(0), std::min(T(1), a * x + b)); });
+  }
+}
+
+// What RNN, GRU and LSTM share: shapes, layout, directions, weights, biases, lengths.
+template <typename T>
 struct Recurrence {
   int64_t seq = 0, batch = 0, input = 0, hidden = 0, dirs = 1, gates = 1;
-  bool batch_first = false;             // layout = 1
-  double clip = 0;                      // 0: no clipping
-  std::vector<double> x, w, r, bias;    // bias: [dirs, 2 * gates * hidden], zeros when absent
-  std::vector<int64_t> lengths;         // per batch row
+  bool batch_first = false;      // layout = 1
+  bool all_reverse = false;      // direction = "reverse"
+  T clip = 0;                    // 0: no clipping
+  const T* x = nullptr;          // [seq, batch, input] or [batch, seq, input]
+  const T* w = nullptr;          // [dirs, gates * hidden, input]
+  const T* r = nullptr;          // [dirs, gates * hidden, hidden]
+  std::vector<T> bias;           // [dirs, 2 * gates * hidden]: input biases, then recurrent ones
+  std::vector<int64_t> lengths;  // per batch row
   std::vector<Activation> activations;  // per direction: `per_dir` functions each
   size_t per_dir = 0;
 
-  double x_at(int64_t t, int64_t b, int64_t k) const {
-    return batch_first ? x[(b * seq + t) * input + k] : x[(t * batch + b) * input + k];
+  int64_t width() const { return gates * hidden; }
+  int64_t x_row(int64_t t, int64_t b) const { return batch_first ? b * seq + t : t * batch + b; }
+  bool reversed(int64_t d) const { return all_reverse || d == 1; }
+  // The time index batch row b processes at step i of direction d; -1 once its sequence ended.
+  int64_t time_at(int64_t d, int64_t b, int64_t i) const {
+    const int64_t len = lengths[b];
+    if (i >= len) return -1;
+    return reversed(d) ? len - 1 - i : i;
   }
-  double clipped(double v) const { return clip > 0 ? std::max(-clip, std::min(clip, v)) : v; }
-  // Input and recurrent contributions to gate row `row` (= gate * hidden + j) of direction d.
-  double input_part(int64_t d, int64_t row, int64_t t, int64_t b) const {
-    const double* wr = &w[(d * gates * hidden + row) * input];
-    double s = bias[d * 2 * gates * hidden + row];
-    for (int64_t k = 0; k < input; ++k) s += x_at(t, b, k) * wr[k];
-    return s;
-  }
-  double recurrent_part(int64_t d, int64_t row, const double* h) const {
-    const double* rr = &r[(d * gates * hidden + row) * hidden];
-    double s = bias[d * 2 * gates * hidden + gates * hidden + row];
-    for (int64_t k = 0; k < hidden; ++k) s += h[k] * rr[k];
-    return s;
+  int64_t longest() const {
+    return lengths.empty() ? 0 : *std::max_element(lengths.begin(), lengths.end());
   }
   const Activation& act(int64_t d, size_t i) const { return activations[d * per_dir + i]; }
+  const T* input_bias(int64_t d) const { return &bias[d * 2 * width()]; }
+  const T* recurrent_bias(int64_t d) const { return &bias[d * 2 * width() + width()]; }
+  void clip_values(T* v, int64_t n) const {
+    if (clip > 0) map_in_place(v, n, [c = clip](T x) { return std::max(-c, std::min(c, x)); });
+  }
 };
 
-Recurrence read_recurrence(const OpContext& ctx, int64_t gates,
-                           const std::vector<std::string>& default_acts) {
-  Recurrence rc;
+template <typename T>
+Recurrence<T> read_recurrence(const OpContext& ctx, int64_t gates,
+                              const std::vector<std::string>& default_acts) {
+  Recurrence<T> rc;
   rc.gates = gates;
   const Tensor& X = ctx.input(0);
   const Tensor& W = ctx.input(1);
@@ -96,6 +155,11 @@ Recurrence read_recurrence(const OpContext& ctx, int64_t gates,
   ctx.check(X.rank() == 3 && W.rank() == 3 && R.rank() == 3,
             "X, W and R must have rank 3, got {}, {}, {}", to_string(X.shape()),
             to_string(W.shape()), to_string(R.shape()));
+  for (size_t i = 1; i < ctx.input_count(); ++i) {
+    const Tensor* t = ctx.optional_input(i);
+    ctx.check(!t || i == 4 || t->element_type() == X.element_type(), "input {} is {} but X is {}",
+              i, to_string(t ? t->element_type() : X.element_type()), to_string(X.element_type()));
+  }
   rc.batch_first = ctx.attr_i("layout", 0) == 1;
   rc.seq = X.shape()[rc.batch_first ? 1 : 0];
   rc.batch = X.shape()[rc.batch_first ? 0 : 1];
@@ -105,21 +169,22 @@ Recurrence read_recurrence(const OpContext& ctx, int64_t gates,
   ctx.check(direction == "forward" || direction == "reverse" || direction == "bidirectional",
             "direction '{}' is not forward, reverse or bidirectional", direction);
   rc.dirs = direction == "bidirectional" ? 2 : 1;
+  rc.all_reverse = direction == "reverse";
   ctx.check(W.shape() == Shape{rc.dirs, gates * rc.hidden, rc.input},
             "W has shape {}, expected [{},{},{}]", to_string(W.shape()), rc.dirs, gates * rc.hidden,
             rc.input);
   ctx.check(R.shape() == Shape{rc.dirs, gates * rc.hidden, rc.hidden},
             "R has shape {}, expected [{},{},{}]", to_string(R.shape()), rc.dirs, gates * rc.hidden,
             rc.hidden);
-  rc.x = to_double_vector(ctx, X);
-  rc.w = to_double_vector(ctx, W);
-  rc.r = to_double_vector(ctx, R);
-  rc.bias.assign(rc.dirs * 2 * gates * rc.hidden, 0.0);
+  rc.x = X.data_as<T>();
+  rc.w = W.data_as<T>();
+  rc.r = R.data_as<T>();
+  rc.bias.assign(rc.dirs * 2 * gates * rc.hidden, T(0));
   if (const Tensor* B = ctx.optional_input(3)) {
     ctx.check(B->element_count() == static_cast<int64_t>(rc.bias.size()),
               "B has shape {}, expected [{},{}]", to_string(B->shape()), rc.dirs,
               2 * gates * rc.hidden);
-    rc.bias = to_double_vector(ctx, *B);
+    std::copy_n(B->data_as<T>(), rc.bias.size(), rc.bias.begin());
   }
   rc.lengths.assign(rc.batch, rc.seq);
   if (const Tensor* L = ctx.optional_input(4)) {
@@ -129,7 +194,7 @@ Recurrence read_recurrence(const OpContext& ctx, int64_t gates,
     for (int64_t len : rc.lengths)
       ctx.check(len >= 0 && len <= rc.seq, "sequence length {} outside [0, {}]", len, rc.seq);
   }
-  rc.clip = ctx.attr_f("clip", 0.0f);
+  rc.clip = static_cast<T>(ctx.attr_f("clip", 0.0f));
   std::vector<std::string> names =
       ctx.has_attr("activations") ? std::vector<std::string>{} : default_acts;
   if (ctx.has_attr("activations")) {
@@ -150,163 +215,324 @@ Recurrence read_recurrence(const OpContext& ctx, int64_t gates,
 
 // An initial state input ([dirs, batch, hidden], or [batch, dirs, hidden] with layout 1) as
 // [dirs][batch][hidden]; zeros when absent.
-std::vector<double> initial_state(const OpContext& ctx, const Recurrence& rc, size_t index) {
-  std::vector<double> s(rc.dirs * rc.batch * rc.hidden, 0.0);
+template <typename T>
+std::vector<T> initial_state(const OpContext& ctx, const Recurrence<T>& rc, size_t index) {
+  std::vector<T> s(rc.dirs * rc.batch * rc.hidden, T(0));
   const Tensor* t = ctx.optional_input(index);
   if (!t) return s;
   ctx.check(t->element_count() == static_cast<int64_t>(s.size()),
             "initial state has shape {}, expected {} elements", to_string(t->shape()), s.size());
-  const auto v = to_double_vector(ctx, *t);
+  const T* v = t->data_as<T>();
   for (int64_t d = 0; d < rc.dirs; ++d)
     for (int64_t b = 0; b < rc.batch; ++b)
-      for (int64_t j = 0; j < rc.hidden; ++j)
-        s[(d * rc.batch + b) * rc.hidden + j] = rc.batch_first
-                                                    ? v[(b * rc.dirs + d) * rc.hidden + j]
-                                                    : v[(d * rc.batch + b) * rc.hidden + j];
+      std::copy_n(v + (rc.batch_first ? b * rc.dirs + d : d * rc.batch + b) * rc.hidden, rc.hidden,
+                  &s[(d * rc.batch + b) * rc.hidden]);
   return s;
 }
 
-// Output tensors in the requested layout, written through `y_at` / `state_at`.
+template <typename T>
+void matrix_product(bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+                    const T* b, int64_t ldb, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    gemm_f32(false, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
+  else
+    gemm_generic<T, T>(false, trans_b, m, n, k, T(1), a, lda, b, ldb, T(1), c, ldc);
+}
+
+// out[r][:n] += a[r][:k] * b[:k][:n] for the m rows of a recurrent step.
+template <typename T>
+void step_product(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
+                  T* out, int64_t ldo) {
+  if constexpr (std::is_same_v<T, float>) {
+    vec::accumulate_product(m, n, k, a, lda, b, ldb, out, ldo);
+  } else {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t p = 0; p < k; ++p)
+        for (int64_t j = 0; j < n; ++j) out[i * ldo + j] += a[i * lda + p] * b[p * ldb + j];
+  }
+}
+
+// The input contributions of every time step, [dirs][X's rows][width]: X times W[d] transposed
+// plus `bias[d]` (width entries per direction).
+template <typename T>
+std::vector<T> input_contributions(const Recurrence<T>& rc, const std::vector<T>& bias) {
+  const int64_t rows = rc.seq * rc.batch, width = rc.width();
+  std::vector<T> xw(rc.dirs * rows * width);
+  for (int64_t d = 0; d < rc.dirs; ++d) {
+    T* out = &xw[d * rows * width];
+    for (int64_t i = 0; i < rows; ++i) std::copy_n(&bias[d * width], width, out + i * width);
+    if (rows > 0 && rc.input > 0)
+      matrix_product<T>(true, rows, width, rc.input, rc.x, rc.input, rc.w + d * width * rc.input,
+                        rc.input, out, width);
+  }
+  return xw;
+}
+
+// R[d] transposed to [hidden][width], the layout step_product reads.
+template <typename T>
+std::vector<T> transposed_recurrent_weights(const Recurrence<T>& rc) {
+  const int64_t width = rc.width(), h = rc.hidden;
+  std::vector<T> rt(rc.dirs * width * h);
+  for (int64_t d = 0; d < rc.dirs; ++d)
+    for (int64_t g = 0; g < width; ++g)
+      for (int64_t k = 0; k < h; ++k) rt[(d * h + k) * width + g] = rc.r[(d * width + g) * h + k];
+  return rt;
+}
+
+// The outputs in the layout's order: Y (zeros after each row's sequence ends) and final states.
+template <typename T>
 struct RecurrentOutputs {
-  const Recurrence& rc;
-  std::vector<double> y;  // [seq, dirs, batch, hidden] or [batch, seq, dirs, hidden]
-  explicit RecurrentOutputs(const Recurrence& r)
-      : rc(r), y(r.seq * r.dirs * r.batch * r.hidden, 0.0) {}
-  double* y_at(int64_t t, int64_t d, int64_t b) {
+  const Recurrence<T>& rc;
+  Tensor y;
+  RecurrentOutputs(const Recurrence<T>& r, ElementType type)
+      : rc(r),
+        y(type, r.batch_first ? Shape{r.batch, r.seq, r.dirs, r.hidden}
+                              : Shape{r.seq, r.dirs, r.batch, r.hidden}) {}
+  T* y_at(int64_t t, int64_t d, int64_t b) {
     const int64_t i =
         rc.batch_first ? ((b * rc.seq + t) * rc.dirs + d) : ((t * rc.dirs + d) * rc.batch + b);
-    return &y[i * rc.hidden];
+    return y.data_as<T>() + i * rc.hidden;
   }
-  Tensor y_tensor(const OpContext& ctx, ElementType type) const {
-    Shape shape = rc.batch_first ? Shape{rc.batch, rc.seq, rc.dirs, rc.hidden}
-                                 : Shape{rc.seq, rc.dirs, rc.batch, rc.hidden};
-    return tensor_from_doubles(ctx, y, shape, type);
-  }
-  // A final state [dirs][batch][hidden] in the layout's order.
-  Tensor state_tensor(const OpContext& ctx, const std::vector<double>& s, ElementType type) const {
-    if (!rc.batch_first) return tensor_from_doubles(ctx, s, {rc.dirs, rc.batch, rc.hidden}, type);
-    std::vector<double> v(s.size());
+  // A state [dirs][batch][hidden] in the layout's order.
+  Tensor state(const std::vector<T>& s, ElementType type) const {
+    Tensor out(type, rc.batch_first ? Shape{rc.batch, rc.dirs, rc.hidden}
+                                    : Shape{rc.dirs, rc.batch, rc.hidden});
+    T* o = out.data_as<T>();
     for (int64_t d = 0; d < rc.dirs; ++d)
       for (int64_t b = 0; b < rc.batch; ++b)
-        for (int64_t j = 0; j < rc.hidden; ++j)
-          v[(b * rc.dirs + d) * rc.hidden + j] = s[(d * rc.batch + b) * rc.hidden + j];
-    return tensor_from_doubles(ctx, v, {rc.batch, rc.dirs, rc.hidden}, type);
+        std::copy_n(&s[(d * rc.batch + b) * rc.hidden], rc.hidden,
+                    o + (rc.batch_first ? b * rc.dirs + d : d * rc.batch + b) * rc.hidden);
+    return out;
   }
 };
 
-bool reverse_only(const OpContext& ctx) {
-  return ctx.attr_s("direction", "forward") == "reverse";
+// Runs direction_body(d) for every direction, in parallel when there are two.
+template <typename Body>
+void for_each_direction(int64_t dirs, Body&& body) {
+#pragma omp parallel for if (dirs > 1)
+  for (int64_t d = 0; d < dirs; ++d) body(d);
 }
 
-// Runs `step(d, b, t, h, c)` over every direction, batch row and valid time step in processing
-// order; `h` (and `c`) hold the state of (d, b) and are updated in place by the step. Direction d
-// runs backwards in time when d == 1, or when the whole op is "reverse".
-template <typename Step>
-void run_directions(const OpContext& ctx, const Recurrence& rc, std::vector<double>& h,
-                    std::vector<double>& c, RecurrentOutputs& out, Step&& step) {
-  const bool all_reverse = reverse_only(ctx);
-  for (int64_t d = 0; d < rc.dirs; ++d) {
-    const bool reverse = all_reverse || d == 1;
-    for (int64_t b = 0; b < rc.batch; ++b) {
-      double* hs = &h[(d * rc.batch + b) * rc.hidden];
-      double* cs = c.empty() ? nullptr : &c[(d * rc.batch + b) * rc.hidden];
-      const int64_t len = rc.lengths[b];
-      for (int64_t i = 0; i < len; ++i) {
-        const int64_t t = reverse ? len - 1 - i : i;
-        step(d, b, t, hs, cs);
-        std::copy(hs, hs + rc.hidden, out.y_at(t, d, b));
+// Loads the input contributions of each row's current time step into gates[b] (zeros for rows
+// whose sequence ended); returns whether any row is still running.
+template <typename T>
+bool load_step(const Recurrence<T>& rc, int64_t d, int64_t i, const T* xw, T* gates) {
+  const int64_t width = rc.width();
+  bool any = false;
+  for (int64_t b = 0; b < rc.batch; ++b) {
+    const int64_t t = rc.time_at(d, b, i);
+    if (t < 0) {
+      std::fill_n(gates + b * width, width, T(0));
+      continue;
+    }
+    any = true;
+    std::copy_n(xw + rc.x_row(t, b) * width, width, gates + b * width);
+  }
+  return any;
+}
+
+template <typename T>
+void rnn(OpContext& ctx) {
+  const auto rc = read_recurrence<T>(ctx, 1, {"Tanh"});
+  const ElementType type = ctx.input(0).element_type();
+  const int64_t H = rc.hidden, rows = rc.seq * rc.batch;
+  std::vector<T> xbias(rc.dirs * H);
+  for (int64_t d = 0; d < rc.dirs; ++d)
+    for (int64_t j = 0; j < H; ++j)
+      xbias[d * H + j] = rc.input_bias(d)[j] + rc.recurrent_bias(d)[j];
+  const auto xw = input_contributions(rc, xbias);
+  const auto rt = transposed_recurrent_weights(rc);
+  std::vector<T> h = initial_state(ctx, rc, 5);
+  RecurrentOutputs<T> out(rc, type);
+  for_each_direction(rc.dirs, [&](int64_t d) {
+    std::vector<T> gates(rc.batch * H);
+    T* hd = &h[d * rc.batch * H];
+    for (int64_t i = 0; i < rc.longest(); ++i) {
+      if (!load_step(rc, d, i, &xw[d * rows * H], gates.data())) break;
+      step_product(rc.batch, H, H, hd, H, &rt[d * H * H], H, gates.data(), H);
+      for (int64_t b = 0; b < rc.batch; ++b) {
+        const int64_t t = rc.time_at(d, b, i);
+        if (t < 0) continue;
+        T* g = &gates[b * H];
+        rc.clip_values(g, H);
+        apply_activation(rc.act(d, 0), g, H);
+        std::copy_n(g, H, hd + b * H);
+        std::copy_n(g, H, out.y_at(t, d, b));
       }
     }
-  }
-}
-
-void op_rnn(OpContext& ctx) {
-  const Recurrence rc = read_recurrence(ctx, 1, {"Tanh"});
-  std::vector<double> h = initial_state(ctx, rc, 5), c;
-  RecurrentOutputs out(rc);
-  std::vector<double> next(rc.hidden);
-  run_directions(ctx, rc, h, c, out, [&](int64_t d, int64_t b, int64_t t, double* hs, double*) {
-    for (int64_t j = 0; j < rc.hidden; ++j)
-      next[j] = rc.act(d, 0)(rc.clipped(rc.input_part(d, j, t, b) + rc.recurrent_part(d, j, hs)));
-    std::copy(next.begin(), next.end(), hs);
   });
-  const ElementType type = ctx.input(0).element_type();
-  ctx.set_output(0, out.y_tensor(ctx, type));
-  ctx.set_output(1, out.state_tensor(ctx, h, type));
+  ctx.set_output(0, out.y);
+  ctx.set_output(1, out.state(h, type));
 }
 
-void op_gru(OpContext& ctx) {
-  const Recurrence rc = read_recurrence(ctx, 3, {"Sigmoid", "Tanh"});
+template <typename T>
+void gru(OpContext& ctx) {
+  const auto rc = read_recurrence<T>(ctx, 3, {"Sigmoid", "Tanh"});
   const bool linear_before_reset = ctx.attr_i("linear_before_reset", 0) != 0;
-  std::vector<double> h = initial_state(ctx, rc, 5), c;
-  RecurrentOutputs out(rc);
-  const int64_t H = rc.hidden;
-  std::vector<double> z(H), r(H), reset_h(H), next(H);
-  run_directions(ctx, rc, h, c, out, [&](int64_t d, int64_t b, int64_t t, double* hs, double*) {
-    // Gate order in W, R and B: update (z), reset (r), hidden (h).
-    for (int64_t j = 0; j < H; ++j) {
-      z[j] = rc.act(d, 0)(rc.clipped(rc.input_part(d, j, t, b) + rc.recurrent_part(d, j, hs)));
-      r[j] =
-          rc.act(d, 0)(rc.clipped(rc.input_part(d, H + j, t, b) + rc.recurrent_part(d, H + j, hs)));
-      reset_h[j] = r[j] * hs[j];
-    }
-    for (int64_t j = 0; j < H; ++j) {
-      const double rec = linear_before_reset ? r[j] * rc.recurrent_part(d, 2 * H + j, hs)
-                                             : rc.recurrent_part(d, 2 * H + j, reset_h.data());
-      const double candidate = rc.act(d, 1)(rc.clipped(rc.input_part(d, 2 * H + j, t, b) + rec));
-      next[j] = (1.0 - z[j]) * candidate + z[j] * hs[j];
-    }
-    std::copy(next.begin(), next.end(), hs);
-  });
   const ElementType type = ctx.input(0).element_type();
-  ctx.set_output(0, out.y_tensor(ctx, type));
-  ctx.set_output(1, out.state_tensor(ctx, h, type));
+  const int64_t H = rc.hidden, W = rc.width(), rows = rc.seq * rc.batch;
+  // Gate order in W, R and B: update (z), reset (r), hidden (h). The recurrent bias joins the
+  // input contributions, except the hidden gate's with linear_before_reset, which the reset
+  // gate scales together with R_h h.
+  std::vector<T> xbias(rc.dirs * W);
+  for (int64_t d = 0; d < rc.dirs; ++d)
+    for (int64_t j = 0; j < W; ++j)
+      xbias[d * W + j] = rc.input_bias(d)[j] +
+                         (linear_before_reset && j >= 2 * H ? T(0) : rc.recurrent_bias(d)[j]);
+  const auto xw = input_contributions(rc, xbias);
+  const auto rt = transposed_recurrent_weights(rc);
+  std::vector<T> h = initial_state(ctx, rc, 5);
+  RecurrentOutputs<T> out(rc, type);
+  for_each_direction(rc.dirs, [&](int64_t d) {
+    std::vector<T> gates(rc.batch * W), hidden_part(rc.batch * H), reset_h(rc.batch * H);
+    T* hd = &h[d * rc.batch * H];
+    const T* rtd = &rt[d * H * W];
+    const T* hidden_bias = rc.recurrent_bias(d) + 2 * H;
+    for (int64_t i = 0; i < rc.longest(); ++i) {
+      if (!load_step(rc, d, i, &xw[d * rows * W], gates.data())) break;
+      // z and r: R_z h and R_r h.
+      step_product(rc.batch, 2 * H, H, hd, H, rtd, W, gates.data(), W);
+      for (int64_t b = 0; b < rc.batch; ++b) {
+        T* g = &gates[b * W];
+        rc.clip_values(g, 2 * H);
+        apply_activation(rc.act(d, 0), g, 2 * H);
+        const T* r = g + H;
+        if (linear_before_reset) {
+          std::copy_n(hidden_bias, H, &hidden_part[b * H]);
+        } else {
+          for (int64_t j = 0; j < H; ++j) reset_h[b * H + j] = r[j] * hd[b * H + j];
+        }
+      }
+      // R_h h (linear_before_reset, plus its bias) or R_h (r * h), into hidden_part / gates.
+      if (linear_before_reset)
+        step_product(rc.batch, H, H, hd, H, rtd + 2 * H, W, hidden_part.data(), H);
+      else
+        step_product(rc.batch, H, H, reset_h.data(), H, rtd + 2 * H, W, gates.data() + 2 * H, W);
+      for (int64_t b = 0; b < rc.batch; ++b) {
+        const int64_t t = rc.time_at(d, b, i);
+        if (t < 0) continue;
+        T* g = &gates[b * W];
+        const T* z = g;
+        const T* r = g + H;
+        T* candidate = g + 2 * H;
+        if (linear_before_reset)
+          for (int64_t j = 0; j < H; ++j) candidate[j] += r[j] * hidden_part[b * H + j];
+        rc.clip_values(candidate, H);
+        apply_activation(rc.act(d, 1), candidate, H);
+        T* hb = hd + b * H;
+        for (int64_t j = 0; j < H; ++j) hb[j] = (T(1) - z[j]) * candidate[j] + z[j] * hb[j];
+        std::copy_n(hb, H, out.y_at(t, d, b));
+      }
+    }
+  });
+  ctx.set_output(0, out.y);
+  ctx.set_output(1, out.state(h, type));
 }
 
-void op_lstm(OpContext& ctx) {
-  const Recurrence rc = read_recurrence(ctx, 4, {"Sigmoid", "Tanh", "Tanh"});
+template <typename T>
+void lstm(OpContext& ctx) {
+  const auto rc = read_recurrence<T>(ctx, 4, {"Sigmoid", "Tanh", "Tanh"});
   const bool input_forget = ctx.attr_i("input_forget", 0) != 0;
-  const int64_t H = rc.hidden;
-  std::vector<double> h = initial_state(ctx, rc, 5), c = initial_state(ctx, rc, 6);
-  std::vector<double> peep(rc.dirs * 3 * H, 0.0);  // [dirs][i, o, f][hidden]
+  const ElementType type = ctx.input(0).element_type();
+  const int64_t H = rc.hidden, W = rc.width(), rows = rc.seq * rc.batch;
+  std::vector<T> peep(rc.dirs * 3 * H, T(0));  // [dirs][i, o, f][hidden]
   if (const Tensor* P = ctx.optional_input(7)) {
     ctx.check(P->element_count() == static_cast<int64_t>(peep.size()),
               "P has shape {}, expected [{},{}]", to_string(P->shape()), rc.dirs, 3 * H);
-    peep = to_double_vector(ctx, *P);
+    std::copy_n(P->data_as<T>(), peep.size(), peep.begin());
   }
-  RecurrentOutputs out(rc);
-  std::vector<double> gi(H), go(H), gf(H), gc(H);
-  run_directions(ctx, rc, h, c, out, [&](int64_t d, int64_t b, int64_t t, double* hs, double* cs) {
-    const double* p = &peep[d * 3 * H];
-    // Gate order in W, R and B: input (i), output (o), forget (f), cell (c).
-    auto pre = [&](int64_t gate, int64_t j) {
-      return rc.input_part(d, gate * H + j, t, b) + rc.recurrent_part(d, gate * H + j, hs);
-    };
-    for (int64_t j = 0; j < H; ++j) {
-      gi[j] = rc.act(d, 0)(rc.clipped(pre(0, j) + p[j] * cs[j]));
-      gf[j] =
-          input_forget ? 1.0 - gi[j] : rc.act(d, 0)(rc.clipped(pre(2, j) + p[2 * H + j] * cs[j]));
-      gc[j] = rc.act(d, 1)(rc.clipped(pre(3, j)));
-      go[j] = pre(1, j);
-    }
-    for (int64_t j = 0; j < H; ++j) {
-      cs[j] = gf[j] * cs[j] + gi[j] * gc[j];
-      const double o = rc.act(d, 0)(rc.clipped(go[j] + p[H + j] * cs[j]));
-      hs[j] = o * rc.act(d, 2)(cs[j]);
+  std::vector<T> xbias(rc.dirs * W);
+  for (int64_t d = 0; d < rc.dirs; ++d)
+    for (int64_t j = 0; j < W; ++j)
+      xbias[d * W + j] = rc.input_bias(d)[j] + rc.recurrent_bias(d)[j];
+  const auto xw = input_contributions(rc, xbias);
+  const auto rt = transposed_recurrent_weights(rc);
+  std::vector<T> h = initial_state(ctx, rc, 5), c = initial_state(ctx, rc, 6);
+  RecurrentOutputs<T> out(rc, type);
+  for_each_direction(rc.dirs, [&](int64_t d) {
+    std::vector<T> gates(rc.batch * W);
+    T* hd = &h[d * rc.batch * H];
+    T* cd = &c[d * rc.batch * H];
+    const T* pi = &peep[d * 3 * H];
+    const T* po = pi + H;
+    const T* pf = pi + 2 * H;
+    for (int64_t i = 0; i < rc.longest(); ++i) {
+      if (!load_step(rc, d, i, &xw[d * rows * W], gates.data())) break;
+      step_product(rc.batch, W, H, hd, H, &rt[d * H * W], W, gates.data(), W);
+      for (int64_t b = 0; b < rc.batch; ++b) {
+        const int64_t t = rc.time_at(d, b, i);
+        if (t < 0) continue;
+        // Gate order in W, R and B: input (i), output (o), forget (f), cell (c).
+        T* gi = &gates[b * W];
+        T* go = gi + H;
+        T* gf = gi + 2 * H;
+        T* gc = gi + 3 * H;
+        T* cb = cd + b * H;
+        T* hb = hd + b * H;
+        for (int64_t j = 0; j < H; ++j) gi[j] += pi[j] * cb[j];
+        rc.clip_values(gi, H);
+        apply_activation(rc.act(d, 0), gi, H);
+        if (input_forget) {
+          for (int64_t j = 0; j < H; ++j) gf[j] = T(1) - gi[j];
+        } else {
+          for (int64_t j = 0; j < H; ++j) gf[j] += pf[j] * cb[j];
+          rc.clip_values(gf, H);
+          apply_activation(rc.act(d, 0), gf, H);
+        }
+        rc.clip_values(gc, H);
+        apply_activation(rc.act(d, 1), gc, H);
+        for (int64_t j = 0; j < H; ++j) cb[j] = gf[j] * cb[j] + gi[j] * gc[j];
+        for (int64_t j = 0; j < H; ++j) go[j] += po[j] * cb[j];
+        rc.clip_values(go, H);
+        apply_activation(rc.act(d, 0), go, H);
+        // h = o * act2(c), with act2(c) computed in the cell gate's slot (no longer needed).
+        std::copy_n(cb, H, gc);
+        apply_activation(rc.act(d, 2), gc, H);
+        for (int64_t j = 0; j < H; ++j) hb[j] = go[j] * gc[j];
+        std::copy_n(hb, H, out.y_at(t, d, b));
+      }
     }
   });
-  const ElementType type = ctx.input(0).element_type();
-  ctx.set_output(0, out.y_tensor(ctx, type));
-  ctx.set_output(1, out.state_tensor(ctx, h, type));
-  ctx.set_output(2, out.state_tensor(ctx, c, type));
+  ctx.set_output(0, out.y);
+  ctx.set_output(1, out.state(h, type));
+  ctx.set_output(2, out.state(c, type));
 }
+
+// f32 and f64 run in their own type; f16 and bf16 are widened to f32 and rounded back.
+template <template <typename> class Op>
+void run_recurrent(OpContext& ctx) {
+  switch (ctx.input(0).element_type()) {
+    case ElementType::f32:
+      return Op<float>::run(ctx);
+    case ElementType::f64:
+      return Op<double>::run(ctx);
+    case ElementType::f16:
+    case ElementType::bf16:
+      return run_widened(ctx, &Op<float>::run);
+    default:
+      unsupported_type(ctx, ctx.input(0).element_type());
+  }
+}
+
+template <typename T>
+struct RnnOp {
+  static void run(OpContext& ctx) { rnn<T>(ctx); }
+};
+template <typename T>
+struct GruOp {
+  static void run(OpContext& ctx) { gru<T>(ctx); }
+};
+template <typename T>
+struct LstmOp {
+  static void run(OpContext& ctx) { lstm<T>(ctx); }
+};
 
 }  // namespace
 
 void register_rnn_ops(KernelRegistry& r) {
-  r.add("RNN", op_rnn);
-  r.add("GRU", op_gru);
-  r.add("LSTM", op_lstm);
+  r.add("RNN", run_recurrent<RnnOp>);
+  r.add("GRU", run_recurrent<GruOp>);
+  r.add("LSTM", run_recurrent<LstmOp>);
 }
 
 }  // namespace sinter::cpu

@@ -1,0 +1,132 @@
+#include "devices/cpu/ops/vector_math.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+// One copy of a function per instruction set, chosen when the library is loaded (GNU ifunc).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SINTER_MULTIVERSION \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SINTER_MULTIVERSION
+#endif
+#define SINTER_ALWAYS_INLINE inline __attribute__((always_inline))
+
+namespace sinter::cpu::vec {
+
+namespace {
+
+// exp(x) for x in [-87, 88] (clamped outside): x = n ln2 + r with |r| <= ln2/2, exp(r) by its
+// Taylor polynomial to r^7 (truncation error below 1e-8), 2^n built in the exponent bits.
+// Branch-free so that loops over it vectorise.
+SINTER_ALWAYS_INLINE float exp_bounded(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  // Round x / ln2 to an integer by adding and removing 1.5 * 2^23 (no rounding instruction
+  // needed; compilers keep the pair without -ffast-math).
+  constexpr float kRound = 12582912.0f;
+  const float n = (x * 1.44269504088896341f + kRound) - kRound;
+  // ln2 split into a part with few mantissa bits (n * hi is exact) and the rest.
+  const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const float scale = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+  return p * scale;
+}
+
+// tanh for |x| < 0.55 by its odd Taylor series to x^15 (error below 1e-7 relative there), where
+// 1 - 2 / (exp(2x) + 1) would lose digits to cancellation.
+SINTER_ALWAYS_INLINE float tanh_small(float x) {
+  const float x2 = x * x;
+  float p = -929569.0f / 638512875.0f;
+  p = p * x2 + 21844.0f / 6081075.0f;
+  p = p * x2 - 1382.0f / 155925.0f;
+  p = p * x2 + 62.0f / 2835.0f;
+  p = p * x2 - 17.0f / 315.0f;
+  p = p * x2 + 2.0f / 15.0f;
+  p = p * x2 - 1.0f / 3.0f;
+  p = p * x2 + 1.0f;
+  return p * x;
+}
+
+// Rows r0..r0+R of out[:, j0:j0+kBlock] += a * b: the block of out stays in registers while p
+// runs, so every element of b loaded is used R times.
+constexpr int64_t kBlock = 32;
+template <int R>
+SINTER_ALWAYS_INLINE void product_block(int64_t k, const float* a, int64_t lda, const float* b,
+                                        int64_t ldb, float* out, int64_t ldo) {
+  float acc[R][kBlock];
+  for (int r = 0; r < R; ++r)
+    for (int64_t j = 0; j < kBlock; ++j) acc[r][j] = out[r * ldo + j];
+  for (int64_t p = 0; p < k; ++p) {
+    const float* bp = b + p * ldb;
+    for (int r = 0; r < R; ++r) {
+      const float s = a[r * lda + p];
+      for (int64_t j = 0; j < kBlock; ++j) acc[r][j] += s * bp[j];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int64_t j = 0; j < kBlock; ++j) out[r * ldo + j] = acc[r][j];
+}
+
+template <int R>
+SINTER_ALWAYS_INLINE void product_rows(int64_t n, int64_t k, const float* a, int64_t lda,
+                                       const float* b, int64_t ldb, float* out, int64_t ldo) {
+  int64_t j0 = 0;
+  for (; j0 + kBlock <= n; j0 += kBlock) product_block<R>(k, a, lda, b + j0, ldb, out + j0, ldo);
+  for (int r = 0; r < R; ++r)
+    for (int64_t j = j0; j < n; ++j) {
+      float s = out[r * ldo + j];
+      for (int64_t p = 0; p < k; ++p) s += a[r * lda + p] * b[p * ldb + j];
+      out[r * ldo + j] = s;
+    }
+}
+
+}  // namespace
+
+SINTER_MULTIVERSION
+void sigmoid(float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) v[i] = 1.0f / (1.0f + exp_bounded(-v[i]));
+}
+
+SINTER_MULTIVERSION
+void tanh(float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = v[i];
+    // Beyond 9, tanh rounds to +-1 in float.
+    const float a = std::min(std::fabs(x), 9.0f);
+    const float large = 1.0f - 2.0f / (exp_bounded(2.0f * a) + 1.0f);
+    const float magnitude = a < 0.55f ? tanh_small(a) : large;
+    v[i] = std::copysign(magnitude, x);
+  }
+}
+
+SINTER_MULTIVERSION
+void accumulate_product(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                        const float* b, int64_t ldb, float* out, int64_t ldo) {
+  int64_t r = 0;
+  for (; r + 4 <= m; r += 4) product_rows<4>(n, k, a + r * lda, lda, b, ldb, out + r * ldo, ldo);
+  const float* ar = a + r * lda;
+  float* outr = out + r * ldo;
+  switch (m - r) {
+    case 3:
+      product_rows<3>(n, k, ar, lda, b, ldb, outr, ldo);
+      break;
+    case 2:
+      product_rows<2>(n, k, ar, lda, b, ldb, outr, ldo);
+      break;
+    case 1:
+      product_rows<1>(n, k, ar, lda, b, ldb, outr, ldo);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace sinter::cpu::vec

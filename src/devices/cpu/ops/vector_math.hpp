@@ -1,0 +1,21 @@
+// Small float kernels for work too fine-grained for a oneDNN primitive call: the per-time-step
+// products and gate activations of the recurrent layers. Each is compiled for AVX-512, AVX2+FMA
+// and baseline x86-64 and the loader picks the one the CPU runs (the project builds without
+// -march, so plain loops would otherwise be SSE2 only).
+#pragma once
+
+#include <cstdint>
+
+namespace sinter::cpu::vec {
+
+// v[i] = 1 / (1 + exp(-v[i])), relative error below 1e-6.
+void sigmoid(float* v, int64_t n);
+// v[i] = tanh(v[i]), relative error below 1e-6.
+void tanh(float* v, int64_t n);
+
+// out[r][j] += sum_p a[r][p] * b[p][j] for r < m, j < n, p < k (row-major, leading dimensions
+// lda, ldb, ldo). Meant for few rows (a recurrent state times its weights).
+void accumulate_product(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                        const float* b, int64_t ldb, float* out, int64_t ldo);
+
+}  // namespace sinter::cpu::vec
