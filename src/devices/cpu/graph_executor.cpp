@@ -54,10 +54,18 @@ int64_t value_bytes(const Value& v) {
 
 }  // namespace
 
-ExecutionPlan::ExecutionPlan(const ir::Graph& graph)
-    : dying(ir::values_dying_after(graph)), caches(graph.nodes.size()) {
+ExecutionPlan::ExecutionPlan(const ir::Graph& graph) : dying(ir::values_dying_after(graph)) {
   const auto& registry = KernelRegistry::instance();
-  for (const auto& n : graph.nodes) kernels.push_back(registry.find(n.domain, n.op_type));
+  // A constant that is also a graph input is only a default the caller may replace.
+  std::unordered_set<std::string> inputs;
+  for (const auto& in : graph.inputs) inputs.insert(in.name);
+  for (const auto& n : graph.nodes) {
+    kernels.push_back(registry.find(n.domain, n.op_type));
+    std::vector<bool> constant(n.inputs.size());
+    for (std::size_t i = 0; i < n.inputs.size(); ++i)
+      constant[i] = graph.constants.count(n.inputs[i]) && !inputs.count(n.inputs[i]);
+    caches.emplace_back(std::move(constant));
+  }
 }
 
 void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile,

@@ -2,6 +2,7 @@
 // child scope that can read the enclosing one. A value is released after its last reader.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -40,7 +41,7 @@ struct ExecutionPlan {
   explicit ExecutionPlan(const ir::Graph& graph);
   std::vector<Kernel> kernels;                  // per node; nullptr: none (an error when run)
   std::vector<std::vector<std::string>> dying;  // per node: values whose last reader it is
-  mutable std::vector<NodeCache> caches;        // per node; thread-safe
+  mutable std::deque<NodeCache> caches;         // per node; thread-safe
 };
 
 // Runs all nodes of `graph` in `scope` (which already holds the graph inputs).

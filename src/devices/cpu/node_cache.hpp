@@ -1,6 +1,8 @@
 // What a kernel prepares once and reuses on every run of its node: oneDNN primitives and
 // weights reordered into their preferred layout, keyed by what they depend on (input shapes).
-// One cache per node of a compiled graph; requests running at once share it safely.
+// One cache per node of a compiled graph; requests running at once share it safely. It also
+// knows which of the node's inputs are graph constants: only what is made from those (and from
+// shapes) may be cached.
 #pragma once
 
 #include <functional>
@@ -8,11 +10,21 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace sinter::cpu {
 
 class NodeCache {
  public:
+  NodeCache() = default;
+  explicit NodeCache(std::vector<bool> constant_inputs)
+      : constant_inputs_(std::move(constant_inputs)) {}
+
+  // True when input i is the same graph constant on every run.
+  bool input_is_constant(std::size_t i) const {
+    return i < constant_inputs_.size() && constant_inputs_[i];
+  }
+
   // The entry for `key`, made by `make` the first time. Entries are immutable once made.
   template <typename T>
   std::shared_ptr<const T> get_or_make(const std::string& key,
@@ -30,6 +42,7 @@ class NodeCache {
   }
 
  private:
+  std::vector<bool> constant_inputs_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<const void>> entries_;
 };

@@ -48,6 +48,9 @@ class OpContext {
   // The i-th input as a tensor; a clear error when it is missing or not a tensor.
   const Tensor& input(std::size_t i) const;
   const Value& input_value(std::size_t i) const;
+  // True when input i is a graph constant, the same on every run of this compiled node (false
+  // where the node has no cache: subgraph bodies, tests).
+  bool input_is_constant(std::size_t i) const { return cache_ && cache_->input_is_constant(i); }
   const Tensor* optional_input(std::size_t i) const {
     return has_input(i) && inputs_[i]->is_tensor() ? &inputs_[i]->tensor() : nullptr;
   }

@@ -268,15 +268,23 @@ std::vector<T> input_contributions(const Recurrence<T>& rc, const std::vector<T>
   return xw;
 }
 
-// R[d] transposed to [hidden][width], the layout step_product reads.
+// R[d] transposed to [hidden][width], the layout step_product reads; made once when R is a
+// graph constant.
 template <typename T>
-std::vector<T> transposed_recurrent_weights(const Recurrence<T>& rc) {
-  const int64_t width = rc.width(), h = rc.hidden;
-  std::vector<T> rt(rc.dirs * width * h);
-  for (int64_t d = 0; d < rc.dirs; ++d)
-    for (int64_t g = 0; g < width; ++g)
-      for (int64_t k = 0; k < h; ++k) rt[(d * h + k) * width + g] = rc.r[(d * width + g) * h + k];
-  return rt;
+std::shared_ptr<const std::vector<T>> transposed_recurrent_weights(const OpContext& ctx,
+                                                                   const Recurrence<T>& rc) {
+  auto make = [&] {
+    const int64_t width = rc.width(), h = rc.hidden;
+    auto rt = std::make_shared<std::vector<T>>(rc.dirs * width * h);
+    for (int64_t d = 0; d < rc.dirs; ++d)
+      for (int64_t g = 0; g < width; ++g)
+        for (int64_t k = 0; k < h; ++k)
+          (*rt)[(d * h + k) * width + g] = rc.r[(d * width + g) * h + k];
+    return std::shared_ptr<const std::vector<T>>(std::move(rt));
+  };
+  if (!ctx.input_is_constant(2)) return make();
+  return ctx.cache()->get_or_make<std::vector<T>>(
+      std::string("R transposed, ") + (std::is_same_v<T, float> ? "f32" : "f64"), make);
 }
 
 // The outputs in the layout's order: Y (zeros after each row's sequence ends) and final states.
@@ -341,7 +349,8 @@ void rnn(OpContext& ctx) {
     for (int64_t j = 0; j < H; ++j)
       xbias[d * H + j] = rc.input_bias(d)[j] + rc.recurrent_bias(d)[j];
   const auto xw = input_contributions(rc, xbias);
-  const auto rt = transposed_recurrent_weights(rc);
+  const auto rt_owner = transposed_recurrent_weights(ctx, rc);
+  const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5);
   RecurrentOutputs<T> out(rc, type);
   for_each_direction(rc.dirs, [&](int64_t d) {
@@ -380,7 +389,8 @@ void gru(OpContext& ctx) {
       xbias[d * W + j] = rc.input_bias(d)[j] +
                          (linear_before_reset && j >= 2 * H ? T(0) : rc.recurrent_bias(d)[j]);
   const auto xw = input_contributions(rc, xbias);
-  const auto rt = transposed_recurrent_weights(rc);
+  const auto rt_owner = transposed_recurrent_weights(ctx, rc);
+  const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5);
   RecurrentOutputs<T> out(rc, type);
   for_each_direction(rc.dirs, [&](int64_t d) {
@@ -446,7 +456,8 @@ void lstm(OpContext& ctx) {
     for (int64_t j = 0; j < W; ++j)
       xbias[d * W + j] = rc.input_bias(d)[j] + rc.recurrent_bias(d)[j];
   const auto xw = input_contributions(rc, xbias);
-  const auto rt = transposed_recurrent_weights(rc);
+  const auto rt_owner = transposed_recurrent_weights(ctx, rc);
+  const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5), c = initial_state(ctx, rc, 6);
   RecurrentOutputs<T> out(rc, type);
   for_each_direction(rc.dirs, [&](int64_t d) {
