@@ -31,29 +31,40 @@ double reflect(double v, double lo, double hi) {
   return v;
 }
 
-// One image plane with the padding rule applied to pixel reads.
-struct Plane {
-  const double* data;
+// Where reads of pixel (r, c) go under the padding rule: an index into the plane, or -1 for a
+// zero (outside, with zeros padding).
+struct PaddingRule {
   int64_t height, width;
   Padding padding;
   double lo_x, hi_x, lo_y, hi_y;  // the valid coordinate range (depends on align_corners)
 
-  double at(int64_t r, int64_t c) const {
+  int64_t index(int64_t r, int64_t c) const {
     switch (padding) {
       case Padding::zeros:
-        return (r >= 0 && r < height && c >= 0 && c < width) ? data[r * width + c] : 0.0;
+        return (r >= 0 && r < height && c >= 0 && c < width) ? r * width + c : -1;
       case Padding::border:
-        r = std::clamp<int64_t>(r, 0, height - 1);
-        c = std::clamp<int64_t>(c, 0, width - 1);
-        return data[r * width + c];
+        break;
       case Padding::reflection:
         r = static_cast<int64_t>(reflect(double(r), lo_y, hi_y));
         c = static_cast<int64_t>(reflect(double(c), lo_x, hi_x));
-        r = std::clamp<int64_t>(r, 0, height - 1);
-        c = std::clamp<int64_t>(c, 0, width - 1);
-        return data[r * width + c];
+        break;
     }
-    return 0.0;
+    r = std::clamp<int64_t>(r, 0, height - 1);
+    c = std::clamp<int64_t>(c, 0, width - 1);
+    return r * width + c;
+  }
+};
+
+// The pixels one output position reads and their weights: the same for every channel, so
+// worked out once per position.
+struct Taps {
+  int count = 0;
+  int64_t index[16];
+  double weight[16];
+  void add(int64_t i, double w) {
+    if (i < 0) return;  // a zero-padded read adds nothing
+    index[count] = i;
+    weight[count++] = w;
   }
 };
 
@@ -86,60 +97,72 @@ void op_grid_sample(OpContext& ctx) {
       pad == "zeros" ? Padding::zeros : (pad == "border" ? Padding::border : Padding::reflection);
   const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
   const int64_t HO = grid.shape()[1], WO = grid.shape()[2];
-  const Tensor xd = convert_tensor(ctx, x, ElementType::f64);
-  const Tensor gd = convert_tensor(ctx, grid, ElementType::f64);
-  Tensor out(ElementType::f64, {N, C, HO, WO});
-  double* po = out.data_as<double>();
   // Coordinates run from pixel centres (align_corners) or pixel edges (otherwise).
   const double lo_x = align ? 0.0 : -0.5, hi_x = align ? double(W - 1) : double(W) - 0.5;
   const double lo_y = align ? 0.0 : -0.5, hi_y = align ? double(H - 1) : double(H) - 0.5;
   auto denormalize = [align](double v, int64_t size) {
     return align ? (v + 1) / 2 * double(size - 1) : ((v + 1) * double(size) - 1) / 2;
   };
-  for (int64_t n = 0; n < N; ++n) {
-    for (int64_t c = 0; c < C; ++c) {
-      const Plane plane{
-          xd.data_as<double>() + (n * C + c) * H * W, H, W, padding, lo_x, hi_x, lo_y, hi_y};
-      for (int64_t i = 0; i < HO * WO; ++i) {
-        const double* g = gd.data_as<double>() + (n * HO * WO + i) * 2;
-        double px = denormalize(g[0], W), py = denormalize(g[1], H);
-        // Nearest and bilinear apply the padding rule to the sample position; bicubic applies it
-        // to each of its 16 taps only (as PyTorch and ONNX Runtime do).
-        const bool pad_position = mode != "bicubic";
-        if (pad_position && padding == Padding::border) {
-          px = std::clamp(px, 0.0, double(W - 1));
-          py = std::clamp(py, 0.0, double(H - 1));
-        } else if (pad_position && padding == Padding::reflection) {
-          px = reflect(px, lo_x, hi_x);
-          py = reflect(py, lo_y, hi_y);
+  const PaddingRule rule{H, W, padding, lo_x, hi_x, lo_y, hi_y};
+  // Nearest and bilinear apply the padding rule to the sample position; bicubic applies it to
+  // each of its 16 taps only (as PyTorch and ONNX Runtime do).
+  const bool pad_position = mode != "bicubic";
+  auto taps_at = [&](double px, double py) {
+    Taps taps;
+    if (pad_position && padding == Padding::border) {
+      px = std::clamp(px, 0.0, double(W - 1));
+      py = std::clamp(py, 0.0, double(H - 1));
+    } else if (pad_position && padding == Padding::reflection) {
+      px = reflect(px, lo_x, hi_x);
+      py = reflect(py, lo_y, hi_y);
+    }
+    if (mode == "nearest") {
+      taps.add(rule.index(static_cast<int64_t>(std::nearbyint(py)),
+                          static_cast<int64_t>(std::nearbyint(px))),
+               1.0);
+    } else if (mode == "bilinear") {
+      const double fx = std::floor(px), fy = std::floor(py);
+      const double dx = px - fx, dy = py - fy;
+      const auto x0 = static_cast<int64_t>(fx), y0 = static_cast<int64_t>(fy);
+      taps.add(rule.index(y0, x0), (1 - dy) * (1 - dx));
+      taps.add(rule.index(y0, x0 + 1), (1 - dy) * dx);
+      taps.add(rule.index(y0 + 1, x0), dy * (1 - dx));
+      taps.add(rule.index(y0 + 1, x0 + 1), dy * dx);
+    } else {
+      const double fx = std::floor(px), fy = std::floor(py);
+      double wx[4], wy[4];
+      cubic_weights(px - fx, wx);
+      cubic_weights(py - fy, wy);
+      const auto x0 = static_cast<int64_t>(fx) - 1, y0 = static_cast<int64_t>(fy) - 1;
+      for (int r = 0; r < 4; ++r)
+        for (int k = 0; k < 4; ++k) taps.add(rule.index(y0 + r, x0 + k), wy[r] * wx[k]);
+    }
+    return taps;
+  };
+  Tensor out(x.element_type(), {N, C, HO, WO});
+  const int64_t positions = HO * WO;
+  std::vector<Taps> taps(positions);
+  dispatch_float(x.element_type(), ctx, [&]<typename T>() {
+    const Tensor gd = convert_tensor(ctx, grid, ElementType::f64);
+    for (int64_t n = 0; n < N; ++n) {
+      const double* g = gd.data_as<double>() + n * positions * 2;
+#pragma omp parallel for if (positions > 1024)
+      for (int64_t i = 0; i < positions; ++i)
+        taps[i] = taps_at(denormalize(g[2 * i], W), denormalize(g[2 * i + 1], H));
+#pragma omp parallel for if (C * positions > 4096)
+      for (int64_t c = 0; c < C; ++c) {
+        const T* plane = x.data_as<T>() + (n * C + c) * H * W;
+        T* po = out.data_as<T>() + (n * C + c) * positions;
+        for (int64_t i = 0; i < positions; ++i) {
+          const Taps& t = taps[i];
+          double v = 0;
+          for (int k = 0; k < t.count; ++k) v += t.weight[k] * double(plane[t.index[k]]);
+          po[i] = static_cast<T>(v);
         }
-        double v = 0;
-        if (mode == "nearest") {
-          v = plane.at(static_cast<int64_t>(std::nearbyint(py)),
-                       static_cast<int64_t>(std::nearbyint(px)));
-        } else if (mode == "bilinear") {
-          const double fx = std::floor(px), fy = std::floor(py);
-          const double dx = px - fx, dy = py - fy;
-          const auto x0 = static_cast<int64_t>(fx), y0 = static_cast<int64_t>(fy);
-          v = (1 - dy) * ((1 - dx) * plane.at(y0, x0) + dx * plane.at(y0, x0 + 1)) +
-              dy * ((1 - dx) * plane.at(y0 + 1, x0) + dx * plane.at(y0 + 1, x0 + 1));
-        } else {
-          const double fx = std::floor(px), fy = std::floor(py);
-          double wx[4], wy[4];
-          cubic_weights(px - fx, wx);
-          cubic_weights(py - fy, wy);
-          const auto x0 = static_cast<int64_t>(fx) - 1, y0 = static_cast<int64_t>(fy) - 1;
-          for (int r = 0; r < 4; ++r) {
-            double row = 0;
-            for (int k = 0; k < 4; ++k) row += wx[k] * plane.at(y0 + r, x0 + k);
-            v += wy[r] * row;
-          }
-        }
-        po[(n * C + c) * HO * WO + i] = v;
       }
     }
-  }
-  ctx.set_output(0, convert_tensor(ctx, out, x.element_type()));
+  });
+  ctx.set_output(0, out);
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // Linear algebra beyond matrix products: Einsum (any equation, ellipsis broadcasting, diagonals)
 // and Det (LU with partial pivoting).
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <map>
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/linalg.hpp"
 #include "devices/cpu/tensor_util.hpp"
 #include "ir/einsum_equation.hpp"
 
@@ -49,6 +51,83 @@ EinsumTerm parse_term(const OpContext& ctx, const std::string& text, int64_t ran
   return term;
 }
 
+// Two f32 operands without diagonals, broadcasting or labels summed within one operand: the
+// equation is a batched matrix product. Labels in both operands and the output are the batch,
+// those in both operands only are summed (k), the others are rows (m, from the first operand)
+// or columns (n, from the second). Operands are transposed to [batch, m, k] and [batch, k, n],
+// multiplied with sgemm, and the [batch, m, n] result transposed to the output's order.
+// Returns false (nothing written) where the equation does not have that form.
+bool einsum_as_matrix_product(OpContext& ctx, const std::vector<EinsumTerm>& terms,
+                              const EinsumTerm& out) {
+  if (terms.size() != 2 || ctx.input(0).element_type() != ElementType::f32 ||
+      ctx.input(1).element_type() != ElementType::f32)
+    return false;
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  auto position = [](const std::vector<int>& labels, int label) -> int64_t {
+    const auto it = std::find(labels.begin(), labels.end(), label);
+    return it == labels.end() ? -1 : it - labels.begin();
+  };
+  for (const auto* labels : {&terms[0].labels, &terms[1].labels, &out.labels})
+    for (size_t i = 0; i < labels->size(); ++i)
+      if (position(*labels, (*labels)[i]) != static_cast<int64_t>(i)) return false;  // diagonal
+  const auto& la = terms[0].labels;
+  const auto& lb = terms[1].labels;
+  std::vector<int> batch, rows, cols, summed;
+  int64_t nb = 1, m = 1, n = 1, k = 1;
+  for (size_t i = 0; i < la.size(); ++i) {
+    const int64_t in_b = position(lb, la[i]);
+    const bool in_out = position(out.labels, la[i]) >= 0;
+    if (in_b >= 0 && a.shape()[i] != b.shape()[in_b]) return false;  // broadcast
+    if (in_b >= 0 && in_out) {
+      batch.push_back(la[i]);
+      nb *= a.shape()[i];
+    } else if (in_b >= 0) {
+      summed.push_back(la[i]);
+      k *= a.shape()[i];
+    } else if (in_out) {
+      rows.push_back(la[i]);
+      m *= a.shape()[i];
+    } else {
+      return false;  // summed over the first operand alone
+    }
+  }
+  for (size_t i = 0; i < lb.size(); ++i) {
+    if (position(la, lb[i]) >= 0) continue;
+    if (position(out.labels, lb[i]) < 0) return false;  // summed over the second alone
+    cols.push_back(lb[i]);
+    n *= b.shape()[i];
+  }
+  // Operand in the order `first, second, third` of label groups, as a contiguous tensor.
+  auto arranged = [&](const Tensor& t, const std::vector<int>& labels,
+                      std::initializer_list<const std::vector<int>*> groups) {
+    std::vector<int64_t> perm;
+    for (const auto* g : groups)
+      for (int label : *g) perm.push_back(position(labels, label));
+    bool identity = true;
+    for (size_t i = 0; i < perm.size(); ++i) identity = identity && perm[i] == int64_t(i);
+    return identity ? t : transpose_tensor(ctx, t, perm);
+  };
+  const Tensor a2 = arranged(a, la, {&batch, &rows, &summed});
+  const Tensor b2 = arranged(b, lb, {&batch, &summed, &cols});
+  std::vector<int> product_labels = batch;
+  product_labels.insert(product_labels.end(), rows.begin(), rows.end());
+  product_labels.insert(product_labels.end(), cols.begin(), cols.end());
+  Shape product_shape;
+  for (int label : product_labels) {
+    const int64_t ia = position(la, label);
+    product_shape.push_back(ia >= 0 ? a.shape()[ia] : b.shape()[position(lb, label)]);
+  }
+  Tensor product(ElementType::f32, product_shape);  // zeros: also the answer when k == 0
+  if (m > 0 && n > 0 && k > 0) {
+    for (int64_t i = 0; i < nb; ++i)
+      gemm_f32(false, false, m, n, k, 1.0f, a2.data_as<float>() + i * m * k, k,
+               b2.data_as<float>() + i * k * n, n, 0.0f, product.data_as<float>() + i * m * n, n);
+  }
+  ctx.set_output(0, arranged(product, product_labels, {&out.labels}));
+  return true;
+}
+
 void op_einsum(OpContext& ctx) {
   const std::string equation = ctx.attr_s("equation", "");
   const ir::EinsumEquation parsed = ir::parse_einsum(equation);
@@ -85,7 +164,9 @@ void op_einsum(OpContext& ctx) {
   for (int label : out.labels)
     ctx.check(sizes.count(label) > 0, "output label '{}' is not in any operand", char(label));
 
-  // Loop order: output labels, then the summed ones.
+  if (einsum_as_matrix_product(ctx, terms, out)) return;
+
+  // Any other equation: one loop per label, output labels first, then the summed ones.
   std::vector<int> loop = out.labels;
   for (const auto& [label, n] : sizes)
     if (std::find(loop.begin(), loop.end(), label) == loop.end()) loop.push_back(label);
