@@ -5,6 +5,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "devices/cpu/onednn_util.hpp"
 #include "ir/shape_inference.hpp"
 #include "passes/graph_rewrite.hpp"
 
@@ -188,13 +189,15 @@ int fuse_matmuls(ir::Graph& g, const ir::ShapeInference& shapes, int& matmuls) {
   return absorbed;
 }
 
-int keep_blocked_layouts(ir::Graph& g, int64_t block, const ir::ShapeInference& shapes) {
-  if (block <= 0) return 0;
+int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeInference& shapes) {
+  if (layout.empty()) return 0;
+  // A channel block pads the channels to a multiple of itself unless they are one already.
+  const int64_t block = layout == onednn::kBlocked16 ? 16 : layout == onednn::kBlocked8 ? 8 : 1;
   const auto readers = passes::readers_of(g);
   auto is_fused = [](const ir::Node& n) {
     return n.domain == kCpuDomain && n.op_type == "FusedConv";
   };
-  std::unordered_set<std::string> blocked;
+  std::unordered_set<std::string> kept;
   for (auto& n : g.nodes) {
     if (!is_fused(n)) continue;
     const std::string& v = n.outputs[0];
@@ -212,20 +215,20 @@ int keep_blocked_layouts(ir::Graph& g, int64_t block, const ir::ShapeInference& 
                        (reader.inputs.size() < 3 || reader.inputs[2] != v);
     }
     if (!only_conv_data) continue;
-    n.attributes["dst_blocked"].kind = ir::Attribute::Kind::i;
-    n.attributes["dst_blocked"].i = block;
-    blocked.insert(v);
+    n.attributes["dst_layout"].kind = ir::Attribute::Kind::s;
+    n.attributes["dst_layout"].s = layout;
+    kept.insert(v);
   }
   for (auto& n : g.nodes) {
     if (!is_fused(n)) continue;
-    for (auto [input, attr] : {std::pair{0, "src_blocked"}, std::pair{3, "residual_blocked"}}) {
-      if (n.inputs.size() > static_cast<std::size_t>(input) && blocked.count(n.inputs[input])) {
-        n.attributes[attr].kind = ir::Attribute::Kind::i;
-        n.attributes[attr].i = block;
+    for (auto [input, attr] : {std::pair{0, "src_layout"}, std::pair{3, "residual_layout"}}) {
+      if (n.inputs.size() > static_cast<std::size_t>(input) && kept.count(n.inputs[input])) {
+        n.attributes[attr].kind = ir::Attribute::Kind::s;
+        n.attributes[attr].s = layout;
       }
     }
   }
-  return static_cast<int>(blocked.size());
+  return static_cast<int>(kept.size());
 }
 
 }  // namespace sinter::cpu

@@ -16,6 +16,7 @@
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/onednn_util.hpp"
 #include "passes/optimize.hpp"
 
 namespace sinter::cpu {
@@ -54,24 +55,6 @@ std::string isa_name() {
       return "avx512_core_amx";
     default:
       return "generic";
-  }
-}
-
-// Channels per block of the layout oneDNN's convolutions use on this CPU.
-int64_t channel_block() {
-  using isa = dnnl::cpu_isa;
-  switch (dnnl::get_effective_cpu_isa()) {
-    case isa::avx512_core:
-    case isa::avx512_core_vnni:
-    case isa::avx512_core_bf16:
-    case isa::avx512_core_amx:
-      return 16;
-    case isa::avx:
-    case isa::avx2:
-    case isa::avx2_vnni:
-      return 8;
-    default:
-      return 0;  // isa values are bit sets, not an order: unknown ones keep plain layouts
   }
 }
 
@@ -267,8 +250,9 @@ class CpuDevice final : public device::Device {
     const int absorbed_by_matmul = fuse_matmuls(*optimized, shapes, matmuls);
     report.applied.emplace_back("MatMul with pre-packed oneDNN weights", matmuls);
     report.applied.emplace_back("bias, activations and Adds fused into MatMul", absorbed_by_matmul);
-    report.applied.emplace_back("values kept in oneDNN's blocked layout",
-                                keep_blocked_layouts(*optimized, channel_block(), shapes));
+    report.applied.emplace_back(
+        "values kept in the convolutions' layout",
+        keep_conv_layouts(*optimized, onednn::preferred_conv_layout(), shapes));
     std::string precision = "f32";
     if (options.precision == "bf16") {
       // Convolutions and matrix products read bf16 (inputs and weights converted by reorders)

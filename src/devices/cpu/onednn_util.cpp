@@ -1,5 +1,7 @@
 #include "devices/cpu/onednn_util.hpp"
 
+#include <array>
+
 namespace sinter::cpu::onednn {
 
 dnnl::engine& engine() {
@@ -13,6 +15,40 @@ dnnl::memory::desc plain_f32(const Shape& shape) {
   dnnl::memory::dims strides(dims.size(), 1);
   for (std::size_t i = dims.size() - 1; i > 0; --i) strides[i - 1] = strides[i] * dims[i];
   return {dims, dnnl::memory::data_type::f32, strides};
+}
+
+dnnl::memory::desc activation_f32(const dnnl::memory::dims& dims, const std::string& layout) {
+  using tag = dnnl::memory::format_tag;
+  const std::size_t rank = dims.size();
+  if (rank < 3 || rank > 5 || layout.empty()) return plain_f32(Shape(dims.begin(), dims.end()));
+  const std::size_t i = rank - 3;
+  tag t = tag::undef;
+  if (layout == kChannelsLast) t = std::array{tag::acb, tag::acdb, tag::acdeb}[i];
+  if (layout == kBlocked16) t = std::array{tag::nCw16c, tag::nChw16c, tag::nCdhw16c}[i];
+  if (layout == kBlocked8) t = std::array{tag::nCw8c, tag::nChw8c, tag::nCdhw8c}[i];
+  if (t == tag::undef) return plain_f32(Shape(dims.begin(), dims.end()));
+  return {dims, dnnl::memory::data_type::f32, t};
+}
+
+const std::string& preferred_conv_layout() {
+  static const std::string layout = [] {
+    using tag = dnnl::memory::format_tag;
+    using dt = dnnl::memory::data_type;
+    const dnnl::memory::dims src = {1, 64, 56, 56}, weights = {64, 64, 3, 3};
+    try {
+      const dnnl::convolution_forward::desc desc(
+          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+          {src, dt::f32, tag::any}, {weights, dt::f32, tag::any}, {src, dt::f32, tag::any}, {1, 1},
+          {1, 1}, {1, 1});
+      const dnnl::convolution_forward::primitive_desc pd(desc, engine());
+      for (const char* candidate : {kChannelsLast, kBlocked16, kBlocked8})
+        if (pd.src_desc() == activation_f32(src, candidate)) return std::string(candidate);
+    } catch (const dnnl::error&) {
+      // No convolution for this CPU at all: plain tensors, and every Conv reports its error.
+    }
+    return std::string();
+  }();
+  return layout;
 }
 
 void execute(const dnnl::primitive& primitive,

@@ -4,6 +4,7 @@
 
 #include <dnnl.hpp>
 
+#include <string>
 #include <unordered_map>
 
 #include "devices/cpu/op_context.hpp"
@@ -15,6 +16,20 @@ dnnl::engine& engine();
 
 // Row-major layout of `shape` (any rank up to 12; a scalar is [1]).
 dnnl::memory::desc plain_f32(const Shape& shape);
+
+// Layouts an activation tensor (rank 3 to 5, channels second in the logical shape) can be
+// stored in between the CPU's fused convolutions: kChannelsLast (NWC, NHWC, NDHWC) or the
+// channel-blocked nChw16c / nChw8c (channels in groups of 16 or 8, innermost). "" is plain.
+inline constexpr const char* kChannelsLast = "channels_last";
+inline constexpr const char* kBlocked16 = "blocked16";
+inline constexpr const char* kBlocked8 = "blocked8";
+// The f32 memory description of `dims` in one of those layouts (plain for "" and for ranks
+// outside 3..5).
+dnnl::memory::desc activation_f32(const dnnl::memory::dims& dims, const std::string& layout);
+// The layout oneDNN's convolutions compute in on this CPU, asked once by setting up a typical
+// one (3x3, 64 channels, 56x56) and reading the layout it chose: kChannelsLast for the
+// brgemm kernels of AVX-512 CPUs, kBlocked8/16 for the older JIT kernels, "" when neither.
+const std::string& preferred_conv_layout();
 
 // Runs `primitive` on a fresh stream with memories over the tensors' data, and waits.
 void execute(const dnnl::primitive& primitive,

@@ -1,8 +1,8 @@
 // FusedConv (domain sinter.cpu, made by conv_fusion.cpp): a Conv with constant f32 weights and
 // its post-ops, through one oneDNN convolution primitive. The primitive and the weights in the
 // layout it prefers are made once per input shape and kept in the node's cache, so a run only
-// moves activations: they arrive and leave in plain NCHW, or in the channel-blocked layout when
-// passed between FusedConvs (keep_blocked_layouts), reordered to and from the layout the
+// moves activations: they arrive and leave in plain NCHW, or in the layout oneDNN's convolutions
+// prefer when passed between FusedConvs (keep_conv_layouts), reordered to and from the layout the
 // primitive computes in where those differ.
 #include <dnnl.hpp>
 
@@ -24,20 +24,6 @@ using tag = dnnl::memory::format_tag;
 
 using onednn::engine;
 
-// The channel-blocked layout keep_blocked_layouts chose (block 16 or 8), plain for 0.
-dnnl::memory::desc layout(const dnnl::memory::dims& dims, int64_t block) {
-  if (block != 8 && block != 16) return onednn::plain_f32(Shape(dims.begin(), dims.end()));
-  const bool b16 = block == 16;
-  switch (dims.size()) {
-    case 3:
-      return {dims, dt::f32, b16 ? tag::nCw16c : tag::nCw8c};
-    case 4:
-      return {dims, dt::f32, b16 ? tag::nChw16c : tag::nChw8c};
-    default:
-      return {dims, dt::f32, b16 ? tag::nCdhw16c : tag::nCdhw8c};
-  }
-}
-
 dnnl::reorder::primitive_desc make_reorder(const dnnl::memory::desc& from,
                                            const dnnl::memory::desc& to) {
   return dnnl::reorder::primitive_desc(engine(), from, engine(), to);
@@ -46,8 +32,8 @@ dnnl::reorder::primitive_desc make_reorder(const dnnl::memory::desc& from,
 // Everything made once per input shape.
 struct PreparedConv {
   dnnl::convolution_forward primitive;
-  // How the tensors arrive and leave (plain, or blocked between FusedConvs), and the layouts
-  // the primitive computes in.
+  // How the tensors arrive and leave (plain, or the convolutions' layout between FusedConvs), and
+  // the layouts the primitive computes in.
   dnnl::memory::desc src_in, dst_out, residual_in, src_md, dst_md, scratchpad_md;
   // Reorders between those layouts, made once (creating one per run costs as much as running
   // a small one); empty where the layouts agree.
@@ -79,18 +65,18 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   }
   auto p = std::make_shared<PreparedConv>();
   p->output_shape = g.output_shape;
-  p->src_in = layout(src_dims, ctx.attr_i("src_blocked", 0));
-  p->dst_out = layout(dst_dims, ctx.attr_i("dst_blocked", 0));
-  p->residual_in = layout(dst_dims, ctx.attr_i("residual_blocked", 0));
-  // Blocked layouts are only chosen where they take no padding; never read or write past a
-  // tensor whatever the attributes say.
+  p->src_in = onednn::activation_f32(src_dims, ctx.attr_s("src_layout", ""));
+  p->dst_out = onednn::activation_f32(dst_dims, ctx.attr_s("dst_layout", ""));
+  p->residual_in = onednn::activation_f32(dst_dims, ctx.attr_s("residual_layout", ""));
+  // Layouts are only chosen where they take no padding; never read or write past a tensor
+  // whatever the attributes say.
   const std::size_t out_bytes = static_cast<std::size_t>(element_count(g.output_shape)) * 4;
   ctx.check(p->src_in.get_size() == x.byte_size() && p->dst_out.get_size() == out_bytes &&
                 p->residual_in.get_size() == out_bytes,
-            "blocked layout does not fit the tensors of input {}", to_string(x.shape()));
+            "layout attributes do not fit the tensors of input {}", to_string(x.shape()));
   const dnnl::memory::desc w_plain = onednn::plain_f32(Shape(w_dims.begin(), w_dims.end()));
   const dnnl::memory::desc b_md({w.shape()[0]}, dt::f32, tag::a);
-  // Layouts left to oneDNN: it picks the blocked ones its fastest kernel for this CPU uses.
+  // Layouts left to oneDNN: it picks the ones its fastest kernel for this CPU uses.
   // With compute_bf16 the primitive reads bf16 (the reorders convert) and accumulates and writes
   // f32.
   const dt compute = ctx.attr_i("compute_bf16", 0) ? dt::bf16 : dt::f32;
