@@ -265,3 +265,92 @@ TEST(Passes, CpuFusedMatMulMatchesTheFormula) {
       EXPECT_NEAR(y[row * n + j], std::max(acc, 0.0), 1e-5) << row << "," << j;
     }
 }
+
+namespace {
+
+// Group normalisation of x [1, C, H, W] by the definition, in double: statistics per group of
+// C / G channels, then per-channel scale and shift, then SiLU when asked.
+std::vector<double> group_norm_formula(const std::vector<float>& x, int64_t c, int64_t hw,
+                                       int64_t groups, const std::vector<float>& scale,
+                                       const std::vector<float>& shift, bool silu) {
+  std::vector<double> y(x.size());
+  const int64_t per = c / groups * hw;
+  for (int64_t g = 0; g < groups; ++g) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < per; ++i) mean += x[g * per + i];
+    mean /= per;
+    for (int64_t i = 0; i < per; ++i) var += (x[g * per + i] - mean) * (x[g * per + i] - mean);
+    var /= per;
+    for (int64_t i = 0; i < per; ++i) {
+      const int64_t ch = (g * per + i) / hw;
+      double v = (x[g * per + i] - mean) / std::sqrt(var + 1e-5) * scale[ch] + shift[ch];
+      if (silu) v = v / (1 + std::exp(-v));
+      y[g * per + i] = v;
+    }
+  }
+  return y;
+}
+
+}  // namespace
+
+// The exporters' GroupNorm (Reshape, InstanceNormalization, Reshape to Shape(x), Mul, Add) and
+// a following SiLU become one GroupNorm node, and so does GroupNormalization-21 + SiLU; both
+// give the definition's values.
+TEST(Passes, CpuGroupNormPatternsFuseAndMatchTheFormula) {
+  const int64_t c = 8, h = 5, w = 7, groups = 4;
+  std::vector<float> xs(c * h * w), scale(c), shift(c);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = 3.f + 2.f * std::sin(0.71f * i);
+  for (int64_t i = 0; i < c; ++i) {
+    scale[i] = 0.5f + 0.1f * i;
+    shift[i] = -0.3f + 0.05f * i;
+  }
+  ir::Graph g;
+  g.opsets[""] = 21;
+  g.inputs.push_back(
+      {"x", PortInfo::Kind::tensor, ElementType::f32, true, {{1, ""}, {c, ""}, {h, ""}, {w, ""}}});
+  Tensor grouping(ElementType::i64, {3});
+  grouping.data_as<int64_t>()[0] = 0;
+  grouping.data_as<int64_t>()[1] = groups;
+  grouping.data_as<int64_t>()[2] = -1;
+  g.constants["grouping"] = grouping;
+  g.constants["ones"] = f32({groups}, std::vector<float>(groups, 1.f));
+  g.constants["zeros"] = f32({groups}, std::vector<float>(groups, 0.f));
+  g.constants["scale"] = f32({c, 1, 1}, scale);
+  g.constants["shift"] = f32({c, 1, 1}, shift);
+  g.constants["scale_flat"] = f32({c}, scale);
+  g.constants["shift_flat"] = f32({c}, shift);
+  g.add_node("Shape", {"x"}, {"x_shape"});
+  g.add_node("Reshape", {"x", "grouping"}, {"grouped"});
+  g.add_node("InstanceNormalization", {"grouped", "ones", "zeros"}, {"normed"})
+      .attributes["epsilon"]
+      .f = 1e-5f;
+  g.add_node("Reshape", {"normed", "x_shape"}, {"back"});
+  g.add_node("Mul", {"back", "scale"}, {"scaled"});
+  g.add_node("Add", {"shift", "scaled"}, {"y1"});  // constant first: either order fuses
+  g.add_node("Sigmoid", {"y1"}, {"s1"});
+  g.add_node("Mul", {"y1", "s1"}, {"z1"});
+  ir::Node& gn = g.add_node("GroupNormalization", {"x", "scale_flat", "shift_flat"}, {"y2"});
+  gn.attributes["num_groups"].kind = ir::Attribute::Kind::i;
+  gn.attributes["num_groups"].i = groups;
+  gn.attributes["epsilon"].f = 1e-5f;
+  g.add_node("Sigmoid", {"y2"}, {"s2"});
+  g.add_node("Mul", {"s2", "y2"}, {"z2"});
+  g.outputs.push_back({"z1", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g.outputs.push_back({"z2", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  EXPECT_EQ(placement.node_implementation[2], "vectorised C++ group norm + swish");
+  for (std::size_t i : {0, 1, 3, 4, 5, 6, 7})
+    EXPECT_EQ(placement.node_implementation[i], "fused into GroupNorm") << i;
+  EXPECT_EQ(placement.node_implementation[8], "vectorised C++ group norm + swish");
+  std::map<std::string, Value> values = {{"x", f32({1, c, h, w}, xs)}};
+  exe->run(values);
+  const auto want = group_norm_formula(xs, c, h * w, groups, scale, shift, true);
+  for (const char* out : {"z1", "z2"}) {
+    const float* got = values.at(out).tensor().data_as<float>();
+    for (std::size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i]))) << out << "[" << i << "]";
+  }
+}

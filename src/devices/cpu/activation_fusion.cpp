@@ -6,53 +6,12 @@
 #include <utility>
 
 #include "devices/cpu/conv_fusion.hpp"
+#include "devices/cpu/graph_matcher.hpp"
 #include "passes/graph_rewrite.hpp"
 
 namespace sinter::cpu {
 
 namespace {
-
-class Matcher {
- public:
-  explicit Matcher(ir::Graph& g) : g_(g), readers_(passes::readers_of(g)) {
-    for (std::size_t i = 0; i < g.nodes.size(); ++i)
-      for (const auto& o : g.nodes[i].outputs)
-        if (!o.empty()) producer_[o] = i;
-  }
-
-  // The node producing `value` when it is `op` and `value` has no other reader (and is not a
-  // graph output), so it may disappear into a fused node.
-  ir::Node* private_producer(const std::string& value, const std::string& op) {
-    auto p = producer_.find(value);
-    if (p == producer_.end() || removed_.count(p->second)) return nullptr;
-    ir::Node& n = g_.nodes[p->second];
-    if (n.op_type != op || !n.domain.empty() || n.outputs.size() != 1) return nullptr;
-    auto r = readers_.find(value);
-    if (r == readers_.end() || r->second.size() != 1 || passes::is_graph_output(g_, value))
-      return nullptr;
-    return &n;
-  }
-  // The scalar f32 constant `value`, if it is one.
-  std::optional<float> scalar(const std::string& value) const {
-    const Tensor* t = passes::f32_constant(g_, value);
-    if (!t || t->element_count() != 1) return std::nullopt;
-    return t->data_as<float>()[0];
-  }
-  void remove(const ir::Node* n) {
-    removed_.insert(static_cast<std::size_t>(n - g_.nodes.data()));
-    absorbed_sources_.insert(absorbed_sources_.end(), n->sources.begin(), n->sources.end());
-  }
-  // The sources of the nodes removed since the last call (they go to the fused node).
-  std::vector<std::size_t> take_absorbed_sources() { return std::exchange(absorbed_sources_, {}); }
-  bool removed(std::size_t i) const { return removed_.count(i) > 0; }
-
- private:
-  ir::Graph& g_;
-  std::unordered_map<std::string, std::vector<std::size_t>> readers_;
-  std::unordered_map<std::string, std::size_t> producer_;
-  std::unordered_set<std::size_t> removed_;
-  std::vector<std::size_t> absorbed_sources_;
-};
 
 bool is_binary(const ir::Node& n, const char* op) {
   return n.op_type == op && n.domain.empty() && n.inputs.size() == 2 && n.outputs.size() == 1;
@@ -63,7 +22,7 @@ bool near(float a, float b) {
 }
 
 // Mul(x, Sigmoid(x)) or Mul(x, Sigmoid(Mul(x, k))): x and alpha.
-std::optional<std::pair<std::string, float>> match_swish(Matcher& m, const ir::Node& mul) {
+std::optional<std::pair<std::string, float>> match_swish(GraphMatcher& m, const ir::Node& mul) {
   if (!is_binary(mul, "Mul")) return std::nullopt;
   for (int side = 0; side < 2; ++side) {
     const std::string& x = mul.inputs[side];
@@ -88,7 +47,7 @@ std::optional<std::pair<std::string, float>> match_swish(Matcher& m, const ir::N
 }
 
 // Mul(Mul(x, Add(Erf(Div(x, sqrt2)), 1)), 0.5) with operands in either order: x.
-std::optional<std::string> match_gelu(Matcher& m, const ir::Node& outer) {
+std::optional<std::string> match_gelu(GraphMatcher& m, const ir::Node& outer) {
   if (!is_binary(outer, "Mul")) return std::nullopt;
   for (int s0 = 0; s0 < 2; ++s0) {
     auto half = m.scalar(outer.inputs[1 - s0]);
@@ -128,7 +87,7 @@ std::optional<std::string> match_gelu(Matcher& m, const ir::Node& outer) {
 }  // namespace
 
 int fuse_activations(ir::Graph& g) {
-  Matcher m(g);
+  GraphMatcher m(g);
   int removed = 0;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     if (m.removed(i)) continue;
@@ -150,9 +109,7 @@ int fuse_activations(ir::Graph& g) {
     const auto absorbed = m.take_absorbed_sources();
     n.sources.insert(n.sources.end(), absorbed.begin(), absorbed.end());
   }
-  std::vector<bool> gone(g.nodes.size());
-  for (std::size_t i = 0; i < g.nodes.size(); ++i) gone[i] = m.removed(i);
-  passes::erase_nodes(g, gone);
+  m.erase_removed();
   return removed;
 }
 

@@ -16,6 +16,7 @@
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/norm_fusion.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "passes/optimize.hpp"
 
@@ -89,6 +90,9 @@ std::string implementation_of(const ir::Node& n) {
       for (const auto& p : post->strings) s += " + " + p;
     return s;
   }
+  if (n.domain == kCpuDomain && n.op_type == "GroupNorm")
+    return n.find("activation") ? "vectorised C++ group norm + " + n.find("activation")->s
+                                : "vectorised C++ group norm";
   if (n.domain == kCpuDomain) return "oneDNN " + n.op_type + " (f32) / C++ kernel";
   if (!n.domain.empty()) return "C++ kernel";
   if (n.op_type == "Conv") return "oneDNN convolution";
@@ -109,6 +113,7 @@ std::string original_op(const ir::Node& n) {
   if (n.domain != kCpuDomain) return n.op_type;
   if (n.op_type == "FusedConv") return "Conv";
   if (n.op_type == "FusedMatMul") return "MatMul";
+  if (n.op_type == "GroupNorm") return "GroupNorm";
   return "Mul";  // Swish and GELU end with a Mul
 }
 
@@ -242,6 +247,7 @@ class CpuDevice final : public device::Device {
     const ir::ShapeInference shapes = ir::infer_shapes(*optimized);
     report.applied.emplace_back("nodes fused into Swish/GELU activations",
                                 fuse_activations(*optimized));
+    report.applied.emplace_back("nodes fused into GroupNorm", fuse_group_norms(*optimized, shapes));
     int convs = 0;
     const int absorbed = fuse_convolutions(*optimized, shapes, convs);
     report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);

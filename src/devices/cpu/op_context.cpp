@@ -82,6 +82,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_signal_ops(r);
     register_loss_ops(r);
     register_fused_conv_ops(r);
+    register_fused_norm_ops(r);
     register_fused_activation_ops(r);
     register_fused_matmul_ops(r);
     return r;

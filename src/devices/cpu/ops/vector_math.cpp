@@ -108,6 +108,54 @@ void tanh(float* v, int64_t n) {
 }
 
 SINTER_MULTIVERSION
+void swish(float* v, int64_t n, float alpha) {
+  for (int64_t i = 0; i < n; ++i) v[i] = v[i] / (1.0f + exp_bounded(-alpha * v[i]));
+}
+
+SINTER_MULTIVERSION
+void scale_shift(const float* x, float mul, float add, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * mul + add;
+}
+
+namespace {
+
+// Sum of f(x[i]) over runs of kRun elements in 16 float lanes (vectorisable without
+// reassociating), each run's total added in double: float error stays that of a short sum.
+constexpr int64_t kRun = 256, kLanes = 16;
+template <typename F>
+SINTER_ALWAYS_INLINE double run_sum(const float* x, int64_t n, F f) {
+  double total = 0;
+  int64_t i = 0;
+  for (; i + kRun <= n; i += kRun) {
+    float lanes[kLanes] = {};
+    for (int64_t j = 0; j < kRun; j += kLanes)
+      for (int64_t l = 0; l < kLanes; ++l) lanes[l] += f(x[i + j + l]);
+    float run = 0;
+    for (int64_t l = 0; l < kLanes; ++l) run += lanes[l];
+    total += run;
+  }
+  for (; i < n; ++i) total += f(x[i]);
+  return total;
+}
+
+}  // namespace
+
+SINTER_MULTIVERSION
+void mean_and_variance(const float* x, int64_t n, double& mean, double& variance) {
+  if (n <= 0) {
+    mean = variance = 0;
+    return;
+  }
+  mean = run_sum(x, n, [](float v) { return v; }) / static_cast<double>(n);
+  const float m = static_cast<float>(mean);
+  // Deviations from the float mean; the tiny offset of that mean from the exact one is
+  // corrected for (sum of (x - m)^2 = n var + n (mean - m)^2).
+  const double offset = mean - static_cast<double>(m);
+  const double squares = run_sum(x, n, [m](float v) { return (v - m) * (v - m); });
+  variance = std::max(0.0, squares / static_cast<double>(n) - offset * offset);
+}
+
+SINTER_MULTIVERSION
 void accumulate_product(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                         const float* b, int64_t ldb, float* out, int64_t ldo) {
   int64_t r = 0;

@@ -1,7 +1,8 @@
-// Small float kernels for work too fine-grained for a oneDNN primitive call: the per-time-step
-// products and gate activations of the recurrent layers. Each is compiled for AVX-512, AVX2+FMA
-// and baseline x86-64 and the loader picks the one the CPU runs (the project builds without
-// -march, so plain loops would otherwise be SSE2 only).
+// Small float kernels for work too fine-grained for a oneDNN primitive call or not in oneDNN:
+// the per-time-step products and gate activations of the recurrent layers, normalisation
+// statistics and the fused group normalisation's affine + SiLU pass. Each is compiled for AVX-512,
+// AVX2+FMA and baseline x86-64 and the loader picks the one the CPU runs (the project builds
+// without -march, so plain loops would otherwise be SSE2 only).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,14 @@ namespace sinter::cpu::vec {
 void sigmoid(float* v, int64_t n);
 // v[i] = tanh(v[i]), relative error below 1e-6.
 void tanh(float* v, int64_t n);
+
+// v[i] = v[i] * sigmoid(alpha * v[i]) (SiLU for alpha 1).
+void swish(float* v, int64_t n, float alpha);
+// y[i] = x[i] * mul + add.
+void scale_shift(const float* x, float mul, float add, float* y, int64_t n);
+// Mean and (biased) variance of x[0..n), two passes, float partial sums of short runs
+// accumulated in double.
+void mean_and_variance(const float* x, int64_t n, double& mean, double& variance);
 
 // out[r][j] += sum_p a[r][p] * b[p][j] for r < m, j < n, p < k (row-major, leading dimensions
 // lda, ldb, ldo). Meant for few rows (a recurrent state times its weights).

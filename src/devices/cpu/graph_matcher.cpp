@@ -1,0 +1,59 @@
+#include "devices/cpu/graph_matcher.hpp"
+
+#include <utility>
+
+#include "passes/graph_rewrite.hpp"
+
+namespace sinter::cpu {
+
+GraphMatcher::GraphMatcher(ir::Graph& g) : g_(g), readers_(passes::readers_of(g)) {
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& o : g.nodes[i].outputs)
+      if (!o.empty()) producer_[o] = i;
+}
+
+bool GraphMatcher::private_value(const std::string& value) const {
+  auto r = readers_.find(value);
+  return r != readers_.end() && r->second.size() == 1 && !passes::is_graph_output(g_, value);
+}
+
+ir::Node* GraphMatcher::private_producer(const std::string& value, const std::string& op) {
+  auto p = producer_.find(value);
+  if (p == producer_.end() || removed(p->second) || !private_value(value)) return nullptr;
+  ir::Node& n = g_.nodes[p->second];
+  if (n.op_type != op || !n.domain.empty() || n.outputs.size() != 1) return nullptr;
+  return &n;
+}
+
+ir::Node* GraphMatcher::sole_reader(const std::string& value, const std::string& op,
+                                    const std::string& domain) {
+  if (!private_value(value)) return nullptr;
+  const std::size_t i = readers_.at(value)[0];
+  ir::Node& n = g_.nodes[i];
+  if (removed(i) || n.op_type != op || n.domain != domain || n.outputs.size() != 1) return nullptr;
+  return &n;
+}
+
+std::optional<float> GraphMatcher::scalar(const std::string& value) const {
+  const Tensor* t = passes::f32_constant(g_, value);
+  if (!t || t->element_count() != 1) return std::nullopt;
+  return t->data_as<float>()[0];
+}
+
+void GraphMatcher::remove(const ir::Node* n) {
+  removed_.insert(static_cast<std::size_t>(n - g_.nodes.data()));
+  absorbed_sources_.insert(absorbed_sources_.end(), n->sources.begin(), n->sources.end());
+}
+
+std::vector<std::size_t> GraphMatcher::take_absorbed_sources() {
+  return std::exchange(absorbed_sources_, {});
+}
+
+void GraphMatcher::erase_removed() {
+  std::vector<bool> gone(g_.nodes.size());
+  for (std::size_t i = 0; i < g_.nodes.size(); ++i) gone[i] = removed(i);
+  passes::erase_nodes(g_, gone);
+  removed_.clear();
+}
+
+}  // namespace sinter::cpu

@@ -1,0 +1,47 @@
+// What the CPU device's fusions share to find chains of nodes: which node makes a value, which
+// single node reads it, scalar constants, and the bookkeeping of nodes absorbed into a fused one
+// (marked during the walk, erased at the end, their sources handed to the fused node).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "ir/graph.hpp"
+
+namespace sinter::cpu {
+
+class GraphMatcher {
+ public:
+  explicit GraphMatcher(ir::Graph& g);
+
+  // The node producing `value` when it is `op` (default domain) and `value` has no other reader
+  // (and is not a graph output), so it may disappear into a fused node.
+  ir::Node* private_producer(const std::string& value, const std::string& op);
+  // The one node reading `value` when it is `op` in `domain`, `value` has no other reader and is
+  // not a graph output.
+  ir::Node* sole_reader(const std::string& value, const std::string& op,
+                        const std::string& domain = "");
+  // The scalar f32 constant `value`, if it is one.
+  std::optional<float> scalar(const std::string& value) const;
+
+  void remove(const ir::Node* n);
+  bool removed(std::size_t i) const { return removed_.count(i) > 0; }
+  // The sources of the nodes removed since the last call (they go to the fused node).
+  std::vector<std::size_t> take_absorbed_sources();
+  // Erases the removed nodes from the graph (the matcher is done then).
+  void erase_removed();
+
+ private:
+  bool private_value(const std::string& value) const;
+
+  ir::Graph& g_;
+  std::unordered_map<std::string, std::vector<std::size_t>> readers_;
+  std::unordered_map<std::string, std::size_t> producer_;
+  std::unordered_set<std::size_t> removed_;
+  std::vector<std::size_t> absorbed_sources_;
+};
+
+}  // namespace sinter::cpu

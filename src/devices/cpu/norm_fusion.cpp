@@ -1,0 +1,200 @@
+#include "devices/cpu/norm_fusion.hpp"
+
+#include "devices/cpu/conv_fusion.hpp"
+#include "devices/cpu/graph_matcher.hpp"
+#include "passes/graph_rewrite.hpp"
+
+namespace sinter::cpu {
+
+namespace {
+
+// Known dims of `value` (empty when its rank is not known).
+std::vector<int64_t> dims_of(const ir::ShapeInference& shapes, const std::string& value) {
+  auto it = shapes.values.find(value);
+  if (it == shapes.values.end() || !it->second.rank_known) return {};
+  return it->second.dims;
+}
+
+bool known(const std::vector<int64_t>& dims) {
+  for (int64_t d : dims)
+    if (d < 0) return false;
+  return !dims.empty();
+}
+
+// True when `name` is an f32 constant of C values that broadcasts along axis 1 of a tensor of
+// rank `rank`: shape [C, 1, ..., 1] (any rank up to rank - 1) or [1, C, 1, ...].
+bool per_channel_constant(const ir::Graph& g, const std::string& name, int64_t channels,
+                          std::size_t rank) {
+  const Tensor* t = passes::f32_constant(g, name);
+  if (!t || t->element_count() != channels || static_cast<std::size_t>(t->rank()) > rank)
+    return false;
+  // Broadcasting aligns shapes on the right: the constant's axis ci meets the channel axis 1.
+  const int64_t ci = t->rank() - static_cast<int64_t>(rank) + 1;
+  for (int64_t i = 0; i < t->rank(); ++i)
+    if (t->shape()[i] != (i == ci ? channels : 1)) return false;
+  return ci >= 0 || channels == 1;
+}
+
+// Reshape(x, [0 or N, G, -1 or rest]) as a constant: grouping x's channels into G groups.
+bool groups_reshape(const ir::Graph& g, const ir::Node& reshape, const std::vector<int64_t>& x,
+                    int64_t groups) {
+  if (reshape.inputs.size() != 2 || reshape.find("allowzero")) return false;
+  const auto it = g.constants.find(reshape.inputs[1]);
+  if (it == g.constants.end() || it->second.element_type() != ElementType::i64 ||
+      it->second.element_count() != 3)
+    return false;
+  const int64_t* v = it->second.data_as<int64_t>();
+  int64_t rest = 1;
+  for (std::size_t i = 2; i < x.size(); ++i) rest = x[i] < 0 ? -1 : rest * x[i];
+  const int64_t channels_per_group = x[1] / groups;
+  const bool batch_kept = v[0] == 0 || (x[0] >= 0 && v[0] == x[0]);
+  const bool rest_kept = v[2] == -1 || (rest >= 0 && v[2] == rest * channels_per_group);
+  return batch_kept && v[1] == groups && rest_kept;
+}
+
+// The Reshape back to x's shape: to Shape(x), or to x's known dims.
+bool restores_shape(const ir::Graph& g, const ir::ShapeInference& shapes, const ir::Node& reshape,
+                    const std::string& x) {
+  if (reshape.inputs.size() != 2) return false;
+  const auto xd = dims_of(shapes, x);
+  if (known(xd) && dims_of(shapes, reshape.outputs[0]) == xd) return true;
+  for (const auto& n : g.nodes)
+    if (n.outputs.size() == 1 && n.outputs[0] == reshape.inputs[1])
+      return n.op_type == "Shape" && n.domain.empty() && n.inputs.size() == 1 && n.inputs[0] == x &&
+             !n.find("start") && !n.find("end");
+  return false;
+}
+
+void set_f(ir::Node& n, const char* name, float v) {
+  n.attributes[name].kind = ir::Attribute::Kind::f;
+  n.attributes[name].f = v;
+}
+
+// Takes a following Swish into `last`'s fused node: returns the node that now ends the chain.
+ir::Node* absorb_swish(GraphMatcher& m, ir::Node* last, float& alpha, bool& swish) {
+  ir::Node* s = m.sole_reader(last->outputs[0], "Swish", kCpuDomain);
+  if (!s) return last;
+  swish = true;
+  alpha = s->find("alpha") ? s->find("alpha")->f : 1.f;
+  m.remove(last);
+  return s;
+}
+
+// The fused node takes the place (and output) of `last`, the chain's final node.
+void make_group_norm(GraphMatcher& m, ir::Node* last, std::vector<std::string> inputs,
+                     int64_t groups, float epsilon, bool swish, float alpha) {
+  const std::vector<std::string> outputs = last->outputs;
+  std::vector<std::size_t> sources = m.take_absorbed_sources();
+  sources.insert(sources.end(), last->sources.begin(), last->sources.end());
+  *last = ir::Node{};
+  last->name = "GroupNorm_" + outputs[0];
+  last->op_type = "GroupNorm";
+  last->domain = kCpuDomain;
+  last->inputs = std::move(inputs);
+  last->outputs = outputs;
+  last->sources = std::move(sources);
+  last->attributes["groups"].kind = ir::Attribute::Kind::i;
+  last->attributes["groups"].i = groups;
+  set_f(*last, "epsilon", epsilon);
+  if (swish) {
+    last->attributes["activation"].kind = ir::Attribute::Kind::s;
+    last->attributes["activation"].s = "swish";
+    set_f(*last, "alpha", alpha);
+  }
+}
+
+float epsilon_of(const ir::Node& n) {
+  return n.find("epsilon") ? n.find("epsilon")->f : 1e-5f;
+}
+
+// Reshape -> InstanceNormalization -> Reshape [-> Mul] [-> Add] [-> Swish], from the norm.
+int match_decomposed(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatcher& m,
+                     ir::Node& norm) {
+  if (norm.inputs.size() != 3) return 0;
+  const Tensor* group_scale = passes::f32_constant(g, norm.inputs[1]);
+  const Tensor* group_bias = passes::f32_constant(g, norm.inputs[2]);
+  if (!group_scale || !group_bias || group_scale->element_count() != group_bias->element_count())
+    return 0;
+  const int64_t groups = group_scale->element_count();
+  ir::Node* split = m.private_producer(norm.inputs[0], "Reshape");
+  if (!split) return 0;
+  const std::string x = split->inputs[0];
+  const auto xd = dims_of(shapes, x);
+  auto info = shapes.values.find(x);
+  if (xd.size() < 3 || xd[1] <= 0 || groups <= 0 || xd[1] % groups != 0 ||
+      info->second.type != ElementType::f32 || !groups_reshape(g, *split, xd, groups))
+    return 0;
+  ir::Node* back = m.sole_reader(norm.outputs[0], "Reshape");
+  if (!back || !restores_shape(g, shapes, *back, x)) return 0;
+  m.remove(&norm);  // first: the fused node's time is reported on its first source
+  m.remove(split);
+  ir::Node* last = back;
+  std::string channel_scale, channel_bias;
+  int absorbed = 2;
+  for (const char* op : {"Mul", "Add"}) {
+    ir::Node* next = m.sole_reader(last->outputs[0], op);
+    if (!next || next->inputs.size() != 2) break;
+    const int side = next->inputs[0] == last->outputs[0] ? 1 : 0;
+    if (!per_channel_constant(g, next->inputs[side], xd[1], xd.size())) break;
+    (std::string(op) == "Mul" ? channel_scale : channel_bias) = next->inputs[side];
+    m.remove(last);
+    last = next;
+    ++absorbed;
+  }
+  bool swish = false;
+  float alpha = 1.f;
+  ir::Node* end = absorb_swish(m, last, alpha, swish);
+  absorbed += end != last;
+  // A Shape(x) that only fed the Reshape back goes too.
+  if (ir::Node* shape = m.private_producer(back->inputs[1], "Shape")) {
+    m.remove(shape);
+    ++absorbed;
+  }
+  make_group_norm(m, end, {x, norm.inputs[1], norm.inputs[2], channel_scale, channel_bias}, groups,
+                  epsilon_of(norm), swish, alpha);
+  return absorbed;
+}
+
+// GroupNormalization(x, scale, bias) [-> Swish].
+int match_group_normalization(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatcher& m,
+                              ir::Node& norm) {
+  if (norm.inputs.size() != 3 || norm.outputs.size() != 1 || !norm.find("num_groups")) return 0;
+  const int64_t groups = norm.find("num_groups")->i;
+  const auto xd = dims_of(shapes, norm.inputs[0]);
+  const Tensor* scale = passes::f32_constant(g, norm.inputs[1]);
+  const Tensor* bias = passes::f32_constant(g, norm.inputs[2]);
+  if (xd.size() < 3 || xd[1] <= 0 || groups <= 0 || xd[1] % groups != 0 || !scale || !bias ||
+      scale->element_count() != bias->element_count() ||
+      shapes.values.at(norm.inputs[0]).type != ElementType::f32)
+    return 0;
+  const bool per_channel = scale->element_count() == xd[1];
+  if (!per_channel && scale->element_count() != groups) return 0;
+  const std::string x = norm.inputs[0], s = norm.inputs[1], b = norm.inputs[2];
+  bool swish = false;
+  float alpha = 1.f;
+  ir::Node* end = absorb_swish(m, &norm, alpha, swish);
+  const float epsilon = epsilon_of(norm);
+  if (per_channel)
+    make_group_norm(m, end, {x, "", "", s, b}, groups, epsilon, swish, alpha);
+  else
+    make_group_norm(m, end, {x, s, b, "", ""}, groups, epsilon, swish, alpha);
+  return swish ? 1 : 0;
+}
+
+}  // namespace
+
+int fuse_group_norms(ir::Graph& g, const ir::ShapeInference& shapes) {
+  GraphMatcher m(g);
+  int absorbed = 0;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    if (m.removed(i) || !g.nodes[i].domain.empty()) continue;
+    if (g.nodes[i].op_type == "InstanceNormalization")
+      absorbed += match_decomposed(g, shapes, m, g.nodes[i]);
+    else if (g.nodes[i].op_type == "GroupNormalization")
+      absorbed += match_group_normalization(g, shapes, m, g.nodes[i]);
+  }
+  m.erase_removed();
+  return absorbed;
+}
+
+}  // namespace sinter::cpu

@@ -1,0 +1,22 @@
+// The CPU device's rewrite of group normalisation into one internal node (domain sinter.cpu)
+// that reads its input twice (statistics, then the result) and writes once, however exporters
+// spell it:
+//   Reshape(x, [N, G, -1]) -> InstanceNormalization(scale_g, bias_g) -> Reshape(back to x)
+//     [-> Mul(per-channel constant)] [-> Add(per-channel constant)] [-> Swish]
+//   GroupNormalization(x, scale, bias) [-> Swish]           (opset 18: per group, 21: per channel)
+// becomes GroupNorm(x, group_scale, group_bias, channel_scale, channel_bias){groups, epsilon,
+// activation "swish" + alpha}, all parameters f32 constants (absent: 1 and 0). The diffusion
+// models' GroupNorm + SiLU pairs run as one pass instead of five. Only where every intermediate
+// value has this one reader; run after fuse_activations (which makes Swish).
+#pragma once
+
+#include "ir/graph.hpp"
+#include "ir/shape_inference.hpp"
+
+namespace sinter::cpu {
+
+// Returns the number of nodes absorbed (the pattern's nodes minus the one that replaces them).
+// `shapes`: of the graph before the CPU's rewrites.
+int fuse_group_norms(ir::Graph& graph, const ir::ShapeInference& shapes);
+
+}  // namespace sinter::cpu
