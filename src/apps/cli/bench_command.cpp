@@ -33,7 +33,8 @@ struct BenchOptions {
   double seconds = 0;
   bool json = false;
   bool profile = false;
-  int requests = 1;  // inferences in flight at once (start_async / wait)
+  int profile_top = 10;  // slowest nodes listed with --profile
+  int requests = 1;      // inferences in flight at once (start_async / wait)
 };
 
 std::string joined(const std::vector<std::string>& items) {
@@ -289,7 +290,7 @@ void bench_command(const BenchOptions& opt) {
   print_placement(compiled);
   if (opt.profile) {
     for (auto& n : node_totals) n.ms /= double(latencies.size());
-    print_profile(node_totals, s.mean);
+    print_profile(node_totals, s.mean, opt.profile_top);
     std::printf("peak of intermediate values: %s\n",
                 human_bytes(double(request.peak_activation_bytes())).c_str());
   }
@@ -317,6 +318,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "One JSON object instead of the report");
   cmd->add_flag("--profile", opt->profile,
                 "Time every node; print per-device busy time and the slowest nodes");
+  cmd->add_option("--profile-top", opt->profile_top,
+                  "With --profile: how many of the slowest nodes to list (default 10)")
+      ->check(CLI::PositiveNumber);
   cmd->callback([opt] { bench_command(*opt); });
 }
 

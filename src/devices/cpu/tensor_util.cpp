@@ -132,7 +132,7 @@ void run_widened(OpContext& ctx, Kernel kernel) {
 
 Tensor convert_tensor(const OpContext& ctx, const Tensor& t, ElementType to) {
   if (t.element_type() == to) return t;
-  Tensor out(to, t.shape());
+  Tensor out = Tensor::uninitialized(to, t.shape());  // written whole
   const int64_t n = t.element_count();
   dispatch_all(t.element_type(), ctx, [&]<typename From>() {
     dispatch_all(to, ctx, [&]<typename To>() {
@@ -165,7 +165,7 @@ Tensor transpose_tensor(const OpContext& ctx, const Tensor& t, const std::vector
     out_shape[i] = in[perm[i]];
     src_strides[i] = in_strides[perm[i]];
   }
-  Tensor out(t.element_type(), out_shape);
+  Tensor out = Tensor::uninitialized(t.element_type(), out_shape);  // written whole
   dispatch_any(t.element_type(), ctx, [&]<typename T>() {
     const T* src = t.data_as<T>();
     T* dst = out.data_as<T>();

@@ -9,7 +9,7 @@ namespace sinter::cpu {
 // out[i] = f(in[i]) with the same element type; f receives compute_t<T>.
 template <typename T, typename F>
 Tensor map_unary(const Tensor& in, F&& f) {
-  Tensor out(in.element_type(), in.shape());
+  Tensor out = Tensor::uninitialized(in.element_type(), in.shape());  // written whole
   const T* src = in.data_as<T>();
   T* dst = out.data_as<T>();
   const int64_t n = in.element_count();
@@ -34,7 +34,7 @@ void map_float_as_double(OpContext& ctx, F f) {
 template <typename TA, typename TB, typename TO, typename F>
 Tensor map_binary(const OpContext& ctx, const Tensor& a, const Tensor& b, F&& f) {
   const Shape shape = broadcast_shapes(ctx, a.shape(), b.shape());
-  Tensor out(element_type_of<TO>(), shape);
+  Tensor out = Tensor::uninitialized(element_type_of<TO>(), shape);  // written whole
   const TA* pa = a.data_as<TA>();
   const TB* pb = b.data_as<TB>();
   TO* po = out.data_as<TO>();

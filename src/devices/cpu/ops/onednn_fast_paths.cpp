@@ -251,4 +251,34 @@ bool layer_norm_fast_path(OpContext& ctx) {
   return true;
 }
 
+bool transpose_fast_path(OpContext& ctx, const std::vector<int64_t>& perm) {
+  if (!ctx.cache() || !all_f32(ctx, 1)) return false;
+  const Tensor& x = ctx.input(0);
+  const std::size_t rank = static_cast<std::size_t>(x.rank());
+  if (rank < 2 || rank > DNNL_MAX_NDIMS || perm.size() != rank || x.element_count() == 0)
+    return false;
+  // Source: the input seen in the output's axis order (strides permuted); destination: plain.
+  dnnl::memory::dims out_dims(rank), src_strides(rank);
+  const auto in_strides = strides_of(x.shape());
+  std::vector<bool> seen(rank, false);
+  for (std::size_t i = 0; i < rank; ++i) {
+    if (perm[i] < 0 || perm[i] >= static_cast<int64_t>(rank) || seen[perm[i]]) return false;
+    seen[perm[i]] = true;
+    out_dims[i] = x.shape()[perm[i]];
+    src_strides[i] = in_strides[perm[i]];
+  }
+  const Shape out_shape(out_dims.begin(), out_dims.end());
+  auto p = cached<SameShapePrimitive>(ctx, to_string(x.shape()), [&] {
+    const dnnl::memory::desc src(out_dims, dnnl::memory::data_type::f32, src_strides);
+    const dnnl::reorder::primitive_desc pd(engine(), src, engine(), plain_f32(out_shape));
+    return std::make_shared<const SameShapePrimitive>(SameShapePrimitive{dnnl::reorder(pd), src});
+  });
+  if (!p) return false;
+  Tensor out = Tensor::uninitialized(ElementType::f32, out_shape);
+  onednn::execute(p->primitive, {{DNNL_ARG_FROM, {p->md, x.data()}},
+                                 {DNNL_ARG_TO, {plain_f32(out_shape), out.data()}}});
+  ctx.set_output(0, out);
+  return true;
+}
+
 }  // namespace sinter::cpu

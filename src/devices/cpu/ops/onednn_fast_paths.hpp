@@ -3,6 +3,8 @@
 // layouts oneDNN does not cover, no node cache to keep the primitive in).
 #pragma once
 
+#include <vector>
+
 #include "devices/cpu/op_context.hpp"
 
 namespace sinter::cpu {
@@ -16,6 +18,8 @@ bool binary_fast_path(OpContext& ctx, const std::string& op);
 bool unary_fast_path(OpContext& ctx, const std::string& kind, float alpha = 1.f);
 // MaxPool (no indices asked for) and AveragePool without ceil_mode, 1-D to 3-D.
 bool pool_fast_path(OpContext& ctx, bool max);
+// Transpose of an f32 tensor of rank 2 to 12 by a reorder (parallel, blocked for the caches).
+bool transpose_fast_path(OpContext& ctx, const std::vector<int64_t>& perm);
 // LayerNormalization over the last axis with scale (and bias), only output 0 asked for.
 bool layer_norm_fast_path(OpContext& ctx);
 

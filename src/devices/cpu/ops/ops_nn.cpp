@@ -57,7 +57,8 @@ void op_matmul(OpContext& ctx) {
   Shape out_shape = batch;
   if (!a_vec) out_shape.push_back(m);
   if (!b_vec) out_shape.push_back(n);
-  Tensor out(a.element_type(), out_shape);
+  // Written whole: every product, and zeros by the k = 0 case of gemm.
+  Tensor out = Tensor::uninitialized(a.element_type(), out_shape);
   const int64_t batches = element_count(batch);
   const auto sa = broadcast_strides(a_batch, batch), sb = broadcast_strides(b_batch, batch);
   std::vector<int64_t> a_off(batches), b_off(batches);

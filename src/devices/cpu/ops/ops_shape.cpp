@@ -5,6 +5,7 @@
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/onednn_fast_paths.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -172,7 +173,7 @@ void op_concat(OpContext& ctx) {
     }
     out_shape[axis] += t.shape()[axis];
   }
-  Tensor out(first.element_type(), out_shape);
+  Tensor out = Tensor::uninitialized(first.element_type(), out_shape);  // written whole
   int64_t outer = 1;
   for (int64_t d = 0; d < axis; ++d) outer *= out_shape[d];
   int64_t inner = 1;
@@ -291,6 +292,7 @@ void op_transpose(OpContext& ctx) {
   if (perm.empty()) {
     for (int64_t i = x.rank() - 1; i >= 0; --i) perm.push_back(i);
   }
+  if (transpose_fast_path(ctx, perm)) return;
   ctx.set_output(0, transpose_tensor(ctx, x, perm));
 }
 
