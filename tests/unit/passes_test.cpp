@@ -354,3 +354,71 @@ TEST(Passes, CpuGroupNormPatternsFuseAndMatchTheFormula) {
       ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i]))) << out << "[" << i << "]";
   }
 }
+
+// MatMul -> Div(scalar) -> Add(mask) -> Softmax -> MatMul becomes one Attention node; with
+// broadcast leading dimensions (K shared by the batch, the mask by the heads and rows) and more
+// query rows than one block, it gives the definition's values.
+TEST(Passes, CpuAttentionFusesAndMatchesTheFormula) {
+  const int64_t batch = 2, heads = 3, m = 37, d = 4, n = 6, dv = 2;
+  auto values = [](int64_t count, float seed) {
+    std::vector<float> v(count);
+    for (int64_t i = 0; i < count; ++i) v[i] = std::sin(seed + 0.37f * i);
+    return v;
+  };
+  const auto q = values(batch * heads * m * d, 0.1f), k = values(heads * d * n, 1.1f),
+             v = values(batch * heads * n * dv, 2.1f), mask = values(batch * n, 3.1f);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  auto input = [&](const char* name, std::vector<int64_t> dims) {
+    std::vector<Dimension> shape;
+    for (int64_t x : dims) shape.push_back({x, ""});
+    g.inputs.push_back({name, PortInfo::Kind::tensor, ElementType::f32, true, shape});
+  };
+  input("q", {batch, heads, m, d});
+  input("k", {1, heads, d, n});
+  input("v", {batch, heads, n, dv});
+  input("mask", {batch, 1, 1, n});
+  g.constants["root_d"] = f32({}, {2.f});
+  g.add_node("MatMul", {"q", "k"}, {"s"});
+  g.add_node("Div", {"s", "root_d"}, {"scaled"});
+  g.add_node("Add", {"mask", "scaled"}, {"masked"});
+  g.add_node("Softmax", {"masked"}, {"p"}).attributes["axis"].i = -1;
+  g.add_node("MatMul", {"p", "v"}, {"o"});
+  g.outputs.push_back({"o", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  EXPECT_EQ(placement.node_implementation[0],
+            "fused attention (sgemm, vectorised softmax, no score tensor)");
+  for (std::size_t i = 1; i < 5; ++i)
+    EXPECT_EQ(placement.node_implementation[i], "fused into Attention") << i;
+  std::map<std::string, Value> feeds = {{"q", f32({batch, heads, m, d}, q)},
+                                        {"k", f32({1, heads, d, n}, k)},
+                                        {"v", f32({batch, heads, n, dv}, v)},
+                                        {"mask", f32({batch, 1, 1, n}, mask)}};
+  exe->run(feeds);
+  const Tensor& o = feeds.at("o").tensor();
+  ASSERT_EQ(o.shape(), (Shape{batch, heads, m, dv}));
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < m; ++i) {
+        std::vector<double> p(n);
+        double max = -1e300, sum = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          double s = 0;
+          for (int64_t x = 0; x < d; ++x)
+            s += double(q[((b * heads + h) * m + i) * d + x]) * k[(h * d + x) * n + j];
+          p[j] = s / 2 + mask[b * n + j];
+          max = std::max(max, p[j]);
+        }
+        for (auto& e : p) sum += (e = std::exp(e - max));
+        for (int64_t c = 0; c < dv; ++c) {
+          double want = 0;
+          for (int64_t j = 0; j < n; ++j)
+            want += p[j] / sum * v[((b * heads + h) * n + j) * dv + c];
+          ASSERT_NEAR(o.data_as<float>()[((b * heads + h) * m + i) * dv + c], want, 1e-5)
+              << b << "," << h << "," << i << "," << c;
+        }
+      }
+}

@@ -1,10 +1,13 @@
 // The CPU's RNN, GRU and LSTM against the ONNX spec's equations evaluated here step by step in
 // double, on the combinations the ONNX suite and the zoo leave out (bidirectional GRU in both
 // reset modes with per-row lengths, batch-first layout, input_forget, parameterised activations,
-// clipping, f64); and the vectorised float helpers they use against the C library.
+// clipping, f64); and the vectorised float helpers (theirs and the attention kernel's softmax)
+// against the C library and the formulas.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "devices/cpu/cpu_device.hpp"
@@ -375,4 +378,20 @@ TEST(VectorMath, StepProductMatchesATripleLoop) {
             ASSERT_NEAR(out[i * n + j], want, 1e-5) << m << "x" << n << "x" << k;
           }
       }
+}
+
+// The attention kernel's row softmax: masked (-inf, -1e4) and large entries, odd lengths.
+TEST(VectorMath, SoftmaxMatchesTheFormula) {
+  for (int64_t n : {1, 5, 17, 300}) {
+    std::vector<float> v(n);
+    for (int64_t i = 0; i < n; ++i) v[i] = 30.f * std::sin(1.3f * float(i));
+    if (n > 2) v[1] = -std::numeric_limits<float>::infinity();
+    if (n > 3) v[2] = -1e4f;
+    std::vector<double> want(v.begin(), v.end());
+    const double max = *std::max_element(want.begin(), want.end());
+    double sum = 0;
+    for (auto& w : want) sum += (w = std::exp(w - max));
+    cpu::vec::softmax(v.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(v[i], want[i] / sum, 1e-6) << n << ":" << i;
+  }
 }

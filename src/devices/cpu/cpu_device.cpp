@@ -13,6 +13,7 @@
 #include "base/errors.hpp"
 #include "base/host_memory.hpp"
 #include "devices/cpu/activation_fusion.hpp"
+#include "devices/cpu/attention_fusion.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
@@ -90,6 +91,8 @@ std::string implementation_of(const ir::Node& n) {
       for (const auto& p : post->strings) s += " + " + p;
     return s;
   }
+  if (n.domain == kCpuDomain && n.op_type == "Attention")
+    return "fused attention (sgemm, vectorised softmax, no score tensor)";
   if (n.domain == kCpuDomain && n.op_type == "GroupNorm")
     return n.find("activation") ? "vectorised C++ group norm + " + n.find("activation")->s
                                 : "vectorised C++ group norm";
@@ -114,6 +117,7 @@ std::string original_op(const ir::Node& n) {
   if (n.op_type == "FusedConv") return "Conv";
   if (n.op_type == "FusedMatMul") return "MatMul";
   if (n.op_type == "GroupNorm") return "GroupNorm";
+  if (n.op_type == "Attention") return "Attention";
   return "Mul";  // Swish and GELU end with a Mul
 }
 
@@ -248,6 +252,7 @@ class CpuDevice final : public device::Device {
     report.applied.emplace_back("nodes fused into Swish/GELU activations",
                                 fuse_activations(*optimized));
     report.applied.emplace_back("nodes fused into GroupNorm", fuse_group_norms(*optimized, shapes));
+    report.applied.emplace_back("nodes fused into Attention", fuse_attention(*optimized, shapes));
     int convs = 0;
     const int absorbed = fuse_convolutions(*optimized, shapes, convs);
     report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);

@@ -156,6 +156,24 @@ void mean_and_variance(const float* x, int64_t n, double& mean, double& variance
 }
 
 SINTER_MULTIVERSION
+void softmax(float* v, int64_t n) {
+  if (n <= 0) return;
+  // Maximum and sum in kLanes independent lanes: vectorisable without reassociation.
+  float lanes[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) lanes[l] = v[0];
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], v[i + l]);
+  float max = v[0];
+  for (int64_t l = 0; l < kLanes; ++l) max = std::max(max, lanes[l]);
+  for (; i < n; ++i) max = std::max(max, v[i]);
+  for (int64_t j = 0; j < n; ++j) v[j] = exp_bounded(v[j] - max);
+  const double sum = run_sum(v, n, [](float x) { return x; });
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < n; ++j) v[j] *= inv;
+}
+
+SINTER_MULTIVERSION
 void accumulate_product(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                         const float* b, int64_t ldb, float* out, int64_t ldo) {
   int64_t r = 0;

@@ -22,6 +22,9 @@ void scale_shift(const float* x, float mul, float add, float* y, int64_t n);
 // accumulated in double.
 void mean_and_variance(const float* x, int64_t n, double& mean, double& variance);
 
+// v = softmax(v) over its n elements (max subtracted first; an empty row stays empty).
+void softmax(float* v, int64_t n);
+
 // out[r][j] += sum_p a[r][p] * b[p][j] for r < m, j < n, p < k (row-major, leading dimensions
 // lda, ldb, ldo). Meant for few rows (a recurrent state times its weights).
 void accumulate_product(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
