@@ -7,6 +7,7 @@
 #include <map>
 
 #include "devices/cpu/cpu_device.hpp"
+#include "devices/cpu/onednn_util.hpp"
 #include "passes/fold_batch_norm.hpp"
 #include "passes/optimize.hpp"
 #include "passes/simplify.hpp"
@@ -421,4 +422,66 @@ TEST(Passes, CpuAttentionFusesAndMatchesTheFormula) {
               << b << "," << h << "," << i << "," << c;
         }
       }
+}
+
+// A squeeze-and-excitation block on a batch of two: Conv -> GlobalAveragePool -> Conv(1x1) ->
+// Sigmoid -> Mul(conv output, per-sample channel scale) -> Conv. Where the convolutions compute
+// channels-last, the pool and the Mul read it directly (no reorders); either way the values are
+// the formula's.
+TEST(Passes, CpuSqueezeExcitationKeepsTheConvLayoutAndMatchesTheFormula) {
+  const int c = 16, h = 5, wd = 6, batch = 2;
+  std::vector<float> xs(batch * c * h * wd), w3(c * c * 9), w1(c * c);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37f * i);
+  for (std::size_t i = 0; i < w3.size(); ++i) w3[i] = 0.05f * std::cos(0.11f * i);
+  for (std::size_t i = 0; i < w1.size(); ++i) w1[i] = 0.2f * std::sin(0.23f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x",
+                      PortInfo::Kind::tensor,
+                      ElementType::f32,
+                      true,
+                      {{batch, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  g.constants["w3"] = f32({c, c, 3, 3}, w3);
+  g.constants["w1"] = f32({c, c, 1, 1}, w1);
+  auto pad1 = [](ir::Node& n) {
+    n.attributes["pads"].ints = {1, 1, 1, 1};
+    n.attributes["pads"].kind = ir::Attribute::Kind::ints;
+  };
+  pad1(g.add_node("Conv", {"x", "w3"}, {"c1"}));
+  g.add_node("GlobalAveragePool", {"c1"}, {"pooled"});
+  g.add_node("Conv", {"pooled", "w1"}, {"squeezed"});
+  g.add_node("Sigmoid", {"squeezed"}, {"gate"});
+  g.add_node("Mul", {"gate", "c1"}, {"excited"});
+  pad1(g.add_node("Conv", {"excited", "w3"}, {"y"}));
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  if (cpu::onednn::preferred_conv_layout() == cpu::onednn::kChannelsLast) {
+    const auto placement = exe->placement();
+    EXPECT_EQ(placement.node_implementation[1],
+              "C++ kernel on the convolutions' channels-last layout");
+    EXPECT_EQ(placement.node_implementation[4],
+              "C++ kernel on the convolutions' channels-last layout");
+  }
+  std::map<std::string, Value> values = {{"x", f32({batch, c, h, wd}, xs)}};
+  exe->run(values);
+  const float* y = values.at("y").tensor().data_as<float>();
+  const int plane = h * wd, image = c * plane;
+  for (int n = 0; n < batch; ++n) {
+    const std::vector<float> xn(xs.begin() + n * image, xs.begin() + (n + 1) * image);
+    const auto c1 = conv3x3(xn, w3, c, h, wd);
+    std::vector<double> pooled(c, 0.0);
+    for (int k = 0; k < c; ++k)
+      for (int i = 0; i < plane; ++i) pooled[k] += c1[k * plane + i] / double(plane);
+    std::vector<float> excited(image);
+    for (int m = 0; m < c; ++m) {
+      double s = 0;
+      for (int k = 0; k < c; ++k) s += w1[m * c + k] * pooled[k];
+      const double gate = 1 / (1 + std::exp(-s));
+      for (int i = 0; i < plane; ++i)
+        excited[m * plane + i] = static_cast<float>(gate * c1[m * plane + i]);
+    }
+    const auto want = conv3x3(excited, w3, c, h, wd);
+    for (int i = 0; i < image; ++i) ASSERT_NEAR(y[n * image + i], want[i], 1e-5) << n << ":" << i;
+  }
 }

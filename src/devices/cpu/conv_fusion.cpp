@@ -5,7 +5,6 @@
 #include <optional>
 #include <unordered_set>
 
-#include "devices/cpu/onednn_util.hpp"
 #include "ir/shape_inference.hpp"
 #include "passes/graph_rewrite.hpp"
 
@@ -187,48 +186,6 @@ int fuse_matmuls(ir::Graph& g, const ir::ShapeInference& shapes, int& matmuls) {
   const int absorbed = count_absorbed(removed);
   drop_removed(g, removed);
   return absorbed;
-}
-
-int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeInference& shapes) {
-  if (layout.empty()) return 0;
-  // A channel block pads the channels to a multiple of itself unless they are one already.
-  const int64_t block = layout == onednn::kBlocked16 ? 16 : layout == onednn::kBlocked8 ? 8 : 1;
-  const auto readers = passes::readers_of(g);
-  auto is_fused = [](const ir::Node& n) {
-    return n.domain == kCpuDomain && n.op_type == "FusedConv";
-  };
-  std::unordered_set<std::string> kept;
-  for (auto& n : g.nodes) {
-    if (!is_fused(n)) continue;
-    const std::string& v = n.outputs[0];
-    auto info = shapes.values.find(v);
-    if (info == shapes.values.end() || !info->second.shape_known()) continue;
-    const auto& dims = info->second.dims;
-    if (dims.size() < 3 || dims.size() > 5 || dims[1] % block != 0) continue;
-    if (passes::is_graph_output(g, v)) continue;
-    auto r = readers.find(v);
-    if (r == readers.end()) continue;
-    bool only_conv_data = true;
-    for (std::size_t j : r->second) {
-      const ir::Node& reader = g.nodes[j];
-      only_conv_data = only_conv_data && is_fused(reader) && reader.inputs[1] != v &&
-                       (reader.inputs.size() < 3 || reader.inputs[2] != v);
-    }
-    if (!only_conv_data) continue;
-    n.attributes["dst_layout"].kind = ir::Attribute::Kind::s;
-    n.attributes["dst_layout"].s = layout;
-    kept.insert(v);
-  }
-  for (auto& n : g.nodes) {
-    if (!is_fused(n)) continue;
-    for (auto [input, attr] : {std::pair{0, "src_layout"}, std::pair{3, "residual_layout"}}) {
-      if (n.inputs.size() > static_cast<std::size_t>(input) && kept.count(n.inputs[input])) {
-        n.attributes[attr].kind = ir::Attribute::Kind::s;
-        n.attributes[attr].s = layout;
-      }
-    }
-  }
-  return static_cast<int>(kept.size());
 }
 
 }  // namespace sinter::cpu

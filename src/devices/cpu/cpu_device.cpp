@@ -17,6 +17,7 @@
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/layout_propagation.hpp"
 #include "devices/cpu/norm_fusion.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "passes/optimize.hpp"
@@ -91,6 +92,8 @@ std::string implementation_of(const ir::Node& n) {
       for (const auto& p : post->strings) s += " + " + p;
     return s;
   }
+  if (n.domain == kCpuDomain && (n.op_type == "GlobalAveragePool" || n.op_type == "ChannelScale"))
+    return "C++ kernel on the convolutions' channels-last layout";
   if (n.domain == kCpuDomain && n.op_type == "Attention")
     return "fused attention (sgemm, vectorised softmax, no score tensor)";
   if (n.domain == kCpuDomain && n.op_type == "GroupNorm")
