@@ -80,6 +80,10 @@ class Tensor {
     return static_cast<const T*>(data_);
   }
 
+  // True when this tensor owns its memory and no other tensor shares it (not a view, not an
+  // adopted buffer, no reshaped alias): a kernel may then write its result into it.
+  bool owns_memory_alone() const;
+
   // Same memory, other shape (element counts must agree).
   Tensor reshaped(Shape shape) const;
   // A deep copy that owns its memory.
@@ -90,6 +94,7 @@ class Tensor {
   Shape shape_;
   std::shared_ptr<void> storage_;
   void* data_ = nullptr;
+  bool owned_ = false;  // storage_ was allocated for this tensor (not adopted)
 };
 
 class Value {

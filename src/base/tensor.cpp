@@ -141,6 +141,13 @@ Tensor::Tensor(ElementType type, Shape shape) : type_(type), shape_(std::move(sh
   check_owning(type_, shape_);
   storage_ = allocate(type, element_count());
   data_ = storage_.get();
+  owned_ = true;
+}
+
+bool Tensor::owns_memory_alone() const {
+  // adopt() keeps its owner in storage_ too, but data_ then points into someone else's buffer
+  // (a mapped file): only memory allocated here counts.
+  return storage_ && storage_.use_count() == 1 && owned_;
 }
 
 Tensor Tensor::uninitialized(ElementType type, Shape shape) {
@@ -151,6 +158,7 @@ Tensor Tensor::uninitialized(ElementType type, Shape shape) {
   t.shape_ = std::move(shape);
   t.storage_ = allocate(type, t.element_count(), false);
   t.data_ = t.storage_.get();
+  t.owned_ = true;
   return t;
 }
 

@@ -485,3 +485,56 @@ TEST(Passes, CpuSqueezeExcitationKeepsTheConvLayoutAndMatchesTheFormula) {
     for (int i = 0; i < image; ++i) ASSERT_NEAR(y[n * image + i], want[i], 1e-5) << n << ":" << i;
   }
 }
+
+// GroupNormalization + SiLU between two 1x1 convolutions on a batch of two: where the
+// convolutions compute channels-last the group norm reads and writes that layout; the values are
+// the definition's either way.
+TEST(Passes, CpuGroupNormBetweenConvolutionsMatchesTheFormula) {
+  const int64_t c = 8, h = 6, w = 5, groups = 2, batch = 2, hw = h * w;
+  std::vector<float> xs(batch * c * hw), w1(c * c), scale(c), shift(c);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = 1.f + std::sin(0.53f * i);
+  for (std::size_t i = 0; i < w1.size(); ++i) w1[i] = 0.3f * std::cos(0.41f * i);
+  for (int64_t i = 0; i < c; ++i) {
+    scale[i] = 0.7f + 0.05f * i;
+    shift[i] = 0.1f - 0.03f * i;
+  }
+  ir::Graph g;
+  g.opsets[""] = 21;
+  g.inputs.push_back({"x",
+                      PortInfo::Kind::tensor,
+                      ElementType::f32,
+                      true,
+                      {{batch, ""}, {c, ""}, {h, ""}, {w, ""}}});
+  g.constants["w1"] = f32({c, c, 1, 1}, w1);
+  g.constants["scale"] = f32({c}, scale);
+  g.constants["shift"] = f32({c}, shift);
+  g.add_node("Conv", {"x", "w1"}, {"c1"});
+  ir::Node& gn = g.add_node("GroupNormalization", {"c1", "scale", "shift"}, {"n1"});
+  gn.attributes["num_groups"].kind = ir::Attribute::Kind::i;
+  gn.attributes["num_groups"].i = groups;
+  gn.attributes["epsilon"].f = 1e-5f;
+  g.add_node("Sigmoid", {"n1"}, {"s1"});
+  g.add_node("Mul", {"n1", "s1"}, {"a1"});
+  g.add_node("Conv", {"a1", "w1"}, {"y"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  std::map<std::string, Value> values = {{"x", f32({batch, c, h, w}, xs)}};
+  cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {})->run(values);
+  auto conv1x1 = [&](const std::vector<double>& in) {
+    std::vector<double> out(in.size(), 0.0);
+    for (int64_t m = 0; m < c; ++m)
+      for (int64_t k = 0; k < c; ++k)
+        for (int64_t i = 0; i < hw; ++i) out[m * hw + i] += w1[m * c + k] * in[k * hw + i];
+    return out;
+  };
+  const float* y = values.at("y").tensor().data_as<float>();
+  for (int64_t n = 0; n < batch; ++n) {
+    const auto c1 =
+        conv1x1(std::vector<double>(xs.begin() + n * c * hw, xs.begin() + (n + 1) * c * hw));
+    const std::vector<float> c1f(c1.begin(), c1.end());
+    const auto a1 = group_norm_formula(c1f, c, hw, groups, scale, shift, true);
+    const auto want = conv1x1(a1);
+    for (int64_t i = 0; i < c * hw; ++i)
+      ASSERT_NEAR(y[n * c * hw + i], want[i], 2e-5 * (1 + std::fabs(want[i]))) << n << ":" << i;
+  }
+}

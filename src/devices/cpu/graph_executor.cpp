@@ -1,5 +1,6 @@
 #include "devices/cpu/graph_executor.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <set>
@@ -61,10 +62,17 @@ ExecutionPlan::ExecutionPlan(const ir::Graph& graph) : dying(ir::values_dying_af
   for (const auto& in : graph.inputs) inputs.insert(in.name);
   for (const auto& n : graph.nodes) {
     kernels.push_back(registry.find(n.domain, n.op_type));
-    std::vector<bool> constant(n.inputs.size());
-    for (std::size_t i = 0; i < n.inputs.size(); ++i)
-      constant[i] = graph.constants.count(n.inputs[i]) && !inputs.count(n.inputs[i]);
-    caches.emplace_back(std::move(constant));
+    const std::size_t node = kernels.size() - 1;
+    std::vector<bool> constant(n.inputs.size()), last_read(n.inputs.size());
+    for (std::size_t i = 0; i < n.inputs.size(); ++i) {
+      const std::string& v = n.inputs[i];
+      constant[i] = graph.constants.count(v) && !inputs.count(v);
+      // Values a node makes (not the caller's inputs, not constants), read here once and last.
+      last_read[i] = !v.empty() && !graph.constants.count(v) && !inputs.count(v) &&
+                     std::count(n.inputs.begin(), n.inputs.end(), v) == 1 &&
+                     std::find(dying[node].begin(), dying[node].end(), v) != dying[node].end();
+    }
+    caches.emplace_back(std::move(constant), std::move(last_read));
   }
 }
 

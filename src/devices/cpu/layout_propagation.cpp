@@ -27,6 +27,10 @@ const std::vector<int64_t>* known_dims(const ir::ShapeInference& shapes, const s
   return &it->second.dims;
 }
 
+bool is_group_norm(const ir::Node& n) {
+  return n.domain == kCpuDomain && n.op_type == "GroupNorm" && !n.inputs.empty();
+}
+
 // For Mul(x, s) with s one value per channel (and sample) of x: the position of x (0 or 1);
 // -1 for any other node.
 int channel_scale_input(const ir::Node& n, const ir::ShapeInference& shapes) {
@@ -58,10 +62,11 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   // A channel block pads the channels to a multiple of itself unless they are one already.
   const int64_t block = layout == onednn::kBlocked16 ? 16 : layout == onednn::kBlocked8 ? 8 : 1;
   const auto readers = passes::readers_of(g);
+  // Nodes whose output has the layout of their data input: channel scales and group norms.
   std::vector<int> scale_input(g.nodes.size(), -1);
   if (channels_last)
     for (std::size_t i = 0; i < g.nodes.size(); ++i)
-      scale_input[i] = channel_scale_input(g.nodes[i], shapes);
+      scale_input[i] = is_group_norm(g.nodes[i]) ? 0 : channel_scale_input(g.nodes[i], shapes);
 
   // Candidates: outputs of FusedConv and channel scales that could be stored so.
   std::unordered_map<std::string, std::size_t> kept;  // value -> producer
@@ -111,6 +116,8 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     } else if (channels_last && is_global_average_pool(n) && kept.count(n.inputs[0])) {
       n.domain = kCpuDomain;  // same name, the internal op that reads channels-last
       set_layout(n, "src_layout");
+    } else if (is_group_norm(n) && kept.count(n.inputs[0])) {
+      set_layout(n, "layout");
     } else if (scale_input[i] >= 0 && kept.count(n.inputs[scale_input[i]])) {
       const std::string x = n.inputs[scale_input[i]], s = n.inputs[1 - scale_input[i]];
       n.domain = kCpuDomain;

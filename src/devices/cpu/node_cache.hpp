@@ -17,13 +17,16 @@ namespace sinter::cpu {
 class NodeCache {
  public:
   NodeCache() = default;
-  explicit NodeCache(std::vector<bool> constant_inputs)
-      : constant_inputs_(std::move(constant_inputs)) {}
+  NodeCache(std::vector<bool> constant_inputs, std::vector<bool> last_reads)
+      : constant_inputs_(std::move(constant_inputs)), last_reads_(std::move(last_reads)) {}
 
   // True when input i is the same graph constant on every run.
   bool input_is_constant(std::size_t i) const {
     return i < constant_inputs_.size() && constant_inputs_[i];
   }
+  // True when input i is an intermediate value this node reads last (and only once): its memory
+  // is free for the node's output once the node has read it.
+  bool input_is_last_read(std::size_t i) const { return i < last_reads_.size() && last_reads_[i]; }
 
   // The entry for `key`, made by `make` the first time. Entries are immutable once made.
   template <typename T>
@@ -43,6 +46,7 @@ class NodeCache {
 
  private:
   std::vector<bool> constant_inputs_;
+  std::vector<bool> last_reads_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<const void>> entries_;
 };

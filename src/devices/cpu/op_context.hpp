@@ -48,6 +48,13 @@ class OpContext {
   // The i-th input as a tensor; a clear error when it is missing or not a tensor.
   const Tensor& input(std::size_t i) const;
   const Value& input_value(std::size_t i) const;
+  // Input i when this node is its last reader and no other tensor shares its memory: a kernel
+  // may write its output into that memory (and return a copy of this tensor as the output).
+  // nullptr otherwise, and always where the node has no cache.
+  const Tensor* reusable_input(std::size_t i) const {
+    const Tensor* t = cache_ && cache_->input_is_last_read(i) ? optional_input(i) : nullptr;
+    return t && t->owns_memory_alone() ? t : nullptr;
+  }
   // True when input i is a graph constant, the same on every run of this compiled node (false
   // where the node has no cache: subgraph bodies, tests).
   bool input_is_constant(std::size_t i) const { return cache_ && cache_->input_is_constant(i); }

@@ -129,12 +129,17 @@ void op_fused_conv(OpContext& ctx) {
     ctx.fail(ErrorCategory::internal, "oneDNN could not set up the convolution for input {}: {}",
              to_string(x.shape()), e.what());
   }
-  Tensor out = Tensor::uninitialized(ElementType::f32, p->output_shape);
   if (residual) {
     ctx.check(residual->shape() == p->output_shape && residual->element_type() == ElementType::f32,
               "residual {} {} does not match the output {}", to_string(residual->element_type()),
               to_string(residual->shape()), to_string(p->output_shape));
   }
+  // The sum post-op adds the convolution's result to what dst holds. Where the residual dies
+  // here and is already in the primitive's output layout, the result goes into its memory
+  // (no copy, no new buffer).
+  const bool in_place = residual && ctx.reusable_input(3) && !p->residual_reorder &&
+                        !p->dst_reorder && p->residual_in == p->dst_out;
+  Tensor out = in_place ? *residual : Tensor::uninitialized(ElementType::f32, p->output_shape);
   if (out.element_count() == 0) {
     ctx.set_output(0, out);
     return;
@@ -149,7 +154,7 @@ void op_fused_conv(OpContext& ctx) {
       p->src_reorder->execute(stream, src_in, src);
     }
     dnnl::memory dst = p->dst_reorder ? dnnl::memory(p->dst_md, engine()) : dst_out;
-    if (residual) {  // the sum post-op adds the convolution's result to what dst holds
+    if (residual && !in_place) {
       dnnl::memory r(p->residual_in, engine(), const_cast<void*>(residual->data()));
       if (p->residual_reorder)
         p->residual_reorder->execute(stream, r, dst);

@@ -1,6 +1,9 @@
 // GroupNorm (domain sinter.cpu, made by norm_fusion.cpp): group normalisation of an f32 tensor
 // [N, C, ...] with per-group and per-channel scale and shift and an optional SiLU, in one pass
-// that reads the input twice (statistics, then the result) and writes once.
+// that reads the input twice (statistics, then the result) and writes once. The input and
+// output are NCHW, or channels-last with the attribute layout = "channels_last" (between the
+// convolutions of diffusion models' residual blocks, see layout_propagation.cpp).
+#include <algorithm>
 #include <cmath>
 
 #include "devices/cpu/conv_fusion.hpp"
@@ -20,6 +23,95 @@ std::vector<float> parameter(const OpContext& ctx, std::size_t input, int64_t co
             "input {} must hold {} f32 values, got {} {}", input, count,
             to_string(t->element_type()), to_string(t->shape()));
   return std::vector<float>(t->data_as<float>(), t->data_as<float>() + count);
+}
+
+// Per-channel multiplier and offset of one sample: ((x - mean_g) inv_std_g gs + gb) cs + cb.
+struct ChannelAffine {
+  std::vector<float> mul, add;
+};
+
+ChannelAffine channel_affine(const std::vector<double>& mean, const std::vector<double>& inv_std,
+                             int64_t per_group, const std::vector<float>& group_scale,
+                             const std::vector<float>& group_bias,
+                             const std::vector<float>& channel_scale,
+                             const std::vector<float>& channel_bias) {
+  const std::size_t channels = channel_scale.size();
+  ChannelAffine a{std::vector<float>(channels), std::vector<float>(channels)};
+  for (std::size_t c = 0; c < channels; ++c) {
+    const std::size_t g = c / static_cast<std::size_t>(per_group);
+    const double mul = inv_std[g] * group_scale[g] * channel_scale[c];
+    a.mul[c] = static_cast<float>(mul);
+    a.add[c] = static_cast<float>((group_bias[g] - mean[g] * inv_std[g] * group_scale[g]) *
+                                      channel_scale[c] +
+                                  channel_bias[c]);
+  }
+  return a;
+}
+
+// Column statistics of a channels-last sample [spatial][C] in parallel: rows split between
+// threads, each summing runs of kRows rows in float and adding them to its own doubles, the
+// threads' totals added at the end. `f` adds one run's contribution to a float row of C.
+template <typename F>
+std::vector<double> column_totals(int64_t spatial, int64_t channels, F f) {
+  constexpr int64_t kRows = 64;
+  std::vector<double> total(channels, 0.0);
+#pragma omp parallel
+  {
+    std::vector<double> mine(channels, 0.0);
+    std::vector<float> run(channels);
+#pragma omp for schedule(static)
+    for (int64_t r0 = 0; r0 < spatial; r0 += kRows) {
+      std::fill(run.begin(), run.end(), 0.f);
+      f(r0, std::min(kRows, spatial - r0), run.data());
+      for (int64_t c = 0; c < channels; ++c) mine[c] += run[c];
+    }
+#pragma omp critical
+    for (int64_t c = 0; c < channels; ++c) total[c] += mine[c];
+  }
+  return total;
+}
+
+// The channels-last form: statistics by column sums, the result row by row.
+void group_norm_channels_last(const float* src, float* dst, int64_t N, int64_t C, int64_t spatial,
+                              int64_t groups, double epsilon, bool swish, float alpha,
+                              const std::vector<float>& group_scale,
+                              const std::vector<float>& group_bias,
+                              const std::vector<float>& channel_scale,
+                              const std::vector<float>& channel_bias) {
+  const int64_t per_group = C / groups;
+  const double count = static_cast<double>(spatial * per_group);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = src + n * spatial * C;
+    float* y = dst + n * spatial * C;
+    const auto sums = column_totals(spatial, C, [&](int64_t r0, int64_t rows, float* run) {
+      vec::add_rows(x + r0 * C, rows, C, run);
+    });
+    std::vector<double> mean(groups, 0.0), inv_std(groups, 0.0);
+    std::vector<float> channel_mean(C);
+    for (int64_t c = 0; c < C; ++c) mean[c / per_group] += sums[c];
+    for (int64_t g = 0; g < groups; ++g) mean[g] = count > 0 ? mean[g] / count : 0.0;
+    for (int64_t c = 0; c < C; ++c) channel_mean[c] = static_cast<float>(mean[c / per_group]);
+    const auto squares = column_totals(spatial, C, [&](int64_t r0, int64_t rows, float* run) {
+      vec::add_squared_deviations(x + r0 * C, rows, C, channel_mean.data(), run);
+    });
+    std::vector<double> variance(groups, 0.0);
+    for (int64_t c = 0; c < C; ++c) variance[c / per_group] += squares[c];
+    for (int64_t g = 0; g < groups; ++g) {
+      // Deviations were taken from the float mean; correct for its offset from the exact one.
+      const double offset = mean[g] - static_cast<float>(mean[g]);
+      const double var = count > 0 ? std::max(0.0, variance[g] / count - offset * offset) : 0.0;
+      inv_std[g] = 1.0 / std::sqrt(var + epsilon);
+    }
+    const ChannelAffine a = channel_affine(mean, inv_std, per_group, group_scale, group_bias,
+                                           channel_scale, channel_bias);
+    constexpr int64_t kRows = 64;
+#pragma omp parallel for schedule(static)
+    for (int64_t r0 = 0; r0 < spatial; r0 += kRows) {
+      const int64_t rows = std::min(kRows, spatial - r0);
+      vec::scale_shift_rows(x + r0 * C, rows, C, a.mul.data(), a.add.data(), y + r0 * C);
+      if (swish) vec::swish(y + r0 * C, rows * C, alpha);
+    }
+  }
 }
 
 void op_group_norm(OpContext& ctx) {
@@ -42,6 +134,12 @@ void op_group_norm(OpContext& ctx) {
   Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
   const float* src = x.data_as<float>();
   float* dst = out.data_as<float>();
+  if (ctx.attr_s("layout", "") == "channels_last") {
+    group_norm_channels_last(src, dst, N, C, inner, groups, epsilon, swish, alpha, group_scale,
+                             group_bias, channel_scale, channel_bias);
+    ctx.set_output(0, out);
+    return;
+  }
 #pragma omp parallel for
   for (int64_t ng = 0; ng < N * groups; ++ng) {
     const int64_t g = ng % groups;

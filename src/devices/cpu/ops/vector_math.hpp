@@ -25,6 +25,16 @@ void mean_and_variance(const float* x, int64_t n, double& mean, double& variance
 // v = softmax(v) over its n elements (max subtracted first; an empty row stays empty).
 void softmax(float* v, int64_t n);
 
+// Column sums and squared deviations of `rows` rows of `width` floats (row-major): the
+// channel statistics of a channels-last tensor. acc[c] += sum_r x[r][c], resp.
+// sum_r (x[r][c] - mean[c])^2.
+void add_rows(const float* x, int64_t rows, int64_t width, float* acc);
+void add_squared_deviations(const float* x, int64_t rows, int64_t width, const float* mean,
+                            float* acc);
+// y[r][c] = x[r][c] * mul[c] + add[c] for `rows` rows of `width`.
+void scale_shift_rows(const float* x, int64_t rows, int64_t width, const float* mul,
+                      const float* add, float* y);
+
 // out[r][j] += sum_p a[r][p] * b[p][j] for r < m, j < n, p < k (row-major, leading dimensions
 // lda, ldb, ldo). Meant for few rows (a recurrent state times its weights).
 void accumulate_product(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
