@@ -538,3 +538,35 @@ TEST(Passes, CpuGroupNormBetweenConvolutionsMatchesTheFormula) {
       ASSERT_NEAR(y[n * c * hw + i], want[i], 2e-5 * (1 + std::fabs(want[i]))) << n << ":" << i;
   }
 }
+
+// Gemm(A, B^T, C) with constant weights (transB = 1, as classifiers are exported) and a Relu
+// becomes a FusedMatMul with the weights transposed once; values are the formula's.
+TEST(Passes, CpuGemmWithConstantWeightsFusesAndMatchesTheFormula) {
+  const int64_t m = 3, k = 5, n = 4;
+  std::vector<float> as(m * k), ws(n * k), cs(n);
+  for (std::size_t i = 0; i < as.size(); ++i) as[i] = std::sin(0.7f * i);
+  for (std::size_t i = 0; i < ws.size(); ++i) ws[i] = std::cos(0.3f * i);
+  for (int64_t i = 0; i < n; ++i) cs[i] = 0.25f * i - 0.5f;
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"a", PortInfo::Kind::tensor, ElementType::f32, true, {{m, ""}, {k, ""}}});
+  g.constants["w"] = f32({n, k}, ws);
+  g.constants["c"] = f32({n}, cs);
+  ir::Node& gemm = g.add_node("Gemm", {"a", "w", "c"}, {"y"});
+  gemm.attributes["transB"].kind = ir::Attribute::Kind::i;
+  gemm.attributes["transB"].i = 1;
+  g.add_node("Relu", {"y"}, {"z"});
+  g.outputs.push_back({"z", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  EXPECT_EQ(exe->placement().node_implementation[0], "oneDNN matmul + bias + relu");
+  std::map<std::string, Value> values = {{"a", f32({m, k}, as)}};
+  exe->run(values);
+  const float* z = values.at("z").tensor().data_as<float>();
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double want = cs[j];
+      for (int64_t p = 0; p < k; ++p) want += double(as[i * k + p]) * ws[j * k + p];
+      EXPECT_NEAR(z[i * n + j], std::max(want, 0.0), 1e-5) << i << "," << j;
+    }
+}

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <limits>
 #include <optional>
+#include <tuple>
 #include <unordered_set>
+#include <utility>
 
 #include "ir/shape_inference.hpp"
 #include "passes/graph_rewrite.hpp"
@@ -161,25 +163,80 @@ int fuse_convolutions(ir::Graph& g, const ir::ShapeInference& shapes, int& convs
   return absorbed;
 }
 
+namespace {
+
+float float_attr(const ir::Node& n, const char* name, float fallback) {
+  const ir::Attribute* a = n.find(name);
+  return a ? a->f : fallback;
+}
+
+// Gemm(A, B, C) with constant f32 weights B and bias C (a vector of N, or [1, N]), alpha = beta
+// = 1 and A not transposed is MatMul(A, B) plus a bias: returns the weights to use (B, or a new
+// constant B^T for transB = 1; B itself is dropped when nothing else reads it) and the bias, or
+// nothing when the Gemm is of another kind.
+std::optional<std::pair<std::string, std::string>> gemm_as_matmul(
+    ir::Graph& g, const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
+    const ir::Node& gemm) {
+  if (gemm.inputs.size() < 2 || gemm.inputs.size() > 3 || gemm.outputs.size() != 1 ||
+      float_attr(gemm, "alpha", 1.f) != 1.f || float_attr(gemm, "beta", 1.f) != 1.f ||
+      (gemm.find("transA") && gemm.find("transA")->i != 0))
+    return std::nullopt;
+  const Tensor* w = passes::f32_constant(g, gemm.inputs[1]);
+  if (!w || w->rank() != 2) return std::nullopt;
+  const bool trans_b = gemm.find("transB") && gemm.find("transB")->i != 0;
+  const int64_t n = w->shape()[trans_b ? 0 : 1], k = w->shape()[trans_b ? 1 : 0];
+  std::string bias = gemm.inputs.size() == 3 ? gemm.inputs[2] : "";
+  if (!bias.empty()) {
+    const Tensor* c = passes::f32_constant(g, bias);
+    if (!c || c->element_count() != n || c->rank() < 1 || c->rank() > 2 || c->shape().back() != n)
+      return std::nullopt;
+  }
+  if (!trans_b) return std::pair{gemm.inputs[1], bias};
+  Tensor wt = Tensor::uninitialized(ElementType::f32, {k, n});
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t col = 0; col < k; ++col)
+      wt.data_as<float>()[col * n + r] = w->data_as<float>()[r * k + col];
+  const std::string name = passes::fresh_constant_name(g, gemm.inputs[1] + "_transposed");
+  if (readers.at(gemm.inputs[1]).size() == 1 && !passes::is_graph_output(g, gemm.inputs[1]))
+    g.constants.erase(gemm.inputs[1]);
+  g.constants[name] = std::move(wt);
+  return std::pair{name, bias};
+}
+
+}  // namespace
+
 int fuse_matmuls(ir::Graph& g, const ir::ShapeInference& shapes, int& matmuls) {
   matmuls = 0;
   const auto readers = passes::readers_of(g);
   std::vector<bool> removed(g.nodes.size(), false);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& mm = g.nodes[i];
-    if (removed[i] || mm.op_type != "MatMul" || !mm.domain.empty() || mm.inputs.size() != 2 ||
-        mm.outputs.size() != 1)
+    const bool gemm = mm.op_type == "Gemm";
+    if (removed[i] || (mm.op_type != "MatMul" && !gemm) || !mm.domain.empty() ||
+        mm.outputs.size() != 1 || (!gemm && mm.inputs.size() != 2))
       continue;
-    const Tensor* w = passes::f32_constant(g, mm.inputs[1]);
     auto a = shapes.values.find(mm.inputs[0]);
-    // Weights must be a matrix and A of rank >= 2, f32 (1-D A changes the output's rank).
-    if (!w || w->rank() != 2 || a == shapes.values.end() || !a->second.rank_known ||
-        a->second.dims.size() < 2 || a->second.type != ElementType::f32)
+    // A of rank >= 2 (1-D A changes the output's rank; Gemm's is 2-D), f32.
+    if (a == shapes.values.end() || !a->second.rank_known || a->second.dims.size() < 2 ||
+        a->second.type != ElementType::f32)
       continue;
-    const Chain chain = follow_chain(g, shapes, readers, removed, mm, w->shape()[1]);
+    std::string weights = mm.inputs[1], gemm_bias;
+    if (gemm) {
+      const auto as_matmul = gemm_as_matmul(g, readers, mm);
+      if (!as_matmul) continue;
+      std::tie(weights, gemm_bias) = *as_matmul;
+    }
+    // Weights must be a constant matrix.
+    const Tensor* w = passes::f32_constant(g, weights);
+    if (!w || w->rank() != 2) continue;
+    // A Gemm's own bias comes first; then no following Add can be the bias.
+    Chain chain =
+        follow_chain(g, shapes, readers, removed, mm, gemm_bias.empty() ? w->shape()[1] : 0);
+    if (!gemm_bias.empty()) chain.bias = gemm_bias;
     mm.domain = kCpuDomain;
     mm.op_type = "FusedMatMul";
-    mm.inputs = {mm.inputs[0], mm.inputs[1], chain.bias, chain.residual};
+    mm.attributes.clear();
+    mm.inputs = {mm.inputs[0], weights, chain.bias, chain.residual};
     set_post_op_attributes(mm, chain);
     ++matmuls;
   }

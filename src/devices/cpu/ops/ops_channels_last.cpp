@@ -6,6 +6,8 @@
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/column_totals.hpp"
+#include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -33,26 +35,21 @@ void op_global_average_pool(OpContext& ctx) {
   const float* src = x.data_as<float>();
   float* dst = out.data_as<float>();
   const float inv = spatial > 0 ? 1.0f / static_cast<float>(spatial) : 0.0f;
-  const bool nhwc = channels_last(ctx, "src_layout");
-  // Blocks of channels per sample, in parallel; NHWC rows are summed lane-wise over channels.
-  constexpr int64_t kBlock = 64;
-  const int64_t blocks = (C + kBlock - 1) / kBlock;
-#pragma omp parallel for if (N * C * spatial > 16384)
-  for (int64_t task = 0; task < N * blocks; ++task) {
-    const int64_t n = task / blocks, c0 = (task % blocks) * kBlock;
-    const int64_t width = std::min(kBlock, C - c0);
-    float acc[kBlock] = {};
-    if (nhwc) {
-      const float* base = src + n * spatial * C + c0;
-      for (int64_t s = 0; s < spatial; ++s)
-        for (int64_t c = 0; c < width; ++c) acc[c] += base[s * C + c];
-    } else {
-      for (int64_t c = 0; c < width; ++c) {
-        const float* plane = src + (n * C + c0 + c) * spatial;
-        for (int64_t s = 0; s < spatial; ++s) acc[c] += plane[s];
-      }
+  if (channels_last(ctx, "src_layout")) {
+    for (int64_t n = 0; n < N; ++n) {
+      const float* x = src + n * spatial * C;
+      const auto sums = column_totals(spatial, C, [&](int64_t r0, int64_t rows, float* run) {
+        vec::add_rows(x + r0 * C, rows, C, run);
+      });
+      for (int64_t c = 0; c < C; ++c) dst[n * C + c] = static_cast<float>(sums[c]) * inv;
     }
-    for (int64_t c = 0; c < width; ++c) dst[n * C + c0 + c] = acc[c] * inv;
+  } else {
+#pragma omp parallel for if (N * C * spatial > 16384)
+    for (int64_t plane = 0; plane < N * C; ++plane) {
+      double sum = 0;
+      for (int64_t s = 0; s < spatial; ++s) sum += src[plane * spatial + s];
+      dst[plane] = static_cast<float>(sum) * inv;
+    }
   }
   ctx.set_output(0, out);
 }
@@ -72,18 +69,22 @@ void op_channel_scale(OpContext& ctx) {
   const float* src = x.data_as<float>();
   const float* scale = s.data_as<float>();
   float* dst = out.data_as<float>();
-  const bool nhwc = channels_last(ctx, "layout");
+  if (channels_last(ctx, "layout")) {
+    // Rows of C channels, in runs of kRows rows per task.
+    constexpr int64_t kRows = 32;
+    const int64_t runs = (spatial + kRows - 1) / kRows;
 #pragma omp parallel for if (N * C * spatial > 16384)
-  for (int64_t row = 0; row < N * (nhwc ? spatial : C); ++row) {
-    const int64_t n = nhwc ? row / spatial : row / C;
-    const float* sc = scale + (per_sample ? n * C : 0);
-    const float* in = src + (nhwc ? row * C : row * spatial);
-    float* o = dst + (nhwc ? row * C : row * spatial);
-    if (nhwc) {
-      for (int64_t c = 0; c < C; ++c) o[c] = in[c] * sc[c];
-    } else {
-      const float f = sc[row % C];
-      for (int64_t i = 0; i < spatial; ++i) o[i] = in[i] * f;
+    for (int64_t task = 0; task < N * runs; ++task) {
+      const int64_t n = task / runs, r0 = (task % runs) * kRows;
+      const int64_t first = (n * spatial + r0) * C;
+      vec::multiply_rows(src + first, std::min(kRows, spatial - r0), C,
+                         scale + (per_sample ? n * C : 0), dst + first);
+    }
+  } else {
+#pragma omp parallel for if (N * C * spatial > 16384)
+    for (int64_t plane = 0; plane < N * C; ++plane) {
+      const float f = scale[(per_sample ? plane : plane % C)];
+      for (int64_t i = 0; i < spatial; ++i) dst[plane * spatial + i] = src[plane * spatial + i] * f;
     }
   }
   ctx.set_output(0, out);

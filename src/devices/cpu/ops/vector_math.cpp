@@ -206,6 +206,12 @@ void add_squared_deviations(const float* x, int64_t rows, int64_t width, const f
 }
 
 SINTER_MULTIVERSION
+void multiply_rows(const float* x, int64_t rows, int64_t width, const float* mul, float* y) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < width; ++c) y[r * width + c] = x[r * width + c] * mul[c];
+}
+
+SINTER_MULTIVERSION
 void scale_shift_rows(const float* x, int64_t rows, int64_t width, const float* mul,
                       const float* add, float* y) {
   for (int64_t r = 0; r < rows; ++r)

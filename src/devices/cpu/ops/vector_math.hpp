@@ -31,6 +31,8 @@ void softmax(float* v, int64_t n);
 void add_rows(const float* x, int64_t rows, int64_t width, float* acc);
 void add_squared_deviations(const float* x, int64_t rows, int64_t width, const float* mean,
                             float* acc);
+// y[r][c] = x[r][c] * mul[c] for `rows` rows of `width`.
+void multiply_rows(const float* x, int64_t rows, int64_t width, const float* mul, float* y);
 // y[r][c] = x[r][c] * mul[c] + add[c] for `rows` rows of `width`.
 void scale_shift_rows(const float* x, int64_t rows, int64_t width, const float* mul,
                       const float* add, float* y);
