@@ -268,6 +268,20 @@ std::vector<T> input_contributions(const Recurrence<T>& rc, const std::vector<T>
   return xw;
 }
 
+// Input plus recurrent bias per direction and gate column ([dirs][width]), added to the input
+// contributions up front; columns from `recurrent_until` on get the input bias only (GRU's
+// hidden gate with linear_before_reset, whose recurrent bias the reset gate scales).
+template <typename T>
+std::vector<T> summed_biases(const Recurrence<T>& rc, int64_t recurrent_until) {
+  const int64_t width = rc.width();
+  std::vector<T> bias(rc.dirs * width);
+  for (int64_t d = 0; d < rc.dirs; ++d)
+    for (int64_t j = 0; j < width; ++j)
+      bias[d * width + j] =
+          rc.input_bias(d)[j] + (j < recurrent_until ? rc.recurrent_bias(d)[j] : T(0));
+  return bias;
+}
+
 // R[d] transposed to [hidden][width], the layout step_product reads; made once when R is a
 // graph constant.
 template <typename T>
@@ -344,11 +358,7 @@ void rnn(OpContext& ctx) {
   const auto rc = read_recurrence<T>(ctx, 1, {"Tanh"});
   const ElementType type = ctx.input(0).element_type();
   const int64_t H = rc.hidden, rows = rc.seq * rc.batch;
-  std::vector<T> xbias(rc.dirs * H);
-  for (int64_t d = 0; d < rc.dirs; ++d)
-    for (int64_t j = 0; j < H; ++j)
-      xbias[d * H + j] = rc.input_bias(d)[j] + rc.recurrent_bias(d)[j];
-  const auto xw = input_contributions(rc, xbias);
+  const auto xw = input_contributions(rc, summed_biases(rc, rc.width()));
   const auto rt_owner = transposed_recurrent_weights(ctx, rc);
   const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5);
@@ -380,15 +390,8 @@ void gru(OpContext& ctx) {
   const bool linear_before_reset = ctx.attr_i("linear_before_reset", 0) != 0;
   const ElementType type = ctx.input(0).element_type();
   const int64_t H = rc.hidden, W = rc.width(), rows = rc.seq * rc.batch;
-  // Gate order in W, R and B: update (z), reset (r), hidden (h). The recurrent bias joins the
-  // input contributions, except the hidden gate's with linear_before_reset, which the reset
-  // gate scales together with R_h h.
-  std::vector<T> xbias(rc.dirs * W);
-  for (int64_t d = 0; d < rc.dirs; ++d)
-    for (int64_t j = 0; j < W; ++j)
-      xbias[d * W + j] = rc.input_bias(d)[j] +
-                         (linear_before_reset && j >= 2 * H ? T(0) : rc.recurrent_bias(d)[j]);
-  const auto xw = input_contributions(rc, xbias);
+  // Gate order in W, R and B: update (z), reset (r), hidden (h).
+  const auto xw = input_contributions(rc, summed_biases(rc, linear_before_reset ? 2 * H : W));
   const auto rt_owner = transposed_recurrent_weights(ctx, rc);
   const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5);
@@ -451,11 +454,7 @@ void lstm(OpContext& ctx) {
               "P has shape {}, expected [{},{}]", to_string(P->shape()), rc.dirs, 3 * H);
     std::copy_n(P->data_as<T>(), peep.size(), peep.begin());
   }
-  std::vector<T> xbias(rc.dirs * W);
-  for (int64_t d = 0; d < rc.dirs; ++d)
-    for (int64_t j = 0; j < W; ++j)
-      xbias[d * W + j] = rc.input_bias(d)[j] + rc.recurrent_bias(d)[j];
-  const auto xw = input_contributions(rc, xbias);
+  const auto xw = input_contributions(rc, summed_biases(rc, W));
   const auto rt_owner = transposed_recurrent_weights(ctx, rc);
   const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5), c = initial_state(ctx, rc, 6);
