@@ -570,3 +570,73 @@ TEST(Passes, CpuGemmWithConstantWeightsFusesAndMatchesTheFormula) {
       EXPECT_NEAR(z[i * n + j], std::max(want, 0.0), 1e-5) << i << "," << j;
     }
 }
+
+// Layer normalisation as exported before opset 17 (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt,
+// Div, Mul, Add) becomes one LayerNormalization; so does the variant with Mul(d, d), opset-18
+// axes inputs and no affine part. Both give the definition's values.
+TEST(Passes, CpuDecomposedLayerNormsFuseAndMatchTheFormula) {
+  const int64_t rows = 6, width = 10;
+  std::vector<float> xs(rows * width), gamma(width), beta(width);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = 2.f + 3.f * std::sin(0.61f * i);
+  for (int64_t i = 0; i < width; ++i) {
+    gamma[i] = 0.5f + 0.1f * i;
+    beta[i] = 0.2f - 0.05f * i;
+  }
+  for (int variant = 0; variant < 2; ++variant) {
+    ir::Graph g;
+    g.opsets[""] = variant == 0 ? 13 : 18;
+    g.inputs.push_back(
+        {"x", PortInfo::Kind::tensor, ElementType::f32, true, {{rows, ""}, {width, ""}}});
+    g.constants["two"] = f32({}, {2.f});
+    g.constants["eps"] = f32({}, {1e-5f});
+    g.constants["gamma"] = f32({width}, gamma);
+    g.constants["beta"] = f32({width}, beta);
+    Tensor last(ElementType::i64, {1});
+    last.data_as<int64_t>()[0] = -1;
+    g.constants["last"] = last;
+    auto mean = [&](const std::string& in, const std::string& out) {
+      if (variant == 0) {
+        ir::Node& n = g.add_node("ReduceMean", {in}, {out});
+        n.attributes["axes"].kind = ir::Attribute::Kind::ints;
+        n.attributes["axes"].ints = {-1};
+      } else {
+        g.add_node("ReduceMean", {in, "last"}, {out});
+      }
+    };
+    mean("x", "m");
+    g.add_node("Sub", {"x", "m"}, {"d"});
+    if (variant == 0)
+      g.add_node("Pow", {"d", "two"}, {"p"});
+    else
+      g.add_node("Mul", {"d", "d"}, {"p"});
+    mean("p", "v");
+    g.add_node("Add", {"v", "eps"}, {"e"});
+    g.add_node("Sqrt", {"e"}, {"s"});
+    g.add_node("Div", {"d", "s"}, {"n"});
+    std::string y = "n";
+    if (variant == 0) {
+      g.add_node("Mul", {"gamma", "n"}, {"scaled"});
+      g.add_node("Add", {"scaled", "beta"}, {"y"});
+      y = "y";
+    }
+    g.outputs.push_back({y, PortInfo::Kind::tensor, ElementType::f32, false, {}});
+    ir::validate(g);
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+    EXPECT_EQ(exe->placement().node_implementation[0], "oneDNN layer norm (f32) / C++ kernel")
+        << variant;
+    std::map<std::string, Value> values = {{"x", f32({rows, width}, xs)}};
+    exe->run(values);
+    const float* out = values.at(y).tensor().data_as<float>();
+    for (int64_t r = 0; r < rows; ++r) {
+      double mu = 0, var = 0;
+      for (int64_t i = 0; i < width; ++i) mu += xs[r * width + i] / double(width);
+      for (int64_t i = 0; i < width; ++i)
+        var += (xs[r * width + i] - mu) * (xs[r * width + i] - mu) / double(width);
+      for (int64_t i = 0; i < width; ++i) {
+        double want = (xs[r * width + i] - mu) / std::sqrt(var + 1e-5);
+        if (variant == 0) want = want * gamma[i] + beta[i];
+        ASSERT_NEAR(out[r * width + i], want, 1e-5) << variant << ":" << r << "," << i;
+      }
+    }
+  }
+}

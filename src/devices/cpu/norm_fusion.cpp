@@ -1,5 +1,8 @@
 #include "devices/cpu/norm_fusion.hpp"
 
+#include <algorithm>
+#include <unordered_map>
+
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_matcher.hpp"
 #include "passes/graph_rewrite.hpp"
@@ -181,7 +184,131 @@ int match_group_normalization(ir::Graph& g, const ir::ShapeInference& shapes, Gr
   return swish ? 1 : 0;
 }
 
+// ReduceMean over the last axis of a rank-`rank` value, keeping dims (axes as attribute, or as a
+// constant second input from opset 18).
+bool mean_over_last_axis(const ir::Graph& g, const ir::Node& n, int64_t rank) {
+  if (n.inputs.empty() || (n.find("keepdims") && n.find("keepdims")->i != 1)) return false;
+  std::vector<int64_t> axes;
+  if (n.inputs.size() >= 2 && !n.inputs[1].empty()) {
+    auto it = g.constants.find(n.inputs[1]);
+    if (it == g.constants.end() || it->second.element_type() != ElementType::i64) return false;
+    axes.assign(it->second.data_as<int64_t>(),
+                it->second.data_as<int64_t>() + it->second.element_count());
+  } else if (const ir::Attribute* a = n.find("axes")) {
+    axes = a->ints;
+  }
+  return axes.size() == 1 && (axes[0] == -1 || axes[0] == rank - 1);
+}
+
+// The f32 constant operand of a binary node whose other operand is `value`, with `count`
+// elements along the last axis only; "" when there is none.
+std::string last_axis_constant(const ir::Graph& g, const ir::Node& n, const std::string& value,
+                               int64_t count) {
+  if (n.inputs.size() != 2) return "";
+  const std::string& other = n.inputs[0] == value ? n.inputs[1] : n.inputs[0];
+  const Tensor* t = passes::f32_constant(g, other);
+  if (!t || t->element_count() != count || t->rank() < 1 || t->shape().back() != count) return "";
+  return other;
+}
+
+// From the Div: the statistics chain back to x, then the affine part forward; absorbed count.
+int match_layer_norm(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatcher& m, ir::Node& div,
+                     const std::unordered_map<std::string, std::size_t>& producer,
+                     const std::unordered_map<std::string, std::vector<std::size_t>>& readers) {
+  if (div.inputs.size() != 2 || div.outputs.size() != 1) return 0;
+  ir::Node* sqrt = m.private_producer(div.inputs[1], "Sqrt");
+  ir::Node* add = sqrt ? m.private_producer(sqrt->inputs[0], "Add") : nullptr;
+  if (!add || add->inputs.size() != 2) return 0;
+  const int var_side = m.scalar(add->inputs[1]) ? 0 : 1;
+  const auto epsilon = m.scalar(add->inputs[1 - var_side]);
+  ir::Node* var = m.private_producer(add->inputs[var_side], "ReduceMean");
+  if (!epsilon || !var) return 0;
+  const std::string d = div.inputs[0];
+  ir::Node* square = m.private_producer(var->inputs[0], "Pow");
+  if (square) {
+    const auto two = m.scalar(square->inputs.size() == 2 ? square->inputs[1] : "");
+    if (!two || *two != 2.f || square->inputs[0] != d) return 0;
+  } else {
+    square = m.private_producer(var->inputs[0], "Mul");
+    if (!square || square->inputs.size() != 2 || square->inputs[0] != d || square->inputs[1] != d)
+      return 0;
+  }
+  // d = Sub(x, mean) is read by the square and the Div only.
+  auto pd = producer.find(d);
+  auto rd = readers.find(d);
+  if (pd == producer.end() || rd == readers.end() || rd->second.size() != 2 ||
+      passes::is_graph_output(g, d) || m.removed(pd->second))
+    return 0;
+  ir::Node& sub = g.nodes[pd->second];
+  if (sub.op_type != "Sub" || !sub.domain.empty() || sub.inputs.size() != 2) return 0;
+  const std::string x = sub.inputs[0];
+  ir::Node* mean = m.private_producer(sub.inputs[1], "ReduceMean");
+  auto xi = shapes.values.find(x);
+  if (!mean || mean->inputs.empty() || mean->inputs[0] != x || xi == shapes.values.end() ||
+      !xi->second.rank_known || xi->second.type != ElementType::f32 || xi->second.dims.empty())
+    return 0;
+  const int64_t rank = static_cast<int64_t>(xi->second.dims.size());
+  const int64_t width = xi->second.dims.back();
+  if (width <= 0 || !mean_over_last_axis(g, *mean, rank) || !mean_over_last_axis(g, *var, rank))
+    return 0;
+  for (const ir::Node* n : {mean, &sub, square, var, add, sqrt}) m.remove(n);
+  int absorbed = 6;
+  ir::Node* last = &div;
+  std::string gamma, beta;
+  if (ir::Node* mul = m.sole_reader(last->outputs[0], "Mul")) {
+    gamma = last_axis_constant(g, *mul, last->outputs[0], width);
+    if (!gamma.empty()) {
+      m.remove(last);
+      last = mul;
+      ++absorbed;
+    }
+  }
+  if (ir::Node* bias = m.sole_reader(last->outputs[0], "Add")) {
+    beta = last_axis_constant(g, *bias, last->outputs[0], width);
+    if (!beta.empty()) {
+      m.remove(last);
+      last = bias;
+      ++absorbed;
+    }
+  }
+  if (gamma.empty()) {
+    gamma = passes::fresh_constant_name(g, x + "_layer_norm_scale");
+    Tensor ones = Tensor::uninitialized(ElementType::f32, {width});
+    std::fill_n(ones.data_as<float>(), width, 1.f);
+    g.constants[gamma] = std::move(ones);
+  }
+  std::vector<std::size_t> sources = m.take_absorbed_sources();
+  sources.insert(sources.end(), last->sources.begin(), last->sources.end());
+  const std::vector<std::string> outputs = last->outputs;
+  *last = ir::Node{};
+  last->name = "LayerNorm_" + outputs[0];
+  last->op_type = "LayerNormalization";
+  last->inputs = {x, gamma, beta};
+  last->outputs = outputs;
+  last->sources = std::move(sources);
+  last->attributes["axis"].kind = ir::Attribute::Kind::i;
+  last->attributes["axis"].i = -1;
+  set_f(*last, "epsilon", *epsilon);
+  return absorbed;
+}
+
 }  // namespace
+
+int fuse_layer_norms(ir::Graph& g, const ir::ShapeInference& shapes) {
+  GraphMatcher m(g);
+  const auto readers = passes::readers_of(g);
+  std::unordered_map<std::string, std::size_t> producer;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& o : g.nodes[i].outputs) producer[o] = i;
+  int absorbed = 0;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& n = g.nodes[i];
+    if (!m.removed(i) && n.op_type == "Div" && n.domain.empty())
+      absorbed += match_layer_norm(g, shapes, m, n, producer, readers);
+  }
+  m.erase_removed();
+  return absorbed;
+}
 
 int fuse_group_norms(ir::Graph& g, const ir::ShapeInference& shapes) {
   GraphMatcher m(g);

@@ -19,4 +19,11 @@ namespace sinter::cpu {
 // `shapes`: of the graph before the CPU's rewrites.
 int fuse_group_norms(ir::Graph& graph, const ir::ShapeInference& shapes);
 
+// Layer normalisation over the last axis as exporters before opset 17 write it:
+//   m = ReduceMean(x, last axis); d = Sub(x, m); v = ReduceMean(Pow(d, 2) or Mul(d, d));
+//   y = Div(d, Sqrt(Add(v, eps))) [-> Mul(gamma)] [-> Add(beta)]
+// becomes LayerNormalization(x, gamma, beta){axis -1, epsilon} (gamma ones when absent), which
+// runs as one oneDNN layer-norm primitive. gamma and beta: f32 constants of the last axis' size.
+int fuse_layer_norms(ir::Graph& graph, const ir::ShapeInference& shapes);
+
 }  // namespace sinter::cpu
