@@ -640,3 +640,56 @@ TEST(Passes, CpuDecomposedLayerNormsFuseAndMatchTheFormula) {
     }
   }
 }
+
+// GELU's tanh approximation as GPT-2 exports it (Pow, Mul(x, 0.5) first) and as x*x*x with the
+// 0.5 last: one GeluTanh node each, the formula's values.
+TEST(Passes, CpuGeluTanhPatternsFuseAndMatchTheFormula) {
+  const int64_t n = 64;
+  std::vector<float> xs(n);
+  for (int64_t i = 0; i < n; ++i) xs[i] = -6.f + 12.f * float(i) / float(n - 1);
+  ir::Graph g;
+  g.opsets[""] = 13;
+  g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {{n, ""}}});
+  g.constants["three"] = f32({}, {3.f});
+  g.constants["k"] = f32({}, {0.044715f});
+  g.constants["c"] = f32({}, {0.7978845608f});
+  g.constants["one"] = f32({}, {1.f});
+  g.constants["half"] = f32({}, {0.5f});
+  auto tanh_part = [&](const std::string& p, const std::string& cube) {
+    g.add_node("Mul", {"k", cube}, {p + "b"});
+    g.add_node("Add", {"x", p + "b"}, {p + "c"});
+    g.add_node("Mul", {p + "c", "c"}, {p + "d"});
+    g.add_node("Tanh", {p + "d"}, {p + "e"});
+    g.add_node("Add", {"one", p + "e"}, {p + "f"});
+    return p + "f";
+  };
+  g.add_node("Pow", {"x", "three"}, {"a1"});
+  const std::string t1 = tanh_part("1", "a1");
+  g.add_node("Mul", {"x", "half"}, {"h1"});
+  g.add_node("Mul", {"h1", t1}, {"y1"});
+  g.add_node("Mul", {"x", "x"}, {"sq"});
+  g.add_node("Mul", {"sq", "x"}, {"a2"});
+  const std::string t2 = tanh_part("2", "a2");
+  g.add_node("Mul", {t2, "x"}, {"m2"});
+  g.add_node("Mul", {"m2", "half"}, {"y2"});
+  g.outputs.push_back({"y1", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g.outputs.push_back({"y2", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  int fused = 0, gelu = 0;
+  for (const auto& impl : placement.node_implementation) {
+    fused += impl == "fused into Mul";
+    gelu += impl == "oneDNN GeluTanh (f32) / C++ kernel";
+  }
+  EXPECT_EQ(gelu, 2);
+  EXPECT_EQ(fused, 7 + 8);  // all nodes of each pattern but the final Mul
+  std::map<std::string, Value> values = {{"x", f32({n}, xs)}};
+  exe->run(values);
+  for (const char* out : {"y1", "y2"})
+    for (int64_t i = 0; i < n; ++i) {
+      const double x = xs[i];
+      const double want = 0.5 * x * (1 + std::tanh(0.7978845608 * (x + 0.044715 * x * x * x)));
+      ASSERT_NEAR(values.at(out).tensor().data_as<float>()[i], want, 1e-5) << out << ":" << i;
+    }
+}

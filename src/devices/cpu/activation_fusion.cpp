@@ -84,6 +84,90 @@ std::optional<std::string> match_gelu(GraphMatcher& m, const ir::Node& outer) {
   return std::nullopt;
 }
 
+// `n` is Mul(value, c) or Mul(c, value) with c a scalar near `want`: returns value.
+std::optional<std::string> times_scalar(GraphMatcher& m, const ir::Node& n, float want) {
+  if (!is_binary(n, "Mul")) return std::nullopt;
+  for (int side = 0; side < 2; ++side) {
+    auto c = m.scalar(n.inputs[1 - side]);
+    if (c && near(*c, want)) return n.inputs[side];
+  }
+  return std::nullopt;
+}
+
+// x^3 as Pow(x, 3) or Mul(Mul(x, x), x) (made privately for the GELU): the nodes, or empty.
+std::vector<ir::Node*> cube_of(GraphMatcher& m, const std::string& value, const std::string& x) {
+  if (ir::Node* pow = m.private_producer(value, "Pow")) {
+    auto three = pow->inputs.size() == 2 ? m.scalar(pow->inputs[1]) : std::nullopt;
+    if (pow->inputs[0] == x && three && *three == 3.f) return {pow};
+    return {};
+  }
+  ir::Node* outer = m.private_producer(value, "Mul");
+  if (!outer || !is_binary(*outer, "Mul")) return {};
+  for (int side = 0; side < 2; ++side) {
+    ir::Node* square = m.private_producer(outer->inputs[side], "Mul");
+    if (outer->inputs[1 - side] == x && square && is_binary(*square, "Mul") &&
+        square->inputs[0] == x && square->inputs[1] == x)
+      return {outer, square};
+  }
+  return {};
+}
+
+// 1 + Tanh(sqrt(2/pi) (x + 0.044715 x^3)) made privately from x: its nodes, or empty.
+std::vector<ir::Node*> tanh_part(GraphMatcher& m, const std::string& value, const std::string& x) {
+  ir::Node* plus_one = m.private_producer(value, "Add");
+  if (!plus_one || !is_binary(*plus_one, "Add")) return {};
+  for (int s0 = 0; s0 < 2; ++s0) {
+    auto one = m.scalar(plus_one->inputs[1 - s0]);
+    ir::Node* tanh = m.private_producer(plus_one->inputs[s0], "Tanh");
+    if (!one || *one != 1.f || !tanh || tanh->inputs.size() != 1) continue;
+    ir::Node* scaled = m.private_producer(tanh->inputs[0], "Mul");
+    auto inner = scaled ? times_scalar(m, *scaled, std::sqrt(2.f / 3.14159265f)) : std::nullopt;
+    ir::Node* sum = inner ? m.private_producer(*inner, "Add") : nullptr;
+    if (!sum || !is_binary(*sum, "Add")) continue;
+    for (int s1 = 0; s1 < 2; ++s1) {
+      if (sum->inputs[s1] != x) continue;
+      ir::Node* cubic = m.private_producer(sum->inputs[1 - s1], "Mul");
+      auto cube = cubic ? times_scalar(m, *cubic, 0.044715f) : std::nullopt;
+      if (!cube) continue;
+      std::vector<ir::Node*> nodes = cube_of(m, *cube, x);
+      if (nodes.empty()) continue;
+      nodes.insert(nodes.end(), {plus_one, tanh, scaled, sum, cubic});
+      return nodes;
+    }
+  }
+  return {};
+}
+
+// GELU's tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) as GPT-2 and
+// others export it: Mul(Mul(x, 0.5), T) or Mul(Mul(x, T), 0.5), operands in either order.
+std::optional<std::string> match_gelu_tanh(GraphMatcher& m, const ir::Node& outer) {
+  if (!is_binary(outer, "Mul")) return std::nullopt;
+  for (int side = 0; side < 2; ++side) {
+    ir::Node* inner = m.private_producer(outer.inputs[side], "Mul");
+    if (!inner || !is_binary(*inner, "Mul")) continue;
+    // Mul(Mul(x, 0.5), T): the other operand of outer is T.
+    if (auto x = times_scalar(m, *inner, 0.5f)) {
+      auto nodes = tanh_part(m, outer.inputs[1 - side], *x);
+      if (nodes.empty()) continue;
+      m.remove(inner);
+      for (ir::Node* n : nodes) m.remove(n);
+      return x;
+    }
+    // Mul(Mul(x, T), 0.5).
+    auto half = m.scalar(outer.inputs[1 - side]);
+    if (!half || !near(*half, 0.5f)) continue;
+    for (int s = 0; s < 2; ++s) {
+      const std::string x = inner->inputs[s];
+      auto nodes = tanh_part(m, inner->inputs[1 - s], x);
+      if (nodes.empty()) continue;
+      m.remove(inner);
+      for (ir::Node* n : nodes) m.remove(n);
+      return x;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int fuse_activations(ir::Graph& g) {
@@ -96,6 +180,14 @@ int fuse_activations(ir::Graph& g) {
       n.op_type = "GeluErf";
       n.inputs = {*gelu};
       removed += 4;
+    } else if (auto gelu_tanh = match_gelu_tanh(m, n)) {
+      n.op_type = "GeluTanh";
+      n.inputs = {*gelu_tanh};
+      const auto absorbed_so_far = m.take_absorbed_sources();
+      removed += static_cast<int>(absorbed_so_far.size());
+      n.domain = kCpuDomain;
+      n.sources.insert(n.sources.end(), absorbed_so_far.begin(), absorbed_so_far.end());
+      continue;
     } else if (auto swish = match_swish(m, n)) {
       n.op_type = "Swish";
       n.inputs = {swish->first};

@@ -3,6 +3,7 @@
 //   Mul(x, Sigmoid(x))                              -> Swish(x), alpha 1 (SiLU)
 //   Mul(x, Sigmoid(Mul(x, k)))                      -> Swish(x), alpha k (QuickGELU: k = 1.702)
 //   Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)   -> GeluErf(x)   (operands in either order)
+//   0.5 x (1 + Tanh(sqrt(2/pi) (x + 0.044715 x^3))) -> GeluTanh(x)  (GPT-2's; Pow or x*x*x)
 // Only where every intermediate value has this one reader.
 #pragma once
 

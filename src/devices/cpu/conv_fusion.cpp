@@ -24,6 +24,7 @@ std::optional<PostOp> activation_post_op(const ir::Graph& g, const ir::Node& n) 
   if (n.domain == kCpuDomain && n.op_type == "Swish")
     return PostOp{"swish", n.attr_float("alpha", 1.f)};
   if (n.domain == kCpuDomain && n.op_type == "GeluErf") return PostOp{"gelu_erf"};
+  if (n.domain == kCpuDomain && n.op_type == "GeluTanh") return PostOp{"gelu_tanh"};
   if (!n.domain.empty() || n.outputs.size() != 1) return std::nullopt;
   const std::string& op = n.op_type;
   if (op == "Relu") return PostOp{"relu"};

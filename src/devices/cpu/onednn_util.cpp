@@ -87,6 +87,8 @@ dnnl::post_ops post_ops_of(const OpContext& ctx) {
       ops.append_eltwise(1.f, alg::eltwise_swish, alpha[k], 0.f);
     } else if (kind == "gelu_erf") {
       ops.append_eltwise(1.f, alg::eltwise_gelu_erf, 0.f, 0.f);
+    } else if (kind == "gelu_tanh") {
+      ops.append_eltwise(1.f, alg::eltwise_gelu_tanh, 0.f, 0.f);
     } else if (kind == "hard_swish") {  // x * clip(x/6 + 1/2, 0, 1), as ONNX defines it
       ops.append_eltwise(1.f, alg::eltwise_hardswish, 0.f, 0.f);
     } else if (kind == "hard_sigmoid") {  // clip(alpha x + beta, 0, 1)

@@ -36,7 +36,8 @@ void execute(const dnnl::primitive& primitive,
              const std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>>& args);
 
 // The post-ops a fused node's attributes list (post_ops, post_alpha, post_beta: sum, relu,
-// leaky_relu, elu, sigmoid, tanh, swish, gelu_erf, hard_swish, hard_sigmoid, clip), in order.
+// leaky_relu, elu, sigmoid, tanh, swish, gelu_erf, gelu_tanh, hard_swish, hard_sigmoid, clip), in
+// order.
 dnnl::post_ops post_ops_of(const OpContext& ctx);
 
 // The attributes of a fused node's primitive: its post-ops, and scratch memory supplied per run

@@ -89,6 +89,8 @@ bool unary_fast_path(OpContext& ctx, const std::string& kind, float swish_alpha)
     alpha = swish_alpha;
   } else if (kind == "gelu_erf") {
     alg = dnnl::algorithm::eltwise_gelu_erf;
+  } else if (kind == "gelu_tanh") {
+    alg = dnnl::algorithm::eltwise_gelu_tanh;
   } else {
     return false;
   }

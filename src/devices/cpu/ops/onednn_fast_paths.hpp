@@ -14,7 +14,7 @@ bool softmax_fast_path(OpContext& ctx, bool log);
 // Add, Sub, Mul, Div, Max, Min of two f32 tensors where one has the output's shape.
 bool binary_fast_path(OpContext& ctx, const std::string& op);
 // One f32 input to one output through oneDNN's eltwise primitive: `kind` is relu, sigmoid,
-// tanh, swish (x·sigmoid(alpha·x)) or gelu_erf.
+// tanh, swish (x·sigmoid(alpha·x)), gelu_erf or gelu_tanh.
 bool unary_fast_path(OpContext& ctx, const std::string& kind, float alpha = 1.f);
 // MaxPool (no indices asked for) and AveragePool without ceil_mode, 1-D to 3-D.
 bool pool_fast_path(OpContext& ctx, bool max);

@@ -1,4 +1,4 @@
-// Swish and GeluErf (domain sinter.cpu, made by activation_fusion.cpp): oneDNN's eltwise
+// Swish, GeluErf and GeluTanh (domain sinter.cpu, made by activation_fusion.cpp): oneDNN's eltwise
 // primitive for f32, a plain loop for the other float types.
 #include <cmath>
 
@@ -22,11 +22,20 @@ void op_gelu_erf(OpContext& ctx) {
   map_float_as_double(ctx, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); });
 }
 
+void op_gelu_tanh(OpContext& ctx) {
+  if (unary_fast_path(ctx, "gelu_tanh")) return;
+  map_float_as_double(ctx, [](double x) {
+    return 0.5 * x *
+           (1 + std::tanh(std::sqrt(2 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
+  });
+}
+
 }  // namespace
 
 void register_fused_activation_ops(KernelRegistry& r) {
   r.add("Swish", op_swish, kCpuDomain);
   r.add("GeluErf", op_gelu_erf, kCpuDomain);
+  r.add("GeluTanh", op_gelu_tanh, kCpuDomain);
 }
 
 }  // namespace sinter::cpu
