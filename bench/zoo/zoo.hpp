@@ -31,6 +31,7 @@ void write_inputs(const std::string& dir, const std::vector<std::string>& names,
 void build_resnet50(const std::string& dir);
 void build_mobilenet_v3(const std::string& dir);
 void build_bert(const std::string& dir);
+void build_decoder(const std::string& dir);
 void build_vit(const std::string& dir);
 void build_text_encoder(const std::string& dir);
 void build_unet(const std::string& dir);
