@@ -62,17 +62,18 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   // A channel block pads the channels to a multiple of itself unless they are one already.
   const int64_t block = layout == onednn::kBlocked16 ? 16 : layout == onednn::kBlocked8 ? 8 : 1;
   const auto readers = passes::readers_of(g);
-  // Nodes whose output has the layout of their data input: channel scales and group norms.
-  std::vector<int> scale_input(g.nodes.size(), -1);
+  // For nodes whose output has the layout of one data input (channel scales, group norms): the
+  // position of that input; -1 for the others.
+  std::vector<int> layout_source(g.nodes.size(), -1);
   if (channels_last)
     for (std::size_t i = 0; i < g.nodes.size(); ++i)
-      scale_input[i] = is_group_norm(g.nodes[i]) ? 0 : channel_scale_input(g.nodes[i], shapes);
+      layout_source[i] = is_group_norm(g.nodes[i]) ? 0 : channel_scale_input(g.nodes[i], shapes);
 
   // Candidates: outputs of FusedConv and channel scales that could be stored so.
   std::unordered_map<std::string, std::size_t> kept;  // value -> producer
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
-    if (!is_fused_conv(n) && scale_input[i] < 0) continue;
+    if (!is_fused_conv(n) && layout_source[i] < 0) continue;
     const std::string& v = n.outputs[0];
     const auto* dims = known_dims(shapes, v);
     if (!dims || dims->size() < 3 || dims->size() > 5 || (*dims)[1] % block != 0) continue;
@@ -84,15 +85,15 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   auto reader_takes = [&](const ir::Node& r, std::size_t ri, const std::string& v) {
     if (is_fused_conv(r)) return r.inputs[1] != v && (r.inputs.size() < 3 || r.inputs[2] != v);
     if (channels_last && is_global_average_pool(r)) return true;
-    return scale_input[ri] >= 0 && r.inputs[scale_input[ri]] == v &&
-           r.inputs[1 - scale_input[ri]] != v && kept.count(r.outputs[0]) > 0;
+    return layout_source[ri] >= 0 && r.inputs[layout_source[ri]] == v &&
+           r.inputs[1 - layout_source[ri]] != v && kept.count(r.outputs[0]) > 0;
   };
   for (bool changed = true; changed;) {
     changed = false;
     for (auto it = kept.begin(); it != kept.end();) {
       const ir::Node& producer = g.nodes[it->second];
       bool keep =
-          scale_input[it->second] < 0 || kept.count(producer.inputs[scale_input[it->second]]);
+          layout_source[it->second] < 0 || kept.count(producer.inputs[layout_source[it->second]]);
       for (std::size_t r : readers.at(it->first))
         keep = keep && reader_takes(g.nodes[r], r, it->first);
       if (keep) {
@@ -118,8 +119,8 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
       set_layout(n, "src_layout");
     } else if (is_group_norm(n) && kept.count(n.inputs[0])) {
       set_layout(n, "layout");
-    } else if (scale_input[i] >= 0 && kept.count(n.inputs[scale_input[i]])) {
-      const std::string x = n.inputs[scale_input[i]], s = n.inputs[1 - scale_input[i]];
+    } else if (layout_source[i] >= 0 && kept.count(n.inputs[layout_source[i]])) {
+      const std::string x = n.inputs[layout_source[i]], s = n.inputs[1 - layout_source[i]];
       n.domain = kCpuDomain;
       n.op_type = "ChannelScale";
       n.inputs = {x, s};
