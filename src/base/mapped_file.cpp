@@ -6,11 +6,42 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "base/errors.hpp"
 
 namespace sinter {
+
+namespace {
+
+// The live mappings (base address -> size), so that release_pages only ever touches them.
+std::mutex& mappings_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::uintptr_t, std::size_t>& mappings() {
+  static std::map<std::uintptr_t, std::size_t> m;
+  return m;
+}
+
+}  // namespace
+
+void MappedFile::release_pages(const void* data, std::size_t bytes) {
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const std::uintptr_t first = (begin + page - 1) / page * page,
+                       last = (begin + bytes) / page * page;
+  if (bytes == 0 || last <= first) return;
+  std::lock_guard<std::mutex> lock(mappings_mutex());
+  auto it = mappings().upper_bound(begin);
+  if (it == mappings().begin()) return;
+  --it;
+  if (begin + bytes > it->first + it->second) return;  // not (wholly) inside this mapping
+  ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -33,13 +64,18 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
             std::strerror(err));
     }
     f->base_ = p;
+    std::lock_guard<std::mutex> lock(mappings_mutex());
+    mappings()[reinterpret_cast<std::uintptr_t>(p)] = f->size_;
   }
   ::close(fd);
   return f;
 }
 
 MappedFile::~MappedFile() {
-  if (base_) ::munmap(base_, size_);
+  if (!base_) return;
+  std::lock_guard<std::mutex> lock(mappings_mutex());
+  mappings().erase(reinterpret_cast<std::uintptr_t>(base_));
+  ::munmap(base_, size_);
 }
 
 }  // namespace sinter

@@ -18,6 +18,12 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
 
+  // Gives back the physical pages wholly inside [data, data + bytes) when that range lies in a
+  // mapped file (no-op otherwise): a later read faults them in again from the file, unchanged.
+  // For weights a kernel has copied into a layout of its own, so that they are not resident
+  // twice. Never for memory anyone writes (nothing writes mapped files).
+  static void release_pages(const void* data, std::size_t bytes);
+
   const char* data() const { return static_cast<const char*>(base_); }
   char* mutable_data() { return static_cast<char*>(base_); }
   std::size_t size() const { return size_; }

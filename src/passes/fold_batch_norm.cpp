@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "base/mapped_file.hpp"
 #include "passes/graph_rewrite.hpp"
 
 namespace sinter::passes {
@@ -64,6 +65,9 @@ int fold_batch_norm_into_conv(ir::Graph& g) {
       new_b.data_as<float>()[m] =
           (bias - p.mean->data_as<float>()[m]) * s + p.beta->data_as<float>()[m];
     }
+    // The originals were read once here; mapped from the model cache, they need not stay
+    // resident next to the folded copy (a later read faults them in again).
+    MappedFile::release_pages(w->data(), w->byte_size());
     // New names: the original weights may be shared with other nodes.
     const std::string w_name = fresh_constant_name(g, conv.inputs[1] + "_bn_folded");
     g.constants[w_name] = new_w;

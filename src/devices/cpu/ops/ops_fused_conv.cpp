@@ -9,6 +9,7 @@
 #include <cstring>
 #include <optional>
 
+#include "base/mapped_file.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
@@ -107,6 +108,9 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
     std::memset(p->bias.get_data_handle(), 0, b_md.get_size());
   }
   stream.wait();
+  // The packed copy is what runs from now on: weights mapped from the model cache need not stay
+  // resident too (read again from the file should another input shape need packing).
+  if (ctx.input_is_constant(1)) MappedFile::release_pages(w.data(), w.byte_size());
   return p;
 }
 

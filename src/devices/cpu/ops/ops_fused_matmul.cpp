@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "base/mapped_file.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
@@ -47,6 +48,9 @@ std::shared_ptr<const PreparedMatMul> prepare(const OpContext& ctx, int64_t m, c
   dnnl::stream stream(onednn::engine());
   dnnl::reorder(w_plain, p->weights).execute(stream, w_plain, p->weights);
   stream.wait();
+  // The packed copy is what runs from now on: weights mapped from the model cache need not stay
+  // resident too (read again from the file should another input shape need packing).
+  if (ctx.input_is_constant(1)) MappedFile::release_pages(w.data(), w.byte_size());
   return p;
 }
 
