@@ -91,6 +91,10 @@ function main() {
   const models = a.models || fs.readdirSync(a.zoo)
       .filter((m) => fs.existsSync(path.join(a.zoo, m, 'model.onnx'))).sort();
   if (models.length === 0) throw new Error(`no zoo models in ${a.zoo} (run sinter-zoo first)`);
+  // Each model is converted into sinter's model cache once before the rounds, as on a user's
+  // second start: the rounds then measure the runtime, not the one-time conversion (whose time
+  // `sinter bench` reports as read_ms / compile_ms, and whose memory is the parsed .onnx).
+  for (const m of models) sinterOnce({ ...a, iterations: 1 }, path.join(a.zoo, m));
   const rates = [matmulRate(a)];
   const per = Object.fromEntries(models.map((m) => [m, { s: [], o: [] }]));
   for (let r = 0; r < a.rounds; ++r) {
