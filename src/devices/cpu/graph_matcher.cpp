@@ -17,12 +17,20 @@ bool GraphMatcher::private_value(const std::string& value) const {
   return r != readers_.end() && r->second.size() == 1 && !passes::is_graph_output(g_, value);
 }
 
-ir::Node* GraphMatcher::private_producer(const std::string& value, const std::string& op) {
+ir::Node* GraphMatcher::producer(const std::string& value) {
   auto p = producer_.find(value);
-  if (p == producer_.end() || removed(p->second) || !private_value(value)) return nullptr;
-  ir::Node& n = g_.nodes[p->second];
-  if (n.op_type != op || !n.domain.empty() || n.outputs.size() != 1) return nullptr;
-  return &n;
+  return p == producer_.end() || removed(p->second) ? nullptr : &g_.nodes[p->second];
+}
+
+std::size_t GraphMatcher::reader_count(const std::string& value) const {
+  auto r = readers_.find(value);
+  return r == readers_.end() ? 0 : r->second.size();
+}
+
+ir::Node* GraphMatcher::private_producer(const std::string& value, const std::string& op) {
+  ir::Node* n = private_value(value) ? producer(value) : nullptr;
+  if (!n || n->op_type != op || !n->domain.empty() || n->outputs.size() != 1) return nullptr;
+  return n;
 }
 
 ir::Node* GraphMatcher::sole_reader(const std::string& value, const std::string& op,

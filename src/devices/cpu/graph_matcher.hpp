@@ -24,6 +24,10 @@ class GraphMatcher {
   // not a graph output.
   ir::Node* sole_reader(const std::string& value, const std::string& op,
                         const std::string& domain = "");
+  // The node producing `value` (any op, not removed), or nullptr.
+  ir::Node* producer(const std::string& value);
+  // How many nodes read `value`.
+  std::size_t reader_count(const std::string& value) const;
   // The scalar f32 constant `value`, if it is one.
   std::optional<float> scalar(const std::string& value) const;
 

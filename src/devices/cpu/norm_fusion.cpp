@@ -1,7 +1,7 @@
 #include "devices/cpu/norm_fusion.hpp"
 
 #include <algorithm>
-#include <unordered_map>
+#include <utility>
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_matcher.hpp"
@@ -56,16 +56,14 @@ bool groups_reshape(const ir::Graph& g, const ir::Node& reshape, const std::vect
 }
 
 // The Reshape back to x's shape: to Shape(x), or to x's known dims.
-bool restores_shape(const ir::Graph& g, const ir::ShapeInference& shapes, const ir::Node& reshape,
+bool restores_shape(const ir::ShapeInference& shapes, GraphMatcher& m, const ir::Node& reshape,
                     const std::string& x) {
   if (reshape.inputs.size() != 2) return false;
   const auto xd = dims_of(shapes, x);
   if (known(xd) && dims_of(shapes, reshape.outputs[0]) == xd) return true;
-  for (const auto& n : g.nodes)
-    if (n.outputs.size() == 1 && n.outputs[0] == reshape.inputs[1])
-      return n.op_type == "Shape" && n.domain.empty() && n.inputs.size() == 1 && n.inputs[0] == x &&
-             !n.find("start") && !n.find("end");
-  return false;
+  const ir::Node* n = m.producer(reshape.inputs[1]);
+  return n && n->op_type == "Shape" && n->domain.empty() && n->inputs.size() == 1 &&
+         n->inputs[0] == x && !n->find("start") && !n->find("end");
 }
 
 void set_f(ir::Node& n, const char* name, float v) {
@@ -128,7 +126,7 @@ int match_decomposed(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatche
       info->second.type != ElementType::f32 || !groups_reshape(g, *split, xd, groups))
     return 0;
   ir::Node* back = m.sole_reader(norm.outputs[0], "Reshape");
-  if (!back || !restores_shape(g, shapes, *back, x)) return 0;
+  if (!back || !restores_shape(shapes, m, *back, x)) return 0;
   m.remove(&norm);  // first: the fused node's time is reported on its first source
   m.remove(split);
   ir::Node* last = back;
@@ -212,9 +210,8 @@ std::string last_axis_constant(const ir::Graph& g, const ir::Node& n, const std:
 }
 
 // From the Div: the statistics chain back to x, then the affine part forward; absorbed count.
-int match_layer_norm(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatcher& m, ir::Node& div,
-                     const std::unordered_map<std::string, std::size_t>& producer,
-                     const std::unordered_map<std::string, std::vector<std::size_t>>& readers) {
+int match_layer_norm(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatcher& m,
+                     ir::Node& div) {
   if (div.inputs.size() != 2 || div.outputs.size() != 1) return 0;
   ir::Node* sqrt = m.private_producer(div.inputs[1], "Sqrt");
   ir::Node* add = sqrt ? m.private_producer(sqrt->inputs[0], "Add") : nullptr;
@@ -234,12 +231,9 @@ int match_layer_norm(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatche
       return 0;
   }
   // d = Sub(x, mean) is read by the square and the Div only.
-  auto pd = producer.find(d);
-  auto rd = readers.find(d);
-  if (pd == producer.end() || rd == readers.end() || rd->second.size() != 2 ||
-      passes::is_graph_output(g, d) || m.removed(pd->second))
-    return 0;
-  ir::Node& sub = g.nodes[pd->second];
+  ir::Node* sub_node = m.producer(d);
+  if (!sub_node || m.reader_count(d) != 2 || passes::is_graph_output(g, d)) return 0;
+  ir::Node& sub = *sub_node;
   if (sub.op_type != "Sub" || !sub.domain.empty() || sub.inputs.size() != 2) return 0;
   const std::string x = sub.inputs[0];
   ir::Node* mean = m.private_producer(sub.inputs[1], "ReduceMean");
@@ -255,21 +249,14 @@ int match_layer_norm(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatche
   int absorbed = 6;
   ir::Node* last = &div;
   std::string gamma, beta;
-  if (ir::Node* mul = m.sole_reader(last->outputs[0], "Mul")) {
-    gamma = last_axis_constant(g, *mul, last->outputs[0], width);
-    if (!gamma.empty()) {
-      m.remove(last);
-      last = mul;
-      ++absorbed;
-    }
-  }
-  if (ir::Node* bias = m.sole_reader(last->outputs[0], "Add")) {
-    beta = last_axis_constant(g, *bias, last->outputs[0], width);
-    if (!beta.empty()) {
-      m.remove(last);
-      last = bias;
-      ++absorbed;
-    }
+  // Mul(gamma) then Add(beta), each optional.
+  for (auto [op, param] : {std::pair{"Mul", &gamma}, std::pair{"Add", &beta}}) {
+    ir::Node* next = m.sole_reader(last->outputs[0], op);
+    *param = next ? last_axis_constant(g, *next, last->outputs[0], width) : "";
+    if (param->empty()) continue;
+    m.remove(last);
+    last = next;
+    ++absorbed;
   }
   if (gamma.empty()) {
     gamma = passes::fresh_constant_name(g, x + "_layer_norm_scale");
@@ -296,15 +283,11 @@ int match_layer_norm(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatche
 
 int fuse_layer_norms(ir::Graph& g, const ir::ShapeInference& shapes) {
   GraphMatcher m(g);
-  const auto readers = passes::readers_of(g);
-  std::unordered_map<std::string, std::size_t> producer;
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    for (const auto& o : g.nodes[i].outputs) producer[o] = i;
   int absorbed = 0;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& n = g.nodes[i];
     if (!m.removed(i) && n.op_type == "Div" && n.domain.empty())
-      absorbed += match_layer_norm(g, shapes, m, n, producer, readers);
+      absorbed += match_layer_norm(g, shapes, m, n);
   }
   m.erase_removed();
   return absorbed;
