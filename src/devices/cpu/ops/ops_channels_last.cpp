@@ -1,7 +1,8 @@
 // The internal ops that let squeeze-and-excitation blocks stay in the convolutions' channels-last
 // layout (layout_propagation.cpp): GlobalAveragePool over an NHWC input and ChannelScale, the
 // Mul of an NHWC tensor by one value per channel (and sample). Logical shapes stay NCHW; only
-// the element order differs. Both also take plain NCHW when the layout attribute is absent.
+// the element order differs. Layout propagation makes them only for channels-last values (the
+// plain cases stay the ONNX ops), so that is the one layout they read.
 #include <algorithm>
 
 #include "devices/cpu/conv_fusion.hpp"
@@ -14,11 +15,10 @@ namespace sinter::cpu {
 
 namespace {
 
-bool channels_last(const OpContext& ctx, const char* attr) {
-  return ctx.attr_s(attr, "") == "channels_last";
-}
-
-void check_f32_image(const OpContext& ctx, const Tensor& x) {
+void check_channels_last_f32(const OpContext& ctx, const Tensor& x, const char* layout_attr) {
+  ctx.check(ctx.attr_s(layout_attr, "") == "channels_last",
+            "made for channels-last input only ({} is '{}')", layout_attr,
+            ctx.attr_s(layout_attr, ""));
   ctx.check(x.element_type() == ElementType::f32 && x.rank() >= 3,
             "expects an f32 tensor [N, C, spatial...], got {} {}", to_string(x.element_type()),
             to_string(x.shape()));
@@ -26,7 +26,7 @@ void check_f32_image(const OpContext& ctx, const Tensor& x) {
 
 void op_global_average_pool(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  check_f32_image(ctx, x);
+  check_channels_last_f32(ctx, x, "src_layout");
   const int64_t N = x.shape()[0], C = x.shape()[1];
   const int64_t spatial = N * C > 0 ? x.element_count() / (N * C) : 0;
   Shape out_shape = {N, C};
@@ -35,21 +35,12 @@ void op_global_average_pool(OpContext& ctx) {
   const float* src = x.data_as<float>();
   float* dst = out.data_as<float>();
   const float inv = spatial > 0 ? 1.0f / static_cast<float>(spatial) : 0.0f;
-  if (channels_last(ctx, "src_layout")) {
-    for (int64_t n = 0; n < N; ++n) {
-      const float* x = src + n * spatial * C;
-      const auto sums = column_totals(spatial, C, [&](int64_t r0, int64_t rows, float* run) {
-        vec::add_rows(x + r0 * C, rows, C, run);
-      });
-      for (int64_t c = 0; c < C; ++c) dst[n * C + c] = static_cast<float>(sums[c]) * inv;
-    }
-  } else {
-#pragma omp parallel for if (N * C * spatial > 16384)
-    for (int64_t plane = 0; plane < N * C; ++plane) {
-      double sum = 0;
-      for (int64_t s = 0; s < spatial; ++s) sum += src[plane * spatial + s];
-      dst[plane] = static_cast<float>(sum) * inv;
-    }
+  for (int64_t n = 0; n < N; ++n) {
+    const float* sample = src + n * spatial * C;
+    const auto sums = column_totals(spatial, C, [&](int64_t r0, int64_t rows, float* run) {
+      vec::add_rows(sample + r0 * C, rows, C, run);
+    });
+    for (int64_t c = 0; c < C; ++c) dst[n * C + c] = static_cast<float>(sums[c]) * inv;
   }
   ctx.set_output(0, out);
 }
@@ -57,7 +48,7 @@ void op_global_average_pool(OpContext& ctx) {
 void op_channel_scale(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& s = ctx.input(1);
-  check_f32_image(ctx, x);
+  check_channels_last_f32(ctx, x, "layout");
   const int64_t N = x.shape()[0], C = x.shape()[1];
   const int64_t spatial = N * C > 0 ? x.element_count() / (N * C) : 0;
   ctx.check(s.element_type() == ElementType::f32 &&
@@ -69,23 +60,15 @@ void op_channel_scale(OpContext& ctx) {
   const float* src = x.data_as<float>();
   const float* scale = s.data_as<float>();
   float* dst = out.data_as<float>();
-  if (channels_last(ctx, "layout")) {
-    // Rows of C channels, in runs of kRows rows per task.
-    constexpr int64_t kRows = 32;
-    const int64_t runs = (spatial + kRows - 1) / kRows;
+  // Rows of C channels, in runs of kRows rows per task.
+  constexpr int64_t kRows = 32;
+  const int64_t runs = (spatial + kRows - 1) / kRows;
 #pragma omp parallel for if (N * C * spatial > 16384)
-    for (int64_t task = 0; task < N * runs; ++task) {
-      const int64_t n = task / runs, r0 = (task % runs) * kRows;
-      const int64_t first = (n * spatial + r0) * C;
-      vec::multiply_rows(src + first, std::min(kRows, spatial - r0), C,
-                         scale + (per_sample ? n * C : 0), dst + first);
-    }
-  } else {
-#pragma omp parallel for if (N * C * spatial > 16384)
-    for (int64_t plane = 0; plane < N * C; ++plane) {
-      const float f = scale[(per_sample ? plane : plane % C)];
-      for (int64_t i = 0; i < spatial; ++i) dst[plane * spatial + i] = src[plane * spatial + i] * f;
-    }
+  for (int64_t task = 0; task < N * runs; ++task) {
+    const int64_t n = task / runs, r0 = (task % runs) * kRows;
+    const int64_t first = (n * spatial + r0) * C;
+    vec::multiply_rows(src + first, std::min(kRows, spatial - r0), C,
+                       scale + (per_sample ? n * C : 0), dst + first);
   }
   ctx.set_output(0, out);
 }
