@@ -363,10 +363,11 @@ void rnn(OpContext& ctx) {
   const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5);
   RecurrentOutputs<T> out(rc, type);
+  const int64_t steps = rc.longest();
   for_each_direction(rc.dirs, [&](int64_t d) {
     std::vector<T> gates(rc.batch * H);
     T* hd = &h[d * rc.batch * H];
-    for (int64_t i = 0; i < rc.longest(); ++i) {
+    for (int64_t i = 0; i < steps; ++i) {
       if (!load_step(rc, d, i, &xw[d * rows * H], gates.data())) break;
       step_product(rc.batch, H, H, hd, H, &rt[d * H * H], H, gates.data(), H);
       for (int64_t b = 0; b < rc.batch; ++b) {
@@ -396,12 +397,13 @@ void gru(OpContext& ctx) {
   const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5);
   RecurrentOutputs<T> out(rc, type);
+  const int64_t steps = rc.longest();
   for_each_direction(rc.dirs, [&](int64_t d) {
     std::vector<T> gates(rc.batch * W), hidden_part(rc.batch * H), reset_h(rc.batch * H);
     T* hd = &h[d * rc.batch * H];
     const T* rtd = &rt[d * H * W];
     const T* hidden_bias = rc.recurrent_bias(d) + 2 * H;
-    for (int64_t i = 0; i < rc.longest(); ++i) {
+    for (int64_t i = 0; i < steps; ++i) {
       if (!load_step(rc, d, i, &xw[d * rows * W], gates.data())) break;
       // z and r: R_z h and R_r h.
       step_product(rc.batch, 2 * H, H, hd, H, rtd, W, gates.data(), W);
@@ -459,6 +461,7 @@ void lstm(OpContext& ctx) {
   const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5), c = initial_state(ctx, rc, 6);
   RecurrentOutputs<T> out(rc, type);
+  const int64_t steps = rc.longest();
   for_each_direction(rc.dirs, [&](int64_t d) {
     std::vector<T> gates(rc.batch * W);
     T* hd = &h[d * rc.batch * H];
@@ -466,7 +469,7 @@ void lstm(OpContext& ctx) {
     const T* pi = &peep[d * 3 * H];
     const T* po = pi + H;
     const T* pf = pi + 2 * H;
-    for (int64_t i = 0; i < rc.longest(); ++i) {
+    for (int64_t i = 0; i < steps; ++i) {
       if (!load_step(rc, d, i, &xw[d * rows * W], gates.data())) break;
       step_product(rc.batch, W, H, hd, H, &rt[d * H * W], W, gates.data(), W);
       for (int64_t b = 0; b < rc.batch; ++b) {
