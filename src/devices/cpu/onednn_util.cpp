@@ -1,6 +1,8 @@
 #include "devices/cpu/onednn_util.hpp"
 
 #include <array>
+#include <cstdlib>
+#include <memory>
 
 namespace sinter::cpu::onednn {
 
@@ -51,9 +53,32 @@ const std::string& preferred_conv_layout() {
   return layout;
 }
 
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream stream(engine());
+  return stream;
+}
+
+dnnl::memory scratch_memory(const dnnl::memory::desc& md, Scratch purpose) {
+  struct Buffer {
+    std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
+    std::size_t capacity = 0;
+  };
+  thread_local std::array<Buffer, 3> buffers;
+  const std::size_t bytes = md.get_size();
+  if (bytes > kMaxKeptScratchBytes) return dnnl::memory(md, engine());  // oneDNN allocates
+  Buffer& b = buffers[static_cast<std::size_t>(purpose)];
+  if (b.capacity < bytes) {
+    const std::size_t rounded = (bytes + 4095) / 4096 * 4096;
+    b.data.reset(std::aligned_alloc(64, rounded));
+    b.capacity = b.data ? rounded : 0;
+    if (!b.data) throw dnnl::error(dnnl_out_of_memory, "cannot allocate scratch memory");
+  }
+  return dnnl::memory(md, engine(), b.data.get());
+}
+
 void execute(const dnnl::primitive& primitive,
              const std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>>& args) {
-  dnnl::stream stream(engine());
+  dnnl::stream& stream = thread_stream();
   std::unordered_map<int, dnnl::memory> memories;
   for (const auto& [arg, md_data] : args)
     memories.emplace(arg, dnnl::memory(md_data.first, engine(), const_cast<void*>(md_data.second)));

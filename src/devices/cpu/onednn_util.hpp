@@ -31,6 +31,19 @@ dnnl::memory::desc activation_f32(const dnnl::memory::dims& dims, const std::str
 // brgemm kernels of AVX-512 CPUs, kBlocked8/16 for the older JIT kernels, "" when neither.
 const std::string& preferred_conv_layout();
 
+// The calling thread's stream (a CPU stream is only a handle for in-order execution; making one
+// per primitive run allocated every time).
+dnnl::stream& thread_stream();
+
+// Memory the calling thread reuses across primitive runs, one buffer per purpose: a
+// primitive's scratchpad and the staging copies of its input and output in the layouts it
+// computes in. A node used to allocate (and fault in) these on every run. Buffers up to
+// kMaxKeptScratchBytes stay with the thread; a larger request gets memory of its own, freed with
+// the returned dnnl::memory. Valid until the thread's next request for the same purpose.
+enum class Scratch { scratchpad, source, destination };
+inline constexpr std::size_t kMaxKeptScratchBytes = std::size_t{16} << 20;
+dnnl::memory scratch_memory(const dnnl::memory::desc& md, Scratch purpose);
+
 // Runs `primitive` on a fresh stream with memories over the tensors' data, and waits.
 void execute(const dnnl::primitive& primitive,
              const std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>>& args);

@@ -149,15 +149,16 @@ void op_fused_conv(OpContext& ctx) {
     return;
   }
   try {
-    dnnl::stream stream(engine());
+    dnnl::stream& stream = onednn::thread_stream();
     dnnl::memory src_in(p->src_in, engine(), const_cast<void*>(x.data()));
     dnnl::memory dst_out(p->dst_out, engine(), out.data());
     dnnl::memory src = src_in;
     if (p->src_reorder) {
-      src = dnnl::memory(p->src_md, engine());
+      src = onednn::scratch_memory(p->src_md, onednn::Scratch::source);
       p->src_reorder->execute(stream, src_in, src);
     }
-    dnnl::memory dst = p->dst_reorder ? dnnl::memory(p->dst_md, engine()) : dst_out;
+    dnnl::memory dst =
+        p->dst_reorder ? onednn::scratch_memory(p->dst_md, onednn::Scratch::destination) : dst_out;
     if (residual && !in_place) {
       dnnl::memory r(p->residual_in, engine(), const_cast<void*>(residual->data()));
       if (p->residual_reorder)
@@ -165,7 +166,7 @@ void op_fused_conv(OpContext& ctx) {
       else
         std::memcpy(dst.get_data_handle(), residual->data(), residual->byte_size());
     }
-    dnnl::memory scratchpad(p->scratchpad_md, engine());
+    dnnl::memory scratchpad = onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad);
     p->primitive.execute(stream, {{DNNL_ARG_SCRATCHPAD, scratchpad},
                                   {DNNL_ARG_SRC, src},
                                   {DNNL_ARG_WEIGHTS, p->weights},

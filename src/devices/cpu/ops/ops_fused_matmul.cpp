@@ -100,14 +100,14 @@ void op_fused_matmul(OpContext& ctx) {
   }
   Tensor out = residual ? residual->clone() : Tensor::uninitialized(ElementType::f32, out_shape);
   try {
-    dnnl::stream stream(onednn::engine());
+    dnnl::stream& stream = onednn::thread_stream();
     dnnl::memory src(p->src_in, onednn::engine(), const_cast<void*>(a.data()));
     if (!(p->src_md == p->src_in)) {  // bf16: convert A once per run
-      dnnl::memory converted(p->src_md, onednn::engine());
+      dnnl::memory converted = onednn::scratch_memory(p->src_md, onednn::Scratch::source);
       dnnl::reorder(src, converted).execute(stream, src, converted);
       src = converted;
     }
-    dnnl::memory scratchpad(p->scratchpad_md, onednn::engine());
+    dnnl::memory scratchpad = onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad);
     std::unordered_map<int, dnnl::memory> args = {
         {DNNL_ARG_SCRATCHPAD, scratchpad},
         {DNNL_ARG_SRC, src},
