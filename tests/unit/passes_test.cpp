@@ -539,6 +539,139 @@ TEST(Passes, CpuGroupNormBetweenConvolutionsMatchesTheFormula) {
   }
 }
 
+namespace {
+
+// ONNX pooling of one [c][h][w] image, 2-D, by the spec's formulas: windows of k x k from
+// position * stride - pad; max over the taps inside the image, or their mean (divisor: the taps
+// inside the image, or with count_include_pad the taps inside image + pads).
+std::vector<double> pool2d(const std::vector<float>& x, int c, int h, int w, int k, int stride,
+                           int pad, bool max, bool ceil_mode, bool include_pad, int* oh_out,
+                           int* ow_out) {
+  auto out_size = [&](int in) {
+    const double q = double(in + 2 * pad - k) / stride;
+    return int(ceil_mode ? std::ceil(q) : std::floor(q)) + 1;
+  };
+  const int oh = out_size(h), ow = out_size(w);
+  *oh_out = oh;
+  *ow_out = ow;
+  std::vector<double> y(static_cast<std::size_t>(c * oh * ow));
+  for (int ch = 0; ch < c; ++ch)
+    for (int i = 0; i < oh; ++i)
+      for (int j = 0; j < ow; ++j) {
+        double best = -1e300, sum = 0;
+        int inside = 0, padded = 0;
+        for (int di = 0; di < k; ++di)
+          for (int dj = 0; dj < k; ++dj) {
+            const int ii = i * stride - pad + di, jj = j * stride - pad + dj;
+            if (ii < h + pad && jj < w + pad) ++padded;
+            if (ii < 0 || jj < 0 || ii >= h || jj >= w) continue;
+            const double v = x[(ch * h + ii) * w + jj];
+            best = std::max(best, v);
+            sum += v;
+            ++inside;
+          }
+        y[(ch * oh + i) * ow + j] = max ? best : sum / (include_pad ? padded : inside);
+      }
+  return y;
+}
+
+std::vector<double> conv1x1(const std::vector<double>& x, const std::vector<float>& w, int c,
+                            int plane) {
+  std::vector<double> y(x.size(), 0.0);
+  for (int m = 0; m < c; ++m)
+    for (int k = 0; k < c; ++k)
+      for (int i = 0; i < plane; ++i) y[m * plane + i] += w[m * c + k] * x[k * plane + i];
+  return y;
+}
+
+}  // namespace
+
+// Pools between convolutions on a batch of two: MaxPool 3x3/2 pad 1 (a ResNet stem) and
+// AveragePool 3x3/2 pad 1 counting the pads pool in the convolutions' layout (no reorders); an
+// AveragePool with ceil_mode (ONNX's divisor differs from oneDNN's there) stays plain. Values are
+// the spec's formulas in all three.
+TEST(Passes, CpuPoolsBetweenConvolutionsKeepTheirLayoutAndMatchTheFormula) {
+  const int c = 16, h = 9, wd = 7, batch = 2;
+  std::vector<float> xs(batch * c * h * wd), w3(c * c * 9), w1(c * c);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.29f * i) + 0.1f;
+  for (std::size_t i = 0; i < w3.size(); ++i) w3[i] = 0.05f * std::cos(0.13f * i);
+  for (std::size_t i = 0; i < w1.size(); ++i) w1[i] = 0.2f * std::sin(0.31f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x",
+                      PortInfo::Kind::tensor,
+                      ElementType::f32,
+                      true,
+                      {{batch, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  g.constants["w3"] = f32({c, c, 3, 3}, w3);
+  g.constants["w1"] = f32({c, c, 1, 1}, w1);
+  auto ints = [](ir::Node& n, const char* name, std::vector<int64_t> v) {
+    n.attributes[name].kind = ir::Attribute::Kind::ints;
+    n.attributes[name].ints = std::move(v);
+  };
+  auto one = [](ir::Node& n, const char* name, int64_t v) {
+    n.attributes[name].kind = ir::Attribute::Kind::i;
+    n.attributes[name].i = v;
+  };
+  auto pool = [&](const char* op, const std::string& in, const std::string& out, int pad) {
+    ir::Node& n = g.add_node(op, {in}, {out});
+    ints(n, "kernel_shape", {3, 3});
+    ints(n, "strides", {2, 2});
+    if (pad) ints(n, "pads", {pad, pad, pad, pad});
+    return std::ref(n);
+  };
+  ints(g.add_node("Conv", {"x", "w3"}, {"c1"}), "pads", {1, 1, 1, 1});
+  pool("MaxPool", "c1", "p1", 1);
+  g.add_node("Conv", {"p1", "w1"}, {"y1"});
+  g.add_node("Conv", {"x", "w1"}, {"c2"});
+  one(pool("AveragePool", "c2", "p2", 1), "count_include_pad", 1);
+  g.add_node("Conv", {"p2", "w1"}, {"y2"});
+  g.add_node("Conv", {"c1", "w1"}, {"c3"});
+  one(pool("AveragePool", "c3", "p3", 0), "ceil_mode", 1);
+  g.add_node("Conv", {"p3", "w1"}, {"y3"});
+  for (const char* y : {"y1", "y2", "y3"})
+    g.outputs.push_back({y, PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const std::string layout = cpu::onednn::preferred_conv_layout();
+  const auto placement = exe->placement();
+  if (!layout.empty()) {
+    EXPECT_EQ(placement.node_implementation[1],
+              "oneDNN pooling on the convolutions' " + layout + " layout");
+    EXPECT_EQ(placement.node_implementation[4],
+              "oneDNN pooling on the convolutions' " + layout + " layout");
+  }
+  EXPECT_EQ(placement.node_implementation[7], "C++ kernel");  // the ONNX AveragePool
+  std::map<std::string, Value> values = {{"x", f32({batch, c, h, wd}, xs)}};
+  exe->run(values);
+  const int plane = h * wd, image = c * plane;
+  for (int n = 0; n < batch; ++n) {
+    const std::vector<float> xn(xs.begin() + n * image, xs.begin() + (n + 1) * image);
+    const auto c1 = conv3x3(xn, w3, c, h, wd);
+    const auto c2 = conv1x1(std::vector<double>(xn.begin(), xn.end()), w1, c, plane);
+    const auto c3 = conv1x1(std::vector<double>(c1.begin(), c1.end()), w1, c, plane);
+    const std::vector<float> c2f(c2.begin(), c2.end()), c3f(c3.begin(), c3.end());
+    int oh = 0, ow = 0;
+    struct Case {
+      const char* name;
+      std::vector<double> want;
+    };
+    std::vector<Case> cases;
+    cases.push_back({"y1", pool2d(c1, c, h, wd, 3, 2, 1, true, false, false, &oh, &ow)});
+    cases.push_back({"y2", pool2d(c2f, c, h, wd, 3, 2, 1, false, false, true, &oh, &ow)});
+    cases.push_back({"y3", pool2d(c3f, c, h, wd, 3, 2, 0, false, true, false, &oh, &ow)});
+    for (auto& cs : cases) {
+      const Tensor& y = values.at(cs.name).tensor();
+      const int pooled_plane = static_cast<int>(y.shape()[2] * y.shape()[3]);
+      const auto want = conv1x1(cs.want, w1, c, pooled_plane);
+      ASSERT_EQ(static_cast<std::size_t>(c * pooled_plane), want.size()) << cs.name;
+      for (int i = 0; i < c * pooled_plane; ++i)
+        ASSERT_NEAR(y.data_as<float>()[n * c * pooled_plane + i], want[i], 1e-5)
+            << cs.name << " " << n << ":" << i;
+    }
+  }
+}
+
 // Gemm(A, B^T, C) with constant weights (transB = 1, as classifiers are exported) and a Relu
 // becomes a FusedMatMul with the weights transposed once; values are the formula's.
 TEST(Passes, CpuGemmWithConstantWeightsFusesAndMatchesTheFormula) {

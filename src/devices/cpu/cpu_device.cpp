@@ -94,6 +94,11 @@ std::string implementation_of(const ir::Node& n) {
   }
   if (n.domain == kCpuDomain && (n.op_type == "GlobalAveragePool" || n.op_type == "ChannelScale"))
     return "C++ kernel on the convolutions' channels-last layout";
+  if (n.domain == kCpuDomain && (n.op_type == "MaxPool" || n.op_type == "AveragePool")) {
+    const ir::Attribute* layout = n.find("layout");
+    return "oneDNN pooling on the convolutions' " + (layout ? layout->s : std::string("plain")) +
+           " layout";
+  }
   if (n.domain == kCpuDomain && n.op_type == "Attention")
     return "fused attention (sgemm, vectorised softmax, no score tensor)";
   if (n.domain == kCpuDomain && n.op_type == "GroupNorm")
@@ -120,8 +125,9 @@ std::string original_op(const ir::Node& n) {
   if (n.op_type == "FusedConv") return "Conv";
   if (n.op_type == "FusedMatMul") return "MatMul";
   if (n.op_type == "GroupNorm") return "GroupNorm";
-  if (n.op_type == "Attention") return "Attention";
-  return "Mul";  // Swish and GELU end with a Mul
+  if (n.op_type == "ChannelScale" || n.op_type == "Swish" || n.op_type.rfind("Gelu", 0) == 0)
+    return "Mul";    // a per-channel Mul; Swish and GELU end with a Mul
+  return n.op_type;  // Attention, and ops kept under their name (pools in the conv layout)
 }
 
 class CpuExecutable final : public device::Executable {

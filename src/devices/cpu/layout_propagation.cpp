@@ -5,6 +5,7 @@
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/ops/onednn_fast_paths.hpp"
 #include "passes/graph_rewrite.hpp"
 
 namespace sinter::cpu {
@@ -25,6 +26,13 @@ const std::vector<int64_t>* known_dims(const ir::ShapeInference& shapes, const s
   if (it == shapes.values.end() || !it->second.shape_known() || it->second.type != ElementType::f32)
     return nullptr;
   return &it->second.dims;
+}
+
+// MaxPool / AveragePool that oneDNN pools in any layout.
+bool is_onednn_pool(const ir::Node& n, const ir::ShapeInference& shapes) {
+  if (!n.domain.empty() || n.inputs.empty()) return false;
+  const auto* dims = known_dims(shapes, n.inputs[0]);
+  return dims && onednn_pools(n, *dims);
 }
 
 bool is_group_norm(const ir::Node& n) {
@@ -62,14 +70,18 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   // A channel block pads the channels to a multiple of itself unless they are one already.
   const int64_t block = layout == onednn::kBlocked16 ? 16 : layout == onednn::kBlocked8 ? 8 : 1;
   const auto readers = passes::readers_of(g);
-  // For nodes whose output has the layout of one data input (channel scales, group norms): the
-  // position of that input; -1 for the others.
+  // For nodes whose output has the layout of one data input (pools; with channels-last also
+  // channel scales and group norms): the position of that input; -1 for the others.
   std::vector<int> layout_source(g.nodes.size(), -1);
-  if (channels_last)
-    for (std::size_t i = 0; i < g.nodes.size(); ++i)
-      layout_source[i] = is_group_norm(g.nodes[i]) ? 0 : channel_scale_input(g.nodes[i], shapes);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    if (is_onednn_pool(n, shapes))
+      layout_source[i] = 0;
+    else if (channels_last)
+      layout_source[i] = is_group_norm(n) ? 0 : channel_scale_input(n, shapes);
+  }
 
-  // Candidates: outputs of FusedConv and channel scales that could be stored so.
+  // Candidates: outputs of FusedConv and of the nodes above that could be stored so.
   std::unordered_map<std::string, std::size_t> kept;  // value -> producer
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
@@ -85,8 +97,11 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   auto reader_takes = [&](const ir::Node& r, std::size_t ri, const std::string& v) {
     if (is_fused_conv(r)) return r.inputs[1] != v && (r.inputs.size() < 3 || r.inputs[2] != v);
     if (channels_last && is_global_average_pool(r)) return true;
-    return layout_source[ri] >= 0 && r.inputs[layout_source[ri]] == v &&
-           r.inputs[1 - layout_source[ri]] != v && kept.count(r.outputs[0]) > 0;
+    if (layout_source[ri] < 0 || !kept.count(r.outputs[0])) return false;
+    // v must be the layout source and nothing else (a scale or norm parameter reads plain).
+    for (std::size_t k = 0; k < r.inputs.size(); ++k)
+      if ((r.inputs[k] == v) != (k == static_cast<std::size_t>(layout_source[ri]))) return false;
+    return true;
   };
   for (bool changed = true; changed;) {
     changed = false;
@@ -117,6 +132,9 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     } else if (channels_last && is_global_average_pool(n) && kept.count(n.inputs[0])) {
       n.domain = kCpuDomain;  // same name, the internal op that reads channels-last
       set_layout(n, "src_layout");
+    } else if (is_onednn_pool(n, shapes) && kept.count(n.inputs[0])) {
+      n.domain = kCpuDomain;  // same name, the internal op that pools in the kept layout
+      set_layout(n, "layout");
     } else if (is_group_norm(n) && kept.count(n.inputs[0])) {
       set_layout(n, "layout");
     } else if (layout_source[i] >= 0 && kept.count(n.inputs[layout_source[i]])) {

@@ -1,5 +1,7 @@
 #include "devices/cpu/ops/onednn_fast_paths.hpp"
 
+#include <optional>
+
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/tensor_util.hpp"
 #include "ir/window_geometry.hpp"
@@ -169,39 +171,78 @@ bool binary_fast_path(OpContext& ctx, const std::string& op) {
   return true;
 }
 
-bool pool_fast_path(OpContext& ctx, bool max) {
+namespace {
+
+// oneDNN's view of a pooling node over input shape x: nullopt where oneDNN cannot do it
+// (AveragePool with ceil_mode, whose ONNX divisor differs; windows that need negative padding).
+struct PoolSetup {
+  dnnl::algorithm algorithm;
+  dnnl::memory::dims strides, kernel, dilations, pad_l, pad_r;
+  Shape output_shape;
+};
+
+std::optional<PoolSetup> onednn_pool_setup(const ir::Node& node, const Shape& x) {
+  const bool max = node.op_type == "MaxPool";
+  if (x.size() < 3 || x.size() > 5 || element_count(x) == 0) return std::nullopt;
+  const ir::Attribute* ceil = node.find("ceil_mode");
+  if (!max && ceil && ceil->i != 0) return std::nullopt;
+  const ir::WindowGeometry g = ir::pool_window(node, x);
+  const std::size_t sp = x.size() - 2;
+  PoolSetup s;
+  s.strides.assign(g.strides.begin(), g.strides.end());
+  s.kernel.assign(g.kernel.begin(), g.kernel.end());
+  s.pad_l.assign(g.pads_begin.begin(), g.pads_begin.end());
+  s.dilations.resize(sp);
+  s.pad_r.resize(sp);
+  for (std::size_t i = 0; i < sp; ++i) {
+    s.dilations[i] = g.dilations[i] - 1;
+    // oneDNN wants the right padding that gives exactly this output size.
+    s.pad_r[i] = (g.output_shape[2 + i] - 1) * g.strides[i] + (g.kernel[i] - 1) * g.dilations[i] +
+                 1 - x[2 + i] - s.pad_l[i];
+    if (s.pad_r[i] < 0 || g.output_shape[2 + i] <= 0) return std::nullopt;
+  }
+  const ir::Attribute* include_pad = node.find("count_include_pad");
+  s.algorithm =
+      max ? dnnl::algorithm::pooling_max
+          : (include_pad && include_pad->i ? dnnl::algorithm::pooling_avg_include_padding
+                                           : dnnl::algorithm::pooling_avg_exclude_padding);
+  s.output_shape = g.output_shape;
+  return s;
+}
+
+}  // namespace
+
+bool onednn_pools(const ir::Node& node, const Shape& x) {
+  if (node.op_type != "MaxPool" && node.op_type != "AveragePool") return false;
+  if (node.outputs.size() > 1 && !node.outputs[1].empty()) return false;  // indices
+  try {
+    return onednn_pool_setup(node, x).has_value();
+  } catch (const Error&) {
+    return false;  // inconsistent attributes: the C++ kernel reports them
+  }
+}
+
+bool pool_fast_path(OpContext& ctx) {
   if (!ctx.cache() || !all_f32(ctx, 1) || ctx.wants_output(1)) return false;
   const Tensor& x = ctx.input(0);
-  if (x.rank() < 3 || x.rank() > 5 || x.element_count() == 0) return false;
-  if (!max && ctx.attr_i("ceil_mode", 0) != 0) return false;  // ONNX's divisor differs there
   struct Prepared {
     dnnl::primitive primitive;
     dnnl::memory::desc src, dst;
     Shape output_shape;
   };
   auto p = cached<Prepared>(ctx, to_string(x.shape()), [&]() -> std::shared_ptr<const Prepared> {
-    const ir::WindowGeometry g = ir::pool_window(ctx.node(), x.shape());
-    const std::size_t sp = static_cast<std::size_t>(x.rank()) - 2;
-    dnnl::memory::dims strides(g.strides.begin(), g.strides.end()),
-        kernel(g.kernel.begin(), g.kernel.end()), dil(sp),
-        pad_l(g.pads_begin.begin(), g.pads_begin.end()), pad_r(sp);
-    for (std::size_t i = 0; i < sp; ++i) {
-      dil[i] = g.dilations[i] - 1;
-      // oneDNN wants the right padding that gives exactly this output size.
-      pad_r[i] = (g.output_shape[2 + i] - 1) * g.strides[i] + (g.kernel[i] - 1) * g.dilations[i] +
-                 1 - x.shape()[2 + i] - pad_l[i];
-      if (pad_r[i] < 0 || g.output_shape[2 + i] <= 0) return nullptr;
-    }
-    const auto alg =
-        max ? dnnl::algorithm::pooling_max
-            : (ctx.attr_i("count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding
-                                                  : dnnl::algorithm::pooling_avg_exclude_padding);
-    const dnnl::memory::desc src = plain_f32(x.shape()), dst = plain_f32(g.output_shape);
-    dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, dst, strides,
-                                     kernel, dil, pad_l, pad_r);
+    if (!onednn_pools(ctx.node(), x.shape())) return nullptr;
+    const PoolSetup s = *onednn_pool_setup(ctx.node(), x.shape());
+    // Channels-last or blocked where layout propagation kept the convolutions' layout through
+    // this node (the internal MaxPool/AveragePool); plain otherwise.
+    const std::string layout = ctx.attr_s("layout", "");
+    const dnnl::memory::desc src = onednn::activation_f32(x.shape(), layout),
+                             dst = onednn::activation_f32(s.output_shape, layout);
+    dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, s.algorithm, src, dst,
+                                     s.strides, s.kernel, s.dilations, s.pad_l, s.pad_r);
     return std::make_shared<const Prepared>(
         Prepared{dnnl::pooling_v2_forward(dnnl::pooling_v2_forward::primitive_desc(d, engine())),
-                 src, dst, g.output_shape});
+                 src, dst, s.output_shape});
   });
   if (!p) return false;
   Tensor out = Tensor::uninitialized(ElementType::f32, p->output_shape);

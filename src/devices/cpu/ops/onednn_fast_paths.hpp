@@ -16,8 +16,12 @@ bool binary_fast_path(OpContext& ctx, const std::string& op);
 // One f32 input to one output through oneDNN's eltwise primitive: `kind` is relu, sigmoid,
 // tanh, swish (x·sigmoid(alpha·x)), gelu_erf or gelu_tanh.
 bool unary_fast_path(OpContext& ctx, const std::string& kind, float alpha = 1.f);
-// MaxPool (no indices asked for) and AveragePool without ceil_mode, 1-D to 3-D.
-bool pool_fast_path(OpContext& ctx, bool max);
+// MaxPool (no indices asked for) and AveragePool without ceil_mode, 1-D to 3-D; in the layout
+// its "layout" attribute names (onednn::activation_f32), plain without one.
+bool pool_fast_path(OpContext& ctx);
+// True where pool_fast_path does `node` (MaxPool or AveragePool) for an f32 input of shape x:
+// layout propagation keeps the convolutions' layout only through those.
+bool onednn_pools(const ir::Node& node, const Shape& x);
 // Transpose of an f32 tensor of rank 2 to 12 by a reorder (parallel, blocked for the caches).
 bool transpose_fast_path(OpContext& ctx, const std::vector<int64_t>& perm);
 // LayerNormalization over the last axis with scale (and bias), only output 0 asked for.

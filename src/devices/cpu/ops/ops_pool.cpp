@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
@@ -56,7 +57,7 @@ int64_t visit_window(const ConvGeometry& g, const Shape& in_sp, const Shape& out
 template <Pool P>
 void op_pool(OpContext& ctx) {
   if constexpr (P != Pool::lp) {
-    if (pool_fast_path(ctx, P == Pool::max)) return;
+    if (pool_fast_path(ctx)) return;
   }
   const Tensor& x = ctx.input(0);
   ctx.check(x.rank() >= 3, "input must be N-D with N >= 3, got {}", to_string(x.shape()));
@@ -199,9 +200,23 @@ void op_max_unpool(OpContext& ctx) {
   ctx.set_output(0, out);
 }
 
+// MaxPool / AveragePool between convolutions, in their layout (domain sinter.cpu; layout
+// propagation makes these only where onednn_pools() holds): oneDNN's pooling and nothing else,
+// since the C++ kernel above reads plain tensors only.
+void op_pool_in_conv_layout(OpContext& ctx) {
+  ctx.check(ctx.input(0).element_type() == ElementType::f32, "expects f32 input, got {}",
+            to_string(ctx.input(0).element_type()));
+  if (!pool_fast_path(ctx)) {
+    ctx.fail(ErrorCategory::internal, "oneDNN cannot pool input {} in layout '{}'",
+             to_string(ctx.input(0).shape()), ctx.attr_s("layout", ""));
+  }
+}
+
 }  // namespace
 
 void register_pool_ops(KernelRegistry& r) {
+  r.add("MaxPool", op_pool_in_conv_layout, kCpuDomain);
+  r.add("AveragePool", op_pool_in_conv_layout, kCpuDomain);
   r.add("MaxPool", op_pool<Pool::max>);
   r.add("AveragePool", op_pool<Pool::average>);
   r.add("LpPool", op_pool<Pool::lp>);
