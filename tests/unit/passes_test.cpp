@@ -6,6 +6,8 @@
 #include <cmath>
 #include <map>
 
+#include "devices/cpu/bf16_marking.hpp"
+#include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/cpu_device.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "passes/fold_batch_norm.hpp"
@@ -825,4 +827,51 @@ TEST(Passes, CpuGeluTanhPatternsFuseAndMatchTheFormula) {
       const double want = 0.5 * x * (1 + std::tanh(0.7978845608 * (x + 0.044715 * x * x * x)));
       ASSERT_NEAR(values.at(out).tensor().data_as<float>()[i], want, 1e-5) << out << ":" << i;
     }
+}
+
+// Which values pass between bf16 nodes in bf16: only those whose every reader is a bf16 node of
+// the producer's kind reading them as data input; residuals, graph outputs, values read by f32
+// nodes (grouped convolutions, anything else) and products with K = 0 stay f32.
+TEST(Passes, CpuBf16MarkingStoresOnlyValuesBetweenBf16NodesInBf16) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {}});
+  g.constants["w"] = f32({4, 4, 1, 1}, std::vector<float>(16, 0.5f));
+  g.constants["wg"] = f32({4, 1, 3, 3}, std::vector<float>(36, 0.5f));
+  g.constants["m"] = f32({4, 4}, std::vector<float>(16, 0.5f));
+  g.constants["m0"] = f32({0, 4}, {});
+  auto fused = [&](const char* op, std::vector<std::string> in, const std::string& out) {
+    ir::Node& n = g.add_node(op, std::move(in), {out});
+    n.domain = cpu::kCpuDomain;
+    return std::ref(n);
+  };
+  fused("FusedConv", {"x", "w"}, "a");                 // -> b only, as data: bf16
+  fused("FusedConv", {"a", "w"}, "b");                 // read as residual by d: f32
+  fused("FusedConv", {"b", "w"}, "c");                 // read by c2 and the grouped e: f32
+  fused("FusedConv", {"c", "w", "", "b"}, "d");        // has a residual: its result stays f32
+  ir::Node& e = fused("FusedConv", {"c", "wg"}, "e");  // grouped: f32
+  e.attributes["group"].kind = ir::Attribute::Kind::i;
+  e.attributes["group"].i = 4;
+  fused("FusedConv", {"c", "w"}, "c2");   // graph output: f32
+  fused("FusedMatMul", {"x", "m"}, "p");  // -> q as data: bf16
+  fused("FusedMatMul", {"p", "m"}, "q");  // read by a conv (another kind): f32
+  fused("FusedConv", {"q", "w"}, "r");    // -> K = 0 product: f32
+  fused("FusedMatMul", {"r", "m0"}, "s");
+  for (const char* y : {"d", "e", "c2", "s"})
+    g.outputs.push_back({y, PortInfo::Kind::tensor, ElementType::f32, false, {}});
+
+  const cpu::Bf16Marking marked = cpu::mark_bf16(g);
+  EXPECT_EQ(marked.nodes, 9);  // all but the grouped convolution
+  EXPECT_EQ(marked.values, 2);
+  auto flag = [&](std::size_t node, const char* name) {
+    const ir::Attribute* a = g.nodes[node].find(name);
+    return a && a->i == 1;
+  };
+  EXPECT_FALSE(flag(4, "compute_bf16"));
+  EXPECT_TRUE(flag(0, "dst_bf16"));
+  EXPECT_TRUE(flag(1, "src_bf16"));
+  EXPECT_TRUE(flag(6, "dst_bf16"));
+  EXPECT_TRUE(flag(7, "src_bf16"));
+  for (std::size_t i : {1, 2, 3, 4, 5, 7, 8, 9}) EXPECT_FALSE(flag(i, "dst_bf16")) << i;
+  for (std::size_t i : {0, 2, 3, 4, 5, 6, 8, 9}) EXPECT_FALSE(flag(i, "src_bf16")) << i;
 }

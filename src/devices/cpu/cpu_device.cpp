@@ -14,6 +14,7 @@
 #include "base/host_memory.hpp"
 #include "devices/cpu/activation_fusion.hpp"
 #include "devices/cpu/attention_fusion.hpp"
+#include "devices/cpu/bf16_marking.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
@@ -277,21 +278,13 @@ class CpuDevice final : public device::Device {
         keep_conv_layouts(*optimized, onednn::preferred_conv_layout(), shapes));
     std::string precision = "f32";
     if (options.precision == "bf16") {
-      // Convolutions and matrix products read bf16 (inputs and weights converted by reorders)
-      // and accumulate and write f32; everything else, normalisation and softmax included,
-      // stays f32.
-      // Grouped (depthwise) convolutions stay f32: they move more bytes than they multiply,
-      // and converting their input to bf16 costs more than the bf16 arithmetic saves.
-      for (auto& n : optimized->nodes) {
-        if (n.domain != kCpuDomain || (n.op_type != "FusedConv" && n.op_type != "FusedMatMul"))
-          continue;
-        if (const ir::Attribute* group = n.find("group"); group && group->i > 1) continue;
-        n.attributes["compute_bf16"].kind = ir::Attribute::Kind::i;
-        n.attributes["compute_bf16"].i = 1;
-      }
+      const Bf16Marking marked = mark_bf16(*optimized);
+      report.applied.emplace_back("nodes computing in bf16", marked.nodes);
+      report.applied.emplace_back("values passed between them in bf16", marked.values);
       precision =
           "bf16 (convolutions other than grouped ones and matrix products with constant "
-          "weights: bf16 inputs and weights, f32 accumulation and results; other ops f32)";
+          "weights: bf16 inputs and weights, f32 accumulation; values between two of them bf16, "
+          "other ops f32)";
     }
     const std::string summary = report.summary();
     return std::make_unique<CpuExecutable>(std::move(optimized), graph->nodes.size(),

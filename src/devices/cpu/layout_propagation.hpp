@@ -6,6 +6,8 @@
 // Kept are values made by a FusedConv (or by a channel scale, below) whose every reader takes
 // them in that layout:
 //   - FusedConv, as data or residual input (attributes src_layout, dst_layout, residual_layout);
+//   - MaxPool / AveragePool where oneDNN pools them (any layout), rewritten into the internal ops
+//     of those names, whose output has the input's layout (attribute layout);
 //   - with channels-last only: GlobalAveragePool, rewritten into the internal op of that name
 //     that averages NHWC rows, and Mul(x, s) with s one value per channel (and sample), as in
 //     squeeze-and-excitation blocks, rewritten into the internal ChannelScale, whose output

@@ -11,25 +11,31 @@ dnnl::engine& engine() {
   return e;
 }
 
-dnnl::memory::desc plain_f32(const Shape& shape) {
+dnnl::memory::desc plain(const Shape& shape, dnnl::memory::data_type type) {
   dnnl::memory::dims dims(shape.begin(), shape.end());
   if (dims.empty()) dims = {1};
   dnnl::memory::dims strides(dims.size(), 1);
   for (std::size_t i = dims.size() - 1; i > 0; --i) strides[i - 1] = strides[i] * dims[i];
-  return {dims, dnnl::memory::data_type::f32, strides};
+  return {dims, type, strides};
 }
 
-dnnl::memory::desc activation_f32(const dnnl::memory::dims& dims, const std::string& layout) {
+dnnl::memory::desc plain_f32(const Shape& shape) {
+  return plain(shape, dnnl::memory::data_type::f32);
+}
+
+dnnl::memory::desc activation(const dnnl::memory::dims& dims, const std::string& layout,
+                              dnnl::memory::data_type type) {
   using tag = dnnl::memory::format_tag;
   const std::size_t rank = dims.size();
-  if (rank < 3 || rank > 5 || layout.empty()) return plain_f32(Shape(dims.begin(), dims.end()));
-  const std::size_t i = rank - 3;
   tag t = tag::undef;
-  if (layout == kChannelsLast) t = std::array{tag::acb, tag::acdb, tag::acdeb}[i];
-  if (layout == kBlocked16) t = std::array{tag::nCw16c, tag::nChw16c, tag::nCdhw16c}[i];
-  if (layout == kBlocked8) t = std::array{tag::nCw8c, tag::nChw8c, tag::nCdhw8c}[i];
-  if (t == tag::undef) return plain_f32(Shape(dims.begin(), dims.end()));
-  return {dims, dnnl::memory::data_type::f32, t};
+  if (rank >= 3 && rank <= 5) {
+    const std::size_t i = rank - 3;
+    if (layout == kChannelsLast) t = std::array{tag::acb, tag::acdb, tag::acdeb}[i];
+    if (layout == kBlocked16) t = std::array{tag::nCw16c, tag::nChw16c, tag::nCdhw16c}[i];
+    if (layout == kBlocked8) t = std::array{tag::nCw8c, tag::nChw8c, tag::nCdhw8c}[i];
+  }
+  if (t == tag::undef) return plain(Shape(dims.begin(), dims.end()), type);
+  return {dims, type, t};
 }
 
 const std::string& preferred_conv_layout() {
@@ -44,7 +50,7 @@ const std::string& preferred_conv_layout() {
           {1, 1}, {1, 1});
       const dnnl::convolution_forward::primitive_desc pd(desc, engine());
       for (const char* candidate : {kChannelsLast, kBlocked16, kBlocked8})
-        if (pd.src_desc() == activation_f32(src, candidate)) return std::string(candidate);
+        if (pd.src_desc() == activation(src, candidate)) return std::string(candidate);
     } catch (const dnnl::error&) {
       // No convolution for this CPU at all: plain tensors, and every Conv reports its error.
     }

@@ -15,6 +15,7 @@ namespace sinter::cpu::onednn {
 dnnl::engine& engine();
 
 // Row-major layout of `shape` (any rank up to 12; a scalar is [1]).
+dnnl::memory::desc plain(const Shape& shape, dnnl::memory::data_type type);
 dnnl::memory::desc plain_f32(const Shape& shape);
 
 // Layouts an activation tensor (rank 3 to 5, channels second in the logical shape) can be
@@ -23,9 +24,10 @@ dnnl::memory::desc plain_f32(const Shape& shape);
 inline constexpr const char* kChannelsLast = "channels_last";
 inline constexpr const char* kBlocked16 = "blocked16";
 inline constexpr const char* kBlocked8 = "blocked8";
-// The f32 memory description of `dims` in one of those layouts (plain for "" and for ranks
-// outside 3..5).
-dnnl::memory::desc activation_f32(const dnnl::memory::dims& dims, const std::string& layout);
+// The memory description of `dims` in one of those layouts (plain for "" and for ranks outside
+// 3..5).
+dnnl::memory::desc activation(const dnnl::memory::dims& dims, const std::string& layout,
+                              dnnl::memory::data_type type = dnnl::memory::data_type::f32);
 // The layout oneDNN's convolutions compute in on this CPU, asked once by setting up a typical
 // one (3x3, 64 channels, 56x56) and reading the layout it chose: kChannelsLast for the
 // brgemm kernels of AVX-512 CPUs, kBlocked8/16 for the older JIT kernels, "" when neither.

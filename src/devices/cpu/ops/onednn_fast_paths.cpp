@@ -236,8 +236,8 @@ bool pool_fast_path(OpContext& ctx) {
     // Channels-last or blocked where layout propagation kept the convolutions' layout through
     // this node (the internal MaxPool/AveragePool); plain otherwise.
     const std::string layout = ctx.attr_s("layout", "");
-    const dnnl::memory::desc src = onednn::activation_f32(x.shape(), layout),
-                             dst = onednn::activation_f32(s.output_shape, layout);
+    const dnnl::memory::desc src = onednn::activation(x.shape(), layout),
+                             dst = onednn::activation(s.output_shape, layout);
     dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, s.algorithm, src, dst,
                                      s.strides, s.kernel, s.dilations, s.pad_l, s.pad_r);
     return std::make_shared<const Prepared>(

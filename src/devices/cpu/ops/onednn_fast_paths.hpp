@@ -17,7 +17,7 @@ bool binary_fast_path(OpContext& ctx, const std::string& op);
 // tanh, swish (x·sigmoid(alpha·x)), gelu_erf or gelu_tanh.
 bool unary_fast_path(OpContext& ctx, const std::string& kind, float alpha = 1.f);
 // MaxPool (no indices asked for) and AveragePool without ceil_mode, 1-D to 3-D; in the layout
-// its "layout" attribute names (onednn::activation_f32), plain without one.
+// its "layout" attribute names (onednn::activation), plain without one.
 bool pool_fast_path(OpContext& ctx);
 // True where pool_fast_path does `node` (MaxPool or AveragePool) for an f32 input of shape x:
 // layout propagation keeps the convolutions' layout only through those.

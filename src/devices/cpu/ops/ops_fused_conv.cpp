@@ -66,14 +66,19 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   }
   auto p = std::make_shared<PreparedConv>();
   p->output_shape = g.output_shape;
-  p->src_in = onednn::activation_f32(src_dims, ctx.attr_s("src_layout", ""));
-  p->dst_out = onednn::activation_f32(dst_dims, ctx.attr_s("dst_layout", ""));
-  p->residual_in = onednn::activation_f32(dst_dims, ctx.attr_s("residual_layout", ""));
+  // Values between two bf16 convolutions are stored in bf16 (src_bf16 / dst_bf16, set by
+  // mark_bf16), all others in f32.
+  const dt src_type = ctx.attr_i("src_bf16", 0) ? dt::bf16 : dt::f32;
+  const dt dst_type = ctx.attr_i("dst_bf16", 0) ? dt::bf16 : dt::f32;
+  p->src_in = onednn::activation(src_dims, ctx.attr_s("src_layout", ""), src_type);
+  p->dst_out = onednn::activation(dst_dims, ctx.attr_s("dst_layout", ""), dst_type);
+  p->residual_in = onednn::activation(dst_dims, ctx.attr_s("residual_layout", ""));
   // Layouts are only chosen where they take no padding; never read or write past a tensor
   // whatever the attributes say.
-  const std::size_t out_bytes = static_cast<std::size_t>(element_count(g.output_shape)) * 4;
-  ctx.check(p->src_in.get_size() == x.byte_size() && p->dst_out.get_size() == out_bytes &&
-                p->residual_in.get_size() == out_bytes,
+  const std::size_t out_elements = static_cast<std::size_t>(element_count(g.output_shape));
+  ctx.check(p->src_in.get_size() == x.byte_size() &&
+                p->dst_out.get_size() == out_elements * (dst_type == dt::bf16 ? 2 : 4) &&
+                p->residual_in.get_size() == out_elements * 4,
             "layout attributes do not fit the tensors of input {}", to_string(x.shape()));
   const dnnl::memory::desc w_plain = onednn::plain_f32(Shape(w_dims.begin(), w_dims.end()));
   const dnnl::memory::desc b_md({w.shape()[0]}, dt::f32, tag::a);
@@ -82,7 +87,7 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   // f32.
   const dt compute = ctx.attr_i("compute_bf16", 0) ? dt::bf16 : dt::f32;
   const dnnl::memory::desc src_any(src_dims, compute, tag::any),
-      dst_any(dst_dims, dt::f32, tag::any), w_any(w_dims, compute, tag::any);
+      dst_any(dst_dims, dst_type, tag::any), w_any(w_dims, compute, tag::any);
   const dnnl::primitive_attr attr = onednn::fused_node_attr(ctx);
   const auto desc = dnnl::convolution_forward::desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
@@ -119,9 +124,11 @@ void op_fused_conv(OpContext& ctx) {
   const Tensor& w = ctx.input(1);
   const Tensor* bias = ctx.optional_input(2);
   const Tensor* residual = ctx.optional_input(3);
-  ctx.check(x.element_type() == ElementType::f32 && w.element_type() == ElementType::f32,
-            "expects f32 input and weights, got {} and {}", to_string(x.element_type()),
-            to_string(w.element_type()));
+  const ElementType in_type = ctx.attr_i("src_bf16", 0) ? ElementType::bf16 : ElementType::f32;
+  const ElementType out_type = ctx.attr_i("dst_bf16", 0) ? ElementType::bf16 : ElementType::f32;
+  ctx.check(x.element_type() == in_type && w.element_type() == ElementType::f32,
+            "expects {} input and f32 weights, got {} and {}", to_string(in_type),
+            to_string(x.element_type()), to_string(w.element_type()));
   ctx.check(x.rank() >= 3 && x.rank() <= 5 && w.rank() == x.rank(),
             "input {} and weights {} must be 1-D to 3-D convolutions of the same rank",
             to_string(x.shape()), to_string(w.shape()));
@@ -143,7 +150,7 @@ void op_fused_conv(OpContext& ctx) {
   // (no copy, no new buffer).
   const bool in_place = residual && ctx.reusable_input(3) && !p->residual_reorder &&
                         !p->dst_reorder && p->residual_in == p->dst_out;
-  Tensor out = in_place ? *residual : Tensor::uninitialized(ElementType::f32, p->output_shape);
+  Tensor out = in_place ? *residual : Tensor::uninitialized(out_type, p->output_shape);
   if (out.element_count() == 0) {
     ctx.set_output(0, out);
     return;

@@ -30,10 +30,14 @@ std::shared_ptr<const PreparedMatMul> prepare(const OpContext& ctx, int64_t m, c
                                               const Tensor* bias) {
   const int64_t k = w.shape()[0], n = w.shape()[1];
   const dt compute = ctx.attr_i("compute_bf16", 0) ? dt::bf16 : dt::f32;
+  // A arrives, and the result leaves, in bf16 where they pass between two bf16 products
+  // (src_bf16 / dst_bf16, set by mark_bf16); in f32 otherwise.
+  const dt src_type = ctx.attr_i("src_bf16", 0) ? dt::bf16 : dt::f32;
+  const dt dst_type = ctx.attr_i("dst_bf16", 0) ? dt::bf16 : dt::f32;
   auto p = std::make_shared<PreparedMatMul>();
-  p->src_in = dnnl::memory::desc({m, k}, dt::f32, tag::ab);
+  p->src_in = dnnl::memory::desc({m, k}, src_type, tag::ab);
   p->src_md = dnnl::memory::desc({m, k}, compute, tag::ab);
-  p->dst_md = dnnl::memory::desc({m, n}, dt::f32, tag::ab);
+  p->dst_md = dnnl::memory::desc({m, n}, dst_type, tag::ab);
   p->bias_md = dnnl::memory::desc({1, n}, dt::f32, tag::ab);
   const dnnl::memory::desc w_any({k, n}, compute, tag::any);
   const dnnl::primitive_attr attr = onednn::fused_node_attr(ctx);
@@ -59,9 +63,11 @@ void op_fused_matmul(OpContext& ctx) {
   const Tensor& w = ctx.input(1);
   const Tensor* bias = ctx.optional_input(2);
   const Tensor* residual = ctx.optional_input(3);
-  ctx.check(a.element_type() == ElementType::f32 && w.element_type() == ElementType::f32,
-            "expects f32 A and weights, got {} and {}", to_string(a.element_type()),
-            to_string(w.element_type()));
+  const ElementType in_type = ctx.attr_i("src_bf16", 0) ? ElementType::bf16 : ElementType::f32;
+  const ElementType out_type = ctx.attr_i("dst_bf16", 0) ? ElementType::bf16 : ElementType::f32;
+  ctx.check(a.element_type() == in_type && w.element_type() == ElementType::f32,
+            "expects {} A and f32 weights, got {} and {}", to_string(in_type),
+            to_string(a.element_type()), to_string(w.element_type()));
   ctx.check(a.rank() >= 2 && w.rank() == 2 && a.shape().back() == w.shape()[0],
             "inner dimensions differ: A is {}, B is {}", to_string(a.shape()),
             to_string(w.shape()));
@@ -75,11 +81,13 @@ void op_fused_matmul(OpContext& ctx) {
       "residual does not match the output {}", to_string(out_shape));
   const int64_t m = k ? a.element_count() / k : 0;
   if (element_count(out_shape) == 0) {
-    ctx.set_output(0, Tensor(ElementType::f32, out_shape));
+    ctx.set_output(0, Tensor(out_type, out_shape));
     return;
   }
   if (k == 0) {
     // The empty sum: the result is bias + residual, which only the sum post-op keeps exact.
+    // (mark_bf16 gives no bf16 result to products with K = 0.)
+    ctx.check(out_type == ElementType::f32, "an empty (K = 0) product has no bf16 result");
     const ir::Attribute* post = ctx.node().find("post_ops");
     for (const auto& kind : post ? post->strings : std::vector<std::string>{})
       ctx.check(kind == "sum", "an empty (K = 0) product followed by {} is not supported", kind);
@@ -98,7 +106,8 @@ void op_fused_matmul(OpContext& ctx) {
     ctx.fail(ErrorCategory::internal, "oneDNN could not set up the matrix product {} x {}: {}",
              to_string(a.shape()), to_string(w.shape()), e.what());
   }
-  Tensor out = residual ? residual->clone() : Tensor::uninitialized(ElementType::f32, out_shape);
+  ctx.check(!residual || out_type == ElementType::f32, "a bf16 result cannot add a residual");
+  Tensor out = residual ? residual->clone() : Tensor::uninitialized(out_type, out_shape);
   try {
     dnnl::stream& stream = onednn::thread_stream();
     dnnl::memory src(p->src_in, onednn::engine(), const_cast<void*>(a.data()));
