@@ -875,3 +875,90 @@ TEST(Passes, CpuBf16MarkingStoresOnlyValuesBetweenBf16NodesInBf16) {
   for (std::size_t i : {1, 2, 3, 4, 5, 7, 8, 9}) EXPECT_FALSE(flag(i, "dst_bf16")) << i;
   for (std::size_t i : {0, 2, 3, 4, 5, 6, 8, 9}) EXPECT_FALSE(flag(i, "src_bf16")) << i;
 }
+
+// Attention as exporters write it: heads split by Transposes of [batch, seq, heads, dim] (keys
+// straight to [batch, heads, dim, seq]) and merged by a Transpose of the result. Those absorbed
+// are read and written through strides; a Transpose that moves the data's last axis to the
+// front of Q's matrix (here Q given as [batch, dim, seq, heads]) cannot be read so and stays.
+// Values are the formula's in both.
+TEST(Passes, CpuAttentionAbsorbsHeadTransposesAndMatchesTheFormula) {
+  const int64_t batch = 2, heads = 3, m = 35, n = 7, d = 4, dv = 5;
+  auto values = [](int64_t count, float seed) {
+    std::vector<float> v(count);
+    for (int64_t i = 0; i < count; ++i) v[i] = std::sin(seed + 0.41f * i);
+    return v;
+  };
+  // q0 [b, m, h, d]; q1 [b, d, m, h] (both give Q [b, h, m, d]); k [b, n, h, d]; v [b, n, h, dv].
+  const auto q0 = values(batch * m * heads * d, 0.3f), q1 = values(batch * d * m * heads, 0.7f),
+             ks = values(batch * n * heads * d, 1.3f), vs = values(batch * n * heads * dv, 2.3f);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  auto input = [&](const char* name, std::vector<int64_t> dims) {
+    std::vector<Dimension> shape;
+    for (int64_t x : dims) shape.push_back({x, ""});
+    g.inputs.push_back({name, PortInfo::Kind::tensor, ElementType::f32, true, shape});
+  };
+  input("q0", {batch, m, heads, d});
+  input("q1", {batch, d, m, heads});
+  input("k", {batch, n, heads, d});
+  input("v", {batch, n, heads, dv});
+  g.constants["scale"] = f32({}, {0.5f});
+  auto transpose = [&](const std::string& x, const std::string& y, std::vector<int64_t> perm) {
+    ir::Node& t = g.add_node("Transpose", {x}, {y});
+    t.attributes["perm"].kind = ir::Attribute::Kind::ints;
+    t.attributes["perm"].ints = std::move(perm);
+  };
+  for (const std::string which : {"0", "1"}) {
+    transpose("q" + which, "qh" + which,
+              which == "0" ? std::vector<int64_t>{0, 2, 1, 3} : std::vector<int64_t>{0, 3, 2, 1});
+    transpose("k", "kt" + which, {0, 2, 3, 1});
+    transpose("v", "vh" + which, {0, 2, 1, 3});
+    g.add_node("MatMul", {"qh" + which, "kt" + which}, {"s" + which});
+    g.add_node("Mul", {"s" + which, "scale"}, {"ss" + which});
+    g.add_node("Softmax", {"ss" + which}, {"p" + which}).attributes["axis"].i = -1;
+    g.add_node("MatMul", {"p" + which, "vh" + which}, {"o" + which});
+    transpose("o" + which, "y" + which, {0, 2, 1, 3});
+    g.outputs.push_back({"y" + which, PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  }
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  std::map<std::string, int> implementations;
+  for (const auto& impl : placement.node_implementation) ++implementations[impl];
+  EXPECT_EQ(implementations["fused attention (sgemm, vectorised softmax, no score tensor)"], 2);
+  EXPECT_EQ(implementations["C++ kernel"], 1);  // the Transpose of q1
+  std::map<std::string, Value> feeds = {{"q0", f32({batch, m, heads, d}, q0)},
+                                        {"q1", f32({batch, d, m, heads}, q1)},
+                                        {"k", f32({batch, n, heads, d}, ks)},
+                                        {"v", f32({batch, n, heads, dv}, vs)}};
+  exe->run(feeds);
+  for (const std::string which : {"0", "1"}) {
+    const Tensor& y = feeds.at("y" + which).tensor();
+    ASSERT_EQ(y.shape(), (Shape{batch, m, heads, dv}));
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < m; ++i) {
+          auto q_at = [&](int64_t x) {
+            return which == "0" ? q0[((b * m + i) * heads + h) * d + x]
+                                : q1[((b * d + x) * m + i) * heads + h];
+          };
+          std::vector<double> p(n);
+          double max = -1e300, sum = 0;
+          for (int64_t j = 0; j < n; ++j) {
+            double s = 0;
+            for (int64_t x = 0; x < d; ++x)
+              s += double(q_at(x)) * ks[((b * n + j) * heads + h) * d + x];
+            p[j] = 0.5 * s;
+            max = std::max(max, p[j]);
+          }
+          for (auto& e : p) sum += (e = std::exp(e - max));
+          for (int64_t c = 0; c < dv; ++c) {
+            double want = 0;
+            for (int64_t j = 0; j < n; ++j)
+              want += p[j] / sum * vs[((b * n + j) * heads + h) * dv + c];
+            ASSERT_NEAR(y.data_as<float>()[((b * m + i) * heads + h) * dv + c], want, 1e-5)
+                << which << ": " << b << "," << h << "," << i << "," << c;
+          }
+        }
+  }
+}

@@ -1,5 +1,7 @@
 #include "devices/cpu/attention_fusion.hpp"
 
+#include <algorithm>
+
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_matcher.hpp"
 
@@ -52,6 +54,40 @@ Scores find_scores(const ir::ShapeInference& shapes, GraphMatcher& m, const std:
   return s;
 }
 
+// The perm of a Transpose node (its default reverses the axes); empty if `rank` does not fit.
+std::vector<int64_t> perm_of(const ir::Node& transpose, int64_t rank) {
+  std::vector<int64_t> perm;
+  if (const ir::Attribute* a = transpose.find("perm")) {
+    perm = a->ints;
+  } else {
+    for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
+  }
+  std::vector<bool> seen(static_cast<std::size_t>(std::max<int64_t>(rank, 0)), false);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= rank || seen[p]) return {};
+    seen[p] = true;
+  }
+  return static_cast<int64_t>(perm.size()) == rank && rank >= 2 ? perm : std::vector<int64_t>{};
+}
+
+// Splitting heads (Transpose of Q, K, V) before the attention: a Transpose only the attention
+// reads, whose perm leaves one of the operand's last two axes the data's last (sgemm then reads
+// the operand with a leading dimension), is absorbed; the node reads the Transpose's input and
+// `perm_attr` records the perm. Returns the value the node reads.
+std::string absorb_input_transpose(const ir::ShapeInference& shapes, GraphMatcher& m,
+                                   const std::string& value, ir::Node& attention,
+                                   const char* perm_attr) {
+  ir::Node* t = m.private_producer(value, "Transpose");
+  if (!t || t->inputs.size() != 1) return value;
+  const int64_t rank = f32_rank(shapes, value);
+  const std::vector<int64_t> perm = perm_of(*t, rank);
+  if (perm.empty() || (perm[rank - 1] != rank - 1 && perm[rank - 2] != rank - 1)) return value;
+  attention.attributes[perm_attr].kind = ir::Attribute::Kind::ints;
+  attention.attributes[perm_attr].ints = perm;
+  m.remove(t);
+  return t->inputs[0];
+}
+
 // From a Softmax: the chain back to the first MatMul and on to the second; absorbed count.
 int match_attention(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatcher& m,
                     ir::Node& softmax) {
@@ -91,20 +127,33 @@ int match_attention(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatcher
     ++absorbed;
   }
   m.remove(&softmax);
-  std::vector<std::size_t> sources = m.take_absorbed_sources();
-  sources.insert(sources.end(), second->sources.begin(), second->sources.end());
-  const std::vector<std::string> inputs = {scores.matmul->inputs[0], scores.matmul->inputs[1],
-                                           second->inputs[1], mask};
-  const std::string out = second->outputs[0];
-  *second = ir::Node{};
-  second->name = "Attention_" + out;
-  second->op_type = "Attention";
-  second->domain = kCpuDomain;
-  second->inputs = inputs;
-  second->outputs = {out};
-  second->sources = std::move(sources);
-  second->attributes["scale"].kind = ir::Attribute::Kind::f;
-  second->attributes["scale"].f = scores.scale;
+  ir::Node fused;
+  fused.op_type = "Attention";
+  fused.domain = kCpuDomain;
+  fused.attributes["scale"].kind = ir::Attribute::Kind::f;
+  fused.attributes["scale"].f = scores.scale;
+  fused.inputs = {absorb_input_transpose(shapes, m, scores.matmul->inputs[0], fused, "q_perm"),
+                  absorb_input_transpose(shapes, m, scores.matmul->inputs[1], fused, "k_perm"),
+                  absorb_input_transpose(shapes, m, second->inputs[1], fused, "v_perm"), mask};
+  absorbed += static_cast<int>(fused.attributes.size()) - 1;
+  // Merging heads (a Transpose of the result that keeps its last axis last): the node writes
+  // the Transpose's output directly.
+  std::string out = second->outputs[0];
+  if (ir::Node* t = m.sole_reader(out, "Transpose"); t && t->outputs.size() == 1) {
+    const std::vector<int64_t> perm = perm_of(*t, f32_rank(shapes, out));
+    if (!perm.empty() && perm.back() == static_cast<int64_t>(perm.size()) - 1) {
+      fused.attributes["out_perm"].kind = ir::Attribute::Kind::ints;
+      fused.attributes["out_perm"].ints = perm;
+      out = t->outputs[0];
+      m.remove(t);
+      ++absorbed;
+    }
+  }
+  fused.name = "Attention_" + out;
+  fused.outputs = {out};
+  fused.sources = m.take_absorbed_sources();
+  fused.sources.insert(fused.sources.end(), second->sources.begin(), second->sources.end());
+  *second = std::move(fused);
   return absorbed;
 }
 

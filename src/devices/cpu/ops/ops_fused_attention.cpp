@@ -1,7 +1,10 @@
 // Attention (domain sinter.cpu, made by attention_fusion.cpp): softmax(scale Q K + mask) V for
 // f32 tensors [..., M, D], [..., D, N], [..., N, Dv] with NumPy broadcasting of the leading
 // dimensions (and of the mask to [..., M, N]). Blocks of query rows run in parallel; each
-// block's scores live in a per-thread buffer (rows x N), never in a tensor.
+// block's scores live in a per-thread buffer (rows x N), never in a tensor. Transposes the
+// fusion absorbed (splitting and merging heads) are read and written through strides: inputs
+// with q_perm / k_perm / v_perm are Transpose(input, perm), and with out_perm the output is
+// Transpose(result, out_perm).
 #include <algorithm>
 #include <exception>
 #include <mutex>
@@ -22,34 +25,88 @@ Shape leading(const Shape& s) {
   return s.size() < 2 ? Shape{} : Shape(s.begin(), s.end() - 2);
 }
 
-// Element offsets of each operand's matrix for every index of the broadcast batch shape.
-std::vector<int64_t> batch_offsets(const Shape& batch_of_operand, const Shape& batch,
-                                   int64_t matrix_size) {
-  const auto strides = broadcast_strides(batch_of_operand, batch);
+bool is_permutation_of_axes(const std::vector<int64_t>& perm, std::size_t rank) {
+  std::vector<bool> seen(rank, false);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(rank) || seen[p]) return false;
+    seen[p] = true;
+  }
+  return perm.size() == rank;
+}
+
+// An operand as the kernel reads it: the logical tensor Transpose(data, perm) (perm from an
+// absorbed Transpose; none is the identity), addressed through strides into the data.
+struct Operand {
+  Shape shape;                   // logical
+  std::vector<int64_t> strides;  // of the logical dimensions, in elements of the data
+};
+
+Operand operand(const OpContext& ctx, const Tensor& t, const char* perm_attr) {
+  const std::vector<int64_t> perm = ctx.attr_ints(perm_attr, {});
+  const std::vector<int64_t> data_strides = strides_of(t.shape());
+  if (perm.empty()) return {t.shape(), data_strides};
+  ctx.check(static_cast<int64_t>(perm.size()) == t.rank(), "{} {} does not fit input {}", perm_attr,
+            to_string(Shape(perm.begin(), perm.end())), to_string(t.shape()));
+  Operand o;
+  for (int64_t p : perm) {
+    ctx.check(p >= 0 && p < t.rank(), "{} names axis {} of a rank-{} input", perm_attr, p,
+              t.rank());
+    o.shape.push_back(t.shape()[p]);
+    o.strides.push_back(data_strides[p]);
+  }
+  return o;
+}
+
+// How sgemm reads the last two logical dimensions of an operand: one of them must be
+// contiguous (an absorbed Transpose that moves the data's last axis elsewhere is not fused).
+struct MatrixAccess {
+  bool transposed = false;
+  int64_t ld = 0;
+};
+
+MatrixAccess matrix_access(const OpContext& ctx, const Operand& o, const char* name) {
+  const std::size_t r = o.shape.size();
+  const int64_t row_stride = o.strides[r - 2], col_stride = o.strides[r - 1];
+  if (col_stride == 1 || o.shape[r - 1] == 1)
+    return {false, std::max<int64_t>({row_stride, o.shape[r - 1], 1})};
+  ctx.check(row_stride == 1 || o.shape[r - 2] == 1,
+            "{} has neither of its last two axes contiguous", name);
+  return {true, std::max<int64_t>({col_stride, o.shape[r - 2], 1})};
+}
+
+// Element offsets of an operand's matrix for every index of the broadcast batch shape.
+std::vector<int64_t> batch_offsets(const Operand& o, const Shape& batch) {
+  const std::size_t ob = o.shape.size() - 2, pad = batch.size() - ob;
+  std::vector<int64_t> strides(batch.size(), 0);
+  for (std::size_t j = 0; j < ob; ++j) strides[pad + j] = o.shape[j] == 1 ? 0 : o.strides[j];
   std::vector<int64_t> offsets(static_cast<std::size_t>(element_count(batch)));
-  for_each_index2(batch, strides, strides,
-                  [&](int64_t i, int64_t o, int64_t) { offsets[i] = o * matrix_size; });
+  for_each_index2(batch, strides, strides, [&](int64_t i, int64_t off, int64_t) {
+    offsets[static_cast<std::size_t>(i)] = off;
+  });
   return offsets;
 }
 
 void op_attention(OpContext& ctx) {
-  const Tensor& q = ctx.input(0);
-  const Tensor& k = ctx.input(1);
-  const Tensor& v = ctx.input(2);
+  const Tensor& q_data = ctx.input(0);
+  const Tensor& k_data = ctx.input(1);
+  const Tensor& v_data = ctx.input(2);
   const Tensor* mask = ctx.optional_input(3);
-  for (const Tensor* t : {&q, &k, &v, mask}) {
+  for (const Tensor* t : {&q_data, &k_data, &v_data, mask}) {
     if (!t) continue;
     ctx.check(t->element_type() == ElementType::f32 && (t == mask || t->rank() >= 2),
               "expects f32 Q, K, V of rank 2 or more (and an f32 mask), got {} {}",
               to_string(t->element_type()), to_string(t->shape()));
   }
-  const int64_t M = q.shape()[q.rank() - 2], D = q.shape()[q.rank() - 1];
-  const int64_t N = k.shape()[k.rank() - 1], Dv = v.shape()[v.rank() - 1];
-  ctx.check(k.shape()[k.rank() - 2] == D && v.shape()[v.rank() - 2] == N,
-            "Q {}, K {} and V {} do not chain as [M,D] x [D,N] x [N,Dv]", to_string(q.shape()),
-            to_string(k.shape()), to_string(v.shape()));
-  Shape batch = broadcast_shapes(ctx, broadcast_shapes(ctx, leading(q.shape()), leading(k.shape())),
-                                 leading(v.shape()));
+  const Operand q = operand(ctx, q_data, "q_perm"), k = operand(ctx, k_data, "k_perm"),
+                v = operand(ctx, v_data, "v_perm");
+  const std::size_t qr = q.shape.size(), kr = k.shape.size(), vr = v.shape.size();
+  const int64_t M = q.shape[qr - 2], D = q.shape[qr - 1];
+  const int64_t N = k.shape[kr - 1], Dv = v.shape[vr - 1];
+  ctx.check(k.shape[kr - 2] == D && v.shape[vr - 2] == N,
+            "Q {}, K {} and V {} do not chain as [M,D] x [D,N] x [N,Dv]", to_string(q.shape),
+            to_string(k.shape), to_string(v.shape));
+  Shape batch = broadcast_shapes(ctx, broadcast_shapes(ctx, leading(q.shape), leading(k.shape)),
+                                 leading(v.shape));
   // The mask broadcasts to the scores [batch..., M, N].
   std::vector<int64_t> mask_strides;
   if (mask) {
@@ -61,18 +118,36 @@ void op_attention(OpContext& ctx) {
     broadcast_shapes(ctx, scores, mask->shape());  // an error naming the shapes if it does not
     mask_strides = broadcast_strides(mask->shape(), scores);
   }
-  Shape out_shape = batch;
-  out_shape.push_back(M);
-  out_shape.push_back(Dv);
+  // The result O [batch..., M, Dv]; with an absorbed output Transpose (out_perm) the tensor
+  // written is Transpose(O, out_perm), and O is addressed through its strides.
+  Shape o_shape = batch;
+  o_shape.push_back(M);
+  o_shape.push_back(Dv);
+  const std::vector<int64_t> out_perm = ctx.attr_ints("out_perm", {});
+  Shape out_shape = o_shape;
+  std::vector<int64_t> o_strides = strides_of(o_shape);
+  if (!out_perm.empty()) {
+    ctx.check(is_permutation_of_axes(out_perm, o_shape.size()) &&
+                  out_perm.back() == static_cast<int64_t>(o_shape.size()) - 1,
+              "out_perm {} does not fit the result {} (its last axis must stay last)",
+              to_string(Shape(out_perm.begin(), out_perm.end())), to_string(o_shape));
+    for (std::size_t i = 0; i < out_perm.size(); ++i) out_shape[i] = o_shape[out_perm[i]];
+    const std::vector<int64_t> written = strides_of(out_shape);
+    for (std::size_t i = 0; i < out_perm.size(); ++i) o_strides[out_perm[i]] = written[i];
+  }
   Tensor out = Tensor::uninitialized(ElementType::f32, out_shape);
   const int64_t batches = element_count(batch);
   if (out.element_count() == 0) {
     ctx.set_output(0, out);
     return;
   }
-  const auto q_off = batch_offsets(leading(q.shape()), batch, M * D);
-  const auto k_off = batch_offsets(leading(k.shape()), batch, D * N);
-  const auto v_off = batch_offsets(leading(v.shape()), batch, N * Dv);
+  const MatrixAccess qa = matrix_access(ctx, q, "Q"), ka = matrix_access(ctx, k, "K"),
+                     va = matrix_access(ctx, v, "V");
+  const auto q_off = batch_offsets(q, batch);
+  const auto k_off = batch_offsets(k, batch);
+  const auto v_off = batch_offsets(v, batch);
+  const auto o_off = batch_offsets({o_shape, o_strides}, batch);
+  const int64_t ldo = std::max<int64_t>(o_strides[o_strides.size() - 2], Dv);
   // The mask's offset of each batch index, and its strides along rows and columns.
   std::vector<int64_t> m_off(batches, 0);
   int64_t m_row = 0, m_col = 0;
@@ -85,11 +160,13 @@ void op_attention(OpContext& ctx) {
   }
   const float scale = ctx.attr_f("scale", 1.f);
   const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
-  const float* pq = q.data_as<float>();
-  const float* pk = k.data_as<float>();
-  const float* pv = v.data_as<float>();
+  const float* pq = q_data.data_as<float>();
+  const float* pk = k_data.data_as<float>();
+  const float* pv = v_data.data_as<float>();
   const float* pm = mask ? mask->data_as<float>() : nullptr;
   float* po = out.data_as<float>();
+  // Where query row r0 of a block starts in Q and in O.
+  const int64_t q_row = qa.transposed ? 1 : qa.ld, o_row = ldo;
   std::exception_ptr failure;
   std::mutex failure_mutex;
 #pragma omp parallel
@@ -101,8 +178,8 @@ void op_attention(OpContext& ctx) {
       const int64_t rows = std::min(kRowsPerBlock, M - r0);
       try {
         // Inside a parallel region oneDNN's sgemm runs on this thread alone.
-        gemm_f32(false, false, rows, N, D, scale, pq + q_off[b] + r0 * D, D, pk + k_off[b], N, 0.f,
-                 scores.data(), N);
+        gemm_f32(qa.transposed, ka.transposed, rows, N, D, scale, pq + q_off[b] + r0 * q_row, qa.ld,
+                 pk + k_off[b], ka.ld, 0.f, scores.data(), N);
         for (int64_t i = 0; i < rows; ++i) {
           float* row = scores.data() + i * N;
           if (pm) {
@@ -111,8 +188,8 @@ void op_attention(OpContext& ctx) {
           }
           vec::softmax(row, N);
         }
-        gemm_f32(false, false, rows, Dv, N, 1.f, scores.data(), N, pv + v_off[b], Dv, 0.f,
-                 po + (b * M + r0) * Dv, Dv);
+        gemm_f32(false, va.transposed, rows, Dv, N, 1.f, scores.data(), N, pv + v_off[b], va.ld,
+                 0.f, po + o_off[b] + r0 * o_row, ldo);
       } catch (...) {
         std::lock_guard<std::mutex> lock(failure_mutex);
         if (!failure) failure = std::current_exception();
