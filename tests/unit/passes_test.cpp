@@ -962,3 +962,99 @@ TEST(Passes, CpuAttentionAbsorbsHeadTransposesAndMatchesTheFormula) {
         }
   }
 }
+
+// Squeeze-and-excitation blocks on a batch of two become one SqueezeExcite node: (a) between
+// convolutions (channels-last where the convolutions compute so): GlobalAveragePool -> Conv 1x1
+// + bias -> Relu -> Conv 1x1 + bias -> HardSigmoid -> Mul(x, s); (b) on a graph input (plain
+// NCHW), as TensorFlow exports write it: ReduceMean(axes 2,3) -> Conv 1x1 -> SiLU -> Conv 1x1 ->
+// Sigmoid -> Mul(s, x). Values are the formula's.
+TEST(Passes, CpuSqueezeExcitationBlocksFuseAndMatchTheFormula) {
+  const int c = 16, hidden = 4, h = 5, wd = 6, batch = 2, plane = h * wd, image = c * plane;
+  std::vector<float> xs(batch * image), w3(c * c * 9), w1(hidden * c), b1(hidden), w2(c * hidden),
+      b2(c);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37f * i) + 0.2f;
+  for (std::size_t i = 0; i < w3.size(); ++i) w3[i] = 0.05f * std::cos(0.11f * i);
+  for (std::size_t i = 0; i < w1.size(); ++i) w1[i] = 0.3f * std::sin(0.23f * i);
+  for (std::size_t i = 0; i < w2.size(); ++i) w2[i] = 0.4f * std::cos(0.19f * i);
+  for (int i = 0; i < hidden; ++i) b1[i] = 0.1f * i - 0.1f;
+  for (int i = 0; i < c; ++i) b2[i] = 0.05f * i - 0.3f;
+  ir::Graph g;
+  g.opsets[""] = 13;
+  g.inputs.push_back({"x",
+                      PortInfo::Kind::tensor,
+                      ElementType::f32,
+                      true,
+                      {{batch, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  g.constants["w3"] = f32({c, c, 3, 3}, w3);
+  g.constants["w1"] = f32({hidden, c, 1, 1}, w1);
+  g.constants["b1"] = f32({hidden}, b1);
+  g.constants["w2"] = f32({c, hidden, 1, 1}, w2);
+  g.constants["b2"] = f32({c}, b2);
+  auto pad1 = [](ir::Node& n) {
+    n.attributes["pads"].ints = {1, 1, 1, 1};
+    n.attributes["pads"].kind = ir::Attribute::Kind::ints;
+  };
+  // (a)
+  pad1(g.add_node("Conv", {"x", "w3"}, {"c1"}));
+  g.add_node("GlobalAveragePool", {"c1"}, {"pa"});
+  g.add_node("Conv", {"pa", "w1", "b1"}, {"ha"});
+  g.add_node("Relu", {"ha"}, {"ra"});
+  g.add_node("Conv", {"ra", "w2", "b2"}, {"ga"});
+  g.add_node("HardSigmoid", {"ga"}, {"sa"});
+  g.add_node("Mul", {"c1", "sa"}, {"ea"});
+  pad1(g.add_node("Conv", {"ea", "w3"}, {"ya"}));
+  // (b)
+  ir::Node& mean = g.add_node("ReduceMean", {"x"}, {"pb"});
+  mean.attributes["axes"].kind = ir::Attribute::Kind::ints;
+  mean.attributes["axes"].ints = {2, -1};
+  g.add_node("Conv", {"pb", "w1", "b1"}, {"hb"});
+  g.add_node("Sigmoid", {"hb"}, {"sig_hb"});
+  g.add_node("Mul", {"hb", "sig_hb"}, {"rb"});
+  g.add_node("Conv", {"rb", "w2", "b2"}, {"gb"});
+  g.add_node("Sigmoid", {"gb"}, {"sb"});
+  g.add_node("Mul", {"sb", "x"}, {"yb"});
+  for (const char* y : {"ya", "yb"})
+    g.outputs.push_back({y, PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  int fused = 0;
+  for (const auto& impl : placement.node_implementation)
+    fused += impl.rfind("C++ squeeze-and-excitation", 0) == 0;
+  EXPECT_EQ(fused, 2);
+  std::map<std::string, Value> values = {{"x", f32({batch, c, h, wd}, xs)}};
+  exe->run(values);
+  // The excitation of one image [c][plane]: per-channel scale.
+  auto excite = [&](const std::vector<double>& img, bool tf_style) {
+    std::vector<double> mean(c, 0.0), hid(hidden), s(c);
+    for (int k = 0; k < c; ++k)
+      for (int i = 0; i < plane; ++i) mean[k] += img[k * plane + i] / plane;
+    for (int o = 0; o < hidden; ++o) {
+      double v = b1[o];
+      for (int k = 0; k < c; ++k) v += w1[o * c + k] * mean[k];
+      hid[o] = tf_style ? v / (1 + std::exp(-v)) : std::max(v, 0.0);
+    }
+    for (int k = 0; k < c; ++k) {
+      double v = b2[k];
+      for (int o = 0; o < hidden; ++o) v += w2[k * hidden + o] * hid[o];
+      s[k] = tf_style ? 1 / (1 + std::exp(-v)) : std::clamp(0.2 * v + 0.5, 0.0, 1.0);
+    }
+    std::vector<double> out(img.size());
+    for (int k = 0; k < c; ++k)
+      for (int i = 0; i < plane; ++i) out[k * plane + i] = img[k * plane + i] * s[k];
+    return out;
+  };
+  const float* ya = values.at("ya").tensor().data_as<float>();
+  const float* yb = values.at("yb").tensor().data_as<float>();
+  for (int n = 0; n < batch; ++n) {
+    const std::vector<float> xn(xs.begin() + n * image, xs.begin() + (n + 1) * image);
+    const auto c1 = conv3x3(xn, w3, c, h, wd);
+    const auto ea = excite(std::vector<double>(c1.begin(), c1.end()), false);
+    const auto want_a = conv3x3(std::vector<float>(ea.begin(), ea.end()), w3, c, h, wd);
+    const auto want_b = excite(std::vector<double>(xn.begin(), xn.end()), true);
+    for (int i = 0; i < image; ++i) {
+      ASSERT_NEAR(ya[n * image + i], want_a[i], 1e-5) << "a " << n << ":" << i;
+      ASSERT_NEAR(yb[n * image + i], want_b[i], 1e-5) << "b " << n << ":" << i;
+    }
+  }
+}

@@ -21,6 +21,7 @@
 #include "devices/cpu/layout_propagation.hpp"
 #include "devices/cpu/norm_fusion.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/squeeze_excite_fusion.hpp"
 #include "passes/optimize.hpp"
 
 namespace sinter::cpu {
@@ -100,6 +101,8 @@ std::string implementation_of(const ir::Node& n) {
     return "oneDNN pooling on the convolutions' " + (layout ? layout->s : std::string("plain")) +
            " layout";
   }
+  if (n.domain == kCpuDomain && n.op_type == "SqueezeExcite")
+    return "C++ squeeze-and-excitation (channel means, two small products, channel scale)";
   if (n.domain == kCpuDomain && n.op_type == "Attention")
     return "fused attention (sgemm, vectorised softmax, no score tensor)";
   if (n.domain == kCpuDomain && n.op_type == "GroupNorm")
@@ -148,7 +151,7 @@ class CpuExecutable final : public device::Executable {
     // OpenMP's thread count is per calling thread: set it for this request's thread, which is
     // also what oneDNN's primitives use.
     if (threads_ > 0) omp_set_num_threads(threads_);
-    Scope scope(*graph_, nullptr);
+    Scope scope(plan_.constants, nullptr);
     for (const auto& in : graph_->inputs) {
       auto it = values.find(in.name);
       SINTER_CHECK(it != values.end(), invalid_argument, "input '{}' was not set", in.name);
@@ -269,6 +272,8 @@ class CpuDevice final : public device::Device {
     const int absorbed = fuse_convolutions(*optimized, shapes, convs);
     report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);
     report.applied.emplace_back("activations and Adds fused into Conv", absorbed);
+    report.applied.emplace_back("nodes fused into SqueezeExcite",
+                                fuse_squeeze_excite(*optimized, shapes));
     int matmuls = 0;
     const int absorbed_by_matmul = fuse_matmuls(*optimized, shapes, matmuls);
     report.applied.emplace_back("MatMul with pre-packed oneDNN weights", matmuls);

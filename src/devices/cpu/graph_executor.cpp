@@ -37,9 +37,17 @@ void check_kernels(const ir::Graph& graph) {
   raise(ErrorCategory::unsupported_op, "the CPU device has no kernel for: {}", list);
 }
 
+ConstantValues constant_values(const ir::Graph& graph) {
+  ConstantValues values;
+  for (const auto& [name, t] : graph.constants) values.emplace(name, Value(t));
+  return values;
+}
+
 const Value* Scope::find(const std::string& name) const {
   auto it = values_.find(name);
   if (it != values_.end()) return &it->second;
+  it = constants_.find(name);
+  if (it != constants_.end()) return &it->second;
   return parent_ ? parent_->find(name) : nullptr;
 }
 
@@ -55,7 +63,8 @@ int64_t value_bytes(const Value& v) {
 
 }  // namespace
 
-ExecutionPlan::ExecutionPlan(const ir::Graph& graph) : dying(ir::values_dying_after(graph)) {
+ExecutionPlan::ExecutionPlan(const ir::Graph& graph)
+    : constants(constant_values(graph)), dying(ir::values_dying_after(graph)) {
   const auto& registry = KernelRegistry::instance();
   // A constant that is also a graph input is only a default the caller may replace.
   std::unordered_set<std::string> inputs;
@@ -127,7 +136,8 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
 
 std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,
                                 const Scope* parent) {
-  Scope scope(graph, parent);
+  const ConstantValues constants = constant_values(graph);
+  Scope scope(constants, parent);
   SINTER_CHECK(feeds.size() <= graph.inputs.size(), invalid_model,
                "subgraph '{}' takes {} inputs but was given {}", graph.name, graph.inputs.size(),
                feeds.size());

@@ -20,17 +20,23 @@ namespace sinter::cpu {
 // lists the missing ops otherwise.
 void check_kernels(const ir::Graph& graph);
 
+// A graph's constants as values: made once per compiled graph (or subgraph run) and read by
+// its scopes, which used to copy them all into every run's map.
+using ConstantValues = std::unordered_map<std::string, Value>;
+ConstantValues constant_values(const ir::Graph& graph);
+
 class Scope {
  public:
-  // Constants are shared by reference (a Tensor copy aliases its memory).
-  Scope(const ir::Graph& graph, const Scope* parent) : parent_(parent) {
-    for (const auto& [name, t] : graph.constants) values_.emplace(name, Value(t));
-  }
+  // Names resolve to the scope's own values first (graph inputs replace a constant of the same
+  // name), then to `constants`, then to the parent's. `constants` must outlive the scope.
+  Scope(const ConstantValues& constants, const Scope* parent)
+      : constants_(constants), parent_(parent) {}
   const Value* find(const std::string& name) const;
   void set(const std::string& name, Value v) { values_[name] = std::move(v); }
   void erase(const std::string& name) { values_.erase(name); }
 
  private:
+  const ConstantValues& constants_;
   const Scope* parent_;
   std::unordered_map<std::string, Value> values_;
 };
@@ -39,6 +45,7 @@ class Scope {
 // to release after each node, and each node's cache (prepared primitives).
 struct ExecutionPlan {
   explicit ExecutionPlan(const ir::Graph& graph);
+  ConstantValues constants;
   std::vector<Kernel> kernels;                  // per node; nullptr: none (an error when run)
   std::vector<std::vector<std::string>> dying;  // per node: values whose last reader it is
   mutable std::deque<NodeCache> caches;         // per node; thread-safe

@@ -48,6 +48,19 @@ std::optional<float> GraphMatcher::scalar(const std::string& value) const {
   return t->data_as<float>()[0];
 }
 
+std::optional<std::vector<int64_t>> GraphMatcher::kept_dims_reduce_axes(const ir::Node& n) const {
+  if (n.inputs.empty() || (n.find("keepdims") && n.find("keepdims")->i != 1)) return std::nullopt;
+  if (n.inputs.size() >= 2 && !n.inputs[1].empty()) {
+    auto it = g_.constants.find(n.inputs[1]);
+    if (it == g_.constants.end() || it->second.element_type() != ElementType::i64)
+      return std::nullopt;
+    const int64_t* axes = it->second.data_as<int64_t>();
+    return std::vector<int64_t>(axes, axes + it->second.element_count());
+  }
+  if (const ir::Attribute* a = n.find("axes")) return a->ints;
+  return std::vector<int64_t>{};  // all axes
+}
+
 void GraphMatcher::remove(const ir::Node* n) {
   removed_.insert(static_cast<std::size_t>(n - g_.nodes.data()));
   absorbed_sources_.insert(absorbed_sources_.end(), n->sources.begin(), n->sources.end());

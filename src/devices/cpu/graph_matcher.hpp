@@ -30,6 +30,9 @@ class GraphMatcher {
   std::size_t reader_count(const std::string& value) const;
   // The scalar f32 constant `value`, if it is one.
   std::optional<float> scalar(const std::string& value) const;
+  // The axes a Reduce* node with keepdims = 1 reduces: its `axes` attribute, or its constant
+  // second input (opset 18); nullopt when they are not known constants or dims are dropped.
+  std::optional<std::vector<int64_t>> kept_dims_reduce_axes(const ir::Node& reduce) const;
 
   void remove(const ir::Node* n);
   bool removed(std::size_t i) const { return removed_.count(i) > 0; }

@@ -45,6 +45,7 @@ void register_fused_conv_ops(KernelRegistry& r);
 void register_fused_norm_ops(KernelRegistry& r);
 void register_fused_attention_ops(KernelRegistry& r);
 void register_channels_last_ops(KernelRegistry& r);
+void register_squeeze_excite_ops(KernelRegistry& r);
 void register_fused_activation_ops(KernelRegistry& r);
 void register_fused_matmul_ops(KernelRegistry& r);
 

@@ -39,6 +39,10 @@ bool is_group_norm(const ir::Node& n) {
   return n.domain == kCpuDomain && n.op_type == "GroupNorm" && !n.inputs.empty();
 }
 
+bool is_squeeze_excite(const ir::Node& n) {
+  return n.domain == kCpuDomain && n.op_type == "SqueezeExcite" && !n.inputs.empty();
+}
+
 // For Mul(x, s) with s one value per channel (and sample) of x: the position of x (0 or 1);
 // -1 for any other node.
 int channel_scale_input(const ir::Node& n, const ir::ShapeInference& shapes) {
@@ -78,7 +82,8 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     if (is_onednn_pool(n, shapes))
       layout_source[i] = 0;
     else if (channels_last)
-      layout_source[i] = is_group_norm(n) ? 0 : channel_scale_input(n, shapes);
+      layout_source[i] =
+          is_group_norm(n) || is_squeeze_excite(n) ? 0 : channel_scale_input(n, shapes);
   }
 
   // Candidates: outputs of FusedConv and of the nodes above that could be stored so.
@@ -135,7 +140,7 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     } else if (is_onednn_pool(n, shapes) && kept.count(n.inputs[0])) {
       n.domain = kCpuDomain;  // same name, the internal op that pools in the kept layout
       set_layout(n, "layout");
-    } else if (is_group_norm(n) && kept.count(n.inputs[0])) {
+    } else if ((is_group_norm(n) || is_squeeze_excite(n)) && kept.count(n.inputs[0])) {
       set_layout(n, "layout");
     } else if (layout_source[i] >= 0 && kept.count(n.inputs[layout_source[i]])) {
       const std::string x = n.inputs[layout_source[i]], s = n.inputs[1 - layout_source[i]];

@@ -11,7 +11,8 @@
 //   - with channels-last only: GlobalAveragePool, rewritten into the internal op of that name
 //     that averages NHWC rows, and Mul(x, s) with s one value per channel (and sample), as in
 //     squeeze-and-excitation blocks, rewritten into the internal ChannelScale, whose output
-//     stays channels-last (and is kept only where its own readers take it).
+//     stays channels-last (and is kept only where its own readers take it); likewise the
+//     fused GroupNorm and SqueezeExcite.
 // Only where the layout takes no padding (channels a multiple of the block), the shape is known
 // and the value is not a graph output.
 #pragma once

@@ -182,20 +182,10 @@ int match_group_normalization(ir::Graph& g, const ir::ShapeInference& shapes, Gr
   return swish ? 1 : 0;
 }
 
-// ReduceMean over the last axis of a rank-`rank` value, keeping dims (axes as attribute, or as a
-// constant second input from opset 18).
-bool mean_over_last_axis(const ir::Graph& g, const ir::Node& n, int64_t rank) {
-  if (n.inputs.empty() || (n.find("keepdims") && n.find("keepdims")->i != 1)) return false;
-  std::vector<int64_t> axes;
-  if (n.inputs.size() >= 2 && !n.inputs[1].empty()) {
-    auto it = g.constants.find(n.inputs[1]);
-    if (it == g.constants.end() || it->second.element_type() != ElementType::i64) return false;
-    axes.assign(it->second.data_as<int64_t>(),
-                it->second.data_as<int64_t>() + it->second.element_count());
-  } else if (const ir::Attribute* a = n.find("axes")) {
-    axes = a->ints;
-  }
-  return axes.size() == 1 && (axes[0] == -1 || axes[0] == rank - 1);
+// ReduceMean over the last axis of a rank-`rank` value, keeping dims.
+bool mean_over_last_axis(const GraphMatcher& m, const ir::Node& n, int64_t rank) {
+  const auto axes = m.kept_dims_reduce_axes(n);
+  return axes && axes->size() == 1 && ((*axes)[0] == -1 || (*axes)[0] == rank - 1);
 }
 
 // The f32 constant operand of a binary node whose other operand is `value`, with `count`
@@ -243,7 +233,7 @@ int match_layer_norm(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatche
     return 0;
   const int64_t rank = static_cast<int64_t>(xi->second.dims.size());
   const int64_t width = xi->second.dims.back();
-  if (width <= 0 || !mean_over_last_axis(g, *mean, rank) || !mean_over_last_axis(g, *var, rank))
+  if (width <= 0 || !mean_over_last_axis(m, *mean, rank) || !mean_over_last_axis(m, *var, rank))
     return 0;
   for (const ir::Node* n : {mean, &sub, square, var, add, sqrt}) m.remove(n);
   int absorbed = 6;

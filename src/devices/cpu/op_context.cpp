@@ -85,6 +85,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_fused_norm_ops(r);
     register_fused_attention_ops(r);
     register_channels_last_ops(r);
+    register_squeeze_excite_ops(r);
     register_fused_activation_ops(r);
     register_fused_matmul_ops(r);
     return r;
