@@ -829,9 +829,11 @@ TEST(Passes, CpuGeluTanhPatternsFuseAndMatchTheFormula) {
     }
 }
 
-// Which values pass between bf16 nodes in bf16: only those whose every reader is a bf16 node of
-// the producer's kind reading them as data input; residuals, graph outputs, values read by f32
-// nodes (grouped convolutions, anything else) and products with K = 0 stay f32.
+// Which nodes compute in bf16 and which values pass between them in bf16: convolutions and
+// products do; a grouped convolution only where a bf16 convolution makes its input (for
+// convolutions only). A value is stored in bf16 only where every reader is a bf16 node of the
+// producer's kind reading it as data input; residuals, graph outputs, values read by another
+// kind and products with K = 0 stay f32.
 TEST(Passes, CpuBf16MarkingStoresOnlyValuesBetweenBf16NodesInBf16) {
   ir::Graph g;
   g.opsets[""] = 17;
@@ -845,35 +847,39 @@ TEST(Passes, CpuBf16MarkingStoresOnlyValuesBetweenBf16NodesInBf16) {
     n.domain = cpu::kCpuDomain;
     return std::ref(n);
   };
-  fused("FusedConv", {"x", "w"}, "a");                 // -> b only, as data: bf16
-  fused("FusedConv", {"a", "w"}, "b");                 // read as residual by d: f32
-  fused("FusedConv", {"b", "w"}, "c");                 // read by c2 and the grouped e: f32
-  fused("FusedConv", {"c", "w", "", "b"}, "d");        // has a residual: its result stays f32
-  ir::Node& e = fused("FusedConv", {"c", "wg"}, "e");  // grouped: f32
-  e.attributes["group"].kind = ir::Attribute::Kind::i;
-  e.attributes["group"].i = 4;
-  fused("FusedConv", {"c", "w"}, "c2");   // graph output: f32
-  fused("FusedMatMul", {"x", "m"}, "p");  // -> q as data: bf16
-  fused("FusedMatMul", {"p", "m"}, "q");  // read by a conv (another kind): f32
-  fused("FusedConv", {"q", "w"}, "r");    // -> K = 0 product: f32
-  fused("FusedMatMul", {"r", "m0"}, "s");
-  for (const char* y : {"d", "e", "c2", "s"})
+  auto group = [](ir::Node& n) {
+    n.attributes["group"].kind = ir::Attribute::Kind::i;
+    n.attributes["group"].i = 4;
+  };
+  fused("FusedConv", {"x", "w"}, "a");           // 0: -> b only, as data: bf16
+  fused("FusedConv", {"a", "w"}, "b");           // 1: read as residual by d: f32
+  fused("FusedConv", {"b", "w"}, "c");           // 2: read by d, e, c2 as data: bf16
+  fused("FusedConv", {"c", "w", "", "b"}, "d");  // 3: has a residual: its result stays f32
+  group(fused("FusedConv", {"c", "wg"}, "e"));   // 4: grouped, input from a bf16 conv: bf16
+  fused("FusedConv", {"c", "w"}, "c2");          // 5: graph output: f32
+  fused("FusedMatMul", {"x", "m"}, "p");         // 6: -> q as data: bf16
+  fused("FusedMatMul", {"p", "m"}, "q");         // 7: read by a conv (another kind): f32
+  fused("FusedConv", {"q", "w"}, "r");           // 8: -> K = 0 product: f32
+  fused("FusedMatMul", {"r", "m0"}, "s");        // 9
+  group(fused("FusedConv", {"x", "wg"}, "f"));   // 10: grouped on a graph input: f32 compute
+  for (const char* y : {"d", "e", "c2", "s", "f"})
     g.outputs.push_back({y, PortInfo::Kind::tensor, ElementType::f32, false, {}});
 
   const cpu::Bf16Marking marked = cpu::mark_bf16(g);
-  EXPECT_EQ(marked.nodes, 9);  // all but the grouped convolution
-  EXPECT_EQ(marked.values, 2);
+  EXPECT_EQ(marked.nodes, 10);  // all but the grouped convolution on the graph input
+  EXPECT_EQ(marked.values, 3);  // a, c, p
   auto flag = [&](std::size_t node, const char* name) {
     const ir::Attribute* a = g.nodes[node].find(name);
     return a && a->i == 1;
   };
-  EXPECT_FALSE(flag(4, "compute_bf16"));
-  EXPECT_TRUE(flag(0, "dst_bf16"));
-  EXPECT_TRUE(flag(1, "src_bf16"));
-  EXPECT_TRUE(flag(6, "dst_bf16"));
-  EXPECT_TRUE(flag(7, "src_bf16"));
-  for (std::size_t i : {1, 2, 3, 4, 5, 7, 8, 9}) EXPECT_FALSE(flag(i, "dst_bf16")) << i;
-  for (std::size_t i : {0, 2, 3, 4, 5, 6, 8, 9}) EXPECT_FALSE(flag(i, "src_bf16")) << i;
+  EXPECT_TRUE(flag(4, "compute_bf16"));
+  EXPECT_FALSE(flag(10, "compute_bf16"));
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const bool dst = i == 0 || i == 2 || i == 6;
+    const bool src = i == 1 || i == 3 || i == 4 || i == 5 || i == 7;
+    EXPECT_EQ(flag(i, "dst_bf16"), dst) << i;
+    EXPECT_EQ(flag(i, "src_bf16"), src) << i;
+  }
 }
 
 // Attention as exporters write it: heads split by Transposes of [batch, seq, heads, dim] (keys

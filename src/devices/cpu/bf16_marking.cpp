@@ -1,5 +1,7 @@
 #include "devices/cpu/bf16_marking.hpp"
 
+#include <unordered_map>
+
 #include "devices/cpu/conv_fusion.hpp"
 #include "passes/graph_rewrite.hpp"
 
@@ -37,13 +39,34 @@ bool has_empty_inner_dimension(const ir::Graph& g, const ir::Node& n) {
 
 Bf16Marking mark_bf16(ir::Graph& g) {
   Bf16Marking marked;
+  auto grouped = [](const ir::Node& n) {
+    const ir::Attribute* group = n.find("group");
+    return group && group->i > 1;
+  };
   for (auto& n : g.nodes) {
-    if (!is_fused(n, "FusedConv") && !is_fused(n, "FusedMatMul")) continue;
-    if (const ir::Attribute* group = n.find("group"); group && group->i > 1) continue;
+    if ((!is_fused(n, "FusedConv") && !is_fused(n, "FusedMatMul")) || grouped(n)) continue;
     set_flag(n, "compute_bf16");
     ++marked.nodes;
   }
   const auto readers = passes::readers_of(g);
+  std::unordered_map<std::string, const ir::Node*> producers;
+  for (const auto& n : g.nodes)
+    if (!n.outputs.empty()) producers[n.outputs[0]] = &n;
+  // A grouped convolution whose input a bf16 convolution makes, for convolutions only, would
+  // read bf16 at no conversion cost (the value is stored in bf16 below): it computes in bf16.
+  for (auto& n : g.nodes) {
+    if (!is_fused(n, "FusedConv") || !grouped(n) || n.inputs.empty()) continue;
+    auto p = producers.find(n.inputs[0]);
+    auto r = readers.find(n.inputs[0]);
+    if (p == producers.end() || !is_fused(*p->second, "FusedConv") ||
+        !flag(*p->second, "compute_bf16") || has_residual(*p->second) || r == readers.end())
+      continue;
+    bool only_convolutions = true;
+    for (std::size_t k : r->second) only_convolutions &= is_fused(g.nodes[k], "FusedConv");
+    if (!only_convolutions) continue;
+    set_flag(n, "compute_bf16");
+    ++marked.nodes;
+  }
   for (auto& producer : g.nodes) {
     if (!flag(producer, "compute_bf16") || has_residual(producer) ||
         has_empty_inner_dimension(g, producer) || producer.outputs.empty())

@@ -1,11 +1,12 @@
 // --precision bf16 on the CPU: which nodes compute in bf16 and which values pass between them in
 // bf16.
 //
-// Convolutions (other than grouped ones) and matrix products with constant weights (FusedConv,
-// FusedMatMul) read bf16 inputs and weights and accumulate in f32 (attribute compute_bf16);
-// everything else, normalisation and softmax included, stays f32. Grouped (depthwise)
-// convolutions stay f32: they move more bytes than they multiply, and converting their input
-// costs more than the bf16 arithmetic saves.
+// Convolutions and matrix products with constant weights (FusedConv, FusedMatMul) read bf16
+// inputs and weights and accumulate in f32 (attribute compute_bf16); everything else,
+// normalisation and softmax included, stays f32. Grouped (depthwise) convolutions move more
+// bytes than they multiply: converting an f32 input for them costs more than bf16 saves, so they
+// compute in bf16 only where a bf16 convolution makes their input for convolutions alone (then
+// it arrives in bf16, below, at no cost: MobileNet's expand -> depthwise pairs).
 //
 // A bf16 node rounds its input to bf16 anyway, so a value whose every reader is a bf16 node of
 // the same kind reading it as its data input is stored in bf16 right away (dst_bf16 on the
