@@ -380,7 +380,8 @@ TEST(VectorMath, StepProductMatchesATripleLoop) {
       }
 }
 
-// The attention kernel's row softmax: masked (-inf, -1e4) and large entries, odd lengths.
+// Row softmax, and the attention kernel's numerators (exp(v - max)) with their sum: masked
+// (-inf, -1e4) and large entries, odd lengths.
 TEST(VectorMath, SoftmaxMatchesTheFormula) {
   for (int64_t n : {1, 5, 17, 300}) {
     std::vector<float> v(n);
@@ -391,7 +392,13 @@ TEST(VectorMath, SoftmaxMatchesTheFormula) {
     const double max = *std::max_element(want.begin(), want.end());
     double sum = 0;
     for (auto& w : want) sum += (w = std::exp(w - max));
+    std::vector<float> numerators = v;
+    const float got_sum = cpu::vec::softmax_numerators(numerators.data(), n);
+    ASSERT_NEAR(got_sum, sum, 1e-6 * sum) << n;
     cpu::vec::softmax(v.data(), n);
-    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(v[i], want[i] / sum, 1e-6) << n << ":" << i;
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_NEAR(v[i], want[i] / sum, 1e-6) << n << ":" << i;
+      ASSERT_NEAR(numerators[i], want[i], 1e-6 * std::max(1.0, want[i])) << n << ":" << i;
+    }
   }
 }

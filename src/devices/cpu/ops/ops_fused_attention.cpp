@@ -171,7 +171,7 @@ void op_attention(OpContext& ctx) {
   std::mutex failure_mutex;
 #pragma omp parallel
   {
-    std::vector<float> scores(static_cast<std::size_t>(kRowsPerBlock * N));
+    std::vector<float> scores(static_cast<std::size_t>(kRowsPerBlock * N)), inv_sums(kRowsPerBlock);
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < batches * blocks; ++task) {
       const int64_t b = task / blocks, r0 = (task % blocks) * kRowsPerBlock;
@@ -186,10 +186,15 @@ void op_attention(OpContext& ctx) {
             const float* mrow = pm + m_off[b] + (r0 + i) * m_row;
             for (int64_t j = 0; j < N; ++j) row[j] += mrow[j * m_col];
           }
-          vec::softmax(row, N);
+          inv_sums[i] = 1.f / vec::softmax_numerators(row, N);
         }
+        // The softmax's division is done on the product's rows (Dv values each) instead of
+        // the probabilities (N values each).
+        float* o = po + o_off[b] + r0 * o_row;
         gemm_f32(false, va.transposed, rows, Dv, N, 1.f, scores.data(), N, pv + v_off[b], va.ld,
-                 0.f, po + o_off[b] + r0 * o_row, ldo);
+                 0.f, o, ldo);
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t c = 0; c < Dv; ++c) o[i * ldo + c] *= inv_sums[i];
       } catch (...) {
         std::lock_guard<std::mutex> lock(failure_mutex);
         if (!failure) failure = std::current_exception();

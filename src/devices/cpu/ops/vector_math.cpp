@@ -173,6 +173,50 @@ void softmax(float* v, int64_t n) {
   for (int64_t j = 0; j < n; ++j) v[j] *= inv;
 }
 
+namespace {
+
+SINTER_ALWAYS_INLINE float row_max(const float* v, int64_t n) {
+  float lanes[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) lanes[l] = v[0];
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], v[i + l]);
+  float max = v[0];
+  for (int64_t l = 0; l < kLanes; ++l) max = std::max(max, lanes[l]);
+  for (; i < n; ++i) max = std::max(max, v[i]);
+  return max;
+}
+
+// exp(v[i] - max) for every i, handed to store(i, e), summed in lanes.
+template <typename Store>
+SINTER_ALWAYS_INLINE float numerators(const float* v, int64_t n, Store store) {
+  if (n <= 0) return 0.f;
+  const float max = row_max(v, n);
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const float e = exp_bounded(v[i + l] - max);
+      store(i + l, e);
+      lanes[l] += e;
+    }
+  float sum = 0;
+  for (; i < n; ++i) {
+    const float e = exp_bounded(v[i] - max);
+    store(i, e);
+    sum += e;
+  }
+  for (int64_t l = 0; l < kLanes; ++l) sum += lanes[l];
+  return sum;
+}
+
+}  // namespace
+
+SINTER_MULTIVERSION
+float softmax_numerators(float* v, int64_t n) {
+  return numerators(v, n, [v](int64_t i, float e) { v[i] = e; });
+}
+
 // Four rows per pass over acc: a quarter of the accumulator loads and stores.
 SINTER_MULTIVERSION
 void add_rows(const float* x, int64_t rows, int64_t width, float* acc) {

@@ -24,6 +24,10 @@ void mean_and_variance(const float* x, int64_t n, double& mean, double& variance
 
 // v = softmax(v) over its n elements (max subtracted first; an empty row stays empty).
 void softmax(float* v, int64_t n);
+// The softmax's numerators in one pass after the maximum: v = exp(v - max v); returns their
+// sum (0 for an empty row). softmax = v / sum: a caller that multiplies v by a matrix next can
+// divide the shorter product row instead of v.
+float softmax_numerators(float* v, int64_t n);
 
 // Column sums and squared deviations of `rows` rows of `width` floats (row-major): the
 // channel statistics of a channels-last tensor. acc[c] += sum_r x[r][c], resp.
