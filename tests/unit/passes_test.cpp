@@ -1064,3 +1064,54 @@ TEST(Passes, CpuSqueezeExcitationBlocksFuseAndMatchTheFormula) {
     }
   }
 }
+
+// A per-channel, per-sample Add between convolutions (a diffusion resblock's timestep
+// embedding, [N, C] unsqueezed to [N, C, 1, 1]) on a batch of two: channels-last where the
+// convolutions compute so (ChannelShift), no reorders; values are the formula's.
+TEST(Passes, CpuChannelAddBetweenConvolutionsKeepsTheLayoutAndMatchesTheFormula) {
+  const int c = 16, h = 5, wd = 6, batch = 2, plane = h * wd, image = c * plane;
+  std::vector<float> xs(batch * image), ts(batch * c), w3(c * c * 9);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.31f * i);
+  for (std::size_t i = 0; i < ts.size(); ++i) ts[i] = std::cos(0.7f * i);
+  for (std::size_t i = 0; i < w3.size(); ++i) w3[i] = 0.05f * std::cos(0.17f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x",
+                      PortInfo::Kind::tensor,
+                      ElementType::f32,
+                      true,
+                      {{batch, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  g.inputs.push_back({"t", PortInfo::Kind::tensor, ElementType::f32, true, {{batch, ""}, {c, ""}}});
+  g.constants["w3"] = f32({c, c, 3, 3}, w3);
+  Tensor axes(ElementType::i64, {2});
+  axes.data_as<int64_t>()[0] = 2;
+  axes.data_as<int64_t>()[1] = 3;
+  g.constants["axes"] = axes;
+  auto pad1 = [](ir::Node& n) {
+    n.attributes["pads"].ints = {1, 1, 1, 1};
+    n.attributes["pads"].kind = ir::Attribute::Kind::ints;
+  };
+  pad1(g.add_node("Conv", {"x", "w3"}, {"c1"}));
+  g.add_node("Unsqueeze", {"t", "axes"}, {"tu"});
+  g.add_node("Add", {"tu", "c1"}, {"shifted"});
+  pad1(g.add_node("Conv", {"shifted", "w3"}, {"y"}));
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  if (cpu::onednn::preferred_conv_layout() == cpu::onednn::kChannelsLast) {
+    EXPECT_EQ(exe->placement().node_implementation[2],
+              "C++ kernel on the convolutions' channels-last layout");
+  }
+  std::map<std::string, Value> values = {{"x", f32({batch, c, h, wd}, xs)},
+                                         {"t", f32({batch, c}, ts)}};
+  exe->run(values);
+  const float* y = values.at("y").tensor().data_as<float>();
+  for (int n = 0; n < batch; ++n) {
+    const std::vector<float> xn(xs.begin() + n * image, xs.begin() + (n + 1) * image);
+    auto shifted = conv3x3(xn, w3, c, h, wd);
+    for (int k = 0; k < c; ++k)
+      for (int i = 0; i < plane; ++i) shifted[k * plane + i] += ts[n * c + k];
+    const auto want = conv3x3(shifted, w3, c, h, wd);
+    for (int i = 0; i < image; ++i) ASSERT_NEAR(y[n * image + i], want[i], 1e-5) << n << ":" << i;
+  }
+}

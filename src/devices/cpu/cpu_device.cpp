@@ -94,7 +94,8 @@ std::string implementation_of(const ir::Node& n) {
       for (const auto& p : post->strings) s += " + " + p;
     return s;
   }
-  if (n.domain == kCpuDomain && (n.op_type == "GlobalAveragePool" || n.op_type == "ChannelScale"))
+  if (n.domain == kCpuDomain && (n.op_type == "GlobalAveragePool" || n.op_type == "ChannelScale" ||
+                                 n.op_type == "ChannelShift"))
     return "C++ kernel on the convolutions' channels-last layout";
   if (n.domain == kCpuDomain && (n.op_type == "MaxPool" || n.op_type == "AveragePool")) {
     const ir::Attribute* layout = n.find("layout");

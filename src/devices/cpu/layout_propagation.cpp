@@ -43,10 +43,12 @@ bool is_squeeze_excite(const ir::Node& n) {
   return n.domain == kCpuDomain && n.op_type == "SqueezeExcite" && !n.inputs.empty();
 }
 
-// For Mul(x, s) with s one value per channel (and sample) of x: the position of x (0 or 1);
-// -1 for any other node.
+// For Mul(x, s) or Add(x, s) with s one value per channel (and sample) of x (squeeze-excite
+// gates, diffusion models' timestep embeddings): the position of x (0 or 1); -1 for any other
+// node.
 int channel_scale_input(const ir::Node& n, const ir::ShapeInference& shapes) {
-  if (!n.domain.empty() || n.op_type != "Mul" || n.inputs.size() != 2 || n.outputs.size() != 1)
+  if (!n.domain.empty() || (n.op_type != "Mul" && n.op_type != "Add") || n.inputs.size() != 2 ||
+      n.outputs.size() != 1)
     return -1;
   for (int side = 0; side < 2; ++side) {
     const auto* x = known_dims(shapes, n.inputs[side]);
@@ -145,7 +147,7 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     } else if (layout_source[i] >= 0 && kept.count(n.inputs[layout_source[i]])) {
       const std::string x = n.inputs[layout_source[i]], s = n.inputs[1 - layout_source[i]];
       n.domain = kCpuDomain;
-      n.op_type = "ChannelScale";
+      n.op_type = n.op_type == "Mul" ? "ChannelScale" : "ChannelShift";
       n.inputs = {x, s};
       set_layout(n, "layout");
     }

@@ -1,8 +1,9 @@
-// The internal ops that let squeeze-and-excitation blocks stay in the convolutions' channels-last
-// layout (layout_propagation.cpp): GlobalAveragePool over an NHWC input and ChannelScale, the
-// Mul of an NHWC tensor by one value per channel (and sample). Logical shapes stay NCHW; only
-// the element order differs. Layout propagation makes them only for channels-last values (the
-// plain cases stay the ONNX ops), so that is the one layout they read.
+// The internal ops that let squeeze-and-excitation blocks and per-channel additions stay in the
+// convolutions' channels-last layout (layout_propagation.cpp): GlobalAveragePool over an NHWC
+// input, and ChannelScale / ChannelShift, the Mul / Add of an NHWC tensor and one value per
+// channel (and sample). Logical shapes stay NCHW; only the element order differs. Layout
+// propagation makes them only for channels-last values (the plain cases stay the ONNX ops), so
+// that is the one layout they read.
 #include <algorithm>
 
 #include "devices/cpu/conv_fusion.hpp"
@@ -45,6 +46,7 @@ void op_global_average_pool(OpContext& ctx) {
   ctx.set_output(0, out);
 }
 
+// ChannelScale (x * s) and ChannelShift (x + s), s one value per channel (and sample).
 void op_channel_scale(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& s = ctx.input(1);
@@ -53,13 +55,18 @@ void op_channel_scale(OpContext& ctx) {
   const int64_t spatial = N * C > 0 ? x.element_count() / (N * C) : 0;
   ctx.check(s.element_type() == ElementType::f32 &&
                 (s.element_count() == C || s.element_count() == N * C),
-            "scale {} {} is not one f32 value per channel (and sample) of {}",
-            to_string(s.element_type()), to_string(s.shape()), to_string(x.shape()));
+            "{} {} is not one f32 value per channel (and sample) of {}",
+            ctx.node().op_type == "ChannelShift" ? "shift" : "scale", to_string(s.shape()),
+            to_string(x.shape()));
   const bool per_sample = s.element_count() == N * C && N > 1;
-  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
+  const bool shift = ctx.node().op_type == "ChannelShift";
+  // Written into x's memory where this node is x's last reader.
+  const Tensor* reusable = ctx.reusable_input(0);
+  Tensor out = reusable ? *reusable : Tensor::uninitialized(ElementType::f32, x.shape());
   const float* src = x.data_as<float>();
-  const float* scale = s.data_as<float>();
+  const float* values = s.data_as<float>();
   float* dst = out.data_as<float>();
+  const std::vector<float> ones(shift ? static_cast<std::size_t>(C) : 0, 1.f);
   // Rows of C channels, in runs of kRows rows per task.
   constexpr int64_t kRows = 32;
   const int64_t runs = (spatial + kRows - 1) / kRows;
@@ -67,8 +74,12 @@ void op_channel_scale(OpContext& ctx) {
   for (int64_t task = 0; task < N * runs; ++task) {
     const int64_t n = task / runs, r0 = (task % runs) * kRows;
     const int64_t first = (n * spatial + r0) * C;
-    vec::multiply_rows(src + first, std::min(kRows, spatial - r0), C,
-                       scale + (per_sample ? n * C : 0), dst + first);
+    const int64_t rows = std::min(kRows, spatial - r0);
+    const float* v = values + (per_sample ? n * C : 0);
+    if (shift)
+      vec::scale_shift_rows(src + first, rows, C, ones.data(), v, dst + first);
+    else
+      vec::multiply_rows(src + first, rows, C, v, dst + first);
   }
   ctx.set_output(0, out);
 }
@@ -78,6 +89,7 @@ void op_channel_scale(OpContext& ctx) {
 void register_channels_last_ops(KernelRegistry& r) {
   r.add("GlobalAveragePool", op_global_average_pool, kCpuDomain);
   r.add("ChannelScale", op_channel_scale, kCpuDomain);
+  r.add("ChannelShift", op_channel_scale, kCpuDomain);
 }
 
 }  // namespace sinter::cpu
