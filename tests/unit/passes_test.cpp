@@ -1115,3 +1115,73 @@ TEST(Passes, CpuChannelAddBetweenConvolutionsKeepsTheLayoutAndMatchesTheFormula)
     for (int i = 0; i < image; ++i) ASSERT_NEAR(y[n * image + i], want[i], 1e-5) << n << ":" << i;
   }
 }
+
+// An image turned into tokens for a linear layer and back, as diffusion models' spatial
+// transformers do (Conv -> Reshape [N, C, HW] -> Transpose -> MatMul -> Transpose -> Reshape ->
+// Conv), on a batch of two: where the convolutions compute channels-last, both Reshape +
+// Transpose pairs become views of the same memory (no copies); values are the formula's.
+TEST(Passes, CpuTokensOfChannelsLastImagesAreViewsAndMatchTheFormula) {
+  const int c = 16, h = 3, wd = 5, batch = 2, plane = h * wd, image = c * plane;
+  std::vector<float> xs(batch * image), w1(c * c), m(c * c);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.43f * i);
+  for (std::size_t i = 0; i < w1.size(); ++i) w1[i] = 0.2f * std::cos(0.13f * i);
+  for (std::size_t i = 0; i < m.size(); ++i) m[i] = 0.3f * std::sin(0.29f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x",
+                      PortInfo::Kind::tensor,
+                      ElementType::f32,
+                      true,
+                      {{batch, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  g.constants["w1"] = f32({c, c, 1, 1}, w1);
+  g.constants["m"] = f32({c, c}, m);
+  auto ints = [&](const char* name, std::vector<int64_t> v) {
+    Tensor t(ElementType::i64, {static_cast<int64_t>(v.size())});
+    std::copy(v.begin(), v.end(), t.data_as<int64_t>());
+    g.constants[name] = t;
+  };
+  ints("flat", {0, 0, -1});
+  ints("image", {0, c, h, wd});
+  auto transpose = [&](const std::string& in, const std::string& out) {
+    ir::Node& t = g.add_node("Transpose", {in}, {out});
+    t.attributes["perm"].kind = ir::Attribute::Kind::ints;
+    t.attributes["perm"].ints = {0, 2, 1};
+  };
+  g.add_node("Conv", {"x", "w1"}, {"c1"});
+  g.add_node("Reshape", {"c1", "flat"}, {"f1"});
+  transpose("f1", "tokens");
+  g.add_node("MatMul", {"tokens", "m"}, {"mixed"});
+  transpose("mixed", "f2");
+  g.add_node("Reshape", {"f2", "image"}, {"back"});
+  g.add_node("Conv", {"back", "w1"}, {"y"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  if (cpu::onednn::preferred_conv_layout() == cpu::onednn::kChannelsLast) {
+    const auto placement = exe->placement();
+    EXPECT_EQ(placement.node_implementation[1],
+              "view of the convolutions' channels-last memory (no copy)");
+    EXPECT_EQ(placement.node_implementation[2], "fused into Transpose");
+    EXPECT_EQ(placement.node_implementation[4],
+              "view of the convolutions' channels-last memory (no copy)");
+    EXPECT_EQ(placement.node_implementation[5], "fused into Transpose");
+  }
+  std::map<std::string, Value> values = {{"x", f32({batch, c, h, wd}, xs)}};
+  exe->run(values);
+  const float* y = values.at("y").tensor().data_as<float>();
+  for (int n = 0; n < batch; ++n) {
+    std::vector<double> c1(image, 0.0), mixed(image, 0.0), want(image, 0.0);
+    for (int o = 0; o < c; ++o)
+      for (int k = 0; k < c; ++k)
+        for (int i = 0; i < plane; ++i)
+          c1[o * plane + i] += w1[o * c + k] * xs[n * image + k * plane + i];
+    // tokens[i][k] = c1[k][i]; mixed[i][j] = sum_k tokens[i][k] m[k][j], back in [C][HW].
+    for (int i = 0; i < plane; ++i)
+      for (int j = 0; j < c; ++j)
+        for (int k = 0; k < c; ++k) mixed[j * plane + i] += c1[k * plane + i] * m[k * c + j];
+    for (int o = 0; o < c; ++o)
+      for (int k = 0; k < c; ++k)
+        for (int i = 0; i < plane; ++i) want[o * plane + i] += w1[o * c + k] * mixed[k * plane + i];
+    for (int i = 0; i < image; ++i) ASSERT_NEAR(y[n * image + i], want[i], 1e-5) << n << ":" << i;
+  }
+}

@@ -102,6 +102,9 @@ std::string implementation_of(const ir::Node& n) {
     return "oneDNN pooling on the convolutions' " + (layout ? layout->s : std::string("plain")) +
            " layout";
   }
+  if (n.domain == kCpuDomain &&
+      (n.op_type == "ChannelsLastTokens" || n.op_type == "TokensAsChannelsLast"))
+    return "view of the convolutions' channels-last memory (no copy)";
   if (n.domain == kCpuDomain && n.op_type == "SqueezeExcite")
     return "C++ squeeze-and-excitation (channel means, two small products, channel scale)";
   if (n.domain == kCpuDomain && n.op_type == "Attention")
@@ -131,7 +134,9 @@ std::string original_op(const ir::Node& n) {
   if (n.op_type == "FusedMatMul") return "MatMul";
   if (n.op_type == "GroupNorm") return "GroupNorm";
   if (n.op_type == "ChannelScale" || n.op_type == "Swish" || n.op_type.rfind("Gelu", 0) == 0)
-    return "Mul";    // a per-channel Mul; Swish and GELU end with a Mul
+    return "Mul";  // a per-channel Mul; Swish and GELU end with a Mul
+  if (n.op_type == "ChannelShift") return "Add";
+  if (n.op_type == "ChannelsLastTokens" || n.op_type == "TokensAsChannelsLast") return "Transpose";
   return n.op_type;  // Attention, and ops kept under their name (pools in the conv layout)
 }
 

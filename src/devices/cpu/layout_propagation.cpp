@@ -68,6 +68,65 @@ int channel_scale_input(const ir::Node& n, const ir::ShapeInference& shapes) {
   return -1;
 }
 
+// The patterns that turn an image into a sequence of tokens and back around a transformer
+// (Stable Diffusion's spatial transformer, ViT-style stems):
+//   tokens = Transpose(Reshape(v [N, C, spatial...] -> [N, C, S]), perm 0,2,1)  [N, S, C]
+//   u = Reshape(Transpose(t [N, S, C], perm 0,2,1) -> [N, C, S]) -> [N, C, spatial...]
+// The tokens are v's channels-last memory, and t is u's: with v / u kept channels-last both
+// become views (ChannelsLastTokens, TokensAsChannelsLast) instead of two copies each.
+
+bool transposes_last_two_of_three(const ir::Node& n) {
+  const ir::Attribute* perm = n.find("perm");
+  return n.domain.empty() && n.op_type == "Transpose" && n.inputs.size() == 1 &&
+         n.outputs.size() == 1 && perm && perm->ints == std::vector<int64_t>{0, 2, 1};
+}
+
+bool flattens_spatial(const std::vector<int64_t>& image, const std::vector<int64_t>& flat) {
+  if (image.size() < 3 || flat.size() != 3 || flat[0] != image[0] || flat[1] != image[1])
+    return false;
+  int64_t spatial = 1;
+  for (std::size_t i = 2; i < image.size(); ++i) spatial *= image[i];
+  return flat[2] == spatial;
+}
+
+// For a Reshape r of an image into [N, C, S] whose one reader is the Transpose to tokens: that
+// Transpose's index; -1 otherwise.
+int tokens_transpose(const ir::Graph& g, const ir::ShapeInference& shapes,
+                     const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
+                     std::size_t r) {
+  const ir::Node& reshape = g.nodes[r];
+  if (!reshape.domain.empty() || reshape.op_type != "Reshape" || reshape.outputs.size() != 1)
+    return -1;
+  const auto* image = known_dims(shapes, reshape.inputs[0]);
+  const auto* flat = known_dims(shapes, reshape.outputs[0]);
+  auto it = readers.find(reshape.outputs[0]);
+  if (!image || !flat || !flattens_spatial(*image, *flat) || it == readers.end() ||
+      it->second.size() != 1 || passes::is_graph_output(g, reshape.outputs[0]))
+    return -1;
+  const std::size_t t = it->second[0];
+  return transposes_last_two_of_three(g.nodes[t]) ? static_cast<int>(t) : -1;
+}
+
+// For a Reshape u of [N, C, S] into an image, whose input is the Transpose of tokens [N, S, C]
+// (read by nothing else): that Transpose's index; -1 otherwise.
+int image_transpose(const ir::Graph& g, const ir::ShapeInference& shapes,
+                    const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
+                    const std::unordered_map<std::string, std::size_t>& producers, std::size_t u) {
+  const ir::Node& reshape = g.nodes[u];
+  if (!reshape.domain.empty() || reshape.op_type != "Reshape" || reshape.outputs.size() != 1 ||
+      reshape.inputs.empty())
+    return -1;
+  auto p = producers.find(reshape.inputs[0]);
+  auto it = readers.find(reshape.inputs[0]);
+  if (p == producers.end() || !transposes_last_two_of_three(g.nodes[p->second]) ||
+      it == readers.end() || it->second.size() != 1 ||
+      passes::is_graph_output(g, reshape.inputs[0]))
+    return -1;
+  const auto* flat = known_dims(shapes, reshape.inputs[0]);
+  const auto* image = known_dims(shapes, reshape.outputs[0]);
+  return flat && image && flattens_spatial(*image, *flat) ? static_cast<int>(p->second) : -1;
+}
+
 }  // namespace
 
 int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeInference& shapes) {
@@ -88,11 +147,23 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
           is_group_norm(n) || is_squeeze_excite(n) ? 0 : channel_scale_input(n, shapes);
   }
 
-  // Candidates: outputs of FusedConv and of the nodes above that could be stored so.
+  // Images made from tokens (channels-last only): Reshape index -> the Transpose before it.
+  std::unordered_map<std::size_t, std::size_t> from_tokens;
+  if (channels_last) {
+    std::unordered_map<std::string, std::size_t> producers;
+    for (std::size_t i = 0; i < g.nodes.size(); ++i)
+      for (const auto& o : g.nodes[i].outputs) producers[o] = i;
+    for (std::size_t i = 0; i < g.nodes.size(); ++i)
+      if (const int t = image_transpose(g, shapes, readers, producers, i); t >= 0)
+        from_tokens[i] = static_cast<std::size_t>(t);
+  }
+
+  // Candidates: outputs of FusedConv, of the nodes above and of images made from tokens that
+  // could be stored so.
   std::unordered_map<std::string, std::size_t> kept;  // value -> producer
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
-    if (!is_fused_conv(n) && layout_source[i] < 0) continue;
+    if (!is_fused_conv(n) && layout_source[i] < 0 && !from_tokens.count(i)) continue;
     const std::string& v = n.outputs[0];
     const auto* dims = known_dims(shapes, v);
     if (!dims || dims->size() < 3 || dims->size() > 5 || (*dims)[1] % block != 0) continue;
@@ -104,6 +175,8 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   auto reader_takes = [&](const ir::Node& r, std::size_t ri, const std::string& v) {
     if (is_fused_conv(r)) return r.inputs[1] != v && (r.inputs.size() < 3 || r.inputs[2] != v);
     if (channels_last && is_global_average_pool(r)) return true;
+    if (channels_last && r.inputs[0] == v && tokens_transpose(g, shapes, readers, ri) >= 0)
+      return true;
     if (layout_source[ri] < 0 || !kept.count(r.outputs[0])) return false;
     // v must be the layout source and nothing else (a scale or norm parameter reads plain).
     for (std::size_t k = 0; k < r.inputs.size(); ++k)
@@ -130,9 +203,35 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     n.attributes[attr].kind = ir::Attribute::Kind::s;
     n.attributes[attr].s = layout;
   };
+  std::vector<bool> removed(g.nodes.size(), false);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& n = g.nodes[i];
-    if (is_fused_conv(n)) {
+    const int to_tokens = channels_last && !n.inputs.empty() && kept.count(n.inputs[0])
+                              ? tokens_transpose(g, shapes, readers, i)
+                              : -1;
+    if (to_tokens >= 0) {
+      // Reshape + Transpose -> one view of the image's memory as tokens.
+      std::vector<std::size_t> sources = n.sources;
+      sources.insert(sources.end(), g.nodes[to_tokens].sources.begin(),
+                     g.nodes[to_tokens].sources.end());
+      n = ir::Node{
+          n.name, "ChannelsLastTokens", kCpuDomain, {n.inputs[0]}, g.nodes[to_tokens].outputs,
+          {},     std::move(sources)};
+      set_layout(n, "layout");
+      removed[to_tokens] = true;
+    } else if (from_tokens.count(i) && kept.count(n.outputs[0])) {
+      // Transpose + Reshape -> one view of the tokens' memory as a channels-last image.
+      const std::size_t t = from_tokens.at(i);
+      const auto* image = known_dims(shapes, n.outputs[0]);
+      std::vector<std::size_t> sources = g.nodes[t].sources;
+      sources.insert(sources.end(), n.sources.begin(), n.sources.end());
+      n = ir::Node{n.name, "TokensAsChannelsLast", kCpuDomain, {g.nodes[t].inputs[0]}, n.outputs,
+                   {},     std::move(sources)};
+      n.attributes["shape"].kind = ir::Attribute::Kind::ints;
+      n.attributes["shape"].ints = *image;
+      set_layout(n, "layout");
+      removed[t] = true;
+    } else if (is_fused_conv(n)) {
       if (kept.count(n.outputs[0])) set_layout(n, "dst_layout");
       if (kept.count(n.inputs[0])) set_layout(n, "src_layout");
       if (n.inputs.size() > 3 && kept.count(n.inputs[3])) set_layout(n, "residual_layout");
@@ -152,6 +251,7 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
       set_layout(n, "layout");
     }
   }
+  passes::erase_nodes(g, removed);
   return static_cast<int>(kept.size());
 }
 

@@ -8,6 +8,7 @@
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/column_totals.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/tensor_util.hpp"
@@ -84,9 +85,34 @@ void op_channel_scale(OpContext& ctx) {
   ctx.set_output(0, out);
 }
 
+// An image kept channels-last [N, C, spatial...] as the tokens [N, S, C] a transformer reads:
+// the same memory (made by layout propagation from Reshape + Transpose).
+void op_channels_last_tokens(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  check_channels_last_f32(ctx, x, "layout");
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  ctx.set_output(0, x.reshaped({N, N * C > 0 ? x.element_count() / (N * C) : 0, C}));
+}
+
+// Tokens [N, S, C] as the channels-last image [N, C, spatial...] of attribute `shape`: the same
+// memory (made by layout propagation from Transpose + Reshape).
+void op_tokens_as_channels_last(OpContext& ctx) {
+  const Tensor& t = ctx.input(0);
+  ctx.check(ctx.attr_s("layout", "") == onednn::kChannelsLast, "made for channels-last output");
+  const std::vector<int64_t> shape = ctx.attr_ints("shape");
+  ctx.check(t.element_type() == ElementType::f32 && t.rank() == 3 && shape.size() >= 3 &&
+                shape[0] == t.shape()[0] && shape[1] == t.shape()[2] &&
+                element_count(Shape(shape.begin(), shape.end())) == t.element_count(),
+            "tokens {} {} are not the image {}", to_string(t.element_type()), to_string(t.shape()),
+            to_string(Shape(shape.begin(), shape.end())));
+  ctx.set_output(0, t.reshaped(Shape(shape.begin(), shape.end())));
+}
+
 }  // namespace
 
 void register_channels_last_ops(KernelRegistry& r) {
+  r.add("ChannelsLastTokens", op_channels_last_tokens, kCpuDomain);
+  r.add("TokensAsChannelsLast", op_tokens_as_channels_last, kCpuDomain);
   r.add("GlobalAveragePool", op_global_average_pool, kCpuDomain);
   r.add("ChannelScale", op_channel_scale, kCpuDomain);
   r.add("ChannelShift", op_channel_scale, kCpuDomain);
