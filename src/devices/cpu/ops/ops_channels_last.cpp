@@ -34,16 +34,7 @@ void op_global_average_pool(OpContext& ctx) {
   Shape out_shape = {N, C};
   out_shape.resize(x.shape().size(), 1);
   Tensor out = Tensor::uninitialized(ElementType::f32, out_shape);
-  const float* src = x.data_as<float>();
-  float* dst = out.data_as<float>();
-  const float inv = spatial > 0 ? 1.0f / static_cast<float>(spatial) : 0.0f;
-  for (int64_t n = 0; n < N; ++n) {
-    const float* sample = src + n * spatial * C;
-    const auto sums = column_totals(spatial, C, [&](int64_t r0, int64_t rows, float* run) {
-      vec::add_rows(sample + r0 * C, rows, C, run);
-    });
-    for (int64_t c = 0; c < C; ++c) dst[n * C + c] = static_cast<float>(sums[c]) * inv;
-  }
+  channel_means(x.data_as<float>(), N, spatial, C, out.data_as<float>());
   ctx.set_output(0, out);
 }
 
@@ -68,20 +59,13 @@ void op_channel_scale(OpContext& ctx) {
   const float* values = s.data_as<float>();
   float* dst = out.data_as<float>();
   const std::vector<float> ones(shift ? static_cast<std::size_t>(C) : 0, 1.f);
-  // Rows of C channels, in runs of kRows rows per task.
-  constexpr int64_t kRows = 32;
-  const int64_t runs = (spatial + kRows - 1) / kRows;
-#pragma omp parallel for if (N * C * spatial > 16384)
-  for (int64_t task = 0; task < N * runs; ++task) {
-    const int64_t n = task / runs, r0 = (task % runs) * kRows;
-    const int64_t first = (n * spatial + r0) * C;
-    const int64_t rows = std::min(kRows, spatial - r0);
+  for_each_row_run(N, spatial, C, [&](int64_t first, int64_t rows, int64_t n) {
     const float* v = values + (per_sample ? n * C : 0);
     if (shift)
       vec::scale_shift_rows(src + first, rows, C, ones.data(), v, dst + first);
     else
       vec::multiply_rows(src + first, rows, C, v, dst + first);
-  }
+  });
   ctx.set_output(0, out);
 }
 

@@ -165,22 +165,13 @@ void op_squeeze_excite(OpContext& ctx) {
   float* dst = out.data_as<float>();
   // Squeeze: channel means per sample.
   std::vector<float> means(static_cast<std::size_t>(N * C));
-  const float inv = spatial > 0 ? 1.f / static_cast<float>(spatial) : 0.f;
   if (channels_last) {
-    for (int64_t n = 0; n < N; ++n) {
-      const float* sample = src + n * spatial * C;
-      const auto sums = column_totals(spatial, C, [&](int64_t r0, int64_t rows, float* run) {
-        vec::add_rows(sample + r0 * C, rows, C, run);
-      });
-      for (int64_t c = 0; c < C; ++c) means[n * C + c] = static_cast<float>(sums[c]) * inv;
-    }
+    channel_means(src, N, spatial, C, means.data());
   } else {
+    const float inv = spatial > 0 ? 1.f / static_cast<float>(spatial) : 0.f;
 #pragma omp parallel for if (N * C * spatial > 16384)
-    for (int64_t plane = 0; plane < N * C; ++plane) {
-      double mean = 0, variance = 0;
-      vec::mean_and_variance(src + plane * spatial, spatial, mean, variance);
-      means[plane] = static_cast<float>(mean);
-    }
+    for (int64_t plane = 0; plane < N * C; ++plane)
+      means[plane] = static_cast<float>(vec::sum(src + plane * spatial, spatial)) * inv;
   }
   // Excite: two small products (a few thousand multiply-adds per sample).
   std::vector<float> hidden, scale;
@@ -188,15 +179,9 @@ void op_squeeze_excite(OpContext& ctx) {
   dense(hidden, N, H, weights->w2t, b2, C, activations(ctx, "excite_"), scale);
   // Scale x per channel (and sample).
   if (channels_last) {
-    constexpr int64_t kRows = 32;
-    const int64_t runs = (spatial + kRows - 1) / kRows;
-#pragma omp parallel for if (N * C * spatial > 16384)
-    for (int64_t task = 0; task < N * runs; ++task) {
-      const int64_t n = task / runs, r0 = (task % runs) * kRows;
-      const int64_t first = (n * spatial + r0) * C;
-      vec::multiply_rows(src + first, std::min(kRows, spatial - r0), C, scale.data() + n * C,
-                         dst + first);
-    }
+    for_each_row_run(N, spatial, C, [&](int64_t first, int64_t rows, int64_t n) {
+      vec::multiply_rows(src + first, rows, C, scale.data() + n * C, dst + first);
+    });
   } else {
 #pragma omp parallel for if (N * C * spatial > 16384)
     for (int64_t plane = 0; plane < N * C; ++plane)

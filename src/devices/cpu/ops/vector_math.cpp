@@ -141,6 +141,11 @@ SINTER_ALWAYS_INLINE double run_sum(const float* x, int64_t n, F f) {
 }  // namespace
 
 SINTER_MULTIVERSION
+double sum(const float* x, int64_t n) {
+  return run_sum(x, n, [](float v) { return v; });
+}
+
+SINTER_MULTIVERSION
 void mean_and_variance(const float* x, int64_t n, double& mean, double& variance) {
   if (n <= 0) {
     mean = variance = 0;
@@ -153,24 +158,6 @@ void mean_and_variance(const float* x, int64_t n, double& mean, double& variance
   const double offset = mean - static_cast<double>(m);
   const double squares = run_sum(x, n, [m](float v) { return (v - m) * (v - m); });
   variance = std::max(0.0, squares / static_cast<double>(n) - offset * offset);
-}
-
-SINTER_MULTIVERSION
-void softmax(float* v, int64_t n) {
-  if (n <= 0) return;
-  // Maximum and sum in kLanes independent lanes: vectorisable without reassociation.
-  float lanes[kLanes];
-  for (int64_t l = 0; l < kLanes; ++l) lanes[l] = v[0];
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], v[i + l]);
-  float max = v[0];
-  for (int64_t l = 0; l < kLanes; ++l) max = std::max(max, lanes[l]);
-  for (; i < n; ++i) max = std::max(max, v[i]);
-  for (int64_t j = 0; j < n; ++j) v[j] = exp_bounded(v[j] - max);
-  const double sum = run_sum(v, n, [](float x) { return x; });
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t j = 0; j < n; ++j) v[j] *= inv;
 }
 
 namespace {
@@ -186,6 +173,20 @@ SINTER_ALWAYS_INLINE float row_max(const float* v, int64_t n) {
   for (; i < n; ++i) max = std::max(max, v[i]);
   return max;
 }
+
+}  // namespace
+
+SINTER_MULTIVERSION
+void softmax(float* v, int64_t n) {
+  if (n <= 0) return;
+  const float max = row_max(v, n);
+  for (int64_t j = 0; j < n; ++j) v[j] = exp_bounded(v[j] - max);
+  const double sum = run_sum(v, n, [](float x) { return x; });
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < n; ++j) v[j] *= inv;
+}
+
+namespace {
 
 // exp(v[i] - max) for every i, handed to store(i, e), summed in lanes.
 template <typename Store>

@@ -18,6 +18,8 @@ void tanh(float* v, int64_t n);
 void swish(float* v, int64_t n, float alpha);
 // y[i] = x[i] * mul + add.
 void scale_shift(const float* x, float mul, float add, float* y, int64_t n);
+// Sum of x[0..n): float partial sums of short runs accumulated in double.
+double sum(const float* x, int64_t n);
 // Mean and (biased) variance of x[0..n), two passes, float partial sums of short runs
 // accumulated in double.
 void mean_and_variance(const float* x, int64_t n, double& mean, double& variance);
