@@ -24,6 +24,39 @@ Tensor f32(Shape shape, std::vector<float> values) {
   return t;
 }
 
+// An f32 graph input of known shape.
+void add_f32_input(ir::Graph& g, const std::string& name, const std::vector<int64_t>& dims) {
+  std::vector<Dimension> shape;
+  for (int64_t d : dims) shape.push_back({d, ""});
+  g.inputs.push_back({name, PortInfo::Kind::tensor, ElementType::f32, true, shape});
+}
+
+// One query row of softmax(scale q.k + mask) v by the definition; the operands through accessors
+// q(x), k(x, j), mask(j), v(j, c) for x < d, j < n, c < dv.
+template <typename Q, typename K, typename M, typename V>
+std::vector<double> attention_row(int64_t d, int64_t n, int64_t dv, double scale, Q q, K k, M mask,
+                                  V v) {
+  std::vector<double> p(n), out(dv, 0.0);
+  double max = -1e300, sum = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    double s = 0;
+    for (int64_t x = 0; x < d; ++x) s += double(q(x)) * k(x, j);
+    p[j] = scale * s + mask(j);
+    max = std::max(max, p[j]);
+  }
+  for (auto& e : p) sum += (e = std::exp(e - max));
+  for (int64_t c = 0; c < dv; ++c)
+    for (int64_t j = 0; j < n; ++j) out[c] += p[j] / sum * v(j, c);
+  return out;
+}
+
+// An ints attribute (pads, perm, kernel_shape, ...).
+ir::Node& with_ints(ir::Node& n, const char* name, std::vector<int64_t> values) {
+  n.attributes[name].kind = ir::Attribute::Kind::ints;
+  n.attributes[name].ints = std::move(values);
+  return n;
+}
+
 // x f32[1,1,1,3] -> Conv (1x1, 2 output channels, weights w, bias b) -> BatchNormalization -> y
 ir::Graph conv_then_batch_norm() {
   ir::Graph g;
@@ -150,9 +183,7 @@ TEST(Passes, CpuFusedConvolutionsMatchTheFormula) {
   g.constants["lo"] = f32({}, {-0.1f});
   g.constants["hi"] = f32({}, {0.2f});
   auto conv = [&](const std::string& in, const std::string& out) {
-    ir::Node& n = g.add_node("Conv", {in, "w"}, {out});
-    n.attributes["pads"].ints = {1, 1, 1, 1};
-    n.attributes["pads"].kind = ir::Attribute::Kind::ints;
+    with_ints(g.add_node("Conv", {in, "w"}, {out}), "pads", {1, 1, 1, 1});
   };
   conv("x", "c1");
   g.add_node("Add", {"c1", "x"}, {"s1"});
@@ -372,11 +403,7 @@ TEST(Passes, CpuAttentionFusesAndMatchesTheFormula) {
              v = values(batch * heads * n * dv, 2.1f), mask = values(batch * n, 3.1f);
   ir::Graph g;
   g.opsets[""] = 17;
-  auto input = [&](const char* name, std::vector<int64_t> dims) {
-    std::vector<Dimension> shape;
-    for (int64_t x : dims) shape.push_back({x, ""});
-    g.inputs.push_back({name, PortInfo::Kind::tensor, ElementType::f32, true, shape});
-  };
+  auto input = [&](const char* name, std::vector<int64_t> dims) { add_f32_input(g, name, dims); };
   input("q", {batch, heads, m, d});
   input("k", {1, heads, d, n});
   input("v", {batch, heads, n, dv});
@@ -406,23 +433,14 @@ TEST(Passes, CpuAttentionFusesAndMatchesTheFormula) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h)
       for (int64_t i = 0; i < m; ++i) {
-        std::vector<double> p(n);
-        double max = -1e300, sum = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          double s = 0;
-          for (int64_t x = 0; x < d; ++x)
-            s += double(q[((b * heads + h) * m + i) * d + x]) * k[(h * d + x) * n + j];
-          p[j] = s / 2 + mask[b * n + j];
-          max = std::max(max, p[j]);
-        }
-        for (auto& e : p) sum += (e = std::exp(e - max));
-        for (int64_t c = 0; c < dv; ++c) {
-          double want = 0;
-          for (int64_t j = 0; j < n; ++j)
-            want += p[j] / sum * v[((b * heads + h) * n + j) * dv + c];
-          ASSERT_NEAR(o.data_as<float>()[((b * heads + h) * m + i) * dv + c], want, 1e-5)
+        const auto want = attention_row(
+            d, n, dv, 0.5, [&](int64_t x) { return q[((b * heads + h) * m + i) * d + x]; },
+            [&](int64_t x, int64_t j) { return k[(h * d + x) * n + j]; },
+            [&](int64_t j) { return mask[b * n + j]; },
+            [&](int64_t j, int64_t c) { return v[((b * heads + h) * n + j) * dv + c]; });
+        for (int64_t c = 0; c < dv; ++c)
+          ASSERT_NEAR(o.data_as<float>()[((b * heads + h) * m + i) * dv + c], want[c], 1e-5)
               << b << "," << h << "," << i << "," << c;
-        }
       }
 }
 
@@ -438,23 +456,15 @@ TEST(Passes, CpuSqueezeExcitationKeepsTheConvLayoutAndMatchesTheFormula) {
   for (std::size_t i = 0; i < w1.size(); ++i) w1[i] = 0.2f * std::sin(0.23f * i);
   ir::Graph g;
   g.opsets[""] = 17;
-  g.inputs.push_back({"x",
-                      PortInfo::Kind::tensor,
-                      ElementType::f32,
-                      true,
-                      {{batch, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  add_f32_input(g, "x", {batch, c, h, wd});
   g.constants["w3"] = f32({c, c, 3, 3}, w3);
   g.constants["w1"] = f32({c, c, 1, 1}, w1);
-  auto pad1 = [](ir::Node& n) {
-    n.attributes["pads"].ints = {1, 1, 1, 1};
-    n.attributes["pads"].kind = ir::Attribute::Kind::ints;
-  };
-  pad1(g.add_node("Conv", {"x", "w3"}, {"c1"}));
+  with_ints(g.add_node("Conv", {"x", "w3"}, {"c1"}), "pads", {1, 1, 1, 1});
   g.add_node("GlobalAveragePool", {"c1"}, {"pooled"});
   g.add_node("Conv", {"pooled", "w1"}, {"squeezed"});
   g.add_node("Sigmoid", {"squeezed"}, {"gate"});
   g.add_node("Mul", {"gate", "c1"}, {"excited"});
-  pad1(g.add_node("Conv", {"excited", "w3"}, {"y"}));
+  with_ints(g.add_node("Conv", {"excited", "w3"}, {"y"}), "pads", {1, 1, 1, 1});
   g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
   ir::validate(g);
   const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
@@ -502,11 +512,7 @@ TEST(Passes, CpuGroupNormBetweenConvolutionsMatchesTheFormula) {
   }
   ir::Graph g;
   g.opsets[""] = 21;
-  g.inputs.push_back({"x",
-                      PortInfo::Kind::tensor,
-                      ElementType::f32,
-                      true,
-                      {{batch, ""}, {c, ""}, {h, ""}, {w, ""}}});
+  add_f32_input(g, "x", {batch, c, h, w});
   g.constants["w1"] = f32({c, c, 1, 1}, w1);
   g.constants["scale"] = f32({c}, scale);
   g.constants["shift"] = f32({c}, shift);
@@ -600,29 +606,21 @@ TEST(Passes, CpuPoolsBetweenConvolutionsKeepTheirLayoutAndMatchTheFormula) {
   for (std::size_t i = 0; i < w1.size(); ++i) w1[i] = 0.2f * std::sin(0.31f * i);
   ir::Graph g;
   g.opsets[""] = 17;
-  g.inputs.push_back({"x",
-                      PortInfo::Kind::tensor,
-                      ElementType::f32,
-                      true,
-                      {{batch, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  add_f32_input(g, "x", {batch, c, h, wd});
   g.constants["w3"] = f32({c, c, 3, 3}, w3);
   g.constants["w1"] = f32({c, c, 1, 1}, w1);
-  auto ints = [](ir::Node& n, const char* name, std::vector<int64_t> v) {
-    n.attributes[name].kind = ir::Attribute::Kind::ints;
-    n.attributes[name].ints = std::move(v);
-  };
   auto one = [](ir::Node& n, const char* name, int64_t v) {
     n.attributes[name].kind = ir::Attribute::Kind::i;
     n.attributes[name].i = v;
   };
   auto pool = [&](const char* op, const std::string& in, const std::string& out, int pad) {
     ir::Node& n = g.add_node(op, {in}, {out});
-    ints(n, "kernel_shape", {3, 3});
-    ints(n, "strides", {2, 2});
-    if (pad) ints(n, "pads", {pad, pad, pad, pad});
+    with_ints(n, "kernel_shape", {3, 3});
+    with_ints(n, "strides", {2, 2});
+    if (pad) with_ints(n, "pads", {pad, pad, pad, pad});
     return std::ref(n);
   };
-  ints(g.add_node("Conv", {"x", "w3"}, {"c1"}), "pads", {1, 1, 1, 1});
+  with_ints(g.add_node("Conv", {"x", "w3"}, {"c1"}), "pads", {1, 1, 1, 1});
   pool("MaxPool", "c1", "p1", 1);
   g.add_node("Conv", {"p1", "w1"}, {"y1"});
   g.add_node("Conv", {"x", "w1"}, {"c2"});
@@ -899,20 +897,14 @@ TEST(Passes, CpuAttentionAbsorbsHeadTransposesAndMatchesTheFormula) {
              ks = values(batch * n * heads * d, 1.3f), vs = values(batch * n * heads * dv, 2.3f);
   ir::Graph g;
   g.opsets[""] = 17;
-  auto input = [&](const char* name, std::vector<int64_t> dims) {
-    std::vector<Dimension> shape;
-    for (int64_t x : dims) shape.push_back({x, ""});
-    g.inputs.push_back({name, PortInfo::Kind::tensor, ElementType::f32, true, shape});
-  };
+  auto input = [&](const char* name, std::vector<int64_t> dims) { add_f32_input(g, name, dims); };
   input("q0", {batch, m, heads, d});
   input("q1", {batch, d, m, heads});
   input("k", {batch, n, heads, d});
   input("v", {batch, n, heads, dv});
   g.constants["scale"] = f32({}, {0.5f});
   auto transpose = [&](const std::string& x, const std::string& y, std::vector<int64_t> perm) {
-    ir::Node& t = g.add_node("Transpose", {x}, {y});
-    t.attributes["perm"].kind = ir::Attribute::Kind::ints;
-    t.attributes["perm"].ints = std::move(perm);
+    with_ints(g.add_node("Transpose", {x}, {y}), "perm", std::move(perm));
   };
   for (const std::string which : {"0", "1"}) {
     transpose("q" + which, "qh" + which,
@@ -948,23 +940,14 @@ TEST(Passes, CpuAttentionAbsorbsHeadTransposesAndMatchesTheFormula) {
             return which == "0" ? q0[((b * m + i) * heads + h) * d + x]
                                 : q1[((b * d + x) * m + i) * heads + h];
           };
-          std::vector<double> p(n);
-          double max = -1e300, sum = 0;
-          for (int64_t j = 0; j < n; ++j) {
-            double s = 0;
-            for (int64_t x = 0; x < d; ++x)
-              s += double(q_at(x)) * ks[((b * n + j) * heads + h) * d + x];
-            p[j] = 0.5 * s;
-            max = std::max(max, p[j]);
-          }
-          for (auto& e : p) sum += (e = std::exp(e - max));
-          for (int64_t c = 0; c < dv; ++c) {
-            double want = 0;
-            for (int64_t j = 0; j < n; ++j)
-              want += p[j] / sum * vs[((b * n + j) * heads + h) * dv + c];
-            ASSERT_NEAR(y.data_as<float>()[((b * m + i) * heads + h) * dv + c], want, 1e-5)
+          const auto want = attention_row(
+              d, n, dv, 0.5, q_at,
+              [&](int64_t x, int64_t j) { return ks[((b * n + j) * heads + h) * d + x]; },
+              [](int64_t) { return 0.0; },
+              [&](int64_t j, int64_t c) { return vs[((b * n + j) * heads + h) * dv + c]; });
+          for (int64_t c = 0; c < dv; ++c)
+            ASSERT_NEAR(y.data_as<float>()[((b * m + i) * heads + h) * dv + c], want[c], 1e-5)
                 << which << ": " << b << "," << h << "," << i << "," << c;
-          }
         }
   }
 }
@@ -986,29 +969,21 @@ TEST(Passes, CpuSqueezeExcitationBlocksFuseAndMatchTheFormula) {
   for (int i = 0; i < c; ++i) b2[i] = 0.05f * i - 0.3f;
   ir::Graph g;
   g.opsets[""] = 13;
-  g.inputs.push_back({"x",
-                      PortInfo::Kind::tensor,
-                      ElementType::f32,
-                      true,
-                      {{batch, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  add_f32_input(g, "x", {batch, c, h, wd});
   g.constants["w3"] = f32({c, c, 3, 3}, w3);
   g.constants["w1"] = f32({hidden, c, 1, 1}, w1);
   g.constants["b1"] = f32({hidden}, b1);
   g.constants["w2"] = f32({c, hidden, 1, 1}, w2);
   g.constants["b2"] = f32({c}, b2);
-  auto pad1 = [](ir::Node& n) {
-    n.attributes["pads"].ints = {1, 1, 1, 1};
-    n.attributes["pads"].kind = ir::Attribute::Kind::ints;
-  };
   // (a)
-  pad1(g.add_node("Conv", {"x", "w3"}, {"c1"}));
+  with_ints(g.add_node("Conv", {"x", "w3"}, {"c1"}), "pads", {1, 1, 1, 1});
   g.add_node("GlobalAveragePool", {"c1"}, {"pa"});
   g.add_node("Conv", {"pa", "w1", "b1"}, {"ha"});
   g.add_node("Relu", {"ha"}, {"ra"});
   g.add_node("Conv", {"ra", "w2", "b2"}, {"ga"});
   g.add_node("HardSigmoid", {"ga"}, {"sa"});
   g.add_node("Mul", {"c1", "sa"}, {"ea"});
-  pad1(g.add_node("Conv", {"ea", "w3"}, {"ya"}));
+  with_ints(g.add_node("Conv", {"ea", "w3"}, {"ya"}), "pads", {1, 1, 1, 1});
   // (b)
   ir::Node& mean = g.add_node("ReduceMean", {"x"}, {"pb"});
   mean.attributes["axes"].kind = ir::Attribute::Kind::ints;
@@ -1076,25 +1051,17 @@ TEST(Passes, CpuChannelAddBetweenConvolutionsKeepsTheLayoutAndMatchesTheFormula)
   for (std::size_t i = 0; i < w3.size(); ++i) w3[i] = 0.05f * std::cos(0.17f * i);
   ir::Graph g;
   g.opsets[""] = 17;
-  g.inputs.push_back({"x",
-                      PortInfo::Kind::tensor,
-                      ElementType::f32,
-                      true,
-                      {{batch, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  add_f32_input(g, "x", {batch, c, h, wd});
   g.inputs.push_back({"t", PortInfo::Kind::tensor, ElementType::f32, true, {{batch, ""}, {c, ""}}});
   g.constants["w3"] = f32({c, c, 3, 3}, w3);
   Tensor axes(ElementType::i64, {2});
   axes.data_as<int64_t>()[0] = 2;
   axes.data_as<int64_t>()[1] = 3;
   g.constants["axes"] = axes;
-  auto pad1 = [](ir::Node& n) {
-    n.attributes["pads"].ints = {1, 1, 1, 1};
-    n.attributes["pads"].kind = ir::Attribute::Kind::ints;
-  };
-  pad1(g.add_node("Conv", {"x", "w3"}, {"c1"}));
+  with_ints(g.add_node("Conv", {"x", "w3"}, {"c1"}), "pads", {1, 1, 1, 1});
   g.add_node("Unsqueeze", {"t", "axes"}, {"tu"});
   g.add_node("Add", {"tu", "c1"}, {"shifted"});
-  pad1(g.add_node("Conv", {"shifted", "w3"}, {"y"}));
+  with_ints(g.add_node("Conv", {"shifted", "w3"}, {"y"}), "pads", {1, 1, 1, 1});
   g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
   ir::validate(g);
   const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
@@ -1128,11 +1095,7 @@ TEST(Passes, CpuTokensOfChannelsLastImagesAreViewsAndMatchTheFormula) {
   for (std::size_t i = 0; i < m.size(); ++i) m[i] = 0.3f * std::sin(0.29f * i);
   ir::Graph g;
   g.opsets[""] = 17;
-  g.inputs.push_back({"x",
-                      PortInfo::Kind::tensor,
-                      ElementType::f32,
-                      true,
-                      {{batch, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  add_f32_input(g, "x", {batch, c, h, wd});
   g.constants["w1"] = f32({c, c, 1, 1}, w1);
   g.constants["m"] = f32({c, c}, m);
   auto ints = [&](const char* name, std::vector<int64_t> v) {
@@ -1143,9 +1106,7 @@ TEST(Passes, CpuTokensOfChannelsLastImagesAreViewsAndMatchTheFormula) {
   ints("flat", {0, 0, -1});
   ints("image", {0, c, h, wd});
   auto transpose = [&](const std::string& in, const std::string& out) {
-    ir::Node& t = g.add_node("Transpose", {in}, {out});
-    t.attributes["perm"].kind = ir::Attribute::Kind::ints;
-    t.attributes["perm"].ints = {0, 2, 1};
+    with_ints(g.add_node("Transpose", {in}, {out}), "perm", {0, 2, 1});
   };
   g.add_node("Conv", {"x", "w1"}, {"c1"});
   g.add_node("Reshape", {"c1", "flat"}, {"f1"});
