@@ -99,8 +99,12 @@ std::string implementation_of(const ir::Node& n) {
     return "C++ kernel on the convolutions' channels-last layout";
   if (n.domain == kCpuDomain && (n.op_type == "MaxPool" || n.op_type == "AveragePool")) {
     const ir::Attribute* layout = n.find("layout");
-    return "oneDNN pooling on the convolutions' " + (layout ? layout->s : std::string("plain")) +
-           " layout";
+    const std::string name = !layout                              ? "plain"
+                             : layout->s == onednn::kChannelsLast ? "channels-last"
+                             : layout->s == onednn::kBlocked16    ? "nChw16c"
+                             : layout->s == onednn::kBlocked8     ? "nChw8c"
+                                                                  : layout->s;
+    return "oneDNN pooling on the convolutions' " + name + " layout";
   }
   if (n.domain == kCpuDomain &&
       (n.op_type == "ChannelsLastTokens" || n.op_type == "TokensAsChannelsLast"))
