@@ -6,6 +6,14 @@
 
 namespace sinter::cpu {
 
+const std::vector<int64_t>* known_f32_dims(const ir::ShapeInference& shapes,
+                                           const std::string& value) {
+  auto it = shapes.values.find(value);
+  if (it == shapes.values.end() || !it->second.shape_known() || it->second.type != ElementType::f32)
+    return nullptr;
+  return &it->second.dims;
+}
+
 GraphMatcher::GraphMatcher(ir::Graph& g) : g_(g), readers_(passes::readers_of(g)) {
   for (std::size_t i = 0; i < g.nodes.size(); ++i)
     for (const auto& o : g.nodes[i].outputs)
@@ -27,9 +35,10 @@ std::size_t GraphMatcher::reader_count(const std::string& value) const {
   return r == readers_.end() ? 0 : r->second.size();
 }
 
-ir::Node* GraphMatcher::private_producer(const std::string& value, const std::string& op) {
+ir::Node* GraphMatcher::private_producer(const std::string& value, const std::string& op,
+                                         const std::string& domain) {
   ir::Node* n = private_value(value) ? producer(value) : nullptr;
-  if (!n || n->op_type != op || !n->domain.empty() || n->outputs.size() != 1) return nullptr;
+  if (!n || n->op_type != op || n->domain != domain || n->outputs.size() != 1) return nullptr;
   return n;
 }
 

@@ -10,16 +10,23 @@
 #include <vector>
 
 #include "ir/graph.hpp"
+#include "ir/shape_inference.hpp"
 
 namespace sinter::cpu {
+
+// The dims of `value` when static shape inference knows it as an f32 tensor of known shape;
+// nullptr otherwise.
+const std::vector<int64_t>* known_f32_dims(const ir::ShapeInference& shapes,
+                                           const std::string& value);
 
 class GraphMatcher {
  public:
   explicit GraphMatcher(ir::Graph& g);
 
-  // The node producing `value` when it is `op` (default domain) and `value` has no other reader
-  // (and is not a graph output), so it may disappear into a fused node.
-  ir::Node* private_producer(const std::string& value, const std::string& op);
+  // The node producing `value` when it is `op` in `domain` and `value` has no other reader (and
+  // is not a graph output), so it may disappear into a fused node.
+  ir::Node* private_producer(const std::string& value, const std::string& op,
+                             const std::string& domain = "");
   // The one node reading `value` when it is `op` in `domain`, `value` has no other reader and is
   // not a graph output.
   ir::Node* sole_reader(const std::string& value, const std::string& op,

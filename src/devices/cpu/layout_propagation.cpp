@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "devices/cpu/conv_fusion.hpp"
+#include "devices/cpu/graph_matcher.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/onednn_fast_paths.hpp"
 #include "passes/graph_rewrite.hpp"
@@ -21,17 +22,10 @@ bool is_global_average_pool(const ir::Node& n) {
          n.outputs.size() == 1;
 }
 
-const std::vector<int64_t>* known_dims(const ir::ShapeInference& shapes, const std::string& v) {
-  auto it = shapes.values.find(v);
-  if (it == shapes.values.end() || !it->second.shape_known() || it->second.type != ElementType::f32)
-    return nullptr;
-  return &it->second.dims;
-}
-
 // MaxPool / AveragePool that oneDNN pools in any layout.
 bool is_onednn_pool(const ir::Node& n, const ir::ShapeInference& shapes) {
   if (!n.domain.empty() || n.inputs.empty()) return false;
-  const auto* dims = known_dims(shapes, n.inputs[0]);
+  const auto* dims = known_f32_dims(shapes, n.inputs[0]);
   return dims && onednn_pools(n, *dims);
 }
 
@@ -51,9 +45,9 @@ int channel_scale_input(const ir::Node& n, const ir::ShapeInference& shapes) {
       n.outputs.size() != 1)
     return -1;
   for (int side = 0; side < 2; ++side) {
-    const auto* x = known_dims(shapes, n.inputs[side]);
-    const auto* s = known_dims(shapes, n.inputs[1 - side]);
-    const auto* y = known_dims(shapes, n.outputs[0]);
+    const auto* x = known_f32_dims(shapes, n.inputs[side]);
+    const auto* s = known_f32_dims(shapes, n.inputs[1 - side]);
+    const auto* y = known_f32_dims(shapes, n.outputs[0]);
     if (!x || !s || !y || *x != *y || x->size() < 3 || s->size() > x->size()) continue;
     // Right-aligned: s is [.., C, 1, .., 1] with C at x's channel axis and, if present, a batch
     // axis of 1 or N.
@@ -97,8 +91,8 @@ int tokens_transpose(const ir::Graph& g, const ir::ShapeInference& shapes,
   const ir::Node& reshape = g.nodes[r];
   if (!reshape.domain.empty() || reshape.op_type != "Reshape" || reshape.outputs.size() != 1)
     return -1;
-  const auto* image = known_dims(shapes, reshape.inputs[0]);
-  const auto* flat = known_dims(shapes, reshape.outputs[0]);
+  const auto* image = known_f32_dims(shapes, reshape.inputs[0]);
+  const auto* flat = known_f32_dims(shapes, reshape.outputs[0]);
   auto it = readers.find(reshape.outputs[0]);
   if (!image || !flat || !flattens_spatial(*image, *flat) || it == readers.end() ||
       it->second.size() != 1 || passes::is_graph_output(g, reshape.outputs[0]))
@@ -122,8 +116,8 @@ int image_transpose(const ir::Graph& g, const ir::ShapeInference& shapes,
       it == readers.end() || it->second.size() != 1 ||
       passes::is_graph_output(g, reshape.inputs[0]))
     return -1;
-  const auto* flat = known_dims(shapes, reshape.inputs[0]);
-  const auto* image = known_dims(shapes, reshape.outputs[0]);
+  const auto* flat = known_f32_dims(shapes, reshape.inputs[0]);
+  const auto* image = known_f32_dims(shapes, reshape.outputs[0]);
   return flat && image && flattens_spatial(*image, *flat) ? static_cast<int>(p->second) : -1;
 }
 
@@ -165,7 +159,7 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     const ir::Node& n = g.nodes[i];
     if (!is_fused_conv(n) && layout_source[i] < 0 && !from_tokens.count(i)) continue;
     const std::string& v = n.outputs[0];
-    const auto* dims = known_dims(shapes, v);
+    const auto* dims = known_f32_dims(shapes, v);
     if (!dims || dims->size() < 3 || dims->size() > 5 || (*dims)[1] % block != 0) continue;
     if (passes::is_graph_output(g, v) || !readers.count(v)) continue;
     kept.emplace(v, i);
@@ -222,7 +216,7 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     } else if (from_tokens.count(i) && kept.count(n.outputs[0])) {
       // Transpose + Reshape -> one view of the tokens' memory as a channels-last image.
       const std::size_t t = from_tokens.at(i);
-      const auto* image = known_dims(shapes, n.outputs[0]);
+      const auto* image = known_f32_dims(shapes, n.outputs[0]);
       std::vector<std::size_t> sources = g.nodes[t].sources;
       sources.insert(sources.end(), n.sources.begin(), n.sources.end());
       n = ir::Node{n.name, "TokensAsChannelsLast", kCpuDomain, {g.nodes[t].inputs[0]}, n.outputs,

@@ -10,14 +10,6 @@ namespace sinter::cpu {
 
 namespace {
 
-// Known f32 dims of a value, or nullptr.
-const std::vector<int64_t>* known_dims(const ir::ShapeInference& shapes, const std::string& v) {
-  auto it = shapes.values.find(v);
-  if (it == shapes.values.end() || !it->second.shape_known() || it->second.type != ElementType::f32)
-    return nullptr;
-  return &it->second.dims;
-}
-
 // The mean over all spatial axes of a rank-`rank` value, keeping dims.
 bool spatial_mean(const GraphMatcher& m, const ir::Node& n, int64_t rank) {
   if (!n.domain.empty() || n.outputs.size() != 1) return false;
@@ -69,18 +61,17 @@ int match(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatcher& m, ir::N
   for (int side = 0; side < 2; ++side) {
     const std::string& x = mul.inputs[1 - side];
     const std::string& s = mul.inputs[side];
-    const auto* dims = known_dims(shapes, x);
-    const auto* out = known_dims(shapes, mul.outputs[0]);
+    const auto* dims = known_f32_dims(shapes, x);
+    const auto* out = known_f32_dims(shapes, mul.outputs[0]);
     if (!dims || !out || *dims != *out || dims->size() < 3 || x == s) continue;
     const int64_t channels = (*dims)[1];
-    ir::Node* excite = m.producer(s);
-    if (!excite || m.reader_count(s) != 1 || passes::is_graph_output(g, s)) continue;
-    const std::string h = excite->inputs.empty() ? "" : excite->inputs[0];
-    ir::Node* squeeze = m.producer(h);
-    if (!squeeze || m.reader_count(h) != 1 || passes::is_graph_output(g, h)) continue;
-    const std::string p = squeeze->inputs.empty() ? "" : squeeze->inputs[0];
-    ir::Node* mean = m.producer(p);
-    if (!mean || m.reader_count(p) != 1 || passes::is_graph_output(g, p) || mean->inputs[0] != x ||
+    ir::Node* excite = m.private_producer(s, "FusedConv", kCpuDomain);
+    ir::Node* squeeze =
+        excite ? m.private_producer(excite->inputs[0], "FusedConv", kCpuDomain) : nullptr;
+    const std::string p = squeeze ? squeeze->inputs[0] : "";
+    ir::Node* mean = squeeze ? m.private_producer(p, "GlobalAveragePool") : nullptr;
+    if (squeeze && !mean) mean = m.private_producer(p, "ReduceMean");
+    if (!mean || mean->inputs.empty() || mean->inputs[0] != x ||
         !spatial_mean(m, *mean, static_cast<int64_t>(dims->size())))
       continue;
     const Tensor* w1 = pointwise_product(g, *squeeze, channels);
