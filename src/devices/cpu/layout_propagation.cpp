@@ -89,7 +89,8 @@ int tokens_transpose(const ir::Graph& g, const ir::ShapeInference& shapes,
                      const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
                      std::size_t r) {
   const ir::Node& reshape = g.nodes[r];
-  if (!reshape.domain.empty() || reshape.op_type != "Reshape" || reshape.outputs.size() != 1)
+  if (!reshape.domain.empty() || reshape.op_type != "Reshape" || reshape.outputs.size() != 1 ||
+      reshape.inputs.empty())
     return -1;
   const auto* image = known_f32_dims(shapes, reshape.inputs[0]);
   const auto* flat = known_f32_dims(shapes, reshape.outputs[0]);
@@ -141,15 +142,19 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
           is_group_norm(n) || is_squeeze_excite(n) ? 0 : channel_scale_input(n, shapes);
   }
 
-  // Images made from tokens (channels-last only): Reshape index -> the Transpose before it.
-  std::unordered_map<std::size_t, std::size_t> from_tokens;
+  // Images turned into tokens and back (channels-last only): Reshape index -> the Transpose
+  // after it (to_tokens) or before it (from_tokens).
+  std::unordered_map<std::size_t, std::size_t> to_tokens, from_tokens;
   if (channels_last) {
     std::unordered_map<std::string, std::size_t> producers;
     for (std::size_t i = 0; i < g.nodes.size(); ++i)
       for (const auto& o : g.nodes[i].outputs) producers[o] = i;
-    for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+      if (const int t = tokens_transpose(g, shapes, readers, i); t >= 0)
+        to_tokens[i] = static_cast<std::size_t>(t);
       if (const int t = image_transpose(g, shapes, readers, producers, i); t >= 0)
         from_tokens[i] = static_cast<std::size_t>(t);
+    }
   }
 
   // Candidates: outputs of FusedConv, of the nodes above and of images made from tokens that
@@ -169,8 +174,7 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   auto reader_takes = [&](const ir::Node& r, std::size_t ri, const std::string& v) {
     if (is_fused_conv(r)) return r.inputs[1] != v && (r.inputs.size() < 3 || r.inputs[2] != v);
     if (channels_last && is_global_average_pool(r)) return true;
-    if (channels_last && r.inputs[0] == v && tokens_transpose(g, shapes, readers, ri) >= 0)
-      return true;
+    if (to_tokens.count(ri) && r.inputs[0] == v) return true;
     if (layout_source[ri] < 0 || !kept.count(r.outputs[0])) return false;
     // v must be the layout source and nothing else (a scale or norm parameter reads plain).
     for (std::size_t k = 0; k < r.inputs.size(); ++k)
@@ -200,19 +204,15 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   std::vector<bool> removed(g.nodes.size(), false);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& n = g.nodes[i];
-    const int to_tokens = channels_last && !n.inputs.empty() && kept.count(n.inputs[0])
-                              ? tokens_transpose(g, shapes, readers, i)
-                              : -1;
-    if (to_tokens >= 0) {
+    if (to_tokens.count(i) && kept.count(n.inputs[0])) {
       // Reshape + Transpose -> one view of the image's memory as tokens.
+      const std::size_t t = to_tokens.at(i);
       std::vector<std::size_t> sources = n.sources;
-      sources.insert(sources.end(), g.nodes[to_tokens].sources.begin(),
-                     g.nodes[to_tokens].sources.end());
-      n = ir::Node{
-          n.name, "ChannelsLastTokens", kCpuDomain, {n.inputs[0]}, g.nodes[to_tokens].outputs,
-          {},     std::move(sources)};
+      sources.insert(sources.end(), g.nodes[t].sources.begin(), g.nodes[t].sources.end());
+      n = ir::Node{n.name, "ChannelsLastTokens", kCpuDomain, {n.inputs[0]}, g.nodes[t].outputs,
+                   {},     std::move(sources)};
       set_layout(n, "layout");
-      removed[to_tokens] = true;
+      removed[t] = true;
     } else if (from_tokens.count(i) && kept.count(n.outputs[0])) {
       // Transpose + Reshape -> one view of the tokens' memory as a channels-last image.
       const std::size_t t = from_tokens.at(i);
