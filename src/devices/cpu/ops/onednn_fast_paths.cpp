@@ -210,16 +210,22 @@ std::optional<PoolSetup> onednn_pool_setup(const ir::Node& node, const Shape& x)
   return s;
 }
 
+// The set-up where oneDNN pools `node` (MaxPool without indices, or AveragePool); nullopt for
+// every other node and case.
+std::optional<PoolSetup> supported_pool_setup(const ir::Node& node, const Shape& x) {
+  if (node.op_type != "MaxPool" && node.op_type != "AveragePool") return std::nullopt;
+  if (node.outputs.size() > 1 && !node.outputs[1].empty()) return std::nullopt;  // indices
+  try {
+    return onednn_pool_setup(node, x);
+  } catch (const Error&) {
+    return std::nullopt;  // inconsistent attributes: the C++ kernel reports them
+  }
+}
+
 }  // namespace
 
 bool onednn_pools(const ir::Node& node, const Shape& x) {
-  if (node.op_type != "MaxPool" && node.op_type != "AveragePool") return false;
-  if (node.outputs.size() > 1 && !node.outputs[1].empty()) return false;  // indices
-  try {
-    return onednn_pool_setup(node, x).has_value();
-  } catch (const Error&) {
-    return false;  // inconsistent attributes: the C++ kernel reports them
-  }
+  return supported_pool_setup(node, x).has_value();
 }
 
 bool pool_fast_path(OpContext& ctx) {
@@ -231,8 +237,9 @@ bool pool_fast_path(OpContext& ctx) {
     Shape output_shape;
   };
   auto p = cached<Prepared>(ctx, to_string(x.shape()), [&]() -> std::shared_ptr<const Prepared> {
-    if (!onednn_pools(ctx.node(), x.shape())) return nullptr;
-    const PoolSetup s = *onednn_pool_setup(ctx.node(), x.shape());
+    const std::optional<PoolSetup> setup = supported_pool_setup(ctx.node(), x.shape());
+    if (!setup) return nullptr;
+    const PoolSetup& s = *setup;
     // Channels-last or blocked where layout propagation kept the convolutions' layout through
     // this node (the internal MaxPool/AveragePool); plain otherwise.
     const std::string layout = ctx.attr_s("layout", "");
