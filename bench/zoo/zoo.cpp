@@ -25,6 +25,12 @@ const std::vector<ZooModel>& all_models() {
       {"operator_mix",
        "Einsum, GridSample, RoiAlign, NonMaxSuppression, DFT, STFT on random inputs",
        build_operator_mix},
+      {"efficientnet", "EfficientNet-B0: SiLU, squeeze-excite with a Sigmoid gate, 5x5 depthwise",
+       build_efficientnet},
+      {"convnext", "ConvNeXt (Tiny widths, 6 blocks): 7x7 depthwise, LayerNorm both ways, GELU",
+       build_convnext},
+      {"yolo", "YOLOv8n-style detector, 320x320: C2f with Split/Concat, SPPF, upsampling neck",
+       build_yolo},
   };
   return models;
 }

@@ -38,5 +38,8 @@ void build_unet(const std::string& dir);
 void build_vae_decoder(const std::string& dir);
 void build_recurrent(const std::string& dir);
 void build_operator_mix(const std::string& dir);
+void build_efficientnet(const std::string& dir);
+void build_convnext(const std::string& dir);
+void build_yolo(const std::string& dir);
 
 }  // namespace zoo

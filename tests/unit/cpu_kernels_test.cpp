@@ -1,6 +1,6 @@
 // CPU kernel edge cases and fast paths the ONNX suite does not reach: integer division and modulo
 // of the most negative value by -1 (which trap on x86 when computed directly), Einsum as a
-// batched matrix product.
+// batched matrix product, Pow by 2.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -66,4 +66,39 @@ TEST(CpuKernels, EinsumAsBatchedMatrixProductMatchesTheSum) {
                   y.data_as<float>()[(c * nb + b) * nd + d];
         EXPECT_NEAR(z.data_as<float>()[(d * na + a) * nb + b], want, 1e-5);
       }
+}
+
+// Pow(x, 2) with the exponent as an f32 or an i64 scalar is the exact square (computed without
+// pow); another exponent still goes through pow. Checked against x * x and std::pow.
+TEST(CpuKernels, PowOfTwoIsTheExactSquare) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {{3, ""}, {70, ""}}});
+  Tensor two_f(ElementType::f32, {}), two_i(ElementType::i64, {1}), half(ElementType::f32, {});
+  two_f.data_as<float>()[0] = 2.f;
+  two_i.data_as<int64_t>()[0] = 2;
+  half.data_as<float>()[0] = 0.5f;
+  g.constants["two_f"] = two_f;
+  g.constants["two_i"] = two_i;
+  g.constants["half"] = half;
+  g.add_node("Pow", {"x", "two_f"}, {"a"});
+  g.add_node("Pow", {"x", "two_i"}, {"b"});
+  g.add_node("Pow", {"x", "half"}, {"c"});
+  for (const char* name : {"a", "b", "c"})
+    g.outputs.push_back({name, PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  Tensor x(ElementType::f32, {3, 70});
+  for (int64_t i = 0; i < x.element_count(); ++i) x.data_as<float>()[i] = 3.f * std::sin(0.37f * i);
+  std::map<std::string, Value> values = {{"x", x}};
+  cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {})->run(values);
+  for (int64_t i = 0; i < x.element_count(); ++i) {
+    const float v = x.data_as<float>()[i];
+    EXPECT_EQ(values.at("a").tensor().data_as<float>()[i], v * v) << i;
+    EXPECT_EQ(values.at("b").tensor().data_as<float>()[i], v * v) << i;
+    const float c = values.at("c").tensor().data_as<float>()[i];
+    if (v < 0)
+      EXPECT_TRUE(std::isnan(c)) << i;
+    else
+      EXPECT_FLOAT_EQ(c, std::pow(v, 0.5f)) << i;
+  }
 }

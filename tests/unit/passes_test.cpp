@@ -1149,3 +1149,124 @@ TEST(Passes, CpuTokensOfChannelsLastImagesAreViewsAndMatchTheFormula) {
     for (int i = 0; i < image; ++i) ASSERT_NEAR(y[n * image + i], want[i], 1e-5) << n << ":" << i;
   }
 }
+
+namespace {
+
+// ConvNeXt's LayerNorm over the channels of an image, as its reference code writes it:
+// (v - mean_c v) / sqrt(mean_c (v - mean_c v)^2 + eps) * gamma[C,1,1] + beta[C,1,1]. Appends the
+// nodes reading `v` (names prefixed by `p`) and returns the output's name.
+std::string channels_first_layer_norm(ir::Graph& g, const std::string& v, const std::string& p) {
+  auto mean_over_channels = [&](const std::string& in, const std::string& out) {
+    ir::Node& n = with_ints(g.add_node("ReduceMean", {in}, {out}), "axes", {1});
+    n.attributes["keepdims"].kind = ir::Attribute::Kind::i;
+    n.attributes["keepdims"].i = 1;
+  };
+  mean_over_channels(v, p + "mu");
+  g.add_node("Sub", {v, p + "mu"}, {p + "d"});
+  g.add_node("Pow", {p + "d", "two"}, {p + "sq"});
+  mean_over_channels(p + "sq", p + "var");
+  g.add_node("Add", {p + "var", "eps"}, {p + "ve"});
+  g.add_node("Sqrt", {p + "ve"}, {p + "sd"});
+  g.add_node("Div", {p + "d", p + "sd"}, {p + "n"});
+  g.add_node("Mul", {p + "n", "gamma"}, {p + "s"});
+  g.add_node("Add", {p + "s", "beta"}, {p + "ln"});
+  return p + "ln";
+}
+
+// The same by the formula, on one image [c][plane].
+std::vector<double> channel_layer_norm(const std::vector<double>& v, int c, int plane,
+                                       const std::vector<float>& gamma,
+                                       const std::vector<float>& beta, double eps) {
+  std::vector<double> y(v.size());
+  for (int i = 0; i < plane; ++i) {
+    double mean = 0, var = 0;
+    for (int k = 0; k < c; ++k) mean += v[k * plane + i] / c;
+    for (int k = 0; k < c; ++k) var += (v[k * plane + i] - mean) * (v[k * plane + i] - mean) / c;
+    for (int k = 0; k < c; ++k)
+      y[k * plane + i] = (v[k * plane + i] - mean) / std::sqrt(var + eps) * gamma[k] + beta[k];
+  }
+  return y;
+}
+
+}  // namespace
+
+// A ConvNeXt block on a batch of two: Conv -> LayerNorm over channels -> Transpose to NHWC ->
+// MatMul -> Transpose back -> residual Add -> Conv, and a spatial ReduceMean of the sum. Where the
+// convolutions compute channels-last, the norm is one ChannelLayerNorm in that layout, both
+// Transposes are views, the residual Add adds channels-last tensors, and the ReduceMean (which
+// reads plain NCHW only) gets one plain copy. The same norm on a graph input runs on NCHW.
+// Values are the formula's in both.
+TEST(Passes, CpuConvNextBlockKeepsTheConvLayoutAndMatchesTheFormula) {
+  const int c = 16, h = 3, wd = 5, batch = 2, plane = h * wd, image = c * plane;
+  const float eps = 1e-6f;
+  std::vector<float> xs(batch * image), w1(c * c), m(c * c), gamma(c), beta(c);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.43f * i);
+  for (std::size_t i = 0; i < w1.size(); ++i) w1[i] = 0.2f * std::cos(0.13f * i);
+  for (std::size_t i = 0; i < m.size(); ++i) m[i] = 0.3f * std::sin(0.29f * i);
+  for (int k = 0; k < c; ++k) {
+    gamma[k] = 1.f + 0.1f * std::cos(0.5f * k);
+    beta[k] = 0.2f * std::sin(0.8f * k);
+  }
+  ir::Graph g;
+  g.opsets[""] = 17;
+  add_f32_input(g, "x", {batch, c, h, wd});
+  g.constants["w1"] = f32({c, c, 1, 1}, w1);
+  g.constants["m"] = f32({c, c}, m);
+  g.constants["gamma"] = f32({c, 1, 1}, gamma);
+  g.constants["beta"] = f32({c, 1, 1}, beta);
+  g.constants["two"] = f32({}, {2.f});
+  g.constants["eps"] = f32({}, {eps});
+  g.add_node("Conv", {"x", "w1"}, {"c1"});
+  const std::string ln = channels_first_layer_norm(g, "c1", "a_");  // nodes 1-9
+  with_ints(g.add_node("Transpose", {ln}, {"t"}), "perm", {0, 2, 3, 1});
+  g.add_node("MatMul", {"t", "m"}, {"mm"});
+  with_ints(g.add_node("Transpose", {"mm"}, {"back"}), "perm", {0, 3, 1, 2});
+  g.add_node("Add", {"c1", "back"}, {"res"});
+  g.add_node("Conv", {"res", "w1"}, {"y"});
+  ir::Node& pool = with_ints(g.add_node("ReduceMean", {"res"}, {"pooled"}), "axes", {2, 3});
+  pool.attributes["keepdims"].kind = ir::Attribute::Kind::i;
+  pool.attributes["keepdims"].i = 0;
+  const std::string plain_ln = channels_first_layer_norm(g, "x", "b_");  // nodes 16-24
+  for (const std::string& out : {std::string("y"), std::string("pooled"), plain_ln})
+    g.outputs.push_back({out, PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  for (std::size_t i : {2, 3, 4, 5, 6, 7, 8, 9})
+    EXPECT_EQ(placement.node_implementation[i], "fused into LayerNorm") << i;
+  EXPECT_EQ(placement.node_implementation[16], "vectorised C++ layer norm over channels");
+  if (cpu::onednn::preferred_conv_layout() == cpu::onednn::kChannelsLast) {
+    EXPECT_EQ(placement.node_implementation[1],
+              "oneDNN layer norm over the channels of channels-last memory");
+    EXPECT_EQ(placement.node_implementation[10],
+              "view of the convolutions' channels-last memory (no copy)");
+    EXPECT_EQ(placement.node_implementation[12],
+              "view of the convolutions' channels-last memory (no copy)");
+  }
+  std::map<std::string, Value> values = {{"x", f32({batch, c, h, wd}, xs)}};
+  exe->run(values);
+  const float* y = values.at("y").tensor().data_as<float>();
+  const float* pooled = values.at("pooled").tensor().data_as<float>();
+  const float* normed = values.at(plain_ln).tensor().data_as<float>();
+  ASSERT_EQ(values.at("pooled").tensor().shape(), (Shape{batch, c}));
+  for (int n = 0; n < batch; ++n) {
+    const std::vector<double> xn(xs.begin() + n * image, xs.begin() + (n + 1) * image);
+    const auto plain_want = channel_layer_norm(xn, c, plane, gamma, beta, eps);
+    for (int i = 0; i < image; ++i)
+      ASSERT_NEAR(normed[n * image + i], plain_want[i], 1e-5) << n << ":" << i;
+    const auto c1 = conv1x1(xn, w1, c, plane);
+    const auto lnv = channel_layer_norm(c1, c, plane, gamma, beta, eps);
+    std::vector<double> res = c1;
+    // back[j][i] = sum_k ln[k][i] m[k][j] (the tokens' product, transposed back).
+    for (int i = 0; i < plane; ++i)
+      for (int j = 0; j < c; ++j)
+        for (int k = 0; k < c; ++k) res[j * plane + i] += lnv[k * plane + i] * m[k * c + j];
+    const auto want = conv1x1(res, w1, c, plane);
+    for (int i = 0; i < image; ++i) ASSERT_NEAR(y[n * image + i], want[i], 1e-4) << n << ":" << i;
+    for (int k = 0; k < c; ++k) {
+      double mean = 0;
+      for (int i = 0; i < plane; ++i) mean += res[k * plane + i] / plane;
+      ASSERT_NEAR(pooled[n * c + k], mean, 1e-5) << n << ":" << k;
+    }
+  }
+}

@@ -116,6 +116,9 @@ std::string implementation_of(const ir::Node& n) {
   if (n.domain == kCpuDomain && n.op_type == "GroupNorm")
     return n.find("activation") ? "vectorised C++ group norm + " + n.find("activation")->s
                                 : "vectorised C++ group norm";
+  if (n.domain == kCpuDomain && n.op_type == "ChannelLayerNorm")
+    return n.find("layout") ? "oneDNN layer norm over the channels of channels-last memory"
+                            : "vectorised C++ layer norm over channels";
   if (n.domain == kCpuDomain) return "oneDNN " + n.op_type + " (f32) / C++ kernel";
   if (!n.domain.empty()) return "C++ kernel";
   if (n.op_type == "Conv") return "oneDNN convolution";
@@ -137,6 +140,7 @@ std::string original_op(const ir::Node& n) {
   if (n.op_type == "FusedConv") return "Conv";
   if (n.op_type == "FusedMatMul") return "MatMul";
   if (n.op_type == "GroupNorm") return "GroupNorm";
+  if (n.op_type == "ChannelLayerNorm") return "LayerNorm";
   if (n.op_type == "ChannelScale" || n.op_type == "Swish" || n.op_type.rfind("Gelu", 0) == 0)
     return "Mul";  // a per-channel Mul; Swish and GELU end with a Mul
   if (n.op_type == "ChannelShift") return "Add";
@@ -169,12 +173,15 @@ class CpuExecutable final : public device::Executable {
     }
     run_nodes(*graph_, scope, profile, &plan_);
     if (profile && profile->time_nodes) {
-      // A fused node's time is reported on the first node it stands for.
+      // A fused node's time is reported on the first node it stands for; a node the device
+      // added (a plain copy of a value kept in the convolutions' layout, made right after its
+      // producer) on the node before it.
       std::vector<double> by_source(original_nodes_, 0.0);
+      std::size_t reported = original_nodes_;
       for (std::size_t k = 0; k < graph_->nodes.size(); ++k) {
         const auto& sources = graph_->nodes[k].sources;
-        if (!sources.empty() && sources[0] < original_nodes_)
-          by_source[sources[0]] = profile->node_ms[k];
+        if (!sources.empty()) reported = sources[0];
+        if (reported < original_nodes_) by_source[reported] += profile->node_ms[k];
       }
       profile->node_ms = std::move(by_source);
     }

@@ -1,5 +1,6 @@
 #include "devices/cpu/layout_propagation.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -35,6 +36,15 @@ bool is_group_norm(const ir::Node& n) {
 
 bool is_squeeze_excite(const ir::Node& n) {
   return n.domain == kCpuDomain && n.op_type == "SqueezeExcite" && !n.inputs.empty();
+}
+
+bool is_channel_layer_norm(const ir::Node& n) {
+  return n.domain == kCpuDomain && n.op_type == "ChannelLayerNorm" && !n.inputs.empty();
+}
+
+// Ops whose channels-last form reads their input 0 in the layout and writes it.
+bool takes_channels_last(const ir::Node& n) {
+  return is_group_norm(n) || is_squeeze_excite(n) || is_channel_layer_norm(n);
 }
 
 // For Mul(x, s) or Add(x, s) with s one value per channel (and sample) of x (squeeze-excite
@@ -122,6 +132,37 @@ int image_transpose(const ir::Graph& g, const ir::ShapeInference& shapes,
   return flat && image && flattens_spatial(*image, *flat) ? static_cast<int>(p->second) : -1;
 }
 
+// Add / Sub / Mul / Div of two f32 tensors of the output's shape (a residual sum outside a
+// convolution): elementwise, so any layout both inputs share is the output's too.
+bool same_shape_elementwise(const ir::Node& n, const ir::ShapeInference& shapes) {
+  if (!n.domain.empty() || n.inputs.size() != 2 || n.outputs.size() != 1 ||
+      (n.op_type != "Add" && n.op_type != "Sub" && n.op_type != "Mul" && n.op_type != "Div"))
+    return false;
+  const auto* y = known_f32_dims(shapes, n.outputs[0]);
+  const auto* a = known_f32_dims(shapes, n.inputs[0]);
+  const auto* b = known_f32_dims(shapes, n.inputs[1]);
+  return y && a && b && *a == *y && *b == *y;
+}
+
+// perm = (0, 2, ..., rank-1, 1): the channels of [N, C, spatial...] moved last (to_last), or
+// (0, rank-1, 1, ..., rank-2): moved back. Either is no data movement for channels-last memory.
+bool moves_channels(const ir::Node& n, bool to_last) {
+  const ir::Attribute* perm = n.find("perm");
+  if (!n.domain.empty() || n.op_type != "Transpose" || n.inputs.size() != 1 ||
+      n.outputs.size() != 1 || !perm || perm->ints.size() < 3 || perm->ints.size() > 5)
+    return false;
+  const int64_t rank = static_cast<int64_t>(perm->ints.size());
+  std::vector<int64_t> expected = {0};
+  if (to_last) {
+    for (int64_t i = 2; i < rank; ++i) expected.push_back(i);
+    expected.push_back(1);
+  } else {
+    expected.push_back(rank - 1);
+    for (int64_t i = 1; i < rank - 1; ++i) expected.push_back(i);
+  }
+  return perm->ints == expected;
+}
+
 }  // namespace
 
 int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeInference& shapes) {
@@ -130,21 +171,29 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   // A channel block pads the channels to a multiple of itself unless they are one already.
   const int64_t block = layout == onednn::kBlocked16 ? 16 : layout == onednn::kBlocked8 ? 8 : 1;
   const auto readers = passes::readers_of(g);
-  // For nodes whose output has the layout of one data input (pools; with channels-last also
-  // channel scales and group norms): the position of that input; -1 for the others.
-  std::vector<int> layout_source(g.nodes.size(), -1);
+  // For nodes that compute in the layout when their output is kept in it (pools; with
+  // channels-last also channel scales, norms and same-shape elementwise ops): the inputs that
+  // must then be in the layout too. Their other inputs (parameters) are read plain.
+  std::vector<std::vector<std::size_t>> sources(g.nodes.size());
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
-    if (is_onednn_pool(n, shapes))
-      layout_source[i] = 0;
-    else if (channels_last)
-      layout_source[i] =
-          is_group_norm(n) || is_squeeze_excite(n) ? 0 : channel_scale_input(n, shapes);
+    if (is_onednn_pool(n, shapes)) {
+      sources[i] = {0};
+    } else if (channels_last) {
+      if (takes_channels_last(n))
+        sources[i] = {0};
+      else if (const int side = channel_scale_input(n, shapes); side >= 0)
+        sources[i] = {static_cast<std::size_t>(side)};
+      else if (same_shape_elementwise(n, shapes))
+        sources[i] = {0, 1};
+    }
   }
 
   // Images turned into tokens and back (channels-last only): Reshape index -> the Transpose
-  // after it (to_tokens) or before it (from_tokens).
+  // after it (to_tokens) or before it (from_tokens); Transposes that move the channels last
+  // (to_last, e.g. ConvNeXt's permute to NHWC) or back (from_last).
   std::unordered_map<std::size_t, std::size_t> to_tokens, from_tokens;
+  std::unordered_set<std::size_t> to_last, from_last;
   if (channels_last) {
     std::unordered_map<std::string, std::size_t> producers;
     for (std::size_t i = 0; i < g.nodes.size(); ++i)
@@ -155,6 +204,11 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
       if (const int t = image_transpose(g, shapes, readers, producers, i); t >= 0)
         from_tokens[i] = static_cast<std::size_t>(t);
     }
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+      if (moves_channels(g.nodes[i], true)) to_last.insert(i);
+      if (moves_channels(g.nodes[i], false)) from_last.insert(i);
+    }
+    for (const auto& [u, t] : from_tokens) from_last.erase(t);  // already part of a pattern
   }
 
   // Candidates: outputs of FusedConv, of the nodes above and of images made from tokens that
@@ -162,34 +216,48 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   std::unordered_map<std::string, std::size_t> kept;  // value -> producer
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
-    if (!is_fused_conv(n) && layout_source[i] < 0 && !from_tokens.count(i)) continue;
+    if (!is_fused_conv(n) && sources[i].empty() && !from_tokens.count(i) && !from_last.count(i))
+      continue;
     const std::string& v = n.outputs[0];
     const auto* dims = known_f32_dims(shapes, v);
     if (!dims || dims->size() < 3 || dims->size() > 5 || (*dims)[1] % block != 0) continue;
     if (passes::is_graph_output(g, v) || !readers.count(v)) continue;
     kept.emplace(v, i);
   }
-  // Drop candidates some reader cannot take, until none changes: a scale whose input is not
-  // kept writes plain, and a scale whose output is not kept must read plain.
-  auto reader_takes = [&](const ir::Node& r, std::size_t ri, const std::string& v) {
+  // Whether reader r (node ri) reads v in the layout, given the values kept so far.
+  auto reads_kept = [&](const ir::Node& r, std::size_t ri, const std::string& v) {
     if (is_fused_conv(r)) return r.inputs[1] != v && (r.inputs.size() < 3 || r.inputs[2] != v);
     if (channels_last && is_global_average_pool(r)) return true;
-    if (to_tokens.count(ri) && r.inputs[0] == v) return true;
-    if (layout_source[ri] < 0 || !kept.count(r.outputs[0])) return false;
-    // v must be the layout source and nothing else (a scale or norm parameter reads plain).
-    for (std::size_t k = 0; k < r.inputs.size(); ++k)
-      if ((r.inputs[k] == v) != (k == static_cast<std::size_t>(layout_source[ri]))) return false;
+    if ((to_tokens.count(ri) || to_last.count(ri)) && r.inputs[0] == v) return true;
+    if (sources[ri].empty() || !kept.count(r.outputs[0])) return false;
+    // v must be among the layout sources and nothing else (parameters read plain).
+    for (std::size_t k = 0; k < r.inputs.size(); ++k) {
+      const bool source = std::find(sources[ri].begin(), sources[ri].end(), k) != sources[ri].end();
+      if (r.inputs[k] == v && !source) return false;
+    }
     return true;
   };
+  auto reads_as_input = [](const ir::Node& r, const std::string& v) {
+    return std::find(r.inputs.begin(), r.inputs.end(), v) != r.inputs.end();
+  };
+  // Drop values until none changes: one whose producer's layout sources are not all kept (it
+  // then writes plain), one no reader takes in the layout (writing it plain costs no more than
+  // converting it for them), and one a subgraph reads (its reads cannot be redirected). A kept
+  // value's other readers get a plain copy made once (LayoutToPlain).
   for (bool changed = true; changed;) {
     changed = false;
     for (auto it = kept.begin(); it != kept.end();) {
-      const ir::Node& producer = g.nodes[it->second];
-      bool keep =
-          layout_source[it->second] < 0 || kept.count(producer.inputs[layout_source[it->second]]);
-      for (std::size_t r : readers.at(it->first))
-        keep = keep && reader_takes(g.nodes[r], r, it->first);
-      if (keep) {
+      const std::size_t p = it->second;
+      bool keep = true;
+      for (std::size_t k : sources[p]) keep = keep && kept.count(g.nodes[p].inputs[k]);
+      int taking = 0;
+      for (std::size_t r : readers.at(it->first)) {
+        if (reads_kept(g.nodes[r], r, it->first))
+          ++taking;
+        else if (!reads_as_input(g.nodes[r], it->first))
+          keep = false;
+      }
+      if (keep && taking > 0) {
         ++it;
       } else {
         it = kept.erase(it);
@@ -197,9 +265,23 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
       }
     }
   }
+  // Plain copies for the readers that do not take a kept value: value -> its copy's name.
+  std::unordered_map<std::string, std::string> plain_copy;
+  for (const auto& [v, p] : kept) {
+    for (std::size_t r : readers.at(v)) {
+      if (reads_kept(g.nodes[r], r, v)) continue;
+      if (!plain_copy.count(v)) plain_copy[v] = passes::fresh_constant_name(g, v + "_plain");
+      for (auto& in : g.nodes[r].inputs)
+        if (in == v) in = plain_copy[v];
+    }
+  }
   auto set_layout = [&](ir::Node& n, const char* attr) {
     n.attributes[attr].kind = ir::Attribute::Kind::s;
     n.attributes[attr].s = layout;
+  };
+  auto set_shape = [&](ir::Node& n, const std::string& value) {
+    n.attributes["shape"].kind = ir::Attribute::Kind::ints;
+    n.attributes["shape"].ints = *known_f32_dims(shapes, value);
   };
   std::vector<bool> removed(g.nodes.size(), false);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
@@ -207,24 +289,36 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     if (to_tokens.count(i) && kept.count(n.inputs[0])) {
       // Reshape + Transpose -> one view of the image's memory as tokens.
       const std::size_t t = to_tokens.at(i);
-      std::vector<std::size_t> sources = n.sources;
-      sources.insert(sources.end(), g.nodes[t].sources.begin(), g.nodes[t].sources.end());
-      n = ir::Node{n.name, "ChannelsLastTokens", kCpuDomain, {n.inputs[0]}, g.nodes[t].outputs,
-                   {},     std::move(sources)};
+      std::vector<std::size_t> sources_of_view = n.sources;
+      sources_of_view.insert(sources_of_view.end(), g.nodes[t].sources.begin(),
+                             g.nodes[t].sources.end());
+      n = ir::Node{n.name, "ChannelsLastTokens",      kCpuDomain, {n.inputs[0]}, g.nodes[t].outputs,
+                   {},     std::move(sources_of_view)};
       set_layout(n, "layout");
       removed[t] = true;
+    } else if (to_last.count(i) && kept.count(n.inputs[0])) {
+      // Transpose to [N, spatial..., C] -> a view of the channels-last memory.
+      const std::string out = n.outputs[0];
+      n = ir::Node{n.name, "ChannelsLastTokens", kCpuDomain, {n.inputs[0]}, {out}, {}, n.sources};
+      set_layout(n, "layout");
+      set_shape(n, out);
     } else if (from_tokens.count(i) && kept.count(n.outputs[0])) {
       // Transpose + Reshape -> one view of the tokens' memory as a channels-last image.
       const std::size_t t = from_tokens.at(i);
-      const auto* image = known_f32_dims(shapes, n.outputs[0]);
-      std::vector<std::size_t> sources = g.nodes[t].sources;
-      sources.insert(sources.end(), n.sources.begin(), n.sources.end());
-      n = ir::Node{n.name, "TokensAsChannelsLast", kCpuDomain, {g.nodes[t].inputs[0]}, n.outputs,
-                   {},     std::move(sources)};
-      n.attributes["shape"].kind = ir::Attribute::Kind::ints;
-      n.attributes["shape"].ints = *image;
+      std::vector<std::size_t> sources_of_view = g.nodes[t].sources;
+      sources_of_view.insert(sources_of_view.end(), n.sources.begin(), n.sources.end());
+      const std::string out = n.outputs[0];
+      n = ir::Node{n.name, "TokensAsChannelsLast",    kCpuDomain, {g.nodes[t].inputs[0]}, {out},
+                   {},     std::move(sources_of_view)};
+      set_shape(n, out);
       set_layout(n, "layout");
       removed[t] = true;
+    } else if (from_last.count(i) && kept.count(n.outputs[0])) {
+      // Transpose of [N, spatial..., C] back to [N, C, spatial...] -> a view as channels-last.
+      const std::string out = n.outputs[0];
+      n = ir::Node{n.name, "TokensAsChannelsLast", kCpuDomain, {n.inputs[0]}, {out}, {}, n.sources};
+      set_shape(n, out);
+      set_layout(n, "layout");
     } else if (is_fused_conv(n)) {
       if (kept.count(n.outputs[0])) set_layout(n, "dst_layout");
       if (kept.count(n.inputs[0])) set_layout(n, "src_layout");
@@ -235,17 +329,37 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     } else if (is_onednn_pool(n, shapes) && kept.count(n.inputs[0])) {
       n.domain = kCpuDomain;  // same name, the internal op that pools in the kept layout
       set_layout(n, "layout");
-    } else if ((is_group_norm(n) || is_squeeze_excite(n)) && kept.count(n.inputs[0])) {
+    } else if (takes_channels_last(n) && kept.count(n.inputs[0])) {
       set_layout(n, "layout");
-    } else if (layout_source[i] >= 0 && kept.count(n.inputs[layout_source[i]])) {
-      const std::string x = n.inputs[layout_source[i]], s = n.inputs[1 - layout_source[i]];
+    } else if (sources[i].size() == 1 && kept.count(n.outputs[0])) {
+      const std::size_t side = sources[i][0];
+      const std::string x = n.inputs[side], s = n.inputs[1 - side];
       n.domain = kCpuDomain;
       n.op_type = n.op_type == "Mul" ? "ChannelScale" : "ChannelShift";
       n.inputs = {x, s};
       set_layout(n, "layout");
     }
+    // Same-shape elementwise ops on kept values stay as they are: elementwise, layout-blind.
   }
-  passes::erase_nodes(g, removed);
+  // The plain copies, each right after the kept value's producer.
+  std::vector<ir::Node> nodes;
+  nodes.reserve(g.nodes.size() + plain_copy.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    if (removed[i]) continue;
+    nodes.push_back(std::move(g.nodes[i]));
+    const ir::Node& made = nodes.back();
+    if (made.outputs.empty() || !plain_copy.count(made.outputs[0])) continue;
+    ir::Node copy{made.name + "_to_plain",
+                  "LayoutToPlain",
+                  kCpuDomain,
+                  {made.outputs[0]},
+                  {plain_copy.at(made.outputs[0])},
+                  {},
+                  {}};
+    set_layout(copy, "layout");
+    nodes.push_back(std::move(copy));
+  }
+  g.nodes = std::move(nodes);
   return static_cast<int>(kept.size());
 }
 

@@ -3,18 +3,25 @@
 // channels-last (NHWC) on CPUs where oneDNN's brgemm kernels run, channel-blocked nChw16c /
 // nChw8c on older ones.
 //
-// Kept are values made by a FusedConv (or by a channel scale, below) whose every reader takes
-// them in that layout:
+// Kept are values made by a FusedConv (or by one of the ops below whose layout inputs are kept)
+// that at least one reader takes in that layout:
 //   - FusedConv, as data or residual input (attributes src_layout, dst_layout, residual_layout);
 //   - MaxPool / AveragePool where oneDNN pools them (any layout), rewritten into the internal ops
 //     of those names, whose output has the input's layout (attribute layout);
 //   - with channels-last only: GlobalAveragePool, rewritten into the internal op of that name
-//     that averages NHWC rows, and Mul(x, s) with s one value per channel (and sample), as in
-//     squeeze-and-excitation blocks, rewritten into the internal ChannelScale, whose output
-//     stays channels-last (and is kept only where its own readers take it); likewise the
-//     fused GroupNorm and SqueezeExcite.
-// Only where the layout takes no padding (channels a multiple of the block), the shape is known
-// and the value is not a graph output.
+//     that averages NHWC rows; Mul(x, s) / Add(x, s) with s one value per channel (and sample),
+//     as in squeeze-and-excitation blocks, rewritten into the internal ChannelScale /
+//     ChannelShift; the fused GroupNorm, SqueezeExcite and ChannelLayerNorm; Add / Sub / Mul /
+//     Div of two kept values of the same shape (elementwise, so left as they are); and views of
+//     the same memory: an image as transformer tokens (Reshape + Transpose, ChannelsLastTokens),
+//     a Transpose moving the channels last (ConvNeXt's permute to NHWC, also ChannelsLastTokens
+//     with a shape), and their reverses (TokensAsChannelsLast). Those ops keep their output in
+//     the layout only where it is kept itself.
+// Readers that take only plain NCHW (any other op) read one plain copy of the value, made right
+// after its producer (LayoutToPlain): a reorder at the boundary instead of giving up the layout
+// for every reader. A value read inside a subgraph is not kept. Only where the layout takes no
+// padding (channels a multiple of the block), the shape is known and the value is not a graph
+// output.
 #pragma once
 
 #include <string>

@@ -182,18 +182,22 @@ int match_group_normalization(ir::Graph& g, const ir::ShapeInference& shapes, Gr
   return swish ? 1 : 0;
 }
 
-// ReduceMean over the last axis of a rank-`rank` value, keeping dims.
-bool mean_over_last_axis(const GraphMatcher& m, const ir::Node& n, int64_t rank) {
+// The one axis a ReduceMean reduces, keeping dims, as a non-negative index into a rank-`rank`
+// value; -1 for any other ReduceMean.
+int64_t mean_axis(const GraphMatcher& m, const ir::Node& n, int64_t rank) {
   const auto axes = m.kept_dims_reduce_axes(n);
-  return axes && axes->size() == 1 && ((*axes)[0] == -1 || (*axes)[0] == rank - 1);
+  if (!axes || axes->size() != 1 || (*axes)[0] < -rank || (*axes)[0] >= rank) return -1;
+  return (*axes)[0] < 0 ? (*axes)[0] + rank : (*axes)[0];
 }
 
 // The f32 constant operand of a binary node whose other operand is `value`, with `count`
-// elements along the last axis only; "" when there is none.
-std::string last_axis_constant(const ir::Graph& g, const ir::Node& n, const std::string& value,
-                               int64_t count) {
+// elements along the normalised axis only (the last axis; with `channels`, axis 1 of a
+// rank-`rank` value); "" when there is none.
+std::string axis_constant(const ir::Graph& g, const ir::Node& n, const std::string& value,
+                          int64_t count, bool channels, std::size_t rank) {
   if (n.inputs.size() != 2) return "";
   const std::string& other = n.inputs[0] == value ? n.inputs[1] : n.inputs[0];
+  if (channels) return per_channel_constant(g, other, count, rank) ? other : "";
   const Tensor* t = passes::f32_constant(g, other);
   if (!t || t->element_count() != count || t->rank() < 1 || t->shape().back() != count) return "";
   return other;
@@ -232,9 +236,12 @@ int match_layer_norm(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatche
       !xi->second.rank_known || xi->second.type != ElementType::f32 || xi->second.dims.empty())
     return 0;
   const int64_t rank = static_cast<int64_t>(xi->second.dims.size());
-  const int64_t width = xi->second.dims.back();
-  if (width <= 0 || !mean_over_last_axis(m, *mean, rank) || !mean_over_last_axis(m, *var, rank))
-    return 0;
+  const int64_t axis = mean_axis(m, *mean, rank);
+  // Over the last axis (transformers), or over the channels of an image (ConvNeXt).
+  const bool channels = axis == 1 && rank >= 3;
+  if ((axis != rank - 1 && !channels) || mean_axis(m, *var, rank) != axis) return 0;
+  const int64_t width = xi->second.dims[axis];
+  if (width <= 0) return 0;
   for (const ir::Node* n : {mean, &sub, square, var, add, sqrt}) m.remove(n);
   int absorbed = 6;
   ir::Node* last = &div;
@@ -242,7 +249,7 @@ int match_layer_norm(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatche
   // Mul(gamma) then Add(beta), each optional.
   for (auto [op, param] : {std::pair{"Mul", &gamma}, std::pair{"Add", &beta}}) {
     ir::Node* next = m.sole_reader(last->outputs[0], op);
-    *param = next ? last_axis_constant(g, *next, last->outputs[0], width) : "";
+    *param = next ? axis_constant(g, *next, last->outputs[0], width, channels, rank) : "";
     if (param->empty()) continue;
     m.remove(last);
     last = next;
@@ -259,12 +266,17 @@ int match_layer_norm(ir::Graph& g, const ir::ShapeInference& shapes, GraphMatche
   const std::vector<std::string> outputs = last->outputs;
   *last = ir::Node{};
   last->name = "LayerNorm_" + outputs[0];
-  last->op_type = "LayerNormalization";
   last->inputs = {x, gamma, beta};
   last->outputs = outputs;
   last->sources = std::move(sources);
-  last->attributes["axis"].kind = ir::Attribute::Kind::i;
-  last->attributes["axis"].i = -1;
+  if (channels) {
+    last->op_type = "ChannelLayerNorm";
+    last->domain = kCpuDomain;
+  } else {
+    last->op_type = "LayerNormalization";
+    last->attributes["axis"].kind = ir::Attribute::Kind::i;
+    last->attributes["axis"].i = -1;
+  }
   set_f(*last, "epsilon", *epsilon);
   return absorbed;
 }

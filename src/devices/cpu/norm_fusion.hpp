@@ -24,6 +24,9 @@ int fuse_group_norms(ir::Graph& graph, const ir::ShapeInference& shapes);
 //   y = Div(d, Sqrt(Add(v, eps))) [-> Mul(gamma)] [-> Add(beta)]
 // becomes LayerNormalization(x, gamma, beta){axis -1, epsilon} (gamma ones when absent), which
 // runs as one oneDNN layer-norm primitive. gamma and beta: f32 constants of the last axis' size.
+// The same chain over axis 1 of an image [N, C, ...] (ConvNeXt's channels-first LayerNorm, gamma
+// and beta per channel, e.g. [C, 1, 1]) becomes ChannelLayerNorm(x, gamma, beta){epsilon}
+// (domain sinter.cpu): every position's channels normalised, in NCHW or channels-last.
 int fuse_layer_norms(ir::Graph& graph, const ir::ShapeInference& shapes);
 
 }  // namespace sinter::cpu

@@ -69,27 +69,63 @@ void op_channel_scale(OpContext& ctx) {
   ctx.set_output(0, out);
 }
 
-// An image kept channels-last [N, C, spatial...] as the tokens [N, S, C] a transformer reads:
-// the same memory (made by layout propagation from Reshape + Transpose).
+// An image kept channels-last [N, C, spatial...] as the tokens [N, S, C] a transformer reads, or
+// with attribute `shape` as [N, spatial..., C]: the same memory (made by layout propagation from
+// Reshape + Transpose, or from a Transpose that moves the channels last).
 void op_channels_last_tokens(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   check_channels_last_f32(ctx, x, "layout");
   const int64_t N = x.shape()[0], C = x.shape()[1];
-  ctx.set_output(0, x.reshaped({N, N * C > 0 ? x.element_count() / (N * C) : 0, C}));
+  if (!ctx.has_attr("shape")) {
+    ctx.set_output(0, x.reshaped({N, N * C > 0 ? x.element_count() / (N * C) : 0, C}));
+    return;
+  }
+  const std::vector<int64_t> shape = ctx.attr_ints("shape");
+  ctx.check(shape.size() == static_cast<std::size_t>(x.rank()) && shape[0] == N &&
+                shape.back() == C &&
+                element_count(Shape(shape.begin(), shape.end())) == x.element_count(),
+            "image {} is not {} with the channels last", to_string(x.shape()),
+            to_string(Shape(shape.begin(), shape.end())));
+  ctx.set_output(0, x.reshaped(Shape(shape.begin(), shape.end())));
 }
 
-// Tokens [N, S, C] as the channels-last image [N, C, spatial...] of attribute `shape`: the same
-// memory (made by layout propagation from Transpose + Reshape).
+// Tokens [N, S, C] (or [N, spatial..., C]) as the channels-last image [N, C, spatial...] of
+// attribute `shape`: the same memory (made by layout propagation from Transpose + Reshape, or
+// from a Transpose that moves the channels back).
 void op_tokens_as_channels_last(OpContext& ctx) {
   const Tensor& t = ctx.input(0);
   ctx.check(ctx.attr_s("layout", "") == onednn::kChannelsLast, "made for channels-last output");
   const std::vector<int64_t> shape = ctx.attr_ints("shape");
-  ctx.check(t.element_type() == ElementType::f32 && t.rank() == 3 && shape.size() >= 3 &&
-                shape[0] == t.shape()[0] && shape[1] == t.shape()[2] &&
+  ctx.check(t.element_type() == ElementType::f32 && t.rank() >= 3 && shape.size() >= 3 &&
+                shape[0] == t.shape()[0] && shape[1] == t.shape().back() &&
                 element_count(Shape(shape.begin(), shape.end())) == t.element_count(),
             "tokens {} {} are not the image {}", to_string(t.element_type()), to_string(t.shape()),
             to_string(Shape(shape.begin(), shape.end())));
   ctx.set_output(0, t.reshaped(Shape(shape.begin(), shape.end())));
+}
+
+// A value kept in the convolutions' layout (attribute layout) copied into plain NCHW order for
+// readers that take only that (layout propagation adds it where some readers of a kept value do
+// and others do not).
+void op_layout_to_plain(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  ctx.check(x.element_type() == ElementType::f32 && x.rank() >= 3 && x.rank() <= 5,
+            "expects an f32 tensor [N, C, spatial...], got {} {}", to_string(x.element_type()),
+            to_string(x.shape()));
+  const std::string layout = ctx.attr_s("layout", "");
+  const dnnl::memory::dims dims(x.shape().begin(), x.shape().end());
+  const dnnl::memory::desc from = onednn::activation(dims, layout);
+  const dnnl::memory::desc to = onednn::plain_f32(x.shape());
+  ctx.check(!(from == to), "layout '{}' is not one the convolutions keep", layout);
+  auto make = [&] {
+    return std::make_shared<const dnnl::reorder>(
+        dnnl::reorder::primitive_desc(onednn::engine(), from, onednn::engine(), to));
+  };
+  const auto reorder =
+      ctx.cache() ? ctx.cache()->get_or_make<dnnl::reorder>(to_string(x.shape()), make) : make();
+  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
+  onednn::execute(*reorder, {{DNNL_ARG_FROM, {from, x.data()}}, {DNNL_ARG_TO, {to, out.data()}}});
+  ctx.set_output(0, out);
 }
 
 }  // namespace
@@ -100,6 +136,7 @@ void register_channels_last_ops(KernelRegistry& r) {
   r.add("GlobalAveragePool", op_global_average_pool, kCpuDomain);
   r.add("ChannelScale", op_channel_scale, kCpuDomain);
   r.add("ChannelShift", op_channel_scale, kCpuDomain);
+  r.add("LayoutToPlain", op_layout_to_plain, kCpuDomain);
 }
 
 }  // namespace sinter::cpu

@@ -1,3 +1,5 @@
+// ChannelLayerNorm (also made by norm_fusion.cpp): every position's channels of [N, C, ...]
+// normalised, with per-channel scale and shift, in NCHW or channels-last.
 // GroupNorm (domain sinter.cpu, made by norm_fusion.cpp): group normalisation of an f32 tensor
 // [N, C, ...] with per-group and per-channel scale and shift and an optional SiLU, in one pass
 // that reads the input twice (statistics, then the result) and writes once. The input and
@@ -8,6 +10,7 @@
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/column_totals.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 
@@ -140,10 +143,81 @@ void op_group_norm(OpContext& ctx) {
   ctx.set_output(0, out);
 }
 
+// ChannelLayerNorm in NCHW: the channels of one position lie `spatial` floats apart, so the
+// statistics are kept per position for a run of positions and built channel row by row.
+void channel_layer_norm_planar(const float* src, float* dst, int64_t N, int64_t C, int64_t spatial,
+                               float epsilon, const float* gamma, const float* beta) {
+  constexpr int64_t kRun = 256;
+  const int64_t runs = (spatial + kRun - 1) / kRun;
+#pragma omp parallel for schedule(static)
+  for (int64_t job = 0; job < N * runs; ++job) {
+    const int64_t n = job / runs, first = job % runs * kRun;
+    const int64_t len = std::min(kRun, spatial - first);
+    const float* x = src + n * C * spatial + first;
+    float* y = dst + n * C * spatial + first;
+    float mean[kRun] = {}, squares[kRun] = {}, mul[kRun], add[kRun];
+    for (int64_t c = 0; c < C; ++c) vec::add_rows(x + c * spatial, 1, len, mean);
+    for (int64_t i = 0; i < len; ++i) mean[i] /= static_cast<float>(C);
+    for (int64_t c = 0; c < C; ++c)
+      vec::add_squared_deviations(x + c * spatial, 1, len, mean, squares);
+    for (int64_t i = 0; i < len; ++i) {
+      mul[i] = 1.f / std::sqrt(squares[i] / static_cast<float>(C) + epsilon);
+      add[i] = -mean[i] * mul[i];
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      // (x - mean) / std, then this channel's scale and shift.
+      vec::scale_shift_rows(x + c * spatial, 1, len, mul, add, y + c * spatial);
+      vec::scale_shift(y + c * spatial, gamma[c], beta[c], y + c * spatial, len);
+    }
+  }
+}
+
+// ChannelLayerNorm channels-last: every position is a row of C contiguous channels, which is
+// oneDNN's layer normalisation over the last axis of [positions, C].
+void channel_layer_norm_rows(OpContext& ctx, const Tensor& x, Tensor& out, int64_t rows, int64_t C,
+                             float epsilon, const std::vector<float>& gamma,
+                             const std::vector<float>& beta) {
+  const dnnl::memory::desc md = onednn::plain_f32({rows, C}), vec = onednn::plain_f32({C});
+  auto make = [&] {
+    const dnnl::layer_normalization_forward::desc d(
+        dnnl::prop_kind::forward_inference, md, epsilon,
+        dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift);
+    return std::make_shared<const dnnl::layer_normalization_forward>(
+        dnnl::layer_normalization_forward::primitive_desc(d, onednn::engine()));
+  };
+  const auto norm = ctx.cache() ? ctx.cache()->get_or_make<dnnl::layer_normalization_forward>(
+                                      to_string(x.shape()), make)
+                                : make();
+  onednn::execute(*norm, {{DNNL_ARG_SRC, {md, x.data()}},
+                          {DNNL_ARG_DST, {md, out.data()}},
+                          {DNNL_ARG_SCALE, {vec, gamma.data()}},
+                          {DNNL_ARG_SHIFT, {vec, beta.data()}}});
+}
+
+void op_channel_layer_norm(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  ctx.check(x.element_type() == ElementType::f32 && x.rank() >= 3,
+            "expects an f32 image [N, C, ...], got {} {}", to_string(x.element_type()),
+            to_string(x.shape()));
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  const int64_t spatial = N > 0 && C > 0 ? x.element_count() / (N * C) : 0;
+  const auto gamma = parameter(ctx, 1, C, 1.f);
+  const auto beta = parameter(ctx, 2, C, 0.f);
+  const float epsilon = ctx.attr_f("epsilon", 1e-5f);
+  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
+  if (ctx.attr_s("layout", "") == "channels_last" && out.element_count() > 0)
+    channel_layer_norm_rows(ctx, x, out, N * spatial, C, epsilon, gamma, beta);
+  else
+    channel_layer_norm_planar(x.data_as<float>(), out.data_as<float>(), N, C, spatial, epsilon,
+                              gamma.data(), beta.data());
+  ctx.set_output(0, out);
+}
+
 }  // namespace
 
 void register_fused_norm_ops(KernelRegistry& r) {
   r.add("GroupNorm", op_group_norm, kCpuDomain);
+  r.add("ChannelLayerNorm", op_channel_layer_norm, kCpuDomain);
 }
 
 }  // namespace sinter::cpu
