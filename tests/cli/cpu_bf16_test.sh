@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # --precision bf16 on the CPU device. On a CPU with the instructions (capability BF16): every
-# convolutional zoo model runs, says what ran, and stays within 1e-2 of the largest f32 output
+# convolutional or vision zoo model runs, says what ran, and stays within 1e-2 of the largest f32 output
 # (plus 1e-2 relative) of the f32 run. On a CPU without them: the compile is refused with an
 # error that names the missing instructions, and nothing is written.
 #
@@ -15,7 +15,7 @@ inputs() {  # -i NAME=FILE for each recorded input of a zoo model
 }
 
 if "$sinter" devices 2>&1 | grep -A6 '^CPU' | grep -q 'capabilities:.*BF16'; then
-  for model in resnet50 mobilenet_v3 unet vae_decoder vit; do
+  for model in resnet50 mobilenet_v3 unet vae_decoder vit efficientnet convnext yolo; do
     # shellcheck disable=SC2046
     expect "f32-$model" 0 "" -- "$sinter" run "$zoo/$model/model.onnx" $(inputs $model) \
       -o "$tmp/f32-$model"
