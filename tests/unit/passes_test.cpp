@@ -142,6 +142,58 @@ TEST(Passes, PassThroughNodesAreRemovedButGraphOutputsKeepTheirNames) {
   EXPECT_EQ(values.at("xo").tensor().data_as<float>()[0], -3.f);
 }
 
+// A per-column scale after the product (ConvNeXt's layer scale) folds into the weights: MatMul ->
+// Add(bias) -> Mul(scale) -> Add(residual) -> Relu (bias scaled too) and, on the same weights,
+// MatMul -> Mul(scale [1, n]) (no bias) are one FusedMatMul each; the shared weights stay for
+// both, and the values are the formula's.
+TEST(Passes, CpuMatMulColumnScaleFoldsIntoTheWeights) {
+  const int m = 3, k = 5, n = 4;
+  std::vector<float> as(m * k), ws(k * n), bias(n), scale(n), rs(m * n);
+  for (std::size_t i = 0; i < as.size(); ++i) as[i] = std::sin(0.7f * i);
+  for (std::size_t i = 0; i < ws.size(); ++i) ws[i] = std::cos(0.3f * i);
+  for (int j = 0; j < n; ++j) {
+    bias[j] = 0.25f * j - 0.5f;
+    scale[j] = 0.1f + 0.3f * j;
+  }
+  for (std::size_t i = 0; i < rs.size(); ++i) rs[i] = 2.f + 0.1f * i;  // the Relu keeps most
+  ir::Graph g;
+  g.opsets[""] = 17;
+  add_f32_input(g, "a", {m, k});
+  add_f32_input(g, "r", {m, n});
+  g.constants["w"] = f32({k, n}, ws);
+  g.constants["bias"] = f32({n}, bias);
+  g.constants["scale"] = f32({n}, scale);
+  g.constants["scale_row"] = f32({1, n}, scale);
+  g.add_node("MatMul", {"a", "w"}, {"p"});
+  g.add_node("Add", {"p", "bias"}, {"pb"});
+  g.add_node("Mul", {"scale", "pb"}, {"ps"});
+  g.add_node("Add", {"ps", "r"}, {"s"});
+  g.add_node("Relu", {"s"}, {"y"});
+  g.add_node("MatMul", {"a", "w"}, {"q"});
+  g.add_node("Mul", {"q", "scale_row"}, {"z"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g.outputs.push_back({"z", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  EXPECT_EQ(placement.node_implementation[0], "oneDNN matmul + bias + sum + relu");
+  EXPECT_EQ(placement.node_implementation[2], "fused into MatMul");
+  EXPECT_EQ(placement.node_implementation[5], "oneDNN matmul");
+  EXPECT_EQ(placement.node_implementation[6], "fused into MatMul");
+  std::map<std::string, Value> values = {{"a", f32({m, k}, as)}, {"r", f32({m, n}, rs)}};
+  exe->run(values);
+  const float* y = values.at("y").tensor().data_as<float>();
+  const float* z = values.at("z").tensor().data_as<float>();
+  for (int row = 0; row < m; ++row)
+    for (int j = 0; j < n; ++j) {
+      double product = 0;
+      for (int i = 0; i < k; ++i) product += static_cast<double>(as[row * k + i]) * ws[i * n + j];
+      const double want_y = std::max((product + bias[j]) * scale[j] + rs[row * n + j], 0.0);
+      EXPECT_NEAR(y[row * n + j], want_y, 1e-5) << row << "," << j;
+      EXPECT_NEAR(z[row * n + j], product * scale[j], 1e-5) << row << "," << j;
+    }
+}
+
 namespace {
 
 // Direct 3x3 convolution, stride 1, pad 1, NCHW, batch 1 (the textbook formula).

@@ -63,10 +63,20 @@ bool same_known_shape(const ir::ShapeInference& shapes, const std::string& a,
 // What follows a Conv or MatMul and can be computed as its post-ops.
 struct Chain {
   std::vector<PostOp> post;
-  std::string bias;      // MatMul only: a constant added along the last axis, first in the chain
+  std::string bias;  // MatMul only: a constant added along the last axis, first in the chain
+  // MatMul only: a constant multiplying the last axis before any post-op (ConvNeXt's layer
+  // scale), folded into the weights (and into the bias when that came first).
+  std::string column_scale;
+  bool scale_after_bias = false;
   std::string residual;  // the other operand of the Add done as the "sum" post-op
   std::string output;    // the last absorbed node's output (the fused node's output)
 };
+
+// A constant of `count` values along the last axis ([count] or [1, count]).
+bool along_last_axis(const Tensor* t, int64_t count) {
+  return t && t->element_count() == count && t->rank() >= 1 && t->rank() <= 2 &&
+         t->shape().back() == count;
+}
 
 // Follows `node`'s output while the value has one reader and is not a graph output, absorbing
 // (marking `removed`) what can be a post-op. `bias_channels` > 0 lets a first Add of a constant
@@ -88,10 +98,19 @@ Chain follow_chain(const ir::Graph& g, const ir::ShapeInference& shapes,
     const std::string other =
         binary_add ? (next.inputs[0] == c.output ? next.inputs[1] : next.inputs[0]) : "";
     const Tensor* bias = binary_add ? passes::f32_constant(g, other) : nullptr;
-    if (binary_add && c.post.empty() && c.bias.empty() && bias_channels > 0 && bias &&
-        bias->element_count() == bias_channels && bias->rank() >= 1 &&
-        bias->shape().back() == bias_channels && bias->rank() <= 2) {
+    const bool binary_mul = next.op_type == "Mul" && next.domain.empty() &&
+                            next.inputs.size() == 2 && next.outputs.size() == 1 &&
+                            (next.inputs[0] == c.output) != (next.inputs[1] == c.output);
+    const std::string factor =
+        binary_mul ? (next.inputs[0] == c.output ? next.inputs[1] : next.inputs[0]) : "";
+    const Tensor* scale = binary_mul ? passes::f32_constant(g, factor) : nullptr;
+    if (binary_add && c.post.empty() && c.bias.empty() && bias_channels > 0 &&
+        along_last_axis(bias, bias_channels)) {
       c.bias = other;
+    } else if (binary_mul && c.post.empty() && c.column_scale.empty() && bias_channels > 0 &&
+               along_last_axis(scale, bias_channels)) {
+      c.column_scale = factor;
+      c.scale_after_bias = !c.bias.empty();
     } else if (binary_add && c.residual.empty()) {
       if (!same_known_shape(shapes, c.output, other)) break;
       c.residual = other;
@@ -204,6 +223,26 @@ std::optional<std::pair<std::string, std::string>> gemm_as_matmul(
   return std::pair{name, bias};
 }
 
+// A copy of the f32 constant `name` (a matrix [K, N] or a vector along N) with column n
+// multiplied by scale[n]; the original goes when nothing else reads it. Returns the copy's name.
+std::string scaled_columns(ir::Graph& g,
+                           const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
+                           const std::string& name, const float* scale) {
+  const Tensor& original = *passes::f32_constant(g, name);
+  Tensor scaled = Tensor::uninitialized(ElementType::f32, original.shape());
+  const int64_t columns = original.shape().back();
+  const float* from = original.data_as<float>();
+  float* to = scaled.data_as<float>();
+  for (int64_t i = 0; i < original.element_count(); ++i) to[i] = from[i] * scale[i % columns];
+  const std::string copy = passes::fresh_constant_name(g, name + "_scaled");
+  g.constants[copy] = std::move(scaled);
+  auto r = readers.find(name);
+  const bool graph_input = std::any_of(g.inputs.begin(), g.inputs.end(),
+                                       [&](const PortInfo& in) { return in.name == name; });
+  if ((r == readers.end() || r->second.size() <= 1) && !graph_input) g.constants.erase(name);
+  return copy;
+}
+
 }  // namespace
 
 int fuse_matmuls(ir::Graph& g, const ir::ShapeInference& shapes, int& matmuls) {
@@ -234,6 +273,11 @@ int fuse_matmuls(ir::Graph& g, const ir::ShapeInference& shapes, int& matmuls) {
     Chain chain =
         follow_chain(g, shapes, readers, removed, mm, gemm_bias.empty() ? w->shape()[1] : 0);
     if (!gemm_bias.empty()) chain.bias = gemm_bias;
+    if (!chain.column_scale.empty()) {
+      const float* scale = passes::f32_constant(g, chain.column_scale)->data_as<float>();
+      weights = scaled_columns(g, readers, weights, scale);
+      if (chain.scale_after_bias) chain.bias = scaled_columns(g, readers, chain.bias, scale);
+    }
     mm.domain = kCpuDomain;
     mm.op_type = "FusedMatMul";
     mm.attributes.clear();
