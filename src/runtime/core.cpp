@@ -366,6 +366,7 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   device::CompileOptions options;
   options.threads = config_->threads();
   options.precision = config_->get("precision");
+  options.input_shapes = shapes;
   if (cache_) options.cache_dir = cache_->dir() + "/devices";
   impl->executable = impl->device->compile(impl->graph, options);
   impl->precision = impl->executable->precision();
@@ -449,6 +450,14 @@ int64_t InferRequest::peak_activation_bytes() const {
 
 std::vector<NodeReport> InferRequest::profile() const {
   std::vector<NodeReport> out = impl_->compiled->placement;
+  // What ran may have been made after the compile (the CPU device optimises a graph with
+  // dynamic input dims for the shapes of its first inference): ask the executable again.
+  const device::PlacementReport now = impl_->compiled->executable->placement();
+  for (std::size_t i = 0;
+       i < out.size() && i < now.node_implementation.size() && i < now.node_device.size(); ++i) {
+    out[i].device = now.node_device[i];
+    out[i].implementation = now.node_implementation[i];
+  }
   const auto& ms = impl_->profile.node_ms;
   for (std::size_t i = 0; i < out.size() && i < ms.size(); ++i) out[i].ms = ms[i];
   return out;

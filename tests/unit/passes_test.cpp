@@ -1322,3 +1322,64 @@ TEST(Passes, CpuConvNextBlockKeepsTheConvLayoutAndMatchesTheFormula) {
     }
   }
 }
+
+// A graph whose batch dimension is dynamic: Conv 3x3 -> Add(x) -> Relu. The residual Add can only
+// become the convolution's sum post-op where shapes are known, so the CPU device optimises the
+// graph for the input shapes it is compiled for (or, when given none, those of its first
+// inference) and runs any other shapes on a graph optimised for all shapes. Values are the
+// formula's on every path; placement says which graph ran last.
+TEST(Passes, CpuGraphsWithDynamicBatchAreOptimisedForTheShapesTheyRun) {
+  const int c = 16, h = 3, wd = 5, plane = h * wd, image = c * plane;
+  std::vector<float> w3(c * c * 9);
+  for (std::size_t i = 0; i < w3.size(); ++i) w3[i] = 0.05f * std::cos(0.17f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x",
+                      PortInfo::Kind::tensor,
+                      ElementType::f32,
+                      true,
+                      {{-1, "batch"}, {c, ""}, {h, ""}, {wd, ""}}});
+  g.constants["w3"] = f32({c, c, 3, 3}, w3);
+  with_ints(g.add_node("Conv", {"x", "w3"}, {"c1"}), "pads", {1, 1, 1, 1});
+  g.add_node("Add", {"c1", "x"}, {"s"});
+  g.add_node("Relu", {"s"}, {"y"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  auto check_run = [&](const device::Executable& exe, int batch) {
+    std::vector<float> xs(batch * image);
+    for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.31f * i + batch);
+    std::map<std::string, Value> values = {{"x", f32({batch, c, h, wd}, xs)}};
+    exe.run(values);
+    const Tensor& y = values.at("y").tensor();
+    ASSERT_EQ(y.shape(), (Shape{batch, c, h, wd}));
+    for (int n = 0; n < batch; ++n) {
+      const std::vector<float> xn(xs.begin() + n * image, xs.begin() + (n + 1) * image);
+      const auto conv = conv3x3(xn, w3, c, h, wd);
+      for (int i = 0; i < image; ++i)
+        ASSERT_NEAR(y.data_as<float>()[n * image + i], std::max(conv[i] + xn[i], 0.f), 1e-5)
+            << "batch " << batch << ", " << n << ":" << i;
+    }
+  };
+  const auto graph = std::make_shared<ir::Graph>(g);
+  const std::string fused = "oneDNN convolution + sum + relu", generic = "oneDNN convolution";
+  // No shapes at compile: the generic graph until the first inference, then that one's shapes.
+  const auto lazy = cpu::make_cpu_device()->compile(graph, {});
+  EXPECT_EQ(lazy->placement().node_implementation[0], generic);
+  check_run(*lazy, 2);
+  EXPECT_EQ(lazy->placement().node_implementation[0], fused);
+  EXPECT_EQ(lazy->placement().node_implementation[1], "fused into Conv");
+  check_run(*lazy, 3);  // other shapes: the generic graph
+  EXPECT_EQ(lazy->placement().node_implementation[0], generic);
+  check_run(*lazy, 2);
+  EXPECT_EQ(lazy->placement().node_implementation[0], fused);
+  // Shapes given at compile: optimised for them from the start.
+  device::CompileOptions options;
+  options.input_shapes = {{"x", {3, c, h, wd}}};
+  const auto eager = cpu::make_cpu_device()->compile(graph, options);
+  EXPECT_EQ(eager->placement().node_implementation[0], fused);
+  EXPECT_NE(eager->compile_notes().find("for input shapes [3,16,3,5]"), std::string::npos)
+      << eager->compile_notes();
+  check_run(*eager, 3);
+  check_run(*eager, 1);
+  EXPECT_EQ(eager->placement().node_implementation[0], generic);
+}

@@ -7,22 +7,18 @@
 
 #include <algorithm>
 #include <fstream>
+#include <mutex>
+#include <optional>
 
 #include <fmt/ranges.h>
 
 #include "base/errors.hpp"
 #include "base/host_memory.hpp"
-#include "devices/cpu/activation_fusion.hpp"
-#include "devices/cpu/attention_fusion.hpp"
-#include "devices/cpu/bf16_marking.hpp"
 #include "devices/cpu/conv_fusion.hpp"
+#include "devices/cpu/cpu_pipeline.hpp"
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
-#include "devices/cpu/layout_propagation.hpp"
-#include "devices/cpu/norm_fusion.hpp"
 #include "devices/cpu/onednn_util.hpp"
-#include "devices/cpu/squeeze_excite_fusion.hpp"
-#include "passes/optimize.hpp"
 
 namespace sinter::cpu {
 
@@ -148,60 +144,128 @@ std::string original_op(const ir::Node& n) {
   return n.op_type;  // Attention, and ops kept under their name (pools in the conv layout)
 }
 
+// One optimised graph and what running it needs.
+struct CpuCompiled {
+  CpuProgram program;
+  ExecutionPlan plan;  // its node caches fill on the first runs (thread-safe)
+  explicit CpuCompiled(CpuProgram p) : program(std::move(p)), plan(*program.graph) {}
+};
+
+// The shapes of the graph's inputs (those without a default) in `values`, in the graph's
+// order; nullopt when one is missing or not a tensor.
+std::optional<std::vector<Shape>> input_signature(const ir::Graph& graph,
+                                                  const std::map<std::string, Value>& values) {
+  std::vector<Shape> shapes;
+  for (const auto& in : graph.inputs) {
+    if (graph.constants.count(in.name)) continue;
+    auto it = values.find(in.name);
+    if (it == values.end() || !it->second.is_tensor()) return std::nullopt;
+    shapes.push_back(it->second.tensor().shape());
+  }
+  return shapes;
+}
+
+// The same from the shapes a compile was given; nullopt when one is missing or has open dims.
+std::optional<std::vector<Shape>> input_signature(const ir::Graph& graph,
+                                                  const std::map<std::string, Shape>& given) {
+  std::vector<Shape> shapes;
+  for (const auto& in : graph.inputs) {
+    if (graph.constants.count(in.name)) continue;
+    auto it = given.find(in.name);
+    if (it == given.end() || in.kind != PortInfo::Kind::tensor) return std::nullopt;
+    for (int64_t d : it->second)
+      if (d < 0) return std::nullopt;
+    shapes.push_back(it->second);
+  }
+  return shapes;
+}
+
+bool has_dynamic_input_dims(const ir::Graph& graph) {
+  for (const auto& in : graph.inputs) {
+    if (graph.constants.count(in.name)) continue;
+    if (in.kind != PortInfo::Kind::tensor || !in.has_shape) return true;
+    for (const auto& d : in.shape)
+      if (!d.is_static()) return true;
+  }
+  return false;
+}
+
+// Runs a graph the CPU way. Most rewrites need known shapes (layout propagation, residual Adds
+// and normalisations fused into their neighbours, ...): for a graph whose inputs have dynamic
+// dims, one set of input shapes gets a graph optimised for exactly those shapes ("specialised":
+// the shapes the compile was given, else those of the first inference), and inferences with any
+// other shapes run a graph optimised for all shapes ("generic"). Each is made when first needed.
 class CpuExecutable final : public device::Executable {
  public:
-  // `graph` is the optimised graph; its nodes' `sources` index the `original_nodes` nodes of
-  // the graph the device was given, in whose terms placement and profiles are reported.
-  CpuExecutable(std::shared_ptr<const ir::Graph> graph, std::size_t original_nodes, int threads,
-                std::string precision, std::string notes)
+  // Profiles and placement speak of the nodes of `graph` (the optimised graphs' `sources`).
+  CpuExecutable(std::shared_ptr<const ir::Graph> graph, int threads, std::string precision,
+                const std::map<std::string, Shape>& compile_shapes)
       : graph_(std::move(graph)),
-        original_nodes_(original_nodes),
         threads_(threads),
-        precision_(std::move(precision)),
-        notes_(std::move(notes)),
-        plan_(*graph_) {}
+        precision_option_(std::move(precision)),
+        dynamic_(has_dynamic_input_dims(*graph_)) {
+    const auto signature = input_signature(*graph_, compile_shapes);
+    if (dynamic_ && signature) {
+      specialised_ = specialise(*signature);
+    }
+    if (!specialised_) generic_ = make(optimize_for_cpu(*graph_, precision_option_));
+    latest_ = specialised_ ? specialised_ : generic_;
+  }
 
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
     // OpenMP's thread count is per calling thread: set it for this request's thread, which is
     // also what oneDNN's primitives use.
     if (threads_ > 0) omp_set_num_threads(threads_);
-    Scope scope(plan_.constants, nullptr);
-    for (const auto& in : graph_->inputs) {
+    const std::shared_ptr<const CpuCompiled> compiled = compiled_for(values);
+    const ir::Graph& graph = *compiled->program.graph;
+    Scope scope(compiled->plan.constants, nullptr);
+    for (const auto& in : graph.inputs) {
       auto it = values.find(in.name);
       SINTER_CHECK(it != values.end(), invalid_argument, "input '{}' was not set", in.name);
       scope.set(in.name, it->second);
     }
-    run_nodes(*graph_, scope, profile, &plan_);
+    run_nodes(graph, scope, profile, &compiled->plan);
     if (profile && profile->time_nodes) {
       // A fused node's time is reported on the first node it stands for; a node the device
       // added (a plain copy of a value kept in the convolutions' layout, made right after its
       // producer) on the node before it.
-      std::vector<double> by_source(original_nodes_, 0.0);
-      std::size_t reported = original_nodes_;
-      for (std::size_t k = 0; k < graph_->nodes.size(); ++k) {
-        const auto& sources = graph_->nodes[k].sources;
+      const std::size_t original_nodes = graph_->nodes.size();
+      std::vector<double> by_source(original_nodes, 0.0);
+      std::size_t reported = original_nodes;
+      for (std::size_t k = 0; k < graph.nodes.size(); ++k) {
+        const auto& sources = graph.nodes[k].sources;
         if (!sources.empty()) reported = sources[0];
-        if (reported < original_nodes_) by_source[reported] += profile->node_ms[k];
+        if (reported < original_nodes) by_source[reported] += profile->node_ms[k];
       }
       profile->node_ms = std::move(by_source);
     }
-    for (const auto& out : graph_->outputs) {
+    for (const auto& out : graph.outputs) {
       const Value* v = scope.find(out.name);
       SINTER_CHECK(v, internal, "output '{}' was not produced", out.name);
       values[out.name] = *v;
     }
   }
 
-  std::string compile_notes() const override { return notes_; }
-  std::string precision() const override { return precision_; }
+  std::string compile_notes() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string& notes = latest_->program.notes;
+    if (latest_ != specialised_ || notes.empty()) return notes;
+    std::string shapes;
+    for (const auto& s : signature_) shapes += (shapes.empty() ? "" : ", ") + to_string(s);
+    return notes + " (for input shapes " + shapes + ")";
+  }
+  std::string precision() const override { return latest()->program.precision; }
 
+  // Of the graph that ran last (the one the compile made until another ran).
   device::PlacementReport placement() const override {
+    const auto compiled = latest();
+    const std::size_t original_nodes = graph_->nodes.size();
     device::PlacementReport r;
-    r.node_device.assign(original_nodes_, "CPU");
-    r.node_implementation.assign(original_nodes_, "removed by graph optimisation");
-    for (const auto& n : graph_->nodes) {
+    r.node_device.assign(original_nodes, "CPU");
+    r.node_implementation.assign(original_nodes, "removed by graph optimisation");
+    for (const auto& n : compiled->program.graph->nodes) {
       for (std::size_t k = 0; k < n.sources.size(); ++k) {
-        if (n.sources[k] >= original_nodes_) continue;
+        if (n.sources[k] >= original_nodes) continue;
         r.node_implementation[n.sources[k]] =
             k == 0 ? implementation_of(n) : "fused into " + original_op(n);
       }
@@ -211,12 +275,53 @@ class CpuExecutable final : public device::Executable {
   }
 
  private:
-  std::shared_ptr<const ir::Graph> graph_;
-  std::size_t original_nodes_;
+  static std::shared_ptr<const CpuCompiled> make(CpuProgram program) {
+    return std::make_shared<const CpuCompiled>(std::move(program));
+  }
+
+  // The graph optimised for `signature`; null when the shapes do not fit the graph (the generic
+  // graph's kernels then say which node refuses them).
+  std::shared_ptr<const CpuCompiled> specialise(const std::vector<Shape>& signature) const {
+    std::map<std::string, Shape> shapes;
+    std::size_t k = 0;
+    for (const auto& in : graph_->inputs)
+      if (!graph_->constants.count(in.name)) shapes[in.name] = signature[k++];
+    try {
+      auto compiled = make(optimize_for_cpu(*graph_, precision_option_, shapes));
+      signature_ = signature;
+      return compiled;
+    } catch (const Error&) {
+      specialisation_failed_ = true;
+      return nullptr;
+    }
+  }
+
+  std::shared_ptr<const CpuCompiled> compiled_for(
+      const std::map<std::string, Value>& values) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (dynamic_) {
+      const auto signature = input_signature(*graph_, values);
+      if (signature && !specialised_ && !specialisation_failed_)
+        specialised_ = specialise(*signature);
+      if (signature && specialised_ && *signature == signature_) return latest_ = specialised_;
+    }
+    if (!generic_) generic_ = make(optimize_for_cpu(*graph_, precision_option_));
+    return latest_ = generic_;
+  }
+
+  std::shared_ptr<const CpuCompiled> latest() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return latest_;
+  }
+
+  std::shared_ptr<const ir::Graph> graph_;  // as the device was given it
   int threads_ = 0;
-  std::string precision_;
-  std::string notes_;
-  ExecutionPlan plan_;  // its node caches fill on the first runs (thread-safe)
+  std::string precision_option_;
+  bool dynamic_ = false;
+  mutable std::mutex mutex_;
+  mutable std::shared_ptr<const CpuCompiled> generic_, specialised_, latest_;
+  mutable std::vector<Shape> signature_;
+  mutable bool specialisation_failed_ = false;
 };
 
 class CpuDevice final : public device::Device {
@@ -273,45 +378,8 @@ class CpuDevice final : public device::Device {
       SINTER_CHECK(n.domain != kCpuDomain, invalid_model,
                    "{}: domain '{}' is reserved for the CPU device's internal ops", n.label(),
                    kCpuDomain);
-    auto optimized = std::make_shared<ir::Graph>(*graph);
-    for (std::size_t i = 0; i < optimized->nodes.size(); ++i) optimized->nodes[i].sources = {i};
-    passes::OptimizationReport report = passes::optimize_graph(*optimized);
-    // Shapes before the CPU's own rewrites: its internal ops have no shape rules, and fused
-    // nodes keep the output names of the nodes they replace.
-    const ir::ShapeInference shapes = ir::infer_shapes(*optimized);
-    report.applied.emplace_back("nodes fused into Swish/GELU activations",
-                                fuse_activations(*optimized));
-    report.applied.emplace_back("nodes fused into LayerNormalization",
-                                fuse_layer_norms(*optimized, shapes));
-    report.applied.emplace_back("nodes fused into GroupNorm", fuse_group_norms(*optimized, shapes));
-    report.applied.emplace_back("nodes fused into Attention", fuse_attention(*optimized, shapes));
-    int convs = 0;
-    const int absorbed = fuse_convolutions(*optimized, shapes, convs);
-    report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);
-    report.applied.emplace_back("activations and Adds fused into Conv", absorbed);
-    report.applied.emplace_back("nodes fused into SqueezeExcite",
-                                fuse_squeeze_excite(*optimized, shapes));
-    int matmuls = 0;
-    const int absorbed_by_matmul = fuse_matmuls(*optimized, shapes, matmuls);
-    report.applied.emplace_back("MatMul with pre-packed oneDNN weights", matmuls);
-    report.applied.emplace_back("bias, activations and Adds fused into MatMul", absorbed_by_matmul);
-    report.applied.emplace_back(
-        "values kept in the convolutions' layout",
-        keep_conv_layouts(*optimized, onednn::preferred_conv_layout(), shapes));
-    std::string precision = "f32";
-    if (options.precision == "bf16") {
-      const Bf16Marking marked = mark_bf16(*optimized);
-      report.applied.emplace_back("nodes computing in bf16", marked.nodes);
-      report.applied.emplace_back("values passed between them in bf16", marked.values);
-      precision =
-          "bf16 (convolutions other than grouped ones and matrix products with constant "
-          "weights: bf16 inputs and weights, f32 accumulation; values between two of them bf16, "
-          "other ops f32)";
-    }
-    const std::string summary = report.summary();
-    return std::make_unique<CpuExecutable>(std::move(optimized), graph->nodes.size(),
-                                           options.threads, precision,
-                                           summary.empty() ? "" : "graph optimisation: " + summary);
+    return std::make_unique<CpuExecutable>(std::move(graph), options.threads, options.precision,
+                                           options.input_shapes);
   }
 };
 
