@@ -428,7 +428,9 @@ TEST(Passes, CpuGroupNormPatternsFuseAndMatchTheFormula) {
   const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
   const auto placement = exe->placement();
   EXPECT_EQ(placement.node_implementation[2], "vectorised C++ group norm + swish");
-  for (std::size_t i : {0, 1, 3, 4, 5, 6, 7})
+  // Shape(x) of a static shape is folded into a constant before the fusion.
+  EXPECT_EQ(placement.node_implementation[0], "removed by graph optimisation");
+  for (std::size_t i : {1, 3, 4, 5, 6, 7})
     EXPECT_EQ(placement.node_implementation[i], "fused into GroupNorm") << i;
   EXPECT_EQ(placement.node_implementation[8], "vectorised C++ group norm + swish");
   std::map<std::string, Value> values = {{"x", f32({1, c, h, w}, xs)}};
@@ -1382,4 +1384,95 @@ TEST(Passes, CpuGraphsWithDynamicBatchAreOptimisedForTheShapesTheyRun) {
   check_run(*eager, 3);
   check_run(*eager, 1);
   EXPECT_EQ(eager->placement().node_implementation[0], generic);
+}
+
+// What exporters compute from constants alone folds into constants before the fusions: Constant
+// nodes (LayerNorm's 2 and epsilon), a Transpose of constant weights, and the Reshape target
+// built from Shape(x) -> Gather -> Unsqueeze -> Concat. The written-out LayerNorm then fuses.
+// Not folded: an Expand that would make a 4 MB constant of a 4-byte one, and a node reading a
+// graph input that has a default (the caller's value is used). Values are the formula's.
+TEST(Passes, CpuConstantSubgraphsFoldBeforeTheFusions) {
+  const int b = 2, s = 4, d = 8;
+  std::vector<float> xs(b * s * d), ws(d * d), defaults(d, 100.f), given(d);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37f * i) + 0.1f * i;
+  for (std::size_t i = 0; i < ws.size(); ++i) ws[i] = 0.3f * std::cos(0.21f * i);
+  for (int i = 0; i < d; ++i) given[i] = 0.5f * i;
+  ir::Graph g;
+  g.opsets[""] = 17;
+  add_f32_input(g, "x", {b, s, d});
+  add_f32_input(g, "offset", {d});
+  g.constants["offset"] = f32({d}, defaults);  // a default the caller replaces
+  g.constants["w"] = f32({d, d}, ws);
+  g.constants["one"] = f32({1}, {1.f});
+  auto ints = [&](const char* name, Shape shape, std::vector<int64_t> v) {
+    Tensor t(ElementType::i64, std::move(shape));
+    std::copy(v.begin(), v.end(), t.data_as<int64_t>());
+    g.constants[name] = t;
+  };
+  ints("index0", {}, {0});
+  ints("axis0", {1}, {0});
+  ints("rest", {3}, {s, 2, d / 2});
+  ints("big", {2}, {1000, 1000});
+  ir::Node& two = g.add_node("Constant", {}, {"two"});  // node 0
+  two.attributes["value_float"].kind = ir::Attribute::Kind::f;
+  two.attributes["value_float"].f = 2.f;
+  ir::Node& eps = g.add_node("Constant", {}, {"eps"});  // node 1
+  eps.attributes["value"].kind = ir::Attribute::Kind::t;
+  eps.attributes["value"].t = f32({}, {1e-5f});
+  auto mean_last = [&](const std::string& in, const std::string& out) {
+    ir::Node& n = with_ints(g.add_node("ReduceMean", {in}, {out}), "axes", {-1});
+    n.attributes["keepdims"].kind = ir::Attribute::Kind::i;
+    n.attributes["keepdims"].i = 1;
+  };
+  mean_last("x", "mu");  // node 2
+  g.add_node("Sub", {"x", "mu"}, {"dev"});
+  g.add_node("Pow", {"dev", "two"}, {"sq"});
+  mean_last("sq", "var");
+  g.add_node("Add", {"var", "eps"}, {"ve"});
+  g.add_node("Sqrt", {"ve"}, {"sd"});
+  g.add_node("Div", {"dev", "sd"}, {"ln"});                                 // node 8
+  with_ints(g.add_node("Transpose", {"w"}, {"wt"}), "perm", {1, 0});        // node 9
+  g.add_node("MatMul", {"ln", "wt"}, {"mm"});                               // node 10
+  g.add_node("Shape", {"x"}, {"sx"});                                       // node 11
+  g.add_node("Gather", {"sx", "index0"}, {"batch"});                        // node 12
+  g.add_node("Unsqueeze", {"batch", "axis0"}, {"batch1"});                  // node 13
+  ir::Node& concat = g.add_node("Concat", {"batch1", "rest"}, {"target"});  // node 14
+  concat.attributes["axis"].kind = ir::Attribute::Kind::i;
+  concat.attributes["axis"].i = 0;
+  g.add_node("Reshape", {"mm", "target"}, {"y"});                  // node 15
+  g.add_node("Expand", {"one", "big"}, {"ones"});                  // node 16
+  ir::Node& total = g.add_node("ReduceSum", {"ones"}, {"count"});  // node 17
+  total.attributes["keepdims"].kind = ir::Attribute::Kind::i;
+  total.attributes["keepdims"].i = 0;
+  g.add_node("Add", {"offset", "one"}, {"shifted"});  // node 18
+  for (const char* out : {"y", "count", "shifted"})
+    g.outputs.push_back({out, PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  for (std::size_t i : {0, 1, 9, 11, 12, 13, 14})
+    EXPECT_EQ(placement.node_implementation[i], "removed by graph optimisation") << i;
+  EXPECT_EQ(placement.node_implementation[2], "oneDNN layer norm (f32) / C++ kernel");
+  EXPECT_EQ(placement.node_implementation[4], "fused into LayerNormalization");
+  EXPECT_EQ(placement.node_implementation[16], "C++ kernel");  // Expand stays a node
+  EXPECT_NE(placement.node_implementation[18], "removed by graph optimisation");
+  EXPECT_NE(exe->compile_notes().find("nodes folded into constants"), std::string::npos);
+  std::map<std::string, Value> values = {{"x", f32({b, s, d}, xs)}, {"offset", f32({d}, given)}};
+  exe->run(values);
+  const Tensor& y = values.at("y").tensor();
+  ASSERT_EQ(y.shape(), (Shape{b, s, 2, d / 2}));
+  for (int row = 0; row < b * s; ++row) {
+    double mean = 0, var = 0;
+    for (int k = 0; k < d; ++k) mean += xs[row * d + k] / d;
+    for (int k = 0; k < d; ++k) var += (xs[row * d + k] - mean) * (xs[row * d + k] - mean) / d;
+    for (int j = 0; j < d; ++j) {
+      double want = 0;  // (ln @ w^T)[row][j]
+      for (int k = 0; k < d; ++k)
+        want += (xs[row * d + k] - mean) / std::sqrt(var + 1e-5) * ws[j * d + k];
+      EXPECT_NEAR(y.data_as<float>()[row * d + j], want, 1e-4) << row << "," << j;
+    }
+  }
+  EXPECT_FLOAT_EQ(values.at("count").tensor().data_as<float>()[0], 1e6f);
+  for (int i = 0; i < d; ++i)
+    EXPECT_FLOAT_EQ(values.at("shifted").tensor().data_as<float>()[i], given[i] + 1.f) << i;
 }

@@ -3,6 +3,7 @@
 #include "devices/cpu/activation_fusion.hpp"
 #include "devices/cpu/attention_fusion.hpp"
 #include "devices/cpu/bf16_marking.hpp"
+#include "devices/cpu/constant_folding.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/layout_propagation.hpp"
 #include "devices/cpu/norm_fusion.hpp"
@@ -10,6 +11,7 @@
 #include "devices/cpu/squeeze_excite_fusion.hpp"
 #include "ir/shape_inference.hpp"
 #include "passes/optimize.hpp"
+#include "passes/simplify.hpp"
 
 namespace sinter::cpu {
 
@@ -25,6 +27,9 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision
     for (int64_t d : it->second) in.shape.push_back({d, ""});
   }
   passes::OptimizationReport report = passes::optimize_graph(*optimized);
+  const int folded = fold_constants(*optimized);
+  if (folded > 0) passes::remove_dead_nodes(*optimized);  // and the constants folded away
+  report.applied.emplace_back("nodes folded into constants", folded);
   // Shapes before the CPU's own rewrites: its internal ops have no shape rules, and fused
   // nodes keep the output names of the nodes they replace.
   const ir::ShapeInference shapes = ir::infer_shapes(*optimized);
