@@ -1476,3 +1476,47 @@ TEST(Passes, CpuConstantSubgraphsFoldBeforeTheFusions) {
   for (int i = 0; i < d; ++i)
     EXPECT_FLOAT_EQ(values.at("shifted").tensor().data_as<float>()[i], given[i] + 1.f) << i;
 }
+
+// PyTorch's hardswish before opset 14, Mul(x, HardSigmoid(x; 1/6, 0.5)), after a Conv becomes
+// the convolution's hard_swish post-op; a HardSigmoid with other parameters stays as written.
+// Values are the formula's: x * clamp(x / 6 + 0.5, 0, 1) and x * clamp(0.2 x + 0.5, 0, 1).
+TEST(Passes, CpuHardSwishAsHardSigmoidTimesXFusesIntoTheConv) {
+  const int c = 16, h = 3, wd = 5, image = c * h * wd;
+  std::vector<float> xs(image), w3(c * c * 9);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = 2.f * std::sin(0.31f * i);
+  for (std::size_t i = 0; i < w3.size(); ++i) w3[i] = 0.2f * std::cos(0.17f * i);
+  ir::Graph g;
+  g.opsets[""] = 13;
+  add_f32_input(g, "x", {1, c, h, wd});
+  g.constants["w3"] = f32({c, c, 3, 3}, w3);
+  with_ints(g.add_node("Conv", {"x", "w3"}, {"c1"}), "pads", {1, 1, 1, 1});
+  ir::Node& gate = g.add_node("HardSigmoid", {"c1"}, {"gate"});
+  gate.attributes["alpha"].kind = gate.attributes["beta"].kind = ir::Attribute::Kind::f;
+  gate.attributes["alpha"].f = 1.f / 6.f;
+  gate.attributes["beta"].f = 0.5f;
+  g.add_node("Mul", {"c1", "gate"}, {"y"});
+  with_ints(g.add_node("Conv", {"x", "w3"}, {"c2"}), "pads", {1, 1, 1, 1});
+  g.add_node("HardSigmoid", {"c2"}, {"gate2"});  // default alpha 0.2: not hardswish
+  g.add_node("Mul", {"gate2", "c2"}, {"z"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g.outputs.push_back({"z", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  EXPECT_EQ(placement.node_implementation[0], "oneDNN convolution + hard_swish");
+  EXPECT_EQ(placement.node_implementation[1], "fused into Conv");
+  EXPECT_EQ(placement.node_implementation[2], "fused into Conv");
+  EXPECT_NE(placement.node_implementation[5], "fused into Conv");
+  std::map<std::string, Value> values = {{"x", f32({1, c, h, wd}, xs)}};
+  exe->run(values);
+  const auto conv = conv3x3(xs, w3, c, h, wd);
+  for (int i = 0; i < image; ++i) {
+    const double v = conv[i];
+    EXPECT_NEAR(values.at("y").tensor().data_as<float>()[i], v * std::clamp(v / 6 + 0.5, 0.0, 1.0),
+                1e-5)
+        << i;
+    EXPECT_NEAR(values.at("z").tensor().data_as<float>()[i],
+                v * std::clamp(0.2 * v + 0.5, 0.0, 1.0), 1e-5)
+        << i;
+  }
+}

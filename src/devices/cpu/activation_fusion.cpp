@@ -46,6 +46,23 @@ std::optional<std::pair<std::string, float>> match_swish(GraphMatcher& m, const 
   return std::nullopt;
 }
 
+// Mul(x, HardSigmoid(x)) with HardSigmoid's alpha 1/6 and beta 0.5 (PyTorch's hardswish
+// before opset 14): x.
+std::optional<std::string> match_hard_swish(GraphMatcher& m, const ir::Node& mul) {
+  if (!is_binary(mul, "Mul")) return std::nullopt;
+  for (int side = 0; side < 2; ++side) {
+    const std::string& x = mul.inputs[side];
+    ir::Node* gate = m.private_producer(mul.inputs[1 - side], "HardSigmoid");
+    if (!gate || gate->inputs.size() != 1 || gate->inputs[0] != x) continue;
+    if (!near(gate->attr_float("alpha", 0.2f), 1.f / 6.f) ||
+        !near(gate->attr_float("beta", 0.5f), 0.5f))
+      continue;
+    m.remove(gate);
+    return x;
+  }
+  return std::nullopt;
+}
+
 // Mul(Mul(x, Add(Erf(Div(x, sqrt2)), 1)), 0.5) with operands in either order: x.
 std::optional<std::string> match_gelu(GraphMatcher& m, const ir::Node& outer) {
   if (!is_binary(outer, "Mul")) return std::nullopt;
@@ -187,6 +204,14 @@ int fuse_activations(ir::Graph& g) {
       removed += static_cast<int>(absorbed_so_far.size());
       n.domain = kCpuDomain;
       n.sources.insert(n.sources.end(), absorbed_so_far.begin(), absorbed_so_far.end());
+      continue;
+    } else if (auto hard_swish = match_hard_swish(m, n)) {
+      // The ONNX operator (opset 14) under its own name: the kernels and post-ops know it.
+      n.op_type = "HardSwish";
+      n.inputs = {*hard_swish};
+      const auto absorbed = m.take_absorbed_sources();
+      n.sources.insert(n.sources.end(), absorbed.begin(), absorbed.end());
+      removed += 1;
       continue;
     } else if (auto swish = match_swish(m, n)) {
       n.op_type = "Swish";
