@@ -3,6 +3,7 @@
 #include <string>
 
 #include "base/errors.hpp"
+#include "base/tensor_arena.hpp"
 #include "sinter/tensor.hpp"
 
 namespace sinter {
@@ -118,6 +119,12 @@ std::shared_ptr<void> allocate(ElementType type, int64_t count, bool zeroed = tr
   }
   const std::size_t bytes = static_cast<std::size_t>(count) * element_size(type);
   const std::size_t rounded = ((bytes + 63) / 64) * 64 + 64;
+  if (TensorArena* arena = current_tensor_arena()) {
+    if (std::shared_ptr<void> planned = arena->allocate(rounded)) {
+      if (zeroed) std::memset(planned.get(), 0, rounded);
+      return planned;
+    }
+  }
   void* p = std::aligned_alloc(64, rounded);
   if (!p) {
     raise(ErrorCategory::out_of_memory, "cannot allocate {} bytes for a {} tensor", bytes,

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -14,6 +15,7 @@
 
 #include "base/errors.hpp"
 #include "base/host_memory.hpp"
+#include "base/tensor_arena.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/cpu_pipeline.hpp"
 #include "devices/cpu/graph_executor.hpp"
@@ -149,6 +151,22 @@ struct CpuCompiled {
   CpuProgram program;
   ExecutionPlan plan;  // its node caches fill on the first runs (thread-safe)
   explicit CpuCompiled(CpuProgram p) : program(std::move(p)), plan(*program.graph) {}
+
+  // The memory of one run's intermediate tensors, planned from their lifetimes: one arena per
+  // request running this graph at the same time, kept between runs.
+  std::shared_ptr<TensorArena> take_arena() const {
+    std::lock_guard<std::mutex> lock(arenas_mutex);
+    if (idle_arenas.empty()) return std::make_shared<TensorArena>();
+    auto arena = std::move(idle_arenas.back());
+    idle_arenas.pop_back();
+    return arena;
+  }
+  void give_back(std::shared_ptr<TensorArena> arena) const {
+    std::lock_guard<std::mutex> lock(arenas_mutex);
+    idle_arenas.push_back(std::move(arena));
+  }
+  mutable std::mutex arenas_mutex;
+  mutable std::vector<std::shared_ptr<TensorArena>> idle_arenas;
 };
 
 // The shapes of the graph's inputs (those without a default) in `values`, in the graph's
@@ -217,6 +235,12 @@ class CpuExecutable final : public device::Executable {
     // also what oneDNN's primitives use.
     if (threads_ > 0) omp_set_num_threads(threads_);
     const std::shared_ptr<const CpuCompiled> compiled = compiled_for(values);
+    std::shared_ptr<TensorArena> arena = compiled->take_arena();
+    // Back to the pool when the run ends, also when it fails.
+    std::unique_ptr<void, std::function<void(void*)>> give_back(
+        arena.get(), [&](void*) { compiled->give_back(arena); });
+    // Declared before the scope: the run's tensors are freed while the arena watches.
+    TensorArena::Run arena_run(arena);
     const ir::Graph& graph = *compiled->program.graph;
     Scope scope(compiled->plan.constants, nullptr);
     for (const auto& in : graph.inputs) {

@@ -1,0 +1,149 @@
+// The tensor arena: offsets planned from a recorded run, taken by runs that allocate the same
+// way; blocks whose lifetimes overlap never share bytes; anything unplanned (a block kept alive
+// past its planned end, a run that allocates differently, outputs) comes from the heap; and
+// through the CPU device, outputs of earlier inferences are never overwritten by later ones.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "base/tensor_arena.hpp"
+#include "devices/cpu/cpu_device.hpp"
+
+using namespace sinter;
+
+namespace {
+
+// A run as a graph would make it: a [1 KiB] and b [2 KiB] alive together, a freed, c [1 KiB]
+// made while b lives, b and c freed, and an output [512 B] kept by the caller.
+struct Blocks {
+  std::shared_ptr<void> a, b, c, out;
+};
+
+Blocks one_run(const std::shared_ptr<TensorArena>& arena, bool keep_a = false) {
+  Blocks kept;
+  TensorArena::Run run(arena);
+  auto a = current_tensor_arena()->allocate(1024);
+  auto b = current_tensor_arena()->allocate(2048);
+  std::memset(a.get(), 0xA, 1024);
+  std::memset(b.get(), 0xB, 2048);
+  kept.a = a, kept.b = b;
+  if (!keep_a) kept.a.reset();
+  a.reset();
+  auto c = current_tensor_arena()->allocate(1024);
+  std::memset(c.get(), 0xC, 1024);
+  kept.c = c;
+  kept.b.reset();
+  b.reset();
+  kept.out = current_tensor_arena()->allocate(512);
+  kept.c.reset();
+  c.reset();
+  return kept;
+}
+
+bool filled(const void* p, unsigned char v, std::size_t n) {
+  const auto* c = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i)
+    if (c[i] != v) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST(TensorArena, RunsThatAllocateAlikeTakePlannedOffsets) {
+  auto arena = std::make_shared<TensorArena>();
+  EXPECT_EQ(current_tensor_arena(), nullptr);
+  const Blocks first = one_run(arena);  // recorded, served from the heap
+  EXPECT_FALSE(arena->planned(first.out.get()));
+  // a and c never live at the same time: they share an offset; b is apart. 2 KiB + 1 KiB.
+  EXPECT_EQ(arena->planned_bytes(), 3072u);
+  // Watch where the second run's blocks go.
+  TensorArena::Run run(arena);
+  auto a = current_tensor_arena()->allocate(1024);
+  auto b = current_tensor_arena()->allocate(2048);
+  EXPECT_TRUE(arena->planned(a.get()));
+  EXPECT_TRUE(arena->planned(b.get()));
+  EXPECT_NE(a.get(), b.get());
+  std::memset(b.get(), 0xB, 2048);
+  const void* a_at = a.get();
+  a.reset();
+  auto c = current_tensor_arena()->allocate(1024);
+  EXPECT_EQ(c.get(), a_at);
+  std::memset(c.get(), 0xC, 1024);
+  EXPECT_TRUE(filled(b.get(), 0xB, 2048));
+  auto out = current_tensor_arena()->allocate(512);  // alive at the end of the recorded run
+  EXPECT_FALSE(arena->planned(out.get()));
+}
+
+TEST(TensorArena, BlocksAlivePastTheirPlanAndOtherRunsComeFromTheHeap) {
+  auto arena = std::make_shared<TensorArena>();
+  one_run(arena);
+  // a is kept past its planned end: c, planned at a's offset, must not land on it.
+  const Blocks held = one_run(arena, true);
+  ASSERT_TRUE(arena->planned(held.a.get()));
+  EXPECT_TRUE(filled(held.a.get(), 0xA, 1024));
+  {
+    TensorArena::Run run(arena);
+    auto a = current_tensor_arena()->allocate(1024);
+    EXPECT_NE(a.get(), held.a.get());  // planned where held.a still lives: from the heap
+    EXPECT_FALSE(arena->planned(a.get()));
+    auto other = current_tensor_arena()->allocate(4096);  // not what was recorded
+    EXPECT_FALSE(arena->planned(other.get()));
+    std::memset(other.get(), 0xE, 4096);
+  }
+  EXPECT_TRUE(filled(held.a.get(), 0xA, 1024));
+  EXPECT_EQ(current_tensor_arena(), nullptr);
+}
+
+// A Conv -> Relu -> Conv graph run five times on the CPU device (the arena learns its plan in
+// the first runs): every output stays what its own inference computed, later runs do not write
+// into it.
+TEST(TensorArena, CpuOutputsSurviveLaterInferences) {
+  const int c = 8, h = 6, w = 6, n = c * h * w;
+  std::vector<float> ws(c * c);
+  for (std::size_t i = 0; i < ws.size(); ++i) ws[i] = 0.3f * std::cos(0.7f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back(
+      {"x", PortInfo::Kind::tensor, ElementType::f32, true, {{1, ""}, {c, ""}, {h, ""}, {w, ""}}});
+  Tensor wt(ElementType::f32, {c, c, 1, 1});
+  std::copy(ws.begin(), ws.end(), wt.data_as<float>());
+  g.constants["w"] = wt;
+  g.add_node("Conv", {"x", "w"}, {"a"});
+  g.add_node("Relu", {"a"}, {"r"});
+  g.add_node("Conv", {"r", "w"}, {"y"});
+  g.add_node("Sigmoid", {"r"}, {"s"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g.outputs.push_back({"s", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  auto expected = [&](int run) {
+    std::vector<double> x(n), r(n, 0.0), y(n, 0.0), s(n);
+    for (int i = 0; i < n; ++i) x[i] = std::sin(0.1 * i + run);
+    for (int o = 0; o < c; ++o)
+      for (int k = 0; k < c; ++k)
+        for (int p = 0; p < h * w; ++p) r[o * h * w + p] += ws[o * c + k] * x[k * h * w + p];
+    for (auto& v : r) v = std::max(v, 0.0);
+    for (int o = 0; o < c; ++o)
+      for (int k = 0; k < c; ++k)
+        for (int p = 0; p < h * w; ++p) y[o * h * w + p] += ws[o * c + k] * r[k * h * w + p];
+    for (int i = 0; i < n; ++i) s[i] = 1 / (1 + std::exp(-r[i]));
+    return std::pair{y, s};
+  };
+  std::vector<std::map<std::string, Value>> results;
+  for (int run = 0; run < 5; ++run) {
+    Tensor x(ElementType::f32, {1, c, h, w});
+    for (int i = 0; i < n; ++i) x.data_as<float>()[i] = static_cast<float>(std::sin(0.1 * i + run));
+    std::map<std::string, Value> values = {{"x", x}};
+    exe->run(values);
+    results.push_back(values);
+  }
+  for (int run = 0; run < 5; ++run) {
+    const auto [y, s] = expected(run);
+    for (int i = 0; i < n; ++i) {
+      ASSERT_NEAR(results[run].at("y").tensor().data_as<float>()[i], y[i], 1e-4) << run << ":" << i;
+      ASSERT_NEAR(results[run].at("s").tensor().data_as<float>()[i], s[i], 1e-5) << run << ":" << i;
+    }
+  }
+}
