@@ -237,7 +237,11 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     }
     return true;
   };
-  auto reads_as_input = [](const ir::Node& r, const std::string& v) {
+  // Only a node without subgraphs can be redirected to a plain copy (its inputs are renamed;
+  // reads inside a subgraph are not).
+  auto redirectable = [](const ir::Node& r, const std::string& v) {
+    for (const auto& [_, a] : r.attributes)
+      if (a.g || !a.graphs.empty()) return false;
     return std::find(r.inputs.begin(), r.inputs.end(), v) != r.inputs.end();
   };
   // Drop values until none changes: one whose producer's layout sources are not all kept (it
@@ -254,7 +258,7 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
       for (std::size_t r : readers.at(it->first)) {
         if (reads_kept(g.nodes[r], r, it->first))
           ++taking;
-        else if (!reads_as_input(g.nodes[r], it->first))
+        else if (!redirectable(g.nodes[r], it->first))
           keep = false;
       }
       if (keep && taking > 0) {
