@@ -72,6 +72,14 @@ struct Chain {
   std::string output;    // the last absorbed node's output (the fused node's output)
 };
 
+// For a binary ONNX `op` node with `value` as exactly one operand: the other; "" otherwise.
+std::string other_operand(const ir::Node& n, const char* op, const std::string& value) {
+  if (n.op_type != op || !n.domain.empty() || n.inputs.size() != 2 || n.outputs.size() != 1 ||
+      (n.inputs[0] == value) == (n.inputs[1] == value))
+    return "";
+  return n.inputs[0] == value ? n.inputs[1] : n.inputs[0];
+}
+
 // A constant of `count` values along the last axis ([count] or [1, count]).
 bool along_last_axis(const Tensor* t, int64_t count) {
   return t && t->element_count() == count && t->rank() >= 1 && t->rank() <= 2 &&
@@ -92,17 +100,11 @@ Chain follow_chain(const ir::Graph& g, const ir::ShapeInference& shapes,
     const std::size_t j = r->second[0];
     if (removed[j]) break;  // already absorbed by another node (the other side of an Add)
     const ir::Node& next = g.nodes[j];
-    const bool binary_add = next.op_type == "Add" && next.domain.empty() &&
-                            next.inputs.size() == 2 && next.outputs.size() == 1 &&
-                            (next.inputs[0] == c.output) != (next.inputs[1] == c.output);
-    const std::string other =
-        binary_add ? (next.inputs[0] == c.output ? next.inputs[1] : next.inputs[0]) : "";
+    const std::string other = other_operand(next, "Add", c.output);
+    const bool binary_add = !other.empty();
     const Tensor* bias = binary_add ? passes::f32_constant(g, other) : nullptr;
-    const bool binary_mul = next.op_type == "Mul" && next.domain.empty() &&
-                            next.inputs.size() == 2 && next.outputs.size() == 1 &&
-                            (next.inputs[0] == c.output) != (next.inputs[1] == c.output);
-    const std::string factor =
-        binary_mul ? (next.inputs[0] == c.output ? next.inputs[1] : next.inputs[0]) : "";
+    const std::string factor = other_operand(next, "Mul", c.output);
+    const bool binary_mul = !factor.empty();
     const Tensor* scale = binary_mul ? passes::f32_constant(g, factor) : nullptr;
     if (binary_add && c.post.empty() && c.bias.empty() && bias_channels > 0 &&
         along_last_axis(bias, bias_channels)) {

@@ -169,21 +169,8 @@ struct CpuCompiled {
   mutable std::vector<std::shared_ptr<TensorArena>> idle_arenas;
 };
 
-// The shapes of the graph's inputs (those without a default) in `values`, in the graph's
-// order; nullopt when one is missing or not a tensor.
-std::optional<std::vector<Shape>> input_signature(const ir::Graph& graph,
-                                                  const std::map<std::string, Value>& values) {
-  std::vector<Shape> shapes;
-  for (const auto& in : graph.inputs) {
-    if (graph.constants.count(in.name)) continue;
-    auto it = values.find(in.name);
-    if (it == values.end() || !it->second.is_tensor()) return std::nullopt;
-    shapes.push_back(it->second.tensor().shape());
-  }
-  return shapes;
-}
-
-// The same from the shapes a compile was given; nullopt when one is missing or has open dims.
+// The shapes of the graph's inputs (those without a default) in `given`, in the graph's order;
+// nullopt when one is missing, not a tensor input or has open (negative) dims.
 std::optional<std::vector<Shape>> input_signature(const ir::Graph& graph,
                                                   const std::map<std::string, Shape>& given) {
   std::vector<Shape> shapes;
@@ -196,6 +183,15 @@ std::optional<std::vector<Shape>> input_signature(const ir::Graph& graph,
     shapes.push_back(it->second);
   }
   return shapes;
+}
+
+// The same for the tensors an inference is given.
+std::optional<std::vector<Shape>> input_signature(const ir::Graph& graph,
+                                                  const std::map<std::string, Value>& values) {
+  std::map<std::string, Shape> shapes;
+  for (const auto& [name, v] : values)
+    if (v.is_tensor()) shapes[name] = v.tensor().shape();
+  return input_signature(graph, shapes);
 }
 
 bool has_dynamic_input_dims(const ir::Graph& graph) {
