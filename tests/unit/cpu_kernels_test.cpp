@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <tuple>
 
 #include "devices/cpu/cpu_device.hpp"
 
@@ -100,5 +101,40 @@ TEST(CpuKernels, PowOfTwoIsTheExactSquare) {
       EXPECT_TRUE(std::isnan(c)) << i;
     else
       EXPECT_FLOAT_EQ(c, std::pow(v, 0.5f)) << i;
+  }
+}
+
+// Shape with start / end of an input of static shape is folded at compile (constant_folding.cpp)
+// into what the operator spec says: negative ends count from the back, both are clamped to
+// [0, rank]. Each result feeds an Add so that it is not a graph output (which is not folded).
+TEST(CpuKernels, FoldedShapeSlicesFollowTheSpec) {
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back(
+      {"x", PortInfo::Kind::tensor, ElementType::f32, true, {{2, ""}, {3, ""}, {5, ""}, {7, ""}}});
+  Tensor zero(ElementType::i64, {});
+  zero.data_as<int64_t>()[0] = 0;
+  g.constants["zero"] = zero;
+  const std::vector<std::tuple<const char*, int64_t, int64_t, std::vector<int64_t>>> cases = {
+      {"all", 0, 4, {2, 3, 5, 7}},    {"from1", 1, 4, {3, 5, 7}}, {"last", -1, 4, {7}},
+      {"but_last", 0, -1, {2, 3, 5}}, {"past_end", 5, 9, {}},     {"before", -9, 2, {2, 3}}};
+  for (const auto& [name, start, end, _] : cases) {
+    ir::Node& shape = g.add_node("Shape", {"x"}, {std::string(name) + "_shape"});
+    shape.attributes["start"].kind = shape.attributes["end"].kind = ir::Attribute::Kind::i;
+    shape.attributes["start"].i = start;
+    shape.attributes["end"].i = end;
+    g.add_node("Add", {std::string(name) + "_shape", "zero"}, {name});
+    g.outputs.push_back({name, PortInfo::Kind::tensor, ElementType::i64, false, {}});
+  }
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  EXPECT_EQ(exe->placement().node_implementation[0], "removed by graph optimisation");
+  std::map<std::string, Value> values = {{"x", Tensor(ElementType::f32, {2, 3, 5, 7})}};
+  exe->run(values);
+  for (const auto& [name, start, end, want] : cases) {
+    const Tensor& t = values.at(name).tensor();
+    ASSERT_EQ(t.element_count(), static_cast<int64_t>(want.size())) << name;
+    for (std::size_t i = 0; i < want.size(); ++i)
+      EXPECT_EQ(t.data_as<int64_t>()[i], want[i]) << name;
   }
 }

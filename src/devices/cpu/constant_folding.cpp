@@ -1,5 +1,7 @@
 #include "devices/cpu/constant_folding.hpp"
 
+#include <algorithm>
+#include <exception>
 #include <optional>
 #include <unordered_set>
 
@@ -50,7 +52,7 @@ std::optional<std::vector<Tensor>> evaluate(const ir::Graph& g, const ir::Node& 
   OpContext ctx(n, g.opset(n.domain), std::move(inputs), no_subgraphs);
   try {
     kernel(ctx);
-  } catch (const Error&) {
+  } catch (const std::exception&) {
     return std::nullopt;  // left to run (and fail, naming the node) at inference
   }
   std::vector<Tensor> out;
@@ -69,20 +71,27 @@ std::optional<std::vector<Tensor>> evaluate(const ir::Graph& g, const ir::Node& 
   return out;
 }
 
-// The node's outputs as int64 tensors shape inference computed; nullopt unless all are known.
-std::optional<std::vector<Tensor>> inferred(const ir::ShapeInference& shapes, const ir::Node& n) {
-  std::vector<Tensor> out;
-  for (const auto& name : n.outputs) {
-    auto it = shapes.values.find(name);
-    if (name.empty() || it == shapes.values.end()) return std::nullopt;
-    const ir::ValueInfo& v = it->second;
-    if (v.type != ElementType::i64 || !v.values || !v.shape_known()) return std::nullopt;
-    Tensor t(ElementType::i64, Shape(v.dims.begin(), v.dims.end()));
-    if (static_cast<std::size_t>(t.element_count()) != v.values->size()) return std::nullopt;
-    std::copy(v.values->begin(), v.values->end(), t.data_as<int64_t>());
-    out.push_back(std::move(t));
+// Shape(x) (with its start and end) or Size(x) of a value whose shape shape inference knows;
+// nullopt otherwise. What is computed from it is then folded by the kernels, from constants.
+std::optional<std::vector<Tensor>> shape_of(const ir::ShapeInference& shapes, const ir::Node& n) {
+  if ((n.op_type != "Shape" && n.op_type != "Size") || n.inputs.size() != 1 ||
+      n.outputs.size() != 1)
+    return std::nullopt;
+  auto it = shapes.values.find(n.inputs[0]);
+  if (it == shapes.values.end() || !it->second.shape_known()) return std::nullopt;
+  const std::vector<int64_t>& dims = it->second.dims;
+  const int64_t rank = static_cast<int64_t>(dims.size());
+  if (n.op_type == "Size") {
+    Tensor size(ElementType::i64, {});
+    size.data_as<int64_t>()[0] = element_count(Shape(dims.begin(), dims.end()));
+    return std::vector<Tensor>{size};
   }
-  return out;
+  // Opset 15's start and end: negative counts from the back, both clamped to [0, rank].
+  auto clamp = [&](int64_t v) { return std::clamp(v < 0 ? v + rank : v, int64_t{0}, rank); };
+  const int64_t start = clamp(n.attr_int("start", 0)), end = clamp(n.attr_int("end", rank));
+  Tensor out(ElementType::i64, {std::max<int64_t>(0, end - start)});
+  for (int64_t i = start; i < end; ++i) out.data_as<int64_t>()[i - start] = dims[i];
+  return std::vector<Tensor>{out};
 }
 
 }  // namespace
@@ -108,7 +117,7 @@ int fold_constants(ir::Graph& g) {
       for (const auto& in : n.inputs) inputs_constant = inputs_constant && constant(in);
       if (!outputs_free) continue;
       std::optional<std::vector<Tensor>> results =
-          inputs_constant ? evaluate(g, n) : inferred(shapes, n);
+          inputs_constant ? evaluate(g, n) : shape_of(shapes, n);
       if (!results) continue;
       for (std::size_t k = 0; k < n.outputs.size(); ++k)
         if (!n.outputs[k].empty()) g.constants[n.outputs[k]] = std::move((*results)[k]);

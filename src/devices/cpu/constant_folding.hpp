@@ -3,9 +3,9 @@
 //   - Constant nodes (PyTorch writes scalars such as LayerNorm's epsilon or GELU's sqrt(2) so);
 //   - nodes whose inputs are all constants, evaluated once with the CPU device's own kernels
 //     (weights transposed or cast, arithmetic on constants);
-//   - integer values shape inference knows (Shape of a value of known shape, and the Gather /
-//     Unsqueeze / Concat arithmetic on it): with the input shapes fixed, the Reshape targets
-//     exporters compute at run time become constants.
+//   - Shape and Size of a value whose shape is known, after which the Gather / Unsqueeze /
+//     Concat arithmetic on them has constant inputs: with the input shapes fixed, the Reshape
+//     targets exporters compute at run time become constants.
 // Not folded: ops with subgraphs, random ops, nodes whose output is a graph output, a constant
 // that is also a graph input (only a default the caller may replace), and results larger than
 // twice their inputs plus 64 KiB (Expand / ConstantOfShape / Tile stay nodes rather than become
