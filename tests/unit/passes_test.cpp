@@ -1520,3 +1520,65 @@ TEST(Passes, CpuHardSwishAsHardSigmoidTimesXFusesIntoTheConv) {
         << i;
   }
 }
+
+// A U-Net / YOLO neck on a batch of two: two convolutions concatenated along the channels, a
+// nearest 2x upsampling as PyTorch exports it, and a convolution. Where the convolutions
+// compute channels-last the Concat (oneDNN concat) and the Resize (whole-pixel copies) work in
+// that layout, so nothing is reordered; values are the formula's.
+TEST(Passes, CpuConcatAndNearestUpsamplingKeepTheConvLayoutAndMatchTheFormula) {
+  const int c = 16, h = 3, wd = 4, batch = 2, plane = h * wd, image = c * plane;
+  std::vector<float> xs(batch * image), w1(c * c), w2(c * c), w3(c * 2 * c);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37f * i);
+  for (std::size_t i = 0; i < w1.size(); ++i) w1[i] = 0.2f * std::cos(0.13f * i);
+  for (std::size_t i = 0; i < w2.size(); ++i) w2[i] = 0.2f * std::sin(0.11f * i);
+  for (std::size_t i = 0; i < w3.size(); ++i) w3[i] = 0.1f * std::cos(0.07f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  add_f32_input(g, "x", {batch, c, h, wd});
+  g.constants["w1"] = f32({c, c, 1, 1}, w1);
+  g.constants["w2"] = f32({c, c, 1, 1}, w2);
+  g.constants["w3"] = f32({c, 2 * c, 1, 1}, w3);
+  g.constants["scales"] = f32({4}, {1.f, 1.f, 2.f, 2.f});
+  g.add_node("Conv", {"x", "w1"}, {"a"});
+  g.add_node("Conv", {"x", "w2"}, {"b"});
+  ir::Node& cat = g.add_node("Concat", {"a", "b"}, {"cat"});  // node 2
+  cat.attributes["axis"].kind = ir::Attribute::Kind::i;
+  cat.attributes["axis"].i = 1;
+  ir::Node& up = g.add_node("Resize", {"cat", "", "scales"}, {"up"});  // node 3
+  for (auto [name, value] :
+       {std::pair{"mode", "nearest"}, std::pair{"coordinate_transformation_mode", "asymmetric"},
+        std::pair{"nearest_mode", "floor"}}) {
+    up.attributes[name].kind = ir::Attribute::Kind::s;
+    up.attributes[name].s = value;
+  }
+  g.add_node("Conv", {"up", "w3"}, {"y"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  if (cpu::onednn::preferred_conv_layout() == cpu::onednn::kChannelsLast) {
+    const auto placement = exe->placement();
+    EXPECT_EQ(placement.node_implementation[2],
+              "oneDNN concat in the convolutions' channels-last layout");
+    EXPECT_EQ(placement.node_implementation[3],
+              "C++ kernel on the convolutions' channels-last layout");
+  }
+  std::map<std::string, Value> values = {{"x", f32({batch, c, h, wd}, xs)}};
+  exe->run(values);
+  const Tensor& y = values.at("y").tensor();
+  const int oh = 2 * h, ow = 2 * wd;
+  ASSERT_EQ(y.shape(), (Shape{batch, c, oh, ow}));
+  for (int n = 0; n < batch; ++n) {
+    const std::vector<double> xn(xs.begin() + n * image, xs.begin() + (n + 1) * image);
+    const auto a = conv1x1(xn, w1, c, plane), b = conv1x1(xn, w2, c, plane);
+    for (int o = 0; o < c; ++o)
+      for (int i = 0; i < oh; ++i)
+        for (int j = 0; j < ow; ++j) {
+          const int p = (i / 2) * wd + j / 2;  // the nearest input pixel, floor(out / 2)
+          double want = 0;
+          for (int k = 0; k < c; ++k)
+            want += w3[o * 2 * c + k] * a[k * plane + p] + w3[o * 2 * c + c + k] * b[k * plane + p];
+          ASSERT_NEAR(y.data_as<float>()[((n * c + o) * oh + i) * ow + j], want, 1e-5)
+              << n << "," << o << "," << i << "," << j;
+        }
+  }
+}

@@ -93,8 +93,16 @@ std::string implementation_of(const ir::Node& n) {
     return s;
   }
   if (n.domain == kCpuDomain && (n.op_type == "GlobalAveragePool" || n.op_type == "ChannelScale" ||
-                                 n.op_type == "ChannelShift"))
+                                 n.op_type == "ChannelShift" || n.op_type == "Resize"))
     return "C++ kernel on the convolutions' channels-last layout";
+  if (n.domain == kCpuDomain && n.op_type == "Concat") {
+    const ir::Attribute* layout = n.find("layout");
+    return "oneDNN concat in the convolutions' " +
+           std::string(layout && layout->s == onednn::kChannelsLast ? "channels-last"
+                       : layout && layout->s == onednn::kBlocked16  ? "nChw16c"
+                                                                    : "nChw8c") +
+           " layout";
+  }
   if (n.domain == kCpuDomain && (n.op_type == "MaxPool" || n.op_type == "AveragePool")) {
     const ir::Attribute* layout = n.find("layout");
     const std::string name = !layout                              ? "plain"

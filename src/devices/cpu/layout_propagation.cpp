@@ -1,6 +1,7 @@
 #include "devices/cpu/layout_propagation.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -144,6 +145,42 @@ bool same_shape_elementwise(const ir::Node& n, const ir::ShapeInference& shapes)
   return y && a && b && *a == *y && *b == *y;
 }
 
+// Resize by whole factors on the spatial axes with nearest neighbours, as PyTorch exports
+// F.interpolate(mode="nearest") (asymmetric coordinates, floor): output pixel (y, x) is input
+// pixel (y / fy, x / fx). The factors, or nothing when the node is another Resize.
+std::optional<std::vector<int64_t>> nearest_upsampling(const ir::Node& n,
+                                                       const ir::ShapeInference& shapes) {
+  if (!n.domain.empty() || n.op_type != "Resize" || n.inputs.empty() || n.outputs.size() != 1 ||
+      n.attr_string("mode", "nearest") != "nearest" ||
+      n.attr_string("coordinate_transformation_mode", "half_pixel") != "asymmetric" ||
+      n.attr_string("nearest_mode", "round_prefer_floor") != "floor" || n.find("axes"))
+    return std::nullopt;
+  const auto* x = known_f32_dims(shapes, n.inputs[0]);
+  const auto* y = known_f32_dims(shapes, n.outputs[0]);
+  if (!x || !y || x->size() != y->size() || x->size() < 3 || (*x)[0] != (*y)[0] ||
+      (*x)[1] != (*y)[1])
+    return std::nullopt;
+  std::vector<int64_t> factors;
+  for (std::size_t i = 2; i < x->size(); ++i) {
+    if ((*x)[i] <= 0 || (*y)[i] % (*x)[i] != 0) return std::nullopt;
+    factors.push_back((*y)[i] / (*x)[i]);
+  }
+  return factors;
+}
+
+// Concat along the channel axis (1) of f32 tensors of known shape.
+bool concat_over_channels(const ir::Node& n, const ir::ShapeInference& shapes) {
+  if (!n.domain.empty() || n.op_type != "Concat" || n.inputs.empty() || n.outputs.size() != 1)
+    return false;
+  const auto* y = known_f32_dims(shapes, n.outputs[0]);
+  if (!y || y->size() < 3) return false;
+  const int64_t axis = n.attr_int("axis", 0);
+  if (axis != 1 && axis != 1 - static_cast<int64_t>(y->size())) return false;
+  for (const auto& in : n.inputs)
+    if (in.empty() || !known_f32_dims(shapes, in)) return false;
+  return true;
+}
+
 // perm = (0, 2, ..., rank-1, 1): the channels of [N, C, spatial...] moved last (to_last), or
 // (0, rank-1, 1, ..., rank-2): moved back. Either is no data movement for channels-last memory.
 bool moves_channels(const ir::Node& n, bool to_last) {
@@ -179,8 +216,10 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     const ir::Node& n = g.nodes[i];
     if (is_onednn_pool(n, shapes)) {
       sources[i] = {0};
+    } else if (concat_over_channels(n, shapes)) {
+      for (std::size_t k = 0; k < n.inputs.size(); ++k) sources[i].push_back(k);
     } else if (channels_last) {
-      if (takes_channels_last(n))
+      if (takes_channels_last(n) || nearest_upsampling(n, shapes))
         sources[i] = {0};
       else if (const int side = channel_scale_input(n, shapes); side >= 0)
         sources[i] = {static_cast<std::size_t>(side)};
@@ -332,6 +371,20 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
       set_layout(n, "src_layout");
     } else if (is_onednn_pool(n, shapes) && kept.count(n.inputs[0])) {
       n.domain = kCpuDomain;  // same name, the internal op that pools in the kept layout
+      set_layout(n, "layout");
+    } else if (concat_over_channels(n, shapes) && kept.count(n.outputs[0])) {
+      n.domain = kCpuDomain;  // same name, the internal op that concatenates in the kept layout
+      n.attributes.clear();
+      set_layout(n, "layout");
+    } else if (const auto factors = channels_last ? nearest_upsampling(n, shapes) : std::nullopt;
+               factors && kept.count(n.outputs[0])) {
+      // The internal op of the same name: whole-pixel copies in channels-last memory.
+      const std::string x = n.inputs[0];
+      n.domain = kCpuDomain;
+      n.inputs = {x};
+      n.attributes.clear();
+      n.attributes["factors"].kind = ir::Attribute::Kind::ints;
+      n.attributes["factors"].ints = *factors;
       set_layout(n, "layout");
     } else if (takes_channels_last(n) && kept.count(n.inputs[0])) {
       set_layout(n, "layout");

@@ -7,7 +7,10 @@
 // that at least one reader takes in that layout:
 //   - FusedConv, as data or residual input (attributes src_layout, dst_layout, residual_layout);
 //   - MaxPool / AveragePool where oneDNN pools them (any layout), rewritten into the internal ops
-//     of those names, whose output has the input's layout (attribute layout);
+//     of those names, whose output has the input's layout (attribute layout); likewise Concat
+//     along the channels of kept values (a oneDNN concat);
+//   - with channels-last only, also Resize by whole factors with nearest neighbours as PyTorch
+//     exports it, rewritten into the internal op of that name (attribute factors);
 //   - with channels-last only: GlobalAveragePool, rewritten into the internal op of that name
 //     that averages NHWC rows; Mul(x, s) / Add(x, s) with s one value per channel (and sample),
 //     as in squeeze-and-excitation blocks, rewritten into the internal ChannelScale /

@@ -5,6 +5,7 @@
 // propagation makes them only for channels-last values (the plain cases stay the ONNX ops), so
 // that is the one layout they read.
 #include <algorithm>
+#include <unordered_map>
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
@@ -128,9 +129,96 @@ void op_layout_to_plain(OpContext& ctx) {
   ctx.set_output(0, out);
 }
 
+// Concat along the channel axis of values kept in the convolutions' layout (attribute layout,
+// any of the three), in that layout: one oneDNN concat primitive per set of input shapes. Made
+// by layout propagation only where every input is kept and the channels fill whole blocks.
+void op_concat_in_conv_layout(OpContext& ctx) {
+  const std::string layout = ctx.attr_s("layout", "");
+  std::vector<const Tensor*> inputs;
+  std::string key;
+  for (std::size_t i = 0; i < ctx.input_count(); ++i) {
+    const Tensor& t = ctx.input(i);
+    ctx.check(t.element_type() == ElementType::f32 && t.rank() >= 3 && t.rank() <= 5,
+              "input {} must be an f32 image [N, C, spatial...], got {} {}", i,
+              to_string(t.element_type()), to_string(t.shape()));
+    inputs.push_back(&t);
+    key += to_string(t.shape());
+  }
+  ctx.check(!inputs.empty(), "needs at least one input");
+  Shape out_shape = inputs[0]->shape();
+  out_shape[1] = 0;
+  for (const Tensor* t : inputs) {
+    Shape other = t->shape();
+    other[1] = out_shape[1];
+    ctx.check(other == out_shape, "inputs {} and {} differ in more than the channels",
+              to_string(inputs[0]->shape()), to_string(t->shape()));
+    out_shape[1] += t->shape()[1];
+  }
+  auto dims = [](const Shape& s) { return dnnl::memory::dims(s.begin(), s.end()); };
+  std::vector<dnnl::memory::desc> sources;
+  for (const Tensor* t : inputs) sources.push_back(onednn::activation(dims(t->shape()), layout));
+  const dnnl::memory::desc destination = onednn::activation(dims(out_shape), layout);
+  auto make = [&] {
+    return std::make_shared<const dnnl::concat>(
+        dnnl::concat::primitive_desc(destination, 1, sources, onednn::engine()));
+  };
+  std::shared_ptr<const dnnl::concat> concat;
+  try {
+    concat = ctx.cache() ? ctx.cache()->get_or_make<dnnl::concat>(key, make) : make();
+  } catch (const dnnl::error& e) {
+    ctx.fail(ErrorCategory::internal, "oneDNN cannot concatenate {} in layout '{}': {}", key,
+             layout, e.what());
+  }
+  Tensor out = Tensor::uninitialized(ElementType::f32, out_shape);
+  std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>> args = {
+      {DNNL_ARG_DST, {destination, out.data()}}};
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = {sources[i], inputs[i]->data()};
+  onednn::execute(*concat, args);
+  ctx.set_output(0, out);
+}
+
+// Nearest-neighbour upsampling by whole factors (attribute factors, one per spatial axis) of a
+// channels-last image: each output pixel is a copy of the C channels of input pixel
+// (y / fy, x / fx, ...). Made by layout propagation for PyTorch's F.interpolate(mode="nearest").
+void op_resize_channels_last(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  check_channels_last_f32(ctx, x, "layout");
+  const std::vector<int64_t> factors = ctx.attr_ints("factors");
+  ctx.check(factors.size() + 2 == static_cast<std::size_t>(x.rank()),
+            "needs one factor per spatial axis of {}", to_string(x.shape()));
+  Shape out_shape = x.shape();
+  for (std::size_t i = 0; i < factors.size(); ++i) {
+    ctx.check(factors[i] >= 1, "factors must be positive");
+    out_shape[i + 2] *= factors[i];
+  }
+  Tensor out = Tensor::uninitialized(ElementType::f32, out_shape);
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  const int64_t out_pixels = N > 0 && C > 0 ? out.element_count() / (N * C) : 0;
+  const float* src = x.data_as<float>();
+  float* dst = out.data_as<float>();
+  const std::size_t spatial = factors.size();
+#pragma omp parallel for schedule(static)
+  for (int64_t n_pixel = 0; n_pixel < N * out_pixels; ++n_pixel) {
+    // Output pixel -> input pixel, axis by axis from the last.
+    int64_t rest = n_pixel % out_pixels, in_pixel = 0, in_stride = 1;
+    for (std::size_t a = spatial; a-- > 0;) {
+      const int64_t extent = out_shape[a + 2];
+      in_pixel += rest % extent / factors[a] * in_stride;
+      in_stride *= x.shape()[a + 2];
+      rest /= extent;
+    }
+    const int64_t in_pixels = in_stride;
+    std::copy_n(src + (n_pixel / out_pixels * in_pixels + in_pixel) * C, C, dst + n_pixel * C);
+  }
+  ctx.set_output(0, out);
+}
+
 }  // namespace
 
 void register_channels_last_ops(KernelRegistry& r) {
+  r.add("Resize", op_resize_channels_last, kCpuDomain);
+  r.add("Concat", op_concat_in_conv_layout, kCpuDomain);
   r.add("ChannelsLastTokens", op_channels_last_tokens, kCpuDomain);
   r.add("TokensAsChannelsLast", op_tokens_as_channels_last, kCpuDomain);
   r.add("GlobalAveragePool", op_global_average_pool, kCpuDomain);
