@@ -101,7 +101,7 @@ void TensorArena::release(int64_t generation, std::size_t record, const char* ar
 void TensorArena::end_run() {
   std::lock_guard<std::mutex> lock(mutex_);
   const bool matched = !diverged_ && next_ == plan_.size();
-  if (!matched) make_plan();
+  if (!matched && !disabled_) make_plan();
   record_.clear();
 }
 

@@ -96,6 +96,19 @@ TEST(TensorArena, BlocksAlivePastTheirPlanAndOtherRunsComeFromTheHeap) {
   EXPECT_EQ(current_tensor_arena(), nullptr);
 }
 
+// A run making more tensors than the arena plans for (a long loop) turns it off: everything
+// from the heap, then and afterwards, and nothing planned.
+TEST(TensorArena, RunsWithThousandsOfTensorsAreLeftToTheHeap) {
+  auto arena = std::make_shared<TensorArena>();
+  for (int run = 0; run < 2; ++run) {
+    TensorArena::Run watch(arena);
+    int served = 0;
+    for (int i = 0; i < 5000; ++i) served += current_tensor_arena()->allocate(256) != nullptr;
+    EXPECT_EQ(served, run == 0 ? 4096 : 0);  // the first 4096 recorded, the rest refused
+  }
+  EXPECT_EQ(arena->planned_bytes(), 0u);
+}
+
 // A Conv -> Relu -> Conv graph run five times on the CPU device (the arena learns its plan in
 // the first runs): every output stays what its own inference computed, later runs do not write
 // into it.
