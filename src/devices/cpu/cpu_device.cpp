@@ -252,7 +252,12 @@ class CpuExecutable final : public device::Executable {
       SINTER_CHECK(it != values.end(), invalid_argument, "input '{}' was not set", in.name);
       scope.set(in.name, it->second);
     }
-    run_nodes(graph, scope, profile, &compiled->plan);
+    try {
+      run_nodes(graph, scope, profile, &compiled->plan);
+    } catch (...) {
+      forget_if_specialised(compiled);
+      throw;
+    }
     if (profile && profile->time_nodes) {
       // A fused node's time is reported on the first node it stands for; a node the device
       // added (a plain copy of a value kept in the convolutions' layout, made right after its
@@ -319,7 +324,7 @@ class CpuExecutable final : public device::Executable {
       signature_ = signature;
       return compiled;
     } catch (const Error&) {
-      specialisation_failed_ = true;
+      failed_signature_ = signature;  // not tried again for these shapes
       return nullptr;
     }
   }
@@ -329,12 +334,21 @@ class CpuExecutable final : public device::Executable {
     std::lock_guard<std::mutex> lock(mutex_);
     if (dynamic_) {
       const auto signature = input_signature(*graph_, values);
-      if (signature && !specialised_ && !specialisation_failed_)
+      if (signature && !specialised_ && failed_signature_ != signature)
         specialised_ = specialise(*signature);
       if (signature && specialised_ && *signature == signature_) return latest_ = specialised_;
     }
     if (!generic_) generic_ = make(optimize_for_cpu(*graph_, precision_option_));
     return latest_ = generic_;
+  }
+
+  // A run of the specialised graph failed (inputs the model does not take): specialise again
+  // for the next inference's shapes rather than keep shapes no good inference has.
+  void forget_if_specialised(const std::shared_ptr<const CpuCompiled>& compiled) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (compiled != specialised_) return;
+    specialised_.reset();
+    signature_.clear();
   }
 
   std::shared_ptr<const CpuCompiled> latest() const {
@@ -349,7 +363,7 @@ class CpuExecutable final : public device::Executable {
   mutable std::mutex mutex_;
   mutable std::shared_ptr<const CpuCompiled> generic_, specialised_, latest_;
   mutable std::vector<Shape> signature_;
-  mutable bool specialisation_failed_ = false;
+  mutable std::optional<std::vector<Shape>> failed_signature_;
 };
 
 class CpuDevice final : public device::Device {
