@@ -259,6 +259,33 @@ bool pool_fast_path(OpContext& ctx) {
   return true;
 }
 
+bool layer_norm_over_rows(OpContext& ctx, const Shape& shape, const float* x, float* y,
+                          const float* scale, const float* shift, float epsilon) {
+  if (!ctx.cache() || shape.size() < 2) return false;
+  const int64_t c = shape.back();
+  struct Prepared {
+    dnnl::primitive primitive;
+    dnnl::memory::desc md, vec;
+  };
+  auto p = cached<Prepared>(ctx, to_string(shape) + (shift ? "b" : ""), [&] {
+    const dnnl::memory::desc md = plain_f32(shape);
+    auto flags = dnnl::normalization_flags::use_scale;
+    if (shift) flags = flags | dnnl::normalization_flags::use_shift;
+    dnnl::layer_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md, epsilon,
+                                              flags);
+    return std::make_shared<const Prepared>(
+        Prepared{dnnl::layer_normalization_forward(
+                     dnnl::layer_normalization_forward::primitive_desc(d, engine())),
+                 md, plain_f32({c})});
+  });
+  if (!p) return false;
+  std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>> args = {
+      {DNNL_ARG_SRC, {p->md, x}}, {DNNL_ARG_DST, {p->md, y}}, {DNNL_ARG_SCALE, {p->vec, scale}}};
+  if (shift) args[DNNL_ARG_SHIFT] = {p->vec, shift};
+  onednn::execute(p->primitive, args);
+  return true;
+}
+
 bool layer_norm_fast_path(OpContext& ctx) {
   // Mean and inverse standard deviation (outputs 1, 2) are left to the C++ kernel.
   if (!ctx.cache() || !all_f32(ctx, 2) || ctx.wants_output(1) || ctx.wants_output(2)) return false;
@@ -273,30 +300,11 @@ bool layer_norm_fast_path(OpContext& ctx) {
   // oneDNN normalises over the last axis with per-channel scale and shift of that length.
   if (axis != x.rank() - 1 || scale.element_count() != c || (bias && bias->element_count() != c))
     return false;
-  const float epsilon = ctx.attr_f("epsilon", 1e-5f);
-  struct Prepared {
-    dnnl::primitive primitive;
-    dnnl::memory::desc md, vec;
-  };
-  auto p = cached<Prepared>(ctx, to_string(x.shape()) + (bias ? "b" : ""), [&] {
-    const dnnl::memory::desc md = plain_f32(x.shape());
-    auto flags = dnnl::normalization_flags::use_scale;
-    if (bias) flags = flags | dnnl::normalization_flags::use_shift;
-    dnnl::layer_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md, epsilon,
-                                              flags);
-    return std::make_shared<const Prepared>(
-        Prepared{dnnl::layer_normalization_forward(
-                     dnnl::layer_normalization_forward::primitive_desc(d, engine())),
-                 md, plain_f32({c})});
-  });
-  if (!p) return false;
   Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
-  std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>> args = {
-      {DNNL_ARG_SRC, {p->md, x.data()}},
-      {DNNL_ARG_DST, {p->md, out.data()}},
-      {DNNL_ARG_SCALE, {p->vec, scale.data()}}};
-  if (bias) args[DNNL_ARG_SHIFT] = {p->vec, bias->data()};
-  onednn::execute(p->primitive, args);
+  if (!layer_norm_over_rows(ctx, x.shape(), x.data_as<float>(), out.data_as<float>(),
+                            scale.data_as<float>(), bias ? bias->data_as<float>() : nullptr,
+                            ctx.attr_f("epsilon", 1e-5f)))
+    return false;
   ctx.set_output(0, out);
   return true;
 }

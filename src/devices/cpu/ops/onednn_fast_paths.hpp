@@ -26,5 +26,10 @@ bool onednn_pools(const ir::Node& node, const Shape& x);
 bool transpose_fast_path(OpContext& ctx, const std::vector<int64_t>& perm);
 // LayerNormalization over the last axis with scale (and bias), only output 0 asked for.
 bool layer_norm_fast_path(OpContext& ctx);
+// oneDNN's layer normalisation of the plain f32 tensor x of `shape` over its last axis into y,
+// with `scale` and (when not null) `shift` of that axis' length; its primitive in the node's
+// cache. False where oneDNN refuses the case or the node has no cache.
+bool layer_norm_over_rows(OpContext& ctx, const Shape& shape, const float* x, float* y,
+                          const float* scale, const float* shift, float epsilon);
 
 }  // namespace sinter::cpu

@@ -10,8 +10,8 @@
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
-#include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/column_totals.hpp"
+#include "devices/cpu/ops/onednn_fast_paths.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 
 namespace sinter::cpu {
@@ -172,28 +172,6 @@ void channel_layer_norm_planar(const float* src, float* dst, int64_t N, int64_t 
   }
 }
 
-// ChannelLayerNorm channels-last: every position is a row of C contiguous channels, which is
-// oneDNN's layer normalisation over the last axis of [positions, C].
-void channel_layer_norm_rows(OpContext& ctx, const Tensor& x, Tensor& out, int64_t rows, int64_t C,
-                             float epsilon, const std::vector<float>& gamma,
-                             const std::vector<float>& beta) {
-  const dnnl::memory::desc md = onednn::plain_f32({rows, C}), vec = onednn::plain_f32({C});
-  auto make = [&] {
-    const dnnl::layer_normalization_forward::desc d(
-        dnnl::prop_kind::forward_inference, md, epsilon,
-        dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift);
-    return std::make_shared<const dnnl::layer_normalization_forward>(
-        dnnl::layer_normalization_forward::primitive_desc(d, onednn::engine()));
-  };
-  const auto norm = ctx.cache() ? ctx.cache()->get_or_make<dnnl::layer_normalization_forward>(
-                                      to_string(x.shape()), make)
-                                : make();
-  onednn::execute(*norm, {{DNNL_ARG_SRC, {md, x.data()}},
-                          {DNNL_ARG_DST, {md, out.data()}},
-                          {DNNL_ARG_SCALE, {vec, gamma.data()}},
-                          {DNNL_ARG_SHIFT, {vec, beta.data()}}});
-}
-
 void op_channel_layer_norm(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   ctx.check(x.element_type() == ElementType::f32 && x.rank() >= 3,
@@ -205,11 +183,16 @@ void op_channel_layer_norm(OpContext& ctx) {
   const auto beta = parameter(ctx, 2, C, 0.f);
   const float epsilon = ctx.attr_f("epsilon", 1e-5f);
   Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
-  if (ctx.attr_s("layout", "") == "channels_last" && out.element_count() > 0)
-    channel_layer_norm_rows(ctx, x, out, N * spatial, C, epsilon, gamma, beta);
-  else
+  if (ctx.attr_s("layout", "") == "channels_last" && out.element_count() > 0) {
+    // Every position is a row of C contiguous channels: a layer norm over the rows' last axis.
+    if (!layer_norm_over_rows(ctx, {N * spatial, C}, x.data_as<float>(), out.data_as<float>(),
+                              gamma.data(), beta.data(), epsilon))
+      ctx.fail(ErrorCategory::internal, "oneDNN cannot normalise {} channels-last",
+               to_string(x.shape()));
+  } else {
     channel_layer_norm_planar(x.data_as<float>(), out.data_as<float>(), N, C, spatial, epsilon,
                               gamma.data(), beta.data());
+  }
   ctx.set_output(0, out);
 }
 
