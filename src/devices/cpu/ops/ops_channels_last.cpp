@@ -1,9 +1,11 @@
-// The internal ops that let squeeze-and-excitation blocks and per-channel additions stay in the
-// convolutions' channels-last layout (layout_propagation.cpp): GlobalAveragePool over an NHWC
-// input, and ChannelScale / ChannelShift, the Mul / Add of an NHWC tensor and one value per
-// channel (and sample). Logical shapes stay NCHW; only the element order differs. Layout
-// propagation makes them only for channels-last values (the plain cases stay the ONNX ops), so
-// that is the one layout they read.
+// The internal ops that let values stay in the convolutions' layout between convolutions
+// (layout_propagation.cpp): GlobalAveragePool over an NHWC input; ChannelScale / ChannelShift,
+// the Mul / Add of an NHWC tensor and one value per channel (and sample); views of channels-last
+// memory as tokens and back; nearest upsampling of NHWC pixels. Logical shapes stay NCHW; only
+// the element order differs. Layout propagation makes these only for channels-last values (the
+// plain cases stay the ONNX ops), so that is the one layout they read. Two take any of the kept
+// layouts (attribute layout): Concat along the channels, and LayoutToPlain, the copy into NCHW
+// for readers that take only that.
 #include <algorithm>
 #include <unordered_map>
 
