@@ -1589,3 +1589,58 @@ TEST(Passes, CpuConcatAndNearestUpsamplingKeepTheConvLayoutAndMatchTheFormula) {
         }
   }
 }
+
+// Wide 3x3 stride-1 convolutions compute with Winograd's minimal filtering where this CPU has
+// oneDNN's AVX-512 kernels, and say so; strided ones, and any computing in bf16, stay direct.
+// Both give the convolution's sum (the direct loop here, in double).
+TEST(Passes, CpuWinogradComputesWideThreeByThreeConvolutionsAndMatchesTheFormula) {
+  const int c = 64, h = 24, wd = 24;  // 576 output pixels: either of oneDNN's tile sizes
+  std::vector<float> xs(c * h * wd), ws(c * c * 9);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37f * i);
+  for (std::size_t i = 0; i < ws.size(); ++i) ws[i] = 0.05f * std::cos(0.11f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  add_f32_input(g, "x", {1, c, h, wd});
+  g.constants["w"] = f32({c, c, 3, 3}, ws);
+  with_ints(g.add_node("Conv", {"x", "w"}, {"c1"}), "pads", {1, 1, 1, 1});
+  g.add_node("Relu", {"c1"}, {"y1"});
+  ir::Node& strided = g.add_node("Conv", {"x", "w"}, {"y2"});
+  with_ints(strided, "pads", {1, 1, 1, 1});
+  with_ints(strided, "strides", {2, 2});
+  g.outputs.push_back({"y1", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g.outputs.push_back({"y2", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+
+  const bool avx512 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  EXPECT_EQ(placement.node_implementation[0],
+            avx512 ? "oneDNN Winograd convolution + relu" : "oneDNN convolution + relu");
+  EXPECT_EQ(placement.node_implementation[2], "oneDNN convolution");
+  std::map<std::string, Value> values = {{"x", f32({1, c, h, wd}, xs)}};
+  exe->run(values);
+  exe->run(values);  // the second run uses the prepared primitives
+
+  const auto full = conv3x3(xs, ws, c, h, wd);
+  const float* y1 = values.at("y1").tensor().data_as<float>();
+  const float* y2 = values.at("y2").tensor().data_as<float>();
+  ASSERT_EQ(values.at("y2").tensor().shape(), (Shape{1, c, h / 2, wd / 2}));
+  for (int m = 0; m < c; ++m)
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j < wd; ++j) {
+        const float expected = full[(m * h + i) * wd + j];
+        EXPECT_NEAR(y1[(m * h + i) * wd + j], std::max(expected, 0.f), 1e-4) << m << "," << i;
+        if (i % 2 == 0 && j % 2 == 0) {  // stride 2 with pads 1 samples the same sums
+          EXPECT_NEAR(y2[(m * h / 2 + i / 2) * wd / 2 + j / 2], expected, 1e-4) << m << "," << i;
+        }
+      }
+
+  const auto device = cpu::make_cpu_device();
+  const auto caps = device->info().capabilities;
+  if (std::find(caps.begin(), caps.end(), "BF16") == caps.end())
+    return;  // bf16 compiles are refused on this CPU: nothing more to check
+  device::CompileOptions bf16;
+  bf16.precision = "bf16";
+  const auto bf16_exe = device->compile(std::make_shared<ir::Graph>(g), bf16);
+  EXPECT_EQ(bf16_exe->placement().node_implementation[0], "oneDNN convolution + relu");
+}

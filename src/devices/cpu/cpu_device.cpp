@@ -86,7 +86,10 @@ std::vector<std::string> cpu_capabilities() {
 // plain C++ kernels for the rest.
 std::string implementation_of(const ir::Node& n) {
   if (n.domain == kCpuDomain && (n.op_type == "FusedConv" || n.op_type == "FusedMatMul")) {
-    std::string s = n.op_type == "FusedConv" ? "oneDNN convolution" : "oneDNN matmul";
+    const ir::Attribute* winograd = n.find("winograd");
+    std::string s = n.op_type == "FusedMatMul" ? "oneDNN matmul"
+                    : winograd && winograd->i  ? "oneDNN Winograd convolution"
+                                               : "oneDNN convolution";
     if (n.inputs.size() > 2 && !n.inputs[2].empty() && n.op_type == "FusedMatMul") s += " + bias";
     if (const ir::Attribute* post = n.find("post_ops"))
       for (const auto& p : post->strings) s += " + " + p;

@@ -9,6 +9,7 @@
 #include "devices/cpu/norm_fusion.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/squeeze_excite_fusion.hpp"
+#include "devices/cpu/winograd_marking.hpp"
 #include "ir/shape_inference.hpp"
 #include "passes/optimize.hpp"
 #include "passes/simplify.hpp"
@@ -63,6 +64,8 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision
         "weights: bf16 inputs and weights, f32 accumulation; values between two of them bf16, "
         "other ops f32)";
   }
+  report.applied.emplace_back("convolutions computed with Winograd's minimal filtering",
+                              mark_winograd_convolutions(*optimized, shapes));
   const std::string summary = report.summary();
   program.notes = summary.empty() ? "" : "graph optimisation: " + summary;
   program.graph = std::move(optimized);

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdlib>
 #include <memory>
+#include <stdexcept>
 
 namespace sinter::cpu::onednn {
 
@@ -92,12 +93,12 @@ void execute(const dnnl::primitive& primitive,
   stream.wait();
 }
 
-dnnl::post_ops post_ops_of(const OpContext& ctx) {
-  const ir::Node& n = ctx.node();
+dnnl::post_ops post_ops_of(const ir::Node& n) {
   const auto kinds = n.find("post_ops") ? n.find("post_ops")->strings : std::vector<std::string>{};
-  const auto alpha = ctx.attr_floats("post_alpha"), beta = ctx.attr_floats("post_beta");
-  ctx.check(alpha.size() == kinds.size() && beta.size() == kinds.size(),
-            "post_ops, post_alpha and post_beta differ in length");
+  const auto alpha = n.find("post_alpha") ? n.find("post_alpha")->floats : std::vector<float>{};
+  const auto beta = n.find("post_beta") ? n.find("post_beta")->floats : std::vector<float>{};
+  if (alpha.size() != kinds.size() || beta.size() != kinds.size())
+    throw std::invalid_argument("post_ops, post_alpha and post_beta differ in length");
   dnnl::post_ops ops;
   using alg = dnnl::algorithm;
   for (std::size_t k = 0; k < kinds.size(); ++k) {
@@ -128,17 +129,25 @@ dnnl::post_ops post_ops_of(const OpContext& ctx) {
     } else if (kind == "clip") {
       ops.append_eltwise(1.f, alg::eltwise_clip_v2, alpha[k], beta[k]);
     } else {
-      ctx.fail(ErrorCategory::invalid_model, "unknown post-op '{}'", kind);
+      throw std::invalid_argument("unknown post-op '" + kind + "'");
     }
   }
   return ops;
 }
 
-dnnl::primitive_attr fused_node_attr(const OpContext& ctx) {
+dnnl::primitive_attr fused_node_attr(const ir::Node& n) {
   dnnl::primitive_attr attr;
-  attr.set_post_ops(post_ops_of(ctx));
+  attr.set_post_ops(post_ops_of(n));
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
+}
+
+dnnl::primitive_attr fused_node_attr(const OpContext& ctx) {
+  try {
+    return fused_node_attr(ctx.node());
+  } catch (const std::invalid_argument& e) {
+    ctx.fail(ErrorCategory::invalid_model, "{}", e.what());
+  }
 }
 
 }  // namespace sinter::cpu::onednn

@@ -52,12 +52,14 @@ void execute(const dnnl::primitive& primitive,
 
 // The post-ops a fused node's attributes list (post_ops, post_alpha, post_beta: sum, relu,
 // leaky_relu, elu, sigmoid, tanh, swish, gelu_erf, gelu_tanh, hard_swish, hard_sigmoid, clip), in
-// order.
-dnnl::post_ops post_ops_of(const OpContext& ctx);
+// order; std::invalid_argument for lists that do not fit together or an unknown kind.
+dnnl::post_ops post_ops_of(const ir::Node& node);
 
 // The attributes of a fused node's primitive: its post-ops, and scratch memory supplied per run
 // (DNNL_ARG_SCRATCHPAD) instead of held by every primitive for the model's lifetime, which with
-// many primitives was as much again as the weights.
+// many primitives was as much again as the weights. The node's form throws as post_ops_of; the
+// kernel's fails the node with an invalid_model error.
+dnnl::primitive_attr fused_node_attr(const ir::Node& node);
 dnnl::primitive_attr fused_node_attr(const OpContext& ctx);
 
 }  // namespace sinter::cpu::onednn

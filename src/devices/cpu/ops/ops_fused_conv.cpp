@@ -13,6 +13,7 @@
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/ops/conv_descriptor.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
@@ -46,33 +47,16 @@ struct PreparedConv {
 std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& x, const Tensor& w,
                                             const Tensor* bias) {
   const ConvGeometry g = checked_conv_geometry(ctx, x, w);
-  const std::size_t spatial = static_cast<std::size_t>(x.rank()) - 2;
-  dnnl::memory::dims src_dims(x.shape().begin(), x.shape().end());
-  dnnl::memory::dims dst_dims(g.output_shape.begin(), g.output_shape.end());
-  dnnl::memory::dims w_dims;
-  if (g.group > 1) {
-    w_dims = {g.group, w.shape()[0] / g.group};
-    w_dims.insert(w_dims.end(), w.shape().begin() + 1, w.shape().end());
-  } else {
-    w_dims.assign(w.shape().begin(), w.shape().end());
-  }
-  dnnl::memory::dims strides(g.strides.begin(), g.strides.end()), dilates(spatial),
-      pad_l(g.pads_begin.begin(), g.pads_begin.end()), pad_r(spatial);
-  for (std::size_t i = 0; i < spatial; ++i) {
-    dilates[i] = g.dilations[i] - 1;
-    // oneDNN wants the right padding that yields exactly the output size.
-    const int64_t k = (w.shape()[2 + i] - 1) * g.dilations[i] + 1;
-    pad_r[i] = (g.output_shape[2 + i] - 1) * g.strides[i] + k - x.shape()[2 + i] - pad_l[i];
-  }
+  const ConvDims dims = conv_dims(x.shape(), w.shape(), g);
   auto p = std::make_shared<PreparedConv>();
   p->output_shape = g.output_shape;
   // Values between two bf16 convolutions are stored in bf16 (src_bf16 / dst_bf16, set by
   // mark_bf16), all others in f32.
   const dt src_type = ctx.attr_i("src_bf16", 0) ? dt::bf16 : dt::f32;
   const dt dst_type = ctx.attr_i("dst_bf16", 0) ? dt::bf16 : dt::f32;
-  p->src_in = onednn::activation(src_dims, ctx.attr_s("src_layout", ""), src_type);
-  p->dst_out = onednn::activation(dst_dims, ctx.attr_s("dst_layout", ""), dst_type);
-  p->residual_in = onednn::activation(dst_dims, ctx.attr_s("residual_layout", ""));
+  p->src_in = onednn::activation(dims.src, ctx.attr_s("src_layout", ""), src_type);
+  p->dst_out = onednn::activation(dims.dst, ctx.attr_s("dst_layout", ""), dst_type);
+  p->residual_in = onednn::activation(dims.dst, ctx.attr_s("residual_layout", ""));
   // Layouts are only chosen where they take no padding; never read or write past a tensor
   // whatever the attributes say.
   const std::size_t out_elements = static_cast<std::size_t>(element_count(g.output_shape));
@@ -80,19 +64,29 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
                 p->dst_out.get_size() == out_elements * (dst_type == dt::bf16 ? 2 : 4) &&
                 p->residual_in.get_size() == out_elements * 4,
             "layout attributes do not fit the tensors of input {}", to_string(x.shape()));
-  const dnnl::memory::desc w_plain = onednn::plain_f32(Shape(w_dims.begin(), w_dims.end()));
-  const dnnl::memory::desc b_md({w.shape()[0]}, dt::f32, tag::a);
+  const dnnl::memory::desc w_plain =
+      onednn::plain_f32(Shape(dims.weights.begin(), dims.weights.end()));
+  const dnnl::memory::desc b_md(dims.bias, dt::f32, tag::a);
   // Layouts left to oneDNN: it picks the ones its fastest kernel for this CPU uses.
   // With compute_bf16 the primitive reads bf16 (the reorders convert) and accumulates and writes
   // f32.
   const dt compute = ctx.attr_i("compute_bf16", 0) ? dt::bf16 : dt::f32;
-  const dnnl::memory::desc src_any(src_dims, compute, tag::any),
-      dst_any(dst_dims, dst_type, tag::any), w_any(w_dims, compute, tag::any);
   const dnnl::primitive_attr attr = onednn::fused_node_attr(ctx);
-  const auto desc = dnnl::convolution_forward::desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
-      dst_any, strides, dilates, pad_l, pad_r);
-  const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
+  // Winograd where mark_winograd_convolutions chose it for these shapes at compile time; direct
+  // where oneDNN then has no Winograd kernel after all (a differently shaped run of the graph).
+  std::optional<dnnl::convolution_forward::primitive_desc> winograd;
+  if (ctx.attr_i("winograd", 0) && compute == dt::f32) {
+    try {
+      winograd =
+          conv_primitive_desc(dims, dnnl::algorithm::convolution_winograd, compute, dst_type, attr);
+    } catch (const dnnl::error&) {
+      // the direct kernel below
+    }
+  }
+  const dnnl::convolution_forward::primitive_desc pd =
+      winograd
+          ? *winograd
+          : conv_primitive_desc(dims, dnnl::algorithm::convolution_direct, compute, dst_type, attr);
   p->primitive = dnnl::convolution_forward(pd);
   p->src_md = pd.src_desc();
   if (!(p->src_in == p->src_md)) p->src_reorder = dnnl::reorder(make_reorder(p->src_in, p->src_md));

@@ -1,0 +1,81 @@
+#include "devices/cpu/ops/conv_descriptor.hpp"
+
+#include <cstdlib>
+#include <string>
+
+#include "devices/cpu/onednn_util.hpp"
+
+namespace sinter::cpu {
+
+ConvDims conv_dims(const Shape& x, const Shape& w, const ConvGeometry& g) {
+  const std::size_t spatial = x.size() - 2;
+  ConvDims d;
+  d.src.assign(x.begin(), x.end());
+  d.dst.assign(g.output_shape.begin(), g.output_shape.end());
+  if (g.group > 1) {
+    d.weights = {g.group, w[0] / g.group};
+    d.weights.insert(d.weights.end(), w.begin() + 1, w.end());
+  } else {
+    d.weights.assign(w.begin(), w.end());
+  }
+  d.bias = {w[0]};
+  d.strides.assign(g.strides.begin(), g.strides.end());
+  d.pad_l.assign(g.pads_begin.begin(), g.pads_begin.end());
+  d.dilates.resize(spatial);
+  d.pad_r.resize(spatial);
+  for (std::size_t i = 0; i < spatial; ++i) {
+    d.dilates[i] = g.dilations[i] - 1;
+    // oneDNN wants the right padding that yields exactly the output size.
+    const int64_t k = (w[2 + i] - 1) * g.dilations[i] + 1;
+    d.pad_r[i] = (g.output_shape[2 + i] - 1) * g.strides[i] + k - x[2 + i] - d.pad_l[i];
+  }
+  return d;
+}
+
+dnnl::convolution_forward::primitive_desc conv_primitive_desc(const ConvDims& d,
+                                                              dnnl::algorithm algorithm,
+                                                              dnnl::memory::data_type compute,
+                                                              dnnl::memory::data_type dst_type,
+                                                              const dnnl::primitive_attr& attr) {
+  using tag = dnnl::memory::format_tag;
+  const dnnl::memory::desc src(d.src, compute, tag::any), dst(d.dst, dst_type, tag::any),
+      weights(d.weights, compute, tag::any), bias(d.bias, dnnl::memory::data_type::f32, tag::a);
+  const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, src,
+                                             weights, bias, dst, d.strides, d.dilates, d.pad_l,
+                                             d.pad_r);
+  return dnnl::convolution_forward::primitive_desc(desc, attr, onednn::engine());
+}
+
+// Winograd's minimal filtering needs fewer multiplications for 3x3 stride-1 windows, at the cost
+// of transforming the tiles, of reordering to and from the blocked layout its kernels compute in
+// and of weights stored 16/9 (F(2x2,3x3)) or 36/9 (F(4x4,3x3)) as large, read again from memory
+// on every run. Measured on this project's AVX-512 Zen 5 machine with the caches flushed between
+// runs (as in a model, where other layers' weights pass through in between): 64 to 512 channels
+// in and out took 0.55-0.8 of the direct kernel's time (ResNet-50's 3x3 layers, the VAE decoder's
+// at 32x32 to 128x128), 24 to 40 channels 1.3-1.7 (the transforms dominate). F(4x4,3x3) under
+// 512 output pixels lost to its weights (128 channels at 16x16: 354 vs 308 us; at 28x28 546 vs
+// 719), which is why oneDNN's pick between the two is asked. Results differ from the direct sum
+// by rounding (~2e-6 of the largest output). SINTER_CPU_WINOGRAD=0 turns it off.
+bool winograd_pays(const ConvDims& d, const ConvGeometry& g, const dnnl::primitive_attr& attr) {
+  constexpr int64_t kMinChannels = 64;
+  constexpr int64_t kMinPixelsForLargeTiles = 512;
+  static const bool enabled = [] {
+    const char* env = std::getenv("SINTER_CPU_WINOGRAD");
+    return !(env && std::string(env) == "0");
+  }();
+  if (!enabled || g.group != 1 || g.kernel.size() != 2) return false;
+  for (std::size_t i = 0; i < 2; ++i)
+    if (g.kernel[i] != 3 || g.strides[i] != 1 || g.dilations[i] != 1) return false;
+  if (d.src[1] < kMinChannels || d.dst[1] < kMinChannels) return false;
+  try {
+    using dt = dnnl::memory::data_type;
+    const auto pd =
+        conv_primitive_desc(d, dnnl::algorithm::convolution_winograd, dt::f32, dt::f32, attr);
+    const bool large_tiles = std::string(pd.impl_info_str()).find("4x3") != std::string::npos;
+    return !large_tiles || d.dst[2] * d.dst[3] >= kMinPixelsForLargeTiles;
+  } catch (const dnnl::error&) {
+    return false;  // no Winograd kernel for this CPU, these shapes or these post-ops
+  }
+}
+
+}  // namespace sinter::cpu
