@@ -1644,3 +1644,49 @@ TEST(Passes, CpuWinogradComputesWideThreeByThreeConvolutionsAndMatchesTheFormula
   const auto bf16_exe = device->compile(std::make_shared<ir::Graph>(g), bf16);
   EXPECT_EQ(bf16_exe->placement().node_implementation[0], "oneDNN convolution + relu");
 }
+
+// The same for shapes whose tiles do not divide the image: two samples, a width not a multiple
+// of the tile, no padding, and padding on one side only (pads begin 0, end 2: oneDNN 2.6 has no
+// Winograd kernel for that, so the marking leaves it direct); each against the sum written out
+// here.
+TEST(Passes, CpuWinogradConvolutionsOfUnevenShapesMatchTheFormula) {
+  const int64_t n = 2, c = 64, h = 26, wd = 31;
+  std::vector<float> xs(n * c * h * wd), ws(c * c * 9);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.29f * i);
+  for (std::size_t i = 0; i < ws.size(); ++i) ws[i] = 0.05f * std::cos(0.13f * i);
+  for (const std::vector<int64_t>& pads :
+       {std::vector<int64_t>{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 0, 2, 2}}) {
+    ir::Graph g;
+    g.opsets[""] = 17;
+    add_f32_input(g, "x", {n, c, h, wd});
+    g.constants["w"] = f32({c, c, 3, 3}, ws);
+    with_ints(g.add_node("Conv", {"x", "w"}, {"y"}), "pads", pads);
+    g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+    ir::validate(g);
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+    SCOPED_TRACE(exe->placement().node_implementation[0]);
+    std::map<std::string, Value> values = {{"x", f32({n, c, h, wd}, xs)}};
+    exe->run(values);
+    const int64_t oh = h + pads[0] + pads[2] - 2, ow = wd + pads[1] + pads[3] - 2;
+    const Tensor& y = values.at("y").tensor();
+    ASSERT_EQ(y.shape(), (Shape{n, c, oh, ow}));
+    const float* out = y.data_as<float>();
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t m = 0; m < c; m += 7)  // every 7th channel keeps the double loop short
+        for (int64_t i = 0; i < oh; ++i)
+          for (int64_t j = 0; j < ow; ++j) {
+            double acc = 0;
+            for (int64_t k = 0; k < c; ++k)
+              for (int64_t di = 0; di < 3; ++di)
+                for (int64_t dj = 0; dj < 3; ++dj) {
+                  const int64_t ii = i + di - pads[0], jj = j + dj - pads[1];
+                  if (ii < 0 || jj < 0 || ii >= h || jj >= wd) continue;
+                  acc += double(xs[((s * c + k) * h + ii) * wd + jj]) *
+                         ws[((m * c + k) * 3 + di) * 3 + dj];
+                }
+            ASSERT_NEAR(out[((s * c + m) * oh + i) * ow + j], acc, 1e-4)
+                << "pads " << pads[0] << "," << pads[2] << " at " << s << "," << m << "," << i
+                << "," << j;
+          }
+  }
+}
