@@ -25,9 +25,7 @@ ConvDims conv_dims(const Shape& x, const Shape& w, const ConvGeometry& g) {
   d.pad_r.resize(spatial);
   for (std::size_t i = 0; i < spatial; ++i) {
     d.dilates[i] = g.dilations[i] - 1;
-    // oneDNN wants the right padding that yields exactly the output size.
-    const int64_t k = (w[2 + i] - 1) * g.dilations[i] + 1;
-    d.pad_r[i] = (g.output_shape[2 + i] - 1) * g.strides[i] + k - x[2 + i] - d.pad_l[i];
+    d.pad_r[i] = onednn_right_padding(g, i, x[2 + i]);
   }
   return d;
 }

@@ -26,6 +26,13 @@ inline ConvGeometry checked_conv_geometry(const OpContext& ctx, const Tensor& x,
             w.shape()[0], g.group);
   return g;
 }
+// The right padding oneDNN wants along one axis of a window: the one that gives exactly
+// `output` positions (ONNX's may be larger, or implied by ceil_mode).
+inline int64_t onednn_right_padding(const ir::WindowGeometry& g, std::size_t axis,
+                                    int64_t input_size) {
+  return (g.output_shape[2 + axis] - 1) * g.strides[axis] +
+         (g.kernel[axis] - 1) * g.dilations[axis] + 1 - input_size - g.pads_begin[axis];
+}
 inline ConvGeometry pool_geometry(const OpContext& ctx, const Shape& x) {
   return ir::pool_window(ctx.node(), x);
 }

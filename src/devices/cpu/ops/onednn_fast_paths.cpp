@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/tensor_util.hpp"
 #include "ir/window_geometry.hpp"
 
@@ -196,9 +197,7 @@ std::optional<PoolSetup> onednn_pool_setup(const ir::Node& node, const Shape& x)
   s.pad_r.resize(sp);
   for (std::size_t i = 0; i < sp; ++i) {
     s.dilations[i] = g.dilations[i] - 1;
-    // oneDNN wants the right padding that gives exactly this output size.
-    s.pad_r[i] = (g.output_shape[2 + i] - 1) * g.strides[i] + (g.kernel[i] - 1) * g.dilations[i] +
-                 1 - x[2 + i] - s.pad_l[i];
+    s.pad_r[i] = onednn_right_padding(g, i, x[2 + i]);
     if (s.pad_r[i] < 0 || g.output_shape[2 + i] <= 0) return std::nullopt;
   }
   const ir::Attribute* include_pad = node.find("count_include_pad");

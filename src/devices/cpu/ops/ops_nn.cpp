@@ -9,6 +9,7 @@
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/ops/conv_descriptor.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/ops/linalg.hpp"
 #include "devices/cpu/tensor_util.hpp"
@@ -130,37 +131,18 @@ void op_gemm(OpContext& ctx) {
 void conv_f32_onednn(const OpContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias,
                      const ConvGeometry& g, Tensor& out) {
   using dt = dnnl::memory::data_type;
-  const int64_t spatial = x.rank() - 2;
-  dnnl::memory::dims src_dims(x.shape().begin(), x.shape().end());
-  dnnl::memory::dims dst_dims(out.shape().begin(), out.shape().end());
-  dnnl::memory::dims w_dims;
-  if (g.group > 1) {
-    w_dims.push_back(g.group);
-    w_dims.push_back(w.shape()[0] / g.group);
-    w_dims.insert(w_dims.end(), w.shape().begin() + 1, w.shape().end());
-  } else {
-    w_dims.assign(w.shape().begin(), w.shape().end());
-  }
-  dnnl::memory::dims strides(g.strides.begin(), g.strides.end());
-  dnnl::memory::dims dilates(spatial), pad_l(g.pads_begin.begin(), g.pads_begin.end()),
-      pad_r(g.pads_end.begin(), g.pads_end.end());
-  for (int64_t i = 0; i < spatial; ++i) dilates[i] = g.dilations[i] - 1;
-  // oneDNN requires the right padding to match the output size exactly; trim what is unused.
-  for (int64_t i = 0; i < spatial; ++i) {
-    const int64_t in = x.shape()[2 + i], k = (w.shape()[2 + i] - 1) * g.dilations[i] + 1;
-    pad_r[i] = (out.shape()[2 + i] - 1) * g.strides[i] + k - in - pad_l[i];
-  }
+  const ConvDims d = conv_dims(x.shape(), w.shape(), g);
   const dnnl::memory::desc src_md = onednn::plain_f32(x.shape());
   const dnnl::memory::desc dst_md = onednn::plain_f32(out.shape());
-  const dnnl::memory::desc w_md = onednn::plain_f32(Shape(w_dims.begin(), w_dims.end()));
+  const dnnl::memory::desc w_md = onednn::plain_f32(Shape(d.weights.begin(), d.weights.end()));
   dnnl::memory::desc b_md({out.shape()[1]}, dt::f32, dnnl::memory::format_tag::a);
   try {
     auto desc = bias ? dnnl::convolution_forward::desc(
                            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                           src_md, w_md, b_md, dst_md, strides, dilates, pad_l, pad_r)
+                           src_md, w_md, b_md, dst_md, d.strides, d.dilates, d.pad_l, d.pad_r)
                      : dnnl::convolution_forward::desc(
                            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                           src_md, w_md, dst_md, strides, dilates, pad_l, pad_r);
+                           src_md, w_md, dst_md, d.strides, d.dilates, d.pad_l, d.pad_r);
     dnnl::convolution_forward::primitive_desc pd(desc, engine());
     dnnl::convolution_forward prim(pd);
     dnnl::stream stream(engine());
