@@ -1690,3 +1690,26 @@ TEST(Passes, CpuWinogradConvolutionsOfUnevenShapesMatchTheFormula) {
           }
   }
 }
+
+// Where Winograd's transformed tiles would need more than 32 MiB of scratch (128 channels at
+// 256x256: about 160 MB), the layer stays direct; the same layer at 32x32 is Winograd (placement
+// only: nothing runs).
+TEST(Passes, CpuWinogradIsNotUsedWhereItsScratchWouldBeFreshPagesEveryRun) {
+  if (dnnl::get_effective_cpu_isa() < dnnl::cpu_isa::avx512_core)
+    GTEST_SKIP() << "oneDNN has no Winograd kernels for this CPU";
+  const int64_t c = 128;
+  ir::Graph g;
+  g.opsets[""] = 17;
+  add_f32_input(g, "small", {1, c, 32, 32});
+  add_f32_input(g, "large", {1, c, 256, 256});
+  g.constants["w"] = f32({c, c, 3, 3}, std::vector<float>(c * c * 9, 0.01f));
+  with_ints(g.add_node("Conv", {"small", "w"}, {"y_small"}), "pads", {1, 1, 1, 1});
+  with_ints(g.add_node("Conv", {"large", "w"}, {"y_large"}), "pads", {1, 1, 1, 1});
+  g.outputs.push_back({"y_small", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g.outputs.push_back({"y_large", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  EXPECT_EQ(placement.node_implementation[0], "oneDNN Winograd convolution");
+  EXPECT_EQ(placement.node_implementation[1], "oneDNN convolution");
+}
