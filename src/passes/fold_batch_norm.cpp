@@ -7,28 +7,27 @@
 
 namespace sinter::passes {
 
-namespace {
-
-// The BN parameters when `bn` can be folded into a conv with `channels` outputs.
-struct BnParams {
-  const Tensor *scale, *beta, *mean, *var;
-  float epsilon;
-};
-
-bool foldable_bn(const ir::Graph& g, const ir::Node& bn, int64_t channels, BnParams& p) {
+std::optional<ChannelAffine> batch_norm_affine(const ir::Graph& g, const ir::Node& bn,
+                                               int64_t channels) {
   if (bn.op_type != "BatchNormalization" || !bn.domain.empty() || bn.inputs.size() != 5)
-    return false;
-  if (bn.attr_int("training_mode", 0) != 0) return false;
+    return std::nullopt;
+  if (bn.attr_int("training_mode", 0) != 0) return std::nullopt;
   for (std::size_t k = 1; k < bn.outputs.size(); ++k)
-    if (!bn.outputs[k].empty()) return false;  // running statistics are asked for
-  p = {f32_constant(g, bn.inputs[1]), f32_constant(g, bn.inputs[2]), f32_constant(g, bn.inputs[3]),
-       f32_constant(g, bn.inputs[4]), bn.attr_float("epsilon", 1e-5f)};
-  for (const Tensor* t : {p.scale, p.beta, p.mean, p.var})
-    if (!t || t->element_count() != channels) return false;
-  return true;
+    if (!bn.outputs[k].empty()) return std::nullopt;  // running statistics are asked for
+  const Tensor *scale = f32_constant(g, bn.inputs[1]), *beta = f32_constant(g, bn.inputs[2]),
+               *mean = f32_constant(g, bn.inputs[3]), *var = f32_constant(g, bn.inputs[4]);
+  for (const Tensor* t : {scale, beta, mean, var})
+    if (!t || t->element_count() != channels) return std::nullopt;
+  const float epsilon = bn.attr_float("epsilon", 1e-5f);
+  ChannelAffine a;
+  a.scale.resize(channels);
+  a.shift.resize(channels);
+  for (int64_t m = 0; m < channels; ++m) {
+    a.scale[m] = scale->data_as<float>()[m] / std::sqrt(var->data_as<float>()[m] + epsilon);
+    a.shift[m] = beta->data_as<float>()[m] - mean->data_as<float>()[m] * a.scale[m];
+  }
+  return a;
 }
-
-}  // namespace
 
 int fold_batch_norm_into_conv(ir::Graph& g) {
   int folded = 0;
@@ -49,21 +48,20 @@ int fold_batch_norm_into_conv(ir::Graph& g) {
     const Tensor* b = has_bias ? f32_constant(g, conv.inputs[2]) : nullptr;
     if (has_bias && (!b || b->element_count() != channels)) continue;
     ir::Node& bn = g.nodes[r[0]];
-    BnParams p;
-    if (bn.inputs.empty() || bn.inputs[0] != y || !foldable_bn(g, bn, channels, p)) continue;
+    if (bn.inputs.empty() || bn.inputs[0] != y) continue;
+    const std::optional<ChannelAffine> affine = batch_norm_affine(g, bn, channels);
+    if (!affine) continue;
 
     Tensor new_w = Tensor::uninitialized(ElementType::f32, w->shape());  // written whole below
     Tensor new_b = Tensor::uninitialized(ElementType::f32, {channels});
     const int64_t per_channel = w->element_count() / channels;
     for (int64_t m = 0; m < channels; ++m) {
-      const float s =
-          p.scale->data_as<float>()[m] / std::sqrt(p.var->data_as<float>()[m] + p.epsilon);
+      const float s = affine->scale[m];
       const float* src = w->data_as<float>() + m * per_channel;
       float* dst = new_w.data_as<float>() + m * per_channel;
       for (int64_t k = 0; k < per_channel; ++k) dst[k] = src[k] * s;
       const float bias = b ? b->data_as<float>()[m] : 0.f;
-      new_b.data_as<float>()[m] =
-          (bias - p.mean->data_as<float>()[m]) * s + p.beta->data_as<float>()[m];
+      new_b.data_as<float>()[m] = bias * s + affine->shift[m];
     }
     // The originals were read once here; mapped from the model cache, they need not stay
     // resident next to the folded copy (a later read faults them in again).

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Differential test: one zoo model through ONNX Runtime and through sinter on the same inputs;
-# every output must match within |a - b| <= atol + 1e-3 * |b| (b = ONNX Runtime) and be finite;
-# atol is 1e-4 on the CPU and 1e-3 on other devices (their kernels sum in another order).
+# Differential test: one zoo or corpus model through ONNX Runtime and through sinter on the same
+# inputs; every output must match within |a - b| <= atol + 1e-3 * |b| (b = ONNX Runtime) and be
+# finite; atol is 1e-4 on the CPU and 1e-3 on other devices (their kernels sum in another order).
 # With PRECISION f16 (half storage: every intermediate value rounded to 11 significant bits) the
 # bound is |a - b| <= 0.02 * max|b| + 1e-2 * |b|: rounding errors grow with the values' scale.
+# A corpus model whose own precision is not f32 (fp16 weights, int8) may give its own bound in
+# bench/corpus/models.json ("tolerance": atol, rtol, atol_of_max, and why that bound).
 #   diff_test.sh SINTER_BIN ZOO_DIR MODEL [DEVICE [PRECISION]]
 set -euo pipefail
 sinter=$1
@@ -18,6 +20,13 @@ tolerance=(--atol "$atol" --rtol 1e-3)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$zoo/$model
 [ -f "$dir/model.onnx" ] || { echo "no zoo model at $dir (run sinter-zoo first)"; exit 1; }
+if [ -f "$dir/corpus.json" ] && [ "$device" = CPU ] && [ "$precision" = f32 ]; then
+  # shellcheck disable=SC2207
+  own=($(node -e 'const t = require(process.argv[1]).tolerance;
+    if (t) console.log(`--atol ${t.atol ?? 0} --rtol ${t.rtol ?? 1e-3} --atol-of-max ${t.atol_of_max ?? 0}`);' \
+    "$dir/corpus.json"))
+  [ ${#own[@]} -eq 0 ] || tolerance=("${own[@]}")
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -63,6 +63,81 @@ std::optional<std::string> match_hard_swish(GraphMatcher& m, const ir::Node& mul
   return std::nullopt;
 }
 
+// `n` is Mul(value, c) or Mul(c, value) with c a scalar near `want`: returns value.
+std::optional<std::string> times_scalar(GraphMatcher& m, const ir::Node& n, float want) {
+  if (!is_binary(n, "Mul")) return std::nullopt;
+  for (int side = 0; side < 2; ++side) {
+    auto c = m.scalar(n.inputs[1 - side]);
+    if (c && near(*c, want)) return n.inputs[side];
+  }
+  return std::nullopt;
+}
+
+// Clip(Add(x, 3), 0, 6) made privately from x (Clip's bounds as opset-11 constant inputs or as
+// older attributes): x and the two nodes.
+struct Relu6OfXPlus3 {
+  std::string x;
+  ir::Node *clip, *add;
+};
+std::optional<Relu6OfXPlus3> relu6_of_x_plus_3(GraphMatcher& m, const std::string& value) {
+  ir::Node* clip = m.private_producer(value, "Clip");
+  if (!clip || clip->inputs.empty() || clip->outputs.size() != 1) return std::nullopt;
+  std::optional<float> lo, hi;
+  if (clip->inputs.size() == 1) {
+    if (clip->find("min")) lo = clip->attr_float("min", 0.f);
+    if (clip->find("max")) hi = clip->attr_float("max", 0.f);
+  } else if (clip->inputs.size() == 3) {
+    lo = m.scalar(clip->inputs[1]);
+    hi = m.scalar(clip->inputs[2]);
+  }
+  if (!lo || !hi || *lo != 0.f || *hi != 6.f) return std::nullopt;
+  ir::Node* add = m.private_producer(clip->inputs[0], "Add");
+  if (!add || !is_binary(*add, "Add")) return std::nullopt;
+  for (int side = 0; side < 2; ++side) {
+    auto three = m.scalar(add->inputs[1 - side]);
+    if (three && *three == 3.f) return Relu6OfXPlus3{add->inputs[side], clip, add};
+  }
+  return std::nullopt;
+}
+
+// `n` divides another value by 6 (Div(value, 6) or Mul(value, 1/6) in either order): value.
+std::optional<std::string> divided_by_6(GraphMatcher& m, const ir::Node& n) {
+  if (is_binary(n, "Div")) {
+    auto six = m.scalar(n.inputs[1]);
+    if (six && *six == 6.f) return n.inputs[0];
+    return std::nullopt;
+  }
+  return times_scalar(m, n, 1.f / 6.f);
+}
+
+// HardSwish written out, as PaddlePaddle's and TensorFlow's exporters write it:
+// x * Clip(x + 3, 0, 6) / 6, i.e. Div(Mul(x, relu6(x + 3)), 6) or Mul(x, Div(relu6(x + 3), 6))
+// (Div by 6 or Mul by 1/6, operands in either order): x.
+std::optional<std::string> match_hard_swish_relu6(GraphMatcher& m, const ir::Node& outer) {
+  // Div(Mul(x, relu6(x + 3)), 6)
+  if (auto product = divided_by_6(m, outer)) {
+    ir::Node* mul = m.private_producer(*product, "Mul");
+    for (int side = 0; mul && is_binary(*mul, "Mul") && side < 2; ++side) {
+      auto gate = relu6_of_x_plus_3(m, mul->inputs[1 - side]);
+      if (!gate || gate->x != mul->inputs[side]) continue;
+      for (const ir::Node* n : {mul, gate->clip, gate->add}) m.remove(n);
+      return gate->x;
+    }
+  }
+  // Mul(x, Div(relu6(x + 3), 6))
+  if (!is_binary(outer, "Mul")) return std::nullopt;
+  for (int side = 0; side < 2; ++side) {
+    ir::Node* scale = m.private_producer(outer.inputs[1 - side], "Div");
+    if (!scale) scale = m.private_producer(outer.inputs[1 - side], "Mul");
+    auto clipped = scale ? divided_by_6(m, *scale) : std::nullopt;
+    auto gate = clipped ? relu6_of_x_plus_3(m, *clipped) : std::nullopt;
+    if (!gate || gate->x != outer.inputs[side]) continue;
+    for (const ir::Node* n : {scale, gate->clip, gate->add}) m.remove(n);
+    return gate->x;
+  }
+  return std::nullopt;
+}
+
 // Mul(Mul(x, Add(Erf(Div(x, sqrt2)), 1)), 0.5) with operands in either order: x.
 std::optional<std::string> match_gelu(GraphMatcher& m, const ir::Node& outer) {
   if (!is_binary(outer, "Mul")) return std::nullopt;
@@ -97,16 +172,6 @@ std::optional<std::string> match_gelu(GraphMatcher& m, const ir::Node& outer) {
         return x;
       }
     }
-  }
-  return std::nullopt;
-}
-
-// `n` is Mul(value, c) or Mul(c, value) with c a scalar near `want`: returns value.
-std::optional<std::string> times_scalar(GraphMatcher& m, const ir::Node& n, float want) {
-  if (!is_binary(n, "Mul")) return std::nullopt;
-  for (int side = 0; side < 2; ++side) {
-    auto c = m.scalar(n.inputs[1 - side]);
-    if (c && near(*c, want)) return n.inputs[side];
   }
   return std::nullopt;
 }
@@ -205,13 +270,15 @@ int fuse_activations(ir::Graph& g) {
       n.domain = kCpuDomain;
       n.sources.insert(n.sources.end(), absorbed_so_far.begin(), absorbed_so_far.end());
       continue;
-    } else if (auto hard_swish = match_hard_swish(m, n)) {
+    } else if (auto hard_swish = match_hard_swish(m, n);
+               hard_swish || (hard_swish = match_hard_swish_relu6(m, n))) {
       // The ONNX operator (opset 14) under its own name: the kernels and post-ops know it.
       n.op_type = "HardSwish";
       n.inputs = {*hard_swish};
+      n.attributes.clear();
       const auto absorbed = m.take_absorbed_sources();
       n.sources.insert(n.sources.end(), absorbed.begin(), absorbed.end());
-      removed += 1;
+      removed += static_cast<int>(absorbed.size());
       continue;
     } else if (auto swish = match_swish(m, n)) {
       n.op_type = "Swish";

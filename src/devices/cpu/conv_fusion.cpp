@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "ir/shape_inference.hpp"
+#include "passes/fold_batch_norm.hpp"
 #include "passes/graph_rewrite.hpp"
 
 namespace sinter::cpu {
@@ -70,7 +71,81 @@ struct Chain {
   bool scale_after_bias = false;
   std::string residual;  // the other operand of the Add done as the "sum" post-op
   std::string output;    // the last absorbed node's output (the fused node's output)
+  // Conv only: a per-output-channel affine (Mul/Add/Sub/Div by constants broadcast along the
+  // channels, BatchNormalization) right after the convolution, folded into weights and bias.
+  std::optional<passes::ChannelAffine> affine;
 };
+
+// The constant `t` as one value per channel of a conv output of rank `rank` with `channels`
+// channels: a scalar (repeated) or a tensor whose only non-1 dim, aligned to the output's
+// dims from the right as broadcasting does, is the channel axis.
+std::optional<std::vector<float>> per_channel(const Tensor* t, int64_t channels, int64_t rank) {
+  if (!t) return std::nullopt;
+  if (t->element_count() == 1) return std::vector<float>(channels, t->data_as<float>()[0]);
+  if (t->element_count() != channels || t->rank() > rank || t->rank() + 1 < rank)
+    return std::nullopt;
+  const int64_t channel_dim = 1 - (rank - t->rank());  // t's dim that lands on axis 1
+  for (int64_t d = 0; d < t->rank(); ++d)
+    if (t->shape()[d] != (d == channel_dim ? channels : 1)) return std::nullopt;
+  const float* v = t->data_as<float>();
+  return std::vector<float>(v, v + channels);
+}
+
+// `next` as a per-channel affine of `value` (the output of a conv with `channels` channels and
+// rank `rank`): x*k, k*x, x+k, k+x, x-k, x/k with k constant per channel, or BatchNormalization.
+std::optional<passes::ChannelAffine> channel_affine(const ir::Graph& g, const ir::Node& next,
+                                                    const std::string& value, int64_t channels,
+                                                    int64_t rank) {
+  if (!next.domain.empty() || next.outputs.size() != 1 || next.inputs.empty() ||
+      next.inputs[0].empty())
+    return std::nullopt;
+  if (next.op_type == "BatchNormalization")
+    return next.inputs[0] == value ? passes::batch_norm_affine(g, next, channels) : std::nullopt;
+  const bool commutes = next.op_type == "Mul" || next.op_type == "Add";
+  if (next.inputs.size() != 2 || (next.op_type != "Sub" && next.op_type != "Div" && !commutes))
+    return std::nullopt;
+  const int side = next.inputs[0] == value ? 1 : 0;
+  if (next.inputs[1 - side] != value || next.inputs[side] == value || (side == 0 && !commutes))
+    return std::nullopt;
+  const auto k = per_channel(passes::f32_constant(g, next.inputs[side]), channels, rank);
+  if (!k) return std::nullopt;
+  passes::ChannelAffine a{std::vector<float>(channels, 1.f), std::vector<float>(channels, 0.f)};
+  for (int64_t c = 0; c < channels; ++c) {
+    if (next.op_type == "Mul") a.scale[c] = (*k)[c];
+    if (next.op_type == "Div") a.scale[c] = 1.f / (*k)[c];
+    if (next.op_type == "Add") a.shift[c] = (*k)[c];
+    if (next.op_type == "Sub") a.shift[c] = -(*k)[c];
+  }
+  return a;
+}
+
+// `next` as alpha * value + beta with scalar constants (Mul, Add, Sub or Div by a scalar):
+// oneDNN's linear post-op.
+std::optional<PostOp> scalar_linear(const ir::Graph& g, const ir::Node& next,
+                                    const std::string& value) {
+  if (!next.domain.empty() || next.outputs.size() != 1 || next.inputs.size() != 2) return {};
+  const bool commutes = next.op_type == "Mul" || next.op_type == "Add";
+  if (next.op_type != "Sub" && next.op_type != "Div" && !commutes) return std::nullopt;
+  const int side = next.inputs[0] == value ? 1 : 0;
+  if (next.inputs[1 - side] != value || next.inputs[side] == value || (side == 0 && !commutes))
+    return std::nullopt;
+  const Tensor* k = passes::f32_constant(g, next.inputs[side]);
+  if (!k || k->element_count() != 1) return std::nullopt;
+  const float v = k->data_as<float>()[0];
+  if (next.op_type == "Mul") return PostOp{"linear", v, 0.f};
+  if (next.op_type == "Div") return PostOp{"linear", 1.f / v, 0.f};
+  return PostOp{"linear", 1.f, next.op_type == "Add" ? v : -v};
+}
+
+// a after b: x -> (x * b.scale + b.shift) * a.scale + a.shift.
+passes::ChannelAffine compose(const passes::ChannelAffine& a, const passes::ChannelAffine& b) {
+  passes::ChannelAffine r = b;
+  for (std::size_t c = 0; c < r.scale.size(); ++c) {
+    r.scale[c] = b.scale[c] * a.scale[c];
+    r.shift[c] = b.shift[c] * a.scale[c] + a.shift[c];
+  }
+  return r;
+}
 
 // For a binary ONNX `op` node with `value` as exactly one operand: the other; "" otherwise.
 std::string other_operand(const ir::Node& n, const char* op, const std::string& value) {
@@ -88,10 +163,13 @@ bool along_last_axis(const Tensor* t, int64_t count) {
 
 // Follows `node`'s output while the value has one reader and is not a graph output, absorbing
 // (marking `removed`) what can be a post-op. `bias_channels` > 0 lets a first Add of a constant
-// with that many elements become the bias.
+// with that many elements become the bias (MatMul). `conv_channels` > 0 lets per-channel affine
+// ops right after the node be folded into it (a Conv of that many output channels and output
+// rank `conv_rank`).
 Chain follow_chain(const ir::Graph& g, const ir::ShapeInference& shapes,
                    const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
-                   std::vector<bool>& removed, ir::Node& node, int64_t bias_channels) {
+                   std::vector<bool>& removed, ir::Node& node, int64_t bias_channels,
+                   int64_t conv_channels = 0, int64_t conv_rank = 0) {
   Chain c;
   c.output = node.outputs[0];
   for (;;) {
@@ -106,8 +184,24 @@ Chain follow_chain(const ir::Graph& g, const ir::ShapeInference& shapes,
     const std::string factor = other_operand(next, "Mul", c.output);
     const bool binary_mul = !factor.empty();
     const Tensor* scale = binary_mul ? passes::f32_constant(g, factor) : nullptr;
-    if (binary_add && c.post.empty() && c.bias.empty() && bias_channels > 0 &&
-        along_last_axis(bias, bias_channels)) {
+    std::optional<passes::ChannelAffine> affine;
+    if (conv_channels > 0 && c.post.empty() && c.residual.empty())
+      affine = channel_affine(g, next, c.output, conv_channels, conv_rank);
+    std::optional<PostOp> linear;
+    if (!affine && !c.post.empty()) linear = scalar_linear(g, next, c.output);
+    if (affine) {
+      c.affine = c.affine ? compose(*affine, *c.affine) : *affine;
+    } else if (linear) {
+      // Two affine steps in a row are one: c (a x + b) + d.
+      if (c.post.back().kind == "linear") {
+        PostOp& last = c.post.back();
+        last.beta = linear->alpha * last.beta + linear->beta;
+        last.alpha *= linear->alpha;
+      } else {
+        c.post.push_back(*linear);
+      }
+    } else if (binary_add && c.post.empty() && c.bias.empty() && bias_channels > 0 &&
+               along_last_axis(bias, bias_channels)) {
       c.bias = other;
     } else if (binary_mul && c.post.empty() && c.column_scale.empty() && bias_channels > 0 &&
                along_last_axis(scale, bias_channels)) {
@@ -158,23 +252,70 @@ void drop_removed(ir::Graph& g, const std::vector<bool>& removed) {
 
 }  // namespace
 
+namespace {
+
+// New weights and bias for a conv whose outputs are then scaled and shifted per channel:
+// W'[oc] = W[oc] * scale[oc], B'[oc] = B[oc] * scale[oc] + shift[oc]. A Conv's output channel
+// is the weights' first axis; a ConvTranspose's weights are [C_in, C_out / group, k...], output
+// channel g * (C_out / group) + j being column j of group g's input channels. The originals
+// stay where other nodes read them.
+void fold_affine(ir::Graph& g, ir::Node& conv, bool transposed, int64_t group,
+                 const passes::ChannelAffine& a) {
+  const Tensor& w = *passes::f32_constant(g, conv.inputs[1]);
+  const int64_t channels = static_cast<int64_t>(a.scale.size());
+  Tensor folded = Tensor::uninitialized(ElementType::f32, w.shape());
+  const float* from = w.data_as<float>();
+  float* to = folded.data_as<float>();
+  const int64_t taps = element_count(Shape(w.shape().begin() + 2, w.shape().end()));
+  const int64_t rows = w.shape()[0], cols = w.shape()[1];
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t oc = transposed ? r / (rows / group) * cols + c : r;
+      const int64_t at = (r * cols + c) * taps;
+      for (int64_t t = 0; t < taps; ++t) to[at + t] = from[at + t] * a.scale[oc];
+    }
+  }
+  Tensor bias = Tensor::uninitialized(ElementType::f32, {channels});
+  const Tensor* old_bias = conv.inputs.size() > 2 && !conv.inputs[2].empty()
+                               ? passes::f32_constant(g, conv.inputs[2])
+                               : nullptr;
+  for (int64_t oc = 0; oc < channels; ++oc)
+    bias.data_as<float>()[oc] =
+        (old_bias ? old_bias->data_as<float>()[oc] * a.scale[oc] : 0.f) + a.shift[oc];
+  const std::string w_name = passes::fresh_constant_name(g, conv.inputs[1] + "_affine");
+  const std::string b_name = passes::fresh_constant_name(g, conv.outputs[0] + "_bias");
+  g.constants[w_name] = std::move(folded);
+  g.constants[b_name] = std::move(bias);
+  conv.inputs.resize(std::max<std::size_t>(conv.inputs.size(), 3));
+  conv.inputs[1] = w_name;
+  conv.inputs[2] = b_name;
+}
+
+}  // namespace
+
 int fuse_convolutions(ir::Graph& g, const ir::ShapeInference& shapes, int& convs) {
   convs = 0;
   const auto readers = passes::readers_of(g);
   std::vector<bool> removed(g.nodes.size(), false);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& conv = g.nodes[i];
-    if (removed[i] || conv.op_type != "Conv" || !conv.domain.empty() || conv.inputs.size() < 2 ||
-        conv.outputs.size() != 1 || conv.inputs[0].empty())
+    const bool transposed = conv.op_type == "ConvTranspose";
+    if (removed[i] || (conv.op_type != "Conv" && !transposed) || !conv.domain.empty() ||
+        conv.inputs.size() < 2 || conv.outputs.size() != 1 || conv.inputs[0].empty())
       continue;
     const Tensor* w = passes::f32_constant(g, conv.inputs[1]);
     if (!w || w->rank() < 3 || w->rank() > 5) continue;
     if (conv.inputs.size() > 2 && !conv.inputs[2].empty() &&
         !passes::f32_constant(g, conv.inputs[2]))
       continue;
-    const Chain chain = follow_chain(g, shapes, readers, removed, conv, 0);
+    if (transposed && w->rank() > 4) continue;  // 3-D: the plain kernel
+    const int64_t group = std::max<int64_t>(1, conv.attr_int("group", 1));
+    if (w->shape()[0] % group != 0) continue;  // left to the plain kernel, which names the error
+    const int64_t channels = transposed ? w->shape()[1] * group : w->shape()[0];
+    const Chain chain = follow_chain(g, shapes, readers, removed, conv, 0, channels, w->rank());
+    if (chain.affine) fold_affine(g, conv, transposed, group, *chain.affine);
     conv.domain = kCpuDomain;
-    conv.op_type = "FusedConv";
+    conv.op_type = transposed ? "FusedConvTranspose" : "FusedConv";
     conv.inputs.resize(4);
     conv.inputs[3] = chain.residual;
     set_post_op_attributes(conv, chain);

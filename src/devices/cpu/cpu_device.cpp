@@ -95,6 +95,12 @@ std::string implementation_of(const ir::Node& n) {
       for (const auto& p : post->strings) s += " + " + p;
     return s;
   }
+  if (n.domain == kCpuDomain && n.op_type == "FusedConvTranspose") {
+    std::string s = "sgemm + col2im transposed convolution";
+    if (const ir::Attribute* post = n.find("post_ops"))
+      for (const auto& p : post->strings) s += " + " + p;
+    return s;
+  }
   if (n.domain == kCpuDomain && (n.op_type == "GlobalAveragePool" || n.op_type == "ChannelScale" ||
                                  n.op_type == "ChannelShift" || n.op_type == "Resize"))
     return "C++ kernel on the convolutions' channels-last layout";
@@ -147,6 +153,7 @@ std::string implementation_of(const ir::Node& n) {
 std::string original_op(const ir::Node& n) {
   if (n.domain != kCpuDomain) return n.op_type;
   if (n.op_type == "FusedConv") return "Conv";
+  if (n.op_type == "FusedConvTranspose") return "ConvTranspose";
   if (n.op_type == "FusedMatMul") return "MatMul";
   if (n.op_type == "GroupNorm") return "GroupNorm";
   if (n.op_type == "ChannelLayerNorm") return "LayerNorm";

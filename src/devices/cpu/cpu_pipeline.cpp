@@ -1,5 +1,7 @@
 #include "devices/cpu/cpu_pipeline.hpp"
 
+#include <unordered_set>
+
 #include "devices/cpu/activation_fusion.hpp"
 #include "devices/cpu/attention_fusion.hpp"
 #include "devices/cpu/bf16_marking.hpp"
@@ -16,6 +18,87 @@
 
 namespace sinter::cpu {
 
+namespace {
+
+// The rewrites that need no layout decision: constants first (exporters store weights as
+// Constant nodes or behind Cast/Identity; folding them makes them constants like initializers,
+// so BatchNorm folding and the fusions below find them), then the device-independent passes,
+// then the CPU's fusions. Returns the shapes inferred before the CPU's own ops appear.
+ir::ShapeInference rewrite(ir::Graph& g, passes::OptimizationReport& report) {
+  const int folded = fold_constants(g);
+  passes::OptimizationReport generic = passes::optimize_graph(g);
+  report.applied.insert(report.applied.end(), generic.applied.begin(), generic.applied.end());
+  report.applied.emplace_back("nodes folded into constants", folded);
+  // Shapes before the CPU's own rewrites: its internal ops have no shape rules, and fused
+  // nodes keep the output names of the nodes they replace.
+  ir::ShapeInference shapes = ir::infer_shapes(g);
+  report.applied.emplace_back("nodes fused into Swish/GELU activations", fuse_activations(g));
+  report.applied.emplace_back("nodes fused into LayerNormalization", fuse_layer_norms(g, shapes));
+  report.applied.emplace_back("nodes fused into GroupNorm", fuse_group_norms(g, shapes));
+  report.applied.emplace_back("nodes fused into Attention", fuse_attention(g, shapes));
+  int convs = 0;
+  const int absorbed = fuse_convolutions(g, shapes, convs);
+  report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);
+  report.applied.emplace_back("activations and Adds fused into Conv", absorbed);
+  report.applied.emplace_back("nodes fused into SqueezeExcite", fuse_squeeze_excite(g, shapes));
+  int matmuls = 0;
+  const int absorbed_by_matmul = fuse_matmuls(g, shapes, matmuls);
+  report.applied.emplace_back("MatMul with pre-packed oneDNN weights", matmuls);
+  report.applied.emplace_back("bias, activations and Adds fused into MatMul", absorbed_by_matmul);
+  passes::remove_dead_nodes(g);  // weights the fusions replaced (scaled copies made)
+  return shapes;
+}
+
+// Names `g` reads (its nodes and their own subgraphs) or returns without defining them: values
+// of the enclosing graphs.
+std::vector<std::string> outer_names(const ir::Graph& g) {
+  std::unordered_set<std::string> defined, read;
+  for (const auto& in : g.inputs) defined.insert(in.name);
+  for (const auto& [name, _] : g.constants) defined.insert(name);
+  for (const auto& n : g.nodes) {
+    defined.insert(n.outputs.begin(), n.outputs.end());
+    ir::collect_reads(n, read);
+  }
+  for (const auto& o : g.outputs) read.insert(o.name);
+  std::vector<std::string> outer;
+  for (const auto& name : read)
+    if (!name.empty() && !defined.count(name)) outer.push_back(name);
+  return outer;
+}
+
+void optimize_subgraphs(ir::Graph& g, passes::OptimizationReport& report);
+
+// A body (If branch, Loop or Scan body) gets the same rewrites as a graph, on its own copy (the
+// model's graph shares its bodies). What it reads from enclosing graphs is declared as inputs of
+// unknown shape while the passes run, so they treat those values as what they are: computed
+// elsewhere, neither constants nor dead.
+std::shared_ptr<ir::Graph> optimized_body(const ir::Graph& body,
+                                          passes::OptimizationReport& report) {
+  auto copy = std::make_shared<ir::Graph>(body);
+  const std::size_t own_inputs = copy->inputs.size();
+  for (const auto& name : outer_names(*copy)) {
+    PortInfo p;
+    p.name = name;
+    p.kind = PortInfo::Kind::unknown;
+    copy->inputs.push_back(p);
+  }
+  rewrite(*copy, report);
+  copy->inputs.resize(own_inputs);
+  optimize_subgraphs(*copy, report);
+  return copy;
+}
+
+void optimize_subgraphs(ir::Graph& g, passes::OptimizationReport& report) {
+  for (auto& n : g.nodes) {
+    for (auto& [_, a] : n.attributes) {
+      if (a.g) a.g = optimized_body(*a.g, report);
+      for (auto& body : a.graphs) body = optimized_body(*body, report);
+    }
+  }
+}
+
+}  // namespace
+
 CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision,
                             const std::map<std::string, Shape>& input_shapes) {
   auto optimized = std::make_shared<ir::Graph>(graph);
@@ -27,29 +110,13 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision
     in.shape.clear();
     for (int64_t d : it->second) in.shape.push_back({d, ""});
   }
-  passes::OptimizationReport report = passes::optimize_graph(*optimized);
-  const int folded = fold_constants(*optimized);
-  if (folded > 0) passes::remove_dead_nodes(*optimized);  // and the constants folded away
-  report.applied.emplace_back("nodes folded into constants", folded);
-  // Shapes before the CPU's own rewrites: its internal ops have no shape rules, and fused
-  // nodes keep the output names of the nodes they replace.
-  const ir::ShapeInference shapes = ir::infer_shapes(*optimized);
-  report.applied.emplace_back("nodes fused into Swish/GELU activations",
-                              fuse_activations(*optimized));
-  report.applied.emplace_back("nodes fused into LayerNormalization",
-                              fuse_layer_norms(*optimized, shapes));
-  report.applied.emplace_back("nodes fused into GroupNorm", fuse_group_norms(*optimized, shapes));
-  report.applied.emplace_back("nodes fused into Attention", fuse_attention(*optimized, shapes));
-  int convs = 0;
-  const int absorbed = fuse_convolutions(*optimized, shapes, convs);
-  report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);
-  report.applied.emplace_back("activations and Adds fused into Conv", absorbed);
-  report.applied.emplace_back("nodes fused into SqueezeExcite",
-                              fuse_squeeze_excite(*optimized, shapes));
-  int matmuls = 0;
-  const int absorbed_by_matmul = fuse_matmuls(*optimized, shapes, matmuls);
-  report.applied.emplace_back("MatMul with pre-packed oneDNN weights", matmuls);
-  report.applied.emplace_back("bias, activations and Adds fused into MatMul", absorbed_by_matmul);
+  passes::OptimizationReport report;
+  const ir::ShapeInference shapes = rewrite(*optimized, report);
+  passes::OptimizationReport in_bodies;
+  optimize_subgraphs(*optimized, in_bodies);
+  for (auto& [what, count] : in_bodies.applied) {
+    if (count > 0) report.applied.emplace_back(what + " (in If/Loop/Scan bodies)", count);
+  }
   report.applied.emplace_back(
       "values kept in the convolutions' layout",
       keep_conv_layouts(*optimized, onednn::preferred_conv_layout(), shapes));

@@ -69,6 +69,10 @@ ExecutionPlan::ExecutionPlan(const ir::Graph& graph)
   // A constant that is also a graph input is only a default the caller may replace.
   std::unordered_set<std::string> inputs;
   for (const auto& in : graph.inputs) inputs.insert(in.name);
+  // Only values this graph's nodes make may be taken over by their last reader: a subgraph's
+  // body also reads values of the enclosing graph, which live on after it.
+  std::unordered_set<std::string> produced;
+  for (const auto& n : graph.nodes) produced.insert(n.outputs.begin(), n.outputs.end());
   for (const auto& n : graph.nodes) {
     kernels.push_back(registry.find(n.domain, n.op_type));
     const std::size_t node = kernels.size() - 1;
@@ -77,12 +81,19 @@ ExecutionPlan::ExecutionPlan(const ir::Graph& graph)
       const std::string& v = n.inputs[i];
       constant[i] = graph.constants.count(v) && !inputs.count(v);
       // Values a node makes (not the caller's inputs, not constants), read here once and last.
-      last_read[i] = !v.empty() && !graph.constants.count(v) && !inputs.count(v) &&
-                     std::count(n.inputs.begin(), n.inputs.end(), v) == 1 &&
+      last_read[i] = !v.empty() && produced.count(v) && !graph.constants.count(v) &&
+                     !inputs.count(v) && std::count(n.inputs.begin(), n.inputs.end(), v) == 1 &&
                      std::find(dying[node].begin(), dying[node].end(), v) != dying[node].end();
     }
     caches.emplace_back(std::move(constant), std::move(last_read));
   }
+}
+
+const ExecutionPlan& ExecutionPlan::subgraph_plan(const ir::Graph& body) const {
+  std::lock_guard<std::mutex> lock(subgraph_mutex_);
+  std::unique_ptr<ExecutionPlan>& p = subgraph_plans_[&body];
+  if (!p) p = std::make_unique<ExecutionPlan>(body);
+  return *p;
 }
 
 void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile,
@@ -96,8 +107,8 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
       plan ? std::vector<std::vector<std::string>>{} : ir::values_dying_after(graph);
   const auto& dying = plan ? plan->dying : dying_here;
 
-  SubgraphRunner runner = [&scope](const ir::Graph& g, std::vector<Value> feeds) {
-    return run_subgraph(g, std::move(feeds), &scope);
+  SubgraphRunner runner = [&scope, plan](const ir::Graph& g, std::vector<Value> feeds) {
+    return run_subgraph(g, std::move(feeds), &scope, plan ? &plan->subgraph_plan(g) : nullptr);
   };
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
     const ir::Node& node = graph.nodes[i];
@@ -135,15 +146,15 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
 }
 
 std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,
-                                const Scope* parent) {
-  const ConstantValues constants = constant_values(graph);
-  Scope scope(constants, parent);
+                                const Scope* parent, const ExecutionPlan* plan) {
+  const ConstantValues own_constants = plan ? ConstantValues{} : constant_values(graph);
+  Scope scope(plan ? plan->constants : own_constants, parent);
   SINTER_CHECK(feeds.size() <= graph.inputs.size(), invalid_model,
                "subgraph '{}' takes {} inputs but was given {}", graph.name, graph.inputs.size(),
                feeds.size());
   for (std::size_t i = 0; i < feeds.size(); ++i)
     scope.set(graph.inputs[i].name, std::move(feeds[i]));
-  run_nodes(graph, scope);
+  run_nodes(graph, scope, nullptr, plan);
   std::vector<Value> outputs;
   for (const auto& o : graph.outputs) {
     const Value* v = scope.find(o.name);

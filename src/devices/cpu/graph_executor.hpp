@@ -4,6 +4,8 @@
 
 #include <deque>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,13 +44,23 @@ class Scope {
 };
 
 // What a compiled graph works out once instead of on every run: each node's kernel, the values
-// to release after each node, and each node's cache (prepared primitives).
+// to release after each node, and each node's cache (prepared primitives). The bodies of its
+// If/Loop/Scan nodes get plans of their own, made on their first run and kept, so a body's
+// primitives are prepared once too, not on every iteration or call.
 struct ExecutionPlan {
   explicit ExecutionPlan(const ir::Graph& graph);
   ConstantValues constants;
   std::vector<Kernel> kernels;                  // per node; nullptr: none (an error when run)
   std::vector<std::vector<std::string>> dying;  // per node: values whose last reader it is
   mutable std::deque<NodeCache> caches;         // per node; thread-safe
+
+  // The plan of `body`, a subgraph held by one of this graph's nodes (thread-safe; the body
+  // must live as long as this plan, as the compiled graph's bodies do).
+  const ExecutionPlan& subgraph_plan(const ir::Graph& body) const;
+
+ private:
+  mutable std::mutex subgraph_mutex_;
+  mutable std::map<const ir::Graph*, std::unique_ptr<ExecutionPlan>> subgraph_plans_;
 };
 
 // Runs all nodes of `graph` in `scope` (which already holds the graph inputs).
@@ -59,7 +71,8 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
                const ExecutionPlan* plan = nullptr);
 
 // Runs `graph` with its inputs bound by position to `feeds`, below `parent`; returns outputs.
+// `plan`, when given, was made for `graph` (ExecutionPlan::subgraph_plan).
 std::vector<Value> run_subgraph(const ir::Graph& graph, std::vector<Value> feeds,
-                                const Scope* parent);
+                                const Scope* parent, const ExecutionPlan* plan = nullptr);
 
 }  // namespace sinter::cpu

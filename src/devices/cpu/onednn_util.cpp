@@ -126,6 +126,8 @@ dnnl::post_ops post_ops_of(const ir::Node& n) {
     } else if (kind == "hard_sigmoid") {  // clip(alpha x + beta, 0, 1)
       ops.append_eltwise(1.f, alg::eltwise_linear, alpha[k], beta[k]);
       ops.append_eltwise(1.f, alg::eltwise_clip_v2, 0.f, 1.f);
+    } else if (kind == "linear") {  // alpha x + beta
+      ops.append_eltwise(1.f, alg::eltwise_linear, alpha[k], beta[k]);
     } else if (kind == "clip") {
       ops.append_eltwise(1.f, alg::eltwise_clip_v2, alpha[k], beta[k]);
     } else {

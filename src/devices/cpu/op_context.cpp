@@ -82,6 +82,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_signal_ops(r);
     register_loss_ops(r);
     register_fused_conv_ops(r);
+    register_fused_conv_transpose_ops(r);
     register_fused_norm_ops(r);
     register_fused_attention_ops(r);
     register_channels_last_ops(r);
