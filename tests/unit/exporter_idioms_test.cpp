@@ -9,8 +9,11 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 
+#include "base/half.hpp"
 #include "devices/cpu/cpu_device.hpp"
+#include "devices/cpu/onednn_util.hpp"
 
 using namespace sinter;
 
@@ -266,4 +269,116 @@ TEST(ExporterIdioms, ConvTransposeGeometriesMatchTheDefinition) {
       EXPECT_NEAR(y.data_as<float>()[i], 1 / (1 + std::exp(-bn)), 1e-5) << i;
     }
   }
+}
+
+// An fp16 model as float16 converters write it: f16 input and output, f16 weights, a Conv in
+// f16 and an f32 island (Cast to f32, Sigmoid, Cast back). The CPU computes it all in f32: the
+// weights widened once, the Casts gone, the Conv a fused oneDNN convolution with the sigmoid as
+// its post-op; the caller still passes and gets f16. The result is the f32 formula rounded to
+// f16 once at the end (an f16-computing runtime rounds after every op instead).
+TEST(ExporterIdioms, Fp16ModelsComputeInF32WithTheirInterfaceKept) {
+  const int c = 4, m = 8, h = 6, wd = 5;
+  const std::vector<float> xs = wave(c * h * wd, 1.f, 0.43f), w = wave(m * c * 9, 0.3f, 0.19f);
+  Tensor w16(ElementType::f16, {m, c, 3, 3}), x16(ElementType::f16, {1, c, h, wd});
+  for (std::size_t i = 0; i < w.size(); ++i) w16.data_as<f16>()[i] = f16(w[i]);
+  for (std::size_t i = 0; i < xs.size(); ++i) x16.data_as<f16>()[i] = f16(xs[i]);
+  ir::Graph g;
+  g.opsets[""] = 13;
+  g.inputs.push_back(
+      {"x", PortInfo::Kind::tensor, ElementType::f16, true, {{1, ""}, {c, ""}, {h, ""}, {wd, ""}}});
+  g.constants["w"] = w16;
+  with_ints(g.add_node("Conv", {"x", "w"}, {"conv"}), "pads", {1, 1, 1, 1});
+  auto cast = [&](const std::string& from, const std::string& to, ElementType type) {
+    ir::Node& n = g.add_node("Cast", {from}, {to});
+    n.attributes["to"].kind = ir::Attribute::Kind::i;
+    n.attributes["to"].i = static_cast<int64_t>(type);
+  };
+  cast("conv", "conv32", ElementType::f32);
+  g.add_node("Sigmoid", {"conv32"}, {"sig32"});
+  cast("sig32", "y", ElementType::f16);
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f16, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto placement = exe->placement();
+  EXPECT_EQ(placement.node_implementation[0], "oneDNN convolution + sigmoid");
+  EXPECT_EQ(placement.node_implementation[1], "removed by graph optimisation");
+  EXPECT_EQ(placement.node_implementation[2], "fused into Conv");
+  std::map<std::string, Value> values = {{"x", x16}};
+  exe->run(values);
+  const Tensor& y = values.at("y").tensor();
+  ASSERT_EQ(y.element_type(), ElementType::f16);
+  std::vector<float> x_rounded(xs.size()), w_rounded(w.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) x_rounded[i] = float(x16.data_as<f16>()[i]);
+  for (std::size_t i = 0; i < w.size(); ++i) w_rounded[i] = float(w16.data_as<f16>()[i]);
+  const auto ref = conv2d(x_rounded, w_rounded, c, m, h, wd, 3, 1);
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const float expected = float(f16(static_cast<float>(1 / (1 + std::exp(-ref[i])))));
+    // One f16 rounding of a value in (0, 1): within half an f16 unit, 2^-12 at most.
+    EXPECT_NEAR(float(y.data_as<f16>()[i]), expected, 2.5e-4) << i;
+  }
+}
+
+namespace {
+
+// Bilinear resize of one plane by ONNX's half_pixel rule (align_corners = false), the source
+// coordinate clamped to the input as the spec's linear mode does.
+std::vector<double> bilinear(const std::vector<double>& x, int h, int wd, int oh, int ow) {
+  std::vector<double> y(static_cast<std::size_t>(oh * ow));
+  auto source = [](int o, int in, int out) {
+    const double s = std::clamp((o + 0.5) * in / out - 0.5, 0.0, in - 1.0);
+    const int i0 = static_cast<int>(std::floor(s));
+    return std::tuple{i0, std::min(i0 + 1, in - 1), s - i0};
+  };
+  for (int i = 0; i < oh; ++i)
+    for (int j = 0; j < ow; ++j) {
+      const auto [r0, r1, fr] = source(i, h, oh);
+      const auto [c0, c1, fc] = source(j, wd, ow);
+      y[i * ow + j] = (1 - fr) * ((1 - fc) * x[r0 * wd + c0] + fc * x[r0 * wd + c1]) +
+                      fr * ((1 - fc) * x[r1 * wd + c0] + fc * x[r1 * wd + c1]);
+    }
+  return y;
+}
+
+}  // namespace
+
+// A bilinear Resize (half_pixel, to a size given by a constant, not a whole factor) between two
+// convolutions: with channels-last convolutions (AVX-512 CPUs) it resizes whole pixels of
+// that memory instead of making plain copies; either way the values are the formula's.
+TEST(ExporterIdioms, BilinearResizeBetweenConvolutionsMatchesTheFormula) {
+  const int c = 8, h = 5, wd = 6, oh = 8, ow = 9;
+  const std::vector<float> xs = wave(c * h * wd, 1.f, 0.31f), w1 = wave(c * c, 0.4f, 0.27f),
+                           w2 = wave(c * c, 0.3f, 0.61f);
+  ir::Graph g;
+  g.opsets[""] = 13;
+  add_f32_input(g, "x", {1, c, h, wd});
+  g.constants["w1"] = f32({c, c, 1, 1}, w1);
+  g.constants["w2"] = f32({c, c, 1, 1}, w2);
+  Tensor sizes(ElementType::i64, {4});
+  const int64_t target[] = {1, c, oh, ow};
+  std::copy(target, target + 4, sizes.data_as<int64_t>());
+  g.constants["sizes"] = sizes;
+  g.add_node("Conv", {"x", "w1"}, {"a"});
+  ir::Node& resize = g.add_node("Resize", {"a", "", "", "sizes"}, {"up"});
+  resize.attributes["mode"].kind = ir::Attribute::Kind::s;
+  resize.attributes["mode"].s = "linear";
+  g.add_node("Conv", {"up", "w2"}, {"y"});
+  add_output(g, "y");
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  if (cpu::onednn::preferred_conv_layout() == cpu::onednn::kChannelsLast) {
+    EXPECT_EQ(exe->placement().node_implementation[1],
+              "C++ kernel on the convolutions' channels-last layout");
+  }
+  std::map<std::string, Value> values = {{"x", f32({1, c, h, wd}, xs)}};
+  exe->run(values);
+  const auto a = conv2d(xs, w1, c, c, h, wd, 1, 0);
+  std::vector<float> up(static_cast<std::size_t>(c * oh * ow));
+  for (int ch = 0; ch < c; ++ch) {
+    const std::vector<double> plane(a.begin() + ch * h * wd, a.begin() + (ch + 1) * h * wd);
+    const auto r = bilinear(plane, h, wd, oh, ow);
+    std::copy(r.begin(), r.end(), up.begin() + ch * oh * ow);
+  }
+  const auto y = conv2d(up, w2, c, c, oh, ow, 1, 0);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    EXPECT_NEAR(values.at("y").tensor().data_as<float>()[i], y[i], 1e-5) << i;
 }

@@ -7,6 +7,7 @@
 #include "devices/cpu/bf16_marking.hpp"
 #include "devices/cpu/constant_folding.hpp"
 #include "devices/cpu/conv_fusion.hpp"
+#include "devices/cpu/f16_widening.hpp"
 #include "devices/cpu/layout_propagation.hpp"
 #include "devices/cpu/norm_fusion.hpp"
 #include "devices/cpu/onednn_util.hpp"
@@ -111,6 +112,7 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision
     for (int64_t d : it->second) in.shape.push_back({d, ""});
   }
   passes::OptimizationReport report;
+  report.applied.emplace_back("f16 values computed in f32", widen_f16(*optimized));
   const ir::ShapeInference shapes = rewrite(*optimized, report);
   passes::OptimizationReport in_bodies;
   optimize_subgraphs(*optimized, in_bodies);

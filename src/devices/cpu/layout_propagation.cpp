@@ -168,6 +168,24 @@ std::optional<std::vector<int64_t>> nearest_upsampling(const ir::Node& n,
   return factors;
 }
 
+// Any other Resize of the two spatial axes of a 4-D f32 tensor (N and C unchanged) that never
+// reads outside its input: bilinear and bicubic upsampling and downsampling between
+// convolutions (IS-Net's and U^2-Net's decoders, DBNet's necks), computed on whole pixels of
+// channels-last memory. tf_crop_and_resize (extrapolates) and tf_half_pixel_for_nn with a
+// non-nearest mode (shifts the N and C axes by half a pixel) stay plain.
+bool spatial_resize(const ir::Node& n, const ir::ShapeInference& shapes) {
+  if (!n.domain.empty() || n.op_type != "Resize" || n.inputs.empty() || n.outputs.size() != 1 ||
+      n.find("axes"))
+    return false;
+  const std::string mode = n.attr_string("mode", "nearest");
+  const std::string coord = n.attr_string("coordinate_transformation_mode", "half_pixel");
+  if (coord == "tf_crop_and_resize" || (coord == "tf_half_pixel_for_nn" && mode != "nearest"))
+    return false;
+  const auto* x = known_f32_dims(shapes, n.inputs[0]);
+  const auto* y = known_f32_dims(shapes, n.outputs[0]);
+  return x && y && x->size() == 4 && y->size() == 4 && (*x)[0] == (*y)[0] && (*x)[1] == (*y)[1];
+}
+
 // Concat along the channel axis (1) of f32 tensors of known shape.
 bool concat_over_channels(const ir::Node& n, const ir::ShapeInference& shapes) {
   if (!n.domain.empty() || n.op_type != "Concat" || n.inputs.empty() || n.outputs.size() != 1)
@@ -219,7 +237,7 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     } else if (concat_over_channels(n, shapes)) {
       for (std::size_t k = 0; k < n.inputs.size(); ++k) sources[i].push_back(k);
     } else if (channels_last) {
-      if (takes_channels_last(n) || nearest_upsampling(n, shapes))
+      if (takes_channels_last(n) || nearest_upsampling(n, shapes) || spatial_resize(n, shapes))
         sources[i] = {0};
       else if (const int side = channel_scale_input(n, shapes); side >= 0)
         sources[i] = {static_cast<std::size_t>(side)};
@@ -385,6 +403,11 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
       n.attributes.clear();
       n.attributes["factors"].kind = ir::Attribute::Kind::ints;
       n.attributes["factors"].ints = *factors;
+      set_layout(n, "layout");
+    } else if (channels_last && spatial_resize(n, shapes) && kept.count(n.outputs[0])) {
+      n.domain = kCpuDomain;  // the internal op of the same name, its ONNX attributes kept
+      n.attributes["onnx_opset"].kind = ir::Attribute::Kind::i;
+      n.attributes["onnx_opset"].i = g.opset("");
       set_layout(n, "layout");
     } else if (takes_channels_last(n) && kept.count(n.inputs[0])) {
       set_layout(n, "layout");

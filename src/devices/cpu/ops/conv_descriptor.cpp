@@ -1,5 +1,6 @@
 #include "devices/cpu/ops/conv_descriptor.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -76,7 +77,13 @@ bool winograd_pays(const ConvDims& d, const ConvGeometry& g, const dnnl::primiti
     // 256x256). Above glibc's mmap threshold as make_cpu_device sets it, every run would get
     // fresh pages and fault them all in (40,000 faults for 160 MB, of the order of the time
     // saved; estimated, not measured here): such layers stay direct.
-    return pd.scratchpad_desc().get_size() <= kMaxScratchBytes;
+    // The kernels compute in nChw16c, so the node stages its input and output in that layout
+    // (onednn::scratch_memory): above kMaxKeptScratchBytes those copies are fresh memory on
+    // every run too. IS-Net's 64-channel 3x3 layers at 512x512 (64 MB each way) took 480 ms
+    // per layer with Winograd and its staging, 29 ms of it in the kernel.
+    const std::size_t staged = std::max(pd.src_desc().get_size(), pd.dst_desc().get_size());
+    return pd.scratchpad_desc().get_size() <= kMaxScratchBytes &&
+           staged <= onednn::kMaxKeptScratchBytes;
   } catch (const dnnl::error&) {
     return false;  // no Winograd kernel for this CPU, these shapes or these post-ops
   }

@@ -1,7 +1,8 @@
 // The internal ops that let values stay in the convolutions' layout between convolutions
 // (layout_propagation.cpp): GlobalAveragePool over an NHWC input; ChannelScale / ChannelShift,
 // the Mul / Add of an NHWC tensor and one value per channel (and sample); views of channels-last
-// memory as tokens and back; nearest upsampling of NHWC pixels. Logical shapes stay NCHW; only
+// memory as tokens and back; Resize of the spatial axes (nearest by whole factors, and linear,
+// cubic and nearest in general). Logical shapes stay NCHW; only
 // the element order differs. Layout propagation makes these only for channels-last values (the
 // plain cases stay the ONNX ops), so that is the one layout they read. Two take any of the kept
 // layouts (attribute layout): Concat along the channels, and LayoutToPlain, the copy into NCHW
@@ -13,6 +14,7 @@
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/column_totals.hpp"
+#include "devices/cpu/ops/resize_plan.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
@@ -183,9 +185,9 @@ void op_concat_in_conv_layout(OpContext& ctx) {
 // Nearest-neighbour upsampling by whole factors (attribute factors, one per spatial axis) of a
 // channels-last image: each output pixel is a copy of the C channels of input pixel
 // (y / fy, x / fx, ...). Made by layout propagation for PyTorch's F.interpolate(mode="nearest").
-void op_resize_channels_last(OpContext& ctx) {
-  const Tensor& x = ctx.input(0);
-  check_channels_last_f32(ctx, x, "layout");
+// Whole-factor nearest upsampling (attribute factors): every output pixel a copy of one input
+// pixel's C channels.
+void resize_by_factors(OpContext& ctx, const Tensor& x) {
   const std::vector<int64_t> factors = ctx.attr_ints("factors");
   ctx.check(factors.size() + 2 == static_cast<std::size_t>(x.rank()),
             "needs one factor per spatial axis of {}", to_string(x.shape()));
@@ -214,6 +216,75 @@ void op_resize_channels_last(OpContext& ctx) {
     std::copy_n(src + (n_pixel / out_pixels * in_pixels + in_pixel) * C, C, dst + n_pixel * C);
   }
   ctx.set_output(0, out);
+}
+
+// Any other Resize of the two spatial axes (N and C unchanged; linear, cubic or nearest, as
+// the node's ONNX attributes and inputs say): per output row the input rows it reads, weighted,
+// summed into one row of in_w pixels, then each output pixel the weighted sum of the pixels its
+// width taps name; both steps over whole pixels of C channels (vectorised).
+void resize_spatial(OpContext& ctx, const Tensor& x) {
+  ctx.check(x.rank() == 4, "resizes 4-D tensors, got {}", to_string(x.shape()));
+  // The node is in sinter.cpu's domain; its attributes and inputs are the ONNX Resize's of the
+  // model's opset (kept by layout propagation).
+  const ResizePlan plan = plan_resize(ctx, x, ctx.attr_i("onnx_opset", 11));
+  std::vector<std::vector<std::vector<Tap>>> taps(4);
+  for (int64_t d = 0; d < 4; ++d) {
+    const double start = plan.roi.size() == 8 ? plan.roi[d] : 0.0;
+    const double end = plan.roi.size() == 8 ? plan.roi[4 + d] : 1.0;
+    taps[d] = axis_taps(plan.params, x.shape()[d], plan.out_shape[d], plan.scales[d], start, end);
+  }
+  // Layout propagation keeps only resizes that leave N and C as they are and never extrapolate.
+  for (int64_t d = 0; d < 4; ++d) {
+    for (std::size_t j = 0; j < taps[d].size(); ++j) {
+      ctx.check(!taps[d][j].empty(), "reads outside its input (extrapolation) on axis {}", d);
+      if (d >= 2) continue;
+      for (const Tap& t : taps[d][j])
+        ctx.check(t.weight == (static_cast<std::size_t>(t.index) == j ? 1.0 : 0.0),
+                  "changes axis {}, which the channels-last kernel keeps", d);
+    }
+  }
+  Tensor out = Tensor::uninitialized(ElementType::f32, plan.out_shape);
+  const int64_t N = x.shape()[0], C = x.shape()[1], in_h = x.shape()[2], in_w = x.shape()[3];
+  const int64_t out_h = plan.out_shape[2], out_w = plan.out_shape[3];
+  const float* src = x.data_as<float>();
+  float* dst = out.data_as<float>();
+#pragma omp parallel
+  {
+    std::vector<float> row(static_cast<std::size_t>(in_w * C));
+#pragma omp for schedule(static)
+    for (int64_t nh = 0; nh < N * out_h; ++nh) {
+      const int64_t n = nh / out_h, oh = nh % out_h;
+      const auto& th = taps[2][oh];
+      std::fill(row.begin(), row.end(), 0.f);
+      for (const Tap& t : th) {
+        const float w = static_cast<float>(t.weight);
+        if (w == 0.f) continue;
+        const float* in_row = src + (n * in_h + t.index) * in_w * C;
+        for (int64_t i = 0; i < in_w * C; ++i) row[i] += w * in_row[i];
+      }
+      float* out_row = dst + nh * out_w * C;
+      for (int64_t ow = 0; ow < out_w; ++ow) {
+        float* px = out_row + ow * C;
+        std::fill(px, px + C, 0.f);
+        for (const Tap& t : taps[3][ow]) {
+          const float w = static_cast<float>(t.weight);
+          if (w == 0.f) continue;
+          const float* in_px = row.data() + t.index * C;
+          for (int64_t c = 0; c < C; ++c) px[c] += w * in_px[c];
+        }
+      }
+    }
+  }
+  ctx.set_output(0, out);
+}
+
+void op_resize_channels_last(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  check_channels_last_f32(ctx, x, "layout");
+  if (ctx.node().find("factors"))
+    resize_by_factors(ctx, x);
+  else
+    resize_spatial(ctx, x);
 }
 
 }  // namespace
