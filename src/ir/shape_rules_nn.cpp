@@ -156,6 +156,12 @@ void add_nn_rules(RuleTable& rules) {
     if (const Attribute* a = ctx.node.find("output_dtype"); a && a->i != 0)
       ctx.out(0).type = ElementType(a->i);
   };
+  rules["DynamicQuantizeLinear"] = [](RuleContext& ctx) {
+    ctx.out(0) = ctx.has_shape(0) ? ValueInfo::tensor(ElementType::u8, ctx.in(0)->dims)
+                                  : ValueInfo::of_type(ElementType::u8);
+    ctx.out(1) = ValueInfo::tensor(ElementType::f32, {});
+    ctx.out(2) = ValueInfo::tensor(ElementType::u8, {});
+  };
   rules["DequantizeLinear"] = [](RuleContext& ctx) {
     ctx.same_as_input();
     ctx.out(0).type = ctx.type(1) == ElementType::undefined ? ElementType::f32 : ctx.type(1);

@@ -136,6 +136,7 @@ void info_command(const std::string& path, const std::vector<std::string>& shape
 struct CompareOptions {
   std::string actual, expected;
   sinter::Tolerance tolerance;
+  double max_outside = 0;  // fraction of elements allowed outside the bound
   double atol_of_max = 0;  // adds this fraction of max |expected| to atol
   bool require_finite = false;
 };
@@ -152,9 +153,13 @@ void compare_command(const CompareOptions& opt) {
   if (!r.layout_error.empty()) {
     throw sinter::Error(sinter::ErrorCategory::invalid_argument, "compare: " + r.layout_error);
   }
-  if (r.mismatches) {
+  // --max-outside F lets up to F of the elements lie outside the bound (rounding flips that
+  // quantized models amplify), never more.
+  const auto allowed = static_cast<int64_t>(opt.max_outside * static_cast<double>(r.elements));
+  if (r.mismatches > allowed) {
     throw sinter::Error(sinter::ErrorCategory::invalid_argument,
-                        "compare: " + std::to_string(r.mismatches) + " elements differ");
+                        "compare: " + std::to_string(r.mismatches) + " elements differ" +
+                            (allowed > 0 ? " (" + std::to_string(allowed) + " allowed)" : ""));
   }
   if (opt.require_finite && r.non_finite) {
     throw sinter::Error(
@@ -241,6 +246,10 @@ void add_commands(CLI::App& app) {
   compare->add_option("--atol-of-max", cmp->atol_of_max,
                       "Add this fraction of the largest |expected| to atol (for reduced "
                       "precision, whose error scales with the values)");
+  compare
+      ->add_option("--max-outside", cmp->max_outside,
+                   "Fraction of the elements allowed outside the bound (default 0: none)")
+      ->check(CLI::Range(0.0, 1.0));
   compare->add_flag("--require-finite", cmp->require_finite,
                     "Also fail when either tensor holds NaN or infinite elements");
   compare->callback([cmp] { compare_command(*cmp); });

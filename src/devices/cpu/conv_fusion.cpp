@@ -328,6 +328,133 @@ int fuse_convolutions(ir::Graph& g, const ir::ShapeInference& shapes, int& convs
 
 namespace {
 
+// The integer constant `name` (uint8 or int8) as ints, or nothing.
+std::optional<std::vector<int>> small_int_constant(const ir::Graph& g, const std::string& name) {
+  auto it = g.constants.find(name);
+  if (it == g.constants.end()) return std::nullopt;
+  const Tensor& t = it->second;
+  std::vector<int> v(static_cast<std::size_t>(t.element_count()));
+  if (t.element_type() == ElementType::u8) {
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = t.data_as<uint8_t>()[i];
+  } else if (t.element_type() == ElementType::i8) {
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = t.data_as<int8_t>()[i];
+  } else {
+    return std::nullopt;
+  }
+  return v;
+}
+
+// The one reader of `value` when it is `op` (and `value` no graph output), else nullptr.
+ir::Node* only_reader(ir::Graph& g,
+                      const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
+                      const std::string& value, const char* op) {
+  auto r = readers.find(value);
+  if (r == readers.end() || r->second.size() != 1 || passes::is_graph_output(g, value))
+    return nullptr;
+  ir::Node& n = g.nodes[r->second[0]];
+  return n.op_type == op && n.domain.empty() ? &n : nullptr;
+}
+
+}  // namespace
+
+int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int& convs) {
+  convs = 0;
+  const auto readers = passes::readers_of(g);
+  std::unordered_map<std::string, std::size_t> producer;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& o : g.nodes[i].outputs) producer[o] = i;
+  auto made_by = [&](const std::string& v, const char* op) -> ir::Node* {
+    auto p = producer.find(v);
+    if (p == producer.end()) return nullptr;
+    ir::Node& n = g.nodes[p->second];
+    return n.op_type == op && n.domain.empty() ? &n : nullptr;
+  };
+  std::vector<bool> removed(g.nodes.size(), false);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& ci = g.nodes[i];
+    if (removed[i] || ci.op_type != "ConvInteger" || !ci.domain.empty() || ci.inputs.size() < 3 ||
+        ci.outputs.size() != 1)
+      continue;
+    // The input quantized by a DynamicQuantizeLinear, with that node's zero point.
+    const ir::Node* dql = made_by(ci.inputs[0], "DynamicQuantizeLinear");
+    if (!dql || dql->outputs.size() != 3 || dql->outputs[0] != ci.inputs[0] ||
+        dql->outputs[2] != ci.inputs[2])
+      continue;
+    // Constant weights and weight zero point (per tensor or per output channel).
+    const auto wq = small_int_constant(g, ci.inputs[1]);
+    const Tensor& w_tensor =
+        g.constants.count(ci.inputs[1]) ? g.constants.at(ci.inputs[1]) : Tensor();
+    if (!wq || w_tensor.rank() < 3 || w_tensor.rank() > 4) continue;  // 1-D and 2-D
+    const int64_t channels = w_tensor.shape()[0];
+    std::vector<int> wz = {0};
+    if (ci.inputs.size() > 3 && !ci.inputs[3].empty()) {
+      auto z = small_int_constant(g, ci.inputs[3]);
+      if (!z || (z->size() != 1 && static_cast<int64_t>(z->size()) != channels)) continue;
+      wz = *z;
+    }
+    // Cast<f32>(ConvInteger) * (xs * ws).
+    ir::Node* cast = only_reader(g, readers, ci.outputs[0], "Cast");
+    if (!cast || cast->attr_int("to", 0) != static_cast<int64_t>(ElementType::f32)) continue;
+    ir::Node* mul = only_reader(g, readers, cast->outputs[0], "Mul");
+    if (!mul || mul->inputs.size() != 2) continue;
+    const std::string scale = mul->inputs[0] == cast->outputs[0] ? mul->inputs[1] : mul->inputs[0];
+    const ir::Node* scales = made_by(scale, "Mul");
+    if (!scales || scales->inputs.size() != 2) continue;
+    const int xs_side = scales->inputs[0] == dql->outputs[1] ? 0 : 1;
+    if (scales->inputs[xs_side] != dql->outputs[1]) continue;
+    const Tensor* ws_tensor = passes::f32_constant(g, scales->inputs[1 - xs_side]);
+    if (!ws_tensor || (ws_tensor->element_count() != 1 && ws_tensor->element_count() != channels))
+      continue;
+    std::vector<float> ws(channels);
+    for (int64_t c = 0; c < channels; ++c)
+      ws[c] = ws_tensor->data_as<float>()[ws_tensor->element_count() == 1 ? 0 : c];
+    // oneDNN's int8 weights are s8 with no zero point: w_s8 = wq - base (128 for uint8, 0 for
+    // int8) and wq - wz = w_s8 + (base - wz): the kernel adds (base - wz) times the window sums
+    // of the centred input (a correction as cheap as a one-channel convolution).
+    const int base = g.constants.at(ci.inputs[1]).element_type() == ElementType::u8 ? 128 : 0;
+    std::vector<int8_t> w_s8(wq->size());
+    for (std::size_t k = 0; k < wq->size(); ++k) w_s8[k] = static_cast<int8_t>((*wq)[k] - base);
+    Tensor correction(ElementType::f32, {channels});
+    for (int64_t c = 0; c < channels; ++c)
+      correction.data_as<float>()[c] = static_cast<float>(base - wz[wz.size() == 1 ? 0 : c]);
+    const std::size_t mul_index = static_cast<std::size_t>(mul - g.nodes.data());
+    const std::size_t cast_index = static_cast<std::size_t>(cast - g.nodes.data());
+    if (removed[mul_index] || removed[cast_index]) continue;
+    removed[cast_index] = removed[mul_index] = true;
+    const Chain chain =
+        follow_chain(g, shapes, readers, removed, *mul, 0, channels, w_tensor.rank());
+    // Constants of the fused node: s8 weights, per-channel weight scales (times the chain's
+    // per-channel scale) and the bias (the chain's shift).
+    Tensor w_out(ElementType::i8, w_tensor.shape());
+    std::copy(w_s8.begin(), w_s8.end(), w_out.data_as<int8_t>());
+    Tensor scale_out(ElementType::f32, {channels}), bias_out(ElementType::f32, {channels});
+    for (int64_t c = 0; c < channels; ++c) {
+      scale_out.data_as<float>()[c] = ws[c] * (chain.affine ? chain.affine->scale[c] : 1.f);
+      bias_out.data_as<float>()[c] = chain.affine ? chain.affine->shift[c] : 0.f;
+    }
+    const std::string w_name = passes::fresh_constant_name(g, ci.inputs[1] + "_s8");
+    const std::string s_name = passes::fresh_constant_name(g, ci.inputs[1] + "_scales");
+    const std::string b_name = passes::fresh_constant_name(g, chain.output + "_bias");
+    const std::string d_name = passes::fresh_constant_name(g, ci.inputs[1] + "_zero_correction");
+    g.constants[d_name] = std::move(correction);
+    g.constants[w_name] = std::move(w_out);
+    g.constants[s_name] = std::move(scale_out);
+    g.constants[b_name] = std::move(bias_out);
+    ci.sources.insert(ci.sources.end(), cast->sources.begin(), cast->sources.end());
+    ci.sources.insert(ci.sources.end(), mul->sources.begin(), mul->sources.end());
+    ci.domain = kCpuDomain;
+    ci.op_type = "DynamicQuantConv";
+    ci.inputs = {dql->inputs[0], w_name, s_name, b_name, d_name, chain.residual};
+    set_post_op_attributes(ci, chain);
+    ++convs;
+  }
+  const int absorbed = count_absorbed(removed);
+  drop_removed(g, removed);
+  return absorbed;
+}
+
+namespace {
+
 float float_attr(const ir::Node& n, const char* name, float fallback) {
   const ir::Attribute* a = n.find(name);
   return a ? a->f : fallback;

@@ -16,6 +16,16 @@ inline constexpr const char* kCpuDomain = "sinter.cpu";
 // the number of Conv nodes turned into FusedConv. `shapes`: see keep_blocked_layouts.
 int fuse_convolutions(ir::Graph& graph, const ir::ShapeInference& shapes, int& convs);
 
+// ONNX Runtime's dynamic quantization of a Conv, as its quantization tool writes it:
+//   (xq, xs, xz) = DynamicQuantizeLinear(x); y = Cast<f32>(ConvInteger(xq, wq, xz, wz)) * (xs * ws)
+// [+ bias] [activations, residual Add] becomes one DynamicQuantConv(x, w_s8, scales, bias,
+// correction, residual) that quantizes x as DynamicQuantizeLinear does and runs a oneDNN int8
+// convolution (u8 input with its zero point, s8 weights, f32 output scaled per channel, then the
+// post-ops). The weights are stored s8 (uint8 ones less 128); `correction` (per output channel:
+// 128 - wz, or -wz for int8 weights) times the window sums of the centred input makes up the
+// difference to wq - wz. Returns the nodes absorbed; `convs` the ConvIntegers rewritten.
+int fuse_dynamic_quant_convs(ir::Graph& graph, const ir::ShapeInference& shapes, int& convs);
+
 // The same for MatMul with constant f32 2-D weights: FusedMatMul(a, w, bias, residual) through a
 // oneDNN matmul primitive with pre-packed weights; a following Add of a constant vector along
 // the last axis becomes its bias, then Add(residual) and activations its post-ops.

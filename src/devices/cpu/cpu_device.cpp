@@ -95,6 +95,16 @@ std::string implementation_of(const ir::Node& n) {
       for (const auto& p : post->strings) s += " + " + p;
     return s;
   }
+  if (n.domain == kCpuDomain && n.op_type == "DynamicQuantConv") {
+    // Without VNNI, oneDNN's int8 products saturate: the kernel computes the same integers in f32.
+    std::string s = onednn::exact_int8_products()
+                        ? "dynamic uint8 quantization + oneDNN int8 convolution"
+                        : "dynamic uint8 quantization + oneDNN f32 convolution of the uint8 values "
+                          "(no VNNI)";
+    if (const ir::Attribute* post = n.find("post_ops"))
+      for (const auto& p : post->strings) s += " + " + p;
+    return s;
+  }
   if (n.domain == kCpuDomain && n.op_type == "FusedConvTranspose") {
     std::string s = "sgemm + col2im transposed convolution";
     if (const ir::Attribute* post = n.find("post_ops"))
@@ -154,6 +164,7 @@ std::string original_op(const ir::Node& n) {
   if (n.domain != kCpuDomain) return n.op_type;
   if (n.op_type == "FusedConv") return "Conv";
   if (n.op_type == "FusedConvTranspose") return "ConvTranspose";
+  if (n.op_type == "DynamicQuantConv") return "ConvInteger";
   if (n.op_type == "FusedMatMul") return "MatMul";
   if (n.op_type == "GroupNorm") return "GroupNorm";
   if (n.op_type == "ChannelLayerNorm") return "LayerNorm";

@@ -37,6 +37,11 @@ ir::ShapeInference rewrite(ir::Graph& g, passes::OptimizationReport& report) {
   report.applied.emplace_back("nodes fused into LayerNormalization", fuse_layer_norms(g, shapes));
   report.applied.emplace_back("nodes fused into GroupNorm", fuse_group_norms(g, shapes));
   report.applied.emplace_back("nodes fused into Attention", fuse_attention(g, shapes));
+  int quant_convs = 0;
+  const int absorbed_by_quant = fuse_dynamic_quant_convs(g, shapes, quant_convs);
+  report.applied.emplace_back("dynamically quantized Conv as oneDNN int8 convolutions",
+                              quant_convs);
+  report.applied.emplace_back("nodes fused into them", absorbed_by_quant);
   int convs = 0;
   const int absorbed = fuse_convolutions(g, shapes, convs);
   report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);

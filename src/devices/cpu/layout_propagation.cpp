@@ -15,8 +15,15 @@ namespace sinter::cpu {
 
 namespace {
 
+// FusedConv(x, w, bias, residual) and DynamicQuantConv(x, w, scales, bias, correction,
+// residual): oneDNN
+// convolutions that read x and the residual, and write their output, in any layout.
 bool is_fused_conv(const ir::Node& n) {
-  return n.domain == kCpuDomain && n.op_type == "FusedConv";
+  return n.domain == kCpuDomain && (n.op_type == "FusedConv" || n.op_type == "DynamicQuantConv");
+}
+
+std::size_t residual_input(const ir::Node& fused_conv) {
+  return fused_conv.op_type == "DynamicQuantConv" ? 5 : 3;
 }
 
 bool is_global_average_pool(const ir::Node& n) {
@@ -383,7 +390,9 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     } else if (is_fused_conv(n)) {
       if (kept.count(n.outputs[0])) set_layout(n, "dst_layout");
       if (kept.count(n.inputs[0])) set_layout(n, "src_layout");
-      if (n.inputs.size() > 3 && kept.count(n.inputs[3])) set_layout(n, "residual_layout");
+      const std::size_t residual = residual_input(n);
+      if (n.inputs.size() > residual && kept.count(n.inputs[residual]))
+        set_layout(n, "residual_layout");
     } else if (channels_last && is_global_average_pool(n) && kept.count(n.inputs[0])) {
       n.domain = kCpuDomain;  // same name, the internal op that reads channels-last
       set_layout(n, "src_layout");

@@ -60,6 +60,13 @@ const std::string& preferred_conv_layout() {
   return layout;
 }
 
+bool exact_int8_products() {
+  using isa = dnnl::cpu_isa;
+  const isa effective = dnnl::get_effective_cpu_isa();
+  return effective == isa::avx2_vnni || effective == isa::avx512_core_vnni ||
+         effective == isa::avx512_core_bf16 || effective == isa::avx512_core_amx;
+}
+
 dnnl::stream& thread_stream() {
   thread_local dnnl::stream stream(engine());
   return stream;
@@ -70,7 +77,7 @@ dnnl::memory scratch_memory(const dnnl::memory::desc& md, Scratch purpose) {
     std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
     std::size_t capacity = 0;
   };
-  thread_local std::array<Buffer, 3> buffers;
+  thread_local std::array<Buffer, 4> buffers;
   const std::size_t bytes = md.get_size();
   if (bytes > kMaxKeptScratchBytes) return dnnl::memory(md, engine());  // oneDNN allocates
   Buffer& b = buffers[static_cast<std::size_t>(purpose)];

@@ -33,16 +33,23 @@ dnnl::memory::desc activation(const dnnl::memory::dims& dims, const std::string&
 // brgemm kernels of AVX-512 CPUs, kBlocked8/16 for the older JIT kernels, "" when neither.
 const std::string& preferred_conv_layout();
 
+// Whether oneDNN's int8 kernels on this CPU (within ONEDNN_MAX_CPU_ISA) multiply u8 by s8
+// exactly: with VNNI (vpdpbusd) they accumulate in int32. Without it (AVX2, AVX-512 before
+// Cascade Lake) they add pairs of products in int16 with saturation (vpmaddubsw), which is
+// wrong for products of full-range uint8 inputs and int8 weights (255 * 127 * 2 > 32767).
+bool exact_int8_products();
+
 // The calling thread's stream (a CPU stream is only a handle for in-order execution; making one
 // per primitive run allocated every time).
 dnnl::stream& thread_stream();
 
 // Memory the calling thread reuses across primitive runs, one buffer per purpose: a
 // primitive's scratchpad and the staging copies of its input and output in the layouts it
-// computes in. A node used to allocate (and fault in) these on every run. Buffers up to
-// kMaxKeptScratchBytes stay with the thread; a larger request gets memory of its own, freed with
-// the returned dnnl::memory. Valid until the thread's next request for the same purpose.
-enum class Scratch { scratchpad, source, destination };
+// computes in (and `staging` for a second copy on the way). A node used to allocate (and fault in)
+// these on every run. Buffers up to kMaxKeptScratchBytes stay with the thread; a larger request
+// gets memory of its own, freed with the returned dnnl::memory. Valid until the thread's next
+// request for the same purpose.
+enum class Scratch { scratchpad, source, destination, staging };
 inline constexpr std::size_t kMaxKeptScratchBytes = std::size_t{16} << 20;
 dnnl::memory scratch_memory(const dnnl::memory::desc& md, Scratch purpose);
 

@@ -7,6 +7,7 @@
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
+#include "devices/cpu/ops/dynamic_quant.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -109,29 +110,18 @@ void op_dequantize_linear(OpContext& ctx) {
 }
 
 void op_dynamic_quantize_linear(OpContext& ctx) {
-  const Tensor xd = convert_tensor(ctx, ctx.input(0), ElementType::f64);
-  double lo = 0, hi = 0;
-  for (int64_t i = 0; i < xd.element_count(); ++i) {
-    lo = std::min(lo, xd.data_as<double>()[i]);
-    hi = std::max(hi, xd.data_as<double>()[i]);
-  }
-  // The spec computes scale in float32.
-  const float scale = static_cast<float>(hi - lo) / 255.0f;
-  const double s = scale == 0 ? 1.0 : scale;
-  const uint8_t zp = saturate<uint8_t>(std::nearbyint(-lo / s));
-  // y = saturate(round(x / scale) + zp), divided in float32 as the spec's reference does.
   const Tensor& x = ctx.input(0);
-  const Tensor xf = convert_tensor(ctx, x, ElementType::f32);
-  Tensor y(ElementType::u8, x.shape());
-  for (int64_t i = 0; i < x.element_count(); ++i) {
-    const float q = xf.data_as<float>()[i] / static_cast<float>(s);
-    y.data_as<uint8_t>()[i] = saturate<uint8_t>(std::nearbyint(q) + zp);
-  }
+  const Tensor xf =
+      x.element_type() == ElementType::f32 ? x : convert_tensor(ctx, x, ElementType::f32);
+  const float* data = xf.data_as<float>();
+  const DynamicQuantParams p = dynamic_quant_params(data, xf.element_count());
+  Tensor y = Tensor::uninitialized(ElementType::u8, x.shape());
+  dynamic_quantize(data, xf.element_count(), p, y.data_as<uint8_t>());
   ctx.set_output(0, y);
   Tensor st(ElementType::f32, {});
-  st.data_as<float>()[0] = scale;
+  st.data_as<float>()[0] = p.scale;
   Tensor zt(ElementType::u8, {});
-  zt.data_as<uint8_t>()[0] = zp;
+  zt.data_as<uint8_t>()[0] = static_cast<uint8_t>(p.zero_point);
   ctx.set_output(1, st);
   ctx.set_output(2, zt);
 }

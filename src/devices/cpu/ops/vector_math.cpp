@@ -113,6 +113,37 @@ void swish(float* v, int64_t n, float alpha) {
 }
 
 SINTER_MULTIVERSION
+void min_max(const float* x, int64_t n, float& lo, float& hi) {
+  // 16 lanes each way, so the loop vectorises without reassociating anything but min and max.
+  constexpr int64_t kLanes = 16;
+  float l[kLanes], h[kLanes];
+  for (int64_t k = 0; k < kLanes; ++k) l[k] = lo, h[k] = hi;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t k = 0; k < kLanes; ++k) {
+      // x < l ? x : l is false for NaN x: NaNs never enter.
+      l[k] = x[i + k] < l[k] ? x[i + k] : l[k];
+      h[k] = x[i + k] > h[k] ? x[i + k] : h[k];
+    }
+  for (; i < n; ++i) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  for (int64_t k = 0; k < kLanes; ++k) lo = std::min(lo, l[k]), hi = std::max(hi, h[k]);
+}
+
+SINTER_MULTIVERSION
+void quantize_u8(const float* x, int64_t n, float scale, int zero_point, uint8_t* q) {
+  const float lowest = static_cast<float>(-zero_point),
+              highest = static_cast<float>(255 - zero_point);
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = std::nearbyint(x[i] / scale);
+    q[i] =
+        static_cast<uint8_t>(static_cast<int>(std::min(std::max(r, lowest), highest)) + zero_point);
+  }
+}
+
+SINTER_MULTIVERSION
 void scale_shift(const float* x, float mul, float add, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * mul + add;
 }

@@ -43,6 +43,13 @@ void multiply_rows(const float* x, int64_t rows, int64_t width, const float* mul
 void scale_shift_rows(const float* x, int64_t rows, int64_t width, const float* mul,
                       const float* add, float* y);
 
+// Smallest and largest of x[0..n) folded into lo and hi (which the caller starts, e.g. at 0 for
+// DynamicQuantizeLinear's range). NaNs are skipped.
+void min_max(const float* x, int64_t n, float& lo, float& hi);
+// q[i] = clamp(round_half_even(x[i] / scale) + zero_point, 0, 255), dividing in float as ONNX's
+// reference and ONNX Runtime do (multiplying by 1 / scale rounds some ties the other way).
+void quantize_u8(const float* x, int64_t n, float scale, int zero_point, uint8_t* q);
+
 // out[r][j] += sum_p a[r][p] * b[p][j] for r < m, j < n, p < k (row-major, leading dimensions
 // lda, ldb, ldo). Meant for few rows (a recurrent state times its weights).
 void accumulate_product(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,

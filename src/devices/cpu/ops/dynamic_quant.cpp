@@ -1,0 +1,44 @@
+#include "devices/cpu/ops/dynamic_quant.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "devices/cpu/ops/vector_math.hpp"
+
+namespace sinter::cpu {
+
+namespace {
+
+// Chunks of this many elements are the unit of parallel work (small tensors stay on one thread).
+constexpr int64_t kChunk = 1 << 16;
+
+}  // namespace
+
+DynamicQuantParams dynamic_quant_params(const float* x, int64_t n) {
+  float lo = 0, hi = 0;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (chunks > 1) reduction(min : lo) reduction(max : hi)
+  for (int64_t c = 0; c < chunks; ++c) {
+    float l = 0, h = 0;
+    vec::min_max(x + c * kChunk, std::min(kChunk, n - c * kChunk), l, h);
+    lo = std::min(lo, l);
+    hi = std::max(hi, h);
+  }
+  DynamicQuantParams p;
+  p.scale = (hi - lo) / 255.0f;
+  if (p.scale == 0) return p;
+  const float zero_point = std::min(std::max(-lo / p.scale, 0.0f), 255.0f);
+  p.zero_point = static_cast<int>(std::nearbyint(zero_point));
+  return p;
+}
+
+void dynamic_quantize(const float* x, int64_t n, const DynamicQuantParams& p, uint8_t* q) {
+  const float divisor = p.scale == 0 ? 1.0f : p.scale;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c)
+    vec::quantize_u8(x + c * kChunk, std::min(kChunk, n - c * kChunk), divisor, p.zero_point,
+                     q + c * kChunk);
+}
+
+}  // namespace sinter::cpu

@@ -1,0 +1,217 @@
+// Quantized models as ONNX Runtime's quantization tool writes them, on the CPU device: the
+// dynamically quantized Conv (DynamicQuantizeLinear -> ConvInteger -> Cast -> Mul(scales) ->
+// Add(bias) -> activations) becomes one DynamicQuantConv (uint8 input, s8 weights, int32
+// accumulators, an integer correction for weights that do not fit s8). Its results are
+// compared with the ONNX definition computed here: DynamicQuantizeLinear in float as the spec's
+// reference does it, the integer convolution exact, the scaling in float.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "devices/cpu/cpu_device.hpp"
+#include "devices/cpu/onednn_util.hpp"
+
+using namespace sinter;
+
+namespace {
+
+std::vector<float> wave(std::size_t n, float scale, float step, float offset = 0.f) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i)
+    v[i] = scale * std::sin(step * static_cast<float>(i) + 0.3f) + offset;
+  return v;
+}
+
+// DynamicQuantizeLinear by the spec (float arithmetic, round half to even).
+struct Quantized {
+  std::vector<int> q;
+  float scale;
+  int zero_point;
+};
+Quantized dynamic_quantize(const std::vector<float>& x) {
+  float lo = 0, hi = 0;
+  for (float v : x) lo = std::min(lo, v), hi = std::max(hi, v);
+  Quantized r;
+  r.scale = (hi - lo) / 255.0f;
+  r.zero_point = static_cast<int>(std::nearbyint(std::clamp(-lo / r.scale, 0.0f, 255.0f)));
+  for (float v : x)
+    r.q.push_back(std::clamp(static_cast<int>(std::nearbyint(v / r.scale)) + r.zero_point, 0, 255));
+  return r;
+}
+
+struct ConvCase {
+  int c, m, h, wd, k, stride, pad, group;
+  bool uint8_weights, per_channel_zero_point, residual;
+};
+
+// ConvInteger by its definition (padding is zero after the zero points are taken off), then
+// Cast, Mul by x_scale * w_scale[m], Add bias[m], [Add residual], Relu.
+std::vector<double> quantized_conv(const ConvCase& t, const Quantized& x, const std::vector<int>& w,
+                                   const std::vector<int>& wz, const std::vector<float>& ws,
+                                   const std::vector<float>& bias,
+                                   const std::vector<float>& residual, int oh, int ow) {
+  std::vector<double> y(static_cast<std::size_t>(t.m * oh * ow));
+  const int cg = t.c / t.group, mg = t.m / t.group;
+  for (int o = 0; o < t.m; ++o)
+    for (int i = 0; i < oh; ++i)
+      for (int j = 0; j < ow; ++j) {
+        long acc = 0;
+        const int zw = wz[wz.size() == 1 ? 0 : o];
+        for (int ch = (o / mg) * cg; ch < (o / mg + 1) * cg; ++ch)
+          for (int a = 0; a < t.k; ++a)
+            for (int b = 0; b < t.k; ++b) {
+              const int ii = i * t.stride - t.pad + a, jj = j * t.stride - t.pad + b;
+              if (ii < 0 || jj < 0 || ii >= t.h || jj >= t.wd) continue;
+              acc += static_cast<long>(x.q[(ch * t.h + ii) * t.wd + jj] - x.zero_point) *
+                     (w[((o * cg + ch % cg) * t.k + a) * t.k + b] - zw);
+            }
+        const float scale = x.scale * ws[ws.size() == 1 ? 0 : o];
+        float v = static_cast<float>(acc) * scale + bias[o];
+        if (t.residual) v += residual[(o * oh + i) * ow + j];
+        y[(o * oh + i) * ow + j] = std::max(v, 0.f);
+      }
+  return y;
+}
+
+Tensor f32(Shape shape, const std::vector<float>& values) {
+  Tensor t(ElementType::f32, std::move(shape));
+  std::copy(values.begin(), values.end(), t.data_as<float>());
+  return t;
+}
+
+}  // namespace
+
+// The dynamically quantized Conv of ONNX Runtime's quantization tool, for uint8 weights over
+// their whole range around a zero point (wq - wz does not fit int8: the correction path), per
+// channel zero points, int8 weights, strides, padding, groups and a residual: one
+// DynamicQuantConv each, equal to the definition up to the float rounding of the scaling.
+TEST(QuantizedOps, DynamicQuantConvMatchesTheDefinition) {
+  for (const ConvCase& t : {ConvCase{4, 8, 7, 9, 3, 1, 1, 1, true, false, false},
+                            ConvCase{6, 6, 8, 8, 3, 2, 1, 3, true, true, false},
+                            ConvCase{8, 8, 6, 6, 3, 1, 1, 8, true, false, true},
+                            ConvCase{5, 7, 6, 7, 1, 1, 0, 1, false, false, true}}) {
+    SCOPED_TRACE(::testing::Message() << "c " << t.c << " m " << t.m << " k " << t.k << " stride "
+                                      << t.stride << " group " << t.group);
+    const int cg = t.c / t.group;
+    const int oh = (t.h + 2 * t.pad - t.k) / t.stride + 1,
+              ow = (t.wd + 2 * t.pad - t.k) / t.stride + 1;
+    const std::vector<float> xs = wave(t.c * t.h * t.wd, 2.f, 0.37f, 0.4f);
+    std::vector<int> w(static_cast<std::size_t>(t.m * cg * t.k * t.k));
+    for (std::size_t i = 0; i < w.size(); ++i)
+      w[i] = t.uint8_weights ? static_cast<int>((i * 97 + 13) % 256)
+                             : static_cast<int>((i * 37) % 255) - 127;
+    std::vector<int> wz = {t.uint8_weights ? 151 : 0};
+    if (t.per_channel_zero_point)
+      for (int o = 1; o < t.m; ++o) wz.push_back(100 + 17 * o);
+    std::vector<float> ws = {0.0123f};
+    if (t.per_channel_zero_point)
+      for (int o = 1; o < t.m; ++o) ws.push_back(0.01f + 0.001f * o);
+    const std::vector<float> bias = wave(t.m, 0.5f, 1.1f),
+                             residual = wave(t.m * oh * ow, 1.f, 0.21f);
+
+    ir::Graph g;
+    g.opsets[""] = 13;
+    g.inputs.push_back({"x",
+                        PortInfo::Kind::tensor,
+                        ElementType::f32,
+                        true,
+                        {{1, ""}, {t.c, ""}, {t.h, ""}, {t.wd, ""}}});
+    Tensor wt(t.uint8_weights ? ElementType::u8 : ElementType::i8, {t.m, cg, t.k, t.k});
+    Tensor zt(wt.element_type(), {static_cast<int64_t>(wz.size())});
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      if (t.uint8_weights)
+        wt.data_as<uint8_t>()[i] = static_cast<uint8_t>(w[i]);
+      else
+        wt.data_as<int8_t>()[i] = static_cast<int8_t>(w[i]);
+    }
+    for (std::size_t i = 0; i < wz.size(); ++i) {
+      if (t.uint8_weights)
+        zt.data_as<uint8_t>()[i] = static_cast<uint8_t>(wz[i]);
+      else
+        zt.data_as<int8_t>()[i] = static_cast<int8_t>(wz[i]);
+    }
+    g.constants["w"] = wt;
+    g.constants["wz"] = zt;
+    g.constants["ws"] = f32({static_cast<int64_t>(ws.size())}, ws);
+    g.constants["b"] = f32({1, t.m, 1, 1}, bias);
+    if (t.residual) {
+      g.inputs.push_back({"r",
+                          PortInfo::Kind::tensor,
+                          ElementType::f32,
+                          true,
+                          {{1, ""}, {t.m, ""}, {oh, ""}, {ow, ""}}});
+    }
+    g.add_node("DynamicQuantizeLinear", {"x"}, {"xq", "xs", "xz"});
+    g.add_node("Mul", {"xs", "ws"}, {"scale"});
+    ir::Node& ci = g.add_node("ConvInteger", {"xq", "w", "xz", "wz"}, {"acc"});
+    for (const auto& [name, v] : std::map<std::string, std::vector<int64_t>>{
+             {"strides", {t.stride, t.stride}}, {"pads", {t.pad, t.pad, t.pad, t.pad}}}) {
+      ci.attributes[name].kind = ir::Attribute::Kind::ints;
+      ci.attributes[name].ints = v;
+    }
+    ci.attributes["group"].kind = ir::Attribute::Kind::i;
+    ci.attributes["group"].i = t.group;
+    ir::Node& cast = g.add_node("Cast", {"acc"}, {"accf"});
+    cast.attributes["to"].kind = ir::Attribute::Kind::i;
+    cast.attributes["to"].i = static_cast<int64_t>(ElementType::f32);
+    g.add_node("Mul", {"accf", "scale"}, {"scaled"});
+    g.add_node("Add", {"scaled", "b"}, {"biased"});
+    if (t.residual) g.add_node("Add", {"biased", "r"}, {"summed"});
+    g.add_node("Relu", {t.residual ? "summed" : "biased"}, {"y"});
+    g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+    ir::validate(g);
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+    EXPECT_EQ(exe->placement().node_implementation[2],
+              std::string(cpu::onednn::exact_int8_products()
+                              ? "dynamic uint8 quantization + oneDNN int8 convolution"
+                              : "dynamic uint8 quantization + oneDNN f32 convolution of the uint8 "
+                                "values (no VNNI)") +
+                  (t.residual ? " + sum" : "") + " + relu");
+    std::map<std::string, Value> values = {{"x", f32({1, t.c, t.h, t.wd}, xs)}};
+    if (t.residual) values["r"] = f32({1, t.m, oh, ow}, residual);
+    exe->run(values);
+    const auto ref = quantized_conv(t, dynamic_quantize(xs), w, wz, ws, bias, residual, oh, ow);
+    const Tensor& y = values.at("y").tensor();
+    ASSERT_EQ(y.element_count(), static_cast<int64_t>(ref.size()));
+    for (std::size_t i = 0; i < ref.size(); ++i)
+      EXPECT_NEAR(y.data_as<float>()[i], ref[i], 1e-5 * (1 + std::fabs(ref[i]))) << i;
+  }
+}
+
+// DynamicQuantizeLinear on its own: the spec's float formulas, ties rounded to even (x / scale
+// exactly halfway between two integers), the zero point of an all-positive or all-negative
+// tensor, and a tensor of zeros (scale 0, every value 0).
+TEST(QuantizedOps, DynamicQuantizeLinearRoundsAsTheSpecSays) {
+  const std::vector<std::vector<float>> inputs = {{0.f, 2.f, -3.f, -2.5f, 1000.f, -1000.f},
+                                                  {1.f, 2.5f, 3.5f, 255.f},
+                                                  {-1.f, -2.f, -0.5f},
+                                                  {0.f, 0.f, 0.f},
+                                                  wave(1000, 3.f, 0.013f, 0.7f)};
+  for (const auto& x : inputs) {
+    ir::Graph g;
+    g.opsets[""] = 13;
+    const int64_t n = static_cast<int64_t>(x.size());
+    g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {{n, ""}}});
+    g.add_node("DynamicQuantizeLinear", {"x"}, {"q", "s", "z"});
+    for (const char* o : {"q", "s", "z"})
+      g.outputs.push_back({o, PortInfo::Kind::tensor, ElementType::undefined, false, {}});
+    ir::validate(g);
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+    std::map<std::string, Value> values = {{"x", f32({n}, x)}};
+    exe->run(values);
+    float lo = 0, hi = 0;
+    for (float v : x) lo = std::min(lo, v), hi = std::max(hi, v);
+    const float scale = (hi - lo) / 255.0f;
+    EXPECT_EQ(values.at("s").tensor().data_as<float>()[0], scale);
+    if (scale == 0) {
+      for (int64_t i = 0; i < n; ++i) EXPECT_EQ(values.at("q").tensor().data_as<uint8_t>()[i], 0);
+      continue;
+    }
+    const Quantized ref = dynamic_quantize(x);
+    EXPECT_EQ(values.at("z").tensor().data_as<uint8_t>()[0], ref.zero_point);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(values.at("q").tensor().data_as<uint8_t>()[i], ref.q[i]) << i << " " << x[i];
+  }
+}
