@@ -44,6 +44,7 @@ Quantized dynamic_quantize(const std::vector<float>& x) {
 struct ConvCase {
   int c, m, h, wd, k, stride, pad, group;
   bool uint8_weights, per_channel_zero_point, residual;
+  bool integer_bias = false;  // the older quantizer's Cast<int32>(Floor(bias / scale))
 };
 
 // ConvInteger by its definition (padding is zero after the zero points are taken off), then
@@ -68,7 +69,10 @@ std::vector<double> quantized_conv(const ConvCase& t, const Quantized& x, const 
                      (w[((o * cg + ch % cg) * t.k + a) * t.k + b] - zw);
             }
         const float scale = x.scale * ws[ws.size() == 1 ? 0 : o];
-        float v = static_cast<float>(acc) * scale + bias[o];
+        float v =
+            t.integer_bias
+                ? static_cast<float>(acc + static_cast<long>(std::floor(bias[o] / scale))) * scale
+                : static_cast<float>(acc) * scale + bias[o];
         if (t.residual) v += residual[(o * oh + i) * ow + j];
         y[(o * oh + i) * ow + j] = std::max(v, 0.f);
       }
@@ -91,7 +95,10 @@ TEST(QuantizedOps, DynamicQuantConvMatchesTheDefinition) {
   for (const ConvCase& t : {ConvCase{4, 8, 7, 9, 3, 1, 1, 1, true, false, false},
                             ConvCase{6, 6, 8, 8, 3, 2, 1, 3, true, true, false},
                             ConvCase{8, 8, 6, 6, 3, 1, 1, 8, true, false, true},
-                            ConvCase{5, 7, 6, 7, 1, 1, 0, 1, false, false, true}}) {
+                            ConvCase{5, 7, 6, 7, 1, 1, 0, 1, false, false, true},
+                            ConvCase{1, 24, 8, 16, 3, 1, 1, 1, true, false, false},
+                            ConvCase{3, 16, 9, 12, 3, 1, 1, 1, true, false, false, true},
+                            ConvCase{8, 8, 6, 6, 3, 2, 1, 1, true, true, true, true}}) {
     SCOPED_TRACE(::testing::Message() << "c " << t.c << " m " << t.m << " k " << t.k << " stride "
                                       << t.stride << " group " << t.group);
     const int cg = t.c / t.group;
@@ -153,11 +160,30 @@ TEST(QuantizedOps, DynamicQuantConvMatchesTheDefinition) {
     }
     ci.attributes["group"].kind = ir::Attribute::Kind::i;
     ci.attributes["group"].i = t.group;
-    ir::Node& cast = g.add_node("Cast", {"acc"}, {"accf"});
-    cast.attributes["to"].kind = ir::Attribute::Kind::i;
-    cast.attributes["to"].i = static_cast<int64_t>(ElementType::f32);
-    g.add_node("Mul", {"accf", "scale"}, {"scaled"});
-    g.add_node("Add", {"scaled", "b"}, {"biased"});
+    auto cast_to = [&](const char* from, const char* to, ElementType type) {
+      ir::Node& cast = g.add_node("Cast", {from}, {to});
+      cast.attributes["to"].kind = ir::Attribute::Kind::i;
+      cast.attributes["to"].i = static_cast<int64_t>(type);
+    };
+    if (t.integer_bias) {
+      g.constants["b_vector"] = f32({t.m}, bias);
+      Tensor shape(ElementType::i64, {4});
+      const int64_t dims[] = {1, t.m, 1, 1};
+      std::copy(dims, dims + 4, shape.data_as<int64_t>());
+      g.constants["bias_shape"] = shape;
+      g.add_node("Mul", {"xs", "ws"}, {"bias_scale"});
+      g.add_node("Div", {"b_vector", "bias_scale"}, {"bias_in_units"});
+      g.add_node("Floor", {"bias_in_units"}, {"bias_floor"});
+      cast_to("bias_floor", "bias_int", ElementType::i32);
+      g.add_node("Reshape", {"bias_int", "bias_shape"}, {"bias_int4"});
+      g.add_node("Add", {"acc", "bias_int4"}, {"acc_biased"});
+      cast_to("acc_biased", "accf", ElementType::f32);
+      g.add_node("Mul", {"accf", "scale"}, {"biased"});
+    } else {
+      cast_to("acc", "accf", ElementType::f32);
+      g.add_node("Mul", {"accf", "scale"}, {"scaled"});
+      g.add_node("Add", {"scaled", "b"}, {"biased"});
+    }
     if (t.residual) g.add_node("Add", {"biased", "r"}, {"summed"});
     g.add_node("Relu", {t.residual ? "summed" : "biased"}, {"y"});
     g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});

@@ -392,8 +392,29 @@ int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int
       if (!z || (z->size() != 1 && static_cast<int64_t>(z->size()) != channels)) continue;
       wz = *z;
     }
-    // Cast<f32>(ConvInteger) * (xs * ws).
-    ir::Node* cast = only_reader(g, readers, ci.outputs[0], "Cast");
+    // The older quantizer (producer onnx.quantize 0.1) adds the bias in integers first:
+    // ConvInteger + [Reshape] Cast<int32>(Floor(Div(bias, xs * ws))).
+    ir::Node* int_bias_add = only_reader(g, readers, ci.outputs[0], "Add");
+    std::string int_bias;
+    if (int_bias_add && int_bias_add->inputs.size() == 2) {
+      std::string v = int_bias_add->inputs[0] == ci.outputs[0] ? int_bias_add->inputs[1]
+                                                               : int_bias_add->inputs[0];
+      if (const ir::Node* reshape = made_by(v, "Reshape")) v = reshape->inputs[0];
+      const ir::Node* to_int = made_by(v, "Cast");
+      const ir::Node* floor = to_int ? made_by(to_int->inputs[0], "Floor") : nullptr;
+      const ir::Node* div = floor ? made_by(floor->inputs[0], "Div") : nullptr;
+      const Tensor* b = div ? passes::f32_constant(g, div->inputs[0]) : nullptr;
+      const ir::Node* div_scale = div ? made_by(div->inputs[1], "Mul") : nullptr;
+      if (!to_int || to_int->attr_int("to", 0) != static_cast<int64_t>(ElementType::i32) || !b ||
+          b->element_count() != channels || !div_scale ||
+          std::find(div_scale->inputs.begin(), div_scale->inputs.end(), dql->outputs[1]) ==
+              div_scale->inputs.end())
+        continue;
+      int_bias = div->inputs[0];
+    }
+    // Cast<f32>(ConvInteger [+ integer bias]) * (xs * ws).
+    ir::Node* cast = only_reader(
+        g, readers, int_bias.empty() ? ci.outputs[0] : int_bias_add->outputs[0], "Cast");
     if (!cast || cast->attr_int("to", 0) != static_cast<int64_t>(ElementType::f32)) continue;
     ir::Node* mul = only_reader(g, readers, cast->outputs[0], "Mul");
     if (!mul || mul->inputs.size() != 2) continue;
@@ -421,8 +442,15 @@ int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int
     const std::size_t cast_index = static_cast<std::size_t>(cast - g.nodes.data());
     if (removed[mul_index] || removed[cast_index]) continue;
     removed[cast_index] = removed[mul_index] = true;
-    const Chain chain =
-        follow_chain(g, shapes, readers, removed, *mul, 0, channels, w_tensor.rank());
+    if (!int_bias.empty()) {
+      removed[static_cast<std::size_t>(int_bias_add - g.nodes.data())] = true;
+      ci.sources.insert(ci.sources.end(), int_bias_add->sources.begin(),
+                        int_bias_add->sources.end());
+    }
+    // An integer bias is divided by the weights' own scale: no per-channel affine may change
+    // the scales after it.
+    const Chain chain = follow_chain(g, shapes, readers, removed, *mul, 0,
+                                     int_bias.empty() ? channels : 0, w_tensor.rank());
     // Constants of the fused node: s8 weights, per-channel weight scales (times the chain's
     // per-channel scale) and the bias (the chain's shift).
     Tensor w_out(ElementType::i8, w_tensor.shape());
@@ -430,7 +458,10 @@ int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int
     Tensor scale_out(ElementType::f32, {channels}), bias_out(ElementType::f32, {channels});
     for (int64_t c = 0; c < channels; ++c) {
       scale_out.data_as<float>()[c] = ws[c] * (chain.affine ? chain.affine->scale[c] : 1.f);
-      bias_out.data_as<float>()[c] = chain.affine ? chain.affine->shift[c] : 0.f;
+      bias_out.data_as<float>()[c] = !int_bias.empty()
+                                         ? passes::f32_constant(g, int_bias)->data_as<float>()[c]
+                                     : chain.affine ? chain.affine->shift[c]
+                                                    : 0.f;
     }
     const std::string w_name = passes::fresh_constant_name(g, ci.inputs[1] + "_s8");
     const std::string s_name = passes::fresh_constant_name(g, ci.inputs[1] + "_scales");
@@ -445,12 +476,98 @@ int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int
     ci.domain = kCpuDomain;
     ci.op_type = "DynamicQuantConv";
     ci.inputs = {dql->inputs[0], w_name, s_name, b_name, d_name, chain.residual};
+    if (!int_bias.empty()) {
+      ci.attributes["integer_bias"].kind = ir::Attribute::Kind::i;
+      ci.attributes["integer_bias"].i = 1;
+    }
     set_post_op_attributes(ci, chain);
     ++convs;
   }
   const int absorbed = count_absorbed(removed);
   drop_removed(g, removed);
   return absorbed;
+}
+
+int rewrite_dynamic_quant_matmuls(ir::Graph& g) {
+  const auto readers = passes::readers_of(g);
+  std::unordered_map<std::string, std::size_t> producer;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& o : g.nodes[i].outputs) producer[o] = i;
+  auto made_by = [&](const std::string& v, const char* op) -> const ir::Node* {
+    auto p = producer.find(v);
+    if (p == producer.end()) return nullptr;
+    const ir::Node& n = g.nodes[p->second];
+    return n.op_type == op && n.domain.empty() ? &n : nullptr;
+  };
+  std::vector<bool> removed(g.nodes.size(), false);
+  std::unordered_map<std::string, std::string> fake_quant;  // codes -> their dequantized values
+  std::vector<ir::Node> added;
+  int rewritten = 0;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& mi = g.nodes[i];
+    if (mi.op_type != "MatMulInteger" || !mi.domain.empty() || mi.inputs.size() < 3 ||
+        mi.outputs.size() != 1)
+      continue;
+    const ir::Node* dql = made_by(mi.inputs[0], "DynamicQuantizeLinear");
+    if (!dql || dql->outputs.size() != 3 || dql->outputs[2] != mi.inputs[2]) continue;
+    const auto wq = small_int_constant(g, mi.inputs[1]);
+    const Tensor& w = g.constants.count(mi.inputs[1]) ? g.constants.at(mi.inputs[1]) : Tensor();
+    if (!wq || w.rank() != 2) continue;
+    const int64_t k = w.shape()[0], n = w.shape()[1];
+    std::vector<int> wz = {0};
+    if (mi.inputs.size() > 3 && !mi.inputs[3].empty()) {
+      auto z = small_int_constant(g, mi.inputs[3]);
+      if (!z || (z->size() != 1 && static_cast<int64_t>(z->size()) != n)) continue;
+      wz = *z;
+    }
+    ir::Node* cast = only_reader(g, readers, mi.outputs[0], "Cast");
+    if (!cast || cast->attr_int("to", 0) != static_cast<int64_t>(ElementType::f32)) continue;
+    ir::Node* mul = only_reader(g, readers, cast->outputs[0], "Mul");
+    if (!mul || mul->inputs.size() != 2) continue;
+    const std::string scale = mul->inputs[0] == cast->outputs[0] ? mul->inputs[1] : mul->inputs[0];
+    const ir::Node* scales = made_by(scale, "Mul");
+    if (!scales || scales->inputs.size() != 2) continue;
+    const int xs_side = scales->inputs[0] == dql->outputs[1] ? 0 : 1;
+    if (scales->inputs[xs_side] != dql->outputs[1]) continue;
+    const Tensor* ws = passes::f32_constant(g, scales->inputs[1 - xs_side]);
+    if (!ws || (ws->element_count() != 1 && ws->element_count() != n)) continue;
+    Tensor weights = Tensor::uninitialized(ElementType::f32, {k, n});
+    for (int64_t r = 0; r < k; ++r)
+      for (int64_t c = 0; c < n; ++c)
+        weights.data_as<float>()[r * n + c] =
+            static_cast<float>((*wq)[r * n + c] - wz[wz.size() == 1 ? 0 : c]) *
+            ws->data_as<float>()[ws->element_count() == 1 ? 0 : c];
+    const std::string w_name = passes::fresh_constant_name(g, mi.inputs[1] + "_dequantized");
+    g.constants[w_name] = std::move(weights);
+    // The f32 values the codes stand for: one DequantizeLinear of the DynamicQuantizeLinear's
+    // outputs, shared by every MatMul that reads them.
+    const std::string& codes = dql->outputs[0];
+    if (!fake_quant.count(codes)) {
+      const std::string out = passes::fresh_constant_name(g, codes + "_dequantized");
+      ir::Node dq;
+      dq.name = out;
+      dq.op_type = "DequantizeLinear";
+      dq.inputs = {codes, dql->outputs[1], dql->outputs[2]};
+      dq.outputs = {out};
+      dq.sources = dql->sources;
+      added.push_back(std::move(dq));
+      fake_quant[codes] = out;
+    }
+    // The MatMulInteger becomes the f32 MatMul, writing what the scaling Mul wrote.
+    mi.op_type = "MatMul";
+    mi.attributes.clear();
+    mi.inputs = {fake_quant[codes], w_name};
+    mi.outputs = {mul->outputs[0]};
+    mi.sources.insert(mi.sources.end(), cast->sources.begin(), cast->sources.end());
+    mi.sources.insert(mi.sources.end(), mul->sources.begin(), mul->sources.end());
+    removed[static_cast<std::size_t>(cast - g.nodes.data())] = true;
+    removed[static_cast<std::size_t>(mul - g.nodes.data())] = true;
+    ++rewritten;
+  }
+  passes::erase_nodes(g, removed);
+  g.nodes.insert(g.nodes.end(), added.begin(), added.end());
+  if (rewritten > 0) ir::validate(g);  // the dequantizations move before their readers
+  return rewritten;
 }
 
 namespace {

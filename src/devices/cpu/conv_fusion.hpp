@@ -23,8 +23,20 @@ int fuse_convolutions(ir::Graph& graph, const ir::ShapeInference& shapes, int& c
 // convolution (u8 input with its zero point, s8 weights, f32 output scaled per channel, then the
 // post-ops). The weights are stored s8 (uint8 ones less 128); `correction` (per output channel:
 // 128 - wz, or -wz for int8 weights) times the window sums of the centred input makes up the
-// difference to wq - wz. Returns the nodes absorbed; `convs` the ConvIntegers rewritten.
+// difference to wq - wz. The older quantizer's integer bias (ConvInteger +
+// Cast<int32>(Floor(bias / (xs * ws)))) is kept as such (attribute integer_bias: the kernel
+// adds floor(bias / scale) to the integers). Returns the nodes absorbed; `convs` the
+// ConvIntegers rewritten.
 int fuse_dynamic_quant_convs(ir::Graph& graph, const ir::ShapeInference& shapes, int& convs);
+
+// ONNX Runtime's dynamically quantized MatMul: (xq, xs, xz) = DynamicQuantizeLinear(x);
+// Cast<f32>(MatMulInteger(xq, wq, xz, wz)) * (xs * ws) becomes
+// MatMul(DequantizeLinear(xq, xs, xz), W) with W = (wq - wz) * ws a constant f32 matrix (made
+// once): the f32 values the codes stand for times the weights' values, the product the integers
+// and their scaling give, to f32 rounding. The MatMul is then an f32 FusedMatMul like any other
+// (bias, activations). Runs before shape inference (its nodes are ONNX ones). Returns the
+// MatMulIntegers rewritten.
+int rewrite_dynamic_quant_matmuls(ir::Graph& graph);
 
 // The same for MatMul with constant f32 2-D weights: FusedMatMul(a, w, bias, residual) through a
 // oneDNN matmul primitive with pre-packed weights; a following Add of a constant vector along

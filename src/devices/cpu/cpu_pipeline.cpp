@@ -30,6 +30,8 @@ ir::ShapeInference rewrite(ir::Graph& g, passes::OptimizationReport& report) {
   passes::OptimizationReport generic = passes::optimize_graph(g);
   report.applied.insert(report.applied.end(), generic.applied.begin(), generic.applied.end());
   report.applied.emplace_back("nodes folded into constants", folded);
+  report.applied.emplace_back("dynamically quantized MatMul as f32 MatMul of the quantized values",
+                              rewrite_dynamic_quant_matmuls(g));
   // Shapes before the CPU's own rewrites: its internal ops have no shape rules, and fused
   // nodes keep the output names of the nodes they replace.
   ir::ShapeInference shapes = ir::infer_shapes(g);

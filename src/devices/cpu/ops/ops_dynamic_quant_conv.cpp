@@ -21,6 +21,7 @@
 #include <dnnl.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <optional>
 
@@ -271,6 +272,14 @@ void op_dynamic_quant_conv(OpContext& ctx) {
   const DynamicQuantParams q = dynamic_quant_params(x.data_as<float>(), x.element_count());
   std::vector<float> channel_scale(static_cast<std::size_t>(channels));
   for (int64_t c = 0; c < channels; ++c) channel_scale[c] = q.scale * scales.data_as<float>()[c];
+  // The integer bias of the older quantizer: Cast<int32>(Floor(Div(bias, scale))), and then no
+  // float bias.
+  const bool integer_bias = ctx.attr_i("integer_bias", 0) != 0;
+  std::vector<int32_t> bias_int(static_cast<std::size_t>(integer_bias ? channels : 0));
+  std::vector<float> zeros(static_cast<std::size_t>(integer_bias ? channels : 0), 0.f);
+  for (int64_t c = 0; c < static_cast<int64_t>(bias_int.size()); ++c)
+    bias_int[c] = static_cast<int32_t>(std::floor(bias.data_as<float>()[c] / channel_scale[c]));
+  const float* b = integer_bias ? zeros.data() : bias.data_as<float>();
   try {
     dnnl::stream& stream = onednn::thread_stream();
     dnnl::memory quantized = onednn::scratch_memory(p->quantized_in, onednn::Scratch::source);
@@ -305,7 +314,11 @@ void op_dynamic_quant_conv(OpContext& ctx) {
           std::memcpy(dst.get_data_handle(), residual->data(), residual->byte_size());
       }
       dnnl::memory scale_memory(p->channel_md, engine(), channel_scale.data());
-      dnnl::memory bias_memory(p->channel_md, engine(), const_cast<void*>(bias.data()));
+      // The f32 path adds the integer bias (exactly representable) in floats, scaled.
+      std::vector<float> f32_bias(b, b + channels);
+      for (std::size_t c = 0; c < bias_int.size(); ++c)
+        f32_bias[c] = static_cast<float>(bias_int[c]) * channel_scale[c];
+      dnnl::memory bias_memory(p->channel_md, engine(), f32_bias.data());
       p->primitive.execute(stream,
                            {{DNNL_ARG_SRC, src},
                             {DNNL_ARG_WEIGHTS, p->weights},
@@ -350,9 +363,12 @@ void op_dynamic_quant_conv(OpContext& ctx) {
     const int64_t pixels = out.element_count() / channels;
     const int64_t groups = p->geometry.group, per_group = channels / groups;
     const float* d = correction.data_as<float>();
-    const float* b = bias.data_as<float>();
     std::vector<int32_t> d_int(static_cast<std::size_t>(channels));
     for (int64_t c = 0; c < channels; ++c) d_int[c] = static_cast<int32_t>(d[c]);
+    // The integer part of the result besides the accumulators: the correction's and the
+    // integer bias'.
+    std::vector<int32_t> add_int(static_cast<std::size_t>(channels), 0);
+    for (std::size_t c = 0; c < bias_int.size(); ++c) add_int[c] = bias_int[c];
 #pragma omp parallel for schedule(static)
     for (int64_t px = 0; px < pixels; ++px) {
       const int32_t* in = a + px * channels;
@@ -360,11 +376,12 @@ void op_dynamic_quant_conv(OpContext& ctx) {
       if (p->correct) {
         const int32_t* s = sums.data() + px * groups;
         for (int64_t c = 0; c < channels; ++c)
-          row[c] =
-              static_cast<float>(in[c] + d_int[c] * s[c / per_group]) * channel_scale[c] + b[c];
+          row[c] = static_cast<float>(in[c] + d_int[c] * s[c / per_group] + add_int[c]) *
+                       channel_scale[c] +
+                   b[c];
       } else {
         for (int64_t c = 0; c < channels; ++c)
-          row[c] = static_cast<float>(in[c]) * channel_scale[c] + b[c];
+          row[c] = static_cast<float>(in[c] + add_int[c]) * channel_scale[c] + b[c];
       }
       apply_post_ops(p->steps, row, channels, r_last ? r_last + px * channels : nullptr);
     }

@@ -96,8 +96,32 @@ void op_quantize_linear(OpContext& ctx) {
                              p.axis, out_type, x.element_type() == ElementType::f32));
 }
 
+// uint8 or int8 codes with one f32 scale and zero point: (q - z) * s in float, the exact product
+// rounded once, as the double computation below gives it.
+template <typename Q>
+void dequantize_per_tensor(const Tensor& x, float scale, int zero_point, Tensor& y) {
+  const Q* q = x.data_as<Q>();
+  float* out = y.data_as<float>();
+  const int64_t n = x.element_count();
+#pragma omp parallel for if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(q[i] - zero_point) * scale;
+}
+
 void op_dequantize_linear(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
+  const Tensor* zp = ctx.optional_input(2);
+  if ((x.element_type() == ElementType::u8 || x.element_type() == ElementType::i8) &&
+      ctx.input(1).element_type() == ElementType::f32 && ctx.input(1).element_count() == 1 &&
+      (!zp || (zp->element_count() == 1 && zp->element_type() == x.element_type()))) {
+    const float scale = ctx.input(1).data_as<float>()[0];
+    Tensor y = Tensor::uninitialized(ElementType::f32, x.shape());
+    if (x.element_type() == ElementType::u8)
+      dequantize_per_tensor<uint8_t>(x, scale, zp ? zp->data_as<uint8_t>()[0] : 0, y);
+    else
+      dequantize_per_tensor<int8_t>(x, scale, zp ? zp->data_as<int8_t>()[0] : 0, y);
+    ctx.set_output(0, y);
+    return;
+  }
   const LinearQuantParams p = read_linear_quant_params(ctx, x);
   const Tensor xd = convert_tensor(ctx, x, ElementType::f64);
   Tensor yd(ElementType::f64, x.shape());

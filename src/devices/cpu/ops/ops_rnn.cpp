@@ -10,6 +10,7 @@
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/dynamic_quant.hpp"
 #include "devices/cpu/ops/linalg.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/tensor_util.hpp"
@@ -444,9 +445,11 @@ void gru(OpContext& ctx) {
   ctx.set_output(1, out.state(h, type));
 }
 
-template <typename T>
-void lstm(OpContext& ctx) {
-  const auto rc = read_recurrence<T>(ctx, 4, {"Sigmoid", "Tanh", "Tanh"});
+// The LSTM cells over all steps, given the input contributions (with biases) and a function
+// that adds a step's recurrent contribution: step(d, h of direction d [batch][hidden], gates
+// [batch][4 * hidden]).
+template <typename T, typename Step>
+void lstm_cells(OpContext& ctx, const Recurrence<T>& rc, const std::vector<T>& xw, Step&& step) {
   const bool input_forget = ctx.attr_i("input_forget", 0) != 0;
   const ElementType type = ctx.input(0).element_type();
   const int64_t H = rc.hidden, W = rc.width(), rows = rc.seq * rc.batch;
@@ -456,9 +459,6 @@ void lstm(OpContext& ctx) {
               "P has shape {}, expected [{},{}]", to_string(P->shape()), rc.dirs, 3 * H);
     std::copy_n(P->data_as<T>(), peep.size(), peep.begin());
   }
-  const auto xw = input_contributions(rc, summed_biases(rc, W));
-  const auto rt_owner = transposed_recurrent_weights(ctx, rc);
-  const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5), c = initial_state(ctx, rc, 6);
   RecurrentOutputs<T> out(rc, type);
   const int64_t steps = rc.longest();
@@ -471,7 +471,7 @@ void lstm(OpContext& ctx) {
     const T* pf = pi + 2 * H;
     for (int64_t i = 0; i < steps; ++i) {
       if (!load_step(rc, d, i, &xw[d * rows * W], gates.data())) break;
-      step_product(rc.batch, W, H, hd, H, &rt[d * H * W], W, gates.data(), W);
+      step(d, hd, gates.data());
       for (int64_t b = 0; b < rc.batch; ++b) {
         const int64_t t = rc.time_at(d, b, i);
         if (t < 0) continue;
@@ -511,6 +511,173 @@ void lstm(OpContext& ctx) {
   ctx.set_output(2, out.state(c, type));
 }
 
+template <typename T>
+void lstm(OpContext& ctx) {
+  const auto rc = read_recurrence<T>(ctx, 4, {"Sigmoid", "Tanh", "Tanh"});
+  const int64_t H = rc.hidden, W = rc.width();
+  const auto xw = input_contributions(rc, summed_biases(rc, W));
+  const auto rt_owner = transposed_recurrent_weights(ctx, rc);
+  const std::vector<T>& rt = *rt_owner;
+  lstm_cells(ctx, rc, xw, [&](int64_t d, const T* hd, T* gates) {
+    step_product(rc.batch, W, H, hd, H, &rt[d * H * W], W, gates, W);
+  });
+}
+
+// com.microsoft::DynamicQuantizeLSTM, as ONNX Runtime's quantization tool writes it: an LSTM
+// whose W ([dirs, input, 4 * hidden], transposed against LSTM's) and R ([dirs, hidden,
+// 4 * hidden]) are uint8 or int8 with a scale and zero point per direction (or per direction and
+// column), inputs 8 to 11. ONNX Runtime multiplies them with dynamically quantized operands:
+// the whole input sequence quantized once as DynamicQuantizeLinear does, and the batch's hidden
+// state once per step; so does this kernel, so that results agree with it, the integer products
+// summed in f32 (small integers: exact while a sum stays below 2^24) and scaled per column.
+struct QuantizedRecurrentWeights {
+  std::vector<float> centred;  // [dirs][rows][4 * hidden]: q - zero point
+  std::vector<float> scale;    // [dirs][4 * hidden]
+};
+
+// Input w_in's weights with their scale and zero point (inputs scale_in, scale_in + 1).
+QuantizedRecurrentWeights centred_weights(const OpContext& ctx, std::size_t w_in,
+                                          std::size_t scale_in, int64_t dirs, int64_t rows,
+                                          int64_t width) {
+  const Tensor& w = ctx.input(w_in);
+  const Tensor& s = ctx.input(scale_in);
+  const Tensor* z = ctx.optional_input(scale_in + 1);
+  ctx.check(w.shape() == Shape{dirs, rows, width}, "input {} has shape {}, expected [{},{},{}]",
+            w_in, to_string(w.shape()), dirs, rows, width);
+  ctx.check(w.element_type() == ElementType::u8 || w.element_type() == ElementType::i8,
+            "input {} must be uint8 or int8, got {}", w_in, to_string(w.element_type()));
+  const bool per_column = s.element_count() == dirs * width;
+  ctx.check(per_column || s.element_count() == dirs, "scale {} has {} values for {} directions",
+            scale_in, s.element_count(), dirs);
+  ctx.check(!z || z->element_count() == s.element_count(),
+            "zero point {} has {} values, its scale {}", scale_in + 1, z ? z->element_count() : 0,
+            s.element_count());
+  const Tensor sf = convert_tensor(ctx, s, ElementType::f32);
+  QuantizedRecurrentWeights q;
+  q.centred.resize(static_cast<std::size_t>(dirs * rows * width));
+  q.scale.resize(static_cast<std::size_t>(dirs * width));
+  for (int64_t d = 0; d < dirs; ++d) {
+    for (int64_t j = 0; j < width; ++j) {
+      const int64_t k = per_column ? d * width + j : d;
+      q.scale[d * width + j] = sf.data_as<float>()[k];
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j < width; ++j) {
+        const int64_t k = per_column ? d * width + j : d;
+        const int64_t at = (d * rows + r) * width + j;
+        const int zero = !z                                     ? 0
+                         : z->element_type() == ElementType::u8 ? z->data_as<uint8_t>()[k]
+                                                                : z->data_as<int8_t>()[k];
+        const int v = w.element_type() == ElementType::u8 ? w.data_as<uint8_t>()[at]
+                                                          : w.data_as<int8_t>()[at];
+        q.centred[at] = static_cast<float>(v - zero);
+      }
+    }
+  }
+  return q;
+}
+
+// a [m][k] quantized as DynamicQuantizeLinear does and centred (q - zero point, as floats);
+// returns the scale.
+float quantize_centred(const float* a, int64_t count, std::vector<float>& out) {
+  const DynamicQuantParams p = dynamic_quant_params(a, count);
+  std::vector<uint8_t> q(static_cast<std::size_t>(count));
+  dynamic_quantize(a, count, p, q.data());
+  out.resize(static_cast<std::size_t>(count));
+  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(q[i] - p.zero_point);
+  return p.scale;
+}
+
+void dynamic_quantize_lstm(OpContext& ctx) {
+  const Tensor& X = ctx.input(0);
+  ctx.check(X.element_type() == ElementType::f32 && X.rank() == 3,
+            "X must be f32 [seq, batch, "
+            "input], got {} {}",
+            to_string(X.element_type()), to_string(X.shape()));
+  Recurrence<float> rc;
+  rc.gates = 4;
+  rc.seq = X.shape()[0];
+  rc.batch = X.shape()[1];
+  rc.input = X.shape()[2];
+  rc.hidden = ctx.attr_i("hidden_size", ctx.input(2).rank() == 3 ? ctx.input(2).shape()[1] : 0);
+  const std::string direction = ctx.attr_s("direction", "forward");
+  ctx.check(direction == "forward" || direction == "reverse" || direction == "bidirectional",
+            "direction '{}' is not forward, reverse or bidirectional", direction);
+  rc.dirs = direction == "bidirectional" ? 2 : 1;
+  rc.all_reverse = direction == "reverse";
+  rc.x = X.data_as<float>();
+  const int64_t H = rc.hidden, W = rc.width(), rows = rc.seq * rc.batch;
+  rc.bias.assign(rc.dirs * 2 * W, 0.f);
+  if (const Tensor* B = ctx.optional_input(3)) {
+    ctx.check(B->element_type() == ElementType::f32 &&
+                  B->element_count() == static_cast<int64_t>(rc.bias.size()),
+              "B has shape {}, expected f32 [{},{}]", to_string(B->shape()), rc.dirs, 2 * W);
+    std::copy_n(B->data_as<float>(), rc.bias.size(), rc.bias.begin());
+  }
+  rc.lengths.assign(rc.batch, rc.seq);
+  if (const Tensor* L = ctx.optional_input(4)) {
+    rc.lengths = to_int64_vector(ctx, *L);
+    ctx.check(static_cast<int64_t>(rc.lengths.size()) == rc.batch,
+              "sequence_lens has {} entries for a batch of {}", rc.lengths.size(), rc.batch);
+    for (int64_t len : rc.lengths)
+      ctx.check(len >= 0 && len <= rc.seq, "sequence length {} outside [0, {}]", len, rc.seq);
+  }
+  rc.clip = ctx.attr_f("clip", 0.0f);
+  const std::vector<std::string> defaults = {"Sigmoid", "Tanh", "Tanh"};
+  std::vector<std::string> names;
+  if (ctx.has_attr("activations")) {
+    names = ctx.attr("activations").strings;
+  } else {
+    for (int64_t d = 0; d < rc.dirs; ++d)
+      names.insert(names.end(), defaults.begin(), defaults.end());
+  }
+  rc.per_dir = defaults.size();
+  ctx.check(names.size() == rc.per_dir * rc.dirs, "expected {} activations, got {}",
+            rc.per_dir * rc.dirs, names.size());
+  const auto alphas = ctx.attr_floats("activation_alpha");
+  const auto betas = ctx.attr_floats("activation_beta");
+  size_t ia = 0, ib = 0;
+  for (const auto& n : names)
+    rc.activations.push_back(make_activation(ctx, n, alphas, betas, ia, ib));
+
+  // The weights as centred floats, made once when they are graph constants.
+  auto weights = [&](std::size_t in, std::size_t scale_in, int64_t k) {
+    auto make = [&] {
+      return std::make_shared<const QuantizedRecurrentWeights>(
+          centred_weights(ctx, in, scale_in, rc.dirs, k, W));
+    };
+    return ctx.input_is_constant(in) && ctx.input_is_constant(scale_in) && ctx.cache()
+               ? ctx.cache()->get_or_make<QuantizedRecurrentWeights>(
+                     "centred " + std::to_string(in), make)
+               : make();
+  };
+  const auto wq = weights(1, 8, rc.input), rq = weights(2, 10, H);
+  // Input contributions: the whole sequence quantized once, times W, scaled per column, biases.
+  std::vector<float> xc;
+  const float x_scale = quantize_centred(rc.x, rows * rc.input, xc);
+  const std::vector<float> bias = summed_biases(rc, W);
+  std::vector<float> xw(static_cast<std::size_t>(rc.dirs * rows * W), 0.f);
+  for (int64_t d = 0; d < rc.dirs; ++d) {
+    float* out = &xw[d * rows * W];
+    if (rows > 0 && rc.input > 0)
+      gemm_f32(false, false, rows, W, rc.input, 1.f, xc.data(), rc.input,
+               &wq->centred[d * rc.input * W], W, 0.f, out, W);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < W; ++j)
+        out[r * W + j] = out[r * W + j] * (x_scale * wq->scale[d * W + j]) + bias[d * W + j];
+  }
+  // Per step: the batch's hidden state quantized, times R, scaled per column.
+  lstm_cells(ctx, rc, xw, [&](int64_t d, const float* hd, float* gates) {
+    std::vector<float> hc, product(static_cast<std::size_t>(rc.batch * W));
+    const float h_scale = quantize_centred(hd, rc.batch * H, hc);
+    gemm_f32(false, false, rc.batch, W, H, 1.f, hc.data(), H, &rq->centred[d * H * W], W, 0.f,
+             product.data(), W);
+    for (int64_t b = 0; b < rc.batch; ++b)
+      for (int64_t j = 0; j < W; ++j)
+        gates[b * W + j] += product[b * W + j] * (h_scale * rq->scale[d * W + j]);
+  });
+}
+
 // f32 and f64 run in their own type; f16 and bf16 are widened to f32 and rounded back.
 template <template <typename> class Op>
 void run_recurrent(OpContext& ctx) {
@@ -546,6 +713,7 @@ void register_rnn_ops(KernelRegistry& r) {
   r.add("RNN", run_recurrent<RnnOp>);
   r.add("GRU", run_recurrent<GruOp>);
   r.add("LSTM", run_recurrent<LstmOp>);
+  r.add("DynamicQuantizeLSTM", dynamic_quantize_lstm, "com.microsoft");
 }
 
 }  // namespace sinter::cpu
