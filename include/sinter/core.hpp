@@ -92,6 +92,9 @@ struct NodeReport {
 // What running a model needs in memory (docs/model-cache.md#memory).
 struct MemoryEstimate {
   int64_t weight_bytes = 0;
+  // Copies of the weights the device's kernels make once in their own layouts (pre-packed,
+  // Winograd-transformed): known once the model is compiled, 0 before.
+  int64_t packed_weight_bytes = 0;
   int64_t input_bytes = 0;       // graph inputs of known size
   int64_t activation_bytes = 0;  // peak of intermediate values and outputs
   // "planned" (static shapes) or "measured" (an earlier run of the same cached compile).
@@ -100,7 +103,9 @@ struct MemoryEstimate {
   int64_t unsized_values = 0;
   std::string first_unsized;  // one of them, by name
 
-  int64_t total_bytes() const { return weight_bytes + input_bytes + activation_bytes; }
+  int64_t total_bytes() const {
+    return weight_bytes + packed_weight_bytes + input_bytes + activation_bytes;
+  }
   // "weights 97.5 MiB + inputs 0.6 MiB + intermediate values 27.9 MiB planned"
   std::string describe() const;
 };

@@ -29,17 +29,21 @@ std::map<std::uintptr_t, std::size_t>& mappings() {
 
 }  // namespace
 
+bool MappedFile::contains(const void* data, std::size_t bytes) {
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  std::lock_guard<std::mutex> lock(mappings_mutex());
+  auto it = mappings().upper_bound(begin);
+  if (it == mappings().begin()) return false;
+  --it;
+  return begin + bytes <= it->first + it->second;
+}
+
 void MappedFile::release_pages(const void* data, std::size_t bytes) {
   const auto begin = reinterpret_cast<std::uintptr_t>(data);
   const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   const std::uintptr_t first = (begin + page - 1) / page * page,
                        last = (begin + bytes) / page * page;
-  if (bytes == 0 || last <= first) return;
-  std::lock_guard<std::mutex> lock(mappings_mutex());
-  auto it = mappings().upper_bound(begin);
-  if (it == mappings().begin()) return;
-  --it;
-  if (begin + bytes > it->first + it->second) return;  // not (wholly) inside this mapping
+  if (bytes == 0 || last <= first || !contains(data, bytes)) return;
   ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 

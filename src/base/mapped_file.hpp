@@ -23,6 +23,9 @@ class MappedFile {
   // For weights a kernel has copied into a layout of its own, so that they are not resident
   // twice. Never for memory anyone writes (nothing writes mapped files).
   static void release_pages(const void* data, std::size_t bytes);
+  // Whether [data, data + bytes) lies wholly inside one live mapping: the range release_pages
+  // would give back.
+  static bool contains(const void* data, std::size_t bytes);
 
   const char* data() const { return static_cast<const char*>(base_); }
   char* mutable_data() { return static_cast<char*>(base_); }

@@ -72,6 +72,9 @@ class Executable {
   virtual std::string precision() const { return "f32"; }
   // Virtual devices say where each node went; plain devices run everything themselves.
   virtual PlacementReport placement() const { return {}; }
+  // Bytes of the weight copies the device's kernels make once, in their own layouts (pre-packed,
+  // Winograd-transformed), on top of the model's weights; 0 where it makes none or does not know.
+  virtual int64_t packed_weight_bytes() const { return 0; }
 };
 
 class Device {

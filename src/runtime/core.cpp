@@ -370,6 +370,14 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   if (cache_) options.cache_dir = cache_->dir() + "/devices";
   impl->executable = impl->device->compile(impl->graph, options);
   impl->precision = impl->executable->precision();
+  // The weight copies the kernels will make (on the first inference) are known now: checked
+  // before anything runs, so a model that only fits without them is refused before they exist.
+  impl->memory.packed_weight_bytes = impl->executable->packed_weight_bytes();
+  if (impl->memory.packed_weight_bytes > 0) {
+    runtime::preflight(impl->memory.total_bytes(), impl->memory.describe(),
+                       runtime::budget_for(resolved.info, *config_),
+                       "'" + model.source() + "' on " + resolved.info.name);
+  }
   record_placement(*impl, resolved.info.name);
   if (cache_state == "miss" && !background_compile) cache_store(*model.impl_, resolved.info, *impl);
   const double ms =

@@ -8,9 +8,13 @@
 namespace sinter {
 
 std::string MemoryEstimate::describe() const {
+  std::string packed;
+  if (packed_weight_bytes > 0)
+    packed =
+        fmt::format(" + their packed copies {:.1f} MiB", double(packed_weight_bytes) / 1048576.0);
   std::string s =
-      fmt::format("weights {:.1f} MiB + inputs {:.1f} MiB + intermediate values {:.1f} MiB {}",
-                  double(weight_bytes) / 1048576.0, double(input_bytes) / 1048576.0,
+      fmt::format("weights {:.1f} MiB{} + inputs {:.1f} MiB + intermediate values {:.1f} MiB {}",
+                  double(weight_bytes) / 1048576.0, packed, double(input_bytes) / 1048576.0,
                   double(activation_bytes) / 1048576.0,
                   activation_source == "measured" ? "measured in an earlier run" : "planned");
   if (unsized_values > 0)

@@ -46,7 +46,16 @@ done
 NODE_PATH="$root/tools/ort/node_modules" node "$root/tools/ort/ort_run.js" "$dir/model.onnx" \
   "${args[@]}" -o "$work/ort" --threads 2
 "$sinter" run "$dir/model.onnx" -d "$device" --precision "$precision" "${args[@]}" \
-  -o "$work/sinter"
+  -o "$work/sinter" --report | tee "$work/report.txt"
+# No node may run one of oneDNN's reference implementations ("[ref:any]" and the like: correct,
+# but 10 to 1000 times slower than its JIT kernels). With ONEDNN_MAX_CPU_ISA set this holds for
+# that ISA (tests/cli/isa_placement_test.sh).
+placement=$(grep -m1 '^placement:' "$work/report.txt" || true)
+[ -n "$placement" ] || { echo "FAIL: sinter run --report printed no placement"; exit 1; }
+if refs=$(grep -oE '\[[^]]*\<ref[^]]*\][^,)]*' <<<"$placement"); then
+  echo "FAIL: reference kernels (ISA ${ONEDNN_MAX_CPU_ISA:-not capped}): $refs"
+  exit 1
+fi
 
 count=0
 for expected in "$work"/ort/*.npy; do

@@ -210,3 +210,62 @@ TEST(Api, ARequestInFlightRefusesUseUntilWait) {
   EXPECT_EQ(req.get_output("z").tensor().data_as<float>()[5], 7.f);
   req.wait();  // nothing in flight: returns at once
 }
+
+namespace {
+
+// y = Conv(x, w) then z = MatMul(y reshaped, m): x f32[1,2,6,6], w f32[4,2,3,3], m f32[16,5].
+onnx::ModelProto conv_matmul_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("conv_matmul");
+  add_tensor_port(g->add_input(), "x", {1, 2, 6, 6});
+  add_tensor_port(g->add_output(), "z", {4, 5});
+  auto constant = [&](const std::string& name, std::vector<int64_t> dims) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      t->add_dims(d);
+      n *= d;
+    }
+    for (int64_t i = 0; i < n; ++i) t->add_float_data(0.01f * static_cast<float>(i % 7));
+  };
+  constant("w", {4, 2, 3, 3});
+  constant("m", {16, 5});
+  auto* shape = g->add_initializer();
+  shape->set_name("rows");
+  shape->set_data_type(onnx::TensorProto::INT64);
+  shape->add_dims(2);
+  for (int64_t v : {4, 16}) shape->add_int64_data(v);
+  auto node = [&](const char* op, std::vector<std::string> in, const std::string& out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    for (const auto& i : in) n->add_input(i);
+    n->add_output(out);
+  };
+  node("Conv", {"x", "w"}, "y");  // [1, 4, 4, 4]
+  node("Reshape", {"y", "rows"}, "r");
+  node("MatMul", {"r", "m"}, "z");
+  return m;
+}
+
+}  // namespace
+
+TEST(Api, MemoryEstimateCountsTheCpusPackedWeightCopies) {
+  const std::string bytes = conv_matmul_model().SerializeAsString();
+  Core core;
+  Model model = core.read_model_from_memory(bytes.data(), bytes.size());
+  const MemoryEstimate stored = model.memory_estimate();
+  EXPECT_EQ(stored.packed_weight_bytes, 0);  // nothing compiled: weights as stored
+  CompiledModel compiled = core.compile_model(model, "cpu");
+  const MemoryEstimate& m = compiled.memory_estimate();
+  // Both products run through oneDNN with their f32 weights packed once: 4 bytes per weight
+  // (72 of the Conv, 80 of the MatMul), no Winograd at 2 input channels.
+  EXPECT_EQ(m.packed_weight_bytes, (72 + 80) * 4);
+  EXPECT_EQ(m.total_bytes(),
+            m.weight_bytes + m.packed_weight_bytes + m.input_bytes + m.activation_bytes);
+  EXPECT_NE(m.describe().find("packed copies"), std::string::npos) << m.describe();
+}

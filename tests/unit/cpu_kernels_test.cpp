@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "devices/cpu/cpu_device.hpp"
+#include "placement_text.hpp"
 
 using namespace sinter;
 
@@ -128,7 +129,7 @@ TEST(CpuKernels, FoldedShapeSlicesFollowTheSpec) {
   }
   ir::validate(g);
   const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
-  EXPECT_EQ(exe->placement().node_implementation[0], "removed by graph optimisation");
+  EXPECT_EQ(kernel_free(exe->placement().node_implementation[0]), "removed by graph optimisation");
   std::map<std::string, Value> values = {{"x", Tensor(ElementType::f32, {2, 3, 5, 7})}};
   exe->run(values);
   for (const auto& [name, start, end, want] : cases) {

@@ -52,6 +52,13 @@ class AutoExecutable final : public device::Executable {
     return primary_ ? primary_->precision() : cpu_exe_ ? cpu_exe_->precision() : "f32";
   }
 
+  // The CPU phase's and the chosen device's copies both exist while the first serves.
+  int64_t packed_weight_bytes() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return (primary_ ? primary_->packed_weight_bytes() : 0) +
+           (cpu_exe_ ? cpu_exe_->packed_weight_bytes() : 0);
+  }
+
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
     const device::Executable* primary = ready_primary();
     if (!primary) {

@@ -21,6 +21,7 @@
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/packed_weights.hpp"
 
 namespace sinter::cpu {
 
@@ -76,10 +77,31 @@ std::vector<std::string> cpu_capabilities() {
     avx512_bf16 = (a >> 5) & 1;
     vnni = vnni || ((a >> 4) & 1);  // AVX-VNNI
   }
-  if (avx512_fp16) caps.push_back("FP16");
-  if (avx512_bf16 || amx_bf16) caps.push_back("BF16");
-  if (vnni) caps.push_back("INT8");
+  // Only what the ISA oneDNN may use allows (ONEDNN_MAX_CPU_ISA caps it below the CPU's).
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  const bool bf16_isa =
+      isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  const bool vnni_isa =
+      bf16_isa || isa == dnnl::cpu_isa::avx2_vnni || isa == dnnl::cpu_isa::avx512_core_vnni;
+  if (avx512_fp16 && bf16_isa) caps.push_back("FP16");
+  if ((avx512_bf16 || amx_bf16) && bf16_isa) caps.push_back("BF16");
+  if (vnni && vnni_isa) caps.push_back("INT8");
   return caps;
+}
+
+// The oneDNN implementation a fused node was found to get at compile time (reference_guard.cpp),
+// as " [brgconv:avx512_core]", and the post-ops that run as nodes of their own because no JIT
+// kernel takes them fused; "" when the shapes were not known then.
+std::string onednn_kernel(const ir::Node& n) {
+  const ir::Attribute* impl = n.find("onednn_impl");
+  if (!impl) return "";
+  std::string s = " [" + impl->s + "]";
+  if (const ir::Attribute* separate = n.find("separate_post_ops")) {
+    s += "; then";
+    for (const auto& p : separate->strings) s += " " + p;
+    s += " as nodes of their own (no oneDNN JIT kernel takes them fused)";
+  }
+  return s;
 }
 
 // What runs a node: oneDNN for convolution and matrix products (f16/bf16 widened to f32),
@@ -93,7 +115,7 @@ std::string implementation_of(const ir::Node& n) {
     if (n.inputs.size() > 2 && !n.inputs[2].empty() && n.op_type == "FusedMatMul") s += " + bias";
     if (const ir::Attribute* post = n.find("post_ops"))
       for (const auto& p : post->strings) s += " + " + p;
-    return s;
+    return s + onednn_kernel(n);
   }
   if (n.domain == kCpuDomain && n.op_type == "DynamicQuantConv") {
     // Without VNNI, oneDNN's int8 products saturate: the kernel computes the same integers in f32.
@@ -103,7 +125,7 @@ std::string implementation_of(const ir::Node& n) {
                           "(no VNNI)";
     if (const ir::Attribute* post = n.find("post_ops"))
       for (const auto& p : post->strings) s += " + " + p;
-    return s;
+    return s + onednn_kernel(n);
   }
   if (n.domain == kCpuDomain && n.op_type == "FusedConvTranspose") {
     std::string s = "sgemm + col2im transposed convolution";
@@ -309,6 +331,9 @@ class CpuExecutable final : public device::Executable {
     return notes + " (for input shapes " + shapes + ")";
   }
   std::string precision() const override { return latest()->program.precision; }
+  int64_t packed_weight_bytes() const override {
+    return cpu::packed_weight_bytes(*latest()->program.graph);
+  }
 
   // Of the graph that ran last (the one the compile made until another ran).
   device::PlacementReport placement() const override {

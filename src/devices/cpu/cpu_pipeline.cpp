@@ -11,6 +11,7 @@
 #include "devices/cpu/layout_propagation.hpp"
 #include "devices/cpu/norm_fusion.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/reference_guard.hpp"
 #include "devices/cpu/squeeze_excite_fusion.hpp"
 #include "devices/cpu/winograd_marking.hpp"
 #include "ir/shape_inference.hpp"
@@ -126,6 +127,9 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision
   for (auto& [what, count] : in_bodies.applied) {
     if (count > 0) report.applied.emplace_back(what + " (in If/Loop/Scan bodies)", count);
   }
+  // Post-ops no JIT kernel takes fused become nodes of their own before layouts are chosen, so
+  // that layout propagation sees them as it sees any other op.
+  int split = avoid_reference_kernels(*optimized, shapes);
   report.applied.emplace_back(
       "values kept in the convolutions' layout",
       keep_conv_layouts(*optimized, onednn::preferred_conv_layout(), shapes));
@@ -142,6 +146,12 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision
   }
   report.applied.emplace_back("convolutions computed with Winograd's minimal filtering",
                               mark_winograd_convolutions(*optimized, shapes));
+  // Again with the precisions and algorithms chosen since (bf16, Winograd), recording the
+  // kernel each fused node gets.
+  split += avoid_reference_kernels(*optimized, shapes);
+  report.applied.emplace_back(
+      "fused nodes whose post-ops run separately (oneDNN has only its reference kernel fused)",
+      split);
   const std::string summary = report.summary();
   program.notes = summary.empty() ? "" : "graph optimisation: " + summary;
   program.graph = std::move(optimized);

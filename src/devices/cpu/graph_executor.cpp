@@ -63,7 +63,7 @@ int64_t value_bytes(const Value& v) {
 
 }  // namespace
 
-ExecutionPlan::ExecutionPlan(const ir::Graph& graph)
+ExecutionPlan::ExecutionPlan(const ir::Graph& graph, const ExecutionPlan* enclosing)
     : constants(constant_values(graph)), dying(ir::values_dying_after(graph)) {
   const auto& registry = KernelRegistry::instance();
   // A constant that is also a graph input is only a default the caller may replace.
@@ -73,13 +73,20 @@ ExecutionPlan::ExecutionPlan(const ir::Graph& graph)
   // body also reads values of the enclosing graph, which live on after it.
   std::unordered_set<std::string> produced;
   for (const auto& n : graph.nodes) produced.insert(n.outputs.begin(), n.outputs.end());
+  for (const auto& [name, _] : graph.constants)
+    if (!inputs.count(name)) constant_names.insert(name);
+  if (enclosing) {
+    for (const auto& name : enclosing->constant_names)
+      if (!inputs.count(name) && !produced.count(name) && !graph.constants.count(name))
+        constant_names.insert(name);
+  }
   for (const auto& n : graph.nodes) {
     kernels.push_back(registry.find(n.domain, n.op_type));
     const std::size_t node = kernels.size() - 1;
     std::vector<bool> constant(n.inputs.size()), last_read(n.inputs.size());
     for (std::size_t i = 0; i < n.inputs.size(); ++i) {
       const std::string& v = n.inputs[i];
-      constant[i] = graph.constants.count(v) && !inputs.count(v);
+      constant[i] = constant_names.count(v) > 0;
       // Values a node makes (not the caller's inputs, not constants), read here once and last.
       last_read[i] = !v.empty() && produced.count(v) && !graph.constants.count(v) &&
                      !inputs.count(v) && std::count(n.inputs.begin(), n.inputs.end(), v) == 1 &&
@@ -92,7 +99,7 @@ ExecutionPlan::ExecutionPlan(const ir::Graph& graph)
 const ExecutionPlan& ExecutionPlan::subgraph_plan(const ir::Graph& body) const {
   std::lock_guard<std::mutex> lock(subgraph_mutex_);
   std::unique_ptr<ExecutionPlan>& p = subgraph_plans_[&body];
-  if (!p) p = std::make_unique<ExecutionPlan>(body);
+  if (!p) p = std::make_unique<ExecutionPlan>(body, this);
   return *p;
 }
 

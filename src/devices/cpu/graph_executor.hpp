@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "devices/cpu/node_cache.hpp"
@@ -48,8 +49,14 @@ class Scope {
 // If/Loop/Scan nodes get plans of their own, made on their first run and kept, so a body's
 // primitives are prepared once too, not on every iteration or call.
 struct ExecutionPlan {
-  explicit ExecutionPlan(const ir::Graph& graph);
+  // `enclosing`: the plan of the graph holding `graph` as a body, whose constants the body's
+  // nodes read as constants too (an LSTM's weights in an If branch are transposed once, not on
+  // every call).
+  explicit ExecutionPlan(const ir::Graph& graph, const ExecutionPlan* enclosing = nullptr);
   ConstantValues constants;
+  // Names that are constants for this graph's nodes: its own (not graph inputs) and the
+  // enclosing graphs' that it does not define itself.
+  std::unordered_set<std::string> constant_names;
   std::vector<Kernel> kernels;                  // per node; nullptr: none (an error when run)
   std::vector<std::vector<std::string>> dying;  // per node: values whose last reader it is
   mutable std::deque<NodeCache> caches;         // per node; thread-safe

@@ -39,6 +39,16 @@ const std::string& preferred_conv_layout();
 // wrong for products of full-range uint8 inputs and int8 weights (255 * 127 * 2 > 32767).
 bool exact_int8_products();
 
+// `pd` itself, or a dnnl::error (dnnl_unimplemented) where oneDNN picked its reference
+// implementation: callers with a C++ kernel of their own (softmax, eltwise, binary, layer norm
+// fast paths) then use that instead of a kernel 10 to 1000 times slower than oneDNN's JIT ones.
+template <typename PrimitiveDesc>
+PrimitiveDesc jit_only(PrimitiveDesc pd) {
+  if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0)
+    throw dnnl::error(dnnl_unimplemented, "oneDNN has only its reference implementation here");
+  return pd;
+}
+
 // The calling thread's stream (a CPU stream is only a handle for in-order execution; making one
 // per primitive run allocated every time).
 dnnl::stream& thread_stream();

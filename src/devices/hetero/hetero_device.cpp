@@ -56,6 +56,12 @@ class HeteroExecutable final : public device::Executable {
     return out;
   }
 
+  int64_t packed_weight_bytes() const override {
+    int64_t bytes = 0;
+    for (const auto& p : parts_) bytes += p.executable->packed_weight_bytes();
+    return bytes;
+  }
+
   device::PlacementReport placement() const override {
     device::PlacementReport r;
     r.node_device.resize(graph_->nodes.size());

@@ -45,6 +45,103 @@ dnnl::convolution_forward::primitive_desc conv_primitive_desc(const ConvDims& d,
   return dnnl::convolution_forward::primitive_desc(desc, attr, onednn::engine());
 }
 
+dnnl::convolution_forward::primitive_desc fused_conv_primitive_desc(const ir::Node& node,
+                                                                    const ConvDims& dims) {
+  using dt = dnnl::memory::data_type;
+  const dt compute = node.attr_int("compute_bf16", 0) ? dt::bf16 : dt::f32;
+  const dt dst_type = node.attr_int("dst_bf16", 0) ? dt::bf16 : dt::f32;
+  const dnnl::primitive_attr attr = onednn::fused_node_attr(node);
+  if (node.attr_int("winograd", 0) && compute == dt::f32) {
+    try {
+      return conv_primitive_desc(dims, dnnl::algorithm::convolution_winograd, compute, dst_type,
+                                 attr);
+    } catch (const dnnl::error&) {
+      // the direct kernel below
+    }
+  }
+  return conv_primitive_desc(dims, dnnl::algorithm::convolution_direct, compute, dst_type, attr);
+}
+
+dnnl::matmul::primitive_desc fused_matmul_primitive_desc(const ir::Node& node, int64_t m, int64_t k,
+                                                         int64_t n, bool bias) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  const dt compute = node.attr_int("compute_bf16", 0) ? dt::bf16 : dt::f32;
+  const dt dst_type = node.attr_int("dst_bf16", 0) ? dt::bf16 : dt::f32;
+  const dnnl::memory::desc src({m, k}, compute, tag::ab), dst({m, n}, dst_type, tag::ab),
+      weights({k, n}, compute, tag::any), bias_md({1, n}, dt::f32, tag::ab);
+  const dnnl::matmul::desc desc =
+      bias ? dnnl::matmul::desc(src, weights, bias_md, dst) : dnnl::matmul::desc(src, weights, dst);
+  return dnnl::matmul::primitive_desc(desc, onednn::fused_node_attr(node), onednn::engine());
+}
+
+dnnl::convolution_forward::primitive_desc int8_conv_primitive_desc(const ConvDims& dims) {
+  using dt = dnnl::memory::data_type;
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+  const dnnl::convolution_forward::desc desc(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+      onednn::activation(dims.src, onednn::kChannelsLast, dt::u8),
+      {dims.weights, dt::s8, dnnl::memory::format_tag::any},
+      onednn::activation(dims.dst, onednn::kChannelsLast, dt::s32), dims.strides, dims.dilates,
+      dims.pad_l, dims.pad_r);
+  return dnnl::convolution_forward::primitive_desc(desc, attr, onednn::engine());
+}
+
+dnnl::convolution_forward::primitive_desc quant_conv_f32_primitive_desc(const ir::Node& node,
+                                                                        const ConvDims& dims,
+                                                                        bool& fused_post_ops) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  Shape channel(dims.dst.size(), 1);
+  channel[1] = dims.dst[1];
+  const dnnl::memory::desc channel_md = onednn::plain_f32(channel);
+  dnnl::post_ops ops;
+  ops.append_binary(dnnl::algorithm::binary_mul, channel_md);
+  ops.append_binary(dnnl::algorithm::binary_add, channel_md);
+  const dnnl::post_ops node_ops = onednn::post_ops_of(node);
+  for (int i = 0; i < node_ops.len(); ++i) {
+    if (node_ops.kind(i) == dnnl::primitive::kind::sum) {
+      ops.append_sum(1.f);
+      continue;
+    }
+    float scale = 1, alpha = 0, beta = 0;
+    dnnl::algorithm alg;
+    node_ops.get_params_eltwise(i, scale, alg, alpha, beta);
+    ops.append_eltwise(scale, alg, alpha, beta);
+  }
+  // Two attributes, not a copy: dnnl::primitive_attr is a handle, its copies share one object.
+  dnnl::primitive_attr attr, fused;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  fused.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  fused.set_post_ops(ops);
+  const dnnl::convolution_forward::desc any_layout(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+      {dims.src, dt::f32, tag::any}, {dims.weights, dt::f32, tag::any},
+      {dims.dst, dt::f32, tag::any}, dims.strides, dims.dilates, dims.pad_l, dims.pad_r);
+  try {
+    dnnl::convolution_forward::primitive_desc pd(any_layout, fused, onednn::engine());
+    if (!is_reference(pd.impl_info_str())) {
+      fused_post_ops = true;
+      return pd;
+    }
+  } catch (const dnnl::error&) {
+  }
+  fused_post_ops = false;
+  const dnnl::convolution_forward::desc plain(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+      onednn::activation(dims.src, onednn::kChannelsLast, dt::f32),
+      {dims.weights, dt::f32, tag::any},
+      onednn::activation(dims.dst, onednn::kChannelsLast, dt::f32), dims.strides, dims.dilates,
+      dims.pad_l, dims.pad_r);
+  return dnnl::convolution_forward::primitive_desc(plain, attr, onednn::engine());
+}
+
+bool is_reference(const std::string& impl_info) {
+  return impl_info.rfind("ref", 0) == 0;
+}
+
 // Winograd's minimal filtering needs fewer multiplications for 3x3 stride-1 windows, at the cost
 // of transforming the tiles, of reordering to and from the blocked layout its kernels compute in
 // and of weights stored 16/9 (F(2x2,3x3)) or 36/9 (F(4x4,3x3)) as large, read again from memory

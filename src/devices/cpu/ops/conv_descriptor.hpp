@@ -6,7 +6,10 @@
 
 #include <dnnl.hpp>
 
+#include <string>
+
 #include "devices/cpu/ops/conv_geometry.hpp"
+#include "ir/graph.hpp"
 #include "sinter/tensor.hpp"
 
 namespace sinter::cpu {
@@ -26,6 +29,35 @@ dnnl::convolution_forward::primitive_desc conv_primitive_desc(const ConvDims& di
                                                               dnnl::memory::data_type compute,
                                                               dnnl::memory::data_type dst_type,
                                                               const dnnl::primitive_attr& attr);
+
+// The primitive descriptor a FusedConv node's kernel makes for these dims: its precision
+// attributes (compute_bf16, dst_bf16), its post-ops, Winograd where marked (direct where oneDNN
+// then has none). Shared by the kernel and the compile-time checks (reference_guard.cpp), so
+// both see the same kernel. Throws dnnl::error, or std::invalid_argument for bad post-ops.
+dnnl::convolution_forward::primitive_desc fused_conv_primitive_desc(const ir::Node& node,
+                                                                    const ConvDims& dims);
+
+// The same for a FusedMatMul of m rows: A [m, k] (bf16 per compute_bf16), weights [k, n] in
+// the layout oneDNN picks, optional bias [1, n], result in f32 or bf16 (dst_bf16).
+dnnl::matmul::primitive_desc fused_matmul_primitive_desc(const ir::Node& node, int64_t m, int64_t k,
+                                                         int64_t n, bool bias);
+
+// DynamicQuantConv's integer convolution: u8 input (channels-last, a runtime zero point), s8
+// weights in oneDNN's layout, int32 accumulators (channels-last), no post-ops.
+dnnl::convolution_forward::primitive_desc int8_conv_primitive_desc(const ConvDims& dims);
+
+// DynamicQuantConv's f32 fallback (CPUs without exact int8 products): an f32 convolution of
+// (q - zero point) with the corrected weights. With `fused_post_ops`, the per-channel scale and
+// bias as binary post-ops (given per run) and then the node's post-ops; where oneDNN has only its
+// reference kernel for those (AVX2: eltwise then sum), `fused_post_ops` is set false and the
+// descriptor is a plain one with a channels-last output, for an epilogue of the node's own.
+dnnl::convolution_forward::primitive_desc quant_conv_f32_primitive_desc(const ir::Node& node,
+                                                                        const ConvDims& dims,
+                                                                        bool& fused_post_ops);
+
+// Whether oneDNN picked its reference implementation (named "ref..."): correct but one or two
+// orders of magnitude slower than its JIT kernels.
+bool is_reference(const std::string& impl_info);
 
 // Whether an f32 convolution is better computed with Winograd's minimal filtering (oneDNN's
 // F(2x2,3x3) or F(4x4,3x3) kernels) than directly on this CPU; see conv_descriptor.cpp.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "devices/cpu/ops/vector_math.hpp"
 
@@ -39,6 +40,23 @@ void dynamic_quantize(const float* x, int64_t n, const DynamicQuantParams& p, ui
   for (int64_t c = 0; c < chunks; ++c)
     vec::quantize_u8(x + c * kChunk, std::min(kChunk, n - c * kChunk), divisor, p.zero_point,
                      q + c * kChunk);
+}
+
+void dynamic_quantize_centred(const float* x, int64_t n, const DynamicQuantParams& p, float* out) {
+  const float divisor = p.scale == 0 ? 1.0f : p.scale;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel if (chunks > 1)
+  {
+    std::vector<uint8_t> q(static_cast<std::size_t>(std::min(kChunk, n)));
+#pragma omp for
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t m = std::min(kChunk, n - c * kChunk);
+      vec::quantize_u8(x + c * kChunk, m, divisor, p.zero_point, q.data());
+      float* o = out + c * kChunk;
+      for (int64_t i = 0; i < m; ++i)
+        o[i] = static_cast<float>(static_cast<int>(q[i]) - p.zero_point);
+    }
+  }
 }
 
 }  // namespace sinter::cpu

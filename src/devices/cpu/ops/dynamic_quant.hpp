@@ -22,4 +22,7 @@ DynamicQuantParams dynamic_quant_params(const float* x, int64_t n);
 // q[0..n) from x with those parameters (in parallel).
 void dynamic_quantize(const float* x, int64_t n, const DynamicQuantParams& p, uint8_t* q);
 
+// q - zero_point as floats (exact small integers), for convolutions of the codes in f32.
+void dynamic_quantize_centred(const float* x, int64_t n, const DynamicQuantParams& p, float* out);
+
 }  // namespace sinter::cpu

@@ -63,10 +63,12 @@ bool softmax_fast_path(OpContext& ctx, bool log) {
     if (log) {
       dnnl::logsoftmax_forward::desc d(dnnl::prop_kind::forward_inference, md,
                                        static_cast<int>(axis));
-      prim = dnnl::logsoftmax_forward(dnnl::logsoftmax_forward::primitive_desc(d, engine()));
+      prim = dnnl::logsoftmax_forward(
+          onednn::jit_only(dnnl::logsoftmax_forward::primitive_desc(d, engine())));
     } else {
       dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, static_cast<int>(axis));
-      prim = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(d, engine()));
+      prim = dnnl::softmax_forward(
+          onednn::jit_only(dnnl::softmax_forward::primitive_desc(d, engine())));
     }
     return std::make_shared<const SameShapePrimitive>(SameShapePrimitive{prim, md});
   });
@@ -103,7 +105,8 @@ bool unary_fast_path(OpContext& ctx, const std::string& kind, float swish_alpha)
     const dnnl::memory::desc md = plain_f32(flat);
     dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md, alpha, 0.f);
     return std::make_shared<const SameShapePrimitive>(SameShapePrimitive{
-        dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, engine())), md});
+        dnnl::eltwise_forward(onednn::jit_only(dnnl::eltwise_forward::primitive_desc(d, engine()))),
+        md});
   });
   if (!p) return false;
   run_same_shape(ctx, *p);
@@ -160,8 +163,8 @@ bool binary_fast_path(OpContext& ctx, const std::string& op) {
   auto p = cached<Prepared>(ctx, key, [&] {
     const dnnl::memory::desc ma = plain_f32(pa), mb = plain_f32(pb);
     dnnl::binary::desc d(alg, ma, mb, ma);
-    return std::make_shared<const Prepared>(
-        Prepared{dnnl::binary(dnnl::binary::primitive_desc(d, engine())), ma, mb});
+    return std::make_shared<const Prepared>(Prepared{
+        dnnl::binary(onednn::jit_only(dnnl::binary::primitive_desc(d, engine()))), ma, mb});
   });
   if (!p) return false;
   Tensor out = Tensor::uninitialized(ElementType::f32, out_shape);
@@ -272,10 +275,10 @@ bool layer_norm_over_rows(OpContext& ctx, const Shape& shape, const float* x, fl
     if (shift) flags = flags | dnnl::normalization_flags::use_shift;
     dnnl::layer_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md, epsilon,
                                               flags);
-    return std::make_shared<const Prepared>(
-        Prepared{dnnl::layer_normalization_forward(
-                     dnnl::layer_normalization_forward::primitive_desc(d, engine())),
-                 md, plain_f32({c})});
+    return std::make_shared<const Prepared>(Prepared{
+        dnnl::layer_normalization_forward(
+            onednn::jit_only(dnnl::layer_normalization_forward::primitive_desc(d, engine()))),
+        md, plain_f32({c})});
   });
   if (!p) return false;
   std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>> args = {

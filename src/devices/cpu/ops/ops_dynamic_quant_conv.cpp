@@ -17,13 +17,16 @@
 // Where oneDNN has no exact int8 kernel for this CPU (no VNNI: its int8 products saturate in
 // int16; or only its reference kernel), the same arithmetic runs as an f32 convolution of (q - zero
 // point) with the weights wq - wz as floats (small integers: exact in f32 up to 2^24), scaled and
-// shifted by binary post-ops, then the node's.
+// shifted by binary post-ops, then the node's; where oneDNN has those fused only in its reference
+// kernel (AVX2: an eltwise before the sum; 100 s instead of 3 s for IS-Net), the f32
+// convolution runs bare into channels-last floats and step 3 does the rest.
 #include <dnnl.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
@@ -44,8 +47,10 @@ using onednn::engine;
 // Made once per input shape.
 struct PreparedQuantConv {
   dnnl::convolution_forward primitive;
-  bool int8 = true;      // false: the f32 convolution of (q - zero point), post-ops in oneDNN
-  bool correct = false;  // some correction is not zero
+  bool int8 = true;           // false: the f32 convolution of (q - zero point), post-ops in oneDNN
+  bool f32_epilogue = false;  // f32 without oneDNN post-ops (only its reference kernel takes
+                              // them): the int8 path's epilogue on its channels-last floats
+  bool correct = false;       // some correction is not zero
   ConvGeometry geometry;
   // int8: q channels-last (u8) and the accumulators channels-last (s32); the node's input,
   // output and residual layouts, and the reorders between them where they differ.
@@ -59,29 +64,6 @@ struct PreparedQuantConv {
 
 dnnl::memory::desc channels_last(const dnnl::memory::dims& dims, dt type) {
   return onednn::activation(dims, onednn::kChannelsLast, type);
-}
-
-// The f32 fallback's post-ops: binary_mul (scale per channel, given per run), binary_add
-// (bias), then the node's.
-dnnl::primitive_attr f32_attr(const OpContext& ctx, const PreparedQuantConv& p) {
-  dnnl::post_ops ops;
-  ops.append_binary(dnnl::algorithm::binary_mul, p.channel_md);
-  ops.append_binary(dnnl::algorithm::binary_add, p.channel_md);
-  const dnnl::post_ops node_ops = onednn::post_ops_of(ctx.node());
-  for (int i = 0; i < node_ops.len(); ++i) {
-    if (node_ops.kind(i) == dnnl::primitive::kind::sum) {
-      ops.append_sum(1.f);
-      continue;
-    }
-    float scale = 1, alpha = 0, beta = 0;
-    dnnl::algorithm alg;
-    node_ops.get_params_eltwise(i, scale, alg, alpha, beta);
-    ops.append_eltwise(scale, alg, alpha, beta);
-  }
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(ops);
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  return attr;
 }
 
 std::optional<dnnl::reorder> reorder_if_needed(const dnnl::memory::desc& from,
@@ -120,27 +102,18 @@ std::shared_ptr<const PreparedQuantConv> prepare(const OpContext& ctx, const Ten
   // (exactly, but slower).
   if (onednn::exact_int8_products()) {
     try {
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-      const dnnl::convolution_forward::desc desc(
-          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-          channels_last(dims.src, dt::u8), {dims.weights, dt::s8, tag::any},
-          channels_last(dims.dst, dt::s32), dims.strides, dims.dilates, dims.pad_l, dims.pad_r);
-      pd.emplace(desc, attr, engine());
-      if (std::string(pd->impl_info_str()).rfind("ref", 0) == 0) pd.reset();
+      pd = int8_conv_primitive_desc(dims);
+      if (is_reference(pd->impl_info_str())) pd.reset();
     } catch (const dnnl::error&) {
       pd.reset();
     }
   }
   p->int8 = pd.has_value();
   if (!pd) {
-    const dnnl::convolution_forward::desc desc(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        {dims.src, dt::f32, tag::any}, {dims.weights, dt::f32, tag::any},
-        {dims.dst, dt::f32, tag::any}, dims.strides, dims.dilates, dims.pad_l, dims.pad_r);
     try {
-      pd.emplace(desc, f32_attr(ctx, *p), engine());
+      bool fused = false;
+      pd = quant_conv_f32_primitive_desc(ctx.node(), dims, fused);
+      p->f32_epilogue = !fused;
     } catch (const std::invalid_argument& e) {
       ctx.fail(ErrorCategory::invalid_model, "{}", e.what());
     }
@@ -152,7 +125,7 @@ std::shared_ptr<const PreparedQuantConv> prepare(const OpContext& ctx, const Ten
   p->src_md = pd->src_desc();
   p->src_reorder = reorder_if_needed(p->quantized_in, p->src_md);
   p->scratchpad_md = pd->scratchpad_desc();
-  if (p->int8) {
+  if (p->int8 || p->f32_epilogue) {
     p->acc_md = pd->dst_desc();
     p->dst_last = channels_last(dims.dst, dt::f32);
     p->dst_reorder = reorder_if_needed(p->dst_last, p->dst_out);
@@ -288,11 +261,8 @@ void op_dynamic_quant_conv(OpContext& ctx) {
                        static_cast<uint8_t*>(quantized.get_data_handle()));
     } else {
       // (q - zero point) as floats: what the int8 kernel's zero point subtracts.
-      std::vector<uint8_t> codes(static_cast<std::size_t>(x.element_count()));
-      dynamic_quantize(x.data_as<float>(), x.element_count(), q, codes.data());
-      float* f = static_cast<float*>(quantized.get_data_handle());
-      for (std::size_t i = 0; i < codes.size(); ++i)
-        f[i] = static_cast<float>(static_cast<int>(codes[i]) - q.zero_point);
+      dynamic_quantize_centred(x.data_as<float>(), x.element_count(), q,
+                               static_cast<float*>(quantized.get_data_handle()));
     }
     dnnl::memory src = quantized;
     if (p->src_reorder) {
@@ -301,7 +271,7 @@ void op_dynamic_quant_conv(OpContext& ctx) {
     }
     dnnl::memory dst_out(p->dst_out, engine(), out.data());
     dnnl::memory scratchpad = onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad);
-    if (!p->int8) {
+    if (!p->int8 && !p->f32_epilogue) {
       // 2'. f32 convolution with oneDNN post-ops.
       dnnl::memory dst = p->dst_reorder
                              ? onednn::scratch_memory(p->acc_md, onednn::Scratch::destination)
@@ -331,15 +301,16 @@ void op_dynamic_quant_conv(OpContext& ctx) {
       ctx.set_output(0, out);
       return;
     }
-    // 2. The integer convolution.
+    // 2. The integer convolution (or the f32 one of the same integers, without post-ops).
     dnnl::memory acc = onednn::scratch_memory(p->acc_md, onednn::Scratch::destination);
     int32_t zero_point = q.zero_point;
     dnnl::memory zp_memory({{1}, dt::s32, tag::x}, engine(), &zero_point);
-    p->primitive.execute(stream, {{DNNL_ARG_SRC, src},
-                                  {DNNL_ARG_WEIGHTS, p->weights},
-                                  {DNNL_ARG_DST, acc},
-                                  {DNNL_ARG_SCRATCHPAD, scratchpad},
-                                  {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp_memory}});
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src},
+                                                  {DNNL_ARG_WEIGHTS, p->weights},
+                                                  {DNNL_ARG_DST, acc},
+                                                  {DNNL_ARG_SCRATCHPAD, scratchpad}};
+    if (p->int8) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = zp_memory;
+    p->primitive.execute(stream, args);
     const float* r_last = nullptr;
     dnnl::memory residual_staged;
     if (residual) {
@@ -354,9 +325,10 @@ void op_dynamic_quant_conv(OpContext& ctx) {
     stream.wait();
     // 3. Epilogue, channels-last: integers corrected, scaled, shifted, then the post-ops.
     const std::vector<int32_t> sums =
-        p->correct ? window_sums(*p, x.shape(), static_cast<const uint8_t*>(src.get_data_handle()),
-                                 q.zero_point)
-                   : std::vector<int32_t>{};
+        p->int8 && p->correct
+            ? window_sums(*p, x.shape(), static_cast<const uint8_t*>(src.get_data_handle()),
+                          q.zero_point)
+            : std::vector<int32_t>{};
     dnnl::memory dst_last = p->dst_reorder ? dnnl::memory(p->dst_last, engine()) : dst_out;
     float* y = static_cast<float*>(dst_last.get_data_handle());
     const int32_t* a = static_cast<const int32_t*>(acc.get_data_handle());
@@ -369,11 +341,17 @@ void op_dynamic_quant_conv(OpContext& ctx) {
     // integer bias'.
     std::vector<int32_t> add_int(static_cast<std::size_t>(channels), 0);
     for (std::size_t c = 0; c < bias_int.size(); ++c) add_int[c] = bias_int[c];
+    // The f32 fallback's accumulators are floats, exact integers, corrected in its weights.
+    const float* af = static_cast<const float*>(acc.get_data_handle());
 #pragma omp parallel for schedule(static)
     for (int64_t px = 0; px < pixels; ++px) {
       const int32_t* in = a + px * channels;
       float* row = y + px * channels;
-      if (p->correct) {
+      if (!p->int8) {
+        const float* f = af + px * channels;
+        for (int64_t c = 0; c < channels; ++c)
+          row[c] = (f[c] + static_cast<float>(add_int[c])) * channel_scale[c] + b[c];
+      } else if (p->correct) {
         const int32_t* s = sums.data() + px * groups;
         for (int64_t c = 0; c < channels; ++c)
           row[c] = static_cast<float>(in[c] + d_int[c] * s[c / per_group] + add_int[c]) *

@@ -70,23 +70,13 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   // Layouts left to oneDNN: it picks the ones its fastest kernel for this CPU uses.
   // With compute_bf16 the primitive reads bf16 (the reorders convert) and accumulates and writes
   // f32.
-  const dt compute = ctx.attr_i("compute_bf16", 0) ? dt::bf16 : dt::f32;
-  const dnnl::primitive_attr attr = onednn::fused_node_attr(ctx);
-  // Winograd where mark_winograd_convolutions chose it for these shapes at compile time; direct
-  // where oneDNN then has no Winograd kernel after all (a differently shaped run of the graph).
-  std::optional<dnnl::convolution_forward::primitive_desc> winograd;
-  if (ctx.attr_i("winograd", 0) && compute == dt::f32) {
+  const dnnl::convolution_forward::primitive_desc pd = [&] {
     try {
-      winograd =
-          conv_primitive_desc(dims, dnnl::algorithm::convolution_winograd, compute, dst_type, attr);
-    } catch (const dnnl::error&) {
-      // the direct kernel below
+      return fused_conv_primitive_desc(ctx.node(), dims);
+    } catch (const std::invalid_argument& e) {
+      ctx.fail(ErrorCategory::invalid_model, "{}", e.what());
     }
-  }
-  const dnnl::convolution_forward::primitive_desc pd =
-      winograd
-          ? *winograd
-          : conv_primitive_desc(dims, dnnl::algorithm::convolution_direct, compute, dst_type, attr);
+  }();
   p->primitive = dnnl::convolution_forward(pd);
   p->src_md = pd.src_desc();
   if (!(p->src_in == p->src_md)) p->src_reorder = dnnl::reorder(make_reorder(p->src_in, p->src_md));

@@ -7,13 +7,12 @@
 // what the arithmetic needs. Instead, per sample and group, one sgemm gives every input pixel's
 // contribution to every output channel and kernel tap (W^T X: [C_out/group * taps, H * W], the
 // weights read as ONNX stores them, [C_in, C_out/group, k...]); col2im adds those into the
-// output, which starts as the bias; the post-ops then run in place, in order (oneDNN eltwise
-// primitives for the activations, the residual added for "sum"). Tensors are plain NCHW.
+// output, which starts as the bias; the post-ops then run in place, in order (post_op_rows.hpp).
+// Tensors are plain NCHW.
 #include <dnnl.hpp>
 
 #include <algorithm>
 #include <cstring>
-#include <variant>
 #include <vector>
 
 #include "devices/cpu/conv_fusion.hpp"
@@ -21,44 +20,26 @@
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/ops/linalg.hpp"
+#include "devices/cpu/ops/post_op_rows.hpp"
 
 namespace sinter::cpu {
 
 namespace {
 
-struct AddResidual {};
-
 // Made once per input shape.
 struct PreparedConvTranspose {
   ConvGeometry g;
-  // The post-ops in order: an eltwise primitive over the whole output, or the residual's sum.
-  std::vector<std::variant<dnnl::eltwise_forward, AddResidual>> post;
+  std::vector<PostOpStep> steps;
 };
 
 std::shared_ptr<const PreparedConvTranspose> prepare(const OpContext& ctx, const Tensor& x,
                                                      const Tensor& w) {
   auto p = std::make_shared<PreparedConvTranspose>();
   p->g = conv_geometry(ctx, x.shape(), w.shape(), true);
-  const dnnl::memory::desc out_md = onednn::plain_f32(p->g.output_shape);
-  const dnnl::post_ops ops = [&] {
-    try {
-      return onednn::post_ops_of(ctx.node());
-    } catch (const std::invalid_argument& e) {
-      ctx.fail(ErrorCategory::invalid_model, "{}", e.what());
-    }
-  }();
-  for (int i = 0; i < ops.len(); ++i) {
-    if (ops.kind(i) == dnnl::primitive::kind::sum) {
-      p->post.emplace_back(AddResidual{});
-      continue;
-    }
-    float scale = 1, alpha = 0, beta = 0;
-    dnnl::algorithm alg;
-    ops.get_params_eltwise(i, scale, alg, alpha, beta);
-    const dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, out_md, alpha,
-                                           beta);
-    p->post.emplace_back(
-        dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(desc, onednn::engine())));
+  try {
+    p->steps = post_op_steps(ctx.node());
+  } catch (const std::invalid_argument& e) {
+    ctx.fail(ErrorCategory::invalid_model, "{}", e.what());
   }
   return p;
 }
@@ -114,13 +95,8 @@ void op_fused_conv_transpose(OpContext& ctx) {
             x.shape()[1], to_string(w.shape()), w.shape()[0]);
   auto make = [&] { return prepare(ctx, x, w); };
   std::shared_ptr<const PreparedConvTranspose> p;
-  try {
-    p = ctx.cache() ? ctx.cache()->get_or_make<PreparedConvTranspose>(to_string(x.shape()), make)
-                    : make();
-  } catch (const dnnl::error& e) {
-    ctx.fail(ErrorCategory::internal, "oneDNN could not set up the post-ops for input {}: {}",
-             to_string(x.shape()), e.what());
-  }
+  p = ctx.cache() ? ctx.cache()->get_or_make<PreparedConvTranspose>(to_string(x.shape()), make)
+                  : make();
   const ConvGeometry& g = p->g;
   const int64_t group = g.group, batch = x.shape()[0], in_channels = x.shape()[1];
   const int64_t in_per_group = in_channels / group, out_per_group = w.shape()[1];
@@ -152,18 +128,16 @@ void op_fused_conv_transpose(OpContext& ctx) {
              o + (n * out_channels + gi * out_per_group) * plane);
     }
   }
-  for (const auto& step : p->post) {
-    if (std::holds_alternative<AddResidual>(step)) {
-      ctx.check(residual != nullptr, "has a sum post-op but no residual input");
-      const float* r = residual->data_as<float>();
-      const int64_t count = out.element_count();
+  const bool sums = std::any_of(p->steps.begin(), p->steps.end(), [](const PostOpStep& s) {
+    return s.kind == PostOpStep::Kind::sum;
+  });
+  ctx.check(!sums || residual, "has a sum post-op but no residual input");
+  if (!p->steps.empty()) {
+    const int64_t count = out.element_count(), chunk = 4096;
 #pragma omp parallel for
-      for (int64_t i = 0; i < count; ++i) o[i] += r[i];
-      continue;
-    }
-    const dnnl::memory::desc md = onednn::plain_f32(g.output_shape);
-    onednn::execute(std::get<dnnl::eltwise_forward>(step),
-                    {{DNNL_ARG_SRC, {md, o}}, {DNNL_ARG_DST, {md, o}}});
+    for (int64_t at = 0; at < count; at += chunk)
+      apply_post_ops(p->steps, o + at, std::min(chunk, count - at),
+                     residual ? residual->data_as<float>() + at : nullptr);
   }
   ctx.set_output(0, out);
 }

@@ -11,6 +11,7 @@
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/ops/conv_descriptor.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -39,11 +40,13 @@ std::shared_ptr<const PreparedMatMul> prepare(const OpContext& ctx, int64_t m, c
   p->src_md = dnnl::memory::desc({m, k}, compute, tag::ab);
   p->dst_md = dnnl::memory::desc({m, n}, dst_type, tag::ab);
   p->bias_md = dnnl::memory::desc({1, n}, dt::f32, tag::ab);
-  const dnnl::memory::desc w_any({k, n}, compute, tag::any);
-  const dnnl::primitive_attr attr = onednn::fused_node_attr(ctx);
-  const dnnl::matmul::desc desc = bias ? dnnl::matmul::desc(p->src_md, w_any, p->bias_md, p->dst_md)
-                                       : dnnl::matmul::desc(p->src_md, w_any, p->dst_md);
-  const dnnl::matmul::primitive_desc pd(desc, attr, onednn::engine());
+  const dnnl::matmul::primitive_desc pd = [&] {
+    try {
+      return fused_matmul_primitive_desc(ctx.node(), m, k, n, bias != nullptr);
+    } catch (const std::invalid_argument& e) {
+      ctx.fail(ErrorCategory::invalid_model, "{}", e.what());
+    }
+  }();
   p->primitive = dnnl::matmul(pd);
   p->scratchpad_md = pd.scratchpad_desc();
   p->weights = dnnl::memory(pd.weights_desc(), onednn::engine());

@@ -48,11 +48,13 @@ bool nearest_copy(OpContext& ctx, const Tensor& x,
 
 // f32 resizes of the last two axes only (the leading ones copied as they are), every output
 // position with its taps inside the input (no extrapolation): bilinear and bicubic upsampling of
-// feature maps, as U-Nets and detectors do between stages. Separable: each plane's input rows
-// are first interpolated along the width into a scratch plane [in_h, out_w], then each output
-// row is the weighted sum of the scratch rows its height taps name. The general loop below
-// walks every tap of every output element with per-element bookkeeping (IS-Net's 1024x1024
-// side outputs took a second each).
+// feature maps, as U-Nets and detectors do between stages. Separable, in the order and with the
+// float arithmetic of the channels-last kernel (ops_channels_last.cpp: the input rows an output
+// row reads, weighted and summed, then each output element the weighted sum of that row's
+// elements its width taps name, zero weights skipped), so that a model gives the same numbers
+// whichever layout its values are kept in on this CPU: quantized models amplify a last-bit
+// difference into a different code. The general loop below walks every tap of every output
+// element with per-element bookkeeping (IS-Net's 1024x1024 side outputs took a second each).
 bool separable_resize(const Tensor& x, const std::vector<std::vector<std::vector<Tap>>>& taps,
                       Tensor& out) {
   const int64_t rank = x.rank();
@@ -67,47 +69,32 @@ bool separable_resize(const Tensor& x, const std::vector<std::vector<std::vector
   const int64_t in_h = x.shape()[rank - 2], in_w = x.shape()[rank - 1];
   const int64_t out_h = out.shape()[rank - 2], out_w = out.shape()[rank - 1];
   const int64_t planes = out.element_count() / (out_h * out_w);
-  // The width taps as flat tables (index, weight) of equal length per output column.
-  std::size_t width_taps = 0;
-  for (const auto& t : taps[rank - 1]) width_taps = std::max(width_taps, t.size());
-  std::vector<int64_t> w_index(out_w * width_taps, 0);
-  std::vector<float> w_weight(out_w * width_taps, 0.f);
-  for (int64_t j = 0; j < out_w; ++j)
-    for (std::size_t k = 0; k < taps[rank - 1][j].size(); ++k) {
-      w_index[j * width_taps + k] = taps[rank - 1][j][k].index;
-      w_weight[j * width_taps + k] = static_cast<float>(taps[rank - 1][j][k].weight);
-    }
   const auto& h_taps = taps[rank - 2];
+  const auto& w_taps = taps[rank - 1];
   const float* src = x.data_as<float>();
   float* dst = out.data_as<float>();
 #pragma omp parallel
   {
-    std::vector<float> rows(static_cast<std::size_t>(in_h * out_w));
-#pragma omp for
-    for (int64_t plane = 0; plane < planes; ++plane) {
+    std::vector<float> row(static_cast<std::size_t>(in_w));
+#pragma omp for schedule(static)
+    for (int64_t pi = 0; pi < planes * out_h; ++pi) {
+      const int64_t plane = pi / out_h, i = pi % out_h;
       const float* in = src + plane * in_h * in_w;
-      for (int64_t r = 0; r < in_h; ++r) {
-        const float* in_row = in + r * in_w;
-        float* row = rows.data() + r * out_w;
-        for (int64_t j = 0; j < out_w; ++j) {
-          float acc = 0;
-          for (std::size_t k = 0; k < width_taps; ++k)
-            acc += w_weight[j * width_taps + k] * in_row[w_index[j * width_taps + k]];
-          row[j] = acc;
-        }
+      std::fill(row.begin(), row.end(), 0.f);
+      for (const Tap& t : h_taps[i]) {
+        const float w = static_cast<float>(t.weight);
+        if (w == 0.f) continue;
+        const float* in_row = in + t.index * in_w;
+        for (int64_t k = 0; k < in_w; ++k) row[k] += w * in_row[k];
       }
-      float* o = dst + plane * out_h * out_w;
-      for (int64_t i = 0; i < out_h; ++i) {
-        float* out_row = o + i * out_w;
-        const auto& t = h_taps[i];
-        const float w0 = static_cast<float>(t[0].weight);
-        const float* r0 = rows.data() + t[0].index * out_w;
-        for (int64_t j = 0; j < out_w; ++j) out_row[j] = w0 * r0[j];
-        for (std::size_t k = 1; k < t.size(); ++k) {
-          const float wk = static_cast<float>(t[k].weight);
-          const float* rk = rows.data() + t[k].index * out_w;
-          for (int64_t j = 0; j < out_w; ++j) out_row[j] += wk * rk[j];
+      float* out_row = dst + pi * out_w;
+      for (int64_t j = 0; j < out_w; ++j) {
+        float acc = 0.f;
+        for (const Tap& t : w_taps[j]) {
+          const float w = static_cast<float>(t.weight);
+          if (w != 0.f) acc += w * row[t.index];
         }
+        out_row[j] = acc;
       }
     }
   }
