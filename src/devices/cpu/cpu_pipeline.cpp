@@ -1,5 +1,6 @@
 #include "devices/cpu/cpu_pipeline.hpp"
 
+#include <map>
 #include <unordered_set>
 
 #include "devices/cpu/activation_fusion.hpp"
@@ -75,17 +76,28 @@ std::vector<std::string> outer_names(const ir::Graph& g) {
   return outer;
 }
 
-void optimize_subgraphs(ir::Graph& g, passes::OptimizationReport& report);
+// Constants of the enclosing graphs, by name (the innermost wins), as a body sees them.
+using OuterConstants = std::map<std::string, Tensor>;
+
+void optimize_subgraphs(ir::Graph& g, const OuterConstants& outer,
+                        passes::OptimizationReport& report);
 
 // A body (If branch, Loop or Scan body) gets the same rewrites as a graph, on its own copy (the
-// model's graph shares its bodies). What it reads from enclosing graphs is declared as inputs of
-// unknown shape while the passes run, so they treat those values as what they are: computed
-// elsewhere, neither constants nor dead.
-std::shared_ptr<ir::Graph> optimized_body(const ir::Graph& body,
+// model's graph shares its bodies). What it reads from enclosing graphs' constants becomes a
+// constant of the copy (the tensor is shared, not copied), so that its weights are folded and
+// fused as in a graph (Silero VAD's LSTM reads Unsqueeze(weights of the main graph) in an If
+// branch); other values of enclosing graphs are declared as inputs of unknown shape while the
+// passes run, so they treat those as what they are: computed elsewhere, neither constants nor
+// dead.
+std::shared_ptr<ir::Graph> optimized_body(const ir::Graph& body, const OuterConstants& outer,
                                           passes::OptimizationReport& report) {
   auto copy = std::make_shared<ir::Graph>(body);
   const std::size_t own_inputs = copy->inputs.size();
   for (const auto& name : outer_names(*copy)) {
+    if (auto c = outer.find(name); c != outer.end()) {
+      copy->constants.emplace(name, c->second);
+      continue;
+    }
     PortInfo p;
     p.name = name;
     p.kind = PortInfo::Kind::unknown;
@@ -93,15 +105,25 @@ std::shared_ptr<ir::Graph> optimized_body(const ir::Graph& body,
   }
   rewrite(*copy, report);
   copy->inputs.resize(own_inputs);
-  optimize_subgraphs(*copy, report);
+  optimize_subgraphs(*copy, outer, report);
   return copy;
 }
 
-void optimize_subgraphs(ir::Graph& g, passes::OptimizationReport& report) {
+void optimize_subgraphs(ir::Graph& g, const OuterConstants& enclosing,
+                        passes::OptimizationReport& report) {
+  // g's constants for its bodies: those it has besides its inputs' defaults (a caller may
+  // replace those), shadowing the enclosing graphs' of the same name; names g defines
+  // otherwise shadow them too.
+  OuterConstants outer = enclosing;
+  for (const auto& in : g.inputs) outer.erase(in.name);
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs) outer.erase(o);
+  for (const auto& [name, t] : g.constants) outer.insert_or_assign(name, t);
+  for (const auto& in : g.inputs) outer.erase(in.name);
   for (auto& n : g.nodes) {
     for (auto& [_, a] : n.attributes) {
-      if (a.g) a.g = optimized_body(*a.g, report);
-      for (auto& body : a.graphs) body = optimized_body(*body, report);
+      if (a.g) a.g = optimized_body(*a.g, outer, report);
+      for (auto& body : a.graphs) body = optimized_body(*body, outer, report);
     }
   }
 }
@@ -123,7 +145,7 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision
   report.applied.emplace_back("f16 values computed in f32", widen_f16(*optimized));
   const ir::ShapeInference shapes = rewrite(*optimized, report);
   passes::OptimizationReport in_bodies;
-  optimize_subgraphs(*optimized, in_bodies);
+  optimize_subgraphs(*optimized, {}, in_bodies);
   for (auto& [what, count] : in_bodies.applied) {
     if (count > 0) report.applied.emplace_back(what + " (in If/Loop/Scan bodies)", count);
   }
