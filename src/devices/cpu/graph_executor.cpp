@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <chrono>
 
+#include <omp.h>
+
 #include <set>
 #include <unordered_set>
 
 #include "base/errors.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/node_threads.hpp"
 
 namespace sinter::cpu {
 
@@ -117,6 +120,7 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
   SubgraphRunner runner = [&scope, plan](const ir::Graph& g, std::vector<Value> feeds) {
     return run_subgraph(g, std::move(feeds), &scope, plan ? &plan->subgraph_plan(g) : nullptr);
   };
+  const int team = omp_get_max_threads();
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
     const ir::Node& node = graph.nodes[i];
     std::vector<const Value*> inputs(node.inputs.size(), nullptr);
@@ -130,10 +134,22 @@ void run_nodes(const ir::Graph& graph, Scope& scope, device::RunProfile* profile
     }
     Kernel kernel = plan ? plan->kernels[i] : registry.find(node.domain, node.op_type);
     if (!kernel) raise(ErrorCategory::unsupported_op, "{}: no CPU kernel", node.label());
+    const bool alone = team > 1 && runs_alone(node, inputs);
     OpContext ctx(node, graph.opset(node.domain), std::move(inputs), runner,
                   plan ? &plan->caches[i] : nullptr);
     const auto start = std::chrono::steady_clock::now();
-    kernel(ctx);
+    if (alone) {
+      // One thread for this node (its oneDNN primitives are made for one thread too); the
+      // team's size is restored whatever the kernel does.
+      struct Restore {
+        int threads;
+        ~Restore() { omp_set_num_threads(threads); }
+      } restore{team};
+      omp_set_num_threads(1);
+      kernel(ctx);
+    } else {
+      kernel(ctx);
+    }
     if (time_nodes) {
       profile->node_ms[i] =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
