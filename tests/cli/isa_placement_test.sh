@@ -16,12 +16,16 @@ diff_test=$(cd "$(dirname "$0")/../diff" && pwd)/diff_test.sh
 
 # ISA cap as ONEDNN_MAX_CPU_ISA takes it, and the names `sinter devices` may then report (a CPU
 # below the cap reports its own, lower ISA).
-caps=("AVX2:avx2|avx2_vnni|avx|sse4.1" "AVX512_CORE:avx512_core|avx2|avx2_vnni|avx|sse4.1")
+# sinter's own vector kernels follow the same cap (avx2 under AVX2, avx512 where the CPU has it
+# under AVX512_CORE, else lower).
+caps=("AVX2:avx2|avx2_vnni|avx|sse4.1:avx2|baseline"
+      "AVX512_CORE:avx512_core|avx2|avx2_vnni|avx|sse4.1:avx512|avx2|baseline")
 count=0
 for cap in "${caps[@]}"; do
-  isa=${cap%%:*}
-  reported=${cap#*:}
+  IFS=: read -r isa reported vector <<<"$cap"
   expect "devices-$isa" 0 "driver/ISA: +($reported)( |$)" -- \
+    env ONEDNN_MAX_CPU_ISA="$isa" "$sinter" devices
+  expect "vector-kernels-$isa" 0 "vector_kernels: ($vector)( |$)" -- \
     env ONEDNN_MAX_CPU_ISA="$isa" "$sinter" devices
   for dir in "$@"; do
     for model in "$dir"/*/model.onnx; do

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
+#include <string>
 
 #include "devices/cpu/cpu_device.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
@@ -401,4 +403,24 @@ TEST(VectorMath, SoftmaxMatchesTheFormula) {
       ASSERT_NEAR(numerators[i], want[i], 1e-6 * std::max(1.0, want[i])) << n << ":" << i;
     }
   }
+}
+
+// The kernels in use are the ones SINTER_CPU_VEC_ISA asks for where the CPU has them (ctest runs
+// the VectorMath tests again under avx2 and baseline: unit_vector_avx2, unit_vector_baseline).
+TEST(VectorMath, RunsTheRequestedInstructionSet) {
+  const char* requested = std::getenv("SINTER_CPU_VEC_ISA");
+  const std::string isa = cpu::vec::vector_isa();
+  if (!requested || !*requested) {
+    EXPECT_TRUE(isa == "avx512" || isa == "avx2" || isa == "baseline") << isa;
+    return;
+  }
+  const std::string want = requested;
+  __builtin_cpu_init();
+  const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  if (want == "baseline" || (want == "avx2" && has_avx2) || (want == "avx512" && has_avx512))
+    EXPECT_EQ(isa, want);
+  else
+    EXPECT_NE(isa, want) << "the CPU lacks " << want << ", yet its kernels run";
 }

@@ -21,6 +21,7 @@
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/packed_weights.hpp"
 
 namespace sinter::cpu {
@@ -428,6 +429,9 @@ class CpuDevice final : public device::Device {
     d.caching_properties["isa"] = isa_name();
     d.caching_properties["onednn"] = fmt::format("{}.{}.{}", v->major, v->minor, v->patch);
     d.properties["threads"] = std::to_string(omp_get_max_threads());
+    // The instruction set of sinter's own vectorised kernels (vector_math.hpp), which
+    // SINTER_CPU_VEC_ISA or ONEDNN_MAX_CPU_ISA may cap below the CPU's.
+    d.properties["vector_kernels"] = vec::vector_isa();
     d.properties["memory_limited_by"] = mem.limited_by;
     return d;
   }

@@ -1,0 +1,12 @@
+// The vector kernels for AVX2 + FMA (x86-64-v3): every header first, then the
+// instruction set, then the kernels (vector_math_kernels.inc says why in that order).
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+#include "devices/cpu/ops/vector_math_variants.hpp"
+
+#pragma GCC target("arch=x86-64-v3")
+#define SINTER_VEC_VARIANT avx2
+#include "devices/cpu/ops/vector_math_kernels.inc"

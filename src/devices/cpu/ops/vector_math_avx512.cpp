@@ -1,0 +1,12 @@
+// The vector kernels for AVX-512 (x86-64-v4: AVX512F/BW/CD/DQ/VL): every header first, then the
+// instruction set, then the kernels (vector_math_kernels.inc says why in that order).
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+#include "devices/cpu/ops/vector_math_variants.hpp"
+
+#pragma GCC target("arch=x86-64-v4")
+#define SINTER_VEC_VARIANT avx512
+#include "devices/cpu/ops/vector_math_kernels.inc"
