@@ -1,5 +1,6 @@
 #include "devices/cpu/node_threads.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 #include <string>
@@ -69,9 +70,12 @@ bool runs_alone(const ir::Node& node, const std::vector<const Value*>& inputs) {
   const Tensor& b = inputs[1]->tensor();
   if (a.rank() < 2 || b.rank() < 2) return true;
   const int64_t summed = channels_first(node) ? a.shape()[1] : a.shape().back();
-  const double macs = static_cast<double>(a.element_count()) *
-                      static_cast<double>(b.element_count()) /
-                      static_cast<double>(summed > 0 ? summed : 1);
+  double macs = static_cast<double>(a.element_count()) * static_cast<double>(b.element_count()) /
+                static_cast<double>(summed > 0 ? summed : 1);
+  // A strided convolution computes one output per stride step (the STFT-as-Conv of audio
+  // models: a 256-tap window moved by 64).
+  if (const ir::Attribute* strides = node.find("strides"); strides && channels_first(node))
+    for (int64_t s : strides->ints) macs /= static_cast<double>(std::max<int64_t>(s, 1));
   return macs < kAloneMacs;
 }
 
