@@ -7,6 +7,13 @@
 
 #include "devices/cpu/ops/vector_math_variants.hpp"
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("arch=x86-64-v3"))), apply_to = function)
+#else
 #pragma GCC target("arch=x86-64-v3")
+#endif
 #define SINTER_VEC_VARIANT avx2
 #include "devices/cpu/ops/vector_math_kernels.inc"
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif

@@ -7,6 +7,13 @@
 
 #include "devices/cpu/ops/vector_math_variants.hpp"
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("arch=x86-64-v4"))), apply_to = function)
+#else
 #pragma GCC target("arch=x86-64-v4")
+#endif
 #define SINTER_VEC_VARIANT avx512
 #include "devices/cpu/ops/vector_math_kernels.inc"
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
