@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "base/logging.hpp"
 #include "devices/cpu/ops/vector_math_variants.hpp"
 
 namespace sinter::cpu::vec {
@@ -40,6 +41,7 @@ Isa cap() {
     if (v == "baseline") return Isa::baseline;
     if (v == "avx2") return Isa::avx2;
     if (v == "avx512") return Isa::avx512;
+    log().warn("SINTER_CPU_VEC_ISA='{}' is not one of avx512, avx2, baseline; ignored", v);
   }
   const char* onednn = std::getenv("ONEDNN_MAX_CPU_ISA");
   if (!onednn || !*onednn) onednn = std::getenv("DNNL_MAX_CPU_ISA");
