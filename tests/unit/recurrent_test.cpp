@@ -382,6 +382,62 @@ TEST(VectorMath, StepProductMatchesATripleLoop) {
       }
 }
 
+// The products with b's rows (the recurrent weights as ONNX stores them): row blocks and their
+// remainders, k below and above the vector width, leading dimensions wider than the rows.
+TEST(VectorMath, DotProductsMatchATripleLoop) {
+  for (int64_t m : {1, 2, 5})
+    for (int64_t n : {1, 4, 8, 13})
+      for (int64_t k : {0, 1, 15, 16, 40}) {
+        const int64_t lda = k + 3, ldb = k + 5, ldo = n + 2;
+        const auto a = values(m * lda, 0.2, 1), b = values(n * ldb, 0.9, 1),
+                   o = values(m * ldo, 1.7, 1);
+        std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end()), out(o.begin(), o.end());
+        cpu::vec::accumulate_dot_products(m, n, k, af.data(), lda, bf.data(), ldb, out.data(), ldo);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double want = o[i * ldo + j];
+            for (int64_t p = 0; p < k; ++p) want += double(af[i * lda + p]) * bf[j * ldb + p];
+            ASSERT_NEAR(out[i * ldo + j], want, 1e-5) << m << "x" << n << "x" << k;
+          }
+      }
+}
+
+// The integer products are exact: every sum below 2^24 comes out as the float of the exact
+// integer, for extreme codes (+-255) too; a k beyond the kernel's int32 chunk stays within
+// float rounding of the exact sum.
+TEST(VectorMath, IntegerDotProductsAreExact) {
+  auto codes = [](int64_t count, int seed) {
+    std::vector<int16_t> v(static_cast<std::size_t>(count));
+    for (int64_t i = 0; i < count; ++i)
+      v[i] = static_cast<int16_t>((i * 7919 + seed * 104729) % 511 - 255);
+    if (count > 0) v[0] = 255;
+    if (count > 1) v[1] = -255;
+    return v;
+  };
+  for (int64_t m : {1, 2, 3, 4, 5, 9})
+    for (int64_t n : {1, 3, 4, 8, 13})
+      for (int64_t k : {0, 1, 31, 32, 33, 100, 250}) {
+        const int64_t lda = k + 1, ldb = k + 7, ldo = n + 1;
+        const auto a = codes(m * lda, 1), b = codes(n * ldb, 2);
+        std::vector<float> out(static_cast<std::size_t>(m * ldo), 0.5f);
+        cpu::vec::accumulate_dot_products_i16(m, n, k, a.data(), lda, b.data(), ldb, out.data(),
+                                              ldo);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            int64_t want = 0;
+            for (int64_t p = 0; p < k; ++p) want += int64_t{a[i * lda + p]} * b[j * ldb + p];
+            ASSERT_EQ(out[i * ldo + j], 0.5f + static_cast<float>(want))
+                << m << "x" << n << "x" << k;
+          }
+      }
+  const int64_t k = 70000;
+  std::vector<int16_t> a(k, 255), b(k, -255);
+  float out = 0.f;
+  cpu::vec::accumulate_dot_products_i16(1, 1, k, a.data(), k, b.data(), k, &out, 1);
+  const double want = -255.0 * 255.0 * k;
+  ASSERT_NEAR(out, want, 1e-6 * -want);
+}
+
 // Row softmax, and the attention kernel's numerators (exp(v - max)) with their sum: masked
 // (-inf, -1e4) and large entries, odd lengths.
 TEST(VectorMath, SoftmaxMatchesTheFormula) {

@@ -240,16 +240,20 @@ void matrix_product(bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, i
     gemm_generic<T, T>(false, trans_b, m, n, k, T(1), a, lda, b, ldb, T(1), c, ldc);
 }
 
-// out[r][:n] += a[r][:k] * b[:k][:n] for the m rows of a recurrent step.
+// out[i][:n] += R times a[i][:k] for the m rows of a recurrent step: R's rows (one per gate
+// column, ldr apart) are read contiguously, as ONNX stores them, so no transposed copy is made.
 template <typename T>
-void step_product(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
+void step_product(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* r, int64_t ldr,
                   T* out, int64_t ldo) {
   if constexpr (std::is_same_v<T, float>) {
-    vec::accumulate_product(m, n, k, a, lda, b, ldb, out, ldo);
+    vec::accumulate_dot_products(m, n, k, a, lda, r, ldr, out, ldo);
   } else {
     for (int64_t i = 0; i < m; ++i)
-      for (int64_t p = 0; p < k; ++p)
-        for (int64_t j = 0; j < n; ++j) out[i * ldo + j] += a[i * lda + p] * b[p * ldb + j];
+      for (int64_t j = 0; j < n; ++j) {
+        T s = T(0);
+        for (int64_t p = 0; p < k; ++p) s += a[i * lda + p] * r[j * ldr + p];
+        out[i * ldo + j] += s;
+      }
   }
 }
 
@@ -281,25 +285,6 @@ std::vector<T> summed_biases(const Recurrence<T>& rc, int64_t recurrent_until) {
       bias[d * width + j] =
           rc.input_bias(d)[j] + (j < recurrent_until ? rc.recurrent_bias(d)[j] : T(0));
   return bias;
-}
-
-// R[d] transposed to [hidden][width], the layout step_product reads; made once when R is a
-// graph constant.
-template <typename T>
-std::shared_ptr<const std::vector<T>> transposed_recurrent_weights(const OpContext& ctx,
-                                                                   const Recurrence<T>& rc) {
-  auto make = [&] {
-    const int64_t width = rc.width(), h = rc.hidden;
-    auto rt = std::make_shared<std::vector<T>>(rc.dirs * width * h);
-    for (int64_t d = 0; d < rc.dirs; ++d)
-      for (int64_t g = 0; g < width; ++g)
-        for (int64_t k = 0; k < h; ++k)
-          (*rt)[(d * h + k) * width + g] = rc.r[(d * width + g) * h + k];
-    return std::shared_ptr<const std::vector<T>>(std::move(rt));
-  };
-  if (!ctx.input_is_constant(2)) return make();
-  return ctx.cache()->get_or_make<std::vector<T>>(
-      std::string("R transposed, ") + (std::is_same_v<T, float> ? "f32" : "f64"), make);
 }
 
 // The outputs in the layout's order: Y (zeros after each row's sequence ends) and final states.
@@ -360,8 +345,6 @@ void rnn(OpContext& ctx) {
   const ElementType type = ctx.input(0).element_type();
   const int64_t H = rc.hidden, rows = rc.seq * rc.batch;
   const auto xw = input_contributions(rc, summed_biases(rc, rc.width()));
-  const auto rt_owner = transposed_recurrent_weights(ctx, rc);
-  const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5);
   RecurrentOutputs<T> out(rc, type);
   const int64_t steps = rc.longest();
@@ -370,7 +353,7 @@ void rnn(OpContext& ctx) {
     T* hd = &h[d * rc.batch * H];
     for (int64_t i = 0; i < steps; ++i) {
       if (!load_step(rc, d, i, &xw[d * rows * H], gates.data())) break;
-      step_product(rc.batch, H, H, hd, H, &rt[d * H * H], H, gates.data(), H);
+      step_product(rc.batch, H, H, hd, H, rc.r + d * H * H, H, gates.data(), H);
       for (int64_t b = 0; b < rc.batch; ++b) {
         const int64_t t = rc.time_at(d, b, i);
         if (t < 0) continue;
@@ -394,20 +377,18 @@ void gru(OpContext& ctx) {
   const int64_t H = rc.hidden, W = rc.width(), rows = rc.seq * rc.batch;
   // Gate order in W, R and B: update (z), reset (r), hidden (h).
   const auto xw = input_contributions(rc, summed_biases(rc, linear_before_reset ? 2 * H : W));
-  const auto rt_owner = transposed_recurrent_weights(ctx, rc);
-  const std::vector<T>& rt = *rt_owner;
   std::vector<T> h = initial_state(ctx, rc, 5);
   RecurrentOutputs<T> out(rc, type);
   const int64_t steps = rc.longest();
   for_each_direction(rc.dirs, [&](int64_t d) {
     std::vector<T> gates(rc.batch * W), hidden_part(rc.batch * H), reset_h(rc.batch * H);
     T* hd = &h[d * rc.batch * H];
-    const T* rtd = &rt[d * H * W];
+    const T* rd = rc.r + d * W * H;
     const T* hidden_bias = rc.recurrent_bias(d) + 2 * H;
     for (int64_t i = 0; i < steps; ++i) {
       if (!load_step(rc, d, i, &xw[d * rows * W], gates.data())) break;
       // z and r: R_z h and R_r h.
-      step_product(rc.batch, 2 * H, H, hd, H, rtd, W, gates.data(), W);
+      step_product(rc.batch, 2 * H, H, hd, H, rd, H, gates.data(), W);
       for (int64_t b = 0; b < rc.batch; ++b) {
         T* g = &gates[b * W];
         rc.clip_values(g, 2 * H);
@@ -421,9 +402,9 @@ void gru(OpContext& ctx) {
       }
       // R_h h (linear_before_reset, plus its bias) or R_h (r * h), into hidden_part / gates.
       if (linear_before_reset)
-        step_product(rc.batch, H, H, hd, H, rtd + 2 * H, W, hidden_part.data(), H);
+        step_product(rc.batch, H, H, hd, H, rd + 2 * H * H, H, hidden_part.data(), H);
       else
-        step_product(rc.batch, H, H, reset_h.data(), H, rtd + 2 * H, W, gates.data() + 2 * H, W);
+        step_product(rc.batch, H, H, reset_h.data(), H, rd + 2 * H * H, H, gates.data() + 2 * H, W);
       for (int64_t b = 0; b < rc.batch; ++b) {
         const int64_t t = rc.time_at(d, b, i);
         if (t < 0) continue;
@@ -516,10 +497,8 @@ void lstm(OpContext& ctx) {
   const auto rc = read_recurrence<T>(ctx, 4, {"Sigmoid", "Tanh", "Tanh"});
   const int64_t H = rc.hidden, W = rc.width();
   const auto xw = input_contributions(rc, summed_biases(rc, W));
-  const auto rt_owner = transposed_recurrent_weights(ctx, rc);
-  const std::vector<T>& rt = *rt_owner;
   lstm_cells(ctx, rc, xw, [&](int64_t d, const T* hd, T* gates) {
-    step_product(rc.batch, W, H, hd, H, &rt[d * H * W], W, gates, W);
+    step_product(rc.batch, W, H, hd, H, rc.r + d * W * H, H, gates, W);
   });
 }
 
@@ -528,11 +507,12 @@ void lstm(OpContext& ctx) {
 // 4 * hidden]) are uint8 or int8 with a scale and zero point per direction (or per direction and
 // column), inputs 8 to 11. ONNX Runtime multiplies them with dynamically quantized operands:
 // the whole input sequence quantized once as DynamicQuantizeLinear does, and the batch's hidden
-// state once per step; so does this kernel, so that results agree with it, the integer products
-// summed in f32 (small integers: exact while a sum stays below 2^24) and scaled per column.
+// state once per step; so does this kernel, so that results agree with it: codes and weights
+// less their zero points (int16, each gate column's weights contiguous, the layout
+// accumulate_dot_products_i16 reads), their products summed exactly in int32, scaled per column.
 struct QuantizedRecurrentWeights {
-  std::vector<float> centred;  // [dirs][rows][4 * hidden]: q - zero point
-  std::vector<float> scale;    // [dirs][4 * hidden]
+  std::vector<int16_t> centred;  // [dirs][4 * hidden][rows]: q - zero point
+  std::vector<float> scale;      // [dirs][4 * hidden]
 };
 
 // Input w_in's weights with their scale and zero point (inputs scale_in, scale_in + 1).
@@ -570,21 +550,21 @@ QuantizedRecurrentWeights centred_weights(const OpContext& ctx, std::size_t w_in
                                                                 : z->data_as<int8_t>()[k];
         const int v = w.element_type() == ElementType::u8 ? w.data_as<uint8_t>()[at]
                                                           : w.data_as<int8_t>()[at];
-        q.centred[at] = static_cast<float>(v - zero);
+        q.centred[(d * width + j) * rows + r] = static_cast<int16_t>(v - zero);
       }
     }
   }
   return q;
 }
 
-// a [m][k] quantized as DynamicQuantizeLinear does and centred (q - zero point, as floats);
-// returns the scale.
-float quantize_centred(const float* a, int64_t count, std::vector<float>& out) {
+// a [m][k] quantized as DynamicQuantizeLinear does and centred (q - zero point); returns the
+// scale.
+float quantize_centred(const float* a, int64_t count, std::vector<int16_t>& out) {
   const DynamicQuantParams p = dynamic_quant_params(a, count);
   std::vector<uint8_t> q(static_cast<std::size_t>(count));
   dynamic_quantize(a, count, p, q.data());
   out.resize(static_cast<std::size_t>(count));
-  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(q[i] - p.zero_point);
+  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<int16_t>(q[i] - p.zero_point);
   return p.scale;
 }
 
@@ -653,25 +633,25 @@ void dynamic_quantize_lstm(OpContext& ctx) {
   };
   const auto wq = weights(1, 8, rc.input), rq = weights(2, 10, H);
   // Input contributions: the whole sequence quantized once, times W, scaled per column, biases.
-  std::vector<float> xc;
+  std::vector<int16_t> xc;
   const float x_scale = quantize_centred(rc.x, rows * rc.input, xc);
   const std::vector<float> bias = summed_biases(rc, W);
   std::vector<float> xw(static_cast<std::size_t>(rc.dirs * rows * W), 0.f);
-  for (int64_t d = 0; d < rc.dirs; ++d) {
+  for_each_direction(rc.dirs, [&](int64_t d) {
     float* out = &xw[d * rows * W];
-    if (rows > 0 && rc.input > 0)
-      gemm_f32(false, false, rows, W, rc.input, 1.f, xc.data(), rc.input,
-               &wq->centred[d * rc.input * W], W, 0.f, out, W);
+    vec::accumulate_dot_products_i16(rows, W, rc.input, xc.data(), rc.input,
+                                     &wq->centred[d * W * rc.input], rc.input, out, W);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < W; ++j)
         out[r * W + j] = out[r * W + j] * (x_scale * wq->scale[d * W + j]) + bias[d * W + j];
-  }
+  });
   // Per step: the batch's hidden state quantized, times R, scaled per column.
   lstm_cells(ctx, rc, xw, [&](int64_t d, const float* hd, float* gates) {
-    std::vector<float> hc, product(static_cast<std::size_t>(rc.batch * W));
+    std::vector<int16_t> hc;
+    std::vector<float> product(static_cast<std::size_t>(rc.batch * W), 0.f);
     const float h_scale = quantize_centred(hd, rc.batch * H, hc);
-    gemm_f32(false, false, rc.batch, W, H, 1.f, hc.data(), H, &rq->centred[d * H * W], W, 0.f,
-             product.data(), W);
+    vec::accumulate_dot_products_i16(rc.batch, W, H, hc.data(), H, &rq->centred[d * W * H], H,
+                                     product.data(), W);
     for (int64_t b = 0; b < rc.batch; ++b)
       for (int64_t j = 0; j < W; ++j)
         gates[b * W + j] += product[b * W + j] * (h_scale * rq->scale[d * W + j]);

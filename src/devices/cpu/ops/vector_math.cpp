@@ -71,6 +71,8 @@ struct Kernels {
   decltype(&baseline::min_max) min_max;
   decltype(&baseline::quantize_u8) quantize_u8;
   decltype(&baseline::accumulate_product) accumulate_product;
+  decltype(&baseline::accumulate_dot_products) accumulate_dot_products;
+  decltype(&baseline::accumulate_dot_products_i16) accumulate_dot_products_i16;
 };
 
 #define SINTER_VEC_KERNELS(ns)                                                                  \
@@ -78,7 +80,7 @@ struct Kernels {
     Isa::ns, ns::sigmoid, ns::tanh, ns::swish, ns::scale_shift, ns::sum, ns::mean_and_variance, \
         ns::softmax, ns::softmax_numerators, ns::add_rows, ns::add_squared_deviations,          \
         ns::multiply_rows, ns::scale_shift_rows, ns::min_max, ns::quantize_u8,                  \
-        ns::accumulate_product                                                                  \
+        ns::accumulate_product, ns::accumulate_dot_products, ns::accumulate_dot_products_i16    \
   }
 
 const Kernels& kernels() {
@@ -154,6 +156,14 @@ void quantize_u8(const float* x, int64_t n, float scale, int zero_point, uint8_t
 void accumulate_product(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                         const float* b, int64_t ldb, float* out, int64_t ldo) {
   kernels().accumulate_product(m, n, k, a, lda, b, ldb, out, ldo);
+}
+void accumulate_dot_products(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                             const float* b, int64_t ldb, float* out, int64_t ldo) {
+  kernels().accumulate_dot_products(m, n, k, a, lda, b, ldb, out, ldo);
+}
+void accumulate_dot_products_i16(int64_t m, int64_t n, int64_t k, const int16_t* a, int64_t lda,
+                                 const int16_t* b, int64_t ldb, float* out, int64_t ldo) {
+  kernels().accumulate_dot_products_i16(m, n, k, a, lda, b, ldb, out, ldo);
 }
 
 }  // namespace sinter::cpu::vec

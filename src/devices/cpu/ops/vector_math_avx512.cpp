@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include <immintrin.h>
+
 #include "devices/cpu/ops/vector_math_variants.hpp"
 
 #if defined(__clang__)
@@ -13,6 +15,7 @@
 #pragma GCC target("arch=x86-64-v4")
 #endif
 #define SINTER_VEC_VARIANT avx512
+#define SINTER_VEC_BITS 512  // what the .inc can test (clang defines no __AVX2__ here)
 #include "devices/cpu/ops/vector_math_kernels.inc"
 #if defined(__clang__)
 #pragma clang attribute pop

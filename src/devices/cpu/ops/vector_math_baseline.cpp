@@ -8,4 +8,5 @@
 #include "devices/cpu/ops/vector_math_variants.hpp"
 
 #define SINTER_VEC_VARIANT baseline
+#define SINTER_VEC_BITS 128  // what the .inc can test (clang defines no __AVX2__ here)
 #include "devices/cpu/ops/vector_math_kernels.inc"
