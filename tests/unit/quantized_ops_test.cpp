@@ -207,6 +207,99 @@ TEST(QuantizedOps, DynamicQuantConvMatchesTheDefinition) {
   }
 }
 
+// The dynamically quantized MatMul (DynamicQuantizeLinear -> MatMulInteger -> Cast ->
+// Mul(x scale * w scales) [-> Add(bias)]) becomes one DynamicQuantMatMul: uint8 weights over
+// their whole range with per-column zero points (the correction path), int8 weights, one scale
+// or one per column, 2-D and 3-D x, K from 1 to more than a vector; equal to the definition
+// (the integer product exact, then the float scaling).
+TEST(QuantizedOps, DynamicQuantMatMulMatchesTheDefinition) {
+  struct MatMulCase {
+    std::vector<int64_t> x_shape;
+    int64_t n;
+    bool uint8_weights, per_column, bias;
+  };
+  for (const MatMulCase& t :
+       {MatMulCase{{5, 7}, 9, true, false, true}, MatMulCase{{2, 3, 64}, 33, true, true, false},
+        MatMulCase{{1, 1}, 1, false, false, false}, MatMulCase{{4, 130}, 17, false, true, true},
+        MatMulCase{{3, 2, 40}, 70, true, true, true}}) {
+    const int64_t k = t.x_shape.back(), n = t.n;
+    int64_t m = 1;
+    for (std::size_t i = 0; i + 1 < t.x_shape.size(); ++i) m *= t.x_shape[i];
+    SCOPED_TRACE(::testing::Message() << "m " << m << " k " << k << " n " << n << " uint8 "
+                                      << t.uint8_weights << " per column " << t.per_column);
+    const std::vector<float> xs = wave(static_cast<std::size_t>(m * k), 1.7f, 0.41f, 0.3f);
+    std::vector<int> w(static_cast<std::size_t>(k * n));
+    for (std::size_t i = 0; i < w.size(); ++i)
+      w[i] = t.uint8_weights ? static_cast<int>((i * 97 + 13) % 256)
+                             : static_cast<int>((i * 37) % 255) - 127;
+    std::vector<int> wz = {t.uint8_weights ? 140 : 0};
+    std::vector<float> ws = {0.0217f};
+    if (t.per_column)
+      for (int64_t c = 1; c < n; ++c) {
+        wz.push_back(t.uint8_weights ? static_cast<int>((c * 41) % 256)
+                                     : static_cast<int>(c % 5) - 2);
+        ws.push_back(0.01f + 0.0007f * static_cast<float>(c));
+      }
+    const std::vector<float> bias = wave(static_cast<std::size_t>(n), 0.5f, 1.1f);
+
+    ir::Graph g;
+    g.opsets[""] = 13;
+    std::vector<Dimension> dims;
+    for (int64_t d : t.x_shape) dims.push_back({d, ""});
+    g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, dims});
+    const ElementType wt_type = t.uint8_weights ? ElementType::u8 : ElementType::i8;
+    Tensor wt(wt_type, {k, n}), zt(wt_type, {static_cast<int64_t>(wz.size())});
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      if (t.uint8_weights)
+        wt.data_as<uint8_t>()[i] = static_cast<uint8_t>(w[i]);
+      else
+        wt.data_as<int8_t>()[i] = static_cast<int8_t>(w[i]);
+    }
+    for (std::size_t i = 0; i < wz.size(); ++i) {
+      if (t.uint8_weights)
+        zt.data_as<uint8_t>()[i] = static_cast<uint8_t>(wz[i]);
+      else
+        zt.data_as<int8_t>()[i] = static_cast<int8_t>(wz[i]);
+    }
+    g.constants["w"] = wt;
+    g.constants["wz"] = zt;
+    g.constants["ws"] = f32({static_cast<int64_t>(ws.size())}, ws);
+    g.constants["b"] = f32({n}, bias);
+    g.add_node("DynamicQuantizeLinear", {"x"}, {"xq", "xs", "xz"});
+    g.add_node("Mul", {"xs", "ws"}, {"scale"});
+    g.add_node("MatMulInteger", {"xq", "w", "xz", "wz"}, {"acc"});
+    ir::Node& cast = g.add_node("Cast", {"acc"}, {"accf"});
+    cast.attributes["to"].kind = ir::Attribute::Kind::i;
+    cast.attributes["to"].i = static_cast<int64_t>(ElementType::f32);
+    g.add_node("Mul", {"accf", "scale"}, {t.bias ? "scaled" : "y"});
+    if (t.bias) g.add_node("Add", {"scaled", "b"}, {"y"});
+    g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+    ir::validate(g);
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+    EXPECT_EQ(kernel_free(exe->placement().node_implementation[2]),
+              std::string(cpu::onednn::exact_int8_products()
+                              ? "dynamic uint8 quantization + oneDNN int8 matmul"
+                              : "dynamic uint8 quantization + oneDNN f32 matmul of the uint8 "
+                                "values (no VNNI)") +
+                  (t.bias ? " + bias" : ""));
+    std::map<std::string, Value> values = {{"x", f32(t.x_shape, xs)}};
+    exe->run(values);
+    const Quantized x = dynamic_quantize(xs);
+    const Tensor& y = values.at("y").tensor();
+    ASSERT_EQ(y.element_count(), m * n);
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < n; ++c) {
+        long acc = 0;
+        const int zw = wz[wz.size() == 1 ? 0 : c];
+        for (int64_t p = 0; p < k; ++p)
+          acc += static_cast<long>(x.q[r * k + p] - x.zero_point) * (w[p * n + c] - zw);
+        float want = static_cast<float>(acc) * (x.scale * ws[ws.size() == 1 ? 0 : c]);
+        if (t.bias) want += bias[c];
+        ASSERT_EQ(y.data_as<float>()[r * n + c], want) << r << ", " << c;
+      }
+  }
+}
+
 // DynamicQuantizeLinear on its own: the spec's float formulas, ties rounded to even (x / scale
 // exactly halfway between two integers), the zero point of an all-positive or all-negative
 // tensor, and a tensor of zeros (scale 0, every value 0).

@@ -488,7 +488,7 @@ int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int
   return absorbed;
 }
 
-int rewrite_dynamic_quant_matmuls(ir::Graph& g) {
+int fuse_dynamic_quant_matmuls(ir::Graph& g) {
   const auto readers = passes::readers_of(g);
   std::unordered_map<std::string, std::size_t> producer;
   for (std::size_t i = 0; i < g.nodes.size(); ++i)
@@ -500,8 +500,6 @@ int rewrite_dynamic_quant_matmuls(ir::Graph& g) {
     return n.op_type == op && n.domain.empty() ? &n : nullptr;
   };
   std::vector<bool> removed(g.nodes.size(), false);
-  std::unordered_map<std::string, std::string> fake_quant;  // codes -> their dequantized values
-  std::vector<ir::Node> added;
   int rewritten = 0;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& mi = g.nodes[i];
@@ -513,7 +511,7 @@ int rewrite_dynamic_quant_matmuls(ir::Graph& g) {
     const auto wq = small_int_constant(g, mi.inputs[1]);
     const Tensor& w = g.constants.count(mi.inputs[1]) ? g.constants.at(mi.inputs[1]) : Tensor();
     if (!wq || w.rank() != 2) continue;
-    const int64_t k = w.shape()[0], n = w.shape()[1];
+    const int64_t n = w.shape()[1];
     std::vector<int> wz = {0};
     if (mi.inputs.size() > 3 && !mi.inputs[3].empty()) {
       auto z = small_int_constant(g, mi.inputs[3]);
@@ -531,42 +529,57 @@ int rewrite_dynamic_quant_matmuls(ir::Graph& g) {
     if (scales->inputs[xs_side] != dql->outputs[1]) continue;
     const Tensor* ws = passes::f32_constant(g, scales->inputs[1 - xs_side]);
     if (!ws || (ws->element_count() != 1 && ws->element_count() != n)) continue;
-    Tensor weights = Tensor::uninitialized(ElementType::f32, {k, n});
-    for (int64_t r = 0; r < k; ++r)
-      for (int64_t c = 0; c < n; ++c)
-        weights.data_as<float>()[r * n + c] =
-            static_cast<float>((*wq)[r * n + c] - wz[wz.size() == 1 ? 0 : c]) *
-            ws->data_as<float>()[ws->element_count() == 1 ? 0 : c];
-    const std::string w_name = passes::fresh_constant_name(g, mi.inputs[1] + "_dequantized");
-    g.constants[w_name] = std::move(weights);
-    // The f32 values the codes stand for: one DequantizeLinear of the DynamicQuantizeLinear's
-    // outputs, shared by every MatMul that reads them.
-    const std::string& codes = dql->outputs[0];
-    if (!fake_quant.count(codes)) {
-      const std::string out = passes::fresh_constant_name(g, codes + "_dequantized");
-      ir::Node dq;
-      dq.name = out;
-      dq.op_type = "DequantizeLinear";
-      dq.inputs = {codes, dql->outputs[1], dql->outputs[2]};
-      dq.outputs = {out};
-      dq.sources = dql->sources;
-      added.push_back(std::move(dq));
-      fake_quant[codes] = out;
+    // A following Add of a constant [N] vector (Gemm's bias) is added by the kernel too.
+    ir::Node* add = only_reader(g, readers, mul->outputs[0], "Add");
+    const Tensor* bias = nullptr;
+    if (add && add->inputs.size() == 2) {
+      const std::string& other =
+          add->inputs[0] == mul->outputs[0] ? add->inputs[1] : add->inputs[0];
+      bias = passes::f32_constant(g, other);
+      if (!bias || bias->element_count() != n || bias->rank() < 1 || bias->shape().back() != n)
+        bias = nullptr;
     }
-    // The MatMulInteger becomes the f32 MatMul, writing what the scaling Mul wrote.
-    mi.op_type = "MatMul";
-    mi.attributes.clear();
-    mi.inputs = {fake_quant[codes], w_name};
-    mi.outputs = {mul->outputs[0]};
+    if (!bias) add = nullptr;
+    // s8 weights and the correction to wq - wz, as for DynamicQuantConv.
+    const int base = w.element_type() == ElementType::u8 ? 128 : 0;
+    Tensor w_s8(ElementType::i8, w.shape());
+    for (std::size_t k = 0; k < wq->size(); ++k)
+      w_s8.data_as<int8_t>()[k] = static_cast<int8_t>((*wq)[k] - base);
+    Tensor scale_out(ElementType::f32, {n}), correction(ElementType::f32, {n});
+    for (int64_t c = 0; c < n; ++c) {
+      scale_out.data_as<float>()[c] = ws->data_as<float>()[ws->element_count() == 1 ? 0 : c];
+      correction.data_as<float>()[c] = static_cast<float>(base - wz[wz.size() == 1 ? 0 : c]);
+    }
+    std::string b_name;
+    if (bias) {
+      Tensor b(ElementType::f32, {n});
+      std::copy_n(bias->data_as<float>(), n, b.data_as<float>());
+      b_name = passes::fresh_constant_name(g, mi.inputs[1] + "_bias");
+      g.constants[b_name] = std::move(b);
+    }
+    const std::string w_name = passes::fresh_constant_name(g, mi.inputs[1] + "_s8");
+    const std::string s_name = passes::fresh_constant_name(g, mi.inputs[1] + "_scales");
+    const std::string d_name = passes::fresh_constant_name(g, mi.inputs[1] + "_zero_correction");
+    g.constants[w_name] = std::move(w_s8);
+    g.constants[s_name] = std::move(scale_out);
+    g.constants[d_name] = std::move(correction);
     mi.sources.insert(mi.sources.end(), cast->sources.begin(), cast->sources.end());
     mi.sources.insert(mi.sources.end(), mul->sources.begin(), mul->sources.end());
     removed[static_cast<std::size_t>(cast - g.nodes.data())] = true;
     removed[static_cast<std::size_t>(mul - g.nodes.data())] = true;
+    mi.outputs = {mul->outputs[0]};
+    if (add) {
+      mi.sources.insert(mi.sources.end(), add->sources.begin(), add->sources.end());
+      removed[static_cast<std::size_t>(add - g.nodes.data())] = true;
+      mi.outputs = {add->outputs[0]};
+    }
+    mi.domain = kCpuDomain;
+    mi.op_type = "DynamicQuantMatMul";
+    mi.attributes.clear();
+    mi.inputs = {dql->inputs[0], w_name, s_name, d_name, b_name};
     ++rewritten;
   }
-  passes::erase_nodes(g, removed);
-  g.nodes.insert(g.nodes.end(), added.begin(), added.end());
-  if (rewritten > 0) ir::validate(g);  // the dequantizations move before their readers
+  drop_removed(g, removed);
   return rewritten;
 }
 

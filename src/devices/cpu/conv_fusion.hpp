@@ -30,13 +30,13 @@ int fuse_convolutions(ir::Graph& graph, const ir::ShapeInference& shapes, int& c
 int fuse_dynamic_quant_convs(ir::Graph& graph, const ir::ShapeInference& shapes, int& convs);
 
 // ONNX Runtime's dynamically quantized MatMul: (xq, xs, xz) = DynamicQuantizeLinear(x);
-// Cast<f32>(MatMulInteger(xq, wq, xz, wz)) * (xs * ws) becomes
-// MatMul(DequantizeLinear(xq, xs, xz), W) with W = (wq - wz) * ws a constant f32 matrix (made
-// once): the f32 values the codes stand for times the weights' values, the product the integers
-// and their scaling give, to f32 rounding. The MatMul is then an f32 FusedMatMul like any other
-// (bias, activations). Runs before shape inference (its nodes are ONNX ones). Returns the
+// Cast<f32>(MatMulInteger(xq, wq, xz, wz)) * (xs * ws) [+ constant bias] becomes one
+// DynamicQuantMatMul(x, w_s8, ws, correction, bias) that quantizes x as DynamicQuantizeLinear
+// does and runs a oneDNN int8 matrix product (s8 weights as for DynamicQuantConv: uint8 ones
+// less 128, the correction making up wq - wz), ONNX's integers exactly. Runs after shape
+// inference (the node keeps the output name of the last node it replaces). Returns the
 // MatMulIntegers rewritten.
-int rewrite_dynamic_quant_matmuls(ir::Graph& graph);
+int fuse_dynamic_quant_matmuls(ir::Graph& graph);
 
 // The same for MatMul with constant f32 2-D weights: FusedMatMul(a, w, bias, residual) through a
 // oneDNN matmul primitive with pre-packed weights; a following Add of a constant vector along

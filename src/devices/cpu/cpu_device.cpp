@@ -128,6 +128,14 @@ std::string implementation_of(const ir::Node& n) {
       for (const auto& p : post->strings) s += " + " + p;
     return s + onednn_kernel(n);
   }
+  if (n.domain == kCpuDomain && n.op_type == "DynamicQuantMatMul") {
+    std::string s = onednn::exact_int8_products()
+                        ? "dynamic uint8 quantization + oneDNN int8 matmul"
+                        : "dynamic uint8 quantization + oneDNN f32 matmul of the uint8 values "
+                          "(no VNNI)";
+    if (n.inputs.size() > 4 && !n.inputs[4].empty()) s += " + bias";
+    return s + onednn_kernel(n);
+  }
   if (n.domain == kCpuDomain && n.op_type == "FusedConvTranspose") {
     std::string s = "sgemm + col2im transposed convolution";
     if (const ir::Attribute* post = n.find("post_ops"))
@@ -188,6 +196,7 @@ std::string original_op(const ir::Node& n) {
   if (n.op_type == "FusedConv") return "Conv";
   if (n.op_type == "FusedConvTranspose") return "ConvTranspose";
   if (n.op_type == "DynamicQuantConv") return "ConvInteger";
+  if (n.op_type == "DynamicQuantMatMul") return "MatMulInteger";
   if (n.op_type == "FusedMatMul") return "MatMul";
   if (n.op_type == "GroupNorm") return "GroupNorm";
   if (n.op_type == "ChannelLayerNorm") return "LayerNorm";

@@ -32,11 +32,11 @@ ir::ShapeInference rewrite(ir::Graph& g, passes::OptimizationReport& report) {
   passes::OptimizationReport generic = passes::optimize_graph(g);
   report.applied.insert(report.applied.end(), generic.applied.begin(), generic.applied.end());
   report.applied.emplace_back("nodes folded into constants", folded);
-  report.applied.emplace_back("dynamically quantized MatMul as f32 MatMul of the quantized values",
-                              rewrite_dynamic_quant_matmuls(g));
   // Shapes before the CPU's own rewrites: its internal ops have no shape rules, and fused
   // nodes keep the output names of the nodes they replace.
   ir::ShapeInference shapes = ir::infer_shapes(g);
+  report.applied.emplace_back("dynamically quantized MatMul as oneDNN int8 matrix products",
+                              fuse_dynamic_quant_matmuls(g));
   report.applied.emplace_back("nodes fused into Swish/GELU activations", fuse_activations(g));
   report.applied.emplace_back("nodes fused into LayerNormalization", fuse_layer_norms(g, shapes));
   report.applied.emplace_back("nodes fused into GroupNorm", fuse_group_norms(g, shapes));

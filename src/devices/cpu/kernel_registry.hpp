@@ -44,6 +44,7 @@ void register_loss_ops(KernelRegistry& r);
 void register_fused_conv_ops(KernelRegistry& r);
 void register_fused_conv_transpose_ops(KernelRegistry& r);
 void register_dynamic_quant_conv_ops(KernelRegistry& r);
+void register_dynamic_quant_matmul_ops(KernelRegistry& r);
 void register_fused_norm_ops(KernelRegistry& r);
 void register_fused_attention_ops(KernelRegistry& r);
 void register_channels_last_ops(KernelRegistry& r);

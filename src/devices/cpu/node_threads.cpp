@@ -40,6 +40,7 @@ bool is_product(const ir::Node& n) {
                                                  "FusedMatMul",
                                                  "FusedConvTranspose",
                                                  "DynamicQuantConv",
+                                                 "DynamicQuantMatMul",
                                                  "Attention",
                                                  "SqueezeExcite"};
   return products.count(n.op_type) > 0;

@@ -84,6 +84,7 @@ const KernelRegistry& KernelRegistry::instance() {
     register_fused_conv_ops(r);
     register_fused_conv_transpose_ops(r);
     register_dynamic_quant_conv_ops(r);
+    register_dynamic_quant_matmul_ops(r);
     register_fused_norm_ops(r);
     register_fused_attention_ops(r);
     register_channels_last_ops(r);

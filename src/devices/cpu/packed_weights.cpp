@@ -32,7 +32,7 @@ int64_t packed_weight_bytes(const ir::Graph& graph) {
   double bytes = 0;
   for (const auto& n : graph.nodes) {
     if (n.domain != kCpuDomain || n.inputs.size() < 2) continue;
-    const bool quantized = n.op_type == "DynamicQuantConv";
+    const bool quantized = n.op_type == "DynamicQuantConv" || n.op_type == "DynamicQuantMatMul";
     if (n.op_type != "FusedConv" && n.op_type != "FusedMatMul" && !quantized) continue;
     auto w = graph.constants.find(n.inputs[1]);
     if (w == graph.constants.end()) continue;

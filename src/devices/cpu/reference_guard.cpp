@@ -138,6 +138,31 @@ int avoid_reference_kernels(ir::Graph& g, const ir::ShapeInference& shapes) {
       n.attributes["onednn_impl"].s = impl;
       continue;
     }
+    if (n.domain == kCpuDomain && n.op_type == "DynamicQuantMatMul") {
+      // Likewise (ops_dynamic_quant_matmul.cpp), for the rows the shapes give.
+      const auto* x = known_f32_dims(shapes, n.inputs[0]);
+      auto w = g.constants.find(n.inputs[1]);
+      if (!x || x->empty() || w == g.constants.end() || w->second.rank() != 2) continue;
+      int64_t m = 1;
+      for (std::size_t i = 0; i + 1 < x->size(); ++i) m *= (*x)[i];
+      const int64_t k = w->second.shape()[0], cols = w->second.shape()[1];
+      std::string impl;
+      try {
+        if (onednn::exact_int8_products()) {
+          try {
+            impl = int8_matmul_primitive_desc(m, k, cols).impl_info_str();
+          } catch (const dnnl::error&) {
+          }
+          if (is_reference(impl)) impl.clear();
+        }
+        if (impl.empty()) impl = quant_matmul_f32_primitive_desc(m, k, cols).impl_info_str();
+      } catch (const std::exception&) {
+        continue;  // the kernel reports it when it runs
+      }
+      n.attributes["onednn_impl"].kind = ir::Attribute::Kind::s;
+      n.attributes["onednn_impl"].s = impl;
+      continue;
+    }
     if (n.domain != kCpuDomain || (n.op_type != "FusedConv" && n.op_type != "FusedMatMul"))
       continue;
     std::optional<std::string> impl = onednn_impl(g, shapes, n);

@@ -75,6 +75,32 @@ dnnl::matmul::primitive_desc fused_matmul_primitive_desc(const ir::Node& node, i
   return dnnl::matmul::primitive_desc(desc, onednn::fused_node_attr(node), onednn::engine());
 }
 
+namespace {
+
+dnnl::matmul::primitive_desc plain_matmul_primitive_desc(int64_t m, int64_t k, int64_t n,
+                                                         dnnl::memory::data_type src,
+                                                         dnnl::memory::data_type weights,
+                                                         dnnl::memory::data_type dst) {
+  using tag = dnnl::memory::format_tag;
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::matmul::desc desc({{m, k}, src, tag::ab}, {{k, n}, weights, tag::any},
+                                {{m, n}, dst, tag::ab});
+  return dnnl::matmul::primitive_desc(desc, attr, onednn::engine());
+}
+
+}  // namespace
+
+dnnl::matmul::primitive_desc int8_matmul_primitive_desc(int64_t m, int64_t k, int64_t n) {
+  using dt = dnnl::memory::data_type;
+  return plain_matmul_primitive_desc(m, k, n, dt::u8, dt::s8, dt::s32);
+}
+
+dnnl::matmul::primitive_desc quant_matmul_f32_primitive_desc(int64_t m, int64_t k, int64_t n) {
+  using dt = dnnl::memory::data_type;
+  return plain_matmul_primitive_desc(m, k, n, dt::f32, dt::f32, dt::f32);
+}
+
 dnnl::convolution_forward::primitive_desc int8_conv_primitive_desc(const ConvDims& dims) {
   using dt = dnnl::memory::data_type;
   dnnl::primitive_attr attr;
