@@ -274,6 +274,81 @@ TEST(ExporterIdioms, ConvTransposeGeometriesMatchTheDefinition) {
   }
 }
 
+// Depthwise convolutions, 1-D (oneDNN 2.6 has no depthwise kernel for those in plain layout and
+// takes its gemm-based convolution: Silero VAD's 258 channels) and 2-D, odd channel counts,
+// strides, dilations, asymmetric padding, a residual and an activation: no node is left on
+// oneDNN's gemm-based convolution (the direct depthwise kernel takes those), and the results
+// match the definition.
+TEST(ExporterIdioms, OddDepthwiseConvolutionsMatchTheDefinition) {
+  struct Case {
+    int c, h, wd, k, stride, dilation, pad_begin, pad_end;
+  };
+  for (const Case& t : {Case{258, 1, 24, 5, 1, 1, 2, 2}, Case{19, 1, 30, 3, 2, 1, 1, 0},
+                        Case{19, 9, 11, 3, 2, 2, 1, 2}, Case{3, 6, 5, 3, 1, 1, 1, 1}}) {
+    SCOPED_TRACE(::testing::Message() << "c " << t.c << " h " << t.h << " k " << t.k << " stride "
+                                      << t.stride << " dilation " << t.dilation);
+    const bool one_d = t.h == 1;
+    const int kh = one_d ? 1 : t.k;
+    const auto out_size = [&](int in, int k, int pb, int pe) {
+      return (in + pb + pe - (k - 1) * t.dilation - 1) / t.stride + 1;
+    };
+    const int oh = one_d ? 1 : out_size(t.h, t.k, t.pad_begin, t.pad_end);
+    const int ow = out_size(t.wd, t.k, t.pad_begin, t.pad_end);
+    const std::vector<float> xs = wave(t.c * t.h * t.wd, 1.f, 0.29f);
+    const std::vector<float> w = wave(t.c * kh * t.k, 0.5f, 0.41f), bias = wave(t.c, 0.3f, 1.3f);
+    const std::vector<float> residual = wave(t.c * oh * ow, 0.7f, 0.17f);
+    ir::Graph g;
+    g.opsets[""] = 13;
+    const std::vector<int64_t> x_dims =
+        one_d ? std::vector<int64_t>{1, t.c, t.wd} : std::vector<int64_t>{1, t.c, t.h, t.wd};
+    const std::vector<int64_t> y_dims =
+        one_d ? std::vector<int64_t>{1, t.c, ow} : std::vector<int64_t>{1, t.c, oh, ow};
+    add_f32_input(g, "x", x_dims);
+    add_f32_input(g, "r", y_dims);
+    g.constants["w"] = one_d ? f32({t.c, 1, t.k}, w) : f32({t.c, 1, t.k, t.k}, w);
+    g.constants["b"] = f32({t.c}, bias);
+    ir::Node& conv = g.add_node("Conv", {"x", "w", "b"}, {"conv"});
+    const auto per_axis = [&](int v) {
+      return one_d ? std::vector<int64_t>{v} : std::vector<int64_t>{v, v};
+    };
+    with_ints(conv, "strides", per_axis(t.stride));
+    with_ints(conv, "dilations", per_axis(t.dilation));
+    std::vector<int64_t> pads = per_axis(t.pad_begin), ends = per_axis(t.pad_end);
+    pads.insert(pads.end(), ends.begin(), ends.end());
+    with_ints(conv, "pads", pads);
+    conv.attributes["group"].kind = ir::Attribute::Kind::i;
+    conv.attributes["group"].i = t.c;
+    g.add_node("Add", {"conv", "r"}, {"sum"});
+    g.add_node("Relu", {"sum"}, {"y"});
+    add_output(g, "y");
+    ir::validate(g);
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+    for (const auto& impl : exe->placement().node_implementation)
+      EXPECT_TRUE(impl.find("gemm") == std::string::npos ||
+                  impl.find("direct depthwise") != std::string::npos)
+          << impl;
+    std::map<std::string, Value> values = {{"x", f32(x_dims, xs)}, {"r", f32(y_dims, residual)}};
+    exe->run(values);
+    const Tensor& y = values.at("y").tensor();
+    ASSERT_EQ(y.element_count(), int64_t{t.c} * oh * ow);
+    for (int c = 0; c < t.c; ++c)
+      for (int i = 0; i < oh; ++i)
+        for (int j = 0; j < ow; ++j) {
+          double acc = bias[c];
+          for (int a = 0; a < kh; ++a)
+            for (int b = 0; b < t.k; ++b) {
+              const int ii = one_d ? 0 : i * t.stride - t.pad_begin + a * t.dilation;
+              const int jj = j * t.stride - t.pad_begin + b * t.dilation;
+              if (ii < 0 || ii >= t.h || jj < 0 || jj >= t.wd) continue;
+              acc += double(w[(c * kh + a) * t.k + b]) * xs[(c * t.h + ii) * t.wd + jj];
+            }
+          const int at = (c * oh + i) * ow + j;
+          ASSERT_NEAR(y.data_as<float>()[at], std::max(0.0, acc + residual[at]), 1e-5)
+              << c << " " << i << " " << j;
+        }
+  }
+}
+
 // An fp16 model as float16 converters write it: f16 input and output, f16 weights, a Conv in
 // f16 and an f32 island (Cast to f32, Sigmoid, Cast back). The CPU computes it all in f32: the
 // weights widened once, the Casts gone, the Conv a fused oneDNN convolution with the sigmoid as

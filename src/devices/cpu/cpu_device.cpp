@@ -108,6 +108,13 @@ std::string onednn_kernel(const ir::Node& n) {
 // What runs a node: oneDNN for convolution and matrix products (f16/bf16 widened to f32),
 // plain C++ kernels for the rest.
 std::string implementation_of(const ir::Node& n) {
+  if (n.domain == kCpuDomain && n.op_type == "FusedConv" && n.attr_int("direct_depthwise", 0)) {
+    std::string s = "direct depthwise convolution (C++)";
+    if (const ir::Attribute* post = n.find("post_ops"))
+      for (const auto& p : post->strings) s += " + " + p;
+    const ir::Attribute* impl = n.find("onednn_impl");
+    return s + (impl ? " [instead of oneDNN's " + impl->s + "]" : "");
+  }
   if (n.domain == kCpuDomain && (n.op_type == "FusedConv" || n.op_type == "FusedMatMul")) {
     const ir::Attribute* winograd = n.find("winograd");
     std::string s = n.op_type == "FusedMatMul" ? "oneDNN matmul"

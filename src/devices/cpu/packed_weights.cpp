@@ -34,6 +34,7 @@ int64_t packed_weight_bytes(const ir::Graph& graph) {
     if (n.domain != kCpuDomain || n.inputs.size() < 2) continue;
     const bool quantized = n.op_type == "DynamicQuantConv" || n.op_type == "DynamicQuantMatMul";
     if (n.op_type != "FusedConv" && n.op_type != "FusedMatMul" && !quantized) continue;
+    if (flag(n, "direct_depthwise")) continue;  // reads the weights as stored
     auto w = graph.constants.find(n.inputs[1]);
     if (w == graph.constants.end()) continue;
     const double elements = static_cast<double>(w->second.element_count());

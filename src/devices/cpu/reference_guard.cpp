@@ -7,6 +7,7 @@
 #include "devices/cpu/graph_matcher.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_descriptor.hpp"
+#include "devices/cpu/ops/depthwise_direct.hpp"
 #include "passes/graph_rewrite.hpp"
 
 namespace sinter::cpu {
@@ -213,6 +214,16 @@ int avoid_reference_kernels(ir::Graph& g, const ir::ShapeInference& shapes) {
     }
     n.attributes["onednn_impl"].kind = ir::Attribute::Kind::s;
     n.attributes["onednn_impl"].s = *impl;
+    // The kernel's own choice for depthwise shapes oneDNN only has a gemm-based kernel for.
+    if (n.op_type == "FusedConv") {
+      const auto* x = known_f32_dims(shapes, n.inputs[0]);
+      const Tensor* w = passes::f32_constant(g, n.inputs[1]);
+      const ConvGeometry geometry = ir::conv_window(n, *x, w->shape(), false);
+      if (prefers_direct_depthwise(n, conv_dims(*x, w->shape(), geometry), *impl)) {
+        n.attributes["direct_depthwise"].kind = ir::Attribute::Kind::i;
+        n.attributes["direct_depthwise"].i = 1;
+      }
+    }
   }
   if (!added.empty()) {
     g.nodes.insert(g.nodes.end(), added.begin(), added.end());

@@ -15,6 +15,7 @@
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_descriptor.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
+#include "devices/cpu/ops/depthwise_direct.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -42,6 +43,11 @@ struct PreparedConv {
   std::optional<dnnl::reorder> src_reorder, dst_reorder, residual_reorder;
   dnnl::memory weights, bias;  // in the primitive's layouts, owned here
   Shape output_shape;
+  // Depthwise shapes oneDNN only has its gemm-based kernel for run depthwise_direct.hpp's
+  // kernel instead, on the node's own weights and bias; nothing above is made then.
+  bool direct_depthwise = false;
+  ConvGeometry geometry;
+  std::vector<PostOpStep> steps;
 };
 
 std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& x, const Tensor& w,
@@ -77,6 +83,16 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
       ctx.fail(ErrorCategory::invalid_model, "{}", e.what());
     }
   }();
+  if (prefers_direct_depthwise(ctx.node(), dims, pd.impl_info_str())) {
+    p->direct_depthwise = true;
+    p->geometry = g;
+    try {
+      p->steps = post_op_steps(ctx.node());
+    } catch (const std::invalid_argument& e) {
+      ctx.fail(ErrorCategory::invalid_model, "{}", e.what());
+    }
+    return p;
+  }
   p->primitive = dnnl::convolution_forward(pd);
   p->src_md = pd.src_desc();
   if (!(p->src_in == p->src_md)) p->src_reorder = dnnl::reorder(make_reorder(p->src_in, p->src_md));
@@ -132,6 +148,15 @@ void op_fused_conv(OpContext& ctx) {
   // The sum post-op adds the convolution's result to what dst holds. Where the residual dies
   // here and is already in the primitive's output layout, the result goes into its memory
   // (no copy, no new buffer).
+  if (p->direct_depthwise) {
+    Tensor out = Tensor::uninitialized(ElementType::f32, p->output_shape);
+    depthwise_conv_plain(p->geometry, x.shape(), x.data_as<float>(), w.data_as<float>(),
+                         bias ? bias->data_as<float>() : nullptr,
+                         residual ? residual->data_as<float>() : nullptr, p->steps,
+                         out.data_as<float>());
+    ctx.set_output(0, out);
+    return;
+  }
   const bool in_place = residual && ctx.reusable_input(3) && !p->residual_reorder &&
                         !p->dst_reorder && p->residual_in == p->dst_out;
   Tensor out = in_place ? *residual : Tensor::uninitialized(out_type, p->output_shape);

@@ -388,6 +388,29 @@ void op_range(OpContext& ctx) {
   });
 }
 
+enum class PadMode { constant, reflect, edge, wrap };
+
+// The input index along an axis of n elements that Pad reads for position k (k < 0 or k >= n in
+// the padding), or -1 where it writes the constant.
+int64_t padded_source(PadMode mode, int64_t k, int64_t n) {
+  if (k >= 0 && k < n) return k;
+  switch (mode) {
+    case PadMode::constant:
+      return -1;
+    case PadMode::edge:
+      return std::clamp<int64_t>(k, 0, n - 1);
+    case PadMode::wrap:
+      return ((k % n) + n) % n;
+    case PadMode::reflect: {  // mirror without repeating the edge
+      if (n == 1) return 0;
+      const int64_t period = 2 * (n - 1);
+      k = ((k % period) + period) % period;
+      return k >= n ? period - k : k;
+    }
+  }
+  return -1;
+}
+
 void op_pad(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const int64_t rank = x.rank();
@@ -424,41 +447,54 @@ void op_pad(OpContext& ctx) {
   }
   ctx.check(mode == "constant" || mode == "reflect" || mode == "edge" || mode == "wrap",
             "unknown pad mode '{}'", mode);
-  Tensor out(x.element_type(), out_shape);
+  const PadMode pad_mode = mode == "constant" ? PadMode::constant
+                           : mode == "edge"   ? PadMode::edge
+                           : mode == "wrap"   ? PadMode::wrap
+                                              : PadMode::reflect;
+  Tensor out = Tensor::uninitialized(x.element_type(), out_shape);
+  if (out.element_count() == 0) {
+    ctx.set_output(0, out);
+    return;
+  }
+  if (rank == 0) {
+    ctx.set_output(0, x.clone());
+    return;
+  }
   const auto in_strides = strides_of(x.shape());
-  const auto out_strides = strides_of(out_shape);
+  const int64_t width = out_shape.back(), n = x.shape().back(), left = before.back();
+  const int64_t rows = out.element_count() / width;
+  // The middle of each output row is a copy of an input row; only the padded ends and the rows
+  // of padded outer positions are computed element by element.
+  const int64_t copy_from = std::clamp<int64_t>(left, 0, width);
+  const int64_t copy_to = std::clamp<int64_t>(left + n, copy_from, width);
   dispatch_all(x.element_type(), ctx, [&]<typename T>() {
     const T* src = x.data_as<T>();
     T* dst = out.data_as<T>();
     const T fill = static_cast<T>(static_cast<compute_t<T>>(value));
-    for (int64_t i = 0; i < out.element_count(); ++i) {
-      int64_t rem = i, s = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      T* row = dst + r * width;
+      int64_t rem = r, offset = 0;
       bool outside = false;
-      for (int64_t d = 0; d < rank; ++d) {
-        int64_t k = rem / out_strides[d] - before[d];
-        rem %= out_strides[d];
-        const int64_t n = x.shape()[d];
-        if (k < 0 || k >= n) {
-          if (mode == "constant") {
-            outside = true;
-            break;
-          } else if (mode == "edge") {
-            k = std::clamp<int64_t>(k, 0, n - 1);
-          } else if (mode == "wrap") {
-            k = ((k % n) + n) % n;
-          } else {  // reflect (mirror without repeating the edge)
-            if (n == 1)
-              k = 0;
-            else {
-              const int64_t period = 2 * (n - 1);
-              k = ((k % period) + period) % period;
-              if (k >= n) k = period - k;
-            }
-          }
-        }
-        s += k * in_strides[d];
+      for (int64_t d = rank - 2; d >= 0 && !outside; --d) {
+        const int64_t k = padded_source(pad_mode, rem % out_shape[d] - before[d], x.shape()[d]);
+        rem /= out_shape[d];
+        outside = k < 0;
+        offset += k * in_strides[d];
       }
-      dst[i] = outside ? fill : src[s];
+      if (outside) {
+        std::fill_n(row, width, fill);
+        continue;
+      }
+      const T* in = src + offset;
+      for (int64_t j = 0; j < copy_from; ++j) {
+        const int64_t k = padded_source(pad_mode, j - left, n);
+        row[j] = k < 0 ? fill : in[k];
+      }
+      std::copy(in + (copy_from - left), in + (copy_to - left), row + copy_from);
+      for (int64_t j = copy_to; j < width; ++j) {
+        const int64_t k = padded_source(pad_mode, j - left, n);
+        row[j] = k < 0 ? fill : in[k];
+      }
     }
   });
   ctx.set_output(0, out);
