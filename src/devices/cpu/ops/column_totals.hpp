@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 
 namespace sinter::cpu {
@@ -53,11 +54,10 @@ template <typename F>
 void for_each_row_run(int64_t N, int64_t spatial, int64_t C, F f) {
   constexpr int64_t kRows = 32;
   const int64_t runs = (spatial + kRows - 1) / kRows;
-#pragma omp parallel for if (N * C * spatial > 16384)
-  for (int64_t task = 0; task < N * runs; ++task) {
+  parallel_for(N * runs, N * C * spatial > 16384, [&](int64_t task) {
     const int64_t n = task / runs, r0 = (task % runs) * kRows;
     f((n * spatial + r0) * C, std::min(kRows, spatial - r0), n);
-  }
+  });
 }
 
 }  // namespace sinter::cpu

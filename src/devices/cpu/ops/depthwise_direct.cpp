@@ -1,4 +1,5 @@
 #include "devices/cpu/ops/depthwise_direct.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 
 #include <algorithm>
 
@@ -39,8 +40,7 @@ void depthwise_conv_plain(const ConvGeometry& g, const Shape& x_shape, const flo
     while (hi > lo && (hi - 1) * sw + shift >= W) --hi;
     first[kx] = lo, last[kx] = hi;
   }
-#pragma omp parallel for
-  for (int64_t plane = 0; plane < batch * channels; ++plane) {
+  parallel_for(batch * channels, true, [&](int64_t plane) {
     const int64_t c = plane % channels;
     const float* xp = x + plane * H * W;
     const float* wc = w + c * KH * KW;
@@ -67,7 +67,7 @@ void depthwise_conv_plain(const ConvGeometry& g, const Shape& x_shape, const flo
       }
     }
     apply_post_ops(steps, yp, OH * OW, residual ? residual + plane * OH * OW : nullptr);
-  }
+  });
 }
 
 }  // namespace sinter::cpu

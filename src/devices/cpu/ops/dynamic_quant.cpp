@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 
 namespace sinter::cpu {
@@ -18,12 +19,16 @@ constexpr int64_t kChunk = 1 << 16;
 DynamicQuantParams dynamic_quant_params(const float* x, int64_t n) {
   float lo = 0, hi = 0;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (chunks > 1) reduction(min : lo) reduction(max : hi)
-  for (int64_t c = 0; c < chunks; ++c) {
-    float l = 0, h = 0;
-    vec::min_max(x + c * kChunk, std::min(kChunk, n - c * kChunk), l, h);
-    lo = std::min(lo, l);
-    hi = std::max(hi, h);
+  if (chunks <= 1) {
+    if (n > 0) vec::min_max(x, n, lo, hi);  // no team for one chunk (parallel_for.hpp)
+  } else {
+#pragma omp parallel for reduction(min : lo) reduction(max : hi)
+    for (int64_t c = 0; c < chunks; ++c) {
+      float l = 0, h = 0;
+      vec::min_max(x + c * kChunk, std::min(kChunk, n - c * kChunk), l, h);
+      lo = std::min(lo, l);
+      hi = std::max(hi, h);
+    }
   }
   DynamicQuantParams p;
   p.scale = (hi - lo) / 255.0f;
@@ -36,27 +41,23 @@ DynamicQuantParams dynamic_quant_params(const float* x, int64_t n) {
 void dynamic_quantize(const float* x, int64_t n, const DynamicQuantParams& p, uint8_t* q) {
   const float divisor = p.scale == 0 ? 1.0f : p.scale;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (chunks > 1)
-  for (int64_t c = 0; c < chunks; ++c)
+  parallel_for(chunks, chunks > 1, [&](int64_t c) {
     vec::quantize_u8(x + c * kChunk, std::min(kChunk, n - c * kChunk), divisor, p.zero_point,
                      q + c * kChunk);
+  });
 }
 
 void dynamic_quantize_centred(const float* x, int64_t n, const DynamicQuantParams& p, float* out) {
   const float divisor = p.scale == 0 ? 1.0f : p.scale;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel if (chunks > 1)
-  {
-    std::vector<uint8_t> q(static_cast<std::size_t>(std::min(kChunk, n)));
-#pragma omp for
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t m = std::min(kChunk, n - c * kChunk);
-      vec::quantize_u8(x + c * kChunk, m, divisor, p.zero_point, q.data());
-      float* o = out + c * kChunk;
-      for (int64_t i = 0; i < m; ++i)
-        o[i] = static_cast<float>(static_cast<int>(q[i]) - p.zero_point);
-    }
-  }
+  parallel_for(chunks, chunks > 1, [&](int64_t c) {
+    const int64_t m = std::min(kChunk, n - c * kChunk);
+    std::vector<uint8_t> q(static_cast<std::size_t>(m));
+    vec::quantize_u8(x + c * kChunk, m, divisor, p.zero_point, q.data());
+    float* o = out + c * kChunk;
+    for (int64_t i = 0; i < m; ++i)
+      o[i] = static_cast<float>(static_cast<int>(q[i]) - p.zero_point);
+  });
 }
 
 }  // namespace sinter::cpu

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "devices/cpu/dispatch.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -13,8 +14,8 @@ Tensor map_unary(const Tensor& in, F&& f) {
   const T* src = in.data_as<T>();
   T* dst = out.data_as<T>();
   const int64_t n = in.element_count();
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(f(static_cast<compute_t<T>>(src[i])));
+  parallel_for(n, n > 65536,
+               [&](int64_t i) { dst[i] = static_cast<T>(f(static_cast<compute_t<T>>(src[i]))); });
   return out;
 }
 
@@ -44,14 +45,11 @@ Tensor map_binary(const OpContext& ctx, const Tensor& a, const Tensor& b, F&& f)
         static_cast<TO>(f(static_cast<compute_t<TA>>(pa[ia]), static_cast<compute_t<TB>>(pb[ib])));
   };
   if (a.shape() == b.shape()) {
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) apply(i, i, i);
+    parallel_for(n, n > 65536, [&](int64_t i) { apply(i, i, i); });
   } else if (b.element_count() == 1) {
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) apply(i, i, 0);
+    parallel_for(n, n > 65536, [&](int64_t i) { apply(i, i, 0); });
   } else if (a.element_count() == 1) {
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) apply(i, 0, i);
+    parallel_for(n, n > 65536, [&](int64_t i) { apply(i, 0, i); });
   } else {
     for_each_index2(shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
                     apply);

@@ -1,9 +1,11 @@
 #include "devices/cpu/ops/onednn_fast_paths.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
+#include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/tensor_util.hpp"
 #include "ir/window_geometry.hpp"
 
@@ -32,6 +34,11 @@ std::shared_ptr<const P> cached(OpContext& ctx, const std::string& key,
     return nullptr;  // oneDNN refuses this case: the C++ kernel does it
   }
 }
+
+// Below this many elements an elementwise op costs less than running a oneDNN primitive on it
+// (its memory objects, the cache key, a parallel region): small tensors take the C++ kernels,
+// the vectorised ones where there are (Silero VAD's and MobileNet's per-channel tensors).
+constexpr int64_t kSmallElementwise = 4096;
 
 // A primitive whose source and destination have the input's shape and plain layout.
 struct SameShapePrimitive {
@@ -78,9 +85,20 @@ bool softmax_fast_path(OpContext& ctx, bool log) {
 }
 
 bool unary_fast_path(OpContext& ctx, const std::string& kind, float swish_alpha) {
-  if (!ctx.cache() || !all_f32(ctx, 1)) return false;
+  if (!all_f32(ctx, 1)) return false;
   const Tensor& x = ctx.input(0);
   if (x.element_count() == 0) return false;
+  if (x.element_count() < kSmallElementwise &&
+      (kind == "sigmoid" || kind == "tanh" || kind == "swish")) {
+    Tensor out = x.clone();
+    float* v = out.data_as<float>();
+    if (kind == "sigmoid") vec::sigmoid(v, out.element_count());
+    if (kind == "tanh") vec::tanh(v, out.element_count());
+    if (kind == "swish") vec::swish(v, out.element_count(), swish_alpha);
+    ctx.set_output(0, out);
+    return true;
+  }
+  if (!ctx.cache() || x.element_count() < kSmallElementwise) return false;
   dnnl::algorithm alg;
   float alpha = 0.f;
   if (kind == "relu") {
@@ -117,6 +135,7 @@ bool binary_fast_path(OpContext& ctx, const std::string& op) {
   if (!ctx.cache() || ctx.input_count() != 2 || !all_f32(ctx, 2)) return false;
   const Tensor* a = &ctx.input(0);
   const Tensor* b = &ctx.input(1);
+  if (std::max(a->element_count(), b->element_count()) < kSmallElementwise) return false;
   if (a->element_count() == 0 || b->element_count() == 0 || a->rank() > 12 || b->rank() > 12)
     return false;
   const bool commutative = op == "Add" || op == "Mul" || op == "Max" || op == "Min";

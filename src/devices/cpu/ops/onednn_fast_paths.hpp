@@ -14,7 +14,9 @@ bool softmax_fast_path(OpContext& ctx, bool log);
 // Add, Sub, Mul, Div, Max, Min of two f32 tensors where one has the output's shape.
 bool binary_fast_path(OpContext& ctx, const std::string& op);
 // One f32 input to one output through oneDNN's eltwise primitive: `kind` is relu, sigmoid,
-// tanh, swish (x·sigmoid(alpha·x)), gelu_erf or gelu_tanh.
+// tanh, swish (x·sigmoid(alpha·x)), gelu_erf or gelu_tanh. Tensors too small for a primitive
+// to pay: sigmoid, tanh and swish by the vectorised C++ kernels (vector_math.hpp), the others
+// left to the caller. Binary ops leave small tensors to the caller too.
 bool unary_fast_path(OpContext& ctx, const std::string& kind, float alpha = 1.f);
 // MaxPool (no indices asked for) and AveragePool without ceil_mode, 1-D to 3-D; in the layout
 // its "layout" attribute names (onednn::activation), plain without one.

@@ -14,6 +14,7 @@
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/column_totals.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/ops/resize_plan.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/tensor_util.hpp"
@@ -202,8 +203,7 @@ void resize_by_factors(OpContext& ctx, const Tensor& x) {
   const float* src = x.data_as<float>();
   float* dst = out.data_as<float>();
   const std::size_t spatial = factors.size();
-#pragma omp parallel for schedule(static)
-  for (int64_t n_pixel = 0; n_pixel < N * out_pixels; ++n_pixel) {
+  parallel_for(N * out_pixels, true, [&](int64_t n_pixel) {
     // Output pixel -> input pixel, axis by axis from the last.
     int64_t rest = n_pixel % out_pixels, in_pixel = 0, in_stride = 1;
     for (std::size_t a = spatial; a-- > 0;) {
@@ -214,7 +214,7 @@ void resize_by_factors(OpContext& ctx, const Tensor& x) {
     }
     const int64_t in_pixels = in_stride;
     std::copy_n(src + (n_pixel / out_pixels * in_pixels + in_pixel) * C, C, dst + n_pixel * C);
-  }
+  });
   ctx.set_output(0, out);
 }
 

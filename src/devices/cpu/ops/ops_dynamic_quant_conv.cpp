@@ -34,6 +34,7 @@
 #include "devices/cpu/ops/conv_descriptor.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/ops/dynamic_quant.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/ops/post_op_rows.hpp"
 
 namespace sinter::cpu {
@@ -170,18 +171,16 @@ std::vector<int32_t> window_sums(const PreparedQuantConv& p, const Shape& x_shap
   const int64_t dh = two_d ? g.dilations[0] : 1, dw = g.dilations.back();
   const int64_t ph = two_d ? g.pads_begin[0] : 0, pw = g.pads_begin.back();
   std::vector<int32_t> pixel(static_cast<std::size_t>(N * H * W * groups), 0);
-#pragma omp parallel for
-  for (int64_t i = 0; i < N * H * W; ++i) {
+  parallel_for(N * H * W, true, [&](int64_t i) {
     const uint8_t* px = q + i * C;
     for (int64_t grp = 0; grp < groups; ++grp) {
       int32_t sum = 0;
       for (int64_t c = grp * cg; c < (grp + 1) * cg; ++c) sum += px[c];
       pixel[i * groups + grp] = sum - static_cast<int32_t>(cg) * zero_point;
     }
-  }
+  });
   std::vector<int32_t> sums(static_cast<std::size_t>(N * OH * OW * groups), 0);
-#pragma omp parallel for
-  for (int64_t no = 0; no < N * OH; ++no) {
+  parallel_for(N * OH, true, [&](int64_t no) {
     const int64_t n = no / OH, oh = no % OH;
     for (int64_t ow = 0; ow < OW; ++ow) {
       int32_t* out = sums.data() + (no * OW + ow) * groups;
@@ -196,7 +195,7 @@ std::vector<int32_t> window_sums(const PreparedQuantConv& p, const Shape& x_shap
         }
       }
     }
-  }
+  });
   return sums;
 }
 
@@ -343,8 +342,7 @@ void op_dynamic_quant_conv(OpContext& ctx) {
     for (std::size_t c = 0; c < bias_int.size(); ++c) add_int[c] = bias_int[c];
     // The f32 fallback's accumulators are floats, exact integers, corrected in its weights.
     const float* af = static_cast<const float*>(acc.get_data_handle());
-#pragma omp parallel for schedule(static)
-    for (int64_t px = 0; px < pixels; ++px) {
+    parallel_for(pixels, true, [&](int64_t px) {
       const int32_t* in = a + px * channels;
       float* row = y + px * channels;
       if (!p->int8) {
@@ -362,7 +360,7 @@ void op_dynamic_quant_conv(OpContext& ctx) {
           row[c] = static_cast<float>(in[c] + add_int[c]) * channel_scale[c] + b[c];
       }
       apply_post_ops(p->steps, row, channels, r_last ? r_last + px * channels : nullptr);
-    }
+    });
     if (p->dst_reorder) {
       p->dst_reorder->execute(stream, dst_last, dst_out);
       stream.wait();

@@ -23,6 +23,7 @@
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_descriptor.hpp"
 #include "devices/cpu/ops/dynamic_quant.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 
 namespace sinter::cpu {
 
@@ -159,8 +160,7 @@ void op_dynamic_quant_matmul(OpContext& ctx) {
   }
   // 3. The integers ONNX defines, scaled as the model's Mul does (x's scale times the column's,
   // rounded to float first), plus the bias.
-#pragma omp parallel for
-  for (int64_t r = 0; r < m; ++r) {
+  parallel_for(m, true, [&](int64_t r) {
     float* yr = y + r * n;
     int64_t centred_sum = 0;
     if (p->int8) {
@@ -177,7 +177,7 @@ void op_dynamic_quant_matmul(OpContext& ctx) {
       v *= q.scale * ws[c];
       yr[c] = b ? v + b[c] : v;
     }
-  }
+  });
   ctx.set_output(0, out);
 }
 

@@ -4,6 +4,7 @@
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/elementwise.hpp"
 #include "devices/cpu/ops/onednn_fast_paths.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 
 namespace sinter::cpu {
 
@@ -202,8 +203,7 @@ bool square_fast_path(OpContext& ctx, const Tensor& a, const Tensor& b) {
   const float* x = a.data_as<float>();
   float* y = out.data_as<float>();
   const int64_t n = a.element_count();
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * x[i];
+  parallel_for(n, n > (1 << 16), [&](int64_t i) { y[i] = x[i] * x[i]; });
   ctx.set_output(0, out);
   return true;
 }

@@ -20,6 +20,7 @@
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/ops/linalg.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/ops/post_op_rows.hpp"
 
 namespace sinter::cpu {
@@ -54,8 +55,7 @@ void col2im(const ConvGeometry& g, const float* cols, int64_t out_per_group, int
   const int64_t dh = two_d ? g.dilations[0] : 1, dw = g.dilations.back();
   const int64_t ph = two_d ? g.pads_begin[0] : 0, pw = g.pads_begin.back();
   const int64_t taps = kh_n * kw_n;
-#pragma omp parallel for
-  for (int64_t oc = 0; oc < out_per_group; ++oc) {
+  parallel_for(out_per_group, true, [&](int64_t oc) {
     float* dst = out + oc * out_h * out_w;
     for (int64_t kh = 0; kh < kh_n; ++kh) {
       for (int64_t kw = 0; kw < kw_n; ++kw) {
@@ -77,7 +77,7 @@ void col2im(const ConvGeometry& g, const float* cols, int64_t out_per_group, int
         }
       }
     }
-  }
+  });
 }
 
 void op_fused_conv_transpose(OpContext& ctx) {

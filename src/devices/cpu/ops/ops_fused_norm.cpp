@@ -12,6 +12,7 @@
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/column_totals.hpp"
 #include "devices/cpu/ops/onednn_fast_paths.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 
 namespace sinter::cpu {
@@ -121,8 +122,7 @@ void op_group_norm(OpContext& ctx) {
     ctx.set_output(0, out);
     return;
   }
-#pragma omp parallel for
-  for (int64_t ng = 0; ng < N * groups; ++ng) {
+  parallel_for(N * groups, true, [&](int64_t ng) {
     const int64_t g = ng % groups;
     const int64_t first = ng * per_group * inner;
     double mean = 0, variance = 0;
@@ -139,7 +139,7 @@ void op_group_norm(OpContext& ctx) {
                        inner);
       if (swish) vec::swish(dst + offset, inner, alpha);
     }
-  }
+  });
   ctx.set_output(0, out);
 }
 
@@ -149,8 +149,7 @@ void channel_layer_norm_planar(const float* src, float* dst, int64_t N, int64_t 
                                float epsilon, const float* gamma, const float* beta) {
   constexpr int64_t kRun = 256;
   const int64_t runs = (spatial + kRun - 1) / kRun;
-#pragma omp parallel for schedule(static)
-  for (int64_t job = 0; job < N * runs; ++job) {
+  parallel_for(N * runs, true, [&](int64_t job) {
     const int64_t n = job / runs, first = job % runs * kRun;
     const int64_t len = std::min(kRun, spatial - first);
     const float* x = src + n * C * spatial + first;
@@ -169,7 +168,7 @@ void channel_layer_norm_planar(const float* src, float* dst, int64_t N, int64_t 
       vec::scale_shift_rows(x + c * spatial, 1, len, mul, add, y + c * spatial);
       vec::scale_shift(y + c * spatial, gamma[c], beta[c], y + c * spatial, len);
     }
-  }
+  });
 }
 
 void op_channel_layer_norm(OpContext& ctx) {

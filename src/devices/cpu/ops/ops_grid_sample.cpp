@@ -4,6 +4,7 @@
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -146,11 +147,10 @@ void op_grid_sample(OpContext& ctx) {
     const Tensor gd = convert_tensor(ctx, grid, ElementType::f64);
     for (int64_t n = 0; n < N; ++n) {
       const double* g = gd.data_as<double>() + n * positions * 2;
-#pragma omp parallel for if (positions > 1024)
-      for (int64_t i = 0; i < positions; ++i)
+      parallel_for(positions, positions > 1024, [&](int64_t i) {
         taps[i] = taps_at(denormalize(g[2 * i], W), denormalize(g[2 * i + 1], H));
-#pragma omp parallel for if (C * positions > 4096)
-      for (int64_t c = 0; c < C; ++c) {
+      });
+      parallel_for(C, C * positions > 4096, [&](int64_t c) {
         const T* plane = x.data_as<T>() + (n * C + c) * H * W;
         T* po = out.data_as<T>() + (n * C + c) * positions;
         for (int64_t i = 0; i < positions; ++i) {
@@ -159,7 +159,7 @@ void op_grid_sample(OpContext& ctx) {
           for (int k = 0; k < t.count; ++k) v += t.weight[k] * double(plane[t.index[k]]);
           po[i] = static_cast<T>(v);
         }
-      }
+      });
     }
   });
   ctx.set_output(0, out);

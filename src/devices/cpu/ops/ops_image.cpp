@@ -5,6 +5,7 @@
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/ops/resize_plan.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
@@ -32,8 +33,7 @@ bool nearest_copy(OpContext& ctx, const Tensor& x,
   dispatch_numeric(x.element_type(), ctx, [&]<typename T>() {
     const T* src = x.data_as<T>();
     T* dst = out.data_as<T>();
-#pragma omp parallel for if (rows > 16)
-    for (int64_t row = 0; row < rows; ++row) {
+    parallel_for(rows, rows > 16, [&](int64_t row) {
       int64_t base = 0, rem = row;
       for (int64_t d = rank - 2; d >= 0; --d) {
         base += offsets[d][rem % shape[d]];
@@ -41,7 +41,7 @@ bool nearest_copy(OpContext& ctx, const Tensor& x,
       }
       T* out_row = dst + row * width;
       for (int64_t i = 0; i < width; ++i) out_row[i] = src[base + last[i]];
-    }
+    });
   });
   return true;
 }
@@ -121,8 +121,7 @@ void resize(OpContext& ctx, const Tensor& x, std::vector<double> scales, Shape o
   dispatch_numeric(x.element_type(), ctx, [&]<typename T>() {
     const T* src = x.data_as<T>();
     T* dst = out.data_as<T>();
-#pragma omp parallel for
-    for (int64_t i = 0; i < out.element_count(); ++i) {
+    parallel_for(out.element_count(), true, [&](int64_t i) {
       std::vector<const std::vector<Tap>*> t(rank);
       int64_t rem = i;
       bool outside = false;
@@ -152,7 +151,7 @@ void resize(OpContext& ctx, const Tensor& x, std::vector<double> scales, Shape o
       }
       if constexpr (std::is_integral_v<T>) acc = std::round(acc);
       dst[i] = static_cast<T>(static_cast<compute_t<T>>(acc));
-    }
+    });
   });
   ctx.set_output(0, out);
 }

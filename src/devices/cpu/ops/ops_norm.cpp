@@ -5,6 +5,7 @@
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/onednn_fast_paths.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -71,8 +72,7 @@ void normalize_blocks(const T* x, double* y, int64_t groups, int64_t size, doubl
                       std::vector<double>& means, std::vector<double>& inv_stds) {
   means.resize(groups);
   inv_stds.resize(groups);
-#pragma omp parallel for if (groups * size > 65536)
-  for (int64_t g = 0; g < groups; ++g) {
+  parallel_for(groups, groups * size > 65536, [&](int64_t g) {
     double s = 0;
     for (int64_t i = 0; i < size; ++i)
       s += static_cast<double>(static_cast<compute_t<T>>(x[g * size + i]));
@@ -89,7 +89,7 @@ void normalize_blocks(const T* x, double* y, int64_t groups, int64_t size, doubl
     }
     means[g] = mean;
     inv_stds[g] = inv;
-  }
+  });
 }
 
 // f32 with f32 parameters: statistics accumulated in double per (n, c) plane, the result
@@ -111,8 +111,7 @@ bool instance_norm_f32(OpContext& ctx) {
   float* dst = out.data_as<float>();
   const float* sc = scale.data_as<float>();
   const float* bi = bias.data_as<float>();
-#pragma omp parallel for
-  for (int64_t g = 0; g < N * C; ++g) {
+  parallel_for(N * C, true, [&](int64_t g) {
     const float* in = src + g * inner;
     double sum = 0;
     for (int64_t i = 0; i < inner; ++i) sum += in[i];
@@ -124,7 +123,7 @@ bool instance_norm_f32(OpContext& ctx) {
     const float add = static_cast<float>(bi[g % C] - mean * mul);
     float* o = dst + g * inner;
     for (int64_t i = 0; i < inner; ++i) o[i] = in[i] * mul + add;
-  }
+  });
   ctx.set_output(0, out);
   return true;
 }

@@ -7,6 +7,7 @@
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/ops/onednn_fast_paths.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -81,8 +82,7 @@ void op_pool(OpContext& ctx) {
   dispatch([&]<typename T>() {
     const T* px = x.data_as<T>();
     T* po = out.data_as<T>();
-#pragma omp parallel for
-    for (int64_t plane = 0; plane < planes; ++plane) {
+    parallel_for(planes, true, [&](int64_t plane) {
       const T* src = px + plane * in_size;
       for (int64_t o = 0; o < out_size; ++o) {
         double acc = P == Pool::max ? -std::numeric_limits<double>::infinity() : 0.0;
@@ -123,7 +123,7 @@ void op_pool(OpContext& ctx) {
           indices.data_as<int64_t>()[plane * out_size + o] = plane * in_size + flat;
         }
       }
-    }
+    });
   });
   ctx.set_output(0, out);
   if (ctx.wants_output(1)) ctx.set_output(1, indices);
@@ -142,8 +142,7 @@ void op_global_pool(OpContext& ctx) {
   Tensor out(x.element_type(), s);
   dispatch_float(x.element_type(), ctx, [&]<typename T>() {
     const T* px = x.data_as<T>();
-#pragma omp parallel for if (planes * size > 65536)
-    for (int64_t plane = 0; plane < planes; ++plane) {
+    parallel_for(planes, planes * size > 65536, [&](int64_t plane) {
       double acc = P == Pool::max ? -std::numeric_limits<double>::infinity() : 0.0;
       for (int64_t i = 0; i < size; ++i) {
         const double v = static_cast<double>(static_cast<compute_t<T>>(px[plane * size + i]));
@@ -157,7 +156,7 @@ void op_global_pool(OpContext& ctx) {
       if constexpr (P == Pool::average) acc /= static_cast<double>(size);
       if constexpr (P == Pool::lp) acc = std::pow(acc, 1.0 / static_cast<double>(p_norm));
       out.data_as<T>()[plane] = static_cast<T>(static_cast<compute_t<T>>(acc));
-    }
+    });
   });
   ctx.set_output(0, out);
 }

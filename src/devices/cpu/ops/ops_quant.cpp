@@ -8,6 +8,7 @@
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/ops/dynamic_quant.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -103,8 +104,8 @@ void dequantize_per_tensor(const Tensor& x, float scale, int zero_point, Tensor&
   const Q* q = x.data_as<Q>();
   float* out = y.data_as<float>();
   const int64_t n = x.element_count();
-#pragma omp parallel for if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(q[i] - zero_point) * scale;
+  parallel_for(n, n > (1 << 16),
+               [&](int64_t i) { out[i] = static_cast<float>(q[i] - zero_point) * scale; });
 }
 
 void op_dequantize_linear(OpContext& ctx) {

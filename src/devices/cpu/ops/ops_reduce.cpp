@@ -7,6 +7,7 @@
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/onednn_fast_paths.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -226,8 +227,7 @@ void op_softmax(OpContext& ctx) {
   dispatch_float(x.element_type(), ctx, [&]<typename T>() {
     const T* src = x.data_as<T>();
     T* dst = out.data_as<T>();
-#pragma omp parallel for if (outer * inner > 64)
-    for (int64_t oi = 0; oi < outer * inner; ++oi) {
+    parallel_for(outer * inner, outer * inner > 64, [&](int64_t oi) {
       const int64_t o = oi / inner, in = oi % inner;
       auto off = [&](int64_t j) { return (o * n + j) * inner + in; };
       double mx = -std::numeric_limits<double>::infinity();
@@ -251,7 +251,7 @@ void op_softmax(OpContext& ctx) {
           dst[off(j)] = static_cast<T>(static_cast<compute_t<T>>(r));
         }
       }
-    }
+    });
   });
   ctx.set_output(0, out);
 }

@@ -12,6 +12,7 @@
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/dynamic_quant.hpp"
 #include "devices/cpu/ops/linalg.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
@@ -317,8 +318,7 @@ struct RecurrentOutputs {
 // Runs direction_body(d) for every direction, in parallel when there are two.
 template <typename Body>
 void for_each_direction(int64_t dirs, Body&& body) {
-#pragma omp parallel for if (dirs > 1)
-  for (int64_t d = 0; d < dirs; ++d) body(d);
+  parallel_for(dirs, dirs > 1, [&](int64_t d) { body(d); });
 }
 
 // Loads the input contributions of each row's current time step into gates[b] (zeros for rows

@@ -15,6 +15,7 @@
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/column_totals.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/squeeze_excite_fusion.hpp"
 #include "devices/cpu/tensor_util.hpp"
@@ -169,9 +170,9 @@ void op_squeeze_excite(OpContext& ctx) {
     channel_means(src, N, spatial, C, means.data());
   } else {
     const float inv = spatial > 0 ? 1.f / static_cast<float>(spatial) : 0.f;
-#pragma omp parallel for if (N * C * spatial > 16384)
-    for (int64_t plane = 0; plane < N * C; ++plane)
+    parallel_for(N * C, N * C * spatial > 16384, [&](int64_t plane) {
       means[plane] = static_cast<float>(vec::sum(src + plane * spatial, spatial)) * inv;
+    });
   }
   // Excite: two small products (a few thousand multiply-adds per sample).
   std::vector<float> hidden, scale;
@@ -183,9 +184,9 @@ void op_squeeze_excite(OpContext& ctx) {
       vec::multiply_rows(src + first, rows, C, scale.data() + n * C, dst + first);
     });
   } else {
-#pragma omp parallel for if (N * C * spatial > 16384)
-    for (int64_t plane = 0; plane < N * C; ++plane)
+    parallel_for(N * C, N * C * spatial > 16384, [&](int64_t plane) {
       vec::scale_shift(src + plane * spatial, scale[plane], 0.f, dst + plane * spatial, spatial);
+    });
   }
   ctx.set_output(0, out);
 }
