@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <optional>
 #include <unordered_map>
 
@@ -252,9 +253,19 @@ void op_dynamic_quant_conv(OpContext& ctx) {
   for (int64_t c = 0; c < static_cast<int64_t>(bias_int.size()); ++c)
     bias_int[c] = static_cast<int32_t>(std::floor(bias.data_as<float>()[c] / channel_scale[c]));
   const float* b = integer_bias ? zeros.data() : bias.data_as<float>();
+  // The run's temporaries (codes, accumulators, staged layouts: tens of MiB each for IS-Net at
+  // 1024x1024) are tensors, so that the inference's arena plans them like any value and no run
+  // touches fresh pages for them (oneDNN scratch memory above 16 MiB is allocated anew per run:
+  // page faults were a quarter of IS-Net int8's time).
+  std::deque<Tensor> temporaries;
+  auto temporary = [&](const dnnl::memory::desc& md) {
+    temporaries.push_back(
+        Tensor::uninitialized(ElementType::u8, {static_cast<int64_t>(md.get_size())}));
+    return dnnl::memory(md, engine(), temporaries.back().data());
+  };
   try {
     dnnl::stream& stream = onednn::thread_stream();
-    dnnl::memory quantized = onednn::scratch_memory(p->quantized_in, onednn::Scratch::source);
+    dnnl::memory quantized = temporary(p->quantized_in);
     if (p->int8) {
       dynamic_quantize(x.data_as<float>(), x.element_count(), q,
                        static_cast<uint8_t*>(quantized.get_data_handle()));
@@ -265,16 +276,14 @@ void op_dynamic_quant_conv(OpContext& ctx) {
     }
     dnnl::memory src = quantized;
     if (p->src_reorder) {
-      src = onednn::scratch_memory(p->src_md, onednn::Scratch::staging);
+      src = temporary(p->src_md);
       p->src_reorder->execute(stream, quantized, src);
     }
     dnnl::memory dst_out(p->dst_out, engine(), out.data());
     dnnl::memory scratchpad = onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad);
     if (!p->int8 && !p->f32_epilogue) {
       // 2'. f32 convolution with oneDNN post-ops.
-      dnnl::memory dst = p->dst_reorder
-                             ? onednn::scratch_memory(p->acc_md, onednn::Scratch::destination)
-                             : dst_out;
+      dnnl::memory dst = p->dst_reorder ? temporary(p->acc_md) : dst_out;
       if (residual) {
         dnnl::memory r(p->residual_in, engine(), const_cast<void*>(residual->data()));
         if (p->residual_reorder)
@@ -301,7 +310,7 @@ void op_dynamic_quant_conv(OpContext& ctx) {
       return;
     }
     // 2. The integer convolution (or the f32 one of the same integers, without post-ops).
-    dnnl::memory acc = onednn::scratch_memory(p->acc_md, onednn::Scratch::destination);
+    dnnl::memory acc = temporary(p->acc_md);
     int32_t zero_point = q.zero_point;
     dnnl::memory zp_memory({{1}, dt::s32, tag::x}, engine(), &zero_point);
     std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src},
@@ -315,7 +324,7 @@ void op_dynamic_quant_conv(OpContext& ctx) {
     if (residual) {
       r_last = residual->data_as<float>();
       if (p->residual_reorder) {
-        residual_staged = dnnl::memory(p->residual_last, engine());
+        residual_staged = temporary(p->residual_last);
         dnnl::memory r(p->residual_in, engine(), const_cast<void*>(residual->data()));
         p->residual_reorder->execute(stream, r, residual_staged);
         r_last = static_cast<const float*>(residual_staged.get_data_handle());
@@ -328,7 +337,7 @@ void op_dynamic_quant_conv(OpContext& ctx) {
             ? window_sums(*p, x.shape(), static_cast<const uint8_t*>(src.get_data_handle()),
                           q.zero_point)
             : std::vector<int32_t>{};
-    dnnl::memory dst_last = p->dst_reorder ? dnnl::memory(p->dst_last, engine()) : dst_out;
+    dnnl::memory dst_last = p->dst_reorder ? temporary(p->dst_last) : dst_out;
     float* y = static_cast<float*>(dst_last.get_data_handle());
     const int32_t* a = static_cast<const int32_t*>(acc.get_data_handle());
     const int64_t pixels = out.element_count() / channels;

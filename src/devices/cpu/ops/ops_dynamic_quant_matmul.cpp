@@ -129,19 +129,19 @@ void op_dynamic_quant_matmul(OpContext& ctx) {
              to_string(x.shape()), to_string(w.shape()), e.what());
   }
   const int zx = q.zero_point;
-  std::vector<uint8_t> codes;
-  std::vector<float> centred;
-  std::vector<int32_t> acc;
+  // The codes and accumulators are tensors: the inference's arena plans their memory (no fresh
+  // pages per run, as std::vector's large blocks would be).
+  Tensor codes, acc, centred;
   dnnl::memory src, dst;
   if (p->int8) {
-    codes.resize(static_cast<std::size_t>(m * k));
-    dynamic_quantize(x.data_as<float>(), m * k, q, codes.data());
-    acc.resize(static_cast<std::size_t>(m * n));
+    codes = Tensor::uninitialized(ElementType::u8, {m, k});
+    dynamic_quantize(x.data_as<float>(), m * k, q, codes.data_as<uint8_t>());
+    acc = Tensor::uninitialized(ElementType::i32, {m, n});
     src = dnnl::memory(p->src_md, onednn::engine(), codes.data());
     dst = dnnl::memory(p->dst_md, onednn::engine(), acc.data());
   } else {
-    centred.resize(static_cast<std::size_t>(m * k));
-    dynamic_quantize_centred(x.data_as<float>(), m * k, q, centred.data());
+    centred = Tensor::uninitialized(ElementType::f32, {m, k});
+    dynamic_quantize_centred(x.data_as<float>(), m * k, q, centred.data_as<float>());
     src = dnnl::memory(p->src_md, onednn::engine(), centred.data());
     dst = dnnl::memory(p->dst_md, onednn::engine(), y);
   }
@@ -160,17 +160,18 @@ void op_dynamic_quant_matmul(OpContext& ctx) {
   }
   // 3. The integers ONNX defines, scaled as the model's Mul does (x's scale times the column's,
   // rounded to float first), plus the bias.
-  parallel_for(m, true, [&](int64_t r) {
+  parallel_for(m, m * n >= 4096, [&](int64_t r) {
     float* yr = y + r * n;
     int64_t centred_sum = 0;
     if (p->int8) {
-      const uint8_t* qr = codes.data() + r * k;
+      const uint8_t* qr = codes.data_as<uint8_t>() + r * k;
       centred_sum = std::accumulate(qr, qr + k, int64_t{0}) - k * zx;
     }
     for (int64_t c = 0; c < n; ++c) {
       float v = yr[c];
       if (p->int8) {
-        const int64_t exact = int64_t{acc[r * n + c]} - int64_t{zx} * p->column_sums[c] +
+        const int64_t exact = int64_t{acc.data_as<int32_t>()[r * n + c]} -
+                              int64_t{zx} * p->column_sums[c] +
                               static_cast<int64_t>(corr[c]) * centred_sum;
         v = static_cast<float>(static_cast<int32_t>(exact));
       }
