@@ -90,6 +90,13 @@ dnnl::memory scratch_memory(const dnnl::memory::desc& md, Scratch purpose) {
   return dnnl::memory(md, engine(), b.data.get());
 }
 
+dnnl::memory scratch_memory(const dnnl::memory::desc& md, Scratch purpose, Tensor& holder) {
+  const std::size_t bytes = md.get_size();
+  if (bytes <= kMaxKeptScratchBytes) return scratch_memory(md, purpose);
+  holder = Tensor::uninitialized(ElementType::u8, {static_cast<int64_t>(bytes)});
+  return dnnl::memory(md, engine(), holder.data());
+}
+
 void execute(const dnnl::primitive& primitive,
              const std::unordered_map<int, std::pair<dnnl::memory::desc, const void*>>& args) {
   dnnl::stream& stream = thread_stream();

@@ -166,15 +166,17 @@ void op_fused_conv(OpContext& ctx) {
   }
   try {
     dnnl::stream& stream = onednn::thread_stream();
+    Tensor src_holder, dst_holder, scratchpad_holder;  // large staging memory (onednn_util.hpp)
     dnnl::memory src_in(p->src_in, engine(), const_cast<void*>(x.data()));
     dnnl::memory dst_out(p->dst_out, engine(), out.data());
     dnnl::memory src = src_in;
     if (p->src_reorder) {
-      src = onednn::scratch_memory(p->src_md, onednn::Scratch::source);
+      src = onednn::scratch_memory(p->src_md, onednn::Scratch::source, src_holder);
       p->src_reorder->execute(stream, src_in, src);
     }
     dnnl::memory dst =
-        p->dst_reorder ? onednn::scratch_memory(p->dst_md, onednn::Scratch::destination) : dst_out;
+        p->dst_reorder ? onednn::scratch_memory(p->dst_md, onednn::Scratch::destination, dst_holder)
+                       : dst_out;
     if (residual && !in_place) {
       dnnl::memory r(p->residual_in, engine(), const_cast<void*>(residual->data()));
       if (p->residual_reorder)
@@ -182,7 +184,8 @@ void op_fused_conv(OpContext& ctx) {
       else
         std::memcpy(dst.get_data_handle(), residual->data(), residual->byte_size());
     }
-    dnnl::memory scratchpad = onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad);
+    dnnl::memory scratchpad =
+        onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad, scratchpad_holder);
     p->primitive.execute(stream, {{DNNL_ARG_SCRATCHPAD, scratchpad},
                                   {DNNL_ARG_SRC, src},
                                   {DNNL_ARG_WEIGHTS, p->weights},

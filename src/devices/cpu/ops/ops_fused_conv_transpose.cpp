@@ -115,8 +115,9 @@ void op_fused_conv_transpose(OpContext& ctx) {
   for (int64_t c = 0; c < batch * out_channels; ++c)
     std::fill_n(o + c * plane, plane, bias ? bias->data_as<float>()[c % out_channels] : 0.f);
   const int64_t rows = out_per_group * taps, pixels = in_h * in_w;
-  dnnl::memory cols_memory =
-      onednn::scratch_memory(onednn::plain_f32({rows, pixels}), onednn::Scratch::destination);
+  Tensor cols_holder;
+  dnnl::memory cols_memory = onednn::scratch_memory(onednn::plain_f32({rows, pixels}),
+                                                    onednn::Scratch::destination, cols_holder);
   float* cols = static_cast<float*>(cols_memory.get_data_handle());
   for (int64_t n = 0; n < batch; ++n) {
     for (int64_t gi = 0; gi < group; ++gi) {

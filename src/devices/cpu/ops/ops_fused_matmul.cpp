@@ -114,8 +114,10 @@ void op_fused_matmul(OpContext& ctx) {
   try {
     dnnl::stream& stream = onednn::thread_stream();
     dnnl::memory src(p->src_in, onednn::engine(), const_cast<void*>(a.data()));
+    Tensor converted_holder;          // large staging memory (onednn_util.hpp)
     if (!(p->src_md == p->src_in)) {  // bf16: convert A once per run
-      dnnl::memory converted = onednn::scratch_memory(p->src_md, onednn::Scratch::source);
+      dnnl::memory converted =
+          onednn::scratch_memory(p->src_md, onednn::Scratch::source, converted_holder);
       dnnl::reorder(src, converted).execute(stream, src, converted);
       src = converted;
     }
