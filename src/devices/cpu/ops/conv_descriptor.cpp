@@ -181,7 +181,7 @@ bool is_reference(const std::string& impl_info) {
 bool winograd_pays(const ConvDims& d, const ConvGeometry& g, const dnnl::primitive_attr& attr) {
   constexpr int64_t kMinChannels = 64;
   constexpr int64_t kMinPixelsForLargeTiles = 512;
-  constexpr std::size_t kMaxScratchBytes = std::size_t{32} << 20;
+  constexpr std::size_t kMaxScratchBytes = std::size_t{128} << 20;
   static const bool enabled = [] {
     const char* env = std::getenv("SINTER_CPU_WINOGRAD");
     return !(env && std::string(env) == "0");
@@ -197,16 +197,13 @@ bool winograd_pays(const ConvDims& d, const ConvGeometry& g, const dnnl::primiti
     const bool large_tiles = std::string(pd.impl_info_str()).find("4x3") != std::string::npos;
     if (large_tiles && d.dst[2] * d.dst[3] < kMinPixelsForLargeTiles) return false;
     // The transformed tiles live in the scratchpad (18 MB for 128 channels at 64x64, 160 MB at
-    // 256x256). Above glibc's mmap threshold as make_cpu_device sets it, every run would get
-    // fresh pages and fault them all in (40,000 faults for 160 MB, of the order of the time
-    // saved; estimated, not measured here): such layers stay direct.
-    // The kernels compute in nChw16c, so the node stages its input and output in that layout
-    // (onednn::scratch_memory): above kMaxKeptScratchBytes those copies are fresh memory on
-    // every run too. IS-Net's 64-channel 3x3 layers at 512x512 (64 MB each way) took 480 ms
-    // per layer with Winograd and its staging, 29 ms of it in the kernel.
-    const std::size_t staged = std::max(pd.src_desc().get_size(), pd.dst_desc().get_size());
-    return pd.scratchpad_desc().get_size() <= kMaxScratchBytes &&
-           staged <= onednn::kMaxKeptScratchBytes;
+    // 256x256), the staging copies in nChw16c beside it: both come from the inference's arena
+    // (onednn::scratch_memory with a holder), so no run faults fresh pages in for them, but they
+    // add to the peak. Up to 128 MiB of scratchpad: IS-Net at 1024x1024 (64-channel layers at
+    // 512x512) ran in 1.06 s with a 32 MiB limit, 0.92 s with 128 MiB (+185 MiB peak), 0.89 s
+    // without a limit (+215 MiB); an SD VAE decoder's 128-channel layers at 512x512 would need
+    // over 500 MB each and stay direct.
+    return pd.scratchpad_desc().get_size() <= kMaxScratchBytes;
   } catch (const dnnl::error&) {
     return false;  // no Winograd kernel for this CPU, these shapes or these post-ops
   }
