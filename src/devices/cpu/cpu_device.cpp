@@ -136,10 +136,11 @@ std::string implementation_of(const ir::Node& n) {
     return s + onednn_kernel(n);
   }
   if (n.domain == kCpuDomain && n.op_type == "DynamicQuantMatMul") {
+    // Without VNNI the kernel multiplies the codes' 7-bit halves apart (exact without it).
     std::string s = onednn::exact_int8_products()
                         ? "dynamic uint8 quantization + oneDNN int8 matmul"
-                        : "dynamic uint8 quantization + oneDNN f32 matmul of the uint8 values "
-                          "(no VNNI)";
+                        : "dynamic uint8 quantization + oneDNN int8 matmul of the codes' 7-bit "
+                          "halves (no VNNI)";
     if (n.inputs.size() > 4 && !n.inputs[4].empty()) s += " + bias";
     return s + onednn_kernel(n);
   }

@@ -149,13 +149,11 @@ int avoid_reference_kernels(ir::Graph& g, const ir::ShapeInference& shapes) {
       const int64_t k = w->second.shape()[0], cols = w->second.shape()[1];
       std::string impl;
       try {
-        if (onednn::exact_int8_products()) {
-          try {
-            impl = int8_matmul_primitive_desc(m, k, cols).impl_info_str();
-          } catch (const dnnl::error&) {
-          }
-          if (is_reference(impl)) impl.clear();
+        try {
+          impl = int8_matmul_primitive_desc(m, k, cols).impl_info_str();
+        } catch (const dnnl::error&) {
         }
+        if (is_reference(impl)) impl.clear();
         if (impl.empty()) impl = quant_matmul_f32_primitive_desc(m, k, cols).impl_info_str();
       } catch (const std::exception&) {
         continue;  // the kernel reports it when it runs

@@ -8,9 +8,11 @@
 //   3. per element the exact integer product of ONNX's MatMulInteger,
 //        acc - zx * colsum(w)[c] + correction[c] * (rowsum(q)[r] - K * zx),
 //      then float(that) * (scale(x) * scales[c]) + bias[c]: the Cast, Mul and Add that followed.
-// Where oneDNN's int8 products are not exact (no VNNI: they saturate in int16) or only its
-// reference kernel takes them, step 2 is an f32 product of (q - zx) with (w + correction) as
-// floats (small integers: exact while a sum stays below 2^24), and step 3 only scales.
+// Without VNNI oneDNN's int8 products saturate in int16 for codes of 128 and above: step 2 then
+// multiplies the codes' low 7 bits and top bit separately (two int8 products, both exact). Where
+// only oneDNN's reference kernel takes int8, step 2 is an f32 product of (q - zx) with
+// (w + correction) as floats (small integers: exact while a sum stays below 2^24), and step 3
+// only scales.
 #include <dnnl.hpp>
 
 #include <algorithm>
@@ -36,6 +38,7 @@ using tag = dnnl::memory::format_tag;
 struct PreparedQuantMatMul {
   dnnl::matmul primitive;
   bool int8 = true;
+  bool halves = false;  // int8 without VNNI: the codes' low 7 bits and top bit multiplied apart
   dnnl::memory::desc src_md, dst_md, scratchpad_md;
   dnnl::memory weights;
   std::vector<int32_t> column_sums;  // int8: sum over k of w[k][c]
@@ -46,15 +49,14 @@ std::shared_ptr<const PreparedQuantMatMul> prepare(const OpContext& ctx, int64_t
   const int64_t k = w.shape()[0], n = w.shape()[1];
   auto p = std::make_shared<PreparedQuantMatMul>();
   std::optional<dnnl::matmul::primitive_desc> pd;
-  if (onednn::exact_int8_products()) {
-    try {
-      pd = int8_matmul_primitive_desc(m, k, n);
-      if (is_reference(pd->impl_info_str())) pd.reset();
-    } catch (const dnnl::error&) {
-      pd.reset();
-    }
+  try {
+    pd = int8_matmul_primitive_desc(m, k, n);
+    if (is_reference(pd->impl_info_str())) pd.reset();
+  } catch (const dnnl::error&) {
+    pd.reset();
   }
   p->int8 = pd.has_value();
+  p->halves = p->int8 && !onednn::exact_int8_products();
   if (!pd) pd = quant_matmul_f32_primitive_desc(m, k, n);
   p->primitive = dnnl::matmul(*pd);
   p->src_md = pd->src_desc();
@@ -145,7 +147,20 @@ void op_dynamic_quant_matmul(OpContext& ctx) {
     src = dnnl::memory(p->src_md, onednn::engine(), centred.data());
     dst = dnnl::memory(p->dst_md, onednn::engine(), y);
   }
-  // 2. The product.
+  // 2. The product. Without VNNI oneDNN's int8 kernels add pairs of u8 * s8 products in 16 bits
+  // with saturation (vpmaddubsw): exact for codes below 128 (2 * 127 * 128 < 2^15), so the codes
+  // are multiplied as their low 7 bits and their top bit apart, acc = low + 128 * top.
+  Tensor top, top_acc;
+  if (p->halves) {
+    top = Tensor::uninitialized(ElementType::u8, {m, k});
+    uint8_t* c = codes.data_as<uint8_t>();
+    uint8_t* t = top.data_as<uint8_t>();
+    for (int64_t i = 0; i < m * k; ++i) {
+      t[i] = static_cast<uint8_t>(c[i] >> 7);
+      c[i] = static_cast<uint8_t>(c[i] & 127);
+    }
+    top_acc = Tensor::uninitialized(ElementType::i32, {m, n});
+  }
   try {
     dnnl::stream& stream = onednn::thread_stream();
     dnnl::memory scratchpad = onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad);
@@ -153,10 +168,25 @@ void op_dynamic_quant_matmul(OpContext& ctx) {
                                   {DNNL_ARG_WEIGHTS, p->weights},
                                   {DNNL_ARG_DST, dst},
                                   {DNNL_ARG_SCRATCHPAD, scratchpad}});
+    if (p->halves)
+      p->primitive.execute(
+          stream, {{DNNL_ARG_SRC, dnnl::memory(p->src_md, onednn::engine(), top.data())},
+                   {DNNL_ARG_WEIGHTS, p->weights},
+                   {DNNL_ARG_DST, dnnl::memory(p->dst_md, onednn::engine(), top_acc.data())},
+                   {DNNL_ARG_SCRATCHPAD, scratchpad}});
     stream.wait();
   } catch (const dnnl::error& e) {
     ctx.fail(ErrorCategory::internal, "oneDNN int8 matrix product failed for {} x {}: {}",
              to_string(x.shape()), to_string(w.shape()), e.what());
+  }
+  if (p->halves) {
+    // The codes whole again (for the row sums below) and the two products summed.
+    uint8_t* c = codes.data_as<uint8_t>();
+    const uint8_t* t = top.data_as<uint8_t>();
+    for (int64_t i = 0; i < m * k; ++i) c[i] = static_cast<uint8_t>(c[i] | (t[i] << 7));
+    int32_t* a = acc.data_as<int32_t>();
+    const int32_t* ta = top_acc.data_as<int32_t>();
+    for (int64_t i = 0; i < m * n; ++i) a[i] += 128 * ta[i];
   }
   // 3. The integers ONNX defines, scaled as the model's Mul does (x's scale times the column's,
   // rounded to float first), plus the bias.
