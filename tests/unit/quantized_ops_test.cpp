@@ -86,6 +86,18 @@ Tensor f32(Shape shape, const std::vector<float>& values) {
   return t;
 }
 
+// uint8 or int8 codes (weights, zero points) as a tensor of that type.
+Tensor codes_tensor(bool uint8, Shape shape, const std::vector<int>& values) {
+  Tensor t(uint8 ? ElementType::u8 : ElementType::i8, std::move(shape));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (uint8)
+      t.data_as<uint8_t>()[i] = static_cast<uint8_t>(values[i]);
+    else
+      t.data_as<int8_t>()[i] = static_cast<int8_t>(values[i]);
+  }
+  return t;
+}
+
 }  // namespace
 
 // The dynamically quantized Conv of ONNX Runtime's quantization tool, for uint8 weights over
@@ -126,22 +138,8 @@ TEST(QuantizedOps, DynamicQuantConvMatchesTheDefinition) {
                         ElementType::f32,
                         true,
                         {{1, ""}, {t.c, ""}, {t.h, ""}, {t.wd, ""}}});
-    Tensor wt(t.uint8_weights ? ElementType::u8 : ElementType::i8, {t.m, cg, t.k, t.k});
-    Tensor zt(wt.element_type(), {static_cast<int64_t>(wz.size())});
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      if (t.uint8_weights)
-        wt.data_as<uint8_t>()[i] = static_cast<uint8_t>(w[i]);
-      else
-        wt.data_as<int8_t>()[i] = static_cast<int8_t>(w[i]);
-    }
-    for (std::size_t i = 0; i < wz.size(); ++i) {
-      if (t.uint8_weights)
-        zt.data_as<uint8_t>()[i] = static_cast<uint8_t>(wz[i]);
-      else
-        zt.data_as<int8_t>()[i] = static_cast<int8_t>(wz[i]);
-    }
-    g.constants["w"] = wt;
-    g.constants["wz"] = zt;
+    g.constants["w"] = codes_tensor(t.uint8_weights, {t.m, cg, t.k, t.k}, w);
+    g.constants["wz"] = codes_tensor(t.uint8_weights, {static_cast<int64_t>(wz.size())}, wz);
     g.constants["ws"] = f32({static_cast<int64_t>(ws.size())}, ws);
     g.constants["b"] = f32({1, t.m, 1, 1}, bias);
     if (t.residual) {
@@ -248,22 +246,8 @@ TEST(QuantizedOps, DynamicQuantMatMulMatchesTheDefinition) {
     std::vector<Dimension> dims;
     for (int64_t d : t.x_shape) dims.push_back({d, ""});
     g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, dims});
-    const ElementType wt_type = t.uint8_weights ? ElementType::u8 : ElementType::i8;
-    Tensor wt(wt_type, {k, n}), zt(wt_type, {static_cast<int64_t>(wz.size())});
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      if (t.uint8_weights)
-        wt.data_as<uint8_t>()[i] = static_cast<uint8_t>(w[i]);
-      else
-        wt.data_as<int8_t>()[i] = static_cast<int8_t>(w[i]);
-    }
-    for (std::size_t i = 0; i < wz.size(); ++i) {
-      if (t.uint8_weights)
-        zt.data_as<uint8_t>()[i] = static_cast<uint8_t>(wz[i]);
-      else
-        zt.data_as<int8_t>()[i] = static_cast<int8_t>(wz[i]);
-    }
-    g.constants["w"] = wt;
-    g.constants["wz"] = zt;
+    g.constants["w"] = codes_tensor(t.uint8_weights, {k, n}, w);
+    g.constants["wz"] = codes_tensor(t.uint8_weights, {static_cast<int64_t>(wz.size())}, wz);
     g.constants["ws"] = f32({static_cast<int64_t>(ws.size())}, ws);
     g.constants["b"] = f32({n}, bias);
     g.add_node("DynamicQuantizeLinear", {"x"}, {"xq", "xs", "xz"});
