@@ -149,12 +149,8 @@ int avoid_reference_kernels(ir::Graph& g, const ir::ShapeInference& shapes) {
       const int64_t k = w->second.shape()[0], cols = w->second.shape()[1];
       std::string impl;
       try {
-        try {
-          impl = int8_matmul_primitive_desc(m, k, cols).impl_info_str();
-        } catch (const dnnl::error&) {
-        }
-        if (is_reference(impl)) impl.clear();
-        if (impl.empty()) impl = quant_matmul_f32_primitive_desc(m, k, cols).impl_info_str();
+        bool int8 = false;
+        impl = quant_matmul_primitive_desc(m, k, cols, int8).impl_info_str();
       } catch (const std::exception&) {
         continue;  // the kernel reports it when it runs
       }
@@ -217,9 +213,12 @@ int avoid_reference_kernels(ir::Graph& g, const ir::ShapeInference& shapes) {
       const auto* x = known_f32_dims(shapes, n.inputs[0]);
       const Tensor* w = passes::f32_constant(g, n.inputs[1]);
       const ConvGeometry geometry = ir::conv_window(n, *x, w->shape(), false);
+      // Decided again on the second pass: layouts chosen since may rule it out.
       if (prefers_direct_depthwise(n, conv_dims(*x, w->shape(), geometry), *impl)) {
         n.attributes["direct_depthwise"].kind = ir::Attribute::Kind::i;
         n.attributes["direct_depthwise"].i = 1;
+      } else {
+        n.attributes.erase("direct_depthwise");
       }
     }
   }

@@ -91,13 +91,16 @@ dnnl::matmul::primitive_desc plain_matmul_primitive_desc(int64_t m, int64_t k, i
 
 }  // namespace
 
-dnnl::matmul::primitive_desc int8_matmul_primitive_desc(int64_t m, int64_t k, int64_t n) {
+dnnl::matmul::primitive_desc quant_matmul_primitive_desc(int64_t m, int64_t k, int64_t n,
+                                                         bool& int8) {
   using dt = dnnl::memory::data_type;
-  return plain_matmul_primitive_desc(m, k, n, dt::u8, dt::s8, dt::s32);
-}
-
-dnnl::matmul::primitive_desc quant_matmul_f32_primitive_desc(int64_t m, int64_t k, int64_t n) {
-  using dt = dnnl::memory::data_type;
+  try {
+    auto pd = plain_matmul_primitive_desc(m, k, n, dt::u8, dt::s8, dt::s32);
+    int8 = !is_reference(pd.impl_info_str());
+    if (int8) return pd;
+  } catch (const dnnl::error&) {
+    int8 = false;
+  }
   return plain_matmul_primitive_desc(m, k, n, dt::f32, dt::f32, dt::f32);
 }
 

@@ -46,11 +46,12 @@ dnnl::matmul::primitive_desc fused_matmul_primitive_desc(const ir::Node& node, i
 // weights in oneDNN's layout, int32 accumulators (channels-last), no post-ops.
 dnnl::convolution_forward::primitive_desc int8_conv_primitive_desc(const ConvDims& dims);
 
-// DynamicQuantMatMul's integer product: u8 [m, k] (no zero point: the kernel corrects for it)
-// times s8 weights [k, n] in oneDNN's layout into int32 [m, n]; and its f32 fallback for CPUs
-// without exact int8 products, (q - zero point) times the corrected weights.
-dnnl::matmul::primitive_desc int8_matmul_primitive_desc(int64_t m, int64_t k, int64_t n);
-dnnl::matmul::primitive_desc quant_matmul_f32_primitive_desc(int64_t m, int64_t k, int64_t n);
+// DynamicQuantMatMul's product: u8 [m, k] (no zero point: the kernel corrects for it) times s8
+// weights [k, n] in oneDNN's layout into int32 [m, n] (`int8` set); where oneDNN has only its
+// reference kernel or none for that, an f32 product of (q - zero point) with the corrected
+// weights (`int8` cleared). The kernel and the compile-time placement both ask this.
+dnnl::matmul::primitive_desc quant_matmul_primitive_desc(int64_t m, int64_t k, int64_t n,
+                                                         bool& int8);
 
 // DynamicQuantConv's f32 fallback (CPUs without exact int8 products): an f32 convolution of
 // (q - zero point) with the corrected weights. With `fused_post_ops`, the per-channel scale and

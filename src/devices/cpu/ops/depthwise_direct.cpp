@@ -1,7 +1,8 @@
 #include "devices/cpu/ops/depthwise_direct.hpp"
-#include "devices/cpu/ops/parallel_for.hpp"
 
 #include <algorithm>
+
+#include "devices/cpu/ops/parallel_for.hpp"
 
 namespace sinter::cpu {
 

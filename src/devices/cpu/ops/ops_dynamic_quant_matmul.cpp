@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <numeric>
-#include <optional>
 
 #include "base/mapped_file.hpp"
 #include "devices/cpu/conv_fusion.hpp"
@@ -48,21 +47,13 @@ std::shared_ptr<const PreparedQuantMatMul> prepare(const OpContext& ctx, int64_t
                                                    const float* correction) {
   const int64_t k = w.shape()[0], n = w.shape()[1];
   auto p = std::make_shared<PreparedQuantMatMul>();
-  std::optional<dnnl::matmul::primitive_desc> pd;
-  try {
-    pd = int8_matmul_primitive_desc(m, k, n);
-    if (is_reference(pd->impl_info_str())) pd.reset();
-  } catch (const dnnl::error&) {
-    pd.reset();
-  }
-  p->int8 = pd.has_value();
+  const dnnl::matmul::primitive_desc pd = quant_matmul_primitive_desc(m, k, n, p->int8);
   p->halves = p->int8 && !onednn::exact_int8_products();
-  if (!pd) pd = quant_matmul_f32_primitive_desc(m, k, n);
-  p->primitive = dnnl::matmul(*pd);
-  p->src_md = pd->src_desc();
-  p->dst_md = pd->dst_desc();
-  p->scratchpad_md = pd->scratchpad_desc();
-  p->weights = dnnl::memory(pd->weights_desc(), onednn::engine());
+  p->primitive = dnnl::matmul(pd);
+  p->src_md = pd.src_desc();
+  p->dst_md = pd.dst_desc();
+  p->scratchpad_md = pd.scratchpad_desc();
+  p->weights = dnnl::memory(pd.weights_desc(), onednn::engine());
   dnnl::stream stream(onednn::engine());
   const int8_t* wq = w.data_as<int8_t>();
   if (p->int8) {
@@ -150,15 +141,16 @@ void op_dynamic_quant_matmul(OpContext& ctx) {
   // 2. The product. Without VNNI oneDNN's int8 kernels add pairs of u8 * s8 products in 16 bits
   // with saturation (vpmaddubsw): exact for codes below 128 (2 * 127 * 128 < 2^15), so the codes
   // are multiplied as their low 7 bits and their top bit apart, acc = low + 128 * top.
-  Tensor top, top_acc;
+  Tensor low, top, top_acc;
   if (p->halves) {
+    low = Tensor::uninitialized(ElementType::u8, {m, k});
     top = Tensor::uninitialized(ElementType::u8, {m, k});
-    uint8_t* c = codes.data_as<uint8_t>();
-    uint8_t* t = top.data_as<uint8_t>();
+    const uint8_t* c = codes.data_as<uint8_t>();
     for (int64_t i = 0; i < m * k; ++i) {
-      t[i] = static_cast<uint8_t>(c[i] >> 7);
-      c[i] = static_cast<uint8_t>(c[i] & 127);
+      low.data_as<uint8_t>()[i] = static_cast<uint8_t>(c[i] & 127);
+      top.data_as<uint8_t>()[i] = static_cast<uint8_t>(c[i] >> 7);
     }
+    src = dnnl::memory(p->src_md, onednn::engine(), low.data());
     top_acc = Tensor::uninitialized(ElementType::i32, {m, n});
   }
   try {
@@ -180,10 +172,6 @@ void op_dynamic_quant_matmul(OpContext& ctx) {
              to_string(x.shape()), to_string(w.shape()), e.what());
   }
   if (p->halves) {
-    // The codes whole again (for the row sums below) and the two products summed.
-    uint8_t* c = codes.data_as<uint8_t>();
-    const uint8_t* t = top.data_as<uint8_t>();
-    for (int64_t i = 0; i < m * k; ++i) c[i] = static_cast<uint8_t>(c[i] | (t[i] << 7));
     int32_t* a = acc.data_as<int32_t>();
     const int32_t* ta = top_acc.data_as<int32_t>();
     for (int64_t i = 0; i < m * n; ++i) a[i] += 128 * ta[i];
