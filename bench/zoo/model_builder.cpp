@@ -111,6 +111,28 @@ std::string ModelBuilder::int_scalar(const std::string& hint, int64_t value) {
   return name;
 }
 
+std::string ModelBuilder::integers(const std::string& hint, int elem_type,
+                                   const std::vector<int64_t>& dims,
+                                   const std::vector<int64_t>& values) {
+  auto* t = model_.mutable_graph()->add_initializer();
+  const std::string name = fresh(hint);
+  t->set_name(name);
+  t->set_data_type(elem_type);
+  for (int64_t d : dims) t->add_dims(d);
+  std::string raw;
+  for (int64_t v : values) {
+    if (elem_type == onnx::TensorProto::INT32) {
+      const auto i = static_cast<int32_t>(v);
+      raw.append(reinterpret_cast<const char*>(&i), sizeof i);
+    } else {
+      raw.push_back(static_cast<char>(static_cast<uint8_t>(v)));  // INT8/UINT8: the low byte
+    }
+  }
+  t->set_raw_data(raw);
+  parameters_ += static_cast<int64_t>(values.size());
+  return name;
+}
+
 std::string ModelBuilder::ints(const std::string& hint, const std::vector<int64_t>& values) {
   auto* t = model_.mutable_graph()->add_initializer();
   const std::string name = fresh(hint);

@@ -53,6 +53,9 @@ class ModelBuilder {
   std::string ints(const std::string& hint, const std::vector<int64_t>& values);
   std::string scalar(const std::string& hint, float value);
   std::string int_scalar(const std::string& hint, int64_t value);  // 0-d int64
+  // An integer initializer of ONNX type `elem_type` (INT8, UINT8 or INT32), as raw data.
+  std::string integers(const std::string& hint, int elem_type, const std::vector<int64_t>& dims,
+                       const std::vector<int64_t>& values);
 
   // One node with a single output; returns the output's name.
   std::string node(const std::string& op, const std::vector<std::string>& inputs,

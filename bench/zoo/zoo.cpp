@@ -31,6 +31,10 @@ const std::vector<ZooModel>& all_models() {
        build_convnext},
       {"yolo", "YOLOv8n-style detector, 320x320: C2f with Split/Concat, SPPF, upsampling neck",
        build_yolo},
+      {"resnet_qdq",
+       "ResNet-18 quantized as quantize_static writes QDQ: uint8 and int8 activations, int8 "
+       "per-channel weights, int32 biases",
+       build_resnet_qdq},
   };
   return models;
 }

@@ -41,5 +41,6 @@ void build_operator_mix(const std::string& dir);
 void build_efficientnet(const std::string& dir);
 void build_convnext(const std::string& dir);
 void build_yolo(const std::string& dir);
+void build_resnet_qdq(const std::string& dir);
 
 }  // namespace zoo

@@ -6,7 +6,9 @@
 # bound is |a - b| <= 0.02 * max|b| + 1e-2 * |b|: rounding errors grow with the values' scale.
 # A corpus model whose own precision is not f32 (fp16 weights, int8) may give its own bounds in
 # bench/corpus/models.json: "tolerance": {"bounds": [{atol, rtol, atol_of_max, max_outside},
-# ...], "outputs": {NAME: [bounds]}, "why": ...}; every bound of an output must hold.
+# ...], "outputs": {NAME: [bounds]}, "why": ...}; every bound of an output must hold. A zoo model
+# whose arithmetic differs from ONNX Runtime's by design (QDQ int8) writes the same "tolerance"
+# object to its tolerance.json.
 #   diff_test.sh SINTER_BIN ZOO_DIR MODEL [DEVICE [PRECISION]]
 set -euo pipefail
 sinter=$1
@@ -21,17 +23,20 @@ tolerance=(--atol "$atol" --rtol 1e-3)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$zoo/$model
 [ -f "$dir/model.onnx" ] || { echo "no zoo model at $dir (run sinter-zoo first)"; exit 1; }
-# The compare options for output $1, one line per bound: the model's own (corpus.json) or the
+# The compare options for output $1, one line per bound: the model's own (corpus.json or
+# tolerance.json) or the
 # ones above.
 bounds_for() {
-  if [ -f "$dir/corpus.json" ] && [ "$device" = CPU ] && [ "$precision" = f32 ]; then
-    node -e 'const t = require(process.argv[1]).tolerance;
+  local file=$dir/corpus.json
+  [ -f "$file" ] || file=$dir/tolerance.json
+  if [ -f "$file" ] && [ "$device" = CPU ] && [ "$precision" = f32 ]; then
+    node -e 'const t = require(require("path").resolve(process.argv[1])).tolerance;
       if (!t) process.exit(0);
       const out = process.argv[2].replace(/\.npy$/, "");
       const own = Object.entries(t.outputs || {}).find(([n]) => n.replace(/[^A-Za-z0-9._-]/g, "_") === out);
       for (const b of own ? own[1] : t.bounds || [])
         console.log(`--atol ${b.atol ?? 0} --rtol ${b.rtol ?? 0} --atol-of-max ${b.atol_of_max ?? 0} --max-outside ${b.max_outside ?? 0}`);' \
-      "$dir/corpus.json" "$1"
+      "$file" "$1"
   fi
 }
 

@@ -320,3 +320,237 @@ TEST(QuantizedOps, DynamicQuantizeLinearRoundsAsTheSpecSays) {
       EXPECT_EQ(values.at("q").tensor().data_as<uint8_t>()[i], ref.q[i]) << i << " " << x[i];
   }
 }
+
+namespace {
+
+// QuantizeLinear by the spec: x / scale in float, ties to even, the zero point added,
+// saturated to the codes' range ([0, 255] or [-128, 127]).
+int quantize_linear(float x, float scale, int zero_point, bool uint8) {
+  const int lo = uint8 ? 0 : -128, hi = uint8 ? 255 : 127;
+  return std::clamp(static_cast<int>(std::nearbyint(x / scale)) + zero_point, lo, hi);
+}
+
+// Per-tensor activation parameters of a QDQ graph: scale "s", zero point "z" (uint8 or int8).
+void add_activation_params(ir::Graph& g, float scale, int zero_point, bool uint8) {
+  g.constants["s"] = f32({}, {scale});
+  g.constants["z"] = codes_tensor(uint8, {}, {zero_point});
+}
+
+ir::Node& add_dequantize(ir::Graph& g, const std::string& codes, const std::string& scale,
+                         const std::string& zero_point, const std::string& out, int64_t axis) {
+  ir::Node& n = g.add_node("DequantizeLinear", {codes, scale, zero_point}, {out});
+  n.attributes["axis"].kind = ir::Attribute::Kind::i;
+  n.attributes["axis"].i = axis;
+  return n;
+}
+
+Tensor int32_tensor(Shape shape, const std::vector<int>& values) {
+  Tensor t(ElementType::i32, std::move(shape));
+  std::copy(values.begin(), values.end(), t.data_as<int32_t>());
+  return t;
+}
+
+}  // namespace
+
+// A statically quantized Conv in the QDQ format (ONNX Runtime's quantize_static): x through
+// QuantizeLinear and DequantizeLinear, int8 weights with per-channel (or one) scale behind
+// DequantizeLinear(axis 0), an int32 bias behind DequantizeLinear, then Relu. It becomes one
+// oneDNN int8 convolution with the fixed input scale and zero point, for uint8 and int8
+// activations, strides and groups. The definition is the f32 Conv of the dequantized values
+// (computed here in double): the kernel's integers are exact and its one float scaling rounds
+// once, so the bound is a few float roundings of the terms' magnitudes.
+TEST(QuantizedOps, QdqConvMatchesTheDefinition) {
+  struct QdqConvCase {
+    int c, m, h, wd, k, stride, pad, group;
+    bool uint8_input, per_channel;
+  };
+  for (const QdqConvCase& t : {QdqConvCase{4, 8, 7, 9, 3, 1, 1, 1, true, true},
+                               QdqConvCase{6, 6, 8, 8, 3, 2, 1, 3, false, true},
+                               QdqConvCase{5, 7, 6, 7, 1, 1, 0, 1, false, false},
+                               QdqConvCase{8, 16, 9, 9, 3, 1, 1, 1, true, false}}) {
+    SCOPED_TRACE(::testing::Message() << "c " << t.c << " m " << t.m << " uint8 input "
+                                      << t.uint8_input << " per channel " << t.per_channel);
+    const int cg = t.c / t.group;
+    const int oh = (t.h + 2 * t.pad - t.k) / t.stride + 1,
+              ow = (t.wd + 2 * t.pad - t.k) / t.stride + 1;
+    const std::vector<float> xs = wave(t.c * t.h * t.wd, 2.f, 0.37f, 0.4f);
+    const float s = 0.0173f;
+    const int z = t.uint8_input ? 117 : -11;  // codes saturate at both ends for x in [-1.6, 2.4]
+    std::vector<int> w(static_cast<std::size_t>(t.m * cg * t.k * t.k)), bias(t.m);
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int>((i * 37) % 255) - 127;
+    std::vector<float> ws = {0.0123f}, bs;
+    if (t.per_channel)
+      for (int o = 1; o < t.m; ++o) ws.push_back(0.01f + 0.001f * o);
+    for (int o = 0; o < t.m; ++o) {
+      bias[o] = (o * 7919) % 2001 - 1000;
+      bs.push_back(s * ws[ws.size() == 1 ? 0 : o]);
+    }
+
+    ir::Graph g;
+    g.opsets[""] = 13;
+    g.inputs.push_back({"x",
+                        PortInfo::Kind::tensor,
+                        ElementType::f32,
+                        true,
+                        {{1, ""}, {t.c, ""}, {t.h, ""}, {t.wd, ""}}});
+    add_activation_params(g, s, z, t.uint8_input);
+    g.constants["w"] = codes_tensor(false, {t.m, cg, t.k, t.k}, w);
+    g.constants["ws"] = f32({static_cast<int64_t>(ws.size())}, ws);
+    g.constants["wz"] =
+        codes_tensor(false, {static_cast<int64_t>(ws.size())}, std::vector<int>(ws.size(), 0));
+    g.constants["b"] = int32_tensor({t.m}, bias);
+    g.constants["bs"] = f32({t.m}, bs);
+    g.constants["bz"] = int32_tensor({t.m}, std::vector<int>(t.m, 0));
+    g.add_node("QuantizeLinear", {"x", "s", "z"}, {"xq"});
+    add_dequantize(g, "xq", "s", "z", "xd", 1);
+    add_dequantize(g, "w", "ws", "wz", "wd", 0);
+    add_dequantize(g, "b", "bs", "bz", "bd", 0);
+    ir::Node& conv = g.add_node("Conv", {"xd", "wd", "bd"}, {"conv"});
+    for (const auto& [name, v] : std::map<std::string, std::vector<int64_t>>{
+             {"strides", {t.stride, t.stride}}, {"pads", {t.pad, t.pad, t.pad, t.pad}}}) {
+      conv.attributes[name].kind = ir::Attribute::Kind::ints;
+      conv.attributes[name].ints = v;
+    }
+    conv.attributes["group"].kind = ir::Attribute::Kind::i;
+    conv.attributes["group"].i = t.group;
+    g.add_node("Relu", {"conv"}, {"y"});
+    g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+    ir::validate(g);
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+    EXPECT_EQ(kernel_free(exe->placement().node_implementation[4]),
+              std::string("fixed-scale uint8 quantization (QDQ) + ") +
+                  (cpu::onednn::exact_int8_products()
+                       ? "oneDNN int8 convolution"
+                       : "oneDNN f32 convolution of the uint8 values (no VNNI)") +
+                  " + relu");
+    std::map<std::string, Value> values = {{"x", f32({1, t.c, t.h, t.wd}, xs)}};
+    exe->run(values);
+    const Tensor& y = values.at("y").tensor();
+    ASSERT_EQ(y.element_count(), static_cast<int64_t>(t.m * oh * ow));
+    const int mg = t.m / t.group;
+    for (int o = 0; o < t.m; ++o)
+      for (int i = 0; i < oh; ++i)
+        for (int j = 0; j < ow; ++j) {
+          const float wscale = ws[ws.size() == 1 ? 0 : o];
+          double sum = bias[o] * static_cast<double>(bs[o]), magnitude = std::fabs(sum);
+          for (int ch = (o / mg) * cg; ch < (o / mg + 1) * cg; ++ch)
+            for (int a = 0; a < t.k; ++a)
+              for (int b = 0; b < t.k; ++b) {
+                const int ii = i * t.stride - t.pad + a, jj = j * t.stride - t.pad + b;
+                if (ii < 0 || jj < 0 || ii >= t.h || jj >= t.wd) continue;
+                const float xd =
+                    static_cast<float>(
+                        quantize_linear(xs[(ch * t.h + ii) * t.wd + jj], s, z, t.uint8_input) - z) *
+                    s;
+                const float wd =
+                    static_cast<float>(w[((o * cg + ch % cg) * t.k + a) * t.k + b]) * wscale;
+                sum += static_cast<double>(xd) * wd;
+                magnitude += std::fabs(static_cast<double>(xd) * wd);
+              }
+          const double want = std::max(sum, 0.0);
+          EXPECT_NEAR(y.data_as<float>()[(o * oh + i) * ow + j], want, 1e-6 * (1 + magnitude))
+              << o << ", " << i << ", " << j;
+        }
+  }
+}
+
+// QDQ matrix products: MatMul of a quantized activation with int8 weights per column
+// (DequantizeLinear axis 1) plus a bias Add, and Gemm with transB = 1 (weights [N, K], scales
+// along axis 0) and its own bias. Each becomes one oneDNN int8 matmul; compared with the f32
+// product of the dequantized values as for the Conv above.
+TEST(QuantizedOps, QdqMatMulAndGemmMatchTheDefinition) {
+  for (const bool gemm : {false, true}) {
+    for (const bool uint8_input : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << "gemm " << gemm << " uint8 input " << uint8_input);
+      const int64_t m = 3, k = 70, n = 9;
+      const std::vector<float> xs = wave(static_cast<std::size_t>(m * k), 1.7f, 0.41f, 0.3f);
+      const float s = 0.0131f;
+      const int z = uint8_input ? 131 : 3;
+      std::vector<int> w(static_cast<std::size_t>(k * n));  // [k][n] as the product reads it
+      for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int>((i * 37) % 255) - 127;
+      std::vector<float> ws;
+      for (int64_t c = 0; c < n; ++c) ws.push_back(0.01f + 0.0007f * static_cast<float>(c));
+      const std::vector<float> bias = wave(static_cast<std::size_t>(n), 0.5f, 1.1f);
+
+      ir::Graph g;
+      g.opsets[""] = 13;
+      g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {{m, ""}, {k, ""}}});
+      add_activation_params(g, s, z, uint8_input);
+      std::vector<int> stored = w;  // Gemm with transB stores [n][k]
+      if (gemm)
+        for (int64_t r = 0; r < k; ++r)
+          for (int64_t c = 0; c < n; ++c) stored[c * k + r] = w[r * n + c];
+      g.constants["w"] = codes_tensor(false, gemm ? Shape{n, k} : Shape{k, n}, stored);
+      g.constants["ws"] = f32({n}, ws);
+      g.constants["wz"] = codes_tensor(false, {n}, std::vector<int>(n, 0));
+      g.constants["b"] = f32({n}, bias);
+      g.add_node("QuantizeLinear", {"x", "s", "z"}, {"xq"});
+      add_dequantize(g, "xq", "s", "z", "xd", 1);
+      add_dequantize(g, "w", "ws", "wz", "wd", gemm ? 0 : 1);
+      if (gemm) {
+        ir::Node& node = g.add_node("Gemm", {"xd", "wd", "b"}, {"y"});
+        node.attributes["transB"].kind = ir::Attribute::Kind::i;
+        node.attributes["transB"].i = 1;
+      } else {
+        g.add_node("MatMul", {"xd", "wd"}, {"product"});
+        g.add_node("Add", {"product", "b"}, {"y"});
+      }
+      g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+      ir::validate(g);
+      const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+      EXPECT_EQ(kernel_free(exe->placement().node_implementation[3]),
+                std::string("fixed-scale uint8 quantization (QDQ) + ") +
+                    (cpu::onednn::exact_int8_products()
+                         ? "oneDNN int8 matmul"
+                         : "oneDNN int8 matmul of the codes' 7-bit halves (no VNNI)") +
+                    " + bias");
+      std::map<std::string, Value> values = {{"x", f32({m, k}, xs)}};
+      exe->run(values);
+      const Tensor& y = values.at("y").tensor();
+      ASSERT_EQ(y.element_count(), m * n);
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t c = 0; c < n; ++c) {
+          double sum = bias[c], magnitude = std::fabs(sum);
+          for (int64_t p = 0; p < k; ++p) {
+            const float xd =
+                static_cast<float>(quantize_linear(xs[r * k + p], s, z, uint8_input) - z) * s;
+            const float wd = static_cast<float>(w[p * n + c]) * ws[c];
+            sum += static_cast<double>(xd) * wd;
+            magnitude += std::fabs(static_cast<double>(xd) * wd);
+          }
+          EXPECT_NEAR(y.data_as<float>()[r * n + c], sum, 1e-6 * (1 + magnitude)) << r << ", " << c;
+        }
+    }
+  }
+}
+
+// A QuantizeLinear -> DequantizeLinear pair no layer takes (here it feeds the graph output)
+// runs as one QuantizeDequantize pass, equal to the spec's two steps exactly: ties to even
+// (x / scale halfway between integers), saturation at both ends, int8 and uint8 codes.
+TEST(QuantizedOps, QuantizeDequantizePairEqualsTheTwoSteps) {
+  const std::vector<float> x = {0.f,    0.25f,  0.75f, -0.25f, -0.75f, 1.25f, 100.f,
+                                -100.f, 31.75f, -32.f, 3.3f,   -7.1f,  63.9f, -64.2f};
+  for (const bool uint8 : {true, false}) {
+    SCOPED_TRACE(::testing::Message() << "uint8 " << uint8);
+    const float s = 0.5f;  // x / s exact: the ties above stay ties
+    const int z = uint8 ? 128 : -1;
+    ir::Graph g;
+    g.opsets[""] = 13;
+    const int64_t n = static_cast<int64_t>(x.size());
+    g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {{n, ""}}});
+    add_activation_params(g, s, z, uint8);
+    g.add_node("QuantizeLinear", {"x", "s", "z"}, {"xq"});
+    add_dequantize(g, "xq", "s", "z", "y", 0);
+    g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+    ir::validate(g);
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+    EXPECT_EQ(exe->placement().node_implementation[1],
+              "QuantizeLinear + DequantizeLinear in one pass (C++)");
+    std::map<std::string, Value> values = {{"x", f32({n}, x)}};
+    exe->run(values);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(values.at("y").tensor().data_as<float>()[i],
+                static_cast<float>(quantize_linear(x[i], s, z, uint8) - z) * s)
+          << x[i];
+  }
+}

@@ -26,6 +26,13 @@ bool may_fold(const ir::Node& n) {
   return true;
 }
 
+bool dequantizes_8bit_constant(const ir::Graph& g, const ir::Node& n) {
+  if (n.op_type != "DequantizeLinear" || n.inputs.empty()) return false;
+  auto c = g.constants.find(n.inputs[0]);
+  return c != g.constants.end() && (c->second.element_type() == ElementType::u8 ||
+                                    c->second.element_type() == ElementType::i8);
+}
+
 // The node's outputs computed by its kernel from constant inputs; nullopt when it cannot run
 // here or a result is not a tensor of bounded size.
 std::optional<std::vector<Tensor>> evaluate(const ir::Graph& g, const ir::Node& n) {
@@ -96,7 +103,7 @@ std::optional<std::vector<Tensor>> shape_of(const ir::ShapeInference& shapes, co
 
 }  // namespace
 
-int fold_constants(ir::Graph& g) {
+int fold_constants(ir::Graph& g, bool keep_dequantized_weights) {
   std::unordered_set<std::string> inputs;
   for (const auto& in : g.inputs) inputs.insert(in.name);
   auto constant = [&](const std::string& v) {
@@ -110,7 +117,7 @@ int fold_constants(ir::Graph& g) {
     int now = 0;
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
       const ir::Node& n = g.nodes[i];
-      if (!may_fold(n)) continue;
+      if (!may_fold(n) || (keep_dequantized_weights && dequantizes_8bit_constant(g, n))) continue;
       bool outputs_free = true, inputs_constant = true;
       for (const auto& o : n.outputs)
         outputs_free = outputs_free && !passes::is_graph_output(g, o) && !inputs.count(o);

@@ -10,13 +10,15 @@
 // that is also a graph input (only a default the caller may replace), and results larger than
 // twice their inputs plus 64 KiB (Expand / ConstantOfShape / Tile stay nodes rather than become
 // megabytes of constants). Returns the number of nodes folded; constants nothing reads any more
-// are left for passes::remove_dead_nodes.
+// are left for passes::remove_dead_nodes. With `keep_dequantized_weights`, DequantizeLinear of
+// 8-bit constants is not folded either: the QDQ fusions (qdq_matching.hpp) want the integer
+// weights; a second folding afterwards folds those they left.
 #pragma once
 
 #include "ir/graph.hpp"
 
 namespace sinter::cpu {
 
-int fold_constants(ir::Graph& graph);
+int fold_constants(ir::Graph& graph, bool keep_dequantized_weights = false);
 
 }  // namespace sinter::cpu

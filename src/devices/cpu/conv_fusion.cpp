@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "devices/cpu/qdq_matching.hpp"
 #include "ir/shape_inference.hpp"
 #include "passes/fold_batch_norm.hpp"
 #include "passes/graph_rewrite.hpp"
@@ -355,14 +356,104 @@ ir::Node* only_reader(ir::Graph& g,
   return n.op_type == op && n.domain.empty() ? &n : nullptr;
 }
 
+// A quantized convolution's parts, whichever way the model wrote it.
+struct QuantConvParts {
+  std::string x;            // the f32 input the kernel quantizes
+  std::string weights;      // the 8-bit weight codes (a constant)
+  std::vector<int> wq, wz;  // the codes as ints; their zero points (one or one per channel)
+  std::vector<float> ws;    // the weights' scale per output channel
+  std::string int_bias;     // the older dynamic quantizer's integer bias, or ""
+  std::vector<float> bias;  // QDQ: the Conv's own f32 bias (empty: none)
+  std::optional<StaticQuantizedInput> fixed;  // QDQ: the input's fixed quantization
+};
+
+// Rewrites `node` in place as DynamicQuantConv(x, w_s8, scales, bias, correction, residual)
+// with the post-ops and per-channel affine of `chain`.
+void emit_quant_conv(ir::Graph& g, ir::Node& node, const Chain& chain, const QuantConvParts& p) {
+  const Tensor& w_tensor = g.constants.at(p.weights);
+  const int64_t channels = w_tensor.shape()[0];
+  // oneDNN's int8 weights are s8 with no zero point: w_s8 = wq - base (128 for uint8, 0 for
+  // int8) and wq - wz = w_s8 + (base - wz): the kernel adds (base - wz) times the window sums
+  // of the centred input (a correction as cheap as a one-channel convolution).
+  const int base = w_tensor.element_type() == ElementType::u8 ? 128 : 0;
+  Tensor w_out(ElementType::i8, w_tensor.shape());
+  for (std::size_t k = 0; k < p.wq.size(); ++k)
+    w_out.data_as<int8_t>()[k] = static_cast<int8_t>(p.wq[k] - base);
+  Tensor correction(ElementType::f32, {channels});
+  Tensor scale_out(ElementType::f32, {channels}), bias_out(ElementType::f32, {channels});
+  for (int64_t c = 0; c < channels; ++c) {
+    correction.data_as<float>()[c] = static_cast<float>(base - p.wz[p.wz.size() == 1 ? 0 : c]);
+    // The chain's per-channel affine k y + m of y = acc * ws + b: scales k ws, bias k b + m.
+    const float k = chain.affine ? chain.affine->scale[c] : 1.f;
+    const float m = chain.affine ? chain.affine->shift[c] : 0.f;
+    const float b = p.bias.empty() ? 0.f : p.bias[c];
+    scale_out.data_as<float>()[c] = p.ws[c] * k;
+    bias_out.data_as<float>()[c] =
+        !p.int_bias.empty() ? passes::f32_constant(g, p.int_bias)->data_as<float>()[c] : k * b + m;
+  }
+  const std::string w_name = passes::fresh_constant_name(g, p.weights + "_s8");
+  const std::string s_name = passes::fresh_constant_name(g, p.weights + "_scales");
+  const std::string b_name = passes::fresh_constant_name(g, chain.output + "_bias");
+  const std::string d_name = passes::fresh_constant_name(g, p.weights + "_zero_correction");
+  g.constants[d_name] = std::move(correction);
+  g.constants[w_name] = std::move(w_out);
+  g.constants[s_name] = std::move(scale_out);
+  g.constants[b_name] = std::move(bias_out);
+  node.domain = kCpuDomain;
+  node.op_type = "DynamicQuantConv";
+  node.inputs = {p.x, w_name, s_name, b_name, d_name, chain.residual};
+  if (!p.int_bias.empty()) {
+    node.attributes["integer_bias"].kind = ir::Attribute::Kind::i;
+    node.attributes["integer_bias"].i = 1;
+  }
+  if (p.fixed) {
+    node.attributes["input_scale"].kind = ir::Attribute::Kind::f;
+    node.attributes["input_scale"].f = p.fixed->scale;
+    node.attributes["input_zero_point"].kind = ir::Attribute::Kind::i;
+    node.attributes["input_zero_point"].i = p.fixed->zero_point;
+  }
+  set_post_op_attributes(node, chain);
+}
+
+// A QDQ convolution: Conv(DequantizeLinear(QuantizeLinear(x)), DequantizeLinear(w8), bias)
+// with fixed scalar input parameters, 8-bit weights per tensor or per output channel and an
+// f32 bias (its DequantizeLinear folded already). Rewrites `conv` and returns true, or leaves it.
+bool fuse_qdq_conv(ir::Graph& g, const ir::ShapeInference& shapes,
+                   const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
+                   const ProducerIndex& producer, std::vector<bool>& removed, ir::Node& conv) {
+  if (conv.inputs.size() < 2 || conv.outputs.size() != 1) return false;
+  const auto in = static_quantized_input(g, producer, conv.inputs[0]);
+  const auto w = in ? dequantized_weights(g, producer, conv.inputs[1], 0) : std::nullopt;
+  if (!w) return false;
+  const Tensor& codes = g.constants.at(w->codes);
+  if (codes.rank() < 3 || codes.rank() > 4) return false;  // 1-D and 2-D
+  const int64_t channels = codes.shape()[0];
+  std::vector<float> bias;
+  if (conv.inputs.size() > 2 && !conv.inputs[2].empty()) {
+    const Tensor* b = passes::f32_constant(g, conv.inputs[2]);
+    if (!b || b->element_count() != channels) return false;
+    bias.assign(b->data_as<float>(), b->data_as<float>() + channels);
+  }
+  QuantConvParts parts;
+  parts.x = in->x;
+  parts.weights = w->codes;
+  parts.wq = *small_int_constant(g, w->codes);
+  parts.wz = w->zero_points;
+  for (int64_t c = 0; c < channels; ++c)
+    parts.ws.push_back(w->scales[w->scales.size() == 1 ? 0 : c]);
+  parts.bias = std::move(bias);
+  parts.fixed = in;
+  const Chain chain = follow_chain(g, shapes, readers, removed, conv, 0, channels, codes.rank());
+  emit_quant_conv(g, conv, chain, parts);
+  return true;
+}
+
 }  // namespace
 
 int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int& convs) {
   convs = 0;
   const auto readers = passes::readers_of(g);
-  std::unordered_map<std::string, std::size_t> producer;
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    for (const auto& o : g.nodes[i].outputs) producer[o] = i;
+  const ProducerIndex producer = producer_index(g);
   auto made_by = [&](const std::string& v, const char* op) -> ir::Node* {
     auto p = producer.find(v);
     if (p == producer.end()) return nullptr;
@@ -372,6 +463,11 @@ int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int
   std::vector<bool> removed(g.nodes.size(), false);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& ci = g.nodes[i];
+    if (!removed[i] && ci.op_type == "Conv" && ci.domain.empty() &&
+        fuse_qdq_conv(g, shapes, readers, producer, removed, ci)) {
+      ++convs;
+      continue;
+    }
     if (removed[i] || ci.op_type != "ConvInteger" || !ci.domain.empty() || ci.inputs.size() < 3 ||
         ci.outputs.size() != 1)
       continue;
@@ -429,15 +525,6 @@ int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int
     std::vector<float> ws(channels);
     for (int64_t c = 0; c < channels; ++c)
       ws[c] = ws_tensor->data_as<float>()[ws_tensor->element_count() == 1 ? 0 : c];
-    // oneDNN's int8 weights are s8 with no zero point: w_s8 = wq - base (128 for uint8, 0 for
-    // int8) and wq - wz = w_s8 + (base - wz): the kernel adds (base - wz) times the window sums
-    // of the centred input (a correction as cheap as a one-channel convolution).
-    const int base = g.constants.at(ci.inputs[1]).element_type() == ElementType::u8 ? 128 : 0;
-    std::vector<int8_t> w_s8(wq->size());
-    for (std::size_t k = 0; k < wq->size(); ++k) w_s8[k] = static_cast<int8_t>((*wq)[k] - base);
-    Tensor correction(ElementType::f32, {channels});
-    for (int64_t c = 0; c < channels; ++c)
-      correction.data_as<float>()[c] = static_cast<float>(base - wz[wz.size() == 1 ? 0 : c]);
     const std::size_t mul_index = static_cast<std::size_t>(mul - g.nodes.data());
     const std::size_t cast_index = static_cast<std::size_t>(cast - g.nodes.data());
     if (removed[mul_index] || removed[cast_index]) continue;
@@ -451,36 +538,16 @@ int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int
     // the scales after it.
     const Chain chain = follow_chain(g, shapes, readers, removed, *mul, 0,
                                      int_bias.empty() ? channels : 0, w_tensor.rank());
-    // Constants of the fused node: s8 weights, per-channel weight scales (times the chain's
-    // per-channel scale) and the bias (the chain's shift).
-    Tensor w_out(ElementType::i8, w_tensor.shape());
-    std::copy(w_s8.begin(), w_s8.end(), w_out.data_as<int8_t>());
-    Tensor scale_out(ElementType::f32, {channels}), bias_out(ElementType::f32, {channels});
-    for (int64_t c = 0; c < channels; ++c) {
-      scale_out.data_as<float>()[c] = ws[c] * (chain.affine ? chain.affine->scale[c] : 1.f);
-      bias_out.data_as<float>()[c] = !int_bias.empty()
-                                         ? passes::f32_constant(g, int_bias)->data_as<float>()[c]
-                                     : chain.affine ? chain.affine->shift[c]
-                                                    : 0.f;
-    }
-    const std::string w_name = passes::fresh_constant_name(g, ci.inputs[1] + "_s8");
-    const std::string s_name = passes::fresh_constant_name(g, ci.inputs[1] + "_scales");
-    const std::string b_name = passes::fresh_constant_name(g, chain.output + "_bias");
-    const std::string d_name = passes::fresh_constant_name(g, ci.inputs[1] + "_zero_correction");
-    g.constants[d_name] = std::move(correction);
-    g.constants[w_name] = std::move(w_out);
-    g.constants[s_name] = std::move(scale_out);
-    g.constants[b_name] = std::move(bias_out);
     ci.sources.insert(ci.sources.end(), cast->sources.begin(), cast->sources.end());
     ci.sources.insert(ci.sources.end(), mul->sources.begin(), mul->sources.end());
-    ci.domain = kCpuDomain;
-    ci.op_type = "DynamicQuantConv";
-    ci.inputs = {dql->inputs[0], w_name, s_name, b_name, d_name, chain.residual};
-    if (!int_bias.empty()) {
-      ci.attributes["integer_bias"].kind = ir::Attribute::Kind::i;
-      ci.attributes["integer_bias"].i = 1;
-    }
-    set_post_op_attributes(ci, chain);
+    QuantConvParts parts;
+    parts.x = dql->inputs[0];
+    parts.weights = ci.inputs[1];
+    parts.wq = *wq;
+    parts.wz = wz;
+    parts.ws = ws;
+    parts.int_bias = int_bias;
+    emit_quant_conv(g, ci, chain, parts);
     ++convs;
   }
   const int absorbed = count_absorbed(removed);
@@ -488,11 +555,135 @@ int fuse_dynamic_quant_convs(ir::Graph& g, const ir::ShapeInference& shapes, int
   return absorbed;
 }
 
+namespace {
+
+// A quantized matrix product's parts, whichever way the model wrote it.
+struct QuantMatMulParts {
+  std::string x;                 // the f32 input the kernel quantizes
+  Shape shape;                   // the weights' [K, N]
+  std::vector<int> wq, wz;       // the codes as ints, [K, N] row-major; zero points (1 or N)
+  bool u8 = false;               // uint8 codes
+  std::vector<float> ws;         // the weights' scale (1 or N values)
+  const Tensor* bias = nullptr;  // a constant [N] added after, or nullptr
+  std::optional<StaticQuantizedInput> fixed;  // QDQ: the input's fixed quantization
+};
+
+// Rewrites `node` in place as DynamicQuantMatMul(x, w_s8, ws, correction, bias).
+void emit_quant_matmul(ir::Graph& g, ir::Node& node, const std::string& name_base,
+                       const QuantMatMulParts& p) {
+  const int64_t n = p.shape[1];
+  // s8 weights and the correction to wq - wz, as for DynamicQuantConv.
+  const int base = p.u8 ? 128 : 0;
+  Tensor w_s8(ElementType::i8, p.shape);
+  for (std::size_t k = 0; k < p.wq.size(); ++k)
+    w_s8.data_as<int8_t>()[k] = static_cast<int8_t>(p.wq[k] - base);
+  Tensor scale_out(ElementType::f32, {n}), correction(ElementType::f32, {n});
+  for (int64_t c = 0; c < n; ++c) {
+    scale_out.data_as<float>()[c] = p.ws[p.ws.size() == 1 ? 0 : c];
+    correction.data_as<float>()[c] = static_cast<float>(base - p.wz[p.wz.size() == 1 ? 0 : c]);
+  }
+  std::string b_name;
+  if (p.bias) {
+    Tensor b(ElementType::f32, {n});
+    std::copy_n(p.bias->data_as<float>(), n, b.data_as<float>());
+    b_name = passes::fresh_constant_name(g, name_base + "_bias");
+    g.constants[b_name] = std::move(b);
+  }
+  const std::string w_name = passes::fresh_constant_name(g, name_base + "_s8");
+  const std::string s_name = passes::fresh_constant_name(g, name_base + "_scales");
+  const std::string d_name = passes::fresh_constant_name(g, name_base + "_zero_correction");
+  g.constants[w_name] = std::move(w_s8);
+  g.constants[s_name] = std::move(scale_out);
+  g.constants[d_name] = std::move(correction);
+  node.domain = kCpuDomain;
+  node.op_type = "DynamicQuantMatMul";
+  node.attributes.clear();
+  if (p.fixed) {
+    node.attributes["input_scale"].kind = ir::Attribute::Kind::f;
+    node.attributes["input_scale"].f = p.fixed->scale;
+    node.attributes["input_zero_point"].kind = ir::Attribute::Kind::i;
+    node.attributes["input_zero_point"].i = p.fixed->zero_point;
+  }
+  node.inputs = {p.x, w_name, s_name, d_name, b_name};
+}
+
+// The constant [N] vector (or [1, N]) added to `value` by its only reader, an Add: that Add,
+// or nullptr.
+ir::Node* bias_add(ir::Graph& g,
+                   const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
+                   const std::string& value, int64_t n, const Tensor*& bias) {
+  ir::Node* add = only_reader(g, readers, value, "Add");
+  bias = nullptr;
+  if (!add || add->inputs.size() != 2) return nullptr;
+  const std::string& other = add->inputs[0] == value ? add->inputs[1] : add->inputs[0];
+  bias = passes::f32_constant(g, other);
+  if (!bias || bias->element_count() != n || bias->rank() < 1 || bias->shape().back() != n)
+    bias = nullptr;
+  return bias ? add : nullptr;
+}
+
+float float_attr(const ir::Node& n, const char* name, float fallback) {
+  const ir::Attribute* a = n.find(name);
+  return a ? a->f : fallback;
+}
+
+// A QDQ matrix product: MatMul(DequantizeLinear(QuantizeLinear(x)), DequantizeLinear(w8 [K, N]))
+// [+ constant bias], or Gemm(the same, [bias]) with alpha = beta = 1, A not transposed (B
+// transposed or not), scales per tensor or per output column. Rewrites the node and returns
+// true, or leaves it.
+bool fuse_qdq_matmul(ir::Graph& g,
+                     const std::unordered_map<std::string, std::vector<std::size_t>>& readers,
+                     const ProducerIndex& producer, std::vector<bool>& removed, ir::Node& node) {
+  const bool gemm = node.op_type == "Gemm";
+  if ((!gemm && node.op_type != "MatMul") || !node.domain.empty() || node.inputs.size() < 2 ||
+      node.outputs.size() != 1)
+    return false;
+  const bool trans_b = gemm && node.attr_int("transB", 0) != 0;
+  if (gemm && (node.attr_int("transA", 0) != 0 || float_attr(node, "alpha", 1.f) != 1.f ||
+               float_attr(node, "beta", 1.f) != 1.f))
+    return false;
+  const auto in = static_quantized_input(g, producer, node.inputs[0]);
+  const auto w =
+      in ? dequantized_weights(g, producer, node.inputs[1], trans_b ? 0 : 1) : std::nullopt;
+  if (!w) return false;
+  const Tensor& codes = g.constants.at(w->codes);
+  if (codes.rank() != 2) return false;
+  const int64_t k = codes.shape()[trans_b ? 1 : 0], n = codes.shape()[trans_b ? 0 : 1];
+  QuantMatMulParts parts;
+  parts.x = in->x;
+  parts.shape = {k, n};
+  parts.u8 = w->u8;
+  parts.wz = w->zero_points;
+  parts.ws = w->scales;
+  parts.fixed = in;
+  const auto wq = small_int_constant(g, w->codes);
+  parts.wq.resize(wq->size());
+  for (int64_t r = 0; r < k; ++r)
+    for (int64_t c = 0; c < n; ++c) parts.wq[r * n + c] = (*wq)[trans_b ? c * k + r : r * n + c];
+  ir::Node* add = nullptr;
+  if (gemm && node.inputs.size() > 2 && !node.inputs[2].empty()) {
+    parts.bias = passes::f32_constant(g, node.inputs[2]);
+    if (!parts.bias || parts.bias->element_count() != n || parts.bias->shape().back() != n)
+      return false;
+  } else {
+    add = bias_add(g, readers, node.outputs[0], n, parts.bias);
+  }
+  if (add) {
+    const std::size_t add_index = static_cast<std::size_t>(add - g.nodes.data());
+    if (removed[add_index]) return false;
+    removed[add_index] = true;
+    node.sources.insert(node.sources.end(), add->sources.begin(), add->sources.end());
+    node.outputs = {add->outputs[0]};
+  }
+  emit_quant_matmul(g, node, w->codes, parts);
+  return true;
+}
+
+}  // namespace
+
 int fuse_dynamic_quant_matmuls(ir::Graph& g) {
   const auto readers = passes::readers_of(g);
-  std::unordered_map<std::string, std::size_t> producer;
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    for (const auto& o : g.nodes[i].outputs) producer[o] = i;
+  const ProducerIndex producer = producer_index(g);
   auto made_by = [&](const std::string& v, const char* op) -> const ir::Node* {
     auto p = producer.find(v);
     if (p == producer.end()) return nullptr;
@@ -503,7 +694,11 @@ int fuse_dynamic_quant_matmuls(ir::Graph& g) {
   int rewritten = 0;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& mi = g.nodes[i];
-    if (mi.op_type != "MatMulInteger" || !mi.domain.empty() || mi.inputs.size() < 3 ||
+    if (!removed[i] && fuse_qdq_matmul(g, readers, producer, removed, mi)) {
+      ++rewritten;
+      continue;
+    }
+    if (removed[i] || mi.op_type != "MatMulInteger" || !mi.domain.empty() || mi.inputs.size() < 3 ||
         mi.outputs.size() != 1)
       continue;
     const ir::Node* dql = made_by(mi.inputs[0], "DynamicQuantizeLinear");
@@ -530,39 +725,14 @@ int fuse_dynamic_quant_matmuls(ir::Graph& g) {
     const Tensor* ws = passes::f32_constant(g, scales->inputs[1 - xs_side]);
     if (!ws || (ws->element_count() != 1 && ws->element_count() != n)) continue;
     // A following Add of a constant [N] vector (Gemm's bias) is added by the kernel too.
-    ir::Node* add = only_reader(g, readers, mul->outputs[0], "Add");
-    const Tensor* bias = nullptr;
-    if (add && add->inputs.size() == 2) {
-      const std::string& other =
-          add->inputs[0] == mul->outputs[0] ? add->inputs[1] : add->inputs[0];
-      bias = passes::f32_constant(g, other);
-      if (!bias || bias->element_count() != n || bias->rank() < 1 || bias->shape().back() != n)
-        bias = nullptr;
-    }
-    if (!bias) add = nullptr;
-    // s8 weights and the correction to wq - wz, as for DynamicQuantConv.
-    const int base = w.element_type() == ElementType::u8 ? 128 : 0;
-    Tensor w_s8(ElementType::i8, w.shape());
-    for (std::size_t k = 0; k < wq->size(); ++k)
-      w_s8.data_as<int8_t>()[k] = static_cast<int8_t>((*wq)[k] - base);
-    Tensor scale_out(ElementType::f32, {n}), correction(ElementType::f32, {n});
-    for (int64_t c = 0; c < n; ++c) {
-      scale_out.data_as<float>()[c] = ws->data_as<float>()[ws->element_count() == 1 ? 0 : c];
-      correction.data_as<float>()[c] = static_cast<float>(base - wz[wz.size() == 1 ? 0 : c]);
-    }
-    std::string b_name;
-    if (bias) {
-      Tensor b(ElementType::f32, {n});
-      std::copy_n(bias->data_as<float>(), n, b.data_as<float>());
-      b_name = passes::fresh_constant_name(g, mi.inputs[1] + "_bias");
-      g.constants[b_name] = std::move(b);
-    }
-    const std::string w_name = passes::fresh_constant_name(g, mi.inputs[1] + "_s8");
-    const std::string s_name = passes::fresh_constant_name(g, mi.inputs[1] + "_scales");
-    const std::string d_name = passes::fresh_constant_name(g, mi.inputs[1] + "_zero_correction");
-    g.constants[w_name] = std::move(w_s8);
-    g.constants[s_name] = std::move(scale_out);
-    g.constants[d_name] = std::move(correction);
+    QuantMatMulParts parts;
+    ir::Node* add = bias_add(g, readers, mul->outputs[0], n, parts.bias);
+    parts.x = dql->inputs[0];
+    parts.shape = w.shape();
+    parts.wq = *wq;
+    parts.wz = wz;
+    parts.u8 = w.element_type() == ElementType::u8;
+    parts.ws.assign(ws->data_as<float>(), ws->data_as<float>() + ws->element_count());
     mi.sources.insert(mi.sources.end(), cast->sources.begin(), cast->sources.end());
     mi.sources.insert(mi.sources.end(), mul->sources.begin(), mul->sources.end());
     removed[static_cast<std::size_t>(cast - g.nodes.data())] = true;
@@ -573,10 +743,7 @@ int fuse_dynamic_quant_matmuls(ir::Graph& g) {
       removed[static_cast<std::size_t>(add - g.nodes.data())] = true;
       mi.outputs = {add->outputs[0]};
     }
-    mi.domain = kCpuDomain;
-    mi.op_type = "DynamicQuantMatMul";
-    mi.attributes.clear();
-    mi.inputs = {dql->inputs[0], w_name, s_name, d_name, b_name};
+    emit_quant_matmul(g, mi, mi.inputs[1], parts);
     ++rewritten;
   }
   drop_removed(g, removed);
@@ -584,11 +751,6 @@ int fuse_dynamic_quant_matmuls(ir::Graph& g) {
 }
 
 namespace {
-
-float float_attr(const ir::Node& n, const char* name, float fallback) {
-  const ir::Attribute* a = n.find(name);
-  return a ? a->f : fallback;
-}
 
 // Gemm(A, B, C) with constant f32 weights B and bias C (a vector of N, or [1, N]), alpha = beta
 // = 1 and A not transposed is MatMul(A, B) plus a bias: returns the weights to use (B, or a new

@@ -107,6 +107,13 @@ std::string onednn_kernel(const ir::Node& n) {
 
 // What runs a node: oneDNN for convolution and matrix products (f16/bf16 widened to f32),
 // plain C++ kernels for the rest.
+// How a quantized kernel gets its input's codes: from the input's range each run
+// (DynamicQuantizeLinear) or with the fixed scale and zero point of a QDQ model.
+std::string quantization_kind(const ir::Node& n) {
+  return n.find("input_scale") ? "fixed-scale uint8 quantization (QDQ)"
+                               : "dynamic uint8 quantization";
+}
+
 std::string implementation_of(const ir::Node& n) {
   if (n.domain == kCpuDomain && n.op_type == "FusedConv" && n.attr_int("direct_depthwise", 0)) {
     std::string s = "direct depthwise convolution (C++)";
@@ -127,23 +134,25 @@ std::string implementation_of(const ir::Node& n) {
   }
   if (n.domain == kCpuDomain && n.op_type == "DynamicQuantConv") {
     // Without VNNI, oneDNN's int8 products saturate: the kernel computes the same integers in f32.
-    std::string s = onednn::exact_int8_products()
-                        ? "dynamic uint8 quantization + oneDNN int8 convolution"
-                        : "dynamic uint8 quantization + oneDNN f32 convolution of the uint8 values "
-                          "(no VNNI)";
+    std::string s = quantization_kind(n) +
+                    (onednn::exact_int8_products()
+                         ? " + oneDNN int8 convolution"
+                         : " + oneDNN f32 convolution of the uint8 values (no VNNI)");
     if (const ir::Attribute* post = n.find("post_ops"))
       for (const auto& p : post->strings) s += " + " + p;
     return s + onednn_kernel(n);
   }
   if (n.domain == kCpuDomain && n.op_type == "DynamicQuantMatMul") {
     // Without VNNI the kernel multiplies the codes' 7-bit halves apart (exact without it).
-    std::string s = onednn::exact_int8_products()
-                        ? "dynamic uint8 quantization + oneDNN int8 matmul"
-                        : "dynamic uint8 quantization + oneDNN int8 matmul of the codes' 7-bit "
-                          "halves (no VNNI)";
+    std::string s = quantization_kind(n) +
+                    (onednn::exact_int8_products()
+                         ? " + oneDNN int8 matmul"
+                         : " + oneDNN int8 matmul of the codes' 7-bit halves (no VNNI)");
     if (n.inputs.size() > 4 && !n.inputs[4].empty()) s += " + bias";
     return s + onednn_kernel(n);
   }
+  if (n.domain == kCpuDomain && n.op_type == "QuantizeDequantize")
+    return "QuantizeLinear + DequantizeLinear in one pass (C++)";
   if (n.domain == kCpuDomain && n.op_type == "FusedConvTranspose") {
     std::string s = "sgemm + col2im transposed convolution";
     if (const ir::Attribute* post = n.find("post_ops"))
@@ -203,8 +212,11 @@ std::string original_op(const ir::Node& n) {
   if (n.domain != kCpuDomain) return n.op_type;
   if (n.op_type == "FusedConv") return "Conv";
   if (n.op_type == "FusedConvTranspose") return "ConvTranspose";
-  if (n.op_type == "DynamicQuantConv") return "ConvInteger";
-  if (n.op_type == "DynamicQuantMatMul") return "MatMulInteger";
+  // A QDQ layer was a Conv or MatMul of dequantized values; ONNX Runtime's dynamic
+  // quantization writes ConvInteger and MatMulInteger.
+  if (n.op_type == "DynamicQuantConv") return n.find("input_scale") ? "Conv" : "ConvInteger";
+  if (n.op_type == "DynamicQuantMatMul") return n.find("input_scale") ? "MatMul" : "MatMulInteger";
+  if (n.op_type == "QuantizeDequantize") return "DequantizeLinear";
   if (n.op_type == "FusedMatMul") return "MatMul";
   if (n.op_type == "GroupNorm") return "GroupNorm";
   if (n.op_type == "ChannelLayerNorm") return "LayerNorm";

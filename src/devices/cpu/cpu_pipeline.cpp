@@ -12,6 +12,7 @@
 #include "devices/cpu/layout_propagation.hpp"
 #include "devices/cpu/norm_fusion.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/qdq_matching.hpp"
 #include "devices/cpu/reference_guard.hpp"
 #include "devices/cpu/squeeze_excite_fusion.hpp"
 #include "devices/cpu/winograd_marking.hpp"
@@ -26,16 +27,17 @@ namespace {
 // The rewrites that need no layout decision: constants first (exporters store weights as
 // Constant nodes or behind Cast/Identity; folding them makes them constants like initializers,
 // so BatchNorm folding and the fusions below find them), then the device-independent passes,
-// then the CPU's fusions. Returns the shapes inferred before the CPU's own ops appear.
+// then the CPU's fusions. Weights behind DequantizeLinear stay integers until the quantized
+// fusions have taken theirs; the rest are folded then, before the f32 fusions. Returns the shapes
+// inferred before the CPU's own ops appear.
 ir::ShapeInference rewrite(ir::Graph& g, passes::OptimizationReport& report) {
-  const int folded = fold_constants(g);
+  int folded = fold_constants(g, /*keep_dequantized_weights=*/true);
   passes::OptimizationReport generic = passes::optimize_graph(g);
   report.applied.insert(report.applied.end(), generic.applied.begin(), generic.applied.end());
-  report.applied.emplace_back("nodes folded into constants", folded);
   // Shapes before the CPU's own rewrites: its internal ops have no shape rules, and fused
   // nodes keep the output names of the nodes they replace.
   ir::ShapeInference shapes = ir::infer_shapes(g);
-  report.applied.emplace_back("dynamically quantized MatMul as oneDNN int8 matrix products",
+  report.applied.emplace_back("quantized MatMul as oneDNN int8 matrix products",
                               fuse_dynamic_quant_matmuls(g));
   report.applied.emplace_back("nodes fused into Swish/GELU activations", fuse_activations(g));
   report.applied.emplace_back("nodes fused into LayerNormalization", fuse_layer_norms(g, shapes));
@@ -43,9 +45,15 @@ ir::ShapeInference rewrite(ir::Graph& g, passes::OptimizationReport& report) {
   report.applied.emplace_back("nodes fused into Attention", fuse_attention(g, shapes));
   int quant_convs = 0;
   const int absorbed_by_quant = fuse_dynamic_quant_convs(g, shapes, quant_convs);
-  report.applied.emplace_back("dynamically quantized Conv as oneDNN int8 convolutions",
-                              quant_convs);
+  report.applied.emplace_back("quantized Conv as oneDNN int8 convolutions", quant_convs);
   report.applied.emplace_back("nodes fused into them", absorbed_by_quant);
+  report.applied.emplace_back("QuantizeLinear-DequantizeLinear pairs in one pass",
+                              fuse_quantize_dequantize_pairs(g));
+  // The dequantized weights of QDQ layers not fused above, as f32 constants for the f32 fusions
+  // (those of fused layers are dropped first, not folded).
+  passes::remove_dead_nodes(g);
+  folded += fold_constants(g);
+  report.applied.emplace_back("nodes folded into constants", folded);
   int convs = 0;
   const int absorbed = fuse_convolutions(g, shapes, convs);
   report.applied.emplace_back("Conv with pre-packed oneDNN weights", convs);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "devices/cpu/op_context.hpp"
 #include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 
@@ -38,6 +39,17 @@ DynamicQuantParams dynamic_quant_params(const float* x, int64_t n) {
   return p;
 }
 
+DynamicQuantParams input_quant_params(const OpContext& ctx, const float* x, int64_t n) {
+  if (!ctx.node().find("input_scale")) return dynamic_quant_params(x, n);
+  DynamicQuantParams p;
+  p.scale = ctx.attr_f("input_scale", 0.f);
+  p.zero_point = static_cast<int>(ctx.attr_i("input_zero_point", 0));
+  ctx.check(p.scale > 0 && std::isfinite(p.scale) && p.zero_point >= 0 && p.zero_point <= 255,
+            "needs a positive input_scale and an input_zero_point in [0, 255], got {} and {}",
+            p.scale, p.zero_point);
+  return p;
+}
+
 void dynamic_quantize(const float* x, int64_t n, const DynamicQuantParams& p, uint8_t* q) {
   const float divisor = p.scale == 0 ? 1.0f : p.scale;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
@@ -47,17 +59,31 @@ void dynamic_quantize(const float* x, int64_t n, const DynamicQuantParams& p, ui
   });
 }
 
-void dynamic_quantize_centred(const float* x, int64_t n, const DynamicQuantParams& p, float* out) {
+namespace {
+
+// (q - zero point) * factor for q as dynamic_quantize makes it, as floats.
+void centred_times(const float* x, int64_t n, const DynamicQuantParams& p, float factor,
+                   float* out) {
   const float divisor = p.scale == 0 ? 1.0f : p.scale;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   parallel_for(chunks, chunks > 1, [&](int64_t c) {
     const int64_t m = std::min(kChunk, n - c * kChunk);
-    std::vector<uint8_t> q(static_cast<std::size_t>(m));
-    vec::quantize_u8(x + c * kChunk, m, divisor, p.zero_point, q.data());
+    uint8_t q[kChunk];
+    vec::quantize_u8(x + c * kChunk, m, divisor, p.zero_point, q);
     float* o = out + c * kChunk;
     for (int64_t i = 0; i < m; ++i)
-      o[i] = static_cast<float>(static_cast<int>(q[i]) - p.zero_point);
+      o[i] = static_cast<float>(static_cast<int>(q[i]) - p.zero_point) * factor;
   });
+}
+
+}  // namespace
+
+void dynamic_quantize_centred(const float* x, int64_t n, const DynamicQuantParams& p, float* out) {
+  centred_times(x, n, p, 1.0f, out);
+}
+
+void quantize_dequantize(const float* x, int64_t n, const DynamicQuantParams& p, float* out) {
+  centred_times(x, n, p, p.scale, out);
 }
 
 }  // namespace sinter::cpu

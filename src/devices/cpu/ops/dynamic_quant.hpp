@@ -19,10 +19,20 @@ struct DynamicQuantParams {
 // The parameters for x[0..n) (min and max taken in parallel).
 DynamicQuantParams dynamic_quant_params(const float* x, int64_t n);
 
+// The parameters a quantized kernel uses for its input x: the node's fixed input_scale and
+// input_zero_point attributes where it has them (a statically quantized QDQ layer; zero point
+// of uint8 codes), else dynamic_quant_params(x).
+class OpContext;
+DynamicQuantParams input_quant_params(const OpContext& ctx, const float* x, int64_t n);
+
 // q[0..n) from x with those parameters (in parallel).
 void dynamic_quantize(const float* x, int64_t n, const DynamicQuantParams& p, uint8_t* q);
 
 // q - zero_point as floats (exact small integers), for convolutions of the codes in f32.
 void dynamic_quantize_centred(const float* x, int64_t n, const DynamicQuantParams& p, float* out);
+
+// (q - zero_point) * scale: DequantizeLinear(QuantizeLinear(x)) with uint8 codes (int8 ones
+// are the same codes shifted by 128, zero point included).
+void quantize_dequantize(const float* x, int64_t n, const DynamicQuantParams& p, float* out);
 
 }  // namespace sinter::cpu

@@ -242,7 +242,7 @@ void op_dynamic_quant_conv(OpContext& ctx) {
     return;
   }
   // 1. DynamicQuantizeLinear's parameters and values, in x's layout.
-  const DynamicQuantParams q = dynamic_quant_params(x.data_as<float>(), x.element_count());
+  const DynamicQuantParams q = input_quant_params(ctx, x.data_as<float>(), x.element_count());
   std::vector<float> channel_scale(static_cast<std::size_t>(channels));
   for (int64_t c = 0; c < channels; ++c) channel_scale[c] = q.scale * scales.data_as<float>()[c];
   // The integer bias of the older quantizer: Cast<int32>(Floor(Div(bias, scale))), and then no

@@ -105,7 +105,7 @@ void op_dynamic_quant_matmul(OpContext& ctx) {
     return;
   }
   // 1. The codes, as DynamicQuantizeLinear makes them (the whole of x shares one scale).
-  const DynamicQuantParams q = dynamic_quant_params(x.data_as<float>(), x.element_count());
+  const DynamicQuantParams q = input_quant_params(ctx, x.data_as<float>(), x.element_count());
   if (k == 0) {
     for (int64_t i = 0; i < m * n; ++i) y[i] = b ? b[i % n] : 0.f;
     ctx.set_output(0, out);

@@ -1,9 +1,10 @@
 // Quantization: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
-// ConvInteger, QLinearMatMul, QLinearConv. Integer products are computed exactly (in double,
-// which holds every int32 accumulator value these ops produce) and requantized with
-// round-half-to-even and saturation, as the spec says.
+// ConvInteger, QLinearMatMul, QLinearConv, and the CPU's QuantizeDequantize. Integer products are
+// computed exactly (in double, which holds every int32 accumulator value these ops produce) and
+// requantized with round-half-to-even and saturation, as the spec says.
 #include <cmath>
 
+#include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
@@ -258,9 +259,28 @@ void op_qlinear_conv(OpContext& ctx) {
                  quantize(ctx, acc, {1.0}, {z}, 0, yzp ? yzp->element_type() : x.element_type()));
 }
 
+// QuantizeDequantize (domain sinter.cpu, made by fuse_quantize_dequantize_pairs):
+// DequantizeLinear(QuantizeLinear(x, s, z), s, z) in one vectorised pass; attributes scale and
+// zero_point (of uint8 codes: an int8 zero point plus 128).
+void op_quantize_dequantize(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  ctx.check(x.element_type() == ElementType::f32, "expects an f32 input, got {}",
+            to_string(x.element_type()));
+  DynamicQuantParams p;
+  p.scale = ctx.attr_f("scale", 0.f);
+  p.zero_point = static_cast<int>(ctx.attr_i("zero_point", 0));
+  ctx.check(p.scale > 0 && std::isfinite(p.scale) && p.zero_point >= 0 && p.zero_point <= 255,
+            "needs a positive scale and a zero point in [0, 255], got {} and {}", p.scale,
+            p.zero_point);
+  Tensor out = Tensor::uninitialized(ElementType::f32, x.shape());
+  quantize_dequantize(x.data_as<float>(), x.element_count(), p, out.data_as<float>());
+  ctx.set_output(0, out);
+}
+
 }  // namespace
 
 void register_quant_ops(KernelRegistry& r) {
+  r.add("QuantizeDequantize", op_quantize_dequantize, kCpuDomain);
   r.add("QuantizeLinear", op_quantize_linear);
   r.add("DequantizeLinear", op_dequantize_linear);
   r.add("DynamicQuantizeLinear", op_dynamic_quantize_linear);
