@@ -113,6 +113,67 @@ Quantized basic_block(QdqWriter& q, const Quantized& x, int64_t c_in, int64_t c_
   return q.quantize(sum, 0.0f, 8.0f, int8);
 }
 
+// A layer in the QOperator format: QLinearConv (or QLinearMatMul) from the codes `in` to new
+// codes with the given output quantization; weights int8 per output channel (per tensor for
+// the matrix product, as QLinearMatMul's older opsets allow), bias int32.
+Quantized qlinear_layer(QdqWriter& q, const Quantized& in, int64_t c_in, int64_t c_out,
+                        int64_t kernel, int64_t stride, float lo, float hi, bool int8,
+                        bool matmul = false) {
+  ModelBuilder& b = q.builder();
+  const int64_t per_channel = c_in * kernel * kernel;
+  const float bound = std::sqrt(6.0f / static_cast<float>(per_channel));
+  std::vector<float> w(static_cast<std::size_t>(c_out * per_channel));
+  for (float& v : w) v = b.rng().uniform(-bound, bound);
+  std::vector<float> scales(static_cast<std::size_t>(matmul ? 1 : c_out));
+  for (std::size_t c = 0; c < scales.size(); ++c) {
+    float max_abs = 1e-6f;
+    const std::size_t count = matmul ? w.size() : static_cast<std::size_t>(per_channel);
+    for (std::size_t k = 0; k < count; ++k)
+      max_abs = std::max(max_abs, std::fabs(w[c * count + k]));
+    scales[c] = max_abs / 127.0f;
+  }
+  std::vector<int64_t> codes(w.size()), bias(static_cast<std::size_t>(c_out));
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const std::size_t c = matmul ? 0 : i / static_cast<std::size_t>(per_channel);
+    codes[i] = static_cast<int64_t>(std::nearbyint(w[i] / scales[c]));
+  }
+  for (int64_t c = 0; c < c_out; ++c)
+    bias[c] = static_cast<int64_t>(
+        std::nearbyint(b.rng().uniform(-0.05f, 0.05f) / (in.scale_value * scales[matmul ? 0 : c])));
+  const float out_scale = (hi - lo) / 255.0f;
+  Quantized out;
+  out.scale_value = out_scale;
+  out.scale = b.scalar("out_scale", out_scale);
+  out.zero_point =
+      b.integers("out_zero_point", int8 ? kInt8 : kUint8, {},
+                 {static_cast<int64_t>(std::nearbyint(-lo / out_scale)) + (int8 ? -128 : 0)});
+  if (matmul) {
+    // [K, N] weights for a [1, K] input: the stored codes are [N][K]; transpose them.
+    std::vector<int64_t> kn(codes.size());
+    for (int64_t r = 0; r < c_in; ++r)
+      for (int64_t c = 0; c < c_out; ++c) kn[r * c_out + c] = codes[c * c_in + r];
+    const std::string scalar_scale = b.scalar("w_scale", scales[0]);
+    const std::string scalar_zero = b.integers("w_zero_point", kInt8, {}, {0});
+    out.codes = b.node("QLinearMatMul", {in.codes, in.scale, in.zero_point,
+                                         b.integers("w_codes", kInt8, {c_in, c_out}, kn),
+                                         scalar_scale, scalar_zero, out.scale, out.zero_point});
+    return out;
+  }
+  const int64_t pad = kernel / 2;
+  const std::string w_scale = b.floats("w_scale", {c_out}, scales);
+  const std::string w_zero_point =
+      b.integers("w_zero_point", kInt8, {c_out}, std::vector<int64_t>(scales.size(), 0));
+  out.codes = b.node(
+      "QLinearConv",
+      {in.codes, in.scale, in.zero_point,
+       b.integers("w_codes", kInt8, {c_out, c_in, kernel, kernel}, codes), w_scale, w_zero_point,
+       out.scale, out.zero_point, b.integers("b_codes", kInt32, {c_out}, bias)},
+      {{"kernel_shape", std::vector<int64_t>{kernel, kernel}},
+       {"strides", std::vector<int64_t>{stride, stride}},
+       {"pads", std::vector<int64_t>{pad, pad, pad, pad}}});
+  return out;
+}
+
 }  // namespace
 
 void build_resnet_qdq(const std::string& dir) {
@@ -153,6 +214,34 @@ void build_resnet_qdq(const std::string& dir) {
          R"(through the later layers: within 2% of the largest logit, where a wrong scale, )"
          R"(zero point or weight layout moves logits by their own size."}})"
       << "\n";
+}
+
+// A small CNN in the QOperator format (quantize_static with QuantFormat.QOperator, ONNX-standard
+// ops only): QuantizeLinear at the input, QLinearConv layers (Relu folded into their output
+// range, as the quantizer does), MaxPool on the uint8 codes, global pooling on dequantized
+// values, QLinearMatMul, DequantizeLinear at the output. uint8 activations throughout: ONNX
+// Runtime 1.30 has no QLinearConv kernel for int8 ones (resnet_qdq covers those).
+void build_cnn_qoperator(const std::string& dir) {
+  ModelBuilder b("cnn_qoperator", 31, 13);
+  QdqWriter q(b);
+  const std::string image =
+      b.input("image", kFloat, {int64_t{1}, int64_t{3}, int64_t{160}, int64_t{160}});
+  Quantized x = q.quantize(image, 0.0f, 1.0f, false);
+  x = qlinear_layer(q, x, 3, 32, 3, 2, 0.0f, 6.0f, false);
+  x = qlinear_layer(q, x, 32, 64, 3, 1, 0.0f, 6.0f, false);
+  x.codes = b.node(
+      "MaxPool", {x.codes},
+      {{"kernel_shape", std::vector<int64_t>{2, 2}}, {"strides", std::vector<int64_t>{2, 2}}});
+  x = qlinear_layer(q, x, 64, 128, 3, 1, 0.0f, 6.0f, false);
+  x = qlinear_layer(q, x, 128, 128, 3, 2, 0.0f, 6.0f, false);
+  x = qlinear_layer(q, x, 128, 256, 1, 1, 0.0f, 6.0f, false);
+  const std::string pooled = b.node("GlobalAveragePool", {q.dequantize(x)});
+  const Quantized flat =
+      q.quantize(b.node("Flatten", {pooled}, {{"axis", int64_t{1}}}), 0.0f, 4.0f, false);
+  const Quantized logits = qlinear_layer(q, flat, 256, 100, 1, 1, -8.0f, 8.0f, false, true);
+  b.output(q.dequantize(logits), "logits");
+  b.save(dir + "/model.onnx");
+  write_inputs(dir, {"image"}, {random_floats(b.rng(), {1, 3, 160, 160}, 0.0f, 1.0f)});
 }
 
 }  // namespace zoo

@@ -35,6 +35,9 @@ const std::vector<ZooModel>& all_models() {
        "ResNet-18 quantized as quantize_static writes QDQ: uint8 and int8 activations, int8 "
        "per-channel weights, int32 biases",
        build_resnet_qdq},
+      {"cnn_qoperator",
+       "Small CNN in the QOperator format: QLinearConv, MaxPool on uint8 codes, QLinearMatMul",
+       build_cnn_qoperator},
   };
   return models;
 }

@@ -42,5 +42,6 @@ void build_efficientnet(const std::string& dir);
 void build_convnext(const std::string& dir);
 void build_yolo(const std::string& dir);
 void build_resnet_qdq(const std::string& dir);
+void build_cnn_qoperator(const std::string& dir);
 
 }  // namespace zoo

@@ -526,7 +526,8 @@ TEST(QuantizedOps, QdqMatMulAndGemmMatchTheDefinition) {
 
 // A QuantizeLinear -> DequantizeLinear pair no layer takes (here it feeds the graph output)
 // runs as one QuantizeDequantize pass, equal to the spec's two steps exactly: ties to even
-// (x / scale halfway between integers), saturation at both ends, int8 and uint8 codes.
+// (x / scale halfway between integers), saturation at both ends, int8 and uint8 codes. The
+// codes themselves are an output too: QuantizeLinear's vectorised per-tensor path.
 TEST(QuantizedOps, QuantizeDequantizePairEqualsTheTwoSteps) {
   const std::vector<float> x = {0.f,    0.25f,  0.75f, -0.25f, -0.75f, 1.25f, 100.f,
                                 -100.f, 31.75f, -32.f, 3.3f,   -7.1f,  63.9f, -64.2f};
@@ -542,15 +543,19 @@ TEST(QuantizedOps, QuantizeDequantizePairEqualsTheTwoSteps) {
     g.add_node("QuantizeLinear", {"x", "s", "z"}, {"xq"});
     add_dequantize(g, "xq", "s", "z", "y", 0);
     g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+    g.outputs.push_back({"xq", PortInfo::Kind::tensor, ElementType::undefined, false, {}});
     ir::validate(g);
     const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
     EXPECT_EQ(exe->placement().node_implementation[1],
               "QuantizeLinear + DequantizeLinear in one pass (C++)");
     std::map<std::string, Value> values = {{"x", f32({n}, x)}};
     exe->run(values);
-    for (int64_t i = 0; i < n; ++i)
-      EXPECT_EQ(values.at("y").tensor().data_as<float>()[i],
-                static_cast<float>(quantize_linear(x[i], s, z, uint8) - z) * s)
+    for (int64_t i = 0; i < n; ++i) {
+      const int code = quantize_linear(x[i], s, z, uint8);
+      const Tensor& q = values.at("xq").tensor();
+      EXPECT_EQ(uint8 ? q.data_as<uint8_t>()[i] : q.data_as<int8_t>()[i], code) << x[i];
+      EXPECT_EQ(values.at("y").tensor().data_as<float>()[i], static_cast<float>(code - z) * s)
           << x[i];
+    }
   }
 }

@@ -134,20 +134,20 @@ std::string implementation_of(const ir::Node& n) {
   }
   if (n.domain == kCpuDomain && n.op_type == "DynamicQuantConv") {
     // Without VNNI, oneDNN's int8 products saturate: the kernel computes the same integers in f32.
-    std::string s = quantization_kind(n) +
-                    (onednn::exact_int8_products()
-                         ? " + oneDNN int8 convolution"
-                         : " + oneDNN f32 convolution of the uint8 values (no VNNI)");
+    std::string s =
+        quantization_kind(n) + (onednn::exact_int8_products()
+                                    ? " + oneDNN int8 convolution"
+                                    : " + oneDNN f32 convolution of the uint8 values (no VNNI)");
     if (const ir::Attribute* post = n.find("post_ops"))
       for (const auto& p : post->strings) s += " + " + p;
     return s + onednn_kernel(n);
   }
   if (n.domain == kCpuDomain && n.op_type == "DynamicQuantMatMul") {
     // Without VNNI the kernel multiplies the codes' 7-bit halves apart (exact without it).
-    std::string s = quantization_kind(n) +
-                    (onednn::exact_int8_products()
-                         ? " + oneDNN int8 matmul"
-                         : " + oneDNN int8 matmul of the codes' 7-bit halves (no VNNI)");
+    std::string s =
+        quantization_kind(n) + (onednn::exact_int8_products()
+                                    ? " + oneDNN int8 matmul"
+                                    : " + oneDNN int8 matmul of the codes' 7-bit halves (no VNNI)");
     if (n.inputs.size() > 4 && !n.inputs[4].empty()) s += " + bias";
     return s + onednn_kernel(n);
   }

@@ -17,6 +17,7 @@
 #include "devices/cpu/squeeze_excite_fusion.hpp"
 #include "devices/cpu/winograd_marking.hpp"
 #include "ir/shape_inference.hpp"
+#include "passes/expand_qlinear.hpp"
 #include "passes/optimize.hpp"
 #include "passes/simplify.hpp"
 
@@ -28,9 +29,14 @@ namespace {
 // Constant nodes or behind Cast/Identity; folding them makes them constants like initializers,
 // so BatchNorm folding and the fusions below find them), then the device-independent passes,
 // then the CPU's fusions. Weights behind DequantizeLinear stay integers until the quantized
-// fusions have taken theirs; the rest are folded then, before the f32 fusions. Returns the shapes
+// fusions have taken theirs; the rest are folded then, before the f32 fusions. The QOperator
+// format is rewritten as QDQ first, so that both reach the same int8 fusions. Returns the shapes
 // inferred before the CPU's own ops appear.
 ir::ShapeInference rewrite(ir::Graph& g, passes::OptimizationReport& report) {
+  report.applied.emplace_back("QLinearConv/QLinearMatMul written as QDQ",
+                              passes::expand_qlinear_ops(g));
+  report.applied.emplace_back("MaxPool moved before QuantizeLinear",
+                              passes::move_max_pools_before_quantize(g));
   int folded = fold_constants(g, /*keep_dequantized_weights=*/true);
   passes::OptimizationReport generic = passes::optimize_graph(g);
   report.applied.insert(report.applied.end(), generic.applied.begin(), generic.applied.end());

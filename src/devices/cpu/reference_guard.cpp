@@ -120,7 +120,16 @@ int avoid_reference_kernels(ir::Graph& g, const ir::ShapeInference& shapes) {
       try {
         const ConvGeometry geometry = ir::conv_window(n, *x, w->second.shape(), false);
         const ConvDims dims = conv_dims(*x, w->second.shape(), geometry);
-        if (onednn::exact_int8_products()) {
+        const Tensor* scales = passes::f32_constant(g, n.inputs[2]);
+        const Tensor* bias = passes::f32_constant(g, n.inputs[3]);
+        const Tensor* correction = passes::f32_constant(g, n.inputs[4]);
+        std::vector<float> fused_bias;
+        if (scales && bias && correction) {
+          if (const auto pd =
+                  fused_int8_conv_primitive_desc(n, dims, *scales, *bias, *correction, fused_bias))
+            impl = pd->impl_info_str();
+        }
+        if (impl.empty() && onednn::exact_int8_products()) {
           try {
             impl = int8_conv_primitive_desc(dims).impl_info_str();
           } catch (const dnnl::error&) {

@@ -1,6 +1,7 @@
 #include "devices/cpu/ops/conv_descriptor.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -116,6 +117,47 @@ dnnl::convolution_forward::primitive_desc int8_conv_primitive_desc(const ConvDim
       onednn::activation(dims.dst, onednn::kChannelsLast, dt::s32), dims.strides, dims.dilates,
       dims.pad_l, dims.pad_r);
   return dnnl::convolution_forward::primitive_desc(desc, attr, onednn::engine());
+}
+
+std::optional<dnnl::convolution_forward::primitive_desc> fused_int8_conv_primitive_desc(
+    const ir::Node& node, const ConvDims& dims, const Tensor& scales, const Tensor& bias,
+    const Tensor& correction, std::vector<float>& fused_bias) {
+  using dt = dnnl::memory::data_type;
+  if (!node.find("input_scale") || node.attr_int("integer_bias", 0) ||
+      !onednn::exact_int8_products())
+    return std::nullopt;
+  const int64_t channels = scales.element_count();
+  if (bias.element_count() != channels || correction.element_count() != channels)
+    return std::nullopt;
+  for (int64_t c = 0; c < channels; ++c)
+    if (correction.data_as<float>()[c] != 0) return std::nullopt;
+  const float input_scale = node.attr_float("input_scale", 0.f);
+  std::vector<float> output_scales(static_cast<std::size_t>(channels));
+  fused_bias.assign(output_scales.size(), 0.f);
+  for (int64_t c = 0; c < channels; ++c) {
+    output_scales[c] = input_scale * scales.data_as<float>()[c];
+    if (output_scales[c] == 0 || !std::isfinite(output_scales[c])) return std::nullopt;
+    fused_bias[c] = bias.data_as<float>()[c] / output_scales[c];
+  }
+  try {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    attr.set_output_scales(1 << 1, output_scales);  // along the output channels
+    attr.set_post_ops(onednn::post_ops_of(node));
+    const dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+        onednn::activation(dims.src, onednn::kChannelsLast, dt::u8),
+        {dims.weights, dt::s8, dnnl::memory::format_tag::any},
+        {dims.bias, dt::f32, dnnl::memory::format_tag::x},
+        onednn::activation(dims.dst, onednn::kChannelsLast, dt::f32), dims.strides, dims.dilates,
+        dims.pad_l, dims.pad_r);
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, onednn::engine());
+    if (!is_reference(pd.impl_info_str())) return pd;
+  } catch (const dnnl::error&) {
+  } catch (const std::invalid_argument&) {  // post-ops oneDNN cannot express
+  }
+  return std::nullopt;
 }
 
 dnnl::convolution_forward::primitive_desc quant_conv_f32_primitive_desc(const ir::Node& node,

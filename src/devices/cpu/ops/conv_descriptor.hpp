@@ -6,7 +6,9 @@
 
 #include <dnnl.hpp>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "ir/graph.hpp"
@@ -45,6 +47,17 @@ dnnl::matmul::primitive_desc fused_matmul_primitive_desc(const ir::Node& node, i
 // DynamicQuantConv's integer convolution: u8 input (channels-last, a runtime zero point), s8
 // weights in oneDNN's layout, int32 accumulators (channels-last), no post-ops.
 dnnl::convolution_forward::primitive_desc int8_conv_primitive_desc(const ConvDims& dims);
+
+// A DynamicQuantConv with a fixed input scale (a QDQ layer; attribute input_scale), no
+// correction (int8 weights with zero points 0) and no integer bias, as one oneDNN int8
+// primitive: u8 input (channels-last, a runtime zero point), s8 weights, f32 output
+// (channels-last) scaled per channel by input_scale * scales, the bias and then the node's
+// post-ops. `fused_bias` gets the bias in accumulator units (oneDNN 2.x adds it before
+// scaling). Nothing where the node is of another kind, the CPU has no exact int8 products or
+// oneDNN only its reference kernel for it. Shared by the kernel and the placement.
+std::optional<dnnl::convolution_forward::primitive_desc> fused_int8_conv_primitive_desc(
+    const ir::Node& node, const ConvDims& dims, const Tensor& scales, const Tensor& bias,
+    const Tensor& correction, std::vector<float>& fused_bias);
 
 // DynamicQuantMatMul's product: u8 [m, k] (no zero point: the kernel corrects for it) times s8
 // weights [k, n] in oneDNN's layout into int32 [m, n] (`int8` set); where oneDNN has only its

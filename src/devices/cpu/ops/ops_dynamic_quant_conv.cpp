@@ -52,7 +52,11 @@ struct PreparedQuantConv {
   bool int8 = true;           // false: the f32 convolution of (q - zero point), post-ops in oneDNN
   bool f32_epilogue = false;  // f32 without oneDNN post-ops (only its reference kernel takes
                               // them): the int8 path's epilogue on its channels-last floats
-  bool correct = false;       // some correction is not zero
+  // A fixed input scale (QDQ) and no correction: the int8 primitive scales, adds the bias and
+  // runs the post-ops itself, straight into f32 (no accumulators, no epilogue).
+  bool fused_int8 = false;
+  std::vector<float> fused_bias;  // bias / output scale: oneDNN 2.x adds it before scaling
+  bool correct = false;           // some correction is not zero
   ConvGeometry geometry;
   // int8: q channels-last (u8) and the accumulators channels-last (s32); the node's input,
   // output and residual layouts, and the reorders between them where they differ.
@@ -75,7 +79,8 @@ std::optional<dnnl::reorder> reorder_if_needed(const dnnl::memory::desc& from,
 }
 
 std::shared_ptr<const PreparedQuantConv> prepare(const OpContext& ctx, const Tensor& x,
-                                                 const Tensor& w, const Tensor& correction) {
+                                                 const Tensor& w, const Tensor& scales,
+                                                 const Tensor& bias, const Tensor& correction) {
   const ConvGeometry g = checked_conv_geometry(ctx, x, w);
   const ConvDims dims = conv_dims(x.shape(), w.shape(), g);
   auto p = std::make_shared<PreparedQuantConv>();
@@ -100,9 +105,11 @@ std::shared_ptr<const PreparedQuantConv> prepare(const OpContext& ctx, const Ten
   const int64_t channels = correction.element_count();
   for (int64_t c = 0; c < channels; ++c) p->correct = p->correct || d[c] != 0;
   std::optional<dnnl::convolution_forward::primitive_desc> pd;
+  pd = fused_int8_conv_primitive_desc(ctx.node(), dims, scales, bias, correction, p->fused_bias);
+  p->fused_int8 = pd.has_value();
   // Without VNNI oneDNN's int8 products saturate (onednn_util.hpp): those CPUs compute in f32
   // (exactly, but slower).
-  if (onednn::exact_int8_products()) {
+  if (!pd && onednn::exact_int8_products()) {
     try {
       pd = int8_conv_primitive_desc(dims);
       if (is_reference(pd->impl_info_str())) pd.reset();
@@ -127,7 +134,11 @@ std::shared_ptr<const PreparedQuantConv> prepare(const OpContext& ctx, const Ten
   p->src_md = pd->src_desc();
   p->src_reorder = reorder_if_needed(p->quantized_in, p->src_md);
   p->scratchpad_md = pd->scratchpad_desc();
-  if (p->int8 || p->f32_epilogue) {
+  if (p->fused_int8) {
+    p->acc_md = pd->dst_desc();  // the f32 output, channels-last
+    p->dst_reorder = reorder_if_needed(p->acc_md, p->dst_out);
+    p->residual_reorder = reorder_if_needed(p->residual_in, p->acc_md);
+  } else if (p->int8 || p->f32_epilogue) {
     p->acc_md = pd->dst_desc();
     p->dst_last = channels_last(dims.dst, dt::f32);
     p->dst_reorder = reorder_if_needed(p->dst_last, p->dst_out);
@@ -217,7 +228,7 @@ void op_dynamic_quant_conv(OpContext& ctx) {
   ctx.check(scales.element_count() == channels && bias.element_count() == channels &&
                 correction.element_count() == channels,
             "needs one scale, bias and correction per output channel ({})", channels);
-  auto make = [&] { return prepare(ctx, x, w, correction); };
+  auto make = [&] { return prepare(ctx, x, w, scales, bias, correction); };
   std::shared_ptr<const PreparedQuantConv> p;
   try {
     p = ctx.cache() ? ctx.cache()->get_or_make<PreparedQuantConv>(to_string(x.shape()), make)
@@ -281,6 +292,31 @@ void op_dynamic_quant_conv(OpContext& ctx) {
     }
     dnnl::memory dst_out(p->dst_out, engine(), out.data());
     dnnl::memory scratchpad = onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad);
+    if (p->fused_int8) {
+      // 2''. The int8 convolution with scales, bias and post-ops, into f32.
+      dnnl::memory dst = p->dst_reorder ? temporary(p->acc_md) : dst_out;
+      if (residual) {
+        dnnl::memory r(p->residual_in, engine(), const_cast<void*>(residual->data()));
+        if (p->residual_reorder)
+          p->residual_reorder->execute(stream, r, dst);
+        else
+          std::memcpy(dst.get_data_handle(), residual->data(), residual->byte_size());
+      }
+      int32_t zero_point = q.zero_point;
+      dnnl::memory zp_memory({{1}, dt::s32, tag::x}, engine(), &zero_point);
+      dnnl::memory bias_memory({{channels}, dt::f32, tag::x}, engine(),
+                               const_cast<float*>(p->fused_bias.data()));
+      p->primitive.execute(stream, {{DNNL_ARG_SRC, src},
+                                    {DNNL_ARG_WEIGHTS, p->weights},
+                                    {DNNL_ARG_BIAS, bias_memory},
+                                    {DNNL_ARG_DST, dst},
+                                    {DNNL_ARG_SCRATCHPAD, scratchpad},
+                                    {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp_memory}});
+      if (p->dst_reorder) p->dst_reorder->execute(stream, dst, dst_out);
+      stream.wait();
+      ctx.set_output(0, out);
+      return;
+    }
     if (!p->int8 && !p->f32_epilogue) {
       // 2'. f32 convolution with oneDNN post-ops.
       dnnl::memory dst = p->dst_reorder ? temporary(p->acc_md) : dst_out;

@@ -91,6 +91,30 @@ LinearQuantParams read_linear_quant_params(const OpContext& ctx, const Tensor& x
 
 void op_quantize_linear(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
+  const Tensor& scale = ctx.input(1);
+  const Tensor* zp = ctx.optional_input(2);
+  // f32 values, one positive f32 scale, uint8 or int8 codes: the vectorised quantization the
+  // quantized kernels use (x / scale in float, ties to even, saturated), int8 codes as the
+  // uint8 ones less 128.
+  if (x.element_type() == ElementType::f32 && scale.element_type() == ElementType::f32 &&
+      scale.element_count() == 1 && scale.data_as<float>()[0] > 0 &&
+      std::isfinite(scale.data_as<float>()[0]) &&
+      (!zp || (zp->element_count() == 1 &&
+               (zp->element_type() == ElementType::u8 || zp->element_type() == ElementType::i8)))) {
+    const bool int8 = zp && zp->element_type() == ElementType::i8;
+    DynamicQuantParams q;
+    q.scale = scale.data_as<float>()[0];
+    q.zero_point = !zp ? 0 : int8 ? zp->data_as<int8_t>()[0] + 128 : zp->data_as<uint8_t>()[0];
+    Tensor y = Tensor::uninitialized(int8 ? ElementType::i8 : ElementType::u8, x.shape());
+    uint8_t* codes = static_cast<uint8_t*>(y.data());
+    dynamic_quantize(x.data_as<float>(), x.element_count(), q, codes);
+    if (int8) {
+      const int64_t n = x.element_count();
+      parallel_for(n, n > (1 << 16), [&](int64_t i) { codes[i] ^= 0x80; });  // q - 128
+    }
+    ctx.set_output(0, y);
+    return;
+  }
   const LinearQuantParams p = read_linear_quant_params(ctx, x);
   const Tensor* zpt = ctx.optional_input(2);
   const ElementType out_type = zpt ? zpt->element_type() : ElementType::u8;
