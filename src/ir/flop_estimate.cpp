@@ -26,15 +26,17 @@ const ValueInfo* known(const ShapeInference& shapes, const Node& node, std::size
 int64_t multiply_adds(const Node& node, const ShapeInference& shapes) {
   if (!node.domain.empty()) return 0;
   const std::string& op = node.op_type;
-  if (op == "Conv" || op == "ConvTranspose") {
-    const ValueInfo* w = known(shapes, node, 1);
-    const ValueInfo* per = op == "Conv" ? known(shapes, node, 0, true) : known(shapes, node, 0);
+  // The integer forms count as their f32 ones (QLinearConv's weights are its input 3).
+  if (op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || op == "QLinearConv") {
+    const ValueInfo* w = known(shapes, node, op == "QLinearConv" ? 3 : 1);
+    const ValueInfo* per =
+        op == "ConvTranspose" ? known(shapes, node, 0) : known(shapes, node, 0, true);
     if (!w || !per || w->dims.size() < 2) return -1;
     // Conv: every output element takes C/group * kernel taps; ConvTranspose: every input
     // element spreads to OC/group * kernel taps.
     return product_from(per->dims, 0) * product_from(w->dims, 1);
   }
-  if (op == "MatMul" || op == "Gemm") {
+  if (op == "MatMul" || op == "Gemm" || op == "MatMulInteger" || op == "QLinearMatMul") {
     const ValueInfo* a = known(shapes, node, 0);
     const ValueInfo* y = known(shapes, node, 0, true);
     if (!a || !y || a->dims.empty()) return -1;
