@@ -31,6 +31,7 @@ struct Case {
   std::vector<int32_t> lengths;  // empty: no sequence_lens input
   ElementType type = ElementType::f32;
   bool constant_weights = false;  // W, R, B as graph constants (prepared once), run twice
+  int threads = 0;                // the CPU device's threads; 0: its default
   int64_t seq = 5, batch = 3, input = 4, hidden = 6;
 
   int64_t gates() const { return op == "LSTM" ? 4 : op == "GRU" ? 3 : 1; }
@@ -264,7 +265,9 @@ void check_case(const Case& c) {
   }
   for (const auto& o : outputs) g.outputs.push_back({o, PortInfo::Kind::tensor, c.type, false, {}});
   ir::validate(g);
-  const auto compiled = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  device::CompileOptions options;
+  options.threads = c.threads;
+  const auto compiled = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), options);
   compiled->run(feeds);
   if (c.constant_weights) compiled->run(feeds);  // with the weights prepared on the first run
 
@@ -327,6 +330,21 @@ TEST(Recurrent, BidirectionalLstmInDouble) {
   check_case(c);
 }
 
+TEST(Recurrent, LargeBidirectionalLstmSplitAcrossThreads) {
+  // 3 rows x 600 gate columns x 150 units: enough multiply-adds per step that each step is split
+  // across the threads by hidden units; 150 units are not whole cache lines of floats, so the
+  // slices are ragged. Rows end at different steps, so ended rows keep their state.
+  Case c;
+  c.op = "LSTM";
+  c.direction = "bidirectional";
+  c.batch_first = true;
+  c.hidden = 150;
+  c.threads = 3;
+  c.constant_weights = true;
+  c.lengths = {4, 5, 2};
+  check_case(c);
+}
+
 TEST(Recurrent, BidirectionalRnnReluAndTanhWithManyRows) {
   // Nine rows: the step product's blocks of four rows and the remainder.
   Case c;
@@ -350,19 +368,26 @@ TEST(Recurrent, ForwardGruDoubleBatchFirst) {
 
 // The float helpers: sigmoid and tanh against the C library in double, over the range where
 // they change and far beyond it; the step product against a plain triple loop.
-TEST(VectorMath, SigmoidAndTanhMatchTheCLibrary) {
+TEST(VectorMath, SigmoidTanhAndSwishMatchTheCLibrary) {
   std::vector<float> xs;
   for (double x = -30; x <= 30; x += 0.00137) xs.push_back(static_cast<float>(x));
   for (float tiny : {1e-30f, -1e-20f, 3e-8f, -2e-5f, 0.f, 0.55f, -0.55f, 100.f, -100.f})
     xs.push_back(tiny);
-  std::vector<float> s = xs, t = xs;
+  std::vector<float> s = xs, t = xs, w = xs;
+  const float alpha = 1.7f;
   cpu::vec::sigmoid(s.data(), static_cast<int64_t>(s.size()));
   cpu::vec::tanh(t.data(), static_cast<int64_t>(t.size()));
+  cpu::vec::swish(w.data(), static_cast<int64_t>(w.size()), alpha);
   for (size_t i = 0; i < xs.size(); ++i) {
     const double x = xs[i];
     const double sigmoid = 1 / (1 + std::exp(-x)), tanh = std::tanh(x);
+    const double swish = x / (1 + std::exp(-alpha * x));
     ASSERT_NEAR(s[i], sigmoid, 1e-6 * sigmoid + 1e-37) << "sigmoid(" << x << ")";
     ASSERT_NEAR(t[i], tanh, 1e-6 * std::fabs(tanh) + 1e-37) << "tanh(" << x << ")";
+    // alpha x reaches -51, where exp_bounded's reduction error (n times ln2's low part's
+    // rounding) adds about a millionth relative; below -87 the exponent is clamped, so
+    // x sigmoid(-87) stands for values too small for a float (absolute 1e-35).
+    ASSERT_NEAR(w[i], swish, 3e-6 * std::fabs(swish) + 1e-35) << "swish(" << x << ")";
   }
 }
 
