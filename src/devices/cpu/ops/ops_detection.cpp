@@ -5,6 +5,7 @@
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -128,6 +129,70 @@ BilinearSample bilinear_sample(double y, double x, int64_t height, int64_t width
   return s;
 }
 
+struct RoiAlignParams {
+  int64_t C, H, W, oh, ow, sampling;
+  double scale;
+  bool max_mode, half_pixel;
+};
+
+// RoiAlign of every roi: the bilinear taps of a roi's bins are worked out once and applied to
+// every channel; positions, weights and sums in double, as the ONNX reference computes.
+template <typename T>
+void roi_align(const RoiAlignParams& p, const T* x, const std::vector<double>& r,
+               const std::vector<int64_t>& batch, T* out) {
+  const int64_t num_rois = static_cast<int64_t>(batch.size());
+  std::vector<BilinearSample> taps;
+  for (int64_t n = 0; n < num_rois; ++n) {
+    const double offset = p.half_pixel ? 0.5 : 0.0;
+    const double start_w = r[n * 4 + 0] * p.scale - offset,
+                 start_h = r[n * 4 + 1] * p.scale - offset;
+    double roi_w = r[n * 4 + 2] * p.scale - offset - start_w;
+    double roi_h = r[n * 4 + 3] * p.scale - offset - start_h;
+    if (!p.half_pixel) {  // legacy: force rois to be at least one pixel
+      roi_w = std::max(roi_w, 1.0);
+      roi_h = std::max(roi_h, 1.0);
+    }
+    const double bin_h = roi_h / double(p.oh), bin_w = roi_w / double(p.ow);
+    const int64_t grid_h =
+        p.sampling > 0 ? p.sampling : static_cast<int64_t>(std::ceil(roi_h / double(p.oh)));
+    const int64_t grid_w =
+        p.sampling > 0 ? p.sampling : static_cast<int64_t>(std::ceil(roi_w / double(p.ow)));
+    const int64_t per_bin = grid_h * grid_w;
+    const double samples = double(std::max<int64_t>(per_bin, 1));
+    taps.clear();
+    for (int64_t ph = 0; ph < p.oh; ++ph)
+      for (int64_t pw = 0; pw < p.ow; ++pw)
+        for (int64_t iy = 0; iy < grid_h; ++iy) {
+          const double y = start_h + ph * bin_h + (iy + 0.5) * bin_h / double(grid_h);
+          for (int64_t ix = 0; ix < grid_w; ++ix) {
+            const double xx = start_w + pw * bin_w + (ix + 0.5) * bin_w / double(grid_w);
+            taps.push_back(bilinear_sample(y, xx, p.H, p.W));
+          }
+        }
+    const int64_t bins = p.oh * p.ow;
+    parallel_for(p.C, p.C * bins * per_bin >= (1 << 15), [&](int64_t c) {
+      const T* plane = x + (batch[n] * p.C + c) * p.H * p.W;
+      T* o = out + (n * p.C + c) * bins;
+      for (int64_t bin = 0; bin < bins; ++bin) {
+        const BilinearSample* s = taps.data() + bin * per_bin;
+        double acc = 0;
+        for (int64_t k = 0; k < per_bin; ++k) {
+          if (p.max_mode) {
+            // As the ONNX reference and ONNX Runtime do: the largest weighted corner.
+            double v = s[k].weights[0] * double(plane[s[k].offsets[0]]);
+            for (int q = 1; q < 4; ++q)
+              v = std::max(v, s[k].weights[q] * double(plane[s[k].offsets[q]]));
+            acc = k == 0 ? v : std::max(acc, v);
+          } else {
+            for (int q = 0; q < 4; ++q) acc += s[k].weights[q] * double(plane[s[k].offsets[q]]);
+          }
+        }
+        o[bin] = static_cast<T>(p.max_mode ? acc : acc / samples);
+      }
+    });
+  }
+}
+
 void op_roi_align(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& rois = ctx.input(1);
@@ -151,54 +216,22 @@ void op_roi_align(OpContext& ctx) {
   ctx.check(half_pixel || ctm == "output_half_pixel",
             "coordinate_transformation_mode '{}' is not half_pixel or output_half_pixel", ctm);
 
-  const Tensor xd = convert_tensor(ctx, x, ElementType::f64);
   const auto r = to_double_vector(ctx, rois);
-  Tensor out(ElementType::f64, {num_rois, C, oh, ow});
-  double* po = out.data_as<double>();
-  for (int64_t n = 0; n < num_rois; ++n) {
+  for (int64_t n = 0; n < num_rois; ++n)
     ctx.check(batch[n] >= 0 && batch[n] < N, "batch index {} of roi {} is outside [0, {})",
               batch[n], n, N);
-    const double offset = half_pixel ? 0.5 : 0.0;
-    const double start_w = r[n * 4 + 0] * scale - offset, start_h = r[n * 4 + 1] * scale - offset;
-    double roi_w = r[n * 4 + 2] * scale - offset - start_w;
-    double roi_h = r[n * 4 + 3] * scale - offset - start_h;
-    if (!half_pixel) {  // legacy: force rois to be at least one pixel
-      roi_w = std::max(roi_w, 1.0);
-      roi_h = std::max(roi_h, 1.0);
-    }
-    const double bin_h = roi_h / double(oh), bin_w = roi_w / double(ow);
-    const int64_t grid_h =
-        sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(roi_h / double(oh)));
-    const int64_t grid_w =
-        sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(roi_w / double(ow)));
-    const double samples = double(std::max<int64_t>(grid_h * grid_w, 1));
-    for (int64_t c = 0; c < C; ++c) {
-      const double* plane = xd.data_as<double>() + (batch[n] * C + c) * H * W;
-      for (int64_t ph = 0; ph < oh; ++ph) {
-        for (int64_t pw = 0; pw < ow; ++pw) {
-          double acc = 0;
-          bool first = true;
-          for (int64_t iy = 0; iy < grid_h; ++iy) {
-            const double y = start_h + ph * bin_h + (iy + 0.5) * bin_h / double(grid_h);
-            for (int64_t ix = 0; ix < grid_w; ++ix) {
-              const double xx = start_w + pw * bin_w + (ix + 0.5) * bin_w / double(grid_w);
-              const BilinearSample s = bilinear_sample(y, xx, H, W);
-              if (max_mode) {
-                // As the ONNX reference and ONNX Runtime do: the largest weighted corner.
-                double v = s.weights[0] * plane[s.offsets[0]];
-                for (int k = 1; k < 4; ++k) v = std::max(v, s.weights[k] * plane[s.offsets[k]]);
-                acc = first ? v : std::max(acc, v);
-                first = false;
-              } else {
-                for (int k = 0; k < 4; ++k) acc += s.weights[k] * plane[s.offsets[k]];
-              }
-            }
-          }
-          po[((n * C + c) * oh + ph) * ow + pw] = max_mode ? acc : acc / samples;
-        }
-      }
-    }
+  RoiAlignParams p{C, H, W, oh, ow, sampling, scale, max_mode, half_pixel};
+  // f32 and f64 are read as they are (the input used to be widened to f64 on every call, most
+  // of the op's time); f16 and bf16 go through f32.
+  if (x.element_type() == ElementType::f64) {
+    Tensor out(ElementType::f64, {num_rois, C, oh, ow});
+    roi_align(p, x.data_as<double>(), r, batch, out.data_as<double>());
+    ctx.set_output(0, out);
+    return;
   }
+  const Tensor xf = convert_tensor(ctx, x, ElementType::f32);
+  Tensor out(ElementType::f32, {num_rois, C, oh, ow});
+  roi_align(p, xf.data_as<float>(), r, batch, out.data_as<float>());
   ctx.set_output(0, convert_tensor(ctx, out, x.element_type()));
 }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "devices/cpu/dispatch.hpp"
 #include "devices/cpu/kernel_registry.hpp"
@@ -260,6 +261,60 @@ void step_product(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, cons
   }
 }
 
+// R as the step products read it. For small layers (f32, R within kTransposedStepFloats),
+// transposed, [dirs][hidden][width]: a step is then rows of the state times rows of R^T added
+// to the gates, whole vectors of gate columns at a time, where the dot products with R's rows
+// end each of the width columns in a horizontal sum, which for the hidden sizes of taggers and
+// voice detectors (64: four vectors per dot product) cost more than the products. Large layers
+// keep the dot products: walking R^T column block by column block reads rows `width` floats
+// apart, bound by memory latency once R leaves the cache (see docs/cpu-device.md). Made once
+// where R is a graph constant.
+constexpr int64_t kTransposedStepFloats = 1 << 16;  // 256 KiB
+template <typename T>
+struct StepWeights {
+  const T* r = nullptr;  // [dirs][width][hidden], as ONNX stores it
+  std::shared_ptr<const std::vector<T>> transposed;
+  int64_t width = 0, hidden = 0;
+
+  // out[b][0, n) += h[b] . R[d] rows [row0, row0 + n), for the m rows of h.
+  void add(int64_t d, int64_t row0, int64_t n, int64_t m, const T* h, T* out, int64_t ldo) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (transposed) {
+        vec::accumulate_product(m, n, hidden, h, hidden,
+                                transposed->data() + d * hidden * width + row0, width, out, ldo);
+        return;
+      }
+    }
+    step_product(m, n, hidden, h, hidden, r + (d * width + row0) * hidden, hidden, out, ldo);
+  }
+};
+
+template <typename T>
+StepWeights<T> step_weights(const OpContext& ctx, const Recurrence<T>& rc) {
+  StepWeights<T> sw;
+  sw.r = rc.r;
+  sw.width = rc.width();
+  sw.hidden = rc.hidden;
+  if constexpr (std::is_same_v<T, float>) {
+    if (rc.width() * rc.hidden > kTransposedStepFloats) return sw;
+    const bool cached = ctx.input_is_constant(2) && ctx.cache();
+    // Without a cache the copy is one more pass over R: worth it over a few steps only.
+    if (!cached && rc.longest() < 4) return sw;
+    auto make = [&] {
+      auto t = std::make_shared<std::vector<float>>(
+          static_cast<std::size_t>(rc.dirs * rc.hidden * rc.width()));
+      const int64_t W = rc.width(), H = rc.hidden;
+      for (int64_t d = 0; d < rc.dirs; ++d)
+        for (int64_t j = 0; j < W; ++j)
+          for (int64_t p = 0; p < H; ++p) (*t)[(d * H + p) * W + j] = rc.r[(d * W + j) * H + p];
+      return std::shared_ptr<const std::vector<float>>(std::move(t));
+    };
+    sw.transposed =
+        cached ? ctx.cache()->get_or_make<std::vector<float>>("R transposed", make) : make();
+  }
+  return sw;
+}
+
 // The input contributions of every time step, [dirs][X's rows][width]: X times W[d] transposed
 // plus `bias[d]` (width entries per direction).
 template <typename T>
@@ -347,6 +402,7 @@ void rnn(OpContext& ctx) {
   const ElementType type = ctx.input(0).element_type();
   const int64_t H = rc.hidden, rows = rc.seq * rc.batch;
   const auto xw = input_contributions(rc, summed_biases(rc, rc.width()));
+  const StepWeights<T> weights = step_weights(ctx, rc);
   std::vector<T> h = initial_state(ctx, rc, 5);
   RecurrentOutputs<T> out(rc, type);
   const int64_t steps = rc.longest();
@@ -355,7 +411,7 @@ void rnn(OpContext& ctx) {
     T* hd = &h[d * rc.batch * H];
     for (int64_t i = 0; i < steps; ++i) {
       if (!load_step(rc, d, i, &xw[d * rows * H], gates.data())) break;
-      step_product(rc.batch, H, H, hd, H, rc.r + d * H * H, H, gates.data(), H);
+      weights.add(d, 0, H, rc.batch, hd, gates.data(), H);
       for (int64_t b = 0; b < rc.batch; ++b) {
         const int64_t t = rc.time_at(d, b, i);
         if (t < 0) continue;
@@ -379,18 +435,18 @@ void gru(OpContext& ctx) {
   const int64_t H = rc.hidden, W = rc.width(), rows = rc.seq * rc.batch;
   // Gate order in W, R and B: update (z), reset (r), hidden (h).
   const auto xw = input_contributions(rc, summed_biases(rc, linear_before_reset ? 2 * H : W));
+  const StepWeights<T> weights = step_weights(ctx, rc);
   std::vector<T> h = initial_state(ctx, rc, 5);
   RecurrentOutputs<T> out(rc, type);
   const int64_t steps = rc.longest();
   for_each_direction(rc.dirs, [&](int64_t d) {
     std::vector<T> gates(rc.batch * W), hidden_part(rc.batch * H), reset_h(rc.batch * H);
     T* hd = &h[d * rc.batch * H];
-    const T* rd = rc.r + d * W * H;
     const T* hidden_bias = rc.recurrent_bias(d) + 2 * H;
     for (int64_t i = 0; i < steps; ++i) {
       if (!load_step(rc, d, i, &xw[d * rows * W], gates.data())) break;
       // z and r: R_z h and R_r h.
-      step_product(rc.batch, 2 * H, H, hd, H, rd, H, gates.data(), W);
+      weights.add(d, 0, 2 * H, rc.batch, hd, gates.data(), W);
       for (int64_t b = 0; b < rc.batch; ++b) {
         T* g = &gates[b * W];
         rc.clip_values(g, 2 * H);
@@ -404,9 +460,9 @@ void gru(OpContext& ctx) {
       }
       // R_h h (linear_before_reset, plus its bias) or R_h (r * h), into hidden_part / gates.
       if (linear_before_reset)
-        step_product(rc.batch, H, H, hd, H, rd + 2 * H * H, H, hidden_part.data(), H);
+        weights.add(d, 2 * H, H, rc.batch, hd, hidden_part.data(), H);
       else
-        step_product(rc.batch, H, H, reset_h.data(), H, rd + 2 * H * H, H, gates.data() + 2 * H, W);
+        weights.add(d, 2 * H, H, rc.batch, reset_h.data(), gates.data() + 2 * H, W);
       for (int64_t b = 0; b < rc.batch; ++b) {
         const int64_t t = rc.time_at(d, b, i);
         if (t < 0) continue;
@@ -626,12 +682,13 @@ void lstm_cells_split(OpContext& ctx, const Recurrence<float>& rc, const std::ve
 template <typename T>
 void lstm(OpContext& ctx) {
   const auto rc = read_recurrence<T>(ctx, 4, {"Sigmoid", "Tanh", "Tanh"});
-  const int64_t H = rc.hidden, W = rc.width();
+  const int64_t W = rc.width();
   if constexpr (std::is_same_v<T, float>)
     if (split_steps_pay(rc)) return lstm_cells_split(ctx, rc, summed_biases(rc, W));
   const auto xw = input_contributions(rc, summed_biases(rc, W));
+  const StepWeights<T> weights = step_weights(ctx, rc);
   lstm_cells(ctx, rc, xw, [&](int64_t d, const T* hd, T* gates) {
-    step_product(rc.batch, W, H, hd, H, rc.r + d * W * H, H, gates, W);
+    weights.add(d, 0, W, rc.batch, hd, gates, W);
   });
 }
 
