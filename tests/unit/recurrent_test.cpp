@@ -391,6 +391,50 @@ TEST(VectorMath, SigmoidTanhAndSwishMatchTheCLibrary) {
   }
 }
 
+TEST(VectorMath, ReluAndDepthwiseRowMatchTheirDefinitions) {
+  std::vector<float> v = {-2.f, 3.f, -0.f, 0.f, std::numeric_limits<float>::quiet_NaN(), 1e-40f};
+  for (int i = 0; i < 37; ++i) v.push_back(static_cast<float>((i * 7) % 11) - 5.f);
+  std::vector<float> r = v;
+  cpu::vec::relu(r.data(), static_cast<int64_t>(r.size()));
+  for (size_t i = 0; i < v.size(); ++i)
+    ASSERT_EQ(r[i], v[i] > 0 ? v[i] : 0.f) << "relu(" << v[i] << ")";
+  // Rows of 3..40 outputs, 1..7 taps, strides 1 and 2, dilations 1 and 2, padding 0..3: each
+  // output is the sum of its in-range taps, added in order, as a loop over outputs computes it.
+  for (int64_t width : {3, 17, 24, 40})
+    for (int64_t kw : {1, 5, 7})
+      for (int64_t stride : {1, 2})
+        for (int64_t dilation : {1, 2})
+          for (int64_t pad : {0, 3}) {
+            const int64_t in_width = width * stride;
+            std::vector<float> in(static_cast<std::size_t>(in_width)), taps(kw);
+            for (int64_t i = 0; i < in_width; ++i) in[i] = std::sin(0.7 * i);
+            for (int64_t k = 0; k < kw; ++k) taps[k] = std::cos(1.3 * k) * 0.5f;
+            std::vector<int64_t> first(kw), last(kw);
+            for (int64_t k = 0; k < kw; ++k) {
+              first[k] = width, last[k] = 0;
+              for (int64_t o = 0; o < width; ++o) {
+                const int64_t at = o * stride + k * dilation - pad;
+                if (at < 0 || at >= in_width) continue;
+                first[k] = std::min(first[k], o);
+                last[k] = o + 1;
+              }
+              if (last[k] < first[k]) last[k] = first[k];
+            }
+            std::vector<float> out(static_cast<std::size_t>(width), 0.25f);
+            cpu::vec::depthwise_row(in.data(), taps.data(), kw, stride, dilation, pad, first.data(),
+                                    last.data(), out.data());
+            for (int64_t o = 0; o < width; ++o) {
+              float want = 0.25f;
+              for (int64_t k = 0; k < kw; ++k) {
+                const int64_t at = o * stride + k * dilation - pad;
+                if (at >= 0 && at < in_width) want += taps[k] * in[at];
+              }
+              ASSERT_NEAR(out[o], want, 1e-6f) << "width " << width << " kw " << kw << " stride "
+                                               << stride << " dilation " << dilation << " o " << o;
+            }
+          }
+}
+
 TEST(VectorMath, StepProductMatchesATripleLoop) {
   for (int64_t m : {1, 3, 4, 7})
     for (int64_t n : {1, 31, 32, 70})

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "devices/cpu/ops/parallel_for.hpp"
+#include "devices/cpu/ops/vector_math.hpp"
 
 namespace sinter::cpu {
 
@@ -53,18 +54,7 @@ void depthwise_conv_plain(const ConvGeometry& g, const Shape& x_shape, const flo
         const int64_t iy = oy * sh - ph + ky * dh;
         if (iy < 0 || iy >= H) continue;
         const float* in = xp + iy * W;
-        for (int64_t kx = 0; kx < KW; ++kx) {
-          const float wv = wc[ky * KW + kx];
-          const float* tap = in + kx * dw - pw;
-          // row (the output) and tap (the input) never overlap.
-          if (sw == 1) {
-#pragma omp simd
-            for (int64_t ox = first[kx]; ox < last[kx]; ++ox) row[ox] += wv * tap[ox];
-          } else {
-#pragma omp simd
-            for (int64_t ox = first[kx]; ox < last[kx]; ++ox) row[ox] += wv * tap[ox * sw];
-          }
-        }
+        vec::depthwise_row(in, wc + ky * KW, KW, sw, dw, pw, first.data(), last.data(), row);
       }
     }
     apply_post_ops(steps, yp, OH * OW, residual ? residual + plane * OH * OW : nullptr);

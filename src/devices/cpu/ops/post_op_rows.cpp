@@ -48,7 +48,7 @@ void apply_post_ops(const std::vector<PostOpStep>& steps, float* v, int64_t n,
         for (int64_t i = 0; i < n; ++i) v[i] += residual[i];
         break;
       case K::relu:
-        for (int64_t i = 0; i < n; ++i) v[i] = v[i] > 0 ? v[i] : 0.f;
+        vec::relu(v, n);
         break;
       case K::leaky_relu:
         for (int64_t i = 0; i < n; ++i) v[i] = v[i] > 0 ? v[i] : a * v[i];

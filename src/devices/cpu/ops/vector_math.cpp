@@ -59,6 +59,7 @@ struct Kernels {
   decltype(&baseline::sigmoid) sigmoid;
   decltype(&baseline::tanh) tanh;
   decltype(&baseline::swish) swish;
+  decltype(&baseline::relu) relu;
   decltype(&baseline::scale_shift) scale_shift;
   decltype(&baseline::sum) sum;
   decltype(&baseline::mean_and_variance) mean_and_variance;
@@ -73,14 +74,16 @@ struct Kernels {
   decltype(&baseline::accumulate_product) accumulate_product;
   decltype(&baseline::accumulate_dot_products) accumulate_dot_products;
   decltype(&baseline::accumulate_dot_products_i16) accumulate_dot_products_i16;
+  decltype(&baseline::depthwise_row) depthwise_row;
 };
 
-#define SINTER_VEC_KERNELS(ns)                                                                  \
-  Kernels {                                                                                     \
-    Isa::ns, ns::sigmoid, ns::tanh, ns::swish, ns::scale_shift, ns::sum, ns::mean_and_variance, \
-        ns::softmax, ns::softmax_numerators, ns::add_rows, ns::add_squared_deviations,          \
-        ns::multiply_rows, ns::scale_shift_rows, ns::min_max, ns::quantize_u8,                  \
-        ns::accumulate_product, ns::accumulate_dot_products, ns::accumulate_dot_products_i16    \
+#define SINTER_VEC_KERNELS(ns)                                                            \
+  Kernels {                                                                               \
+    Isa::ns, ns::sigmoid, ns::tanh, ns::swish, ns::relu, ns::scale_shift, ns::sum,        \
+        ns::mean_and_variance, ns::softmax, ns::softmax_numerators, ns::add_rows,         \
+        ns::add_squared_deviations, ns::multiply_rows, ns::scale_shift_rows, ns::min_max, \
+        ns::quantize_u8, ns::accumulate_product, ns::accumulate_dot_products,             \
+        ns::accumulate_dot_products_i16, ns::depthwise_row                                \
   }
 
 const Kernels& kernels() {
@@ -117,6 +120,9 @@ void tanh(float* v, int64_t n) {
 }
 void swish(float* v, int64_t n, float alpha) {
   kernels().swish(v, n, alpha);
+}
+void relu(float* v, int64_t n) {
+  kernels().relu(v, n);
 }
 void scale_shift(const float* x, float mul, float add, float* y, int64_t n) {
   kernels().scale_shift(x, mul, add, y, n);
@@ -164,6 +170,11 @@ void accumulate_dot_products(int64_t m, int64_t n, int64_t k, const float* a, in
 void accumulate_dot_products_i16(int64_t m, int64_t n, int64_t k, const int16_t* a, int64_t lda,
                                  const int16_t* b, int64_t ldb, float* out, int64_t ldo) {
   kernels().accumulate_dot_products_i16(m, n, k, a, lda, b, ldb, out, ldo);
+}
+
+void depthwise_row(const float* in, const float* taps, int64_t kw, int64_t stride, int64_t dilation,
+                   int64_t pad, const int64_t* first, const int64_t* last, float* out) {
+  kernels().depthwise_row(in, taps, kw, stride, dilation, pad, first, last, out);
 }
 
 }  // namespace sinter::cpu::vec
