@@ -1596,6 +1596,71 @@ TEST(Passes, CpuConcatAndNearestUpsamplingKeepTheConvLayoutAndMatchTheFormula) {
   }
 }
 
+// YOLOv8's C2f block on a batch of two: a convolution split in two halves along the channels,
+// a convolution on the second half, and all three concatenated into a last convolution; one
+// half is also read by a node that takes only plain NCHW (Sigmoid, a graph output). The Split
+// works in the convolutions' layout (no reorder of the whole value to NCHW and back), the
+// Sigmoid reads a plain copy; values are the formula's.
+TEST(Passes, CpuSplitOverChannelsKeepsTheConvLayoutAndMatchesTheFormula) {
+  const int c = 32, half = c / 2, h = 3, wd = 5, batch = 2, plane = h * wd;
+  std::vector<float> xs(batch * c * plane), w1(c * c), w2(half * half), w3(half * 3 * half);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37f * i);
+  for (std::size_t i = 0; i < w1.size(); ++i) w1[i] = 0.2f * std::cos(0.13f * i);
+  for (std::size_t i = 0; i < w2.size(); ++i) w2[i] = 0.2f * std::sin(0.11f * i);
+  for (std::size_t i = 0; i < w3.size(); ++i) w3[i] = 0.1f * std::cos(0.07f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  add_f32_input(g, "x", {batch, c, h, wd});
+  g.constants["w1"] = f32({c, c, 1, 1}, w1);
+  g.constants["w2"] = f32({half, half, 1, 1}, w2);
+  g.constants["w3"] = f32({half, 3 * half, 1, 1}, w3);
+  Tensor sizes(ElementType::i64, {2});
+  sizes.data_as<int64_t>()[0] = sizes.data_as<int64_t>()[1] = half;
+  g.constants["sizes"] = sizes;
+  g.add_node("Conv", {"x", "w1"}, {"m"});
+  ir::Node& split = g.add_node("Split", {"m", "sizes"}, {"a", "b"});  // node 1
+  split.attributes["axis"].kind = ir::Attribute::Kind::i;
+  split.attributes["axis"].i = 1;
+  g.add_node("Conv", {"b", "w2"}, {"bb"});
+  ir::Node& cat = g.add_node("Concat", {"a", "b", "bb"}, {"cat"});
+  cat.attributes["axis"].kind = ir::Attribute::Kind::i;
+  cat.attributes["axis"].i = 1;
+  g.add_node("Conv", {"cat", "w3"}, {"y"});
+  g.add_node("Sigmoid", {"b"}, {"sb"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g.outputs.push_back({"sb", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  if (cpu::onednn::preferred_conv_layout() == cpu::onednn::kChannelsLast) {
+    EXPECT_EQ(kernel_free(exe->placement().node_implementation[1]),
+              "oneDNN reorders in the convolutions' channels-last layout");
+  }
+  std::map<std::string, Value> values = {{"x", f32({batch, c, h, wd}, xs)}};
+  exe->run(values);
+  const Tensor& y = values.at("y").tensor();
+  const Tensor& sb = values.at("sb").tensor();
+  ASSERT_EQ(y.shape(), (Shape{batch, half, h, wd}));
+  ASSERT_EQ(sb.shape(), (Shape{batch, half, h, wd}));
+  for (int n = 0; n < batch; ++n) {
+    const std::vector<double> xn(xs.begin() + n * c * plane, xs.begin() + (n + 1) * c * plane);
+    const auto m = conv1x1(xn, w1, c, plane);
+    const std::vector<double> b(m.begin() + half * plane, m.end());
+    const auto bb = conv1x1(b, w2, half, plane);
+    for (int o = 0; o < half; ++o)
+      for (int p = 0; p < plane; ++p) {
+        double want = 0;
+        for (int k = 0; k < half; ++k)
+          want += w3[o * 3 * half + k] * m[k * plane + p] +
+                  w3[o * 3 * half + half + k] * b[k * plane + p] +
+                  w3[o * 3 * half + 2 * half + k] * bb[k * plane + p];
+        ASSERT_NEAR(y.data_as<float>()[(n * half + o) * plane + p], want, 1e-5) << n << "," << o;
+        ASSERT_NEAR(sb.data_as<float>()[(n * half + o) * plane + p],
+                    1 / (1 + std::exp(-b[o * plane + p])), 1e-6)
+            << n << "," << o;
+      }
+  }
+}
+
 // Wide 3x3 stride-1 convolutions compute with Winograd's minimal filtering where this CPU has
 // oneDNN's AVX-512 kernels, and say so; strided ones, and any computing in bf16, stay direct.
 // Both give the convolution's sum (the direct loop here, in double).

@@ -162,9 +162,10 @@ std::string implementation_of(const ir::Node& n) {
   if (n.domain == kCpuDomain && (n.op_type == "GlobalAveragePool" || n.op_type == "ChannelScale" ||
                                  n.op_type == "ChannelShift" || n.op_type == "Resize"))
     return "C++ kernel on the convolutions' channels-last layout";
-  if (n.domain == kCpuDomain && n.op_type == "Concat") {
+  if (n.domain == kCpuDomain && (n.op_type == "Concat" || n.op_type == "Split")) {
     const ir::Attribute* layout = n.find("layout");
-    return "oneDNN concat in the convolutions' " +
+    return std::string(n.op_type == "Concat" ? "oneDNN concat" : "oneDNN reorders") +
+           " in the convolutions' " +
            std::string(layout && layout->s == onednn::kChannelsLast ? "channels-last"
                        : layout && layout->s == onednn::kBlocked16  ? "nChw16c"
                                                                     : "nChw8c") +

@@ -206,6 +206,20 @@ bool concat_over_channels(const ir::Node& n, const ir::ShapeInference& shapes) {
   return true;
 }
 
+// Split along the channel axis (1) of an f32 tensor of known shape into outputs of known shape
+// (YOLOv8's C2f blocks, CSP stages): each output a range of the input's channels.
+bool split_over_channels(const ir::Node& n, const ir::ShapeInference& shapes) {
+  if (!n.domain.empty() || n.op_type != "Split" || n.inputs.empty() || n.outputs.empty())
+    return false;
+  const auto* x = known_f32_dims(shapes, n.inputs[0]);
+  if (!x || x->size() < 3) return false;
+  const int64_t axis = n.attr_int("axis", 0);
+  if (axis != 1 && axis != 1 - static_cast<int64_t>(x->size())) return false;
+  for (const auto& out : n.outputs)
+    if (out.empty() || !known_f32_dims(shapes, out)) return false;
+  return true;
+}
+
 // perm = (0, 2, ..., rank-1, 1): the channels of [N, C, spatial...] moved last (to_last), or
 // (0, rank-1, 1, ..., rank-2): moved back. Either is no data movement for channels-last memory.
 bool moves_channels(const ir::Node& n, bool to_last) {
@@ -243,6 +257,8 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
       sources[i] = {0};
     } else if (concat_over_channels(n, shapes)) {
       for (std::size_t k = 0; k < n.inputs.size(); ++k) sources[i].push_back(k);
+    } else if (split_over_channels(n, shapes)) {
+      sources[i] = {0};
     } else if (channels_last) {
       if (takes_channels_last(n) || nearest_upsampling(n, shapes) || spatial_resize(n, shapes))
         sources[i] = {0};
@@ -277,16 +293,22 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
 
   // Candidates: outputs of FusedConv, of the nodes above and of images made from tokens that
   // could be stored so.
+  // A Split's outputs are candidates together: the node writes all of them in the layout or
+  // none (an output no node reads is still written).
   std::unordered_map<std::string, std::size_t> kept;  // value -> producer
+  auto candidate = [&](const std::string& v) {
+    const auto* dims = known_f32_dims(shapes, v);
+    return dims && dims->size() >= 3 && dims->size() <= 5 && (*dims)[1] % block == 0 &&
+           !passes::is_graph_output(g, v);
+  };
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
     if (!is_fused_conv(n) && sources[i].empty() && !from_tokens.count(i) && !from_last.count(i))
       continue;
-    const std::string& v = n.outputs[0];
-    const auto* dims = known_f32_dims(shapes, v);
-    if (!dims || dims->size() < 3 || dims->size() > 5 || (*dims)[1] % block != 0) continue;
-    if (passes::is_graph_output(g, v) || !readers.count(v)) continue;
-    kept.emplace(v, i);
+    const bool grouped = n.outputs.size() > 1;  // Split
+    if (grouped && !std::all_of(n.outputs.begin(), n.outputs.end(), candidate)) continue;
+    if (!grouped && (!candidate(n.outputs[0]) || !readers.count(n.outputs[0]))) continue;
+    for (const auto& v : n.outputs) kept.emplace(v, i);
   }
   // Whether reader r (node ri) reads v in the layout, given the values kept so far.
   auto reads_kept = [&](const ir::Node& r, std::size_t ri, const std::string& v) {
@@ -312,31 +334,43 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   // then writes plain), one no reader takes in the layout (writing it plain costs no more than
   // converting it for them), and one a subgraph reads (its reads cannot be redirected). A kept
   // value's other readers get a plain copy made once (LayoutToPlain).
+  // The outputs of one node (a Split's) are judged together.
+  auto readers_of = [&](const std::string& v) {
+    auto it = readers.find(v);
+    return it == readers.end() ? std::vector<std::size_t>{} : it->second;
+  };
   for (bool changed = true; changed;) {
     changed = false;
-    for (auto it = kept.begin(); it != kept.end();) {
-      const std::size_t p = it->second;
+    std::unordered_set<std::size_t> dropped;
+    for (const auto& [v, p] : kept) {
+      if (dropped.count(p)) continue;
       bool keep = true;
       for (std::size_t k : sources[p]) keep = keep && kept.count(g.nodes[p].inputs[k]);
       int taking = 0;
-      for (std::size_t r : readers.at(it->first)) {
-        if (reads_kept(g.nodes[r], r, it->first))
-          ++taking;
-        else if (!redirectable(g.nodes[r], it->first))
-          keep = false;
+      for (const auto& out : g.nodes[p].outputs) {
+        keep = keep && kept.count(out);
+        for (std::size_t r : readers_of(out)) {
+          if (reads_kept(g.nodes[r], r, out))
+            ++taking;
+          else if (!redirectable(g.nodes[r], out))
+            keep = false;
+        }
       }
-      if (keep && taking > 0) {
-        ++it;
-      } else {
+      if (!keep || taking == 0) dropped.insert(p);
+    }
+    for (auto it = kept.begin(); it != kept.end();) {
+      if (dropped.count(it->second)) {
         it = kept.erase(it);
         changed = true;
+      } else {
+        ++it;
       }
     }
   }
   // Plain copies for the readers that do not take a kept value: value -> its copy's name.
   std::unordered_map<std::string, std::string> plain_copy;
   for (const auto& [v, p] : kept) {
-    for (std::size_t r : readers.at(v)) {
+    for (std::size_t r : readers_of(v)) {
       if (reads_kept(g.nodes[r], r, v)) continue;
       if (!plain_copy.count(v)) plain_copy[v] = passes::fresh_constant_name(g, v + "_plain");
       for (auto& in : g.nodes[r].inputs)
@@ -399,6 +433,16 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
     } else if (is_onednn_pool(n, shapes) && kept.count(n.inputs[0])) {
       n.domain = kCpuDomain;  // same name, the internal op that pools in the kept layout
       set_layout(n, "layout");
+    } else if (split_over_channels(n, shapes) && kept.count(n.outputs[0])) {
+      // The internal op of the same name: each output's channels copied in the kept layout.
+      std::vector<int64_t> channels;
+      for (const auto& out : n.outputs) channels.push_back((*known_f32_dims(shapes, out))[1]);
+      n.domain = kCpuDomain;
+      n.inputs = {n.inputs[0]};
+      n.attributes.clear();
+      n.attributes["channels"].kind = ir::Attribute::Kind::ints;
+      n.attributes["channels"].ints = channels;
+      set_layout(n, "layout");
     } else if (concat_over_channels(n, shapes) && kept.count(n.outputs[0])) {
       n.domain = kCpuDomain;  // same name, the internal op that concatenates in the kept layout
       n.attributes.clear();
@@ -436,17 +480,20 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     if (removed[i]) continue;
     nodes.push_back(std::move(g.nodes[i]));
-    const ir::Node& made = nodes.back();
-    if (made.outputs.empty() || !plain_copy.count(made.outputs[0])) continue;
-    ir::Node copy{made.name + "_to_plain",
-                  "LayoutToPlain",
-                  kCpuDomain,
-                  {made.outputs[0]},
-                  {plain_copy.at(made.outputs[0])},
-                  {},
-                  {}};
-    set_layout(copy, "layout");
-    nodes.push_back(std::move(copy));
+    const std::vector<std::string> made = nodes.back().outputs;
+    const std::string made_name = nodes.back().name;
+    for (std::size_t k = 0; k < made.size(); ++k) {
+      if (!plain_copy.count(made[k])) continue;
+      ir::Node copy{made_name + "_to_plain" + (k ? std::to_string(k) : std::string()),
+                    "LayoutToPlain",
+                    kCpuDomain,
+                    {made[k]},
+                    {plain_copy.at(made[k])},
+                    {},
+                    {}};
+      set_layout(copy, "layout");
+      nodes.push_back(std::move(copy));
+    }
   }
   g.nodes = std::move(nodes);
   return static_cast<int>(kept.size());

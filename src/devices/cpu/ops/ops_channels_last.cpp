@@ -5,8 +5,8 @@
 // cubic and nearest in general). Logical shapes stay NCHW; only
 // the element order differs. Layout propagation makes these only for channels-last values (the
 // plain cases stay the ONNX ops), so that is the one layout they read. Two take any of the kept
-// layouts (attribute layout): Concat along the channels, and LayoutToPlain, the copy into NCHW
-// for readers that take only that.
+// layouts (attribute layout): Concat and Split along the channels, and LayoutToPlain, the copy into
+// NCHW for readers that take only that.
 #include <algorithm>
 #include <unordered_map>
 
@@ -183,6 +183,59 @@ void op_concat_in_conv_layout(OpContext& ctx) {
   ctx.set_output(0, out);
 }
 
+// Split along the channel axis of a value kept in the convolutions' layout (attribute layout,
+// any of the three) into outputs in that layout with the channel counts of attribute channels:
+// each output one oneDNN reorder from the input's channel range (a sub-memory of it). Made by
+// layout propagation where the input is kept and every output's channels fill whole blocks.
+void op_split_in_conv_layout(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  ctx.check(x.element_type() == ElementType::f32 && x.rank() >= 3 && x.rank() <= 5,
+            "expects an f32 image [N, C, spatial...], got {} {}", to_string(x.element_type()),
+            to_string(x.shape()));
+  const std::string layout = ctx.attr_s("layout", "");
+  const std::vector<int64_t> channels = ctx.attr_ints("channels");
+  ctx.check(channels.size() == ctx.output_count(), "has {} channel counts for {} outputs",
+            channels.size(), ctx.output_count());
+  int64_t total = 0;
+  for (int64_t c : channels) {
+    ctx.check(c >= 0, "channel counts must not be negative");
+    total += c;
+  }
+  ctx.check(total == x.shape()[1], "channel counts add up to {}, the input {} has {}", total,
+            to_string(x.shape()), x.shape()[1]);
+  const dnnl::memory::dims dims(x.shape().begin(), x.shape().end());
+  const dnnl::memory::desc whole = onednn::activation(dims, layout);
+  int64_t first = 0;
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    dnnl::memory::dims part_dims = dims, offsets(dims.size(), 0);
+    part_dims[1] = channels[i];
+    offsets[1] = first;
+    Tensor out = Tensor::uninitialized(ElementType::f32, Shape(part_dims.begin(), part_dims.end()));
+    if (channels[i] > 0 && out.element_count() > 0) {
+      const dnnl::memory::desc to = onednn::activation(part_dims, layout);
+      dnnl::memory::desc from;
+      std::shared_ptr<const dnnl::reorder> reorder;
+      try {
+        from = whole.submemory_desc(part_dims, offsets);
+        auto make = [&] {
+          return std::make_shared<const dnnl::reorder>(
+              dnnl::reorder::primitive_desc(onednn::engine(), from, onednn::engine(), to));
+        };
+        const std::string key = to_string(x.shape()) + "/" + std::to_string(i);
+        reorder = ctx.cache() ? ctx.cache()->get_or_make<dnnl::reorder>(key, make) : make();
+      } catch (const dnnl::error& e) {
+        ctx.fail(ErrorCategory::internal,
+                 "oneDNN cannot copy channels {}..{} of {} in layout '{}': {}", first,
+                 first + channels[i], to_string(x.shape()), layout, e.what());
+      }
+      onednn::execute(*reorder,
+                      {{DNNL_ARG_FROM, {from, x.data()}}, {DNNL_ARG_TO, {to, out.data()}}});
+    }
+    first += channels[i];
+    ctx.set_output(i, out);
+  }
+}
+
 // Nearest-neighbour upsampling by whole factors (attribute factors, one per spatial axis) of a
 // channels-last image: each output pixel is a copy of the C channels of input pixel
 // (y / fy, x / fx, ...). Made by layout propagation for PyTorch's F.interpolate(mode="nearest").
@@ -292,6 +345,7 @@ void op_resize_channels_last(OpContext& ctx) {
 void register_channels_last_ops(KernelRegistry& r) {
   r.add("Resize", op_resize_channels_last, kCpuDomain);
   r.add("Concat", op_concat_in_conv_layout, kCpuDomain);
+  r.add("Split", op_split_in_conv_layout, kCpuDomain);
   r.add("ChannelsLastTokens", op_channels_last_tokens, kCpuDomain);
   r.add("TokensAsChannelsLast", op_tokens_as_channels_last, kCpuDomain);
   r.add("GlobalAveragePool", op_global_average_pool, kCpuDomain);
