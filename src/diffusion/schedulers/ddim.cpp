@@ -1,0 +1,65 @@
+#include "diffusion/schedulers/ddim.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "diffusion/schedulers/noise_schedule.hpp"
+
+namespace sinter::diffusion {
+
+DdimScheduler::DdimScheduler(const SchedulerConfig& config)
+    : config_(config),
+      spacing_(config.timestep_spacing.value_or("leading")),
+      alphas_cumprod_(alphas_cumprod(config)),
+      final_alpha_cumprod_(config.set_alpha_to_one ? 1.0f : alphas_cumprod_.front()) {}
+
+void DdimScheduler::set_timesteps(int steps) {
+  timesteps_ = spaced_timesteps(config_, spacing_, steps);
+  if (spacing_ == "linspace")  // DDIM rounds them to whole timesteps
+    for (double& t : timesteps_) t = std::nearbyint(t);
+  steps_ = steps;
+}
+
+void DdimScheduler::step(const std::vector<float>& out, std::size_t i, std::vector<float>& x,
+                         NoiseSource*) {
+  if (i >= timesteps_.size()) throw std::out_of_range("step past the last timestep");
+  if (out.size() != x.size()) throw std::invalid_argument("model output and sample differ in size");
+  const auto t = static_cast<int64_t>(timesteps_[i]);
+  const int64_t prev = t - config_.num_train_timesteps / steps_;
+  const float a_t = alphas_cumprod_.at(static_cast<std::size_t>(t));
+  const float a_prev =
+      prev >= 0 ? alphas_cumprod_.at(static_cast<std::size_t>(prev)) : final_alpha_cumprod_;
+  const float b_t = 1.0f - a_t;
+  const float sqrt_a = std::sqrt(a_t), sqrt_b = std::sqrt(b_t);
+  const float sqrt_a_prev = std::sqrt(a_prev), direction = std::sqrt(1.0f - a_prev);
+  const float range = static_cast<float>(config_.clip_sample_range);
+  const std::string& kind = config_.prediction_type;
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    float x0, eps;
+    if (kind == "epsilon") {
+      x0 = (x[k] - sqrt_b * out[k]) / sqrt_a;
+      eps = out[k];
+    } else if (kind == "v_prediction") {
+      x0 = sqrt_a * x[k] - sqrt_b * out[k];
+      eps = sqrt_a * out[k] + sqrt_b * x[k];
+    } else if (kind == "sample") {
+      x0 = out[k];
+      eps = (x[k] - sqrt_a * x0) / sqrt_b;
+    } else {
+      throw std::invalid_argument("unknown prediction_type '" + kind +
+                                  "' (known: epsilon, v_prediction, sample)");
+    }
+    if (config_.clip_sample) x0 = std::clamp(x0, -range, range);
+    x[k] = sqrt_a_prev * x0 + direction * eps;
+  }
+}
+
+void DdimScheduler::add_noise(std::vector<float>& original, const std::vector<float>& noise,
+                              std::size_t step) const {
+  const float a = alphas_cumprod_.at(static_cast<std::size_t>(timesteps_.at(step)));
+  const float s = std::sqrt(a), n = std::sqrt(1.0f - a);
+  for (std::size_t i = 0; i < original.size(); ++i) original[i] = s * original[i] + n * noise.at(i);
+}
+
+}  // namespace sinter::diffusion

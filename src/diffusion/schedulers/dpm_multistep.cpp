@@ -1,0 +1,132 @@
+#include "diffusion/schedulers/dpm_multistep.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "diffusion/schedulers/noise_schedule.hpp"
+
+namespace sinter::diffusion {
+
+namespace {
+
+struct AlphaSigma {
+  float alpha, sigma, lambda;  // lambda = log(alpha / sigma), the half log-SNR
+};
+
+AlphaSigma alpha_sigma(float sigma) {
+  const float alpha = 1.0f / std::sqrt(sigma * sigma + 1.0f);
+  const float s = sigma * alpha;
+  return {alpha, s, std::log(alpha) - std::log(s)};
+}
+
+}  // namespace
+
+DpmSolverMultistepScheduler::DpmSolverMultistepScheduler(const SchedulerConfig& config)
+    : config_(config), spacing_(config.timestep_spacing.value_or("linspace")) {
+  if (config_.solver_order != 1 && config_.solver_order != 2)
+    throw std::invalid_argument("DPM++ multistep supports solver_order 1 or 2, got " +
+                                std::to_string(config_.solver_order));
+  train_sigmas_ = training_sigmas(alphas_cumprod(config_));
+  for (double s : train_sigmas_) log_train_sigmas_.push_back(std::log(s));
+}
+
+void DpmSolverMultistepScheduler::set_timesteps(int steps) {
+  const int n = config_.num_train_timesteps;
+  if (steps < 1 || steps > n)
+    throw std::invalid_argument("steps must be 1.." + std::to_string(n) + ", got " +
+                                std::to_string(steps));
+  // Its own spacings: steps + 1 points with the last (timestep 0) dropped.
+  timesteps_.clear();
+  if (spacing_ == "linspace") {
+    // numpy.linspace(0, n - 1, steps + 1): i * step, the last exactly n - 1.
+    const double step = (n - 1.0) / steps;
+    for (int i = steps; i >= 1; --i)
+      timesteps_.push_back(std::nearbyint(i == steps ? n - 1.0 : i * step));
+  } else if (spacing_ == "leading") {
+    const int ratio = n / (steps + 1);
+    for (int i = steps; i >= 1; --i) timesteps_.push_back(1.0 * i * ratio + config_.steps_offset);
+  } else {
+    timesteps_ = spaced_timesteps(config_, spacing_, steps);
+  }
+  std::vector<double> sigmas = sigmas_at(train_sigmas_, timesteps_);
+  if (config_.sigma_schedule == "karras" || config_.sigma_schedule == "exponential") {
+    sigmas = config_.sigma_schedule == "karras"
+                 ? karras_sigmas(sigmas.back(), sigmas.front(), steps)
+                 : exponential_sigmas(sigmas.back(), sigmas.front(), steps);
+    for (std::size_t i = 0; i < sigmas.size(); ++i)
+      timesteps_[i] = std::nearbyint(sigma_to_t(sigmas[i], log_train_sigmas_));
+  } else if (config_.sigma_schedule != "normal") {
+    throw std::invalid_argument(
+        "DPM++ 2M takes the schedules normal, karras and exponential, not '" +
+        config_.sigma_schedule + "'");
+  }
+  sigmas_.assign(sigmas.begin(), sigmas.end());
+  // The level the last step goes to: 0 (a fully denoised sample, as k-diffusion and A1111 end)
+  // or the smallest training sigma (diffusers' scheduler before final_sigmas_type existed).
+  if (config_.final_sigmas_type == "zero")
+    sigmas_.push_back(0.0f);
+  else if (config_.final_sigmas_type == "sigma_min")
+    sigmas_.push_back(static_cast<float>(train_sigmas_.front()));
+  else
+    throw std::invalid_argument("unknown final_sigmas_type '" + config_.final_sigmas_type +
+                                "' (known: zero, sigma_min)");
+  previous_.clear();
+  lower_order_steps_ = 0;
+}
+
+void DpmSolverMultistepScheduler::step(const std::vector<float>& out, std::size_t i,
+                                       std::vector<float>& x, NoiseSource*) {
+  if (i + 1 >= sigmas_.size()) throw std::out_of_range("step past the last timestep");
+  if (out.size() != x.size()) throw std::invalid_argument("model output and sample differ in size");
+  const AlphaSigma s0 = alpha_sigma(sigmas_[i]);
+  // The denoised prediction x0 of this step.
+  std::vector<float> x0(x.size());
+  const std::string& kind = config_.prediction_type;
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    if (kind == "epsilon")
+      x0[k] = (x[k] - s0.sigma * out[k]) / s0.alpha;
+    else if (kind == "v_prediction")
+      x0[k] = s0.alpha * x[k] - s0.sigma * out[k];
+    else if (kind == "sample")
+      x0[k] = out[k];
+    else
+      throw std::invalid_argument("unknown prediction_type '" + kind +
+                                  "' (known: epsilon, v_prediction, sample)");
+  }
+  // The step to sigma 0 is always of first order (its log-SNR is infinite); with
+  // lower_order_final, so is any last step of a short schedule.
+  const bool last = i + 1 == timesteps_.size();
+  const bool lower_final =
+      last && (sigmas_.back() == 0.0f || (config_.lower_order_final && timesteps_.size() < 15));
+  const bool first_order = config_.solver_order == 1 || lower_order_steps_ < 1 || lower_final;
+  const float sigma_next = sigmas_[i + 1];
+  if (sigma_next == 0.0f) {
+    x = x0;  // alpha = 1 and sigma = 0 at the end of the schedule
+  } else {
+    const AlphaSigma t = alpha_sigma(sigma_next);
+    const float h = t.lambda - s0.lambda;
+    const float ratio = t.sigma / s0.sigma, decay = t.alpha * (std::exp(-h) - 1.0f);
+    if (first_order) {
+      for (std::size_t k = 0; k < x.size(); ++k) x[k] = ratio * x[k] - decay * x0[k];
+    } else {
+      const AlphaSigma s1 = alpha_sigma(sigmas_[i - 1]);
+      const float r0 = (s0.lambda - s1.lambda) / h;
+      for (std::size_t k = 0; k < x.size(); ++k) {
+        const float d1 = (1.0f / r0) * (x0[k] - previous_[k]);
+        x[k] = ratio * x[k] - decay * x0[k] - 0.5f * decay * d1;
+      }
+    }
+  }
+  previous_ = std::move(x0);
+  if (lower_order_steps_ < config_.solver_order) ++lower_order_steps_;
+}
+
+void DpmSolverMultistepScheduler::add_noise(std::vector<float>& original,
+                                            const std::vector<float>& noise,
+                                            std::size_t step) const {
+  const AlphaSigma s = alpha_sigma(sigmas_.at(step));
+  for (std::size_t i = 0; i < original.size(); ++i)
+    original[i] = s.alpha * original[i] + s.sigma * noise.at(i);
+}
+
+}  // namespace sinter::diffusion

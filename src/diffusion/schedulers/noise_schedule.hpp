@@ -1,0 +1,36 @@
+// The training noise schedule and the ways samplers pick their steps from it, as diffusers
+// computes them: betas and cumulative alphas in float32 (torch), interpolation in float64
+// (numpy), timestep spacings, and the Karras / exponential / SGM-uniform sigma schedules.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "diffusion/schedulers/scheduler.hpp"
+
+namespace sinter::diffusion {
+
+// alphas_cumprod of the training schedule, computed in float32 as torch does.
+std::vector<float> alphas_cumprod(const SchedulerConfig& c);
+
+// The training timesteps for `steps` inference steps, from the most noisy (float; integral
+// for leading and trailing spacing, fractional for linspace).
+std::vector<double> spaced_timesteps(const SchedulerConfig& c, const std::string& spacing,
+                                     int steps);
+
+// sqrt((1 - a) / a) per training timestep (float32, then widened).
+std::vector<double> training_sigmas(const std::vector<float>& alphas_cumprod);
+
+// numpy.interp of the training sigmas at fractional timesteps.
+std::vector<double> sigmas_at(const std::vector<double>& train_sigmas,
+                              const std::vector<double>& timesteps);
+
+// The fractional training timestep whose log-sigma interpolates to log(sigma) (diffusers'
+// _sigma_to_t).
+double sigma_to_t(double sigma, const std::vector<double>& log_train_sigmas);
+
+// Karras et al. (rho = 7) and log-linear schedules between the ends of `sigmas`.
+std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int steps);
+std::vector<double> exponential_sigmas(double sigma_min, double sigma_max, int steps);
+
+}  // namespace sinter::diffusion

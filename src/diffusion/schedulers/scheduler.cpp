@@ -1,0 +1,57 @@
+#include "diffusion/schedulers/scheduler.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <functional>
+#include <stdexcept>
+
+#include "diffusion/schedulers/ddim.hpp"
+#include "diffusion/schedulers/dpm_multistep.hpp"
+#include "diffusion/schedulers/sigma_schedulers.hpp"
+
+namespace sinter::diffusion {
+
+namespace {
+
+struct Sampler {
+  const char* a1111_name;
+  const char* diffusers_class;
+  std::function<std::unique_ptr<Scheduler>(const SchedulerConfig&)> make;
+};
+
+const std::vector<Sampler>& samplers() {
+  static const std::vector<Sampler> all = {
+      {"Euler", "EulerDiscreteScheduler",
+       [](const SchedulerConfig& c) { return std::make_unique<EulerScheduler>(c); }},
+      {"Euler a", "EulerAncestralDiscreteScheduler",
+       [](const SchedulerConfig& c) { return std::make_unique<EulerAncestralScheduler>(c); }},
+      {"DDIM", "DDIMScheduler",
+       [](const SchedulerConfig& c) { return std::make_unique<DdimScheduler>(c); }},
+      {"DPM++ 2M", "DPMSolverMultistepScheduler",
+       [](const SchedulerConfig& c) { return std::make_unique<DpmSolverMultistepScheduler>(c); }},
+  };
+  return all;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+}  // namespace
+
+std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const SchedulerConfig& config) {
+  for (const Sampler& s : samplers())
+    if (lower(name) == lower(s.a1111_name) || name == s.diffusers_class) return s.make(config);
+  std::string known;
+  for (const std::string& k : known_samplers()) known += (known.empty() ? "" : ", ") + k;
+  throw std::invalid_argument("unknown sampler '" + name + "' (known: " + known + ")");
+}
+
+std::vector<std::string> known_samplers() {
+  std::vector<std::string> names;
+  for (const Sampler& s : samplers()) names.push_back(s.a1111_name);
+  return names;
+}
+
+}  // namespace sinter::diffusion

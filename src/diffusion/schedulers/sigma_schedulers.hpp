@@ -1,0 +1,51 @@
+// The samplers that work on the noise level sigma of k-diffusion's formulation (diffusers'
+// EulerDiscreteScheduler family): the sample at step i is x0 + sigma_i * noise, and the model
+// reads it scaled to unit variance.
+#pragma once
+
+#include "diffusion/schedulers/noise_schedule.hpp"
+#include "diffusion/schedulers/scheduler.hpp"
+
+namespace sinter::diffusion {
+
+class SigmaScheduler : public Scheduler {
+ public:
+  explicit SigmaScheduler(const SchedulerConfig& config);
+  void set_timesteps(int steps) override;
+  double init_noise_sigma() const override;
+  double input_scale(std::size_t step) const override;
+  void add_noise(std::vector<float>& original, const std::vector<float>& noise,
+                 std::size_t step) const override;
+  // sigma of each step, and 0 after the last (float32, as diffusers keeps them).
+  const std::vector<float>& sigmas() const { return sigmas_; }
+
+ protected:
+  // The denoised sample the model's output implies at noise level sigma.
+  float predicted_original(float model_output, float sample, float sigma) const;
+  void check_step(const std::vector<float>& model_output, std::size_t step,
+                  const std::vector<float>& sample) const;
+
+  SchedulerConfig config_;
+  std::string spacing_;
+  std::vector<double> train_sigmas_, log_train_sigmas_;
+  std::vector<float> sigmas_;
+};
+
+// diffusers' EulerDiscreteScheduler (A1111 "Euler"; no churn).
+class EulerScheduler final : public SigmaScheduler {
+ public:
+  using SigmaScheduler::SigmaScheduler;
+  void step(const std::vector<float>& model_output, std::size_t step, std::vector<float>& sample,
+            NoiseSource* noise) override;
+};
+
+// diffusers' EulerAncestralDiscreteScheduler (A1111 "Euler a"): a deterministic step down to
+// sigma_down, then fresh noise of size sigma_up.
+class EulerAncestralScheduler final : public SigmaScheduler {
+ public:
+  using SigmaScheduler::SigmaScheduler;
+  void step(const std::vector<float>& model_output, std::size_t step, std::vector<float>& sample,
+            NoiseSource* noise) override;
+};
+
+}  // namespace sinter::diffusion

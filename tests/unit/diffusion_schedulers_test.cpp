@@ -1,0 +1,200 @@
+// Every sampler against diffusers' own scheduler tests (tests/schedulers/test_scheduler_*.py):
+// their full loops over a deterministic dummy sample and a dummy model, and the sums and means
+// of |sample| they publish.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "diffusion/schedulers/scheduler.hpp"
+
+namespace {
+
+using sinter::diffusion::make_scheduler;
+using sinter::diffusion::NoiseSource;
+using sinter::diffusion::SchedulerConfig;
+using sinter::diffusion::TorchCpuNoise;
+
+// diffusers' dummy_sample_deter: arange(768) laid out as [C=3, H=8, W=8, B=4], divided by 768
+// and permuted to [B, C, H, W].
+std::vector<float> dummy_sample() {
+  std::vector<float> s(4 * 3 * 8 * 8);
+  for (int b = 0; b < 4; ++b)
+    for (int chw = 0; chw < 3 * 8 * 8; ++chw)
+      s[b * 192 + chw] = static_cast<float>(chw * 4 + b) / 768.0f;
+  return s;
+}
+
+// diffusers' dummy_model: sample * t / (t + 1), in float32.
+std::vector<float> dummy_model(const std::vector<float>& sample, double timestep) {
+  const auto t = static_cast<float>(timestep);
+  std::vector<float> out(sample.size());
+  for (std::size_t i = 0; i < sample.size(); ++i) out[i] = sample[i] * t / (t + 1.0f);
+  return out;
+}
+
+struct Totals {
+  double sum = 0, mean = 0;
+};
+
+Totals totals(const std::vector<float>& s) {
+  Totals t;
+  for (float v : s) t.sum += std::fabs(v);
+  t.mean = t.sum / static_cast<double>(s.size());
+  return t;
+}
+
+// The loop of the Euler-family tests: scale_model_input replaces the sample before the model
+// reads it and the step takes that scaled sample.
+Totals sigma_loop(const std::string& sampler, const SchedulerConfig& c, NoiseSource* noise) {
+  auto s = make_scheduler(sampler, c);
+  s->set_timesteps(10);
+  std::vector<float> sample = dummy_sample();
+  for (float& v : sample) v = static_cast<float>(v * s->init_noise_sigma());
+  for (std::size_t i = 0; i < s->timesteps().size(); ++i) {
+    const auto scale = static_cast<float>(s->input_scale(i));
+    for (float& v : sample) v *= scale;
+    s->step(dummy_model(sample, s->timesteps()[i]), i, sample, noise);
+  }
+  return totals(sample);
+}
+
+// The loop of the DDIM and DPM-Solver tests: no input scaling, no initial sigma.
+Totals plain_loop(const std::string& sampler, const SchedulerConfig& c) {
+  auto s = make_scheduler(sampler, c);
+  s->set_timesteps(10);
+  std::vector<float> sample = dummy_sample();
+  for (std::size_t i = 0; i < s->timesteps().size(); ++i)
+    s->step(dummy_model(sample, s->timesteps()[i]), i, sample, nullptr);
+  return totals(sample);
+}
+
+SchedulerConfig euler_config() {  // test_scheduler_euler.py's get_scheduler_config
+  SchedulerConfig c;
+  c.num_train_timesteps = 1100;
+  c.beta_start = 0.0001;
+  c.beta_end = 0.02;
+  c.beta_schedule = "linear";
+  return c;
+}
+
+SchedulerConfig linear_1000() {
+  SchedulerConfig c;
+  c.beta_start = 0.0001;
+  c.beta_end = 0.02;
+  c.beta_schedule = "linear";
+  return c;
+}
+
+}  // namespace
+
+TEST(DiffusionSchedulers, EulerMatchesDiffusersFullLoops) {
+  SchedulerConfig c = euler_config();
+  Totals t = sigma_loop("Euler", c, nullptr);
+  EXPECT_NEAR(t.sum, 10.0807, 1e-2);
+  EXPECT_NEAR(t.mean, 0.0131, 1e-3);
+  c.prediction_type = "v_prediction";
+  t = sigma_loop("Euler", c, nullptr);
+  EXPECT_NEAR(t.sum, 0.0002, 1e-2);
+  EXPECT_NEAR(t.mean, 2.2676e-06, 1e-3);
+  c = euler_config();
+  c.sigma_schedule = "karras";
+  t = sigma_loop("euler", c, nullptr);  // test_full_loop_device_karras_sigmas
+  EXPECT_NEAR(t.sum, 124.52299499511719, 1e-2);
+  EXPECT_NEAR(t.mean, 0.16213932633399963, 1e-3);
+}
+
+// The ancestral steps draw their noise from torch's CPU generator seeded with 0, as the test
+// does: this checks the sampler and TorchCpuNoise's large-tensor path together.
+TEST(DiffusionSchedulers, EulerAncestralMatchesDiffusersFullLoops) {
+  SchedulerConfig c = euler_config();
+  TorchCpuNoise noise(0);
+  Totals t = sigma_loop("Euler a", c, &noise);
+  EXPECT_NEAR(t.sum, 152.3192, 1e-2);
+  EXPECT_NEAR(t.mean, 0.1983, 1e-3);
+  c.prediction_type = "v_prediction";
+  TorchCpuNoise again(0);
+  t = sigma_loop("Euler a", c, &again);
+  EXPECT_NEAR(t.sum, 108.4439, 1e-2);
+  EXPECT_NEAR(t.mean, 0.1412, 1e-3);
+}
+
+TEST(DiffusionSchedulers, DdimMatchesDiffusersFullLoops) {
+  SchedulerConfig c = linear_1000();
+  c.clip_sample = true;
+  Totals t = plain_loop("DDIM", c);
+  EXPECT_NEAR(t.sum, 172.0067, 1e-2);
+  EXPECT_NEAR(t.mean, 0.223967, 1e-3);
+  SchedulerConfig v = c;
+  v.prediction_type = "v_prediction";
+  t = plain_loop("DDIM", v);
+  EXPECT_NEAR(t.sum, 52.5302, 1e-2);
+  EXPECT_NEAR(t.mean, 0.0684, 1e-3);
+  SchedulerConfig one = c;
+  one.beta_start = 0.01;
+  one.set_alpha_to_one = true;
+  t = plain_loop("DDIM", one);
+  EXPECT_NEAR(t.sum, 149.8295, 1e-2);
+  EXPECT_NEAR(t.mean, 0.1951, 1e-3);
+  one.set_alpha_to_one = false;
+  t = plain_loop("DDIM", one);
+  EXPECT_NEAR(t.sum, 149.0784, 1e-2);
+  EXPECT_NEAR(t.mean, 0.1941, 1e-3);
+}
+
+TEST(DiffusionSchedulers, DdimStepsOffsetGivesDiffusersTimesteps) {
+  SchedulerConfig c = linear_1000();
+  c.steps_offset = 1;
+  auto s = make_scheduler("DDIM", c);
+  s->set_timesteps(5);
+  EXPECT_EQ(s->timesteps(), (std::vector<double>{801, 601, 401, 201, 1}));
+}
+
+// diffusers' published figures for this loop end at the smallest training sigma with a
+// second-order step (the scheduler before final_sigmas_type="zero" existed); the default here
+// ends at sigma 0 as k-diffusion's and A1111's DPM++ 2M do, checked against the formula below.
+TEST(DiffusionSchedulers, DpmPlusPlus2MMatchesDiffusersFullLoops) {
+  SchedulerConfig c = linear_1000();
+  c.solver_order = 2;
+  c.lower_order_final = false;
+  c.final_sigmas_type = "sigma_min";
+  EXPECT_NEAR(plain_loop("DPM++ 2M", c).mean, 0.3301, 1e-3);
+  c.prediction_type = "v_prediction";
+  EXPECT_NEAR(plain_loop("DPMSolverMultistepScheduler", c).mean, 0.2251, 1e-3);
+}
+
+// Ending at sigma 0, the last step returns the model's denoised prediction itself:
+// x0 = (x - sigma_t * eps) / alpha_t with alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma *
+// alpha_t.
+TEST(DiffusionSchedulers, DpmPlusPlus2MEndsOnTheDenoisedPrediction) {
+  auto s = make_scheduler("DPM++ 2M", linear_1000());
+  s->set_timesteps(4);
+  std::vector<float> sample = dummy_sample();
+  for (std::size_t i = 0; i + 1 < s->timesteps().size(); ++i)
+    s->step(dummy_model(sample, s->timesteps()[i]), i, sample, nullptr);
+  const std::size_t last = s->timesteps().size() - 1;
+  const std::vector<float> eps = dummy_model(sample, s->timesteps()[last]);
+  // The last timestep's sigma, from the training schedule (linear betas, 1000 steps).
+  double alpha_cumprod = 1;
+  const auto t_last = static_cast<int>(s->timesteps()[last]);
+  for (int k = 0; k <= t_last; ++k) alpha_cumprod *= 1 - (0.0001 + (0.02 - 0.0001) * k / 999.0);
+  const double sigma = std::sqrt((1 - alpha_cumprod) / alpha_cumprod);
+  const double alpha_t = 1 / std::sqrt(sigma * sigma + 1), sigma_t = sigma * alpha_t;
+  std::vector<float> want(sample.size());
+  for (std::size_t k = 0; k < sample.size(); ++k)
+    want[k] = (sample[k] - sigma_t * eps[k]) / alpha_t;
+  s->step(eps, last, sample, nullptr);
+  for (std::size_t k = 0; k < sample.size(); ++k) ASSERT_NEAR(sample[k], want[k], 1e-4) << k;
+}
+
+TEST(DiffusionSchedulers, UnknownNamesListTheKnownOnes) {
+  try {
+    make_scheduler("Eular", SchedulerConfig{});
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("Euler a"), std::string::npos) << e.what();
+  }
+  SchedulerConfig c;
+  c.sigma_schedule = "cosine";
+  EXPECT_THROW(make_scheduler("Euler", c)->set_timesteps(10), std::invalid_argument);
+  EXPECT_THROW(make_scheduler("Euler", SchedulerConfig{})->set_timesteps(0), std::invalid_argument);
+}
