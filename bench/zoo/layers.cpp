@@ -109,4 +109,34 @@ std::string sequence_to_image(ModelBuilder& b, const std::string& x, int64_t cha
   return b.node("Reshape", {t, b.ints("image_shape", {0, channels, height, width})});
 }
 
+std::string sequence_to_image_like(ModelBuilder& b, const std::string& x,
+                                   const std::string& image) {
+  const std::string t = b.node("Transpose", {x}, {{"perm", std::vector<int64_t>{0, 2, 1}}});
+  return b.node("Reshape", {t, b.node("Shape", {image})});
+}
+
+namespace {
+
+std::string mlp(ModelBuilder& b, const std::string& x, const EncoderSpec& s) {
+  const std::string h = linear(b, x, s.dim, s.mlp);
+  return linear(b, s.quick_gelu ? quick_gelu(b, h) : gelu_erf(b, h), s.mlp, s.dim);
+}
+
+}  // namespace
+
+std::string encoder_layer(ModelBuilder& b, std::string x, const EncoderSpec& s,
+                          const std::string& mask) {
+  if (s.pre_norm) {
+    const std::string n1 = layer_norm(b, x, s.dim);
+    x = b.node("Add", {x, attention(b, n1, n1, s.dim, s.dim, s.heads, mask)});
+    return b.node("Add", {x, mlp(b, layer_norm(b, x, s.dim), s)});
+  }
+  x = layer_norm(b, b.node("Add", {x, attention(b, x, x, s.dim, s.dim, s.heads, mask)}), s.dim);
+  return layer_norm(b, b.node("Add", {x, mlp(b, x, s)}), s.dim);
+}
+
+std::string embed(ModelBuilder& b, const std::string& ids, int64_t rows, int64_t dim) {
+  return b.node("Gather", {b.weight("embedding", {rows, dim}, 1.0f), ids});
+}
+
 }  // namespace zoo

@@ -38,5 +38,19 @@ std::string attention(ModelBuilder& b, const std::string& query_in, const std::s
 std::string image_to_sequence(ModelBuilder& b, const std::string& x);
 std::string sequence_to_image(ModelBuilder& b, const std::string& x, int64_t channels,
                               int64_t height, int64_t width);
+// The same back to the shape of `image` (same channels), at whatever size it has.
+std::string sequence_to_image_like(ModelBuilder& b, const std::string& x, const std::string& image);
+
+// A transformer encoder layer (multi-head self-attention and an MLP) as BERT, ViT and CLIP
+// export it.
+struct EncoderSpec {
+  int64_t dim, heads, mlp;
+  bool pre_norm;    // ViT/CLIP normalise before each sub-layer, BERT after
+  bool quick_gelu;  // CLIP's x * sigmoid(1.702 x) instead of the exact GELU
+};
+std::string encoder_layer(ModelBuilder& b, std::string x, const EncoderSpec& s,
+                          const std::string& mask);
+// Rows of an embedding table, looked up the way exporters write it (Gather on axis 0).
+std::string embed(ModelBuilder& b, const std::string& ids, int64_t rows, int64_t dim);
 
 }  // namespace zoo

@@ -11,33 +11,6 @@ namespace {
 constexpr int kFloat = onnx::TensorProto::FLOAT;
 constexpr int kInt64 = onnx::TensorProto::INT64;
 
-struct EncoderSpec {
-  int64_t dim, heads, mlp;
-  bool pre_norm;    // ViT/CLIP normalise before each sub-layer, BERT after
-  bool quick_gelu;  // CLIP's x * sigmoid(1.702 x) instead of the exact GELU
-};
-
-std::string mlp(ModelBuilder& b, const std::string& x, const EncoderSpec& s) {
-  const std::string h = linear(b, x, s.dim, s.mlp);
-  return linear(b, s.quick_gelu ? quick_gelu(b, h) : gelu_erf(b, h), s.mlp, s.dim);
-}
-
-std::string encoder_layer(ModelBuilder& b, std::string x, const EncoderSpec& s,
-                          const std::string& mask) {
-  if (s.pre_norm) {
-    const std::string n1 = layer_norm(b, x, s.dim);
-    x = b.node("Add", {x, attention(b, n1, n1, s.dim, s.dim, s.heads, mask)});
-    return b.node("Add", {x, mlp(b, layer_norm(b, x, s.dim), s)});
-  }
-  x = layer_norm(b, b.node("Add", {x, attention(b, x, x, s.dim, s.dim, s.heads, mask)}), s.dim);
-  return layer_norm(b, b.node("Add", {x, mlp(b, x, s)}), s.dim);
-}
-
-// Rows of an embedding table, looked up the way exporters write it (Gather on axis 0).
-std::string embed(ModelBuilder& b, const std::string& ids, int64_t rows, int64_t dim) {
-  return b.node("Gather", {b.weight("embedding", {rows, dim}, 1.0f), ids});
-}
-
 }  // namespace
 
 void build_bert(const std::string& dir) {

@@ -42,6 +42,16 @@ const std::vector<ZooModel>& all_models() {
   return models;
 }
 
+const std::vector<ZooModel>& all_pipelines() {
+  static const std::vector<ZooModel> pipelines = {
+      {"sd-tiny",
+       "Stable Diffusion 1.x pipeline in the diffusers ONNX layout, a few channels wide: text "
+       "encoder, UNet, VAE decoder and encoder, BPE tokenizer, SD 1.5 scheduler config",
+       build_sd_tiny},
+  };
+  return pipelines;
+}
+
 sinter::Tensor random_floats(Random& rng, const sinter::Shape& shape, float lo, float hi) {
   sinter::Tensor t(sinter::ElementType::f32, shape);
   float* p = t.data_as<float>();

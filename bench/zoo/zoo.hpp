@@ -20,6 +20,8 @@ struct ZooModel {
 };
 
 const std::vector<ZooModel>& all_models();
+// Pipelines (folders of several models and configs, built only when named): the same shape.
+const std::vector<ZooModel>& all_pipelines();
 
 // Input helpers shared by the model files.
 sinter::Tensor random_floats(Random& rng, const sinter::Shape& shape, float lo, float hi);
@@ -43,5 +45,6 @@ void build_convnext(const std::string& dir);
 void build_yolo(const std::string& dir);
 void build_resnet_qdq(const std::string& dir);
 void build_cnn_qoperator(const std::string& dir);
+void build_sd_tiny(const std::string& dir);
 
 }  // namespace zoo
