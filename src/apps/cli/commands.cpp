@@ -286,6 +286,7 @@ void add_commands(CLI::App& app) {
   add_bench_command(app);
   add_convert_command(app);
   add_cache_commands(app);
+  add_generate_commands(app);
 }
 
 }  // namespace sinter_cli

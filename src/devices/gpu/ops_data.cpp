@@ -113,24 +113,29 @@ void tile(GpuOpContext& ctx) {
   ctx.cl.launch_flat(sized_kernel("tile", x.type).c_str(), y.count(), w, x.buf, y.buf, y.count());
 }
 
+// The kernel for indices of idx's type: int64, or int32 (suffix _i32).
+std::string indexed_kernel(GpuOpContext& ctx, const std::string& base, const GTensor& idx) {
+  if (idx.type == ElementType::i64) return base;
+  if (idx.type == ElementType::i32) return base + "_i32";
+  ctx.fail("indices of type {} are not implemented", to_string(idx.type));
+}
+
 void gather(GpuOpContext& ctx) {
   const GTensor &x = ctx.input(0), &idx = ctx.input(1);
-  if (idx.type != ElementType::i64)
-    ctx.fail("indices of type {} are not implemented", to_string(idx.type));
+  const std::string kernel = indexed_kernel(ctx, sized_kernel("gather", x.type), idx);
   GTensor& y = ctx.allocate_output(0);
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   int64_t axis = ctx.node.attr_int("axis", 0);
   if (axis < 0) axis += rank;
   int64_t inner = 1;
   for (int64_t d = axis + 1; d < rank; ++d) inner *= x.shape[d];
-  ctx.cl.launch_flat(sized_kernel("gather", x.type).c_str(), y.count(), x.buf, idx.buf, y.buf,
-                     idx.count(), x.shape[axis], inner, y.count());
+  ctx.cl.launch_flat(kernel.c_str(), y.count(), x.buf, idx.buf, y.buf, idx.count(), x.shape[axis],
+                     inner, y.count());
 }
 
 void gather_nd(GpuOpContext& ctx) {
   const GTensor &x = ctx.input(0), &idx = ctx.input(1);
-  if (idx.type != ElementType::i64)
-    ctx.fail("indices of type {} are not implemented", to_string(idx.type));
+  const std::string kernel = indexed_kernel(ctx, sized_kernel("gather_nd", x.type), idx);
   GTensor& y = ctx.allocate_output(0);
   const int64_t batch = ctx.node.attr_int("batch_dims", 0), depth = idx.shape.back();
   const Shape xs = row_major_strides(x.shape);
@@ -141,8 +146,8 @@ void gather_nd(GpuOpContext& ctx) {
   for (int64_t d = 0; d < batch; ++d) batches *= x.shape[d];
   const int64_t tuples = idx.count() / depth;
   const Walk w = make_walk(dims, strides);
-  ctx.cl.launch_flat(sized_kernel("gather_nd", x.type).c_str(), y.count(), w, x.buf, idx.buf, y.buf,
-                     depth, slice, batch > 0 ? xs[batch - 1] : 0, tuples / batches, y.count());
+  ctx.cl.launch_flat(kernel.c_str(), y.count(), w, x.buf, idx.buf, y.buf, depth, slice,
+                     batch > 0 ? xs[batch - 1] : 0, tuples / batches, y.count());
 }
 
 // Pad modes as kernels/data.cl numbers them; -1 for an unknown one.

@@ -133,13 +133,15 @@ GpuOp arg_reduce(bool is_min) {
             const int64_t axis = positive_axis(ctx.node.attr_int("axis", 0), x.shape.size());
             int64_t len = x.shape[axis], inner = 1;
             for (std::size_t d = axis + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
-            const char* kernel = x.type == ElementType::i64 ? "arg_reduce_i64" : "arg_reduce_f32";
+            const char* kernel = x.type == ElementType::i64   ? "arg_reduce_i64"
+                                 : x.type == ElementType::i32 ? "arg_reduce_i32"
+                                                              : "arg_reduce_f32";
             ctx.cl.launch_flat(kernel, y.count(), x.buf, y.buf, len, inner, is_min ? 1 : 0,
                                static_cast<int>(ctx.node.attr_int("select_last_index", 0)),
                                y.count());
           },
           "OpenCL arg_reduce",
-          {ElementType::f32, ElementType::f16, ElementType::i64}};
+          {ElementType::f32, ElementType::f16, ElementType::i64, ElementType::i32}};
 }
 
 }  // namespace

@@ -44,11 +44,11 @@ std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const Schedul
   for (const Sampler& s : samplers())
     if (lower(name) == lower(s.a1111_name) || name == s.diffusers_class) return s.make(config);
   std::string known;
-  for (const std::string& k : known_samplers()) known += (known.empty() ? "" : ", ") + k;
+  for (const std::string& k : known_sampler_names()) known += (known.empty() ? "" : ", ") + k;
   throw std::invalid_argument("unknown sampler '" + name + "' (known: " + known + ")");
 }
 
-std::vector<std::string> known_samplers() {
+std::vector<std::string> known_sampler_names() {
   std::vector<std::string> names;
   for (const Sampler& s : samplers()) names.push_back(s.a1111_name);
   return names;

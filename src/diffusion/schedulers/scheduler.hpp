@@ -66,6 +66,6 @@ class Scheduler {
 // A sampler by its A1111 name (case-insensitive: "Euler", "Euler a", "DDIM", "DPM++ 2M") or its
 // diffusers class name; throws std::invalid_argument listing the known names.
 std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const SchedulerConfig& config);
-std::vector<std::string> known_samplers();
+std::vector<std::string> known_sampler_names();
 
 }  // namespace sinter::diffusion

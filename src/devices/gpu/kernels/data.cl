@@ -81,9 +81,10 @@ TILE_KERNEL(tile_2, ushort)
 TILE_KERNEL(tile_4, uint)
 TILE_KERNEL(tile_8, ulong)
 
-// Gather along one axis: the data seen as [outer, axis_len, inner], indices flat (count).
-#define GATHER(NAME, T)                                                                  \
-  __kernel void NAME(__global const T* x, __global const long* indices, __global T* y,   \
+// Gather along one axis: the data seen as [outer, axis_len, inner], indices flat (count), of
+// type I (long, or int as exporters often write them).
+#define GATHER(NAME, T, I)                                                               \
+  __kernel void NAME(__global const T* x, __global const I* indices, __global T* y,      \
                      long count, long axis_len, long inner, long n) {                    \
     const long i = get_global_id(0);                                                     \
     if (i >= n) return;                                                                  \
@@ -92,17 +93,21 @@ TILE_KERNEL(tile_8, ulong)
     if (idx < 0) idx += axis_len;                                                        \
     y[i] = idx >= 0 && idx < axis_len ? x[(out * axis_len + idx) * inner + in] : (T)0;   \
   }
-GATHER(gather_1, uchar)
-GATHER(gather_2, ushort)
-GATHER(gather_4, uint)
-GATHER(gather_8, ulong)
+GATHER(gather_1, uchar, long)
+GATHER(gather_2, ushort, long)
+GATHER(gather_4, uint, long)
+GATHER(gather_8, ulong, long)
+GATHER(gather_1_i32, uchar, int)
+GATHER(gather_2_i32, ushort, int)
+GATHER(gather_4_i32, uint, int)
+GATHER(gather_8_i32, ulong, int)
 
 // GatherND (batch_dims = b): indices [..., depth]; each index tuple selects a slice of `slice`
 // elements. w.dims[0..depth) are the data dims addressed, w.stride0 their strides (in elements);
 // `batch_span` is how many data elements one batch entry spans, `per_batch` index tuples per
 // batch entry.
-#define GATHER_ND(NAME, T)                                                                  \
-  __kernel void NAME(Walk w, __global const T* x, __global const long* indices,             \
+#define GATHER_ND(NAME, T, I)                                                               \
+  __kernel void NAME(Walk w, __global const T* x, __global const I* indices,                \
                      __global T* y, long depth, long slice, long batch_span, long per_batch, \
                      long n) {                                                              \
     const long i = get_global_id(0);                                                        \
@@ -116,10 +121,14 @@ GATHER(gather_8, ulong)
     }                                                                                       \
     y[i] = x[off + within];                                                                 \
   }
-GATHER_ND(gather_nd_1, uchar)
-GATHER_ND(gather_nd_2, ushort)
-GATHER_ND(gather_nd_4, uint)
-GATHER_ND(gather_nd_8, ulong)
+GATHER_ND(gather_nd_1, uchar, long)
+GATHER_ND(gather_nd_2, ushort, long)
+GATHER_ND(gather_nd_4, uint, long)
+GATHER_ND(gather_nd_8, ulong, long)
+GATHER_ND(gather_nd_1_i32, uchar, int)
+GATHER_ND(gather_nd_2_i32, ushort, int)
+GATHER_ND(gather_nd_4_i32, uint, int)
+GATHER_ND(gather_nd_8_i32, ulong, int)
 
 // Trilu over the last two dims [rows, cols]: keep j - i >= k (upper) or j - i <= k (lower).
 __kernel void trilu_f32(__global const real_t* x, __global real_t* y, long rows, long cols, long k,

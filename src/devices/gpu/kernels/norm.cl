@@ -149,3 +149,4 @@ __kernel void reduce_f32(int op, Walk out, Walk red, __global const real_t* x, _
   }
 ARG_REDUCE(arg_reduce_f32, real_t, float, LOAD)
 ARG_REDUCE(arg_reduce_i64, long, long, PLAIN_LOAD)
+ARG_REDUCE(arg_reduce_i32, int, int, PLAIN_LOAD)

@@ -1,0 +1,117 @@
+// sinter's image generation: Stable Diffusion pipelines in the diffusers ONNX layout
+// (model_index.json, text_encoder/, unet/, vae_decoder/, vae_encoder/, tokenizer/,
+// scheduler/), run on sinter's devices with diffusers' numerics and A1111's conventions
+// (sampler names, prompt syntax, seeds, PNG infotext).
+//
+//   sinter::Core core;
+//   auto pipe = sinter::diffusion::Pipeline::load(core, "sd-tiny", {});
+//   sinter::diffusion::GenerationParams p;
+//   p.prompt = "a photo of a cat";
+//   auto result = pipe.generate(p);
+//   sinter::diffusion::write_png("cat.png", result.images[0], result.infotexts[0]);
+#pragma once
+
+#include <sinter/core.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sinter::diffusion {
+
+// 8-bit RGB, rows top to bottom.
+struct Image {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;  // width * height * 3
+};
+
+struct GenerationParams {
+  std::string prompt;
+  std::string negative_prompt;
+  std::string sampler = "Euler a";  // A1111's name, case-insensitive (known_samplers())
+  std::string schedule = "normal";  // normal, karras, exponential, sgm_uniform
+  int steps = 20;                   // 1..1000
+  double cfg_scale = 7.0;           // classifier-free guidance; 1 (or less) turns it off
+  int64_t seed = -1;                // -1: pick one (reported in the result)
+  int width = 512, height = 512;    // multiples of 8
+  int batch_size = 1;               // image i uses seed + i, as A1111 does
+  std::string rng = "nv";           // nv (torch on NVIDIA, A1111's default) or cpu (torch's CPU)
+  // Start from these latents [batch, 4, height / 8, width / 8] (times the sampler's initial
+  // sigma, as diffusers does) instead of seeded noise.
+  std::optional<std::vector<float>> latents;
+  bool decode = true;  // false: stop at the final latents (no VAE decode)
+};
+
+struct StageReport {
+  // "text encoder", "unet", "vae decoder"; or "compile unet for sample 2x4x64x64" for a
+  // compile this generation needed (runs 0): the first at a size, once per Pipeline.
+  std::string stage;
+  std::string device;  // the devices that ran it, e.g. "CPU"
+  double seconds = 0;
+  int runs = 0;  // inferences (the UNet: one per step)
+};
+
+struct GenerationResult {
+  std::vector<Image> images;           // empty when params.decode is false
+  std::vector<float> latents;          // the final latents, [batch, 4, h / 8, w / 8]
+  std::vector<int64_t> latent_shape;   // {batch, 4, h / 8, w / 8}
+  std::vector<int64_t> seeds;          // per image
+  std::vector<std::string> infotexts;  // A1111's "parameters" text per image
+  std::vector<StageReport> stages;
+  double seconds = 0;
+};
+
+struct StepProgress {
+  int step = 0, steps = 0;  // step finished (1-based) of steps
+  double elapsed_seconds = 0;
+};
+
+struct PipelineOptions {
+  std::string text_encoder_device = "CPU";
+  std::string unet_device = "CPU";
+  std::string vae_device = "CPU";
+};
+
+class Pipeline {
+ public:
+  // Reads the folder (configs, tokenizer, the sub-models' graphs). Throws sinter::Error naming
+  // the missing or malformed file.
+  static Pipeline load(const Core& core, const std::string& folder, const PipelineOptions& options);
+  ~Pipeline();
+  Pipeline(Pipeline&&) noexcept;
+  Pipeline& operator=(Pipeline&&) noexcept;
+
+  // Checks the parameters (one-line errors, nothing run), compiles the UNet and VAE for the
+  // size on first use, and generates. `on_step` is called after every sampler step; `cancel`
+  // set to true stops after the current step (sinter::Error "cancelled").
+  GenerationResult generate(const GenerationParams& params,
+                            const std::function<void(const StepProgress&)>& on_step = {},
+                            const std::atomic<bool>* cancel = nullptr);
+
+  // Throws sinter::Error (invalid_argument) for parameters generate() would refuse.
+  void validate(const GenerationParams& params) const;
+  // The A1111 token count of a prompt (its chunks of 75) and the ids of each chunk.
+  std::pair<int, std::vector<std::vector<int>>> tokenize(const std::string& prompt) const;
+  // The folder's name (A1111's "Model") and short hash (first 10 hex digits of the UNet
+  // file's SHA-256, as A1111 hashes a checkpoint).
+  const std::string& model_name() const;
+  const std::string& model_hash() const;
+
+ private:
+  struct Impl;
+  explicit Pipeline(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A1111's sampler names (those generate() accepts).
+std::vector<std::string> known_samplers();
+
+// Writes an 8-bit RGB PNG with a "parameters" text chunk (A1111's PNG Info reads it). Written
+// to a temporary file and renamed, so a failure leaves no half file.
+void write_png(const std::string& path, const Image& image, const std::string& parameters);
+
+}  // namespace sinter::diffusion

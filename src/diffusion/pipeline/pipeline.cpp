@@ -1,0 +1,415 @@
+// Pipeline: txt2img as diffusers' OnnxStableDiffusionPipeline runs it, with A1111's prompt
+// handling (emphasis, 75-token chunks) and seeds (image i uses seed + i; "nv" or "cpu" noise).
+#include <sinter/diffusion.hpp>
+#include <sinter/error.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "diffusion/image/infotext.hpp"
+#include "diffusion/pipeline/model_folder.hpp"
+#include "diffusion/rng/noise.hpp"
+#include "diffusion/schedulers/scheduler.hpp"
+#include "diffusion/tokenizer/clip_tokenizer.hpp"
+#include "diffusion/tokenizer/prompt_parser.hpp"
+
+namespace sinter::diffusion {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string join(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string s;
+  for (const auto& p : parts) s += (s.empty() ? "" : separator) + p;
+  return s;
+}
+
+const PortInfo& find_input(const Model& model, const std::string& name, const std::string& stage) {
+  for (const PortInfo& p : model.inputs())
+    if (p.name == name) return p;
+  std::vector<std::string> names;
+  for (const PortInfo& p : model.inputs()) names.push_back(p.name);
+  throw Error(ErrorCategory::invalid_model,
+              stage + " model has no input '" + name + "' (its inputs: " + join(names, ", ") + ")");
+}
+
+// Each image's noise from its own generator: image i of a batch draws from seed + i.
+class BatchNoise final : public NoiseSource {
+ public:
+  BatchNoise(const std::string& kind, const std::vector<int64_t>& seeds) {
+    for (int64_t s : seeds) sources_.push_back(make_noise_source(kind, static_cast<uint64_t>(s)));
+  }
+  std::vector<float> randn(std::size_t count) override {
+    const std::size_t per_image = count / sources_.size();
+    std::vector<float> out;
+    out.reserve(count);
+    for (auto& s : sources_) {
+      const std::vector<float> part = s->randn(per_image);
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::unique_ptr<NoiseSource>> sources_;
+};
+
+Tensor float_tensor(const Shape& shape, const std::vector<float>& values) {
+  Tensor t(ElementType::f32, shape);
+  std::copy(values.begin(), values.end(), t.data_as<float>());
+  return t;
+}
+
+std::vector<float> float_values(const Tensor& t, const std::string& what) {
+  if (t.element_type() != ElementType::f32)
+    throw Error(ErrorCategory::invalid_model,
+                what + " is " + to_string(t.element_type()) + ", expected f32");
+  return std::vector<float>(t.data_as<float>(), t.data_as<float>() + t.element_count());
+}
+
+}  // namespace
+
+struct Pipeline::Impl {
+  Core core;
+  ModelFolder folder;
+  PipelineOptions options;
+  ClipTokenizer tokenizer;
+  Model text_encoder, unet, vae_decoder;
+  std::map<std::string, CompiledModel> compiled;
+  std::string name, hash;
+
+  Impl(const Core& c, ModelFolder f, const PipelineOptions& o)
+      : core(c),
+        folder(std::move(f)),
+        options(o),
+        tokenizer(ClipTokenizer::load(folder.tokenizer)),
+        text_encoder(core.read_model(folder.text_encoder.string())),
+        unet(core.read_model(folder.unet.string())),
+        vae_decoder(core.read_model(folder.vae_decoder.string())) {
+    name = folder.root.filename().string();
+    if (name.empty()) name = folder.root.parent_path().filename().string();
+    hash = short_hash(folder.unet);
+    find_input(text_encoder, "input_ids", "text encoder");
+    find_input(unet, "sample", "UNet");
+    find_input(unet, "timestep", "UNet");
+    find_input(unet, "encoder_hidden_states", "UNet");
+  }
+
+  // Compiles made by the current generate(): stage, device and seconds, so the summary says
+  // when a size was compiled (once per size; the model cache keeps it for later processes).
+  std::vector<StageReport> compiles;
+
+  // One compile per stage and input shapes.
+  const CompiledModel& compiled_for(const std::string& stage, const Model& model,
+                                    const std::string& device,
+                                    const std::map<std::string, Shape>& shapes) {
+    std::string key = stage + "@" + device;
+    for (const auto& [n, s] : shapes) {
+      key += " " + n + "=";
+      for (int64_t d : s) key += std::to_string(d) + ",";
+    }
+    auto it = compiled.find(key);
+    if (it != compiled.end()) return it->second;
+    const auto start = Clock::now();
+    CompiledModel m = core.compile_model(model, device, shapes);
+    // Named by its image input where it has one.
+    auto first = shapes.find("sample");
+    if (first == shapes.end()) first = shapes.begin();
+    std::string size;
+    for (int64_t d : first->second) size += (size.empty() ? "" : "x") + std::to_string(d);
+    compiles.push_back({"compile " + stage + " for " + first->first + " " + size +
+                            (m.loaded_from_cache() ? " (from the cache)" : ""),
+                        join(m.execution_devices(), ","), seconds_since(start), 0});
+    return compiled.emplace(key, std::move(m)).first->second;
+  }
+
+  // The text encoder's output for a prompt: its chunks encoded one by one, A1111's emphasis
+  // applied (each token's vector times its weight, then rescaled to the chunk's original
+  // mean), concatenated along the tokens: [chunks * 77, dim].
+  std::vector<float> encode_prompt(const PromptChunks& chunks, int64_t& tokens, int64_t& dim,
+                                   StageReport& report) {
+    const PortInfo& ids_port = find_input(text_encoder, "input_ids", "text encoder");
+    const int64_t length = tokenizer.max_length();
+    const CompiledModel& m = compiled_for("text encoder", text_encoder, options.text_encoder_device,
+                                          {{"input_ids", {1, length}}});
+    InferRequest request = m.create_infer_request();
+    std::vector<float> out;
+    for (std::size_t c = 0; c < chunks.tokens.size(); ++c) {
+      Tensor ids(ids_port.element_type, {1, length});
+      for (int64_t k = 0; k < length; ++k) {
+        if (ids_port.element_type == ElementType::i64)
+          ids.data_as<int64_t>()[k] = chunks.tokens[c][k];
+        else if (ids_port.element_type == ElementType::i32)
+          ids.data_as<int32_t>()[k] = chunks.tokens[c][k];
+        else
+          throw Error(ErrorCategory::invalid_model,
+                      "text encoder input_ids is " + std::string(to_string(ids_port.element_type)) +
+                          ", expected i32 or i64");
+      }
+      const auto start = Clock::now();
+      request.set_input("input_ids", ids);
+      request.infer();
+      report.seconds += seconds_since(start);
+      ++report.runs;
+      report.device = join(request.executed_on(), ",");
+      const Tensor& hidden = request.get_output(m.outputs().at(0).name).tensor();
+      if (hidden.shape().size() != 3 || hidden.shape()[1] != length)
+        throw Error(ErrorCategory::invalid_model, "text encoder output " + m.outputs()[0].name +
+                                                      " is not [1, " + std::to_string(length) +
+                                                      ", dim]");
+      dim = hidden.shape()[2];
+      std::vector<float> z = float_values(hidden, "text encoder output");
+      double original = 0, weighted = 0;
+      for (float v : z) original += v;
+      for (int64_t t = 0; t < length; ++t)
+        for (int64_t d = 0; d < dim; ++d) z[t * dim + d] *= chunks.weights[c][t];
+      for (float v : z) weighted += v;
+      if (weighted != 0)
+        for (float& v : z) v = static_cast<float>(v * (original / weighted));
+      out.insert(out.end(), z.begin(), z.end());
+    }
+    tokens = static_cast<int64_t>(chunks.tokens.size()) * length;
+    return out;
+  }
+
+  void validate(const GenerationParams& p) const {
+    auto bad = [](const std::string& m) { throw Error(ErrorCategory::invalid_argument, m); };
+    if (p.width < 8 || p.height < 8 || p.width % 8 || p.height % 8)
+      bad("width and height must be positive multiples of 8, got " + std::to_string(p.width) + "x" +
+          std::to_string(p.height));
+    if (p.steps < 1 || p.steps > 1000) bad("steps must be 1..1000, got " + std::to_string(p.steps));
+    if (p.batch_size < 1 || p.batch_size > 64)
+      bad("batch size must be 1..64, got " + std::to_string(p.batch_size));
+    if (!std::isfinite(p.cfg_scale)) bad("CFG scale must be a number");
+    if (p.seed < -1 || p.seed > 0xFFFFFFFFLL) bad("seed must be -1 or 0..4294967295");
+    try {
+      make_noise_source(p.rng, 0);
+      SchedulerConfig c = folder.scheduler;
+      c.sigma_schedule = p.schedule;
+      make_scheduler(p.sampler, c)->set_timesteps(p.steps);
+    } catch (const std::invalid_argument& e) {
+      bad(e.what());
+    }
+    if (p.latents) {
+      const std::size_t want =
+          static_cast<std::size_t>(p.batch_size) * 4 * (p.height / 8) * (p.width / 8);
+      if (p.latents->size() != want)
+        bad("latents have " + std::to_string(p.latents->size()) + " values, expected " +
+            std::to_string(want) + " ([" + std::to_string(p.batch_size) + ", 4, " +
+            std::to_string(p.height / 8) + ", " + std::to_string(p.width / 8) + "])");
+    }
+  }
+};
+
+Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Pipeline::~Pipeline() = default;
+Pipeline::Pipeline(Pipeline&&) noexcept = default;
+Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
+
+Pipeline Pipeline::load(const Core& core, const std::string& folder,
+                        const PipelineOptions& options) {
+  ModelFolder f = ModelFolder::read(folder);
+  try {
+    return Pipeline(std::make_unique<Impl>(core, std::move(f), options));
+  } catch (const std::runtime_error& e) {
+    if (dynamic_cast<const Error*>(&e)) throw;
+    throw Error(ErrorCategory::invalid_model, e.what());  // the tokenizer's file errors
+  }
+}
+
+void Pipeline::validate(const GenerationParams& params) const {
+  impl_->validate(params);
+}
+
+const std::string& Pipeline::model_name() const {
+  return impl_->name;
+}
+const std::string& Pipeline::model_hash() const {
+  return impl_->hash;
+}
+
+std::pair<int, std::vector<std::vector<int>>> Pipeline::tokenize(const std::string& prompt) const {
+  const PromptChunks chunks = tokenize_prompt(impl_->tokenizer, prompt);
+  return {chunks.token_count, chunks.tokens};
+}
+
+GenerationResult Pipeline::generate(const GenerationParams& p,
+                                    const std::function<void(const StepProgress&)>& on_step,
+                                    const std::atomic<bool>* cancel) {
+  Impl& im = *impl_;
+  im.validate(p);
+  im.compiles.clear();
+  const auto start = Clock::now();
+  GenerationResult result;
+  const int64_t batch = p.batch_size, h = p.height / 8, w = p.width / 8;
+  int64_t seed = p.seed;
+  if (seed == -1) seed = static_cast<int64_t>(std::random_device{}() & 0xFFFFFFFFu);
+  for (int64_t i = 0; i < batch; ++i) result.seeds.push_back(seed + i);
+
+  // Prompts: the negative padded with empty-prompt chunks to as many chunks as the prompt (and
+  // the other way round), as A1111 pads its conditionings.
+  const bool guidance = p.cfg_scale > 1.0;
+  StageReport text{"text encoder", "", 0, 0};
+  PromptChunks cond_chunks = tokenize_prompt(im.tokenizer, p.prompt);
+  PromptChunks uncond_chunks = tokenize_prompt(im.tokenizer, p.negative_prompt);
+  const PromptChunks empty = tokenize_prompt(im.tokenizer, "");
+  while (guidance && uncond_chunks.tokens.size() < cond_chunks.tokens.size()) {
+    uncond_chunks.tokens.push_back(empty.tokens[0]);
+    uncond_chunks.weights.push_back(empty.weights[0]);
+  }
+  while (guidance && cond_chunks.tokens.size() < uncond_chunks.tokens.size()) {
+    cond_chunks.tokens.push_back(empty.tokens[0]);
+    cond_chunks.weights.push_back(empty.weights[0]);
+  }
+  int64_t tokens = 0, dim = 0;
+  const std::vector<float> cond = im.encode_prompt(cond_chunks, tokens, dim, text);
+  const std::vector<float> uncond =
+      guidance ? im.encode_prompt(uncond_chunks, tokens, dim, text) : std::vector<float>{};
+  result.stages.push_back(text);
+
+  // The UNet's batch: [uncond x batch, cond x batch] with guidance (diffusers' order).
+  const int64_t unet_batch = guidance ? 2 * batch : batch;
+  std::vector<float> context;
+  for (int half = guidance ? 0 : 1; half < 2; ++half)
+    for (int64_t i = 0; i < batch; ++i) {
+      const std::vector<float>& e = half == 0 ? uncond : cond;
+      context.insert(context.end(), e.begin(), e.end());
+    }
+
+  SchedulerConfig config = im.folder.scheduler;
+  config.sigma_schedule = p.schedule;
+  std::unique_ptr<Scheduler> scheduler = make_scheduler(p.sampler, config);
+  scheduler->set_timesteps(p.steps);
+
+  // Starting latents: given, or seeded noise per image; both times the initial sigma.
+  const std::size_t per_image = static_cast<std::size_t>(4 * h * w);
+  std::vector<float> latents;
+  if (p.latents) {
+    latents = *p.latents;
+  } else {
+    BatchNoise initial(p.rng, result.seeds);
+    latents = initial.randn(per_image * batch);
+  }
+  const auto init_sigma = static_cast<float>(scheduler->init_noise_sigma());
+  for (float& v : latents) v *= init_sigma;
+  // Step noise (ancestral samplers): A1111 keeps one generator per image, created from the
+  // seed like the one that drew the starting noise, so its first draw repeats that noise.
+  BatchNoise step_noise(p.rng, result.seeds);
+
+  const PortInfo& timestep_port = find_input(im.unet, "timestep", "UNet");
+  const Shape timestep_shape =
+      timestep_port.has_shape && timestep_port.shape.size() == 1 ? Shape{1} : Shape{};
+  const CompiledModel& unet =
+      im.compiled_for("unet", im.unet, im.options.unet_device,
+                      {{"sample", {unet_batch, 4, h, w}},
+                       {"timestep", timestep_shape},
+                       {"encoder_hidden_states", {unet_batch, tokens, dim}}});
+  InferRequest request = unet.create_infer_request();
+  request.set_input("encoder_hidden_states", float_tensor({unet_batch, tokens, dim}, context));
+  StageReport unet_report{"unet", "", 0, 0};
+  const std::size_t steps = scheduler->timesteps().size();
+  const auto sampling_start = Clock::now();
+  for (std::size_t i = 0; i < steps; ++i) {
+    if (cancel && cancel->load()) throw Error(ErrorCategory::invalid_argument, "cancelled");
+    const auto scale = static_cast<float>(scheduler->input_scale(i));
+    std::vector<float> input;
+    input.reserve(per_image * unet_batch);
+    for (int copy = 0; copy < (guidance ? 2 : 1); ++copy)
+      for (float v : latents) input.push_back(v * scale);
+    const double t = scheduler->timesteps()[i];
+    Tensor timestep(timestep_port.element_type, timestep_shape);
+    if (timestep_port.element_type == ElementType::i64)
+      timestep.data_as<int64_t>()[0] = static_cast<int64_t>(t);  // as numpy's astype(int64)
+    else if (timestep_port.element_type == ElementType::f32)
+      timestep.data_as<float>()[0] = static_cast<float>(t);
+    else
+      throw Error(ErrorCategory::invalid_model,
+                  "UNet timestep is " + std::string(to_string(timestep_port.element_type)) +
+                      ", expected f32 or i64");
+    const auto step_start = Clock::now();
+    request.set_input("sample", float_tensor({unet_batch, 4, h, w}, input));
+    request.set_input("timestep", timestep);
+    request.infer();
+    unet_report.seconds += seconds_since(step_start);
+    ++unet_report.runs;
+    unet_report.device = join(request.executed_on(), ",");
+    std::vector<float> noise_pred =
+        float_values(request.get_output(unet.outputs().at(0).name).tensor(), "UNet output");
+    if (guidance) {
+      const std::size_t half = noise_pred.size() / 2;
+      std::vector<float> guided(half);
+      const auto g = static_cast<float>(p.cfg_scale);
+      for (std::size_t k = 0; k < half; ++k)
+        guided[k] = noise_pred[k] + g * (noise_pred[half + k] - noise_pred[k]);
+      noise_pred = std::move(guided);
+    }
+    scheduler->step(noise_pred, i, latents, &step_noise);
+    if (on_step)
+      on_step({static_cast<int>(i + 1), static_cast<int>(steps), seconds_since(sampling_start)});
+  }
+  result.stages.push_back(unet_report);
+  result.latent_shape = {batch, 4, h, w};
+
+  if (p.decode) {
+    StageReport vae{"vae decoder", "", 0, 0};
+    const std::string input = im.vae_decoder.inputs().at(0).name;
+    const CompiledModel& decoder = im.compiled_for("vae decoder", im.vae_decoder,
+                                                   im.options.vae_device, {{input, {1, 4, h, w}}});
+    InferRequest decode = decoder.create_infer_request();
+    for (int64_t i = 0; i < batch; ++i) {
+      std::vector<float> z(latents.begin() + i * per_image, latents.begin() + (i + 1) * per_image);
+      for (float& v : z) v = static_cast<float>(v / im.folder.vae_scaling_factor);
+      const auto t0 = Clock::now();
+      decode.set_input(input, float_tensor({1, 4, h, w}, z));
+      decode.infer();
+      vae.seconds += seconds_since(t0);
+      ++vae.runs;
+      vae.device = join(decode.executed_on(), ",");
+      const Tensor& out = decode.get_output(decoder.outputs().at(0).name).tensor();
+      if (out.shape() != Shape{1, 3, p.height, p.width})
+        throw Error(ErrorCategory::invalid_model, "VAE decoder output is not [1, 3, " +
+                                                      std::to_string(p.height) + ", " +
+                                                      std::to_string(p.width) + "]");
+      const std::vector<float> pixels = float_values(out, "VAE decoder output");
+      Image image{p.width, p.height,
+                  std::vector<uint8_t>(static_cast<std::size_t>(p.width) * p.height * 3)};
+      const std::size_t plane = static_cast<std::size_t>(p.width) * p.height;
+      for (std::size_t px = 0; px < plane; ++px)
+        for (int c = 0; c < 3; ++c) {
+          // diffusers: (x / 2 + 0.5).clamp(0, 1), then (x * 255).round() as uint8.
+          const float v = std::clamp(pixels[c * plane + px] / 2 + 0.5f, 0.0f, 1.0f);
+          image.rgb[px * 3 + c] = static_cast<uint8_t>(std::nearbyint(v * 255.0f));
+        }
+      result.images.push_back(std::move(image));
+    }
+    result.stages.push_back(vae);
+  }
+  for (int64_t i = 0; i < batch; ++i) {
+    Infotext info{p.prompt, p.negative_prompt, p.sampler,       p.schedule, p.steps, p.width,
+                  p.height, p.cfg_scale,       result.seeds[i], im.hash,    im.name};
+    // The sampler as A1111 names it, whatever case it was given in.
+    for (const std::string& known : known_samplers())
+      if (std::equal(known.begin(), known.end(), p.sampler.begin(), p.sampler.end(),
+                     [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+        info.sampler = known;
+    result.infotexts.push_back(format_infotext(info));
+  }
+  result.stages.insert(result.stages.begin(), im.compiles.begin(), im.compiles.end());
+  result.latents = std::move(latents);
+  result.seconds = seconds_since(start);
+  return result;
+}
+
+std::vector<std::string> known_samplers() {
+  return sinter::diffusion::known_sampler_names();
+}
+
+}  // namespace sinter::diffusion
