@@ -116,6 +116,7 @@ void txt2img(GenerateArgs& a) {
     sinter::save_npy(t, written.back());
   }
   for (const auto& w : written) std::printf("%s\n", w.c_str());
+  std::fflush(stdout);  // the file names before the summary, also through a pipe
   if (a.quiet) return;
   for (const auto& s : r.stages) {
     if (s.runs == 0)  // a compile: the first run at this size
