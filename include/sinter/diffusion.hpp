@@ -44,6 +44,11 @@ struct GenerationParams {
   // sigma, as diffusers does) instead of seeded noise.
   std::optional<std::vector<float>> latents;
   bool decode = true;  // false: stop at the final latents (no VAE decode)
+  // img2img: start from this image (resized to width x height) encoded by the VAE encoder and
+  // noised to the level of step steps - int(steps * strength), as diffusers' img2img does;
+  // strength 0 returns the image's VAE round trip, 1 ignores it.
+  std::optional<Image> init_image;
+  double strength = 0.75;
 };
 
 struct StageReport {
@@ -109,6 +114,9 @@ class Pipeline {
 
 // A1111's sampler names (those generate() accepts).
 std::vector<std::string> known_samplers();
+
+// Reads a PNG (any colour type or depth) as 8-bit RGB. Throws sinter::Error naming the file.
+Image read_png(const std::string& path);
 
 // Writes an 8-bit RGB PNG with a "parameters" text chunk (A1111's PNG Info reads it). Written
 // to a temporary file and renamed, so a failure leaves no half file.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `sinter txt2img` and `sinter tokenize` on the sd-tiny pipeline as a user meets them: images and
+# `sinter txt2img`, `sinter img2img` and `sinter tokenize` on the sd-tiny pipeline as a user meets them: images and
 # latents written, the same seed giving the same bytes, A1111's infotext in the PNG, batches
 # numbered, every sampler and schedule, and bad input refused in one line before any work.
 #   txt2img_test.sh SINTER PIPELINE_DIR [DEVICE]
@@ -34,6 +34,21 @@ done
 expect rng-cpu 0 "" -- "${run[@]}" -p "a cat" --seed 7 --rng cpu -o "$tmp/r.png" -q
 expect tokenize 0 "chunk 1: [0-9]+ .*tokens: [0-9]+/75" -- "$sinter" tokenize "$pipe" "a (photo:1.2) of a cat"
 expect tokenize-long 0 "chunk 2: .*tokens: [0-9]+/150" -- "$sinter" tokenize "$pipe" "$(printf 'red cat, %.0s' {1..30})"
+
+# img2img: from a generated image; its size by default, resized with -W/-H; strength in the infotext.
+i2i=("$sinter" img2img "$pipe" -d "$device" --progress none --steps 6 --init-image "$tmp/a.png")
+expect img2img 0 "img2img: .*64x64.*vae encoder +on .*unet +on .*3 runs" -- "${i2i[@]}" -p "a dog" --seed 2 --strength 0.5 -o "$tmp/i.png"
+expect img2img-infotext 0 "Size: 64x64.*Denoising strength: 0.5" -- bash -c "tr '\\n' '|' < '$tmp/i.png' | grep -a -o 'Steps: [^|]*strength: [0-9.]*'"
+expect img2img-deterministic 0 "" -- bash -c "\"\$@\" -p 'a dog' --seed 2 --strength 0.5 -o '$tmp/j.png' -q && cmp '$tmp/i.png' '$tmp/j.png'" _ "${i2i[@]}"
+expect img2img-resized 0 "img2img: .*32x48" -- "${i2i[@]}" -p "a dog" --seed 2 -W 32 -H 48 -o "$tmp/k.png"
+expect img2img-strength-0-runs-no-unet 0 "vae encoder .*vae decoder" -- "${i2i[@]}" -p "a dog" --strength 0 -o "$tmp/z.png"
+expect img2img-bad-strength 1 "invalid_argument.*strength must be 0..1" -- "${i2i[@]}" -p x --strength 1.5 -o "$tmp/keep.png"
+printf 'not an image' > "$tmp/bad.png"
+expect img2img-not-png 1 "io_error.*bad.png is not a PNG" -- "$sinter" img2img "$pipe" --init-image "$tmp/bad.png" -p x -o "$tmp/keep.png"
+head -c 300 "$tmp/a.png" > "$tmp/cut.png"
+expect img2img-truncated 1 "io_error.*cut.png is corrupt or truncated" -- "$sinter" img2img "$pipe" --init-image "$tmp/cut.png" -p x -o "$tmp/keep.png"
+mkdir -p "$tmp/noenc" && cp -r "$pipe"/. "$tmp/noenc" && rm -r "$tmp/noenc/vae_encoder"
+expect img2img-no-encoder 1 "img2img needs a VAE encoder.*vae_encoder/model.onnx is missing" -- "$sinter" img2img "$tmp/noenc" --init-image "$tmp/a.png" -p x -o "$tmp/keep.png"
 
 : > "$tmp/keep.png"
 expect bad-size 1 "invalid_argument.*multiples of 8.*65x64" -- "${base[@]}" -p x -W 65 -H 64 -o "$tmp/keep.png"

@@ -141,5 +141,26 @@ for (let c = 0; c < 3; ++c)
     worst = Math.max(worst, d);
     mean += d / (3 * W * H);
   }
-console.log(`pipeline_vs_ort: ${W}x${H}, ${steps} Euler steps, CFG ${cfg}: max |sinter - ORT| ${worst}/255, mean ${mean.toFixed(4)}/255`);
-process.exit(worst <= 1 ? 0 : 1);
+console.log(`pipeline_vs_ort: txt2img ${W}x${H}, ${steps} Euler steps, CFG ${cfg}: max |sinter - ORT| ${worst}/255, mean ${mean.toFixed(4)}/255`);
+
+// img2img at strength 0 is the init image's VAE round trip: pixels to [-1, 1], the encoder's
+// mean (the first 4 of its 8 channels) times the scaling factor, divided again, decoded.
+const roundtrip = path.join(work, "roundtrip.png");
+execFileSync(sinter, ["img2img", dir, "--init-image", png, "--strength", "0", "-p", prompt,
+  "-o", roundtrip, "-q"], { stdio: "inherit" });
+const encoder = await session("vae_encoder");
+const init = read_png(png).px, plane = W * H;
+const pixels = new Float32Array(3 * plane);
+for (let p = 0; p < plane; ++p) for (let c = 0; c < 3; ++c) pixels[c * plane + p] = init[p * 3 + c] / 255 * 2 - 1;
+const params = (await encoder.run({ sample: new ort.Tensor("float32", pixels, [1, 3, H, W]) })).latent_parameters.data;
+const mean4 = params.slice(0, 4 * h * w);  // (x * 0.18215) / 0.18215
+const back = (await vae.run({ latent_sample: new ort.Tensor("float32", mean4, [1, 4, h, w]) })).sample.data;
+const rt = read_png(roundtrip).px;
+let worst_rt = 0;
+for (let c = 0; c < 3; ++c)
+  for (let p = 0; p < plane; ++p) {
+    const v = Math.min(1, Math.max(0, back[c * plane + p] / 2 + 0.5));
+    worst_rt = Math.max(worst_rt, Math.abs(Math.round(v * 255) - rt[p * 3 + c]));
+  }
+console.log(`pipeline_vs_ort: img2img strength 0 (VAE round trip): max |sinter - ORT| ${worst_rt}/255`);
+process.exit(worst <= 1 && worst_rt <= 1 ? 0 : 1);

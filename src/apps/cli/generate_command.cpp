@@ -2,6 +2,7 @@
 // `sinter tokenize` (A1111's token counter). Thin: flags in, sinter::diffusion out.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -21,6 +22,8 @@ std::atomic<bool> g_interrupted{false};
 
 struct GenerateArgs {
   std::string folder, output, latents_file, device, text_encoder_device, unet_device, vae_device;
+  std::string init_image;  // img2img
+  CLI::Option *width_option = nullptr, *height_option = nullptr;
   std::string output_type = "png", progress = "auto";
   bool quiet = false;
   sd::GenerationParams params;
@@ -62,7 +65,8 @@ void progress_line(const GenerateArgs& a, const sd::StepProgress& s) {
   if (s.step == s.steps) std::fprintf(stderr, "\n");
 }
 
-void txt2img(GenerateArgs& a) {
+void generate(GenerateArgs& a) {
+  const char* command = a.init_image.empty() ? "txt2img" : "img2img";
   if (a.output_type != "png" && a.output_type != "latent")
     throw sinter::Error(sinter::ErrorCategory::invalid_argument,
                         "--output-type must be png or latent, got '" + a.output_type + "'");
@@ -78,6 +82,12 @@ void txt2img(GenerateArgs& a) {
   sd::Pipeline pipe = sd::Pipeline::load(core, a.folder, options);
   sd::GenerationParams& p = a.params;
   p.decode = a.output_type == "png";
+  if (!a.init_image.empty()) {
+    p.init_image = sd::read_png(a.init_image);
+    // Without -W/-H: the init image's size, rounded down to multiples of 8.
+    if (a.width_option->count() == 0) p.width = std::max(8, p.init_image->width / 8 * 8);
+    if (a.height_option->count() == 0) p.height = std::max(8, p.init_image->height / 8 * 8);
+  }
   if (!a.latents_file.empty()) {
     const sinter::Tensor t = sinter::load_tensor(a.latents_file);
     if (t.element_type() != sinter::ElementType::f32)
@@ -88,7 +98,7 @@ void txt2img(GenerateArgs& a) {
   pipe.validate(p);  // one-line errors before anything runs
   std::signal(SIGINT, [](int) { g_interrupted = true; });
   if (!a.quiet)
-    std::fprintf(stderr, "txt2img: %s, %d steps of %s, %dx%d, batch %d, seed %s\n",
+    std::fprintf(stderr, "%s: %s, %d steps of %s, %dx%d, batch %d, seed %s\n", command,
                  pipe.model_name().c_str(), p.steps, p.sampler.c_str(), p.width, p.height,
                  p.batch_size, p.seed == -1 ? "random" : std::to_string(p.seed).c_str());
   sd::GenerationResult r;
@@ -97,7 +107,7 @@ void txt2img(GenerateArgs& a) {
         p, [&](const sd::StepProgress& s) { progress_line(a, s); }, &g_interrupted);
   } catch (const sinter::Error& e) {
     if (g_interrupted) {
-      std::fprintf(stderr, "\ntxt2img: interrupted; nothing written\n");
+      std::fprintf(stderr, "\n%s: interrupted; nothing written\n", command);
       std::exit(130);
     }
     throw;
@@ -146,54 +156,76 @@ void tokenize(const TokenizeArgs& a) {
   std::printf("tokens: %d/%zu\n", count, chunks.size() * 75);
 }
 
+// The options txt2img and img2img share.
+void add_generation_options(CLI::App* t, GenerateArgs& a) {
+  std::string samplers;
+  for (const auto& s : sd::known_samplers()) samplers += (samplers.empty() ? "" : ", ") + s;
+  t->add_option("folder", a.folder, "Pipeline folder (model_index.json, unet/, ...)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  t->add_option("-p,--prompt", a.params.prompt, "Prompt (A1111 syntax: (word:1.2), [word], BREAK)")
+      ->required();
+  t->add_option("-n,--negative-prompt", a.params.negative_prompt, "Negative prompt");
+  t->add_option("--sampler", a.params.sampler, "Sampler: " + samplers)->capture_default_str();
+  t->add_option("--schedule", a.params.schedule, "normal, karras, exponential or sgm_uniform")
+      ->capture_default_str();
+  t->add_option("--steps", a.params.steps, "Sampling steps (1..1000)")->capture_default_str();
+  t->add_option("--cfg-scale", a.params.cfg_scale, "Classifier-free guidance scale")
+      ->capture_default_str();
+  t->add_option("--seed", a.params.seed, "Seed (-1: random); image i of a batch uses seed + i")
+      ->capture_default_str();
+  a.width_option = t->add_option("-W,--width", a.params.width, "Width in pixels (multiple of 8)")
+                       ->capture_default_str();
+  a.height_option =
+      t->add_option("-H,--height", a.params.height, "Height in pixels (multiple of 8)")
+          ->capture_default_str();
+  t->add_option("--batch-size", a.params.batch_size, "Images per run")->capture_default_str();
+  t->add_option("--rng", a.params.rng,
+                "Noise: nv (torch on NVIDIA GPUs, as A1111) or cpu (torch's CPU generator)")
+      ->capture_default_str();
+  t->add_option("--output-type", a.output_type, "png, or latent (.npy of the final latents)")
+      ->capture_default_str();
+  t->add_option("-o,--output", a.output, "Output file; a batch numbers its files (out-1.png, ...)")
+      ->required();
+  t->add_option("-d,--device", a.device,
+                "Device for every stage (CPU, GPU.0, 0, HETERO:..., AUTO)");
+  t->add_option("--text-encoder-device", a.text_encoder_device, "Device of the text encoder");
+  t->add_option("--unet-device", a.unet_device, "Device of the UNet");
+  t->add_option("--vae-device", a.vae_device, "Device of the VAE");
+  t->add_option("--progress", a.progress,
+                "auto (a bar on a terminal, JSON lines otherwise), bar, json or none")
+      ->capture_default_str();
+  t->add_flag("-q,--quiet", a.quiet, "Print only the written file names");
+}
+
 }  // namespace
 
 void add_generate_commands(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
-  std::string samplers;
-  for (const auto& s : sd::known_samplers()) samplers += (samplers.empty() ? "" : ", ") + s;
   auto* t = app.add_subcommand(
       "txt2img",
       "Generate images from a prompt with a Stable Diffusion pipeline folder (diffusers ONNX "
       "layout)\nExample: sinter txt2img sd-tiny -p \"a photo of a cat\" --seed 1 -o cat.png");
-  t->add_option("folder", a->folder, "Pipeline folder (model_index.json, unet/, ...)")
-      ->required()
-      ->check(CLI::ExistingDirectory);
-  t->add_option("-p,--prompt", a->params.prompt, "Prompt (A1111 syntax: (word:1.2), [word], BREAK)")
-      ->required();
-  t->add_option("-n,--negative-prompt", a->params.negative_prompt, "Negative prompt");
-  t->add_option("--sampler", a->params.sampler, "Sampler: " + samplers)->capture_default_str();
-  t->add_option("--schedule", a->params.schedule, "normal, karras, exponential or sgm_uniform")
-      ->capture_default_str();
-  t->add_option("--steps", a->params.steps, "Sampling steps (1..1000)")->capture_default_str();
-  t->add_option("--cfg-scale", a->params.cfg_scale, "Classifier-free guidance scale")
-      ->capture_default_str();
-  t->add_option("--seed", a->params.seed, "Seed (-1: random); image i of a batch uses seed + i")
-      ->capture_default_str();
-  t->add_option("-W,--width", a->params.width, "Width in pixels (multiple of 8)")
-      ->capture_default_str();
-  t->add_option("-H,--height", a->params.height, "Height in pixels (multiple of 8)")
-      ->capture_default_str();
-  t->add_option("--batch-size", a->params.batch_size, "Images per run")->capture_default_str();
-  t->add_option("--rng", a->params.rng,
-                "Noise: nv (torch on NVIDIA GPUs, as A1111) or cpu (torch's CPU generator)")
-      ->capture_default_str();
+  add_generation_options(t, *a);
   t->add_option("--latents", a->latents_file, "Start from these latents (.npy [batch,4,H/8,W/8])")
       ->check(CLI::ExistingFile);
-  t->add_option("--output-type", a->output_type, "png, or latent (.npy of the final latents)")
+  t->callback([a] { generate(*a); });
+
+  auto b = std::make_shared<GenerateArgs>();
+  auto* i = app.add_subcommand(
+      "img2img",
+      "Generate images from an init image and a prompt (diffusers' img2img: the image encoded, "
+      "noised to the strength's step, then denoised)\nExample: sinter img2img sd-tiny "
+      "--init-image in.png --strength 0.6 -p \"an oil painting\" -o out.png");
+  add_generation_options(i, *b);
+  i->add_option("--init-image", b->init_image,
+                "Init image (PNG; resized to -W x -H, default its size)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  i->add_option("--strength", b->params.strength,
+                "Denoising strength 0..1: 0 returns the image's VAE round trip, 1 ignores it")
       ->capture_default_str();
-  t->add_option("-o,--output", a->output, "Output file; a batch numbers its files (out-1.png, ...)")
-      ->required();
-  t->add_option("-d,--device", a->device,
-                "Device for every stage (CPU, GPU.0, 0, HETERO:..., AUTO)");
-  t->add_option("--text-encoder-device", a->text_encoder_device, "Device of the text encoder");
-  t->add_option("--unet-device", a->unet_device, "Device of the UNet");
-  t->add_option("--vae-device", a->vae_device, "Device of the VAE");
-  t->add_option("--progress", a->progress,
-                "auto (a bar on a terminal, JSON lines otherwise), bar, json or none")
-      ->capture_default_str();
-  t->add_flag("-q,--quiet", a->quiet, "Print only the written file names");
-  t->callback([a] { txt2img(*a); });
+  i->callback([b] { generate(*b); });
 
   auto k = std::make_shared<TokenizeArgs>();
   auto* tok = app.add_subcommand(

@@ -41,6 +41,7 @@ std::string format_infotext(const Infotext& i) {
        ", Size: " + std::to_string(i.width) + "x" + std::to_string(i.height);
   if (!i.model_hash.empty()) s += ", Model hash: " + i.model_hash;
   if (!i.model.empty()) s += ", Model: " + i.model;
+  if (i.denoising_strength >= 0) s += ", Denoising strength: " + number(i.denoising_strength);
   return s;
 }
 

@@ -15,6 +15,7 @@ struct Infotext {
   double cfg_scale = 0;
   int64_t seed = 0;
   std::string model_hash, model;
+  double denoising_strength = -1;  // img2img only (A1111's "Denoising strength")
 };
 
 std::string format_infotext(const Infotext& info);

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "diffusion/image/infotext.hpp"
+#include "diffusion/image/resize.hpp"
 #include "diffusion/pipeline/model_folder.hpp"
 #include "diffusion/rng/noise.hpp"
 #include "diffusion/schedulers/scheduler.hpp"
@@ -83,6 +84,7 @@ struct Pipeline::Impl {
   PipelineOptions options;
   ClipTokenizer tokenizer;
   Model text_encoder, unet, vae_decoder;
+  std::optional<Model> vae_encoder;
   std::map<std::string, CompiledModel> compiled;
   std::string name, hash;
 
@@ -97,6 +99,7 @@ struct Pipeline::Impl {
     name = folder.root.filename().string();
     if (name.empty()) name = folder.root.parent_path().filename().string();
     hash = short_hash(folder.unet);
+    if (folder.has_vae_encoder) vae_encoder = core.read_model(folder.vae_encoder.string());
     find_input(text_encoder, "input_ids", "text encoder");
     find_input(unet, "sample", "UNet");
     find_input(unet, "timestep", "UNet");
@@ -180,6 +183,39 @@ struct Pipeline::Impl {
     return out;
   }
 
+  // An init image as the VAE encoder's latents times the scaling factor [4 * h * w]: pixels to
+  // [-1, 1] (diffusers' preprocessing), the latent distribution's mean where the encoder gives
+  // mean and log-variance (latent_parameters, 8 channels), its sample where it gives 4.
+  std::vector<float> encode_image(const Image& image, StageReport& report) {
+    const std::string input = vae_encoder->inputs().at(0).name;
+    const int64_t H = image.height, W = image.width;
+    const CompiledModel& m =
+        compiled_for("vae encoder", *vae_encoder, options.vae_device, {{input, {1, 3, H, W}}});
+    Tensor pixels(ElementType::f32, {1, 3, H, W});
+    float* px = pixels.data_as<float>();
+    const std::size_t plane = static_cast<std::size_t>(H * W);
+    for (std::size_t i = 0; i < plane; ++i)
+      for (int c = 0; c < 3; ++c) px[c * plane + i] = image.rgb[i * 3 + c] / 255.0f * 2.0f - 1.0f;
+    InferRequest request = m.create_infer_request();
+    const auto start = Clock::now();
+    request.set_input(input, pixels);
+    request.infer();
+    report.seconds += seconds_since(start);
+    ++report.runs;
+    report.device = join(request.executed_on(), ",");
+    const Tensor& out = request.get_output(m.outputs().at(0).name).tensor();
+    const int64_t h = H / 8, w = W / 8;
+    if (out.shape().size() != 4 || out.shape()[0] != 1 || out.shape()[2] != h ||
+        out.shape()[3] != w || (out.shape()[1] != 4 && out.shape()[1] != 8))
+      throw Error(ErrorCategory::invalid_model, "VAE encoder output " + m.outputs()[0].name +
+                                                    " is not [1, 4 or 8, " + std::to_string(h) +
+                                                    ", " + std::to_string(w) + "]");
+    std::vector<float> z = float_values(out, "VAE encoder output");
+    z.resize(static_cast<std::size_t>(4 * h * w));  // the mean: the first 4 channels
+    for (float& v : z) v = static_cast<float>(v * folder.vae_scaling_factor);
+    return z;
+  }
+
   void validate(const GenerationParams& p) const {
     auto bad = [](const std::string& m) { throw Error(ErrorCategory::invalid_argument, m); };
     if (p.width < 8 || p.height < 8 || p.width % 8 || p.height % 8)
@@ -197,6 +233,14 @@ struct Pipeline::Impl {
       make_scheduler(p.sampler, c)->set_timesteps(p.steps);
     } catch (const std::invalid_argument& e) {
       bad(e.what());
+    }
+    if (p.init_image) {
+      if (!vae_encoder)
+        bad("img2img needs a VAE encoder: " +
+            (folder.root / "vae_encoder" / "model.onnx").string() + " is missing");
+      if (!(p.strength >= 0 && p.strength <= 1))
+        bad("strength must be 0..1, got " + std::to_string(p.strength));
+      if (p.latents) bad("give either an init image or latents, not both");
     }
     if (p.latents) {
       const std::size_t want =
@@ -289,73 +333,95 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
   std::unique_ptr<Scheduler> scheduler = make_scheduler(p.sampler, config);
   scheduler->set_timesteps(p.steps);
 
-  // Starting latents: given, or seeded noise per image; both times the initial sigma.
+  // Starting latents: given, or seeded noise per image, both times the initial sigma; for
+  // img2img the init image's latents noised to the level of the first step run.
   const std::size_t per_image = static_cast<std::size_t>(4 * h * w);
   std::vector<float> latents;
-  if (p.latents) {
-    latents = *p.latents;
+  std::size_t first_step = 0;
+  if (p.init_image) {
+    StageReport encoder{"vae encoder", "", 0, 0};
+    const std::vector<float> z =
+        im.encode_image(resize_image(*p.init_image, p.width, p.height), encoder);
+    result.stages.push_back(encoder);
+    for (int64_t i = 0; i < batch; ++i) latents.insert(latents.end(), z.begin(), z.end());
+    const std::size_t total = scheduler->timesteps().size();
+    const auto run = std::min(static_cast<std::size_t>(p.steps * p.strength), total);
+    first_step = total - run;
+    if (run > 0) {
+      BatchNoise initial(p.rng, result.seeds);
+      scheduler->add_noise(latents, initial.randn(per_image * batch), first_step);
+    }
   } else {
-    BatchNoise initial(p.rng, result.seeds);
-    latents = initial.randn(per_image * batch);
+    if (p.latents) {
+      latents = *p.latents;
+    } else {
+      BatchNoise initial(p.rng, result.seeds);
+      latents = initial.randn(per_image * batch);
+    }
+    const auto init_sigma = static_cast<float>(scheduler->init_noise_sigma());
+    for (float& v : latents) v *= init_sigma;
   }
-  const auto init_sigma = static_cast<float>(scheduler->init_noise_sigma());
-  for (float& v : latents) v *= init_sigma;
   // Step noise (ancestral samplers): A1111 keeps one generator per image, created from the
   // seed like the one that drew the starting noise, so its first draw repeats that noise.
   BatchNoise step_noise(p.rng, result.seeds);
 
-  const PortInfo& timestep_port = find_input(im.unet, "timestep", "UNet");
-  const Shape timestep_shape =
-      timestep_port.has_shape && timestep_port.shape.size() == 1 ? Shape{1} : Shape{};
-  const CompiledModel& unet =
-      im.compiled_for("unet", im.unet, im.options.unet_device,
-                      {{"sample", {unet_batch, 4, h, w}},
-                       {"timestep", timestep_shape},
-                       {"encoder_hidden_states", {unet_batch, tokens, dim}}});
-  InferRequest request = unet.create_infer_request();
-  request.set_input("encoder_hidden_states", float_tensor({unet_batch, tokens, dim}, context));
-  StageReport unet_report{"unet", "", 0, 0};
+  // Denoising (none for img2img at strength 0: the image's VAE round trip).
   const std::size_t steps = scheduler->timesteps().size();
-  const auto sampling_start = Clock::now();
-  for (std::size_t i = 0; i < steps; ++i) {
-    if (cancel && cancel->load()) throw Error(ErrorCategory::invalid_argument, "cancelled");
-    const auto scale = static_cast<float>(scheduler->input_scale(i));
-    std::vector<float> input;
-    input.reserve(per_image * unet_batch);
-    for (int copy = 0; copy < (guidance ? 2 : 1); ++copy)
-      for (float v : latents) input.push_back(v * scale);
-    const double t = scheduler->timesteps()[i];
-    Tensor timestep(timestep_port.element_type, timestep_shape);
-    if (timestep_port.element_type == ElementType::i64)
-      timestep.data_as<int64_t>()[0] = static_cast<int64_t>(t);  // as numpy's astype(int64)
-    else if (timestep_port.element_type == ElementType::f32)
-      timestep.data_as<float>()[0] = static_cast<float>(t);
-    else
-      throw Error(ErrorCategory::invalid_model,
-                  "UNet timestep is " + std::string(to_string(timestep_port.element_type)) +
-                      ", expected f32 or i64");
-    const auto step_start = Clock::now();
-    request.set_input("sample", float_tensor({unet_batch, 4, h, w}, input));
-    request.set_input("timestep", timestep);
-    request.infer();
-    unet_report.seconds += seconds_since(step_start);
-    ++unet_report.runs;
-    unet_report.device = join(request.executed_on(), ",");
-    std::vector<float> noise_pred =
-        float_values(request.get_output(unet.outputs().at(0).name).tensor(), "UNet output");
-    if (guidance) {
-      const std::size_t half = noise_pred.size() / 2;
-      std::vector<float> guided(half);
-      const auto g = static_cast<float>(p.cfg_scale);
-      for (std::size_t k = 0; k < half; ++k)
-        guided[k] = noise_pred[k] + g * (noise_pred[half + k] - noise_pred[k]);
-      noise_pred = std::move(guided);
+  if (first_step < steps) {
+    const PortInfo& timestep_port = find_input(im.unet, "timestep", "UNet");
+    const Shape timestep_shape =
+        timestep_port.has_shape && timestep_port.shape.size() == 1 ? Shape{1} : Shape{};
+    const CompiledModel& unet =
+        im.compiled_for("unet", im.unet, im.options.unet_device,
+                        {{"sample", {unet_batch, 4, h, w}},
+                         {"timestep", timestep_shape},
+                         {"encoder_hidden_states", {unet_batch, tokens, dim}}});
+    InferRequest request = unet.create_infer_request();
+    request.set_input("encoder_hidden_states", float_tensor({unet_batch, tokens, dim}, context));
+    StageReport unet_report{"unet", "", 0, 0};
+    const auto sampling_start = Clock::now();
+    for (std::size_t i = first_step; i < steps; ++i) {
+      if (cancel && cancel->load()) throw Error(ErrorCategory::invalid_argument, "cancelled");
+      const auto scale = static_cast<float>(scheduler->input_scale(i));
+      std::vector<float> input;
+      input.reserve(per_image * unet_batch);
+      for (int copy = 0; copy < (guidance ? 2 : 1); ++copy)
+        for (float v : latents) input.push_back(v * scale);
+      const double t = scheduler->timesteps()[i];
+      Tensor timestep(timestep_port.element_type, timestep_shape);
+      if (timestep_port.element_type == ElementType::i64)
+        timestep.data_as<int64_t>()[0] = static_cast<int64_t>(t);  // as numpy's astype(int64)
+      else if (timestep_port.element_type == ElementType::f32)
+        timestep.data_as<float>()[0] = static_cast<float>(t);
+      else
+        throw Error(ErrorCategory::invalid_model,
+                    "UNet timestep is " + std::string(to_string(timestep_port.element_type)) +
+                        ", expected f32 or i64");
+      const auto step_start = Clock::now();
+      request.set_input("sample", float_tensor({unet_batch, 4, h, w}, input));
+      request.set_input("timestep", timestep);
+      request.infer();
+      unet_report.seconds += seconds_since(step_start);
+      ++unet_report.runs;
+      unet_report.device = join(request.executed_on(), ",");
+      std::vector<float> noise_pred =
+          float_values(request.get_output(unet.outputs().at(0).name).tensor(), "UNet output");
+      if (guidance) {
+        const std::size_t half = noise_pred.size() / 2;
+        std::vector<float> guided(half);
+        const auto g = static_cast<float>(p.cfg_scale);
+        for (std::size_t k = 0; k < half; ++k)
+          guided[k] = noise_pred[k] + g * (noise_pred[half + k] - noise_pred[k]);
+        noise_pred = std::move(guided);
+      }
+      scheduler->step(noise_pred, i, latents, &step_noise);
+      if (on_step)
+        on_step({static_cast<int>(i + 1 - first_step), static_cast<int>(steps - first_step),
+                 seconds_since(sampling_start)});
     }
-    scheduler->step(noise_pred, i, latents, &step_noise);
-    if (on_step)
-      on_step({static_cast<int>(i + 1), static_cast<int>(steps), seconds_since(sampling_start)});
+    result.stages.push_back(unet_report);
   }
-  result.stages.push_back(unet_report);
+
   result.latent_shape = {batch, 4, h, w};
 
   if (p.decode) {
@@ -395,6 +461,7 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
   for (int64_t i = 0; i < batch; ++i) {
     Infotext info{p.prompt, p.negative_prompt, p.sampler,       p.schedule, p.steps, p.width,
                   p.height, p.cfg_scale,       result.seeds[i], im.hash,    im.name};
+    if (p.init_image) info.denoising_strength = p.strength;
     // The sampler as A1111 names it, whatever case it was given in.
     for (const std::string& known : known_samplers())
       if (std::equal(known.begin(), known.end(), p.sampler.begin(), p.sampler.end(),
