@@ -81,6 +81,23 @@ struct PipelineOptions {
   std::string vae_device = "CPU";
 };
 
+// What a generation needs in memory, planned before anything is allocated: every sub-model's
+// weights stay loaded (they are compiled once and kept), the stages' intermediate values one
+// stage at a time (they run in turn), so the peak is all weights plus the largest stage.
+struct MemoryPlan {
+  struct Stage {
+    std::string name;
+    int64_t weight_bytes = 0;
+    int64_t activation_bytes = 0;  // intermediate values and inputs at this size and batch
+  };
+  std::vector<Stage> stages;
+  int64_t peak_bytes = 0;
+  int64_t limit_bytes = 0;  // the memory_limit setting, else the CPU's available memory
+  std::string limit_source;
+  // "text encoder 0.5 GiB + unet 3.3 GiB + ... = peak 6.2 GiB of 5.0 GiB available"
+  std::string describe() const;
+};
+
 class Pipeline {
  public:
   // Reads the folder (configs, tokenizer, the sub-models' graphs). Throws sinter::Error naming
@@ -99,10 +116,16 @@ class Pipeline {
 
   // Throws sinter::Error (invalid_argument) for parameters generate() would refuse.
   void validate(const GenerationParams& params) const;
+  // The memory a generation with these parameters needs (generate() refuses with
+  // out_of_memory, naming the numbers and a size that would fit, when it exceeds the limit).
+  MemoryPlan plan_memory(const GenerationParams& params) const;
   // The A1111 token count of a prompt (its chunks of 75) and the ids of each chunk.
   std::pair<int, std::vector<std::vector<int>>> tokenize(const std::string& prompt) const;
   // The folder's name (A1111's "Model") and short hash (first 10 hex digits of the UNet
   // file's SHA-256, as A1111 hashes a checkpoint).
+  // How each sub-model was read: "unet: converted from ONNX and cached (first use)" or
+  // "unet: mapped from the model cache" (or "read, model cache off").
+  const std::vector<std::string>& load_report() const;
   const std::string& model_name() const;
   const std::string& model_hash() const;
 

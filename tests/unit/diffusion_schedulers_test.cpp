@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "diffusion/schedulers/scheduler.hpp"
 
@@ -118,6 +119,41 @@ TEST(DiffusionSchedulers, EulerAncestralMatchesDiffusersFullLoops) {
   EXPECT_NEAR(t.mean, 0.1412, 1e-3);
 }
 
+TEST(DiffusionSchedulers, HeunMatchesDiffusersFullLoops) {
+  SchedulerConfig c = euler_config();
+  Totals t = sigma_loop("Heun", c, nullptr);
+  EXPECT_NEAR(t.sum, 0.1233, 1e-2);
+  EXPECT_NEAR(t.mean, 0.0002, 1e-3);
+  c.prediction_type = "v_prediction";
+  t = sigma_loop("Heun", c, nullptr);
+  EXPECT_NEAR(t.sum, 4.6934e-07, 1e-2);
+  c = euler_config();
+  c.sigma_schedule = "karras";
+  t = sigma_loop("HeunDiscreteScheduler", c, nullptr);
+  EXPECT_NEAR(t.sum, 0.00015, 1e-2);
+  // Two model calls per step but the last: 2 * 10 - 1 timesteps.
+  auto s = make_scheduler("Heun", euler_config());
+  s->set_timesteps(10);
+  EXPECT_EQ(s->timesteps().size(), 19u);
+  EXPECT_EQ(s->order(), 2);
+}
+
+TEST(DiffusionSchedulers, LmsMatchesDiffusersFullLoops) {
+  SchedulerConfig c = euler_config();
+  Totals t = sigma_loop("LMS", c, nullptr);
+  EXPECT_NEAR(t.sum, 1006.388, 1e-2);
+  EXPECT_NEAR(t.mean, 1.31, 1e-3);
+  c.prediction_type = "v_prediction";
+  t = sigma_loop("LMS", c, nullptr);
+  EXPECT_NEAR(t.sum, 0.0017, 1e-2);
+  EXPECT_NEAR(t.mean, 2.2676e-06, 1e-3);
+  c = euler_config();
+  c.sigma_schedule = "karras";
+  t = sigma_loop("lms", c, nullptr);
+  EXPECT_NEAR(t.sum, 3812.9927, 1e-2);
+  EXPECT_NEAR(t.mean, 4.9648, 1e-3);
+}
+
 TEST(DiffusionSchedulers, DdimMatchesDiffusersFullLoops) {
   SchedulerConfig c = linear_1000();
   c.clip_sample = true;
@@ -184,6 +220,55 @@ TEST(DiffusionSchedulers, DpmPlusPlus2MEndsOnTheDenoisedPrediction) {
     want[k] = (sample[k] - sigma_t * eps[k]) / alpha_t;
   s->step(eps, last, sample, nullptr);
   for (std::size_t k = 0; k < sample.size(); ++k) ASSERT_NEAR(sample[k], want[k], 1e-4) << k;
+}
+
+// test_scheduler_lcm.py: SD's scaled-linear betas, the plain loop, noise from torch's CPU
+// generator seeded with 0 between steps. The figures of the current test (197.7616 for 10
+// steps, tolerance 1e-3); earlier versions of the scheduler also noised the last step's
+// output and published 280.5618.
+TEST(DiffusionSchedulers, LcmMatchesDiffusersFullLoops) {
+  SchedulerConfig c;  // beta 0.00085..0.012 scaled_linear, 1000 steps, epsilon
+  for (const auto& [steps, sum, mean] :
+       {std::tuple{1, 18.7097, 0.0244}, std::tuple{10, 197.7616, 0.2575}}) {
+    auto s = make_scheduler("LCM", c);
+    s->set_timesteps(steps);
+    TorchCpuNoise noise(0);
+    std::vector<float> sample = dummy_sample();
+    for (std::size_t i = 0; i < s->timesteps().size(); ++i)
+      s->step(dummy_model(sample, s->timesteps()[i]), i, sample, &noise);
+    const Totals t = totals(sample);
+    EXPECT_NEAR(t.sum, sum, 1e-3) << steps << " steps";
+    EXPECT_NEAR(t.mean, mean, 1e-3) << steps << " steps";
+  }
+}
+
+// test_scheduler_unipc.py: bh2, order 2, ending at the smallest sigma as its config says.
+TEST(DiffusionSchedulers, UniPcMatchesDiffusersFullLoops) {
+  SchedulerConfig c = linear_1000();
+  c.final_sigmas_type = "sigma_min";
+  EXPECT_NEAR(plain_loop("UniPC", c).mean, 0.2464, 1e-3);
+  SchedulerConfig k = c;
+  k.sigma_schedule = "karras";
+  EXPECT_NEAR(plain_loop("UniPC", k).mean, 0.2925, 1e-3);
+  SchedulerConfig v = c;
+  v.prediction_type = "v_prediction";
+  EXPECT_NEAR(plain_loop("UniPC", v).mean, 0.1014, 1e-3);
+  v.sigma_schedule = "karras";
+  EXPECT_NEAR(plain_loop("UniPCMultistepScheduler", v).mean, 0.1966, 1e-3);
+  // test_full_loop_with_noise: the dummy sample noised (add_noise) with the reversed ramp to
+  // the level of step 8 of 10, then the two last steps.
+  auto s = make_scheduler("UniPC", c);
+  s->set_timesteps(10);
+  std::vector<float> sample = dummy_sample(), noise(sample.size());
+  for (int b = 0; b < 4; ++b)
+    for (int chw = 0; chw < 192; ++chw)
+      noise[b * 192 + chw] = static_cast<float>(767 - (chw * 4 + b)) / 768.0f;
+  s->add_noise(sample, noise, 8);
+  for (std::size_t i = 8; i < s->timesteps().size(); ++i)
+    s->step(dummy_model(sample, s->timesteps()[i]), i, sample, nullptr);
+  const Totals t = totals(sample);
+  EXPECT_NEAR(t.sum, 315.5757, 1e-2);
+  EXPECT_NEAR(t.mean, 0.4109, 1e-3);
 }
 
 TEST(DiffusionSchedulers, UnknownNamesListTheKnownOnes) {

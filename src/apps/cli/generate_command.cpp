@@ -96,11 +96,16 @@ void generate(GenerateArgs& a) {
     p.latents = std::vector<float>(t.data_as<float>(), t.data_as<float>() + t.element_count());
   }
   pipe.validate(p);  // one-line errors before anything runs
+  const sd::MemoryPlan plan = pipe.plan_memory(p);
   std::signal(SIGINT, [](int) { g_interrupted = true; });
   if (!a.quiet)
     std::fprintf(stderr, "%s: %s, %d steps of %s, %dx%d, batch %d, seed %s\n", command,
                  pipe.model_name().c_str(), p.steps, p.sampler.c_str(), p.width, p.height,
                  p.batch_size, p.seed == -1 ? "random" : std::to_string(p.seed).c_str());
+  if (!a.quiet) {
+    for (const std::string& line : pipe.load_report()) std::fprintf(stderr, "  %s\n", line.c_str());
+    std::fprintf(stderr, "  memory plan: %s\n", plan.describe().c_str());
+  }
   sd::GenerationResult r;
   try {
     r = pipe.generate(

@@ -63,6 +63,20 @@ class BatchNoise final : public NoiseSource {
   std::vector<std::unique_ptr<NoiseSource>> sources_;
 };
 
+// The guidance scale w as LCM UNets take it (diffusers' get_guidance_scale_embedding): w * 1000
+// through `width` sinusoids, sines then cosines, zero-padded to an odd width.
+std::vector<float> guidance_scale_embedding(double w, int64_t width) {
+  const int64_t half = width / 2;
+  std::vector<float> e(static_cast<std::size_t>(width), 0.0f);
+  const float step = half > 1 ? std::log(10000.0f) / static_cast<float>(half - 1) : 0.0f;
+  for (int64_t i = 0; i < half; ++i) {
+    const float angle = static_cast<float>(w * 1000.0) * std::exp(static_cast<float>(i) * -step);
+    e[i] = std::sin(angle);
+    e[half + i] = std::cos(angle);
+  }
+  return e;
+}
+
 Tensor float_tensor(const Shape& shape, const std::vector<float>& values) {
   Tensor t(ElementType::f32, shape);
   std::copy(values.begin(), values.end(), t.data_as<float>());
@@ -87,6 +101,7 @@ struct Pipeline::Impl {
   std::optional<Model> vae_encoder;
   std::map<std::string, CompiledModel> compiled;
   std::string name, hash;
+  std::vector<std::string> load_report;
 
   Impl(const Core& c, ModelFolder f, const PipelineOptions& o)
       : core(c),
@@ -100,6 +115,17 @@ struct Pipeline::Impl {
     if (name.empty()) name = folder.root.parent_path().filename().string();
     hash = short_hash(folder.unet);
     if (folder.has_vae_encoder) vae_encoder = core.read_model(folder.vae_encoder.string());
+    const bool cache = core.config().cache_enabled();
+    auto note = [&](const char* stage, const Model& m) {
+      load_report.push_back(std::string(stage) + ": " +
+                            (m.read_from_cache() ? "mapped from the model cache"
+                             : cache             ? "converted from ONNX and cached (first use)"
+                                                 : "read (model cache off)"));
+    };
+    note("text encoder", text_encoder);
+    note("unet", unet);
+    note("vae decoder", vae_decoder);
+    if (vae_encoder) note("vae encoder", *vae_encoder);
     find_input(text_encoder, "input_ids", "text encoder");
     find_input(unet, "sample", "UNet");
     find_input(unet, "timestep", "UNet");
@@ -216,6 +242,81 @@ struct Pipeline::Impl {
     return z;
   }
 
+  // The plan at these parameters: each stage's weights and its largest working set from the
+  // models' own memory planning at the shapes generate() compiles for.
+  MemoryPlan plan_memory(const GenerationParams& p) const {
+    const int64_t batch = p.batch_size, h = p.height / 8, w = p.width / 8;
+    const int64_t length = tokenizer.max_length();
+    bool lcm = false;
+    for (const PortInfo& port : unet.inputs()) lcm = lcm || port.name == "timestep_cond";
+    const int64_t unet_batch = p.cfg_scale > 1.0 && !lcm ? 2 * batch : batch;
+    const int64_t chunks =
+        std::max<int64_t>(1, static_cast<int64_t>(std::max(
+                                 tokenize_prompt(tokenizer, p.prompt).tokens.size(),
+                                 tokenize_prompt(tokenizer, p.negative_prompt).tokens.size())));
+    MemoryPlan plan;
+    auto add = [&](const std::string& name, const Model& m,
+                   const std::map<std::string, Shape>& shapes) {
+      const MemoryEstimate e = m.memory_estimate(shapes);
+      plan.stages.push_back(
+          {name, e.weight_bytes + e.packed_weight_bytes, e.input_bytes + e.activation_bytes});
+    };
+    add("text encoder", text_encoder, {{"input_ids", {1, length}}});
+    // The context width is the text encoder's hidden size; read it from the UNet's input.
+    int64_t dim = 768;
+    for (const PortInfo& port : unet.inputs())
+      if (port.name == "encoder_hidden_states" && port.shape.size() == 3 &&
+          port.shape[2].is_static())
+        dim = port.shape[2].value;
+    std::map<std::string, Shape> unet_shapes = {
+        {"sample", {unet_batch, 4, h, w}},
+        {"timestep", {1}},
+        {"encoder_hidden_states", {unet_batch, chunks * length, dim}}};
+    add("unet", unet, unet_shapes);
+    add("vae decoder", vae_decoder, {{vae_decoder.inputs().at(0).name, {1, 4, h, w}}});
+    if (p.init_image && vae_encoder)
+      add("vae encoder", *vae_encoder,
+          {{vae_encoder->inputs().at(0).name, {1, 3, p.height, p.width}}});
+    int64_t largest = 0;
+    for (const auto& s : plan.stages) {
+      plan.peak_bytes += s.weight_bytes;
+      largest = std::max(largest, s.activation_bytes);
+    }
+    plan.peak_bytes += largest;
+    const int64_t limit = core.config().memory_limit_bytes();
+    if (limit > 0) {
+      plan.limit_bytes = limit;
+      plan.limit_source =
+          "setting memory_limit from " + core.config().setting("memory_limit").source;
+    } else {
+      for (const DeviceInfo& d : core.available_devices())
+        if (d.name == "CPU") plan.limit_bytes = d.memory_available_bytes;
+      plan.limit_source = "available on this machine";
+    }
+    return plan;
+  }
+
+  // Refuses before anything is compiled when the plan exceeds the limit, naming the largest
+  // square size (a multiple of 64) that would fit.
+  void check_memory(const GenerationParams& p) const {
+    const MemoryPlan plan = plan_memory(p);
+    if (plan.limit_bytes <= 0 || plan.peak_bytes <= plan.limit_bytes) return;
+    std::string fits = "nothing smaller fits either";
+    for (int side = std::min(p.width, p.height) / 64 * 64; side >= 64; side -= 64) {
+      GenerationParams smaller = p;
+      smaller.width = smaller.height = side;
+      smaller.batch_size = 1;
+      if (plan_memory(smaller).peak_bytes <= plan.limit_bytes) {
+        fits = std::to_string(side) + "x" + std::to_string(side) + " with batch 1 fits";
+        break;
+      }
+    }
+    throw Error(ErrorCategory::out_of_memory,
+                std::to_string(p.width) + "x" + std::to_string(p.height) + ", batch " +
+                    std::to_string(p.batch_size) +
+                    " needs more memory than allowed: " + plan.describe() + "; " + fits);
+  }
+
   void validate(const GenerationParams& p) const {
     auto bad = [](const std::string& m) { throw Error(ErrorCategory::invalid_argument, m); };
     if (p.width < 8 || p.height < 8 || p.width % 8 || p.height % 8)
@@ -273,6 +374,14 @@ void Pipeline::validate(const GenerationParams& params) const {
   impl_->validate(params);
 }
 
+MemoryPlan Pipeline::plan_memory(const GenerationParams& params) const {
+  impl_->validate(params);
+  return impl_->plan_memory(params);
+}
+
+const std::vector<std::string>& Pipeline::load_report() const {
+  return impl_->load_report;
+}
 const std::string& Pipeline::model_name() const {
   return impl_->name;
 }
@@ -290,6 +399,7 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
                                     const std::atomic<bool>* cancel) {
   Impl& im = *impl_;
   im.validate(p);
+  im.check_memory(p);
   im.compiles.clear();
   const auto start = Clock::now();
   GenerationResult result;
@@ -300,7 +410,12 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
 
   // Prompts: the negative padded with empty-prompt chunks to as many chunks as the prompt (and
   // the other way round), as A1111 pads its conditionings.
-  const bool guidance = p.cfg_scale > 1.0;
+  // A guidance-distilled UNet (LCM) takes the guidance scale as an embedding (timestep_cond)
+  // and runs on the prompt alone; any other runs [negative, prompt] for CFG above 1.
+  const PortInfo* guidance_port = nullptr;
+  for (const PortInfo& port : im.unet.inputs())
+    if (port.name == "timestep_cond") guidance_port = &port;
+  const bool guidance = p.cfg_scale > 1.0 && !guidance_port;
   StageReport text{"text encoder", "", 0, 0};
   PromptChunks cond_chunks = tokenize_prompt(im.tokenizer, p.prompt);
   PromptChunks uncond_chunks = tokenize_prompt(im.tokenizer, p.negative_prompt);
@@ -344,9 +459,10 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
         im.encode_image(resize_image(*p.init_image, p.width, p.height), encoder);
     result.stages.push_back(encoder);
     for (int64_t i = 0; i < batch; ++i) latents.insert(latents.end(), z.begin(), z.end());
-    const std::size_t total = scheduler->timesteps().size();
-    const auto run = std::min(static_cast<std::size_t>(p.steps * p.strength), total);
-    first_step = total - run;
+    // diffusers: int(steps * strength) steps run, from timestep index (steps - run) * order.
+    const auto run =
+        std::min(static_cast<std::size_t>(p.steps * p.strength), static_cast<std::size_t>(p.steps));
+    first_step = (static_cast<std::size_t>(p.steps) - run) * scheduler->order();
     if (run > 0) {
       BatchNoise initial(p.rng, result.seeds);
       scheduler->add_noise(latents, initial.randn(per_image * batch), first_step);
@@ -371,13 +487,29 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
     const PortInfo& timestep_port = find_input(im.unet, "timestep", "UNet");
     const Shape timestep_shape =
         timestep_port.has_shape && timestep_port.shape.size() == 1 ? Shape{1} : Shape{};
+    std::map<std::string, Shape> unet_shapes = {
+        {"sample", {unet_batch, 4, h, w}},
+        {"timestep", timestep_shape},
+        {"encoder_hidden_states", {unet_batch, tokens, dim}}};
+    std::vector<float> guidance_embedding;
+    if (guidance_port) {
+      const int64_t width = guidance_port->has_shape && guidance_port->shape.size() == 2 &&
+                                    guidance_port->shape[1].is_static()
+                                ? guidance_port->shape[1].value
+                                : 256;
+      for (int64_t i = 0; i < batch; ++i) {
+        const std::vector<float> e = guidance_scale_embedding(p.cfg_scale - 1.0, width);
+        guidance_embedding.insert(guidance_embedding.end(), e.begin(), e.end());
+      }
+      unet_shapes["timestep_cond"] = {batch, width};
+    }
     const CompiledModel& unet =
-        im.compiled_for("unet", im.unet, im.options.unet_device,
-                        {{"sample", {unet_batch, 4, h, w}},
-                         {"timestep", timestep_shape},
-                         {"encoder_hidden_states", {unet_batch, tokens, dim}}});
+        im.compiled_for("unet", im.unet, im.options.unet_device, unet_shapes);
     InferRequest request = unet.create_infer_request();
     request.set_input("encoder_hidden_states", float_tensor({unet_batch, tokens, dim}, context));
+    if (guidance_port)
+      request.set_input("timestep_cond",
+                        float_tensor(unet_shapes["timestep_cond"], guidance_embedding));
     StageReport unet_report{"unet", "", 0, 0};
     const auto sampling_start = Clock::now();
     for (std::size_t i = first_step; i < steps; ++i) {

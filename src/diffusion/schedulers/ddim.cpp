@@ -15,6 +15,9 @@ DdimScheduler::DdimScheduler(const SchedulerConfig& config)
       final_alpha_cumprod_(config.set_alpha_to_one ? 1.0f : alphas_cumprod_.front()) {}
 
 void DdimScheduler::set_timesteps(int steps) {
+  if (config_.sigma_schedule != "normal")
+    throw std::invalid_argument("DDIM takes only the normal schedule, not '" +
+                                config_.sigma_schedule + "'");
   timesteps_ = spaced_timesteps(config_, spacing_, steps);
   if (spacing_ == "linspace")  // DDIM rounds them to whole timesteps
     for (double& t : timesteps_) t = std::nearbyint(t);

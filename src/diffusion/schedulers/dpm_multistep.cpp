@@ -31,45 +31,10 @@ DpmSolverMultistepScheduler::DpmSolverMultistepScheduler(const SchedulerConfig& 
 }
 
 void DpmSolverMultistepScheduler::set_timesteps(int steps) {
-  const int n = config_.num_train_timesteps;
-  if (steps < 1 || steps > n)
-    throw std::invalid_argument("steps must be 1.." + std::to_string(n) + ", got " +
-                                std::to_string(steps));
-  // Its own spacings: steps + 1 points with the last (timestep 0) dropped.
-  timesteps_.clear();
-  if (spacing_ == "linspace") {
-    // numpy.linspace(0, n - 1, steps + 1): i * step, the last exactly n - 1.
-    const double step = (n - 1.0) / steps;
-    for (int i = steps; i >= 1; --i)
-      timesteps_.push_back(std::nearbyint(i == steps ? n - 1.0 : i * step));
-  } else if (spacing_ == "leading") {
-    const int ratio = n / (steps + 1);
-    for (int i = steps; i >= 1; --i) timesteps_.push_back(1.0 * i * ratio + config_.steps_offset);
-  } else {
-    timesteps_ = spaced_timesteps(config_, spacing_, steps);
-  }
-  std::vector<double> sigmas = sigmas_at(train_sigmas_, timesteps_);
-  if (config_.sigma_schedule == "karras" || config_.sigma_schedule == "exponential") {
-    sigmas = config_.sigma_schedule == "karras"
-                 ? karras_sigmas(sigmas.back(), sigmas.front(), steps)
-                 : exponential_sigmas(sigmas.back(), sigmas.front(), steps);
-    for (std::size_t i = 0; i < sigmas.size(); ++i)
-      timesteps_[i] = std::nearbyint(sigma_to_t(sigmas[i], log_train_sigmas_));
-  } else if (config_.sigma_schedule != "normal") {
-    throw std::invalid_argument(
-        "DPM++ 2M takes the schedules normal, karras and exponential, not '" +
-        config_.sigma_schedule + "'");
-  }
-  sigmas_.assign(sigmas.begin(), sigmas.end());
-  // The level the last step goes to: 0 (a fully denoised sample, as k-diffusion and A1111 end)
-  // or the smallest training sigma (diffusers' scheduler before final_sigmas_type existed).
-  if (config_.final_sigmas_type == "zero")
-    sigmas_.push_back(0.0f);
-  else if (config_.final_sigmas_type == "sigma_min")
-    sigmas_.push_back(static_cast<float>(train_sigmas_.front()));
-  else
-    throw std::invalid_argument("unknown final_sigmas_type '" + config_.final_sigmas_type +
-                                "' (known: zero, sigma_min)");
+  const MultistepSchedule schedule = multistep_schedule(config_, spacing_, steps, train_sigmas_,
+                                                        log_train_sigmas_, "DPM++ 2M");
+  timesteps_ = schedule.timesteps;
+  sigmas_ = schedule.sigmas;
   previous_.clear();
   lower_order_steps_ = 0;
 }

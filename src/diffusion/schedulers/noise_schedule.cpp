@@ -118,6 +118,50 @@ double sigma_to_t(double sigma, const std::vector<double>& log_sigmas) {
   return (1 - w) * static_cast<double>(low) + w * static_cast<double>(low + 1);
 }
 
+MultistepSchedule multistep_schedule(const SchedulerConfig& c, const std::string& spacing,
+                                     int steps, const std::vector<double>& train,
+                                     const std::vector<double>& log_train, const std::string& who) {
+  const int n = c.num_train_timesteps;
+  if (steps < 1 || steps > n)
+    throw std::invalid_argument("steps must be 1.." + std::to_string(n) + ", got " +
+                                std::to_string(steps));
+  MultistepSchedule s;
+  if (spacing == "linspace") {
+    // numpy.linspace(0, n - 1, steps + 1): i * step, the last exactly n - 1.
+    const double step = (n - 1.0) / steps;
+    for (int i = steps; i >= 1; --i)
+      s.timesteps.push_back(std::nearbyint(i == steps ? n - 1.0 : i * step));
+  } else if (spacing == "leading") {
+    const int ratio = n / (steps + 1);
+    for (int i = steps; i >= 1; --i) s.timesteps.push_back(1.0 * i * ratio + c.steps_offset);
+  } else {
+    s.timesteps = spaced_timesteps(c, spacing, steps);
+  }
+  std::vector<double> sigmas = sigmas_at(train, s.timesteps);
+  double last = train.front();  // sigma_min: the smallest training sigma
+  if (c.sigma_schedule == "karras" || c.sigma_schedule == "exponential") {
+    sigmas = c.sigma_schedule == "karras" ? karras_sigmas(train.front(), train.back(), steps)
+                                          : exponential_sigmas(train.front(), train.back(), steps);
+    for (std::size_t i = 0; i < sigmas.size(); ++i)
+      s.timesteps[i] = std::nearbyint(sigma_to_t(sigmas[i], log_train));
+    last = sigmas.back();
+  } else if (c.sigma_schedule != "normal") {
+    throw std::invalid_argument(who + " takes the schedules normal, karras and exponential, not '" +
+                                c.sigma_schedule + "'");
+  }
+  s.sigmas.assign(sigmas.begin(), sigmas.end());
+  // The level the last step goes to: 0 (a fully denoised sample, as k-diffusion and A1111 end)
+  // or the smallest sigma (diffusers' final_sigmas_type sigma_min).
+  if (c.final_sigmas_type == "zero")
+    s.sigmas.push_back(0.0f);
+  else if (c.final_sigmas_type == "sigma_min")
+    s.sigmas.push_back(static_cast<float>(last));
+  else
+    throw std::invalid_argument("unknown final_sigmas_type '" + c.final_sigmas_type +
+                                "' (known: zero, sigma_min)");
+  return s;
+}
+
 std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int steps) {
   constexpr double rho = 7.0;
   const double min_inv = std::pow(sigma_min, 1 / rho), max_inv = std::pow(sigma_max, 1 / rho);

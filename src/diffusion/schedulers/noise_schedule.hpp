@@ -29,6 +29,19 @@ std::vector<double> sigmas_at(const std::vector<double>& train_sigmas,
 // _sigma_to_t).
 double sigma_to_t(double sigma, const std::vector<double>& log_train_sigmas);
 
+// The schedule of the multistep solvers (DPM-Solver++, UniPC): integer timesteps, steps + 1
+// points with timestep 0 dropped for linspace and leading spacing; Karras and exponential
+// sigmas span the whole training range; the last sigma 0 (final_sigmas_type zero) or the
+// smallest (sigma_min). `who` names the sampler in errors.
+struct MultistepSchedule {
+  std::vector<double> timesteps;
+  std::vector<float> sigmas;  // one more than timesteps
+};
+MultistepSchedule multistep_schedule(const SchedulerConfig& c, const std::string& spacing,
+                                     int steps, const std::vector<double>& train_sigmas,
+                                     const std::vector<double>& log_train_sigmas,
+                                     const std::string& who);
+
 // Karras et al. (rho = 7) and log-linear schedules between the ends of `sigmas`.
 std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int steps);
 std::vector<double> exponential_sigmas(double sigma_min, double sigma_max, int steps);

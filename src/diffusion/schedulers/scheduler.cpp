@@ -7,6 +7,8 @@
 
 #include "diffusion/schedulers/ddim.hpp"
 #include "diffusion/schedulers/dpm_multistep.hpp"
+#include "diffusion/schedulers/lcm.hpp"
+#include "diffusion/schedulers/unipc.hpp"
 #include "diffusion/schedulers/sigma_schedulers.hpp"
 
 namespace sinter::diffusion {
@@ -25,8 +27,16 @@ const std::vector<Sampler>& samplers() {
        [](const SchedulerConfig& c) { return std::make_unique<EulerScheduler>(c); }},
       {"Euler a", "EulerAncestralDiscreteScheduler",
        [](const SchedulerConfig& c) { return std::make_unique<EulerAncestralScheduler>(c); }},
+      {"Heun", "HeunDiscreteScheduler",
+       [](const SchedulerConfig& c) { return std::make_unique<HeunScheduler>(c); }},
+      {"LMS", "LMSDiscreteScheduler",
+       [](const SchedulerConfig& c) { return std::make_unique<LmsScheduler>(c); }},
       {"DDIM", "DDIMScheduler",
        [](const SchedulerConfig& c) { return std::make_unique<DdimScheduler>(c); }},
+      {"LCM", "LCMScheduler",
+       [](const SchedulerConfig& c) { return std::make_unique<LcmScheduler>(c); }},
+      {"UniPC", "UniPCMultistepScheduler",
+       [](const SchedulerConfig& c) { return std::make_unique<UniPcScheduler>(c); }},
       {"DPM++ 2M", "DPMSolverMultistepScheduler",
        [](const SchedulerConfig& c) { return std::make_unique<DpmSolverMultistepScheduler>(c); }},
   };

@@ -47,6 +47,9 @@ class Scheduler {
   virtual void set_timesteps(int steps) = 0;
   // The timestep the model is given at each step (fractional for interpolated schedules).
   const std::vector<double>& timesteps() const { return timesteps_; }
+  // Model evaluations per step of the schedule the user asked for (Heun: 2); timesteps() has
+  // about that many entries per step, and img2img starts at (steps - run) * order().
+  virtual int order() const { return 1; }
   // The factor on unit-variance noise for the first sample.
   virtual double init_noise_sigma() const { return 1.0; }
   // What the sample is multiplied by before the model reads it at step i.

@@ -97,4 +97,88 @@ void EulerAncestralScheduler::step(const std::vector<float>& out, std::size_t i,
   for (std::size_t k = 0; k < x.size(); ++k) x[k] = x[k] + z[k] * up;
 }
 
+void HeunScheduler::set_timesteps(int steps) {
+  SigmaScheduler::set_timesteps(steps);
+  // sigmas s0, s1, s1, s2, s2, ..., 0 and timesteps t0, t1, t1, t2, t2, ...
+  std::vector<float> sigmas = {sigmas_.front()};
+  for (std::size_t i = 1; i + 1 < sigmas_.size(); ++i) sigmas.insert(sigmas.end(), 2, sigmas_[i]);
+  sigmas.push_back(sigmas_.back());
+  std::vector<double> timesteps = {timesteps_.front()};
+  for (std::size_t i = 1; i < timesteps_.size(); ++i)
+    timesteps.insert(timesteps.end(), 2, timesteps_[i]);
+  sigmas_ = std::move(sigmas);
+  timesteps_ = std::move(timesteps);
+  first_derivative_.clear();
+}
+
+void HeunScheduler::step(const std::vector<float>& out, std::size_t i, std::vector<float>& x,
+                         NoiseSource*) {
+  check_step(out, i, x);
+  if (first_derivative_.empty()) {  // first order: an Euler step from sigma_i to sigma_i+1
+    const float sigma = sigmas_[i], next = sigmas_[i + 1];
+    std::vector<float> derivative(x.size());
+    for (std::size_t k = 0; k < x.size(); ++k)
+      derivative[k] = (x[k] - predicted_original(out[k], x[k], sigma)) / sigma;
+    first_dt_ = next - sigma;
+    first_sample_ = x;
+    for (std::size_t k = 0; k < x.size(); ++k) x[k] = x[k] + derivative[k] * first_dt_;
+    // To sigma 0 there is no second evaluation.
+    if (next != 0.0f) first_derivative_ = std::move(derivative);
+    return;
+  }
+  // Second order: the slope at the end point, averaged with the first, from the start again.
+  const float sigma_next = sigmas_[i];
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    const float end = (x[k] - predicted_original(out[k], x[k], sigma_next)) / sigma_next;
+    const float derivative = (first_derivative_[k] + end) / 2;
+    x[k] = first_sample_[k] + derivative * first_dt_;
+  }
+  first_derivative_.clear();
+}
+
+void LmsScheduler::set_timesteps(int steps) {
+  SigmaScheduler::set_timesteps(steps);
+  derivatives_.clear();
+}
+
+double LmsScheduler::coefficient(int order, std::size_t t, int current) const {
+  // The integral over [sigma_t, sigma_t+1] of the Lagrange basis polynomial that is 1 at
+  // sigma_(t - current) and 0 at the other sigma_(t - k), k < order: a polynomial of degree at
+  // most 3, so 4-point Gauss-Legendre quadrature is exact.
+  auto basis = [&](double tau) {
+    double product = 1;
+    for (int k = 0; k < order; ++k) {
+      if (k == current) continue;
+      product *= (tau - sigmas_[t - k]) / (sigmas_[t - current] - sigmas_[t - k]);
+    }
+    return product;
+  };
+  static const double nodes[4] = {-0.8611363115940526, -0.3399810435848563, 0.3399810435848563,
+                                  0.8611363115940526};
+  static const double weights[4] = {0.3478548451374538, 0.6521451548625461, 0.6521451548625461,
+                                    0.3478548451374538};
+  const double a = sigmas_[t], b = sigmas_[t + 1];
+  double sum = 0;
+  for (int k = 0; k < 4; ++k) sum += weights[k] * basis((a + b) / 2 + (b - a) / 2 * nodes[k]);
+  return sum * (b - a) / 2;
+}
+
+void LmsScheduler::step(const std::vector<float>& out, std::size_t i, std::vector<float>& x,
+                        NoiseSource*) {
+  check_step(out, i, x);
+  constexpr int kMaxOrder = 4;
+  const float sigma = sigmas_[i];
+  std::vector<float> derivative(x.size());
+  for (std::size_t k = 0; k < x.size(); ++k)
+    derivative[k] = (x[k] - predicted_original(out[k], x[k], sigma)) / sigma;
+  derivatives_.push_back(std::move(derivative));
+  if (derivatives_.size() > kMaxOrder) derivatives_.erase(derivatives_.begin());
+  const int order = std::min(static_cast<int>(i) + 1, kMaxOrder);
+  for (int c = 0; c < order; ++c) {
+    const auto coefficient_c = static_cast<float>(coefficient(order, i, c));
+    const std::vector<float>& d = derivatives_[derivatives_.size() - 1 - c];
+    for (std::size_t k = 0; k < x.size(); ++k) x[k] += coefficient_c * d[k];
+  }
+}
+
 }  // namespace sinter::diffusion

@@ -48,4 +48,35 @@ class EulerAncestralScheduler final : public SigmaScheduler {
             NoiseSource* noise) override;
 };
 
+// diffusers' HeunDiscreteScheduler (A1111 "Heun"): each step an Euler step to the next sigma,
+// then the average of the slopes at both ends from the start again (two model calls; the
+// last step, to sigma 0, is Euler's alone). Its timesteps are the steps' with every one after
+// the first repeated.
+class HeunScheduler final : public SigmaScheduler {
+ public:
+  using SigmaScheduler::SigmaScheduler;
+  void set_timesteps(int steps) override;
+  int order() const override { return 2; }
+  void step(const std::vector<float>& model_output, std::size_t step, std::vector<float>& sample,
+            NoiseSource* noise) override;
+
+ private:
+  std::vector<float> first_derivative_, first_sample_;
+  float first_dt_ = 0;
+};
+
+// diffusers' LMSDiscreteScheduler (A1111 "LMS"): linear multistep of order up to 4 over the
+// slopes of the last steps, the coefficients the integrals of Lagrange polynomials in sigma.
+class LmsScheduler final : public SigmaScheduler {
+ public:
+  using SigmaScheduler::SigmaScheduler;
+  void set_timesteps(int steps) override;
+  void step(const std::vector<float>& model_output, std::size_t step, std::vector<float>& sample,
+            NoiseSource* noise) override;
+
+ private:
+  double coefficient(int order, std::size_t t, int current) const;
+  std::vector<std::vector<float>> derivatives_;  // newest last, at most 4
+};
+
 }  // namespace sinter::diffusion

@@ -1,0 +1,85 @@
+#include "diffusion/schedulers/lcm.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "diffusion/schedulers/noise_schedule.hpp"
+
+namespace sinter::diffusion {
+
+namespace {
+
+constexpr int kOriginalSteps = 50;          // the schedule LCMs are distilled on
+constexpr double kTimestepScaling = 10.0;   // boundary-condition scaling of the timestep
+constexpr double kSigmaData = 0.5;
+
+}  // namespace
+
+LcmScheduler::LcmScheduler(const SchedulerConfig& config)
+    : config_(config),
+      alphas_cumprod_(alphas_cumprod(config)),
+      final_alpha_cumprod_(config.set_alpha_to_one ? 1.0f : alphas_cumprod_.front()) {}
+
+void LcmScheduler::set_timesteps(int steps) {
+  if (config_.sigma_schedule != "normal")
+    throw std::invalid_argument("LCM takes only the normal schedule, not '" +
+                                config_.sigma_schedule + "'");
+  const int n = config_.num_train_timesteps, k = n / kOriginalSteps;
+  if (steps < 1 || steps > kOriginalSteps)
+    throw std::invalid_argument("LCM takes 1.." + std::to_string(kOriginalSteps) +
+                                " steps, got " + std::to_string(steps));
+  // The origin schedule k - 1, 2k - 1, ..., most noisy first; `steps` of them evenly indexed.
+  std::vector<int> origin;
+  for (int i = kOriginalSteps; i >= 1; --i) origin.push_back(i * k - 1);
+  timesteps_.clear();
+  for (int i = 0; i < steps; ++i) {
+    const auto index = static_cast<std::size_t>(std::floor(1.0 * i * kOriginalSteps / steps));
+    timesteps_.push_back(origin[index]);
+  }
+}
+
+void LcmScheduler::step(const std::vector<float>& out, std::size_t i, std::vector<float>& x,
+                        NoiseSource* noise) {
+  if (i >= timesteps_.size()) throw std::out_of_range("step past the last timestep");
+  if (out.size() != x.size()) throw std::invalid_argument("model output and sample differ in size");
+  const bool last = i + 1 == timesteps_.size();
+  if (!last && !noise) throw std::invalid_argument("LCM needs a noise source");
+  const auto t = static_cast<int64_t>(timesteps_[i]);
+  const int64_t prev = last ? t : static_cast<int64_t>(timesteps_[i + 1]);
+  const float a_t = alphas_cumprod_.at(static_cast<std::size_t>(t));
+  const float a_prev =
+      prev >= 0 ? alphas_cumprod_.at(static_cast<std::size_t>(prev)) : final_alpha_cumprod_;
+  const float sqrt_a = std::sqrt(a_t), sqrt_b = std::sqrt(1.0f - a_t);
+  const double scaled = t * kTimestepScaling;
+  const auto c_skip =
+      static_cast<float>(kSigmaData * kSigmaData / (scaled * scaled + kSigmaData * kSigmaData));
+  const auto c_out =
+      static_cast<float>(scaled / std::sqrt(scaled * scaled + kSigmaData * kSigmaData));
+  const std::string& kind = config_.prediction_type;
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    float x0;
+    if (kind == "epsilon")
+      x0 = (x[k] - sqrt_b * out[k]) / sqrt_a;
+    else if (kind == "v_prediction")
+      x0 = sqrt_a * x[k] - sqrt_b * out[k];
+    else if (kind == "sample")
+      x0 = out[k];
+    else
+      throw std::invalid_argument("unknown prediction_type '" + kind +
+                                  "' (known: epsilon, v_prediction, sample)");
+    x[k] = c_out * x0 + c_skip * x[k];  // the denoised sample
+  }
+  if (last) return;
+  const std::vector<float> z = noise->randn(x.size());
+  const float s = std::sqrt(a_prev), n = std::sqrt(1.0f - a_prev);
+  for (std::size_t k = 0; k < x.size(); ++k) x[k] = s * x[k] + n * z[k];
+}
+
+void LcmScheduler::add_noise(std::vector<float>& original, const std::vector<float>& noise,
+                             std::size_t step) const {
+  const float a = alphas_cumprod_.at(static_cast<std::size_t>(timesteps_.at(step)));
+  const float s = std::sqrt(a), n = std::sqrt(1.0f - a);
+  for (std::size_t i = 0; i < original.size(); ++i) original[i] = s * original[i] + n * noise.at(i);
+}
+
+}  // namespace sinter::diffusion
