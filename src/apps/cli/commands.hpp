@@ -11,10 +11,10 @@
 namespace sinter_cli {
 
 void add_commands(CLI::App& app);
-void add_devices_command(CLI::App& app);  // devices_command.cpp
-void add_bench_command(CLI::App& app);    // bench_command.cpp
-void add_convert_command(CLI::App& app);  // convert_command.cpp
-void add_cache_commands(CLI::App& app);   // cache_command.cpp: compile, cache
+void add_devices_command(CLI::App& app);    // devices_command.cpp
+void add_bench_command(CLI::App& app);      // bench_command.cpp
+void add_convert_command(CLI::App& app);    // convert_command.cpp
+void add_cache_commands(CLI::App& app);     // cache_command.cpp: compile, cache
 void add_generate_commands(CLI::App& app);  // generate_command.cpp: txt2img, tokenize
 
 // --shape NAME=d0,d1,... -> name and dims; invalid_argument otherwise.

@@ -31,8 +31,8 @@ DpmSolverMultistepScheduler::DpmSolverMultistepScheduler(const SchedulerConfig& 
 }
 
 void DpmSolverMultistepScheduler::set_timesteps(int steps) {
-  const MultistepSchedule schedule = multistep_schedule(config_, spacing_, steps, train_sigmas_,
-                                                        log_train_sigmas_, "DPM++ 2M");
+  const MultistepSchedule schedule =
+      multistep_schedule(config_, spacing_, steps, train_sigmas_, log_train_sigmas_, "DPM++ 2M");
   timesteps_ = schedule.timesteps;
   sigmas_ = schedule.sigmas;
   previous_.clear();

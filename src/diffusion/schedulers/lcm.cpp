@@ -9,8 +9,8 @@ namespace sinter::diffusion {
 
 namespace {
 
-constexpr int kOriginalSteps = 50;          // the schedule LCMs are distilled on
-constexpr double kTimestepScaling = 10.0;   // boundary-condition scaling of the timestep
+constexpr int kOriginalSteps = 50;         // the schedule LCMs are distilled on
+constexpr double kTimestepScaling = 10.0;  // boundary-condition scaling of the timestep
 constexpr double kSigmaData = 0.5;
 
 }  // namespace
@@ -26,8 +26,8 @@ void LcmScheduler::set_timesteps(int steps) {
                                 config_.sigma_schedule + "'");
   const int n = config_.num_train_timesteps, k = n / kOriginalSteps;
   if (steps < 1 || steps > kOriginalSteps)
-    throw std::invalid_argument("LCM takes 1.." + std::to_string(kOriginalSteps) +
-                                " steps, got " + std::to_string(steps));
+    throw std::invalid_argument("LCM takes 1.." + std::to_string(kOriginalSteps) + " steps, got " +
+                                std::to_string(steps));
   // The origin schedule k - 1, 2k - 1, ..., most noisy first; `steps` of them evenly indexed.
   std::vector<int> origin;
   for (int i = kOriginalSteps; i >= 1; --i) origin.push_back(i * k - 1);

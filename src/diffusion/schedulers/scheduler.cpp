@@ -8,8 +8,8 @@
 #include "diffusion/schedulers/ddim.hpp"
 #include "diffusion/schedulers/dpm_multistep.hpp"
 #include "diffusion/schedulers/lcm.hpp"
-#include "diffusion/schedulers/unipc.hpp"
 #include "diffusion/schedulers/sigma_schedulers.hpp"
+#include "diffusion/schedulers/unipc.hpp"
 
 namespace sinter::diffusion {
 

@@ -103,8 +103,7 @@ void UniPcScheduler::step(const std::vector<float>& out, std::size_t i, std::vec
   outputs_.push_back(x0);
   if (outputs_.size() > 2) outputs_.erase(outputs_.begin());
   int order = config_.solver_order;
-  if (config_.lower_order_final)
-    order = std::min(order, static_cast<int>(timesteps_.size() - i));
+  if (config_.lower_order_final) order = std::min(order, static_cast<int>(timesteps_.size() - i));
   order = std::min(order, lower_order_steps_ + 1);
   last_order_ = order;
   last_sample_ = x;
