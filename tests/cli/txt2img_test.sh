@@ -62,6 +62,11 @@ cache=$(mktemp -d)
 expect first-use-converts 0 "unet: converted from ONNX and cached \(first use\)" -- env SINTER_CACHE_DIR="$cache" "${run[@]}" -p x --seed 1 -o "$tmp/m.png"
 expect second-use-mapped 0 "unet: mapped from the model cache" -- env SINTER_CACHE_DIR="$cache" "${run[@]}" -p x --seed 1 -o "$tmp/m.png"
 rm -rf "$cache"
+expect convert-pipeline 0 "unet +[0-9]+ tensors.*-> $tmp/converted" -- "$sinter" convert "$pipe" -o "$tmp/converted"
+expect converted-runs 0 "unet: mapped from its .sinter file" -- "${run[@]/$pipe/$tmp/converted}" -p "a cat" --seed 7 --output-type latent -o "$tmp/cv.npy"
+# The same latents as from the ONNX folder (the PNGs differ only in the infotext's model).
+expect converted-same-latents 0 "" -- cmp "$tmp/l.npy" "$tmp/cv.npy"
+expect convert-exists 1 "invalid_argument.*converted exists" -- "$sinter" convert "$pipe" -o "$tmp/converted"
 expect memory-plan 0 "memory plan: text encoder .* weights .* = peak .* of .*available" -- "${run[@]}" -p x --seed 1 -o "$tmp/m.png"
 expect memory-refused 1 "out_of_memory.*1024x1024, batch 1 needs more memory than allowed: .*unet .*peak .* of 16.0 MiB \(setting memory_limit from command line\); .*x.* with batch 1 fits" -- "$sinter" --memory-limit 16MiB txt2img "$pipe" -d "$device" -p x -W 1024 -H 1024 -o "$tmp/keep.png"
 expect untouched 0 "^0 ?$" -- stat -c %s "$tmp/keep.png"

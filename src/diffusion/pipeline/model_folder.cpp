@@ -22,8 +22,11 @@ nlohmann::json read_json(const std::filesystem::path& path) {
   }
 }
 
-// The model file of a sub-model folder: model.onnx as Optimum and diffusers write it.
+// The model file of a sub-model folder: model.onnx as Optimum and diffusers write it, or
+// model.sinter as `sinter convert DIR` writes it.
 std::filesystem::path model_file(const std::filesystem::path& root, const std::string& name) {
+  const std::filesystem::path converted = root / name / "model.sinter";
+  if (std::filesystem::is_regular_file(converted)) return converted;
   const std::filesystem::path file = root / name / "model.onnx";
   if (!std::filesystem::is_regular_file(file))
     throw Error(ErrorCategory::io_error, "pipeline " + root.string() + ": " + name +
@@ -74,8 +77,9 @@ ModelFolder ModelFolder::read(const std::filesystem::path& root) {
   f.text_encoder = model_file(root, "text_encoder");
   f.unet = model_file(root, "unet");
   f.vae_decoder = model_file(root, "vae_decoder");
-  f.has_vae_encoder = std::filesystem::is_regular_file(root / "vae_encoder" / "model.onnx");
-  if (f.has_vae_encoder) f.vae_encoder = root / "vae_encoder" / "model.onnx";
+  f.has_vae_encoder = std::filesystem::is_regular_file(root / "vae_encoder" / "model.onnx") ||
+                      std::filesystem::is_regular_file(root / "vae_encoder" / "model.sinter");
+  if (f.has_vae_encoder) f.vae_encoder = model_file(root, "vae_encoder");
   f.tokenizer = root / "tokenizer";
   for (const char* name : {"vocab.json", "merges.txt"})
     if (!std::filesystem::is_regular_file(f.tokenizer / name))

@@ -118,9 +118,10 @@ struct Pipeline::Impl {
     const bool cache = core.config().cache_enabled();
     auto note = [&](const char* stage, const Model& m) {
       load_report.push_back(std::string(stage) + ": " +
-                            (m.read_from_cache() ? "mapped from the model cache"
-                             : cache             ? "converted from ONNX and cached (first use)"
-                                                 : "read (model cache off)"));
+                            (m.format() == "sinter" ? "mapped from its .sinter file"
+                             : m.read_from_cache()  ? "mapped from the model cache"
+                             : cache                ? "converted from ONNX and cached (first use)"
+                                                    : "read (model cache off)"));
     };
     note("text encoder", text_encoder);
     note("unet", unet);
