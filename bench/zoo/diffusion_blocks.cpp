@@ -46,6 +46,22 @@ std::string spatial_transformer(ModelBuilder& b, const std::string& x, int64_t c
   return b.node("Add", {x, h});
 }
 
+std::string sd_transformer(ModelBuilder& b, const std::string& x, int64_t c, int64_t heads,
+                           const std::string& context, int64_t context_dim) {
+  std::string h = conv(b, group_norm(b, x, c, kGroups), {c, c, 1, 1});
+  h = image_to_sequence(b, h);
+  std::string n = layer_norm(b, h, c);
+  h = b.node("Add", {h, attention(b, n, n, c, c, heads)});
+  h = b.node("Add", {h, attention(b, layer_norm(b, h, c), context, c, context_dim, heads)});
+  const std::vector<std::string> parts = b.node_n(
+      "Split", {linear(b, layer_norm(b, h, c), c, 8 * c), b.ints("geglu_split", {4 * c, 4 * c})}, 2,
+      {{"axis", int64_t{-1}}});
+  const std::string ff = linear(b, b.node("Mul", {parts[0], gelu_erf(b, parts[1])}), 4 * c, c);
+  h = b.node("Add", {h, ff});
+  h = conv(b, sequence_to_image_like(b, h, x), {c, c, 1, 1});
+  return b.node("Add", {x, h});
+}
+
 // Nearest-neighbour 2x upsampling as PyTorch exports F.interpolate, then a 3x3 convolution.
 std::string upsample(ModelBuilder& b, const std::string& x, int64_t c) {
   const std::string up =

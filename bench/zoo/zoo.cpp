@@ -48,6 +48,10 @@ const std::vector<ZooModel>& all_pipelines() {
        "Stable Diffusion 1.x pipeline in the diffusers ONNX layout, a few channels wide: text "
        "encoder, UNet, VAE decoder and encoder, BPE tokenizer, SD 1.5 scheduler config",
        build_sd_tiny},
+      {"sd15",
+       "Stable Diffusion 1.5's architecture at full size (UNet 860M parameters, CLIP ViT-L text "
+       "encoder, VAE), random weights, external data: about 4.3 GB, for measurements",
+       build_sd15},
   };
   return pipelines;
 }

@@ -46,5 +46,6 @@ void build_yolo(const std::string& dir);
 void build_resnet_qdq(const std::string& dir);
 void build_cnn_qoperator(const std::string& dir);
 void build_sd_tiny(const std::string& dir);
+void build_sd15(const std::string& dir);
 
 }  // namespace zoo
