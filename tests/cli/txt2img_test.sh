@@ -31,6 +31,7 @@ for sampler in "Euler" "euler a" "Heun" "LMS" "DDIM" "LCM" "UniPC" "DPM++ 2M"; d
     expect "sampler-$sampler-$schedule" 0 "" -- bash -c "\"\$@\" -p 'a house' --seed 1 --sampler '$sampler' --schedule $schedule -o '$tmp/s.png' -q && grep -a -q -i -F 'Sampler: $sampler,' '$tmp/s.png'" _ "${run[@]}"
   done
 done
+expect progress-json 0 '\{"step": 1, "steps": 5, "it_per_s": [0-9.]+, "eta_s": [0-9.]+\}.*\{"step": 5, "steps": 5' -- "$sinter" txt2img "$pipe" -d "$device" -W 64 -H 64 --steps 5 --progress json -p "a cat" -o "$tmp/pj.png"
 expect rng-cpu 0 "" -- "${run[@]}" -p "a cat" --seed 7 --rng cpu -o "$tmp/r.png" -q
 expect tokenize 0 "chunk 1: [0-9]+ .*tokens: [0-9]+/75" -- "$sinter" tokenize "$pipe" "a (photo:1.2) of a cat"
 expect tokenize-long 0 "chunk 2: .*tokens: [0-9]+/150" -- "$sinter" tokenize "$pipe" "$(printf 'red cat, %.0s' {1..30})"
