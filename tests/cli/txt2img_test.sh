@@ -32,6 +32,9 @@ for sampler in "Euler" "euler a" "Heun" "LMS" "DDIM" "LCM" "UniPC" "DPM++ 2M"; d
   done
 done
 expect progress-json 0 '\{"step": 1, "steps": 5, "it_per_s": [0-9.]+, "eta_s": [0-9.]+\}.*\{"step": 5, "steps": 5' -- "$sinter" txt2img "$pipe" -d "$device" -W 64 -H 64 --steps 5 --progress json -p "a cat" -o "$tmp/pj.png"
+# VAE tiling: one tile is the plain decode; 640x576 (latent 80x72) decodes as 2 x 2 tiles.
+expect vae-tiling-one-tile 0 "" -- bash -c "\"\$@\" -p 'a cat' --seed 7 --vae-tiling -o '$tmp/t1.png' -q && \"\$@\" -p 'a cat' --seed 7 -o '$tmp/t2.png' -q && cmp '$tmp/t1.png' '$tmp/t2.png'" _ "${run[@]}"
+expect vae-tiling-tiles 0 "vae decoder +on .*\(4 runs\)" -- "${base[@]}" -p "a cat" --steps 2 --seed 7 -W 640 -H 576 --vae-tiling -o "$tmp/t3.png"
 expect rng-cpu 0 "" -- "${run[@]}" -p "a cat" --seed 7 --rng cpu -o "$tmp/r.png" -q
 expect tokenize 0 "chunk 1: [0-9]+ .*tokens: [0-9]+/75" -- "$sinter" tokenize "$pipe" "a (photo:1.2) of a cat"
 expect tokenize-long 0 "chunk 2: .*tokens: [0-9]+/150" -- "$sinter" tokenize "$pipe" "$(printf 'red cat, %.0s' {1..30})"

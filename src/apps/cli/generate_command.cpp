@@ -185,6 +185,8 @@ void add_generation_options(CLI::App* t, GenerateArgs& a) {
       t->add_option("-H,--height", a.params.height, "Height in pixels (multiple of 8)")
           ->capture_default_str();
   t->add_option("--batch-size", a.params.batch_size, "Images per run")->capture_default_str();
+  t->add_flag("--vae-tiling", a.params.vae_tiling,
+              "Decode in overlapping 512-pixel tiles blended at the seams (large images fit)");
   t->add_option("--rng", a.params.rng,
                 "Noise: nv (torch on NVIDIA GPUs, as A1111) or cpu (torch's CPU generator)")
       ->capture_default_str();

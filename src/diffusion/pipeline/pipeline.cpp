@@ -210,6 +210,97 @@ struct Pipeline::Impl {
     return out;
   }
 
+  // Latents [4, h, w] (already divided by the scaling factor) to pixels [3, 8h, 8w] in one run.
+  std::vector<float> decode(const std::vector<float>& z, int64_t h, int64_t w,
+                            StageReport& report) {
+    const std::string input = vae_decoder.inputs().at(0).name;
+    const CompiledModel& decoder =
+        compiled_for("vae decoder", vae_decoder, options.vae_device, {{input, {1, 4, h, w}}});
+    InferRequest request = decoder.create_infer_request();
+    const auto start = Clock::now();
+    request.set_input(input, float_tensor({1, 4, h, w}, z));
+    request.infer();
+    report.seconds += seconds_since(start);
+    ++report.runs;
+    report.device = join(request.executed_on(), ",");
+    const Tensor& out = request.get_output(decoder.outputs().at(0).name).tensor();
+    if (out.shape() != Shape{1, 3, 8 * h, 8 * w})
+      throw Error(ErrorCategory::invalid_model, "VAE decoder output is not [1, 3, " +
+                                                    std::to_string(8 * h) + ", " +
+                                                    std::to_string(8 * w) + "]");
+    return float_values(out, "VAE decoder output");
+  }
+
+  // diffusers' tiled decode: latent tiles of 64 (512 pixels) every 48, each decoded alone, each
+  // tile's first 128 pixel rows and columns blended linearly with the tile above and to the
+  // left, each tile cropped to 384 pixels, the crops put together. Memory is that of one tile.
+  std::vector<float> decode_tiled(const std::vector<float>& z, int64_t h, int64_t w,
+                                  StageReport& report) {
+    constexpr int64_t kTile = 64, kStride = 48, kBlend = 128, kKeep = 8 * kTile - kBlend;
+    if (h <= kTile && w <= kTile) return decode(z, h, w, report);
+    struct Tile {
+      int64_t height, width;   // pixels
+      std::vector<float> rgb;  // [3, height, width]
+    };
+    std::vector<std::vector<Tile>> rows;
+    for (int64_t y = 0; y < h; y += kStride) {
+      rows.emplace_back();
+      for (int64_t x = 0; x < w; x += kStride) {
+        const int64_t th = std::min(kTile, h - y), tw = std::min(kTile, w - x);
+        std::vector<float> part(static_cast<std::size_t>(4 * th * tw));
+        for (int64_t c = 0; c < 4; ++c)
+          for (int64_t r = 0; r < th; ++r)
+            std::copy_n(z.begin() + (c * h + y + r) * w + x, tw, part.begin() + (c * th + r) * tw);
+        rows.back().push_back({8 * th, 8 * tw, decode(part, th, tw, report)});
+      }
+    }
+    auto at = [](Tile& t, int64_t c, int64_t y, int64_t x) -> float& {
+      return t.rgb[static_cast<std::size_t>((c * t.height + y) * t.width + x)];
+    };
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      for (std::size_t j = 0; j < rows[i].size(); ++j) {
+        Tile& t = rows[i][j];
+        if (i > 0) {  // blend with the tile above, over the shared rows
+          Tile& a = rows[i - 1][j];
+          const int64_t extent = std::min({a.height, t.height, kBlend});
+          for (int64_t c = 0; c < 3; ++c)
+            for (int64_t y = 0; y < extent; ++y)
+              for (int64_t x = 0; x < std::min(a.width, t.width); ++x) {
+                const float f = static_cast<float>(y) / static_cast<float>(extent);
+                at(t, c, y, x) = at(a, c, a.height - extent + y, x) * (1 - f) + at(t, c, y, x) * f;
+              }
+        }
+        if (j > 0) {  // and with the tile to the left, over the shared columns
+          Tile& a = rows[i][j - 1];
+          const int64_t extent = std::min({a.width, t.width, kBlend});
+          for (int64_t c = 0; c < 3; ++c)
+            for (int64_t y = 0; y < std::min(a.height, t.height); ++y)
+              for (int64_t x = 0; x < extent; ++x) {
+                const float f = static_cast<float>(x) / static_cast<float>(extent);
+                at(t, c, y, x) = at(a, c, y, a.width - extent + x) * (1 - f) + at(t, c, y, x) * f;
+              }
+        }
+      }
+    // Crop each tile to kKeep pixels and place it.
+    const int64_t H = 8 * h, W = 8 * w;
+    std::vector<float> out(static_cast<std::size_t>(3 * H * W));
+    int64_t top = 0;
+    for (auto& row : rows) {
+      int64_t left = 0, row_height = 0;
+      for (Tile& t : row) {
+        const int64_t keep_h = std::min(kKeep, t.height), keep_w = std::min(kKeep, t.width);
+        for (int64_t c = 0; c < 3; ++c)
+          for (int64_t y = 0; y < keep_h && top + y < H; ++y)
+            for (int64_t x = 0; x < keep_w && left + x < W; ++x)
+              out[static_cast<std::size_t>((c * H + top + y) * W + left + x)] = at(t, c, y, x);
+        left += keep_w;
+        row_height = keep_h;
+      }
+      top += row_height;
+    }
+    return out;
+  }
+
   // An init image as the VAE encoder's latents times the scaling factor [4 * h * w]: pixels to
   // [-1, 1] (diffusers' preprocessing), the latent distribution's mean where the encoder gives
   // mean and log-variance (latent_parameters, 8 channels), its sample where it gives 4.
@@ -274,7 +365,10 @@ struct Pipeline::Impl {
         {"timestep", {1}},
         {"encoder_hidden_states", {unet_batch, chunks * length, dim}}};
     add("unet", unet, unet_shapes);
-    add("vae decoder", vae_decoder, {{vae_decoder.inputs().at(0).name, {1, 4, h, w}}});
+    // Tiled: the decoder runs on tiles of at most 64 latent pixels.
+    const int64_t dh = p.vae_tiling ? std::min<int64_t>(h, 64) : h;
+    const int64_t dw = p.vae_tiling ? std::min<int64_t>(w, 64) : w;
+    add("vae decoder", vae_decoder, {{vae_decoder.inputs().at(0).name, {1, 4, dh, dw}}});
     if (p.init_image && vae_encoder)
       add("vae encoder", *vae_encoder,
           {{vae_encoder->inputs().at(0).name, {1, 3, p.height, p.width}}});
@@ -302,8 +396,14 @@ struct Pipeline::Impl {
   void check_memory(const GenerationParams& p) const {
     const MemoryPlan plan = plan_memory(p);
     if (plan.limit_bytes <= 0 || plan.peak_bytes <= plan.limit_bytes) return;
-    std::string fits = "nothing smaller fits either";
-    for (int side = std::min(p.width, p.height) / 64 * 64; side >= 64; side -= 64) {
+    // What would fit: the same with VAE tiling, else the largest smaller square.
+    std::string fits;
+    if (!p.vae_tiling) {
+      GenerationParams tiled = p;
+      tiled.vae_tiling = true;
+      if (plan_memory(tiled).peak_bytes <= plan.limit_bytes) fits = "--vae-tiling fits";
+    }
+    for (int side = std::min(p.width, p.height) / 64 * 64; side >= 64 && fits.empty(); side -= 64) {
       GenerationParams smaller = p;
       smaller.width = smaller.height = side;
       smaller.batch_size = 1;
@@ -312,6 +412,7 @@ struct Pipeline::Impl {
         break;
       }
     }
+    if (fits.empty()) fits = "nothing smaller fits either";
     throw Error(ErrorCategory::out_of_memory,
                 std::to_string(p.width) + "x" + std::to_string(p.height) + ", batch " +
                     std::to_string(p.batch_size) +
@@ -559,25 +660,11 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
 
   if (p.decode) {
     StageReport vae{"vae decoder", "", 0, 0};
-    const std::string input = im.vae_decoder.inputs().at(0).name;
-    const CompiledModel& decoder = im.compiled_for("vae decoder", im.vae_decoder,
-                                                   im.options.vae_device, {{input, {1, 4, h, w}}});
-    InferRequest decode = decoder.create_infer_request();
     for (int64_t i = 0; i < batch; ++i) {
       std::vector<float> z(latents.begin() + i * per_image, latents.begin() + (i + 1) * per_image);
       for (float& v : z) v = static_cast<float>(v / im.folder.vae_scaling_factor);
-      const auto t0 = Clock::now();
-      decode.set_input(input, float_tensor({1, 4, h, w}, z));
-      decode.infer();
-      vae.seconds += seconds_since(t0);
-      ++vae.runs;
-      vae.device = join(decode.executed_on(), ",");
-      const Tensor& out = decode.get_output(decoder.outputs().at(0).name).tensor();
-      if (out.shape() != Shape{1, 3, p.height, p.width})
-        throw Error(ErrorCategory::invalid_model, "VAE decoder output is not [1, 3, " +
-                                                      std::to_string(p.height) + ", " +
-                                                      std::to_string(p.width) + "]");
-      const std::vector<float> pixels = float_values(out, "VAE decoder output");
+      const std::vector<float> pixels =
+          p.vae_tiling ? im.decode_tiled(z, h, w, vae) : im.decode(z, h, w, vae);
       Image image{p.width, p.height,
                   std::vector<uint8_t>(static_cast<std::size_t>(p.width) * p.height * 3)};
       const std::size_t plane = static_cast<std::size_t>(p.width) * p.height;
