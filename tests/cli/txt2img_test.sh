@@ -35,6 +35,10 @@ expect progress-json 0 '\{"step": 1, "steps": 5, "it_per_s": [0-9.]+, "eta_s": [
 # VAE tiling: one tile is the plain decode; 640x576 (latent 80x72) decodes as 2 x 2 tiles.
 expect vae-tiling-one-tile 0 "" -- bash -c "\"\$@\" -p 'a cat' --seed 7 --vae-tiling -o '$tmp/t1.png' -q && \"\$@\" -p 'a cat' --seed 7 -o '$tmp/t2.png' -q && cmp '$tmp/t1.png' '$tmp/t2.png'" _ "${run[@]}"
 expect vae-tiling-tiles 0 "vae decoder +on .*\(4 runs\)" -- "${base[@]}" -p "a cat" --steps 2 --seed 7 -W 640 -H 576 --vae-tiling -o "$tmp/t3.png"
+# Ctrl-C: the run stops after the current step, says so, exits 130 and writes nothing.
+if [ "$device" = CPU ]; then
+  expect interrupt 0 "interrupted; nothing written.*exit 130, no file" -- bash -c "\"\$@\" -p x -W 512 -H 512 --steps 400 -o '$tmp/int.png' & pid=\$!; sleep 3; kill -INT \$pid; wait \$pid; rc=\$?; [ -e '$tmp/int.png' ] || [ -e '$tmp/int.png.partial' ] || echo \"exit \$rc, no file\"" _ "${base[@]}"
+fi
 expect rng-cpu 0 "" -- "${run[@]}" -p "a cat" --seed 7 --rng cpu -o "$tmp/r.png" -q
 expect tokenize 0 "chunk 1: [0-9]+ .*tokens: [0-9]+/75" -- "$sinter" tokenize "$pipe" "a (photo:1.2) of a cat"
 expect tokenize-long 0 "chunk 2: .*tokens: [0-9]+/150" -- "$sinter" tokenize "$pipe" "$(printf 'red cat, %.0s' {1..30})"
