@@ -24,9 +24,9 @@ expect batch-numbered 0 "$tmp/e-1.png $tmp/e-2.png.*seeds 3 4" -- "${run[@]}" -p
 expect latent-output 0 "$tmp/l.npy" -- "${run[@]}" -p "a cat" --seed 7 --output-type latent -o "$tmp/l.npy"
 expect latent-shape 0 "'shape': \(1, 4, 8, 8\)" -- head -c 128 "$tmp/l.npy"
 expect latents-input 0 "" -- bash -c "\"\$@\" -p 'a cat' --seed 5 --latents '$tmp/l.npy' -o '$tmp/f.png' -q && \"\$@\" -p 'a cat' --seed 5 --latents '$tmp/l.npy' -o '$tmp/g.png' -q && cmp '$tmp/f.png' '$tmp/g.png'" _ "${run[@]}"
-for sampler in "Euler" "euler a" "Heun" "LMS" "DDIM" "LCM" "UniPC" "DPM++ 2M"; do
+for sampler in "Euler" "euler a" "Heun" "LMS" "DDIM" "LCM" "UniPC" "PNDM" "DPM++ 2M"; do
   for schedule in normal karras; do
-    { [ "$sampler" = DDIM ] || [ "$sampler" = LCM ]; } && [ "$schedule" = karras ] && continue
+    { [ "$sampler" = DDIM ] || [ "$sampler" = LCM ] || [ "$sampler" = PNDM ]; } && [ "$schedule" = karras ] && continue
     # The infotext names the sampler as A1111 spells it, whatever case it was given in.
     expect "sampler-$sampler-$schedule" 0 "" -- bash -c "\"\$@\" -p 'a house' --seed 1 --sampler '$sampler' --schedule $schedule -o '$tmp/s.png' -q && grep -a -q -i -F 'Sampler: $sampler,' '$tmp/s.png'" _ "${run[@]}"
   done
@@ -61,7 +61,7 @@ expect img2img-no-encoder 1 "img2img needs a VAE encoder.*vae_encoder/model.onnx
 : > "$tmp/keep.png"
 expect bad-size 1 "invalid_argument.*multiples of 8.*65x64" -- "${base[@]}" -p x -W 65 -H 64 -o "$tmp/keep.png"
 expect bad-steps 1 "invalid_argument.*steps must be 1..1000" -- "${base[@]}" -p x --steps 0 -o "$tmp/keep.png"
-expect unknown-sampler 1 "unknown sampler 'Eular'.*known: Euler, Euler a, Heun, LMS, DDIM, LCM, UniPC, DPM\+\+ 2M" -- "${run[@]}" -p x --sampler Eular -o "$tmp/keep.png"
+expect unknown-sampler 1 "unknown sampler 'Eular'.*known: Euler, Euler a, Heun, LMS, DDIM, LCM, UniPC, PNDM, DPM\+\+ 2M" -- "${run[@]}" -p x --sampler Eular -o "$tmp/keep.png"
 expect unknown-schedule 1 "unknown schedule 'cosine'" -- "${run[@]}" -p x --schedule cosine -o "$tmp/keep.png"
 expect unknown-rng 1 "unknown noise source 'gpu'" -- "${run[@]}" -p x --rng gpu -o "$tmp/keep.png"
 expect unwritable-output 1 "io_error.*cannot write $tmp/nowhere/x.png" -- "${run[@]}" -p x -o "$tmp/nowhere/x.png"

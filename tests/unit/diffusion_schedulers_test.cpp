@@ -271,6 +271,36 @@ TEST(DiffusionSchedulers, UniPcMatchesDiffusersFullLoops) {
   EXPECT_NEAR(t.mean, 0.4109, 1e-3);
 }
 
+// test_scheduler_pndm.py: Runge-Kutta stages for the first steps, then PLMS (skip_prk_steps
+// off, the class default), ten steps of the plain loop.
+TEST(DiffusionSchedulers, PndmMatchesDiffusersFullLoops) {
+  SchedulerConfig c = linear_1000();
+  auto loop = [](const SchedulerConfig& config) { return plain_loop("PNDM", config); };
+  Totals t = loop(c);
+  EXPECT_NEAR(t.sum, 198.1318, 1e-2);
+  EXPECT_NEAR(t.mean, 0.2580, 1e-3);
+  SchedulerConfig v = c;
+  v.prediction_type = "v_prediction";
+  t = loop(v);
+  EXPECT_NEAR(t.sum, 67.3986, 1e-2);
+  EXPECT_NEAR(t.mean, 0.0878, 1e-3);
+  SchedulerConfig one = c;
+  one.beta_start = 0.01;
+  one.set_alpha_to_one = true;
+  t = loop(one);
+  EXPECT_NEAR(t.sum, 230.0399, 1e-2);
+  EXPECT_NEAR(t.mean, 0.2995, 1e-3);
+  // 3 Runge-Kutta steps of 4 stages, then 7 PLMS steps; skipping them, 11 PLMS calls.
+  auto s = make_scheduler("PNDM", c);
+  s->set_timesteps(10);
+  EXPECT_EQ(s->timesteps().size(), 19u);
+  c.skip_prk_steps = true;
+  s = make_scheduler("PNDMScheduler", c);
+  s->set_timesteps(10);
+  EXPECT_EQ(s->timesteps(),
+            (std::vector<double>{900, 800, 800, 700, 600, 500, 400, 300, 200, 100, 0}));
+}
+
 TEST(DiffusionSchedulers, UnknownNamesListTheKnownOnes) {
   try {
     make_scheduler("Eular", SchedulerConfig{});

@@ -57,7 +57,9 @@ SchedulerConfig read_scheduler(const std::filesystem::path& file) {
   read_key(j, "steps_offset", c.steps_offset, file);
   read_key(j, "clip_sample", c.clip_sample, file);
   read_key(j, "clip_sample_range", c.clip_sample_range, file);
-  read_key(j, "set_alpha_to_one", c.set_alpha_to_one, file);
+  if (j.contains("set_alpha_to_one") && j["set_alpha_to_one"].is_boolean())
+    c.set_alpha_to_one = j["set_alpha_to_one"].get<bool>();
+  read_key(j, "skip_prk_steps", c.skip_prk_steps, file);
   if (j.contains("timestep_spacing") && j["timestep_spacing"].is_string())
     c.timestep_spacing = j["timestep_spacing"].get<std::string>();
   if (j.contains("trained_betas") && !j["trained_betas"].is_null())

@@ -12,7 +12,8 @@ DdimScheduler::DdimScheduler(const SchedulerConfig& config)
     : config_(config),
       spacing_(config.timestep_spacing.value_or("leading")),
       alphas_cumprod_(alphas_cumprod(config)),
-      final_alpha_cumprod_(config.set_alpha_to_one ? 1.0f : alphas_cumprod_.front()) {}
+      final_alpha_cumprod_(config.set_alpha_to_one.value_or(true) ? 1.0f
+                                                                  : alphas_cumprod_.front()) {}
 
 void DdimScheduler::set_timesteps(int steps) {
   if (config_.sigma_schedule != "normal")

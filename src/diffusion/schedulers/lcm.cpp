@@ -18,7 +18,8 @@ constexpr double kSigmaData = 0.5;
 LcmScheduler::LcmScheduler(const SchedulerConfig& config)
     : config_(config),
       alphas_cumprod_(alphas_cumprod(config)),
-      final_alpha_cumprod_(config.set_alpha_to_one ? 1.0f : alphas_cumprod_.front()) {}
+      final_alpha_cumprod_(config.set_alpha_to_one.value_or(true) ? 1.0f
+                                                                  : alphas_cumprod_.front()) {}
 
 void LcmScheduler::set_timesteps(int steps) {
   if (config_.sigma_schedule != "normal")

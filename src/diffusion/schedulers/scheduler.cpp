@@ -8,6 +8,7 @@
 #include "diffusion/schedulers/ddim.hpp"
 #include "diffusion/schedulers/dpm_multistep.hpp"
 #include "diffusion/schedulers/lcm.hpp"
+#include "diffusion/schedulers/pndm.hpp"
 #include "diffusion/schedulers/sigma_schedulers.hpp"
 #include "diffusion/schedulers/unipc.hpp"
 
@@ -37,6 +38,8 @@ const std::vector<Sampler>& samplers() {
        [](const SchedulerConfig& c) { return std::make_unique<LcmScheduler>(c); }},
       {"UniPC", "UniPCMultistepScheduler",
        [](const SchedulerConfig& c) { return std::make_unique<UniPcScheduler>(c); }},
+      {"PNDM", "PNDMScheduler",
+       [](const SchedulerConfig& c) { return std::make_unique<PndmScheduler>(c); }},
       {"DPM++ 2M", "DPMSolverMultistepScheduler",
        [](const SchedulerConfig& c) { return std::make_unique<DpmSolverMultistepScheduler>(c); }},
   };

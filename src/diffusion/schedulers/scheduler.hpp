@@ -31,7 +31,8 @@ struct SchedulerConfig {
   int steps_offset = 0;
   bool clip_sample = false;
   double clip_sample_range = 1.0;
-  bool set_alpha_to_one = true;
+  std::optional<bool> set_alpha_to_one;  // DDIM and LCM default true, PNDM false
+  bool skip_prk_steps = false;           // PNDM: PLMS from the start (SD's configs say true)
   // The sigma schedule of the sigma-based samplers: normal (the model's own), karras,
   // exponential, sgm_uniform (A1111's "Schedule type").
   std::string sigma_schedule = "normal";
