@@ -10,6 +10,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
+import { clipTokenizerJson } from "./clip_tokenizer_json.mjs";
+
 const [modules, out] = process.argv.slice(2);
 if (!modules || !out) {
   console.error("usage: clip_reference.mjs NODE_MODULES OUT_DIR");
@@ -52,24 +54,7 @@ fs.writeFileSync(path.join(dir, "special_tokens_map.json"), JSON.stringify({
   bos_token: special("<|startoftext|>"), eos_token: special("<|endoftext|>"),
   unk_token: special("<|endoftext|>"), pad_token: "<|endoftext|>" }, null, 2));
 
-// CLIP's tokenizer.json as Hugging Face publishes it for openai/clip-vit-large-patch14.
-const added = (id, content) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true });
-const tokenizer_json = {
-  version: "1.0", truncation: null, padding: null,
-  added_tokens: [added(49406, "<|startoftext|>"), added(49407, "<|endoftext|>")],
-  normalizer: { type: "Sequence", normalizers: [{ type: "NFC" },
-    { type: "Replace", pattern: { Regex: "\\s+" }, content: " " }, { type: "Lowercase" }] },
-  pre_tokenizer: { type: "Sequence", pretokenizers: [
-    { type: "Split", pattern: { Regex: "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+" },
-      behavior: "Removed", invert: true },
-    { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: false }] },
-  post_processor: { type: "RobertaProcessing", sep: ["<|endoftext|>", 49407], cls: ["<|startoftext|>", 49406],
-    trim_offsets: false, add_prefix_space: false },
-  decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
-  model: { type: "BPE", dropout: null, unk_token: "<|endoftext|>", continuing_subword_prefix: "",
-    end_of_word_suffix: "</w>", fuse_unk: false, vocab, merges },
-};
-const tokenizer = new Tokenizer(tokenizer_json, config);
+const tokenizer = new Tokenizer(clipTokenizerJson(vocab, merges), config);
 
 const prompts = [
   "a photograph of an astronaut riding a horse",

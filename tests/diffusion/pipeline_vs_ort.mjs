@@ -11,6 +11,8 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import zlib from "node:zlib";
 
+import { clipTokenizerJson } from "./clip_tokenizer_json.mjs";
+
 const [sinter, dir, work] = process.argv.slice(2);
 if (!sinter || !dir || !work) {
   console.error("usage: pipeline_vs_ort.mjs SINTER PIPELINE_DIR WORK_DIR");
@@ -41,18 +43,7 @@ const vocab = JSON.parse(fs.readFileSync(path.join(tok, "vocab.json"), "utf8"));
 const merges = fs.readFileSync(path.join(tok, "merges.txt"), "utf8").split("\n")
   .filter((l) => l && !l.startsWith("#version"));
 const config = JSON.parse(fs.readFileSync(path.join(tok, "tokenizer_config.json"), "utf8"));
-const tokenizer = new Tokenizer({
-  version: "1.0", truncation: null, padding: null, added_tokens: [],
-  normalizer: { type: "Sequence", normalizers: [{ type: "NFC" },
-    { type: "Replace", pattern: { Regex: "\\s+" }, content: " " }, { type: "Lowercase" }] },
-  pre_tokenizer: { type: "Sequence", pretokenizers: [
-    { type: "Split", pattern: { Regex: "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+" },
-      behavior: "Removed", invert: true },
-    { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: false }] },
-  post_processor: null, decoder: null,
-  model: { type: "BPE", dropout: null, unk_token: "<|endoftext|>", continuing_subword_prefix: "",
-    end_of_word_suffix: "</w>", fuse_unk: false, vocab, merges },
-}, config);
+const tokenizer = new Tokenizer(clipTokenizerJson(vocab, merges), config);
 const bos = vocab["<|startoftext|>"], eos = vocab["<|endoftext|>"], pad = vocab[config.pad_token];
 function input_ids(text) {
   const ids = [bos, ...tokenizer.encode(text, { add_special_tokens: false }).ids.slice(0, 75), eos];

@@ -38,22 +38,13 @@ void DdimScheduler::step(const std::vector<float>& out, std::size_t i, std::vect
   const float sqrt_a = std::sqrt(a_t), sqrt_b = std::sqrt(b_t);
   const float sqrt_a_prev = std::sqrt(a_prev), direction = std::sqrt(1.0f - a_prev);
   const float range = static_cast<float>(config_.clip_sample_range);
-  const std::string& kind = config_.prediction_type;
+  const Prediction kind = parse_prediction(config_.prediction_type);
   for (std::size_t k = 0; k < x.size(); ++k) {
-    float x0, eps;
-    if (kind == "epsilon") {
-      x0 = (x[k] - sqrt_b * out[k]) / sqrt_a;
-      eps = out[k];
-    } else if (kind == "v_prediction") {
-      x0 = sqrt_a * x[k] - sqrt_b * out[k];
-      eps = sqrt_a * out[k] + sqrt_b * x[k];
-    } else if (kind == "sample") {
-      x0 = out[k];
-      eps = (x[k] - sqrt_a * x0) / sqrt_b;
-    } else {
-      throw std::invalid_argument("unknown prediction_type '" + kind +
-                                  "' (known: epsilon, v_prediction, sample)");
-    }
+    float x0 = predicted_x0(kind, out[k], x[k], sqrt_a, sqrt_b);
+    // The noise the step moves along: predicted, or implied by the prediction.
+    const float eps = kind == Prediction::epsilon        ? out[k]
+                      : kind == Prediction::v_prediction ? sqrt_a * out[k] + sqrt_b * x[k]
+                                                         : (x[k] - sqrt_a * x0) / sqrt_b;
     if (config_.clip_sample) x0 = std::clamp(x0, -range, range);
     x[k] = sqrt_a_prev * x0 + direction * eps;
   }

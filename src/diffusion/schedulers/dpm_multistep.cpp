@@ -46,18 +46,9 @@ void DpmSolverMultistepScheduler::step(const std::vector<float>& out, std::size_
   const AlphaSigma s0 = alpha_sigma(sigmas_[i]);
   // The denoised prediction x0 of this step.
   std::vector<float> x0(x.size());
-  const std::string& kind = config_.prediction_type;
-  for (std::size_t k = 0; k < x.size(); ++k) {
-    if (kind == "epsilon")
-      x0[k] = (x[k] - s0.sigma * out[k]) / s0.alpha;
-    else if (kind == "v_prediction")
-      x0[k] = s0.alpha * x[k] - s0.sigma * out[k];
-    else if (kind == "sample")
-      x0[k] = out[k];
-    else
-      throw std::invalid_argument("unknown prediction_type '" + kind +
-                                  "' (known: epsilon, v_prediction, sample)");
-  }
+  const Prediction kind = parse_prediction(config_.prediction_type);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    x0[k] = predicted_x0(kind, out[k], x[k], s0.alpha, s0.sigma);
   // The step to sigma 0 is always of first order (its log-SNR is infinite); with
   // lower_order_final, so is any last step of a short schedule.
   const bool last = i + 1 == timesteps_.size();

@@ -56,20 +56,9 @@ void LcmScheduler::step(const std::vector<float>& out, std::size_t i, std::vecto
       static_cast<float>(kSigmaData * kSigmaData / (scaled * scaled + kSigmaData * kSigmaData));
   const auto c_out =
       static_cast<float>(scaled / std::sqrt(scaled * scaled + kSigmaData * kSigmaData));
-  const std::string& kind = config_.prediction_type;
-  for (std::size_t k = 0; k < x.size(); ++k) {
-    float x0;
-    if (kind == "epsilon")
-      x0 = (x[k] - sqrt_b * out[k]) / sqrt_a;
-    else if (kind == "v_prediction")
-      x0 = sqrt_a * x[k] - sqrt_b * out[k];
-    else if (kind == "sample")
-      x0 = out[k];
-    else
-      throw std::invalid_argument("unknown prediction_type '" + kind +
-                                  "' (known: epsilon, v_prediction, sample)");
-    x[k] = c_out * x0 + c_skip * x[k];  // the denoised sample
-  }
+  const Prediction kind = parse_prediction(config_.prediction_type);
+  for (std::size_t k = 0; k < x.size(); ++k)  // the denoised sample
+    x[k] = c_out * predicted_x0(kind, out[k], x[k], sqrt_a, sqrt_b) + c_skip * x[k];
   if (last) return;
   const std::vector<float> z = noise->randn(x.size());
   const float s = std::sqrt(a_prev), n = std::sqrt(1.0f - a_prev);

@@ -32,6 +32,14 @@ double cosine_alpha_bar(double t) {
 
 }  // namespace
 
+Prediction parse_prediction(const std::string& name) {
+  if (name == "epsilon") return Prediction::epsilon;
+  if (name == "v_prediction") return Prediction::v_prediction;
+  if (name == "sample") return Prediction::sample;
+  throw std::invalid_argument("unknown prediction_type '" + name +
+                              "' (known: epsilon, v_prediction, sample)");
+}
+
 std::vector<float> alphas_cumprod(const SchedulerConfig& c) {
   const int n = c.num_train_timesteps;
   if (n < 2) throw std::invalid_argument("num_train_timesteps must be at least 2");

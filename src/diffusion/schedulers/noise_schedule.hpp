@@ -10,6 +10,25 @@
 
 namespace sinter::diffusion {
 
+// What the model predicts, for a sample x = alpha * x0 + sigma * noise: the noise (epsilon),
+// v = alpha * noise - sigma * x0 (v_prediction), or x0 itself (sample).
+enum class Prediction { epsilon, v_prediction, sample };
+// Throws std::invalid_argument naming the known types.
+Prediction parse_prediction(const std::string& name);
+
+// The denoised sample x0 the model's output implies at (alpha, sigma).
+template <typename T>
+T predicted_x0(Prediction p, T out, T x, T alpha, T sigma) {
+  switch (p) {
+    case Prediction::epsilon:
+      return (x - sigma * out) / alpha;
+    case Prediction::v_prediction:
+      return alpha * x - sigma * out;
+    default:
+      return out;
+  }
+}
+
 // alphas_cumprod of the training schedule, computed in float32 as torch does.
 std::vector<float> alphas_cumprod(const SchedulerConfig& c);
 

@@ -65,18 +65,9 @@ void UniPcScheduler::step(const std::vector<float>& out, std::size_t i, std::vec
   const std::size_t n = x.size();
   const Level s_now = level(sigmas_[i]);
   std::vector<float> x0(n);
-  const std::string& kind = config_.prediction_type;
-  for (std::size_t k = 0; k < n; ++k) {
-    if (kind == "epsilon")
-      x0[k] = static_cast<float>((x[k] - s_now.sigma * out[k]) / s_now.alpha);
-    else if (kind == "v_prediction")
-      x0[k] = static_cast<float>(s_now.alpha * x[k] - s_now.sigma * out[k]);
-    else if (kind == "sample")
-      x0[k] = out[k];
-    else
-      throw std::invalid_argument("unknown prediction_type '" + kind +
-                                  "' (known: epsilon, v_prediction, sample)");
-  }
+  const Prediction kind = parse_prediction(config_.prediction_type);
+  for (std::size_t k = 0; k < n; ++k)
+    x0[k] = static_cast<float>(predicted_x0<double>(kind, out[k], x[k], s_now.alpha, s_now.sigma));
 
   // Corrector: redo the last step (from last_sample_) with this step's prediction as well.
   if (i > 0 && !last_sample_.empty()) {
