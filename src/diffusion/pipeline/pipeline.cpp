@@ -98,10 +98,11 @@ struct Pipeline::Impl {
   PipelineOptions options;
   ClipTokenizer tokenizer;
   Model text_encoder, unet, vae_decoder;
-  std::optional<Model> vae_encoder;
+  // Read on first use (img2img): txt2img neither maps nor converts it.
+  mutable std::optional<Model> vae_encoder_model;
   std::map<std::string, CompiledModel> compiled;
   std::string name, hash;
-  std::vector<std::string> load_report;
+  mutable std::vector<std::string> load_report;
 
   Impl(const Core& c, ModelFolder f, const PipelineOptions& o)
       : core(c),
@@ -114,19 +115,9 @@ struct Pipeline::Impl {
     name = folder.root.filename().string();
     if (name.empty()) name = folder.root.parent_path().filename().string();
     hash = short_hash(folder.unet);
-    if (folder.has_vae_encoder) vae_encoder = core.read_model(folder.vae_encoder.string());
-    const bool cache = core.config().cache_enabled();
-    auto note = [&](const char* stage, const Model& m) {
-      load_report.push_back(std::string(stage) + ": " +
-                            (m.format() == "sinter" ? "mapped from its .sinter file"
-                             : m.read_from_cache()  ? "mapped from the model cache"
-                             : cache                ? "converted from ONNX and cached (first use)"
-                                                    : "read (model cache off)"));
-    };
     note("text encoder", text_encoder);
     note("unet", unet);
     note("vae decoder", vae_decoder);
-    if (vae_encoder) note("vae encoder", *vae_encoder);
     find_input(text_encoder, "input_ids", "text encoder");
     find_input(unet, "sample", "UNet");
     find_input(unet, "timestep", "UNet");
@@ -136,6 +127,24 @@ struct Pipeline::Impl {
   // Compiles made by the current generate(): stage, device and seconds, so the summary says
   // when a size was compiled (once per size; the model cache keeps it for later processes).
   std::vector<StageReport> compiles;
+
+  // How a sub-model was read (the cache entry is written by its compile, which follows).
+  void note(const char* stage, const Model& m) const {
+    load_report.push_back(std::string(stage) + ": " +
+                          (m.format() == "sinter" ? "mapped from its .sinter file"
+                           : m.read_from_cache()  ? "mapped from the model cache"
+                           : core.config().cache_enabled()
+                               ? "converted from ONNX and cached (first use)"
+                               : "read (model cache off)"));
+  }
+
+  const Model& vae_encoder() const {
+    if (!vae_encoder_model) {
+      vae_encoder_model = core.read_model(folder.vae_encoder.string());
+      note("vae encoder", *vae_encoder_model);
+    }
+    return *vae_encoder_model;
+  }
 
   // One compile per stage and input shapes.
   const CompiledModel& compiled_for(const std::string& stage, const Model& model,
@@ -305,10 +314,11 @@ struct Pipeline::Impl {
   // [-1, 1] (diffusers' preprocessing), the latent distribution's mean where the encoder gives
   // mean and log-variance (latent_parameters, 8 channels), its sample where it gives 4.
   std::vector<float> encode_image(const Image& image, StageReport& report) {
-    const std::string input = vae_encoder->inputs().at(0).name;
+    const Model& encoder = vae_encoder();
+    const std::string input = encoder.inputs().at(0).name;
     const int64_t H = image.height, W = image.width;
     const CompiledModel& m =
-        compiled_for("vae encoder", *vae_encoder, options.vae_device, {{input, {1, 3, H, W}}});
+        compiled_for("vae encoder", encoder, options.vae_device, {{input, {1, 3, H, W}}});
     Tensor pixels(ElementType::f32, {1, 3, H, W});
     float* px = pixels.data_as<float>();
     const std::size_t plane = static_cast<std::size_t>(H * W);
@@ -369,9 +379,9 @@ struct Pipeline::Impl {
     const int64_t dh = p.vae_tiling ? std::min<int64_t>(h, 64) : h;
     const int64_t dw = p.vae_tiling ? std::min<int64_t>(w, 64) : w;
     add("vae decoder", vae_decoder, {{vae_decoder.inputs().at(0).name, {1, 4, dh, dw}}});
-    if (p.init_image && vae_encoder)
-      add("vae encoder", *vae_encoder,
-          {{vae_encoder->inputs().at(0).name, {1, 3, p.height, p.width}}});
+    if (p.init_image && folder.has_vae_encoder)
+      add("vae encoder", vae_encoder(),
+          {{vae_encoder().inputs().at(0).name, {1, 3, p.height, p.width}}});
     int64_t largest = 0;
     for (const auto& s : plan.stages) {
       plan.peak_bytes += s.weight_bytes;
@@ -438,7 +448,7 @@ struct Pipeline::Impl {
       bad(e.what());
     }
     if (p.init_image) {
-      if (!vae_encoder)
+      if (!folder.has_vae_encoder)
         bad("img2img needs a VAE encoder: " +
             (folder.root / "vae_encoder" / "model.onnx").string() + " is missing");
       if (!(p.strength >= 0 && p.strength <= 1))
