@@ -27,8 +27,7 @@ void DdimScheduler::set_timesteps(int steps) {
 
 void DdimScheduler::step(const std::vector<float>& out, std::size_t i, std::vector<float>& x,
                          NoiseSource*) {
-  if (i >= timesteps_.size()) throw std::out_of_range("step past the last timestep");
-  if (out.size() != x.size()) throw std::invalid_argument("model output and sample differ in size");
+  check_step(out, i, x);
   const auto t = static_cast<int64_t>(timesteps_[i]);
   const int64_t prev = t - config_.num_train_timesteps / steps_;
   const float a_t = alphas_cumprod_.at(static_cast<std::size_t>(t));

@@ -41,8 +41,7 @@ void DpmSolverMultistepScheduler::set_timesteps(int steps) {
 
 void DpmSolverMultistepScheduler::step(const std::vector<float>& out, std::size_t i,
                                        std::vector<float>& x, NoiseSource*) {
-  if (i + 1 >= sigmas_.size()) throw std::out_of_range("step past the last timestep");
-  if (out.size() != x.size()) throw std::invalid_argument("model output and sample differ in size");
+  check_step(out, i, x);
   const AlphaSigma s0 = alpha_sigma(sigmas_[i]);
   // The denoised prediction x0 of this step.
   std::vector<float> x0(x.size());

@@ -41,8 +41,7 @@ void LcmScheduler::set_timesteps(int steps) {
 
 void LcmScheduler::step(const std::vector<float>& out, std::size_t i, std::vector<float>& x,
                         NoiseSource* noise) {
-  if (i >= timesteps_.size()) throw std::out_of_range("step past the last timestep");
-  if (out.size() != x.size()) throw std::invalid_argument("model output and sample differ in size");
+  check_step(out, i, x);
   const bool last = i + 1 == timesteps_.size();
   if (!last && !noise) throw std::invalid_argument("LCM needs a noise source");
   const auto t = static_cast<int64_t>(timesteps_[i]);

@@ -132,8 +132,7 @@ void PndmScheduler::step_plms(const std::vector<float>& out, int64_t t, std::vec
 
 void PndmScheduler::step(const std::vector<float>& out, std::size_t i, std::vector<float>& x,
                          NoiseSource*) {
-  if (i >= timesteps_.size()) throw std::out_of_range("step past the last timestep");
-  if (out.size() != x.size()) throw std::invalid_argument("model output and sample differ in size");
+  check_step(out, i, x);
   if (counter_ < prk_count_)
     step_prk(out, x);
   else

@@ -61,6 +61,13 @@ std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const Schedul
   throw std::invalid_argument("unknown sampler '" + name + "' (known: " + known + ")");
 }
 
+void Scheduler::check_step(const std::vector<float>& out, std::size_t step,
+                           const std::vector<float>& sample) const {
+  if (step >= timesteps_.size()) throw std::out_of_range("step past the last timestep");
+  if (out.size() != sample.size())
+    throw std::invalid_argument("model output and sample differ in size");
+}
+
 std::vector<std::string> known_sampler_names() {
   std::vector<std::string> names;
   for (const Sampler& s : samplers()) names.push_back(s.a1111_name);

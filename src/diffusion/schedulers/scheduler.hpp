@@ -64,6 +64,10 @@ class Scheduler {
                          std::size_t step) const = 0;
 
  protected:
+  // Throws for a step past the schedule or a model output of another size than the sample.
+  void check_step(const std::vector<float>& model_output, std::size_t step,
+                  const std::vector<float>& sample) const;
+
   std::vector<double> timesteps_;
 };
 

@@ -7,7 +7,9 @@
 namespace sinter::diffusion {
 
 SigmaScheduler::SigmaScheduler(const SchedulerConfig& config)
-    : config_(config), spacing_(config.timestep_spacing.value_or("linspace")) {
+    : config_(config),
+      prediction_(parse_prediction(config.prediction_type)),
+      spacing_(config.timestep_spacing.value_or("linspace")) {
   train_sigmas_ = training_sigmas(alphas_cumprod(config_));
   for (double s : train_sigmas_) log_train_sigmas_.push_back(std::log(s));
 }
@@ -55,20 +57,21 @@ void SigmaScheduler::add_noise(std::vector<float>& original, const std::vector<f
   for (std::size_t i = 0; i < original.size(); ++i) original[i] += noise.at(i) * sigma;
 }
 
-float SigmaScheduler::predicted_original(float out, float sample, float sigma) const {
-  if (config_.prediction_type == "epsilon") return sample - sigma * out;
-  if (config_.prediction_type == "v_prediction")
-    return out * (-sigma / std::sqrt(sigma * sigma + 1.0f)) + sample / (sigma * sigma + 1.0f);
-  if (config_.prediction_type == "sample") return out;
-  throw std::invalid_argument("unknown prediction_type '" + config_.prediction_type +
-                              "' (known: epsilon, v_prediction, sample)");
-}
-
-void SigmaScheduler::check_step(const std::vector<float>& out, std::size_t step,
-                                const std::vector<float>& sample) const {
-  if (step + 1 >= sigmas_.size()) throw std::out_of_range("step past the last timestep");
-  if (out.size() != sample.size())
-    throw std::invalid_argument("model output and sample differ in size");
+float SigmaScheduler::slope(float out, float sample, float sigma) const {
+  // In sigma space the sample is x0 + sigma * noise (the model reads it scaled): the slope is
+  // (sample - x0) / sigma, x0 as the prediction type implies it.
+  float x0;
+  switch (prediction_) {
+    case Prediction::epsilon:
+      x0 = sample - sigma * out;
+      break;
+    case Prediction::v_prediction:
+      x0 = out * (-sigma / std::sqrt(sigma * sigma + 1.0f)) + sample / (sigma * sigma + 1.0f);
+      break;
+    default:
+      x0 = out;
+  }
+  return (sample - x0) / sigma;
 }
 
 void EulerScheduler::step(const std::vector<float>& out, std::size_t i, std::vector<float>& x,
@@ -76,7 +79,7 @@ void EulerScheduler::step(const std::vector<float>& out, std::size_t i, std::vec
   check_step(out, i, x);
   const float sigma = sigmas_[i], dt = sigmas_[i + 1] - sigma;
   for (std::size_t k = 0; k < x.size(); ++k) {
-    const float derivative = (x[k] - predicted_original(out[k], x[k], sigma)) / sigma;
+    const float derivative = slope(out[k], x[k], sigma);
     x[k] = x[k] + derivative * dt;
   }
 }
@@ -90,7 +93,7 @@ void EulerAncestralScheduler::step(const std::vector<float>& out, std::size_t i,
   const float down = std::sqrt(to * to - up * up);
   const float dt = down - from;
   for (std::size_t k = 0; k < x.size(); ++k) {
-    const float derivative = (x[k] - predicted_original(out[k], x[k], from)) / from;
+    const float derivative = slope(out[k], x[k], from);
     x[k] = x[k] + derivative * dt;
   }
   const std::vector<float> z = noise->randn(x.size());
@@ -117,8 +120,7 @@ void HeunScheduler::step(const std::vector<float>& out, std::size_t i, std::vect
   if (first_derivative_.empty()) {  // first order: an Euler step from sigma_i to sigma_i+1
     const float sigma = sigmas_[i], next = sigmas_[i + 1];
     std::vector<float> derivative(x.size());
-    for (std::size_t k = 0; k < x.size(); ++k)
-      derivative[k] = (x[k] - predicted_original(out[k], x[k], sigma)) / sigma;
+    for (std::size_t k = 0; k < x.size(); ++k) derivative[k] = slope(out[k], x[k], sigma);
     first_dt_ = next - sigma;
     first_sample_ = x;
     for (std::size_t k = 0; k < x.size(); ++k) x[k] = x[k] + derivative[k] * first_dt_;
@@ -129,7 +131,7 @@ void HeunScheduler::step(const std::vector<float>& out, std::size_t i, std::vect
   // Second order: the slope at the end point, averaged with the first, from the start again.
   const float sigma_next = sigmas_[i];
   for (std::size_t k = 0; k < x.size(); ++k) {
-    const float end = (x[k] - predicted_original(out[k], x[k], sigma_next)) / sigma_next;
+    const float end = slope(out[k], x[k], sigma_next);
     const float derivative = (first_derivative_[k] + end) / 2;
     x[k] = first_sample_[k] + derivative * first_dt_;
   }
@@ -169,8 +171,7 @@ void LmsScheduler::step(const std::vector<float>& out, std::size_t i, std::vecto
   constexpr int kMaxOrder = 4;
   const float sigma = sigmas_[i];
   std::vector<float> derivative(x.size());
-  for (std::size_t k = 0; k < x.size(); ++k)
-    derivative[k] = (x[k] - predicted_original(out[k], x[k], sigma)) / sigma;
+  for (std::size_t k = 0; k < x.size(); ++k) derivative[k] = slope(out[k], x[k], sigma);
   derivatives_.push_back(std::move(derivative));
   if (derivatives_.size() > kMaxOrder) derivatives_.erase(derivatives_.begin());
   const int order = std::min(static_cast<int>(i) + 1, kMaxOrder);

@@ -20,12 +20,11 @@ class SigmaScheduler : public Scheduler {
   const std::vector<float>& sigmas() const { return sigmas_; }
 
  protected:
-  // The denoised sample the model's output implies at noise level sigma.
-  float predicted_original(float model_output, float sample, float sigma) const;
-  void check_step(const std::vector<float>& model_output, std::size_t step,
-                  const std::vector<float>& sample) const;
+  // d sample / d sigma at noise level sigma given the model's output there (Euler's slope).
+  float slope(float model_output, float sample, float sigma) const;
 
   SchedulerConfig config_;
+  Prediction prediction_;
   std::string spacing_;
   std::vector<double> train_sigmas_, log_train_sigmas_;
   std::vector<float> sigmas_;

@@ -60,8 +60,7 @@ void UniPcScheduler::set_timesteps(int steps) {
 
 void UniPcScheduler::step(const std::vector<float>& out, std::size_t i, std::vector<float>& x,
                           NoiseSource*) {
-  if (i + 1 >= sigmas_.size()) throw std::out_of_range("step past the last timestep");
-  if (out.size() != x.size()) throw std::invalid_argument("model output and sample differ in size");
+  check_step(out, i, x);
   const std::size_t n = x.size();
   const Level s_now = level(sigmas_[i]);
   std::vector<float> x0(n);
