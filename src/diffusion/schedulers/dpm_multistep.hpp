@@ -4,24 +4,20 @@
 // predictions.
 #pragma once
 
-#include "diffusion/schedulers/scheduler.hpp"
+#include "diffusion/schedulers/multistep.hpp"
 
 namespace sinter::diffusion {
 
-class DpmSolverMultistepScheduler final : public Scheduler {
+class DpmSolverMultistepScheduler final : public MultistepScheduler {
  public:
-  explicit DpmSolverMultistepScheduler(const SchedulerConfig& config);
-  void set_timesteps(int steps) override;
+  explicit DpmSolverMultistepScheduler(const SchedulerConfig& config)
+      : MultistepScheduler(config, "DPM++ 2M") {}
   void step(const std::vector<float>& model_output, std::size_t step, std::vector<float>& sample,
             NoiseSource* noise) override;
-  void add_noise(std::vector<float>& original, const std::vector<float>& noise,
-                 std::size_t step) const override;
 
  private:
-  SchedulerConfig config_;
-  std::string spacing_;
-  std::vector<double> train_sigmas_, log_train_sigmas_;
-  std::vector<float> sigmas_;
+  void reset_history() override;
+
   std::vector<float> previous_;  // the last denoised prediction
   int lower_order_steps_ = 0;
 };

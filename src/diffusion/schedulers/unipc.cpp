@@ -9,16 +9,6 @@ namespace sinter::diffusion {
 
 namespace {
 
-struct Level {
-  double alpha, sigma, lambda;  // lambda = log(alpha / sigma)
-};
-
-Level level(double sigma) {
-  const double alpha = 1.0 / std::sqrt(sigma * sigma + 1.0);
-  const double s = sigma * alpha;
-  return {alpha, s, std::log(alpha) - std::log(s)};
-}
-
 // The B(h) = e^h - 1 coefficients of orders 1 and 2 for the step of log-SNR change h (with
 // hh = -h: the predictions are of x0): b_k = h_phi_k * k! / B(h).
 struct Coefficients {
@@ -38,20 +28,7 @@ Coefficients coefficients(double h) {
 
 }  // namespace
 
-UniPcScheduler::UniPcScheduler(const SchedulerConfig& config)
-    : config_(config), spacing_(config.timestep_spacing.value_or("linspace")) {
-  if (config_.solver_order != 1 && config_.solver_order != 2)
-    throw std::invalid_argument("UniPC supports solver_order 1 or 2, got " +
-                                std::to_string(config_.solver_order));
-  train_sigmas_ = training_sigmas(alphas_cumprod(config_));
-  for (double s : train_sigmas_) log_train_sigmas_.push_back(std::log(s));
-}
-
-void UniPcScheduler::set_timesteps(int steps) {
-  const MultistepSchedule schedule =
-      multistep_schedule(config_, spacing_, steps, train_sigmas_, log_train_sigmas_, "UniPC");
-  timesteps_ = schedule.timesteps;
-  sigmas_ = schedule.sigmas;
+void UniPcScheduler::reset_history() {
   outputs_.clear();
   last_sample_.clear();
   last_order_ = 0;
@@ -62,7 +39,7 @@ void UniPcScheduler::step(const std::vector<float>& out, std::size_t i, std::vec
                           NoiseSource*) {
   check_step(out, i, x);
   const std::size_t n = x.size();
-  const Level s_now = level(sigmas_[i]);
+  const NoiseLevel<double> s_now = noise_level<double>(sigmas_[i]);
   std::vector<float> x0(n);
   const Prediction kind = parse_prediction(config_.prediction_type);
   for (std::size_t k = 0; k < n; ++k)
@@ -70,14 +47,14 @@ void UniPcScheduler::step(const std::vector<float>& out, std::size_t i, std::vec
 
   // Corrector: redo the last step (from last_sample_) with this step's prediction as well.
   if (i > 0 && !last_sample_.empty()) {
-    const Level t = s_now, s0 = level(sigmas_[i - 1]);
+    const NoiseLevel<double> t = s_now, s0 = noise_level<double>(sigmas_[i - 1]);
     const std::vector<float>& m0 = outputs_.back();
     const double h = t.lambda - s0.lambda;
     const Coefficients c = coefficients(h);
     double rho_prev = 0, rho_t = 0.5, rk = 0;  // order 1: rho_c = 0.5
     if (last_order_ == 2) {
       // Solve [[1, 1], [rk, 1]] rho = [b1, b2] with rk from the prediction before m0.
-      rk = (level(sigmas_[i - 2]).lambda - s0.lambda) / h;
+      rk = (noise_level<double>(sigmas_[i - 2]).lambda - s0.lambda) / h;
       const double det = 1.0 - rk;
       rho_prev = (c.b1 - c.b2) / det;
       rho_t = (c.b2 - rk * c.b1) / det;
@@ -103,13 +80,13 @@ void UniPcScheduler::step(const std::vector<float>& out, std::size_t i, std::vec
   if (sigma_next == 0.0f) {
     x = outputs_.back();  // alpha 1, sigma 0: the denoised prediction
   } else {
-    const Level t = level(sigma_next), s0 = s_now;
+    const NoiseLevel<double> t = noise_level<double>(sigma_next), s0 = s_now;
     const double h = t.lambda - s0.lambda;
     const Coefficients c = coefficients(h);
     const std::vector<float>& m0 = outputs_.back();
     const double ratio = t.sigma / s0.sigma, decay = t.alpha * c.h_phi_1, scale = t.alpha * c.b_h;
     double rk = 0;
-    if (order == 2) rk = (level(sigmas_[i - 1]).lambda - s0.lambda) / h;
+    if (order == 2) rk = (noise_level<double>(sigmas_[i - 1]).lambda - s0.lambda) / h;
     for (std::size_t k = 0; k < n; ++k) {
       double value = ratio * x[k] - decay * m0[k];
       if (order == 2) value -= scale * 0.5 * (outputs_[0][k] - m0[k]) / rk;  // rho_p = 0.5
@@ -117,13 +94,6 @@ void UniPcScheduler::step(const std::vector<float>& out, std::size_t i, std::vec
     }
   }
   if (lower_order_steps_ < config_.solver_order) ++lower_order_steps_;
-}
-
-void UniPcScheduler::add_noise(std::vector<float>& original, const std::vector<float>& noise,
-                               std::size_t step) const {
-  const Level s = level(sigmas_.at(step));
-  for (std::size_t i = 0; i < original.size(); ++i)
-    original[i] = static_cast<float>(s.alpha * original[i] + s.sigma * noise.at(i));
 }
 
 }  // namespace sinter::diffusion

@@ -3,24 +3,19 @@
 // that refines the sample just predicted with the model's output at it.
 #pragma once
 
-#include "diffusion/schedulers/scheduler.hpp"
+#include "diffusion/schedulers/multistep.hpp"
 
 namespace sinter::diffusion {
 
-class UniPcScheduler final : public Scheduler {
+class UniPcScheduler final : public MultistepScheduler {
  public:
-  explicit UniPcScheduler(const SchedulerConfig& config);
-  void set_timesteps(int steps) override;
+  explicit UniPcScheduler(const SchedulerConfig& config) : MultistepScheduler(config, "UniPC") {}
   void step(const std::vector<float>& model_output, std::size_t step, std::vector<float>& sample,
             NoiseSource* noise) override;
-  void add_noise(std::vector<float>& original, const std::vector<float>& noise,
-                 std::size_t step) const override;
 
  private:
-  SchedulerConfig config_;
-  std::string spacing_;
-  std::vector<double> train_sigmas_, log_train_sigmas_;
-  std::vector<float> sigmas_;
+  void reset_history() override;
+
   std::vector<std::vector<float>> outputs_;  // denoised predictions, newest last (at most 2)
   std::vector<float> last_sample_;           // the sample the last predictor started from
   int last_order_ = 0;                       // that predictor's order
