@@ -9,11 +9,7 @@
 namespace sinter::diffusion {
 
 DdimScheduler::DdimScheduler(const SchedulerConfig& config)
-    : config_(config),
-      spacing_(config.timestep_spacing.value_or("leading")),
-      alphas_cumprod_(alphas_cumprod(config)),
-      final_alpha_cumprod_(config.set_alpha_to_one.value_or(true) ? 1.0f
-                                                                  : alphas_cumprod_.front()) {}
+    : DiscreteScheduler(config, true), spacing_(config.timestep_spacing.value_or("leading")) {}
 
 void DdimScheduler::set_timesteps(int steps) {
   if (config_.sigma_schedule != "normal")
@@ -30,9 +26,7 @@ void DdimScheduler::step(const std::vector<float>& out, std::size_t i, std::vect
   check_step(out, i, x);
   const auto t = static_cast<int64_t>(timesteps_[i]);
   const int64_t prev = t - config_.num_train_timesteps / steps_;
-  const float a_t = alphas_cumprod_.at(static_cast<std::size_t>(t));
-  const float a_prev =
-      prev >= 0 ? alphas_cumprod_.at(static_cast<std::size_t>(prev)) : final_alpha_cumprod_;
+  const float a_t = alpha_cumprod(t), a_prev = alpha_cumprod(prev);
   const float b_t = 1.0f - a_t;
   const float sqrt_a = std::sqrt(a_t), sqrt_b = std::sqrt(b_t);
   const float sqrt_a_prev = std::sqrt(a_prev), direction = std::sqrt(1.0f - a_prev);
@@ -47,13 +41,6 @@ void DdimScheduler::step(const std::vector<float>& out, std::size_t i, std::vect
     if (config_.clip_sample) x0 = std::clamp(x0, -range, range);
     x[k] = sqrt_a_prev * x0 + direction * eps;
   }
-}
-
-void DdimScheduler::add_noise(std::vector<float>& original, const std::vector<float>& noise,
-                              std::size_t step) const {
-  const float a = alphas_cumprod_.at(static_cast<std::size_t>(timesteps_.at(step)));
-  const float s = std::sqrt(a), n = std::sqrt(1.0f - a);
-  for (std::size_t i = 0; i < original.size(); ++i) original[i] = s * original[i] + n * noise.at(i);
 }
 
 }  // namespace sinter::diffusion

@@ -15,11 +15,7 @@ constexpr double kSigmaData = 0.5;
 
 }  // namespace
 
-LcmScheduler::LcmScheduler(const SchedulerConfig& config)
-    : config_(config),
-      alphas_cumprod_(alphas_cumprod(config)),
-      final_alpha_cumprod_(config.set_alpha_to_one.value_or(true) ? 1.0f
-                                                                  : alphas_cumprod_.front()) {}
+LcmScheduler::LcmScheduler(const SchedulerConfig& config) : DiscreteScheduler(config, true) {}
 
 void LcmScheduler::set_timesteps(int steps) {
   if (config_.sigma_schedule != "normal")
@@ -46,9 +42,7 @@ void LcmScheduler::step(const std::vector<float>& out, std::size_t i, std::vecto
   if (!last && !noise) throw std::invalid_argument("LCM needs a noise source");
   const auto t = static_cast<int64_t>(timesteps_[i]);
   const int64_t prev = last ? t : static_cast<int64_t>(timesteps_[i + 1]);
-  const float a_t = alphas_cumprod_.at(static_cast<std::size_t>(t));
-  const float a_prev =
-      prev >= 0 ? alphas_cumprod_.at(static_cast<std::size_t>(prev)) : final_alpha_cumprod_;
+  const float a_t = alpha_cumprod(t), a_prev = alpha_cumprod(prev);
   const float sqrt_a = std::sqrt(a_t), sqrt_b = std::sqrt(1.0f - a_t);
   const double scaled = t * kTimestepScaling;
   const auto c_skip =
@@ -62,13 +56,6 @@ void LcmScheduler::step(const std::vector<float>& out, std::size_t i, std::vecto
   const std::vector<float> z = noise->randn(x.size());
   const float s = std::sqrt(a_prev), n = std::sqrt(1.0f - a_prev);
   for (std::size_t k = 0; k < x.size(); ++k) x[k] = s * x[k] + n * z[k];
-}
-
-void LcmScheduler::add_noise(std::vector<float>& original, const std::vector<float>& noise,
-                             std::size_t step) const {
-  const float a = alphas_cumprod_.at(static_cast<std::size_t>(timesteps_.at(step)));
-  const float s = std::sqrt(a), n = std::sqrt(1.0f - a);
-  for (std::size_t i = 0; i < original.size(); ++i) original[i] = s * original[i] + n * noise.at(i);
 }
 
 }  // namespace sinter::diffusion

@@ -7,11 +7,7 @@
 
 namespace sinter::diffusion {
 
-PndmScheduler::PndmScheduler(const SchedulerConfig& config)
-    : config_(config),
-      alphas_cumprod_(alphas_cumprod(config)),
-      final_alpha_cumprod_(config.set_alpha_to_one.value_or(false) ? 1.0f
-                                                                   : alphas_cumprod_.front()) {}
+PndmScheduler::PndmScheduler(const SchedulerConfig& config) : DiscreteScheduler(config, false) {}
 
 void PndmScheduler::set_timesteps(int steps) {
   if (config_.sigma_schedule != "normal")
@@ -57,9 +53,7 @@ void PndmScheduler::set_timesteps(int steps) {
 
 void PndmScheduler::transfer(const std::vector<float>& from, int64_t t, int64_t prev,
                              const std::vector<float>& e, std::vector<float>& to) const {
-  const float a_t = alphas_cumprod_.at(static_cast<std::size_t>(t));
-  const float a_prev =
-      prev >= 0 ? alphas_cumprod_.at(static_cast<std::size_t>(prev)) : final_alpha_cumprod_;
+  const float a_t = alpha_cumprod(t), a_prev = alpha_cumprod(prev);
   const float b_t = 1.0f - a_t, b_prev = 1.0f - a_prev;
   const float sample_coeff = std::sqrt(a_prev / a_t);
   const float denominator = a_t * std::sqrt(b_prev) + std::sqrt(a_t * b_t * a_prev);
@@ -139,13 +133,6 @@ void PndmScheduler::step(const std::vector<float>& out, std::size_t i, std::vect
     step_plms(out, static_cast<int64_t>(timesteps_[i]), x);
   if (ets_.size() > 4) ets_.erase(ets_.begin());
   ++counter_;
-}
-
-void PndmScheduler::add_noise(std::vector<float>& original, const std::vector<float>& noise,
-                              std::size_t step) const {
-  const float a = alphas_cumprod_.at(static_cast<std::size_t>(timesteps_.at(step)));
-  const float s = std::sqrt(a), n = std::sqrt(1.0f - a);
-  for (std::size_t i = 0; i < original.size(); ++i) original[i] = s * original[i] + n * noise.at(i);
 }
 
 }  // namespace sinter::diffusion

@@ -5,19 +5,16 @@
 // second model call at the first timestep again (a Heun-like warm-up).
 #pragma once
 
-#include "diffusion/schedulers/scheduler.hpp"
+#include "diffusion/schedulers/discrete.hpp"
 
 namespace sinter::diffusion {
 
-class PndmScheduler final : public Scheduler {
+class PndmScheduler final : public DiscreteScheduler {
  public:
   explicit PndmScheduler(const SchedulerConfig& config);
   void set_timesteps(int steps) override;
   void step(const std::vector<float>& model_output, std::size_t step, std::vector<float>& sample,
             NoiseSource* noise) override;
-  void add_noise(std::vector<float>& original, const std::vector<float>& noise,
-                 std::size_t step) const override;
-  std::size_t prk_steps() const { return prk_count_; }
 
  private:
   void step_prk(const std::vector<float>& out, std::vector<float>& x);
@@ -26,9 +23,6 @@ class PndmScheduler final : public Scheduler {
   void transfer(const std::vector<float>& from, int64_t t, int64_t prev,
                 const std::vector<float>& e, std::vector<float>& to) const;
 
-  SchedulerConfig config_;
-  std::vector<float> alphas_cumprod_;
-  float final_alpha_cumprod_;
   int ratio_ = 0;              // num_train_timesteps / steps
   std::size_t prk_count_ = 0;  // the first prk_count_ timesteps are Runge-Kutta stages
   std::size_t counter_ = 0;
