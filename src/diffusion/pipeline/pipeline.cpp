@@ -103,6 +103,8 @@ struct Pipeline::Impl {
   std::map<std::string, CompiledModel> compiled;
   std::string name, hash;
   mutable std::vector<std::string> load_report;
+  // A guidance-distilled UNet's (LCM) input for the guidance scale embedding, else null.
+  const PortInfo* guidance_port = nullptr;
 
   Impl(const Core& c, ModelFolder f, const PipelineOptions& o)
       : core(c),
@@ -118,6 +120,8 @@ struct Pipeline::Impl {
     note("text encoder", text_encoder);
     note("unet", unet);
     note("vae decoder", vae_decoder);
+    for (const PortInfo& port : unet.inputs())
+      if (port.name == "timestep_cond") guidance_port = &port;
     find_input(text_encoder, "input_ids", "text encoder");
     find_input(unet, "sample", "UNet");
     find_input(unet, "timestep", "UNet");
@@ -127,6 +131,12 @@ struct Pipeline::Impl {
   // Compiles made by the current generate(): stage, device and seconds, so the summary says
   // when a size was compiled (once per size; the model cache keeps it for later processes).
   std::vector<StageReport> compiles;
+
+  // Whether the UNet runs on [negative, prompt] (classifier-free guidance above 1): not for a
+  // guidance-distilled UNet, which takes the scale as an embedding and reads the prompt alone.
+  bool runs_guidance_batch(const GenerationParams& p) const {
+    return p.cfg_scale > 1.0 && !guidance_port;
+  }
 
   // How a sub-model was read (the cache entry is written by its compile, which follows).
   void note(const char* stage, const Model& m) const {
@@ -349,9 +359,7 @@ struct Pipeline::Impl {
   MemoryPlan plan_memory(const GenerationParams& p) const {
     const int64_t batch = p.batch_size, h = p.height / 8, w = p.width / 8;
     const int64_t length = tokenizer.max_length();
-    bool lcm = false;
-    for (const PortInfo& port : unet.inputs()) lcm = lcm || port.name == "timestep_cond";
-    const int64_t unet_batch = p.cfg_scale > 1.0 && !lcm ? 2 * batch : batch;
+    const int64_t unet_batch = runs_guidance_batch(p) ? 2 * batch : batch;
     const int64_t chunks =
         std::max<int64_t>(1, static_cast<int64_t>(std::max(
                                  tokenize_prompt(tokenizer, p.prompt).tokens.size(),
@@ -522,12 +530,8 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
 
   // Prompts: the negative padded with empty-prompt chunks to as many chunks as the prompt (and
   // the other way round), as A1111 pads its conditionings.
-  // A guidance-distilled UNet (LCM) takes the guidance scale as an embedding (timestep_cond)
-  // and runs on the prompt alone; any other runs [negative, prompt] for CFG above 1.
-  const PortInfo* guidance_port = nullptr;
-  for (const PortInfo& port : im.unet.inputs())
-    if (port.name == "timestep_cond") guidance_port = &port;
-  const bool guidance = p.cfg_scale > 1.0 && !guidance_port;
+  const PortInfo* guidance_port = im.guidance_port;
+  const bool guidance = im.runs_guidance_batch(p);
   StageReport text{"text encoder", "", 0, 0};
   PromptChunks cond_chunks = tokenize_prompt(im.tokenizer, p.prompt);
   PromptChunks uncond_chunks = tokenize_prompt(im.tokenizer, p.negative_prompt);
