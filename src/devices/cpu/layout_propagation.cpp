@@ -335,9 +335,10 @@ int keep_conv_layouts(ir::Graph& g, const std::string& layout, const ir::ShapeIn
   // converting it for them), and one a subgraph reads (its reads cannot be redirected). A kept
   // value's other readers get a plain copy made once (LayoutToPlain).
   // The outputs of one node (a Split's) are judged together.
-  auto readers_of = [&](const std::string& v) {
+  static const std::vector<std::size_t> no_readers;
+  auto readers_of = [&](const std::string& v) -> const std::vector<std::size_t>& {
     auto it = readers.find(v);
-    return it == readers.end() ? std::vector<std::size_t>{} : it->second;
+    return it == readers.end() ? no_readers : it->second;
   };
   for (bool changed = true; changed;) {
     changed = false;
