@@ -44,9 +44,9 @@ struct GenerationParams {
   // sigma, as diffusers does) instead of seeded noise.
   std::optional<std::vector<float>> latents;
   bool decode = true;  // false: stop at the final latents (no VAE decode)
-  // Decode in overlapping tiles of 512 pixels blended at the seams (diffusers' tiled decode):
-  // the VAE's memory is that of one tile, so large images fit; output near the seams differs
-  // slightly from a decode in one piece.
+  // Decode (and encode an init image) in overlapping tiles of 512 pixels blended at the seams
+  // (diffusers' tiled decode and encode): the VAE's memory is that of one tile, so large images
+  // fit; output near the seams differs slightly from a run in one piece.
   bool vae_tiling = false;
   // img2img: start from this image (resized to width x height) encoded by the VAE encoder and
   // noised to the level of step steps - int(steps * strength), as diffusers' img2img does;

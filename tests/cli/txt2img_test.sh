@@ -26,7 +26,7 @@ expect latent-shape 0 "'shape': \(1, 4, 8, 8\)" -- head -c 128 "$tmp/l.npy"
 expect latents-input 0 "" -- bash -c "\"\$@\" -p 'a cat' --seed 5 --latents '$tmp/l.npy' -o '$tmp/f.png' -q && \"\$@\" -p 'a cat' --seed 5 --latents '$tmp/l.npy' -o '$tmp/g.png' -q && cmp '$tmp/f.png' '$tmp/g.png'" _ "${run[@]}"
 # Every sampler on the CPU; two on the other devices (the samplers run on the host; each run
 # there costs OpenCL compiles, and the device's part is the same UNet call).
-samplers=("Euler" "euler a" "Heun" "LMS" "DDIM" "LCM" "UniPC" "PNDM" "DPM++ 2M")
+samplers=("Euler" "euler a" "Heun" "LMS" "DDIM" "LCM" "UniPC" "PNDM" "DPM++ 2M" "DPM++ 2M SDE")
 [ "$device" = CPU ] || samplers=("euler a" "DPM++ 2M")
 for sampler in "${samplers[@]}"; do
   for schedule in normal karras; do
@@ -42,6 +42,8 @@ expect vae-tiling-one-tile 0 "" -- bash -c "\"\$@\" -p 'a cat' --seed 7 --vae-ti
 # Ctrl-C: the run stops after the current step, says so, exits 130 and writes nothing.
 if [ "$device" = CPU ]; then
   expect interrupt 0 "interrupted; nothing written.*exit 130, no file" -- bash -c "\"\$@\" -p x -W 512 -H 512 --steps 400 -o '$tmp/int.png' & pid=\$!; sleep 3; kill -INT \$pid; wait \$pid; rc=\$?; [ -e '$tmp/int.png' ] || [ -e '$tmp/int.png.partial' ] || echo \"exit \$rc, no file\"" _ "${base[@]}"
+  # SIGTERM (a service manager stopping it) likewise, with 128 + 15.
+  expect terminate 0 "interrupted; nothing written.*exit 143, no file" -- bash -c "\"\$@\" -p x -W 512 -H 512 --steps 400 -o '$tmp/int.png' & pid=\$!; sleep 3; kill -TERM \$pid; wait \$pid; rc=\$?; [ -e '$tmp/int.png' ] || [ -e '$tmp/int.png.partial' ] || echo \"exit \$rc, no file\"" _ "${base[@]}"
 fi
 expect rng-cpu 0 "" -- "${run[@]}" -p "a cat" --seed 7 --rng cpu -o "$tmp/r.png" -q
 expect tokenize 0 "chunk 1: [0-9]+ .*tokens: [0-9]+/75" -- "$sinter" tokenize "$pipe" "a (photo:1.2) of a cat"
@@ -53,6 +55,8 @@ expect img2img 0 "img2img: .*64x64.*vae encoder +on .*unet +on .*3 runs" -- "${i
 expect img2img-infotext 0 "Size: 64x64.*Denoising strength: 0.5" -- bash -c "tr '\\n' '|' < '$tmp/i.png' | grep -a -o 'Steps: [^|]*strength: [0-9.]*'"
 expect img2img-deterministic 0 "" -- bash -c "\"\$@\" -p 'a dog' --seed 2 --strength 0.5 -o '$tmp/j.png' -q && cmp '$tmp/i.png' '$tmp/j.png'" _ "${i2i[@]}"
 expect img2img-resized 0 "img2img: .*32x48" -- "${i2i[@]}" -p "a dog" --seed 2 -W 32 -H 48 -o "$tmp/k.png"
+# Tiled encoding: 640x576 pixels are 2 x 2 encoder tiles of at most 512 (and 2 x 2 decoder tiles).
+[ "$device" = CPU ] && expect img2img-vae-tiling 0 "vae encoder +on .*\(4 runs\).*vae decoder +on .*\(4 runs\)" -- "${i2i[@]}" -p "a dog" --seed 2 --strength 0.2 -W 640 -H 576 --vae-tiling -o "$tmp/it.png"
 expect img2img-strength-0-runs-no-unet 0 "vae encoder .*vae decoder" -- "${i2i[@]}" -p "a dog" --strength 0 -o "$tmp/z.png"
 expect img2img-bad-strength 1 "invalid_argument.*strength must be 0..1" -- "${i2i[@]}" -p x --strength 1.5 -o "$tmp/keep.png"
 printf 'not an image' > "$tmp/bad.png"

@@ -24,6 +24,13 @@ std::pair<std::string, sinter::Shape> parse_shape_flag(const std::string& spec);
 std::map<std::string, sinter::Tensor> load_input_files(const sinter::Model& model,
                                                        const std::vector<std::string>& specs);
 
+// Thrown by a command to end the process with this exit status once the stack has unwound
+// (std::exit from inside a command would run static destructors while the command's models and
+// worker threads are still alive).
+struct ExitStatus {
+  int code;
+};
+
 // "1.5 GiB"
 std::string human_bytes(double bytes);
 

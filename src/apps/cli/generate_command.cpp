@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <sinter/diffusion.hpp>
 
 #include "apps/cli/commands.hpp"
+#include "apps/cli/interrupts.hpp"
 #include "apps/cli/settings.hpp"
 
 namespace sinter_cli {
@@ -97,7 +97,7 @@ void generate(GenerateArgs& a) {
   }
   pipe.validate(p);  // one-line errors before anything runs
   const sd::MemoryPlan plan = pipe.plan_memory(p);
-  std::signal(SIGINT, [](int) { g_interrupted = true; });
+  const interrupts::Watch watch(g_interrupted);  // Ctrl-C stops after the current step
   if (!a.quiet)
     std::fprintf(stderr, "%s: %s, %d steps of %s, %dx%d, batch %d, seed %s\n", command,
                  pipe.model_name().c_str(), p.steps, p.sampler.c_str(), p.width, p.height,
@@ -113,7 +113,7 @@ void generate(GenerateArgs& a) {
   } catch (const sinter::Error& e) {
     if (g_interrupted) {
       std::fprintf(stderr, "\n%s: interrupted; nothing written\n", command);
-      std::exit(130);
+      throw ExitStatus{128 + interrupts::last_signal()};
     }
     throw;
   }
@@ -186,7 +186,8 @@ void add_generation_options(CLI::App* t, GenerateArgs& a) {
           ->capture_default_str();
   t->add_option("--batch-size", a.params.batch_size, "Images per run")->capture_default_str();
   t->add_flag("--vae-tiling", a.params.vae_tiling,
-              "Decode in overlapping 512-pixel tiles blended at the seams (large images fit)");
+              "Decode (img2img: also encode) in overlapping 512-pixel tiles blended at the seams "
+              "(large images fit)");
   t->add_option("--rng", a.params.rng,
                 "Noise: nv (torch on NVIDIA GPUs, as A1111) or cpu (torch's CPU generator)")
       ->capture_default_str();

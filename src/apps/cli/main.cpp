@@ -3,10 +3,12 @@
 #include <iostream>
 
 #include "apps/cli/commands.hpp"
+#include "apps/cli/interrupts.hpp"
 #include "apps/cli/settings.hpp"
 #include "sinter/sinter.hpp"
 
 int main(int argc, char** argv) {
+  sinter_cli::interrupts::install();
   CLI::App app{
       "sinter: run ONNX models on the CPU and on OpenCL GPUs, split across devices (HETERO) or\n"
       "on the best one (AUTO); every step says which device ran it.\n"
@@ -27,6 +29,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const sinter_cli::ExitStatus& e) {
+    return e.code;
   } catch (const sinter::Error& e) {
     std::cerr << "sinter: error [" << sinter::to_string(e.category()) << "]: " << e.what() << "\n";
     return 1;

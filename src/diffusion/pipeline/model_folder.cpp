@@ -60,6 +60,7 @@ SchedulerConfig read_scheduler(const std::filesystem::path& file) {
   if (j.contains("set_alpha_to_one") && j["set_alpha_to_one"].is_boolean())
     c.set_alpha_to_one = j["set_alpha_to_one"].get<bool>();
   read_key(j, "skip_prk_steps", c.skip_prk_steps, file);
+  read_key(j, "algorithm_type", c.algorithm_type, file);
   if (j.contains("timestep_spacing") && j["timestep_spacing"].is_string())
     c.timestep_spacing = j["timestep_spacing"].get<std::string>();
   if (j.contains("trained_betas") && !j["trained_betas"].is_null())

@@ -12,6 +12,7 @@
 #include "diffusion/image/infotext.hpp"
 #include "diffusion/image/resize.hpp"
 #include "diffusion/pipeline/model_folder.hpp"
+#include "diffusion/pipeline/tiling.hpp"
 #include "diffusion/rng/noise.hpp"
 #include "diffusion/schedulers/scheduler.hpp"
 #include "diffusion/tokenizer/clip_tokenizer.hpp"
@@ -250,93 +251,29 @@ struct Pipeline::Impl {
     return float_values(out, "VAE decoder output");
   }
 
-  // diffusers' tiled decode: latent tiles of 64 (512 pixels) every 48, each decoded alone, each
-  // tile's first 128 pixel rows and columns blended linearly with the tile above and to the
-  // left, each tile cropped to 384 pixels, the crops put together. Memory is that of one tile.
+  // diffusers' tiled decode (kDecodeTiles); memory is that of one tile. An image of one tile
+  // is the plain decode.
   std::vector<float> decode_tiled(const std::vector<float>& z, int64_t h, int64_t w,
                                   StageReport& report) {
-    constexpr int64_t kTile = 64, kStride = 48, kBlend = 128, kKeep = 8 * kTile - kBlend;
-    if (h <= kTile && w <= kTile) return decode(z, h, w, report);
-    struct Tile {
-      int64_t height, width;   // pixels
-      std::vector<float> rgb;  // [3, height, width]
-    };
-    std::vector<std::vector<Tile>> rows;
-    for (int64_t y = 0; y < h; y += kStride) {
-      rows.emplace_back();
-      for (int64_t x = 0; x < w; x += kStride) {
-        const int64_t th = std::min(kTile, h - y), tw = std::min(kTile, w - x);
-        std::vector<float> part(static_cast<std::size_t>(4 * th * tw));
-        for (int64_t c = 0; c < 4; ++c)
-          for (int64_t r = 0; r < th; ++r)
-            std::copy_n(z.begin() + (c * h + y + r) * w + x, tw, part.begin() + (c * th + r) * tw);
-        rows.back().push_back({8 * th, 8 * tw, decode(part, th, tw, report)});
-      }
-    }
-    auto at = [](Tile& t, int64_t c, int64_t y, int64_t x) -> float& {
-      return t.rgb[static_cast<std::size_t>((c * t.height + y) * t.width + x)];
-    };
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      for (std::size_t j = 0; j < rows[i].size(); ++j) {
-        Tile& t = rows[i][j];
-        if (i > 0) {  // blend with the tile above, over the shared rows
-          Tile& a = rows[i - 1][j];
-          const int64_t extent = std::min({a.height, t.height, kBlend});
-          for (int64_t c = 0; c < 3; ++c)
-            for (int64_t y = 0; y < extent; ++y)
-              for (int64_t x = 0; x < std::min(a.width, t.width); ++x) {
-                const float f = static_cast<float>(y) / static_cast<float>(extent);
-                at(t, c, y, x) = at(a, c, a.height - extent + y, x) * (1 - f) + at(t, c, y, x) * f;
-              }
-        }
-        if (j > 0) {  // and with the tile to the left, over the shared columns
-          Tile& a = rows[i][j - 1];
-          const int64_t extent = std::min({a.width, t.width, kBlend});
-          for (int64_t c = 0; c < 3; ++c)
-            for (int64_t y = 0; y < std::min(a.height, t.height); ++y)
-              for (int64_t x = 0; x < extent; ++x) {
-                const float f = static_cast<float>(x) / static_cast<float>(extent);
-                at(t, c, y, x) = at(a, c, y, a.width - extent + x) * (1 - f) + at(t, c, y, x) * f;
-              }
-        }
-      }
-    // Crop each tile to kKeep pixels and place it.
-    const int64_t H = 8 * h, W = 8 * w;
-    std::vector<float> out(static_cast<std::size_t>(3 * H * W));
-    int64_t top = 0;
-    for (auto& row : rows) {
-      int64_t left = 0, row_height = 0;
-      for (Tile& t : row) {
-        const int64_t keep_h = std::min(kKeep, t.height), keep_w = std::min(kKeep, t.width);
-        for (int64_t c = 0; c < 3; ++c)
-          for (int64_t y = 0; y < keep_h && top + y < H; ++y)
-            for (int64_t x = 0; x < keep_w && left + x < W; ++x)
-              out[static_cast<std::size_t>((c * H + top + y) * W + left + x)] = at(t, c, y, x);
-        left += keep_w;
-        row_height = keep_h;
-      }
-      top += row_height;
-    }
-    return out;
+    if (h <= kDecodeTiles.tile && w <= kDecodeTiles.tile) return decode(z, h, w, report);
+    return run_tiled(Planes{4, h, w, z}, kDecodeTiles, 8 * h, 8 * w,
+                     [&](const Planes& tile) {
+                       return Planes{3, 8 * tile.height, 8 * tile.width,
+                                     decode(tile.values, tile.height, tile.width, report)};
+                     })
+        .values;
   }
 
-  // An init image as the VAE encoder's latents times the scaling factor [4 * h * w]: pixels to
-  // [-1, 1] (diffusers' preprocessing), the latent distribution's mean where the encoder gives
-  // mean and log-variance (latent_parameters, 8 channels), its sample where it gives 4.
-  std::vector<float> encode_image(const Image& image, StageReport& report) {
+  // Pixels [3, H, W] in [-1, 1] to the encoder's output [4 or 8, H / 8, W / 8] in one run.
+  Planes encode(const Planes& pixels, StageReport& report) {
     const Model& encoder = vae_encoder();
     const std::string input = encoder.inputs().at(0).name;
-    const int64_t H = image.height, W = image.width;
+    const int64_t H = pixels.height, W = pixels.width;
     const CompiledModel& m =
         compiled_for("vae encoder", encoder, options.vae_device, {{input, {1, 3, H, W}}});
-    Tensor pixels(ElementType::f32, {1, 3, H, W});
-    float* px = pixels.data_as<float>();
-    const std::size_t plane = static_cast<std::size_t>(H * W);
-    for (std::size_t i = 0; i < plane; ++i)
-      for (int c = 0; c < 3; ++c) px[c * plane + i] = image.rgb[i * 3 + c] / 255.0f * 2.0f - 1.0f;
     InferRequest request = m.create_infer_request();
     const auto start = Clock::now();
-    request.set_input(input, pixels);
+    request.set_input(input, float_tensor({1, 3, H, W}, pixels.values));
     request.infer();
     report.seconds += seconds_since(start);
     ++report.runs;
@@ -348,8 +285,29 @@ struct Pipeline::Impl {
       throw Error(ErrorCategory::invalid_model, "VAE encoder output " + m.outputs()[0].name +
                                                     " is not [1, 4 or 8, " + std::to_string(h) +
                                                     ", " + std::to_string(w) + "]");
-    std::vector<float> z = float_values(out, "VAE encoder output");
-    z.resize(static_cast<std::size_t>(4 * h * w));  // the mean: the first 4 channels
+    return Planes{out.shape()[1], h, w, float_values(out, "VAE encoder output")};
+  }
+
+  // An init image as the VAE encoder's latents times the scaling factor [4 * h * w]: pixels to
+  // [-1, 1] (diffusers' preprocessing), the latent distribution's mean where the encoder gives
+  // mean and log-variance (latent_parameters, 8 channels), its sample where it gives 4. Tiled
+  // as diffusers' tiled_encode (kEncodeTiles) when asked and larger than one tile; the tiles'
+  // mean and log-variance are blended alike.
+  std::vector<float> encode_image(const Image& image, bool tiled, StageReport& report) {
+    const int64_t H = image.height, W = image.width;
+    Planes pixels{3, H, W, {}};
+    pixels.values.resize(static_cast<std::size_t>(3 * H * W));
+    const std::size_t plane = static_cast<std::size_t>(H * W);
+    for (std::size_t i = 0; i < plane; ++i)
+      for (int c = 0; c < 3; ++c)
+        pixels.values[c * plane + i] = image.rgb[i * 3 + c] / 255.0f * 2.0f - 1.0f;
+    const bool one_tile = H <= kEncodeTiles.tile && W <= kEncodeTiles.tile;
+    std::vector<float> z = tiled && !one_tile
+                               ? run_tiled(pixels, kEncodeTiles, H / 8, W / 8,
+                                           [&](const Planes& tile) { return encode(tile, report); })
+                                     .values
+                               : encode(pixels, report).values;
+    z.resize(static_cast<std::size_t>(4 * (H / 8) * (W / 8)));  // the mean: the first 4 channels
     for (float& v : z) v = static_cast<float>(v * folder.vae_scaling_factor);
     return z;
   }
@@ -383,13 +341,15 @@ struct Pipeline::Impl {
         {"timestep", {1}},
         {"encoder_hidden_states", {unet_batch, chunks * length, dim}}};
     add("unet", unet, unet_shapes);
-    // Tiled: the decoder runs on tiles of at most 64 latent pixels.
-    const int64_t dh = p.vae_tiling ? std::min<int64_t>(h, 64) : h;
-    const int64_t dw = p.vae_tiling ? std::min<int64_t>(w, 64) : w;
+    // Tiled: the decoder and encoder run on one tile at a time.
+    const int64_t dh = p.vae_tiling ? std::min<int64_t>(h, kDecodeTiles.tile) : h;
+    const int64_t dw = p.vae_tiling ? std::min<int64_t>(w, kDecodeTiles.tile) : w;
     add("vae decoder", vae_decoder, {{vae_decoder.inputs().at(0).name, {1, 4, dh, dw}}});
-    if (p.init_image && folder.has_vae_encoder)
-      add("vae encoder", vae_encoder(),
-          {{vae_encoder().inputs().at(0).name, {1, 3, p.height, p.width}}});
+    if (p.init_image && folder.has_vae_encoder) {
+      const int64_t eh = p.vae_tiling ? std::min<int64_t>(p.height, kEncodeTiles.tile) : p.height;
+      const int64_t ew = p.vae_tiling ? std::min<int64_t>(p.width, kEncodeTiles.tile) : p.width;
+      add("vae encoder", vae_encoder(), {{vae_encoder().inputs().at(0).name, {1, 3, eh, ew}}});
+    }
     int64_t largest = 0;
     for (const auto& s : plan.stages) {
       plan.peak_bytes += s.weight_bytes;
@@ -572,7 +532,7 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
   if (p.init_image) {
     StageReport encoder{"vae encoder", "", 0, 0};
     const std::vector<float> z =
-        im.encode_image(resize_image(*p.init_image, p.width, p.height), encoder);
+        im.encode_image(resize_image(*p.init_image, p.width, p.height), p.vae_tiling, encoder);
     result.stages.push_back(encoder);
     for (int64_t i = 0; i < batch; ++i) latents.insert(latents.end(), z.begin(), z.end());
     // diffusers: int(steps * strength) steps run, from timestep index (steps - run) * order.

@@ -41,7 +41,13 @@ const std::vector<Sampler>& samplers() {
       {"PNDM", "PNDMScheduler",
        [](const SchedulerConfig& c) { return std::make_unique<PndmScheduler>(c); }},
       {"DPM++ 2M", "DPMSolverMultistepScheduler",
-       [](const SchedulerConfig& c) { return std::make_unique<DpmSolverMultistepScheduler>(c); }},
+       [](const SchedulerConfig& c) {
+         return std::make_unique<DpmSolverMultistepScheduler>(c, false);
+       }},
+      {"DPM++ 2M SDE", "DPMSolverMultistepScheduler",  // class lookups read algorithm_type
+       [](const SchedulerConfig& c) {
+         return std::make_unique<DpmSolverMultistepScheduler>(c, true);
+       }},
   };
   return all;
 }
@@ -54,6 +60,15 @@ std::string lower(std::string s) {
 }  // namespace
 
 std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const SchedulerConfig& config) {
+  // diffusers' class covers both DPM-Solver++ variants; its algorithm_type picks one.
+  if (name == "DPMSolverMultistepScheduler") {
+    if (config.algorithm_type != "dpmsolver++" && config.algorithm_type != "sde-dpmsolver++")
+      throw std::invalid_argument("DPMSolverMultistepScheduler: algorithm_type '" +
+                                  config.algorithm_type +
+                                  "' is not supported (dpmsolver++ or sde-dpmsolver++)");
+    return std::make_unique<DpmSolverMultistepScheduler>(
+        config, config.algorithm_type == "sde-dpmsolver++");
+  }
   for (const Sampler& s : samplers())
     if (lower(name) == lower(s.a1111_name) || name == s.diffusers_class) return s.make(config);
   std::string known;

@@ -39,6 +39,8 @@ struct SchedulerConfig {
   int solver_order = 2;
   bool lower_order_final = true;
   std::string final_sigmas_type = "zero";  // multistep solvers: zero or sigma_min
+  // DPMSolverMultistepScheduler by class name: dpmsolver++ or sde-dpmsolver++.
+  std::string algorithm_type = "dpmsolver++";
 };
 
 class Scheduler {
