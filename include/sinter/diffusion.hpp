@@ -144,9 +144,15 @@ std::vector<std::string> known_samplers();
 
 // Reads a PNG (any colour type or depth) as 8-bit RGB. Throws sinter::Error naming the file.
 Image read_png(const std::string& path);
+// The same from the file's bytes; `what` names the image in errors.
+Image decode_png(const std::string& bytes, const std::string& what);
+// The "parameters" text chunk (A1111's infotext) of a PNG's bytes; "" when it has none.
+std::string png_parameters(const std::string& bytes, const std::string& what);
 
 // Writes an 8-bit RGB PNG with a "parameters" text chunk (A1111's PNG Info reads it). Written
 // to a temporary file and renamed, so a failure leaves no half file.
 void write_png(const std::string& path, const Image& image, const std::string& parameters);
+// The PNG file's bytes, as write_png writes them.
+std::string encode_png(const Image& image, const std::string& parameters);
 
 }  // namespace sinter::diffusion

@@ -287,6 +287,7 @@ void add_commands(CLI::App& app) {
   add_convert_command(app);
   add_cache_commands(app);
   add_generate_commands(app);
+  add_serve_command(app);
 }
 
 }  // namespace sinter_cli

@@ -16,6 +16,7 @@ void add_bench_command(CLI::App& app);      // bench_command.cpp
 void add_convert_command(CLI::App& app);    // convert_command.cpp
 void add_cache_commands(CLI::App& app);     // cache_command.cpp: compile, cache
 void add_generate_commands(CLI::App& app);  // generate_command.cpp: txt2img, tokenize
+void add_serve_command(CLI::App& app);      // serve_command.cpp
 
 // --shape NAME=d0,d1,... -> name and dims; invalid_argument otherwise.
 std::pair<std::string, sinter::Shape> parse_shape_flag(const std::string& spec);
