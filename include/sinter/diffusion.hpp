@@ -77,6 +77,10 @@ struct GenerationResult {
 struct StepProgress {
   int step = 0, steps = 0;  // step finished (1-based) of steps
   double elapsed_seconds = 0;
+  // The latents after this step (batch x 4 x latent_height x latent_width); valid only during
+  // the callback, for live previews (latent_preview).
+  const std::vector<float>* latents = nullptr;
+  int64_t latent_height = 0, latent_width = 0;
 };
 
 struct PipelineOptions {
@@ -138,6 +142,11 @@ class Pipeline {
   explicit Pipeline(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// A quick look at one image's latents (4 x height x width) without the VAE: each latent pixel
+// mapped to RGB by A1111's "Approx cheap" linear fit for SD 1.x/2.x latents, at latent
+// resolution (1/8 of the image's size).
+Image latent_preview(const float* latents, int64_t height, int64_t width);
 
 // A1111's sampler names (those generate() accepts).
 std::vector<std::string> known_samplers();

@@ -147,6 +147,10 @@ for (let i = 0; i < 200; i++) {
 check("progress-while-running", progress && progress.progress > 0 && progress.progress < 1 &&
   progress.state.sampling_steps === 400 && progress.eta_relative > 0 && progress.state.job_count >= 1,
   JSON.stringify(progress));
+// The live preview: A1111's cheap latent approximation at 1/8 of the size.
+check("progress-current-image", progress && JSON.stringify(pngSize(Buffer.from(progress.current_image ?? "", "base64"))) === "[32,32]");
+r = await get("/sdapi/v1/progress?skip_current_image=true");
+check("progress-skip-current-image", r.status === 200 && r.json.current_image === null, r.text.slice(0, 200));
 // A second job waits in the one queue slot; its client will go away.
 let q = await get("/sinter/v1/queue");
 const cancelledBefore = q.json.cancelled;
@@ -288,6 +292,9 @@ try {
     window.statusTexts = [];
     new MutationObserver(() => window.statusTexts.push(document.getElementById("status").textContent))
       .observe(document.getElementById("status"), { childList: true, characterData: true, subtree: true });
+    window.previews = 0;
+    new MutationObserver(() => { if (document.querySelector("#result img.preview")) window.previews++; })
+      .observe(document.getElementById("result"), { childList: true });
   });
   await page.click("#generate");
   const sawProgress = await page.waitForFunction(() => window.statusTexts.some((t) => /step \d+\/150/.test(t)),
@@ -295,7 +302,8 @@ try {
   check("ui-progress-text", sawProgress, await page.evaluate(() => window.statusTexts.join(" | ")));
   const bar = await page.$eval("#bar div", (d) => d.style.width);
   check("ui-progress-bar", /^\d+%$/.test(bar), bar);
-  await page.waitForSelector("#result img", { timeout: 120000 });
+  await page.waitForSelector("#result img:not(.preview)", { timeout: 120000 });
+  check("ui-live-preview", await page.evaluate(() => window.previews > 0));
   const status = await page.textContent("#status");
   check("ui-image", /done in .* seed 11/.test(status), status);
   fs.mkdirSync(path.join(work, ".."), { recursive: true });

@@ -243,8 +243,18 @@ void add_a1111_routes(httplib::Server& http, ServerContext& ctx) {
     send_json(res, 200, nullptr);
   });
 
-  http.Get("/sdapi/v1/progress", [&ctx](const httplib::Request&, httplib::Response& res) {
+  // current_image: the running job's first image after the latest step, by A1111's cheap
+  // latent approximation, unless ?skip_current_image=true.
+  http.Get("/sdapi/v1/progress", [&ctx](const httplib::Request& req, httplib::Response& res) {
     const QueueSnapshot q = ctx.queue->snapshot();
+    json current_image = nullptr;
+    const std::string skip = req.get_param_value("skip_current_image");
+    if (skip != "true" && skip != "True" && skip != "1" && q.running_id &&
+        !q.running_preview_latents.empty())
+      current_image = base64_encode(sd::encode_png(
+          sd::latent_preview(q.running_preview_latents.data(), q.running_progress.latent_height,
+                             q.running_progress.latent_width),
+          ""));
     const int step = q.running_progress.step, steps = q.running_progress.steps;
     const double progress = q.running_id && steps > 0 ? double(step) / steps : 0.0;
     const double eta = progress > 0 ? q.running_seconds / progress - q.running_seconds : 0.0;
@@ -260,7 +270,7 @@ void add_a1111_routes(httplib::Server& http, ServerContext& ctx) {
               {{"progress", progress},
                {"eta_relative", eta},
                {"state", state},
-               {"current_image", nullptr},
+               {"current_image", current_image},
                {"textinfo", nullptr},
                {"queue",
                 {{"running", q.running_id.has_value()},

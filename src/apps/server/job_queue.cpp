@@ -90,6 +90,7 @@ QueueSnapshot JobQueue::snapshot() const {
   if (running_) {
     s.running_id = running_->id;
     s.running_progress = running_->progress;
+    s.running_preview_latents = running_->preview_latents;
     s.running_model = running_->model;
     s.running_batch = running_->params.batch_size;
     s.running_seconds = seconds_between(running_->started_at, Clock::now());
@@ -148,8 +149,13 @@ void JobQueue::work() {
     sinter::ErrorCategory category = sinter::ErrorCategory::internal;
     try {
       result = run_(*job, [&](const sd::StepProgress& p) {
+        const std::size_t first_image =
+            4 * static_cast<std::size_t>(p.latent_height * p.latent_width);
         std::lock_guard<std::mutex> lock(mutex_);
         job->progress = p;
+        job->progress.latents = nullptr;  // valid only during this call
+        if (p.latents && p.latents->size() >= first_image && first_image > 0)
+          job->preview_latents.assign(p.latents->begin(), p.latents->begin() + first_image);
       });
     } catch (const sinter::Error& e) {
       outcome = job->cancel ? JobState::cancelled : JobState::failed;

@@ -32,7 +32,8 @@ struct Job {
 
   // Guarded by the queue's mutex.
   JobState state = JobState::queued;
-  sd::StepProgress progress;
+  sd::StepProgress progress;           // without its latents pointer
+  std::vector<float> preview_latents;  // the first image's latents after the latest step
   sd::GenerationResult result;
   std::string error;
   sinter::ErrorCategory error_category = sinter::ErrorCategory::internal;
@@ -42,6 +43,7 @@ struct Job {
 struct QueueSnapshot {
   std::optional<uint64_t> running_id;
   sd::StepProgress running_progress;
+  std::vector<float> running_preview_latents;  // 4 x latent_height x latent_width, or empty
   std::string running_model;
   int running_batch = 0;
   double running_seconds = 0;

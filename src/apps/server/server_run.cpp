@@ -97,7 +97,10 @@ sd::GenerationResult run_job(ModelRegistry& registry, Job& job,
     sd::GenerationResult r = pipe.generate(
         p,
         [&](const sd::StepProgress& s) {
-          on_step({s.step + k * s.steps, s.steps * job.iterations, s.elapsed_seconds});
+          sd::StepProgress overall = s;
+          overall.step = s.step + k * s.steps;
+          overall.steps = s.steps * job.iterations;
+          on_step(overall);
         },
         &job.cancel);
     for (auto& image : r.images) all.images.push_back(std::move(image));

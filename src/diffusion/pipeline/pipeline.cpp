@@ -625,7 +625,7 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
       scheduler->step(noise_pred, i, latents, &step_noise);
       if (on_step)
         on_step({static_cast<int>(i + 1 - first_step), static_cast<int>(steps - first_step),
-                 seconds_since(sampling_start)});
+                 seconds_since(sampling_start), &latents, h, w});
     }
     result.stages.push_back(unet_report);
   }
