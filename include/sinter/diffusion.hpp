@@ -53,6 +53,10 @@ struct GenerationParams {
   // strength 0 returns the image's VAE round trip, 1 ignores it.
   std::optional<Image> init_image;
   double strength = 0.75;
+  // What a cancel does: false throws (nothing half is returned); true stops sampling after the
+  // current step and decodes the latents reached, as A1111's /interrupt does
+  // (GenerationResult::interrupted tells).
+  bool decode_when_interrupted = false;
 };
 
 struct StageReport {
@@ -72,6 +76,7 @@ struct GenerationResult {
   std::vector<std::string> infotexts;  // A1111's "parameters" text per image
   std::vector<StageReport> stages;
   double seconds = 0;
+  bool interrupted = false;  // cancelled with decode_when_interrupted: fewer steps than asked
 };
 
 struct StepProgress {

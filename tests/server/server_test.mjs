@@ -175,7 +175,8 @@ check("disconnected-client-withdrawn", withdrawn, JSON.stringify(q.json));
 r = await post("/sdapi/v1/interrupt", {});
 check("interrupt", r.status === 200, r.text);
 const interrupted = await running;
-check("interrupted-job-answers", interrupted.status === 200 && JSON.parse(interrupted.json.info).interrupted === true,
+check("interrupted-job-answers", interrupted.status === 200 && JSON.parse(interrupted.json.info).interrupted === true &&
+  interrupted.json.images.length === 1 && JSON.stringify(pngSize(Buffer.from(interrupted.json.images[0], "base64"))) === "[256,256]",
   interrupted.text.slice(0, 300));
 
 // ---- OpenAI Images API through the official client ----

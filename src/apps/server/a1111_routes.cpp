@@ -53,6 +53,7 @@ struct A1111Request {
 A1111Request read_request(ServerContext& ctx, const json& j, bool img2img) {
   A1111Request r;
   sd::GenerationParams& p = r.params;
+  p.decode_when_interrupted = true;  // /interrupt returns the image reached, as A1111 does
   p.prompt = string_field(j, "prompt", "");
   p.negative_prompt = string_field(j, "negative_prompt", "");
   p.steps = static_cast<int>(int_field(j, "steps", 50));  // A1111's API default
@@ -138,7 +139,7 @@ json generation_response(ServerContext& ctx, const A1111Request& r, const Job& j
                {"clip_skip", 1},
                {"is_using_inpainting_conditioning", false},
                {"version", std::string("sinter ") + SINTER_VERSION},
-               {"interrupted", job.state == JobState::cancelled},
+               {"interrupted", res.interrupted},
                {"seconds", res.seconds}};
   return {{"images", images}, {"parameters", r.echo}, {"info", info.dump()}};
 }

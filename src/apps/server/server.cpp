@@ -247,7 +247,6 @@ std::shared_ptr<Job> generate_batches(ServerContext& ctx, const httplib::Request
     case JobState::done:
       return job;
     case JobState::cancelled:
-      if (job->error == "interrupted") return job;  // A1111 returns what it has (nothing here)
       throw GenerationError{{503, job->error, ""}, 1};
     default:
       break;

@@ -110,6 +110,10 @@ sd::GenerationResult run_job(ModelRegistry& registry, Job& job,
     all.infotexts.insert(all.infotexts.end(), r.infotexts.begin(), r.infotexts.end());
     all.stages.insert(all.stages.end(), r.stages.begin(), r.stages.end());
     all.seconds += r.seconds;
+    if (r.interrupted) {  // the batches after an interrupted one do not start
+      all.interrupted = true;
+      break;
+    }
   }
   return all;
 }
@@ -177,6 +181,11 @@ int run_server(ServerOptions options, const sinter::Core& core, const std::atomi
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Answers given while stopping say the connection closes: the server shuts each socket
+  // right after its answer then, and a client reading "keep-alive" took that for a cut.
+  http.set_post_routing_handler([&](const httplib::Request&, httplib::Response& res) {
+    if (ctx.stopping) res.set_header("Connection", "close");
   });
   http.set_error_handler([&](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;

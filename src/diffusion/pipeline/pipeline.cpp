@@ -589,7 +589,11 @@ GenerationResult Pipeline::generate(const GenerationParams& p,
     StageReport unet_report{"unet", "", 0, 0};
     const auto sampling_start = Clock::now();
     for (std::size_t i = first_step; i < steps; ++i) {
-      if (cancel && cancel->load()) throw Error(ErrorCategory::invalid_argument, "cancelled");
+      if (cancel && cancel->load()) {
+        if (!p.decode_when_interrupted) throw Error(ErrorCategory::invalid_argument, "cancelled");
+        result.interrupted = true;
+        break;
+      }
       const auto scale = static_cast<float>(scheduler->input_scale(i));
       std::vector<float> input;
       input.reserve(per_image * unet_batch);
