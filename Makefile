@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all bootstrap configure build demo test conformance fuzz bench format clean
+.PHONY: all bootstrap configure build demo test conformance fuzz bench bench-server format clean
 
 all: build
 
@@ -34,6 +34,12 @@ bench: build
 	@$(BUILD_DIR)/bin/sinter-zoo $(BUILD_DIR)/zoo >/dev/null
 	@node bench/compare_ort.js --sinter $(BUILD_DIR)/bin/sinter --zoo $(BUILD_DIR)/zoo \
 	  --matmul $(BUILD_DIR)/bin/sinter-matmul-rate $(ARGS)
+
+# `sinter serve` under load on loopback: N clients x M requests, p50/p99 latency, 503s and no lost
+# job (docs/server.md). ARGS=... passes options, e.g. ARGS="--clients 16 --requests 8".
+bench-server: build
+	@$(BUILD_DIR)/bin/sinter-zoo $(BUILD_DIR)/zoo sd-tiny >/dev/null
+	@node bench/server_load.mjs --sinter $(BUILD_DIR)/bin/sinter --pipeline $(BUILD_DIR)/zoo/sd-tiny $(ARGS)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

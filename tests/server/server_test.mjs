@@ -230,7 +230,7 @@ r = await call("POST", "/sdapi/v1/txt2img", "{not json", auth, true);
 check("malformed-json-400", r.status === 400 && /JSON/.test(r.json.detail), r.text);
 r = await call("POST", "/sdapi/v1/txt2img", JSON.stringify({ prompt: "x".repeat(2 << 20) }), auth, true);
 check("oversized-body-413", r.status === 413, r.text.slice(0, 200));
-for (const [field, value] of [["steps", 10000], ["width", 4096], ["width", 100], ["batch_size", 99], ["steps", "many"]]) {
+for (const [field, value] of [["steps", 10000], ["width", 4096], ["width", 100], ["batch_size", 99], ["steps", "many"], ["tiling", true]]) {
   r = await post("/sdapi/v1/txt2img", { prompt: "x", [field]: value });
   check(`out-of-range-${field}-${value}-422`, r.status === 422 && r.json.field === field, r.text);
 }

@@ -68,7 +68,14 @@ A1111Request read_request(ServerContext& ctx, const json& j, bool img2img) {
   if (p.seed == -1) p.seed = random_seed();
   read_sampler(j, p);
   if (j.contains("scheduler")) p.schedule = schedule_of(string_field(j, "scheduler", ""));
-  p.vae_tiling = bool_field(j, "tiling", false) || bool_field(j, "sinter_vae_tiling", false);
+  // A1111's "tiling" makes seamless textures (circular padding), which sinter does not do; the
+  // VAE's tiled decode is sinter_vae_tiling.
+  if (bool_field(j, "tiling", false))
+    throw RequestError{422,
+                       "tiling (seamless textures) is not supported; sinter_vae_tiling: true "
+                       "decodes the VAE in tiles",
+                       "tiling"};
+  p.vae_tiling = bool_field(j, "sinter_vae_tiling", false);
   r.model = ctx.registry->current();
   r.device = string_field(j, "sinter_device", "");
   if (j.contains("override_settings")) {
