@@ -202,6 +202,7 @@ check("openai-error-shape", openaiError && openaiError.status === 400 && openaiE
 // ---- Open Inference Protocol ----
 r = await get("/v2/health/live", {});
 check("v2-live-no-auth-needed", r.status === 200 && r.json.live === true, r.text);
+// Ready once the default pipeline is loaded (the generations above loaded it already).
 r = await get("/v2/health/ready", {});
 check("v2-ready", r.status === 200 && r.json.ready === true, r.text);
 r = await get("/v2/models/plain");

@@ -176,7 +176,7 @@ void add_inference_routes(httplib::Server& http, ServerContext& ctx) {
     send_json(res, 200, {{"live", true}});
   });
   http.Get("/v2/health/ready", [&ctx](const httplib::Request&, httplib::Response& res) {
-    const bool ready = !ctx.stopping;
+    const bool ready = ctx.loaded && !ctx.stopping;
     send_json(res, ready ? 200 : 503, {{"ready", ready}});
   });
   http.Get("/v2", [&ctx](const httplib::Request&, httplib::Response& res) {

@@ -57,6 +57,9 @@ struct ServerContext {
   JobQueue* queue = nullptr;
   Metrics* metrics = nullptr;
   std::atomic<bool> stopping{false};
+  // The default pipeline is loaded (converted and cached on first use) in the background after
+  // the server starts listening; /v2/health/ready answers 503 until then.
+  std::atomic<bool> loaded{false};
 
   // Images served by URL (OpenAI's response_format "url"): the newest 64.
   std::string store_image(const std::string& png);

@@ -265,6 +265,23 @@ int run_server(ServerOptions options, const sinter::Core& core, const std::atomi
   std::fflush(stdout);
 
   std::thread listener([&] { http.listen_after_bind(); });
+  // Readiness means the default pipeline is loaded: a replica behind a load balancer gets
+  // traffic once its first request will not wait for a model conversion.
+  std::thread preload([&] {
+    const std::string name = registry.current();
+    if (!name.empty()) {
+      try {
+        registry.pipeline(name);
+        std::printf("sinter serve: %s loaded; ready\n", name.c_str());
+      } catch (const std::exception& e) {
+        std::printf("sinter serve: cannot load %s: %s (not ready)\n", name.c_str(), e.what());
+        std::fflush(stdout);
+        return;
+      }
+    }
+    std::fflush(stdout);
+    ctx.loaded = true;
+  });
   while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::printf("sinter serve: stopping (queued jobs cancelled, the running one interrupted)\n");
   std::fflush(stdout);
@@ -272,6 +289,7 @@ int run_server(ServerOptions options, const sinter::Core& core, const std::atomi
   queue.shutdown(true);
   http.stop();
   listener.join();
+  preload.join();  // a pipeline load cannot be cut short
   return 0;
 }
 
