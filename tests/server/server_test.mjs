@@ -62,6 +62,17 @@ const base = await new Promise((resolve, reject) => {
 check("startup-lists-devices-and-models", /devices: CPU/.test(serverOut) && /pipelines: sd-tiny/.test(serverOut) &&
   /inference models: plain sd-tiny\.text_encoder/.test(serverOut), serverOut);
 
+// A second server on the same port refuses to start (no silent SO_REUSEPORT sharing).
+{
+  const port = base.split(":").at(-1);
+  let second = null;
+  try {
+    execFileSync(sinter, ["serve", "--models-dir", models, "--port", port], { stdio: "pipe", timeout: 30000 });
+  } catch (e) { second = e; }
+  check("port-in-use-refused", second && second.status === 1 && /cannot listen on 127\.0\.0\.1:/.test(String(second.stderr)),
+    String(second?.stderr ?? "it started"));
+}
+
 const auth = { Authorization: `Bearer ${KEY}` };
 async function call(method, route, body, headers = auth, raw = false) {
   const res = await fetch(base + route, {

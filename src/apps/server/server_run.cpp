@@ -148,6 +148,12 @@ int run_server(ServerOptions options, const sinter::Core& core, const std::atomi
   const std::size_t threads = options.max_queue + 8;
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http.set_payload_max_length(options.limits.max_body_bytes);
+  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with which a second server on
+  // the same port starts without an error and the kernel splits the connections between them.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   http.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
     const std::string origin = req.get_header_value("Origin");
     const auto& allowed = ctx.options.cors_allow_origins;
