@@ -42,6 +42,40 @@ void flatten(const json& j, std::vector<const json*>& out) {
     out.push_back(&j);
 }
 
+// Calls f with a zero of the C++ type of `type` when the JSON protocol carries it (BOOL to
+// FP64); false otherwise. One dispatch for reading inputs and writing outputs.
+template <typename F>
+bool with_json_type(ElementType type, F&& f) {
+  switch (type) {
+    case ElementType::boolean:
+      f(bool{});
+      return true;
+    case ElementType::u8:
+      f(uint8_t{});
+      return true;
+    case ElementType::i8:
+      f(int8_t{});
+      return true;
+    case ElementType::i16:
+      f(int16_t{});
+      return true;
+    case ElementType::i32:
+      f(int32_t{});
+      return true;
+    case ElementType::i64:
+      f(int64_t{});
+      return true;
+    case ElementType::f32:
+      f(float{});
+      return true;
+    case ElementType::f64:
+      f(double{});
+      return true;
+    default:
+      return false;
+  }
+}
+
 template <typename T>
 void fill(sinter::Tensor& t, const std::vector<const json*>& values, const std::string& name) {
   T* data = t.data_as<T>();
@@ -89,32 +123,8 @@ sinter::Tensor read_input(const json& in, const sinter::PortInfo& port) {
                            " values for shape of " + std::to_string(sinter::element_count(shape)),
                        "inputs"};
   sinter::Tensor t(dt->type, shape);
-  switch (dt->type) {
-    case ElementType::boolean:
-      fill<bool>(t, values, name);
-      break;
-    case ElementType::u8:
-      fill<uint8_t>(t, values, name);
-      break;
-    case ElementType::i8:
-      fill<int8_t>(t, values, name);
-      break;
-    case ElementType::i16:
-      fill<int16_t>(t, values, name);
-      break;
-    case ElementType::i32:
-      fill<int32_t>(t, values, name);
-      break;
-    case ElementType::i64:
-      fill<int64_t>(t, values, name);
-      break;
-    case ElementType::f32:
-      fill<float>(t, values, name);
-      break;
-    default:
-      fill<double>(t, values, name);
-      break;
-  }
+  // The datatype table holds only types with_json_type carries.
+  with_json_type(dt->type, [&](auto zero) { fill<decltype(zero)>(t, values, name); });
   return t;
 }
 
@@ -126,37 +136,11 @@ json values_of(const sinter::Tensor& t) {
 
 json write_output(const std::string& name, const sinter::Tensor& t) {
   json data;
-  switch (t.element_type()) {
-    case ElementType::boolean:
-      data = values_of<bool>(t);
-      break;
-    case ElementType::u8:
-      data = values_of<uint8_t>(t);
-      break;
-    case ElementType::i8:
-      data = values_of<int8_t>(t);
-      break;
-    case ElementType::i16:
-      data = values_of<int16_t>(t);
-      break;
-    case ElementType::i32:
-      data = values_of<int32_t>(t);
-      break;
-    case ElementType::i64:
-      data = values_of<int64_t>(t);
-      break;
-    case ElementType::f32:
-      data = values_of<float>(t);
-      break;
-    case ElementType::f64:
-      data = values_of<double>(t);
-      break;
-    default:
-      throw RequestError{500,
-                         "output '" + name + "' is " + sinter::to_string(t.element_type()) +
-                             ", which the JSON protocol here does not carry",
-                         ""};
-  }
+  if (!with_json_type(t.element_type(), [&](auto zero) { data = values_of<decltype(zero)>(t); }))
+    throw RequestError{500,
+                       "output '" + name + "' is " + sinter::to_string(t.element_type()) +
+                           ", which the JSON protocol here does not carry",
+                       ""};
   return {{"name", name},
           {"datatype", datatype_name(t.element_type())},
           {"shape", t.shape()},
