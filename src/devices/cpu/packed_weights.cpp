@@ -41,7 +41,7 @@ int64_t packed_weight_bytes(const ir::Graph& graph) {
     const double element_bytes = quantized ? 1.0 : flag(n, "compute_bf16") ? 2.0 : 4.0;
     const double packed = elements * element_bytes * winograd_growth(n);
     // FusedConv and FusedMatMul give back the pages of weights mapped from the model cache once
-    // packed (ops_fused_conv.cpp, ops_fused_matmul.cpp): then only the growth adds to the
+    // packed (ops/weight_packing.cpp): then only the growth adds to the
     // weights as stored.
     const bool originals_released =
         !quantized && MappedFile::contains(w->second.data(), w->second.byte_size());

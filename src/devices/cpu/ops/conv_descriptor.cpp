@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
+#include <numeric>
 #include <string>
 
 #include "devices/cpu/onednn_util.hpp"
@@ -227,6 +229,7 @@ bool winograd_pays(const ConvDims& d, const ConvGeometry& g, const dnnl::primiti
   constexpr int64_t kMinChannels = 64;
   constexpr int64_t kMinPixelsForLargeTiles = 512;
   constexpr std::size_t kMaxScratchBytes = std::size_t{128} << 20;
+  constexpr std::size_t kMaxTransformedWeightBytes = std::size_t{16} << 20;
   static const bool enabled = [] {
     const char* env = std::getenv("SINTER_CPU_WINOGRAD");
     return !(env && std::string(env) == "0");
@@ -248,6 +251,16 @@ bool winograd_pays(const ConvDims& d, const ConvGeometry& g, const dnnl::primiti
     // 512x512) ran in 1.06 s with a 32 MiB limit, 0.92 s with 128 MiB (+185 MiB peak), 0.89 s
     // without a limit (+215 MiB); an SD VAE decoder's 128-channel layers at 512x512 would need
     // over 500 MB each and stay direct.
+    // The transformed weights replace the plain ones for good (4x their size for 4x3 tiles,
+    // 16/9 for 2x3) and transforming them makes the first run slow (oneDNN's weight transform
+    // is scalar: about 12 s for SD 1.5's UNet on 2 Zen 4 cores). That pays where the layer's
+    // input is larger than its weights (high resolution, few channels), not in deep layers whose
+    // large weights dwarf their small images: SD 1.5's UNet held 1.2 GiB more and its first step
+    // took 25 s instead of 12 with them, for no measurable gain per step (7.4-8.0 s both ways).
+    const std::size_t src_bytes = static_cast<std::size_t>(
+        std::accumulate(d.src.begin(), d.src.end(), int64_t{1}, std::multiplies<>()) * 4);
+    const std::size_t transformed = pd.weights_desc().get_size();
+    if (transformed > kMaxTransformedWeightBytes && transformed > 2 * src_bytes) return false;
     return pd.scratchpad_desc().get_size() <= kMaxScratchBytes;
   } catch (const dnnl::error&) {
     return false;  // no Winograd kernel for this CPU, these shapes or these post-ops

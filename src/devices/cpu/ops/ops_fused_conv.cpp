@@ -9,13 +9,13 @@
 #include <cstring>
 #include <optional>
 
-#include "base/mapped_file.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_descriptor.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
 #include "devices/cpu/ops/depthwise_direct.hpp"
+#include "devices/cpu/ops/weight_packing.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -41,7 +41,8 @@ struct PreparedConv {
   // Reorders between those layouts, made once (creating one per run costs as much as running
   // a small one); empty where the layouts agree.
   std::optional<dnnl::reorder> src_reorder, dst_reorder, residual_reorder;
-  dnnl::memory weights, bias;  // in the primitive's layouts, owned here
+  std::shared_ptr<const PackedWeights> weights;  // shared by the shapes that pack them alike
+  dnnl::memory bias;                             // in the primitive's layout, owned here
   Shape output_shape;
   // Depthwise shapes oneDNN only has its gemm-based kernel for run depthwise_direct.hpp's
   // kernel instead, on the node's own weights and bias; nothing above is made then.
@@ -102,20 +103,13 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
     p->dst_reorder = dnnl::reorder(make_reorder(p->dst_md, p->dst_out));
   if (!(p->residual_in == p->dst_md))
     p->residual_reorder = dnnl::reorder(make_reorder(p->residual_in, p->dst_md));
-  dnnl::stream stream(engine());
-  p->weights = dnnl::memory(pd.weights_desc(), engine());
-  dnnl::memory w_src(w_plain, engine(), const_cast<void*>(w.data()));
-  dnnl::reorder(w_src, p->weights).execute(stream, w_src, p->weights);
+  p->weights = packed_weights(ctx, 1, w_plain, w.data(), pd.weights_desc());
   p->bias = dnnl::memory(b_md, engine());
   if (bias) {
     std::memcpy(p->bias.get_data_handle(), bias->data(), bias->byte_size());
   } else {
     std::memset(p->bias.get_data_handle(), 0, b_md.get_size());
   }
-  stream.wait();
-  // The packed copy is what runs from now on: weights mapped from the model cache need not stay
-  // resident too (read again from the file should another input shape need packing).
-  if (ctx.input_is_constant(1)) MappedFile::release_pages(w.data(), w.byte_size());
   return p;
 }
 
@@ -188,7 +182,7 @@ void op_fused_conv(OpContext& ctx) {
         onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad, scratchpad_holder);
     p->primitive.execute(stream, {{DNNL_ARG_SCRATCHPAD, scratchpad},
                                   {DNNL_ARG_SRC, src},
-                                  {DNNL_ARG_WEIGHTS, p->weights},
+                                  {DNNL_ARG_WEIGHTS, p->weights->memory},
                                   {DNNL_ARG_BIAS, p->bias},
                                   {DNNL_ARG_DST, dst}});
     if (p->dst_reorder) p->dst_reorder->execute(stream, dst, dst_out);

@@ -7,11 +7,11 @@
 
 #include <cstring>
 
-#include "base/mapped_file.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_descriptor.hpp"
+#include "devices/cpu/ops/weight_packing.hpp"
 #include "devices/cpu/tensor_util.hpp"
 
 namespace sinter::cpu {
@@ -24,7 +24,7 @@ using tag = dnnl::memory::format_tag;
 struct PreparedMatMul {
   dnnl::matmul primitive;
   dnnl::memory::desc src_in, src_md, dst_md, bias_md, scratchpad_md;
-  dnnl::memory weights;
+  std::shared_ptr<const PackedWeights> weights;  // shared by the row counts that pack them alike
 };
 
 std::shared_ptr<const PreparedMatMul> prepare(const OpContext& ctx, int64_t m, const Tensor& w,
@@ -49,15 +49,8 @@ std::shared_ptr<const PreparedMatMul> prepare(const OpContext& ctx, int64_t m, c
   }();
   p->primitive = dnnl::matmul(pd);
   p->scratchpad_md = pd.scratchpad_desc();
-  p->weights = dnnl::memory(pd.weights_desc(), onednn::engine());
-  dnnl::memory w_plain(dnnl::memory::desc({k, n}, dt::f32, tag::ab), onednn::engine(),
-                       const_cast<void*>(w.data()));
-  dnnl::stream stream(onednn::engine());
-  dnnl::reorder(w_plain, p->weights).execute(stream, w_plain, p->weights);
-  stream.wait();
-  // The packed copy is what runs from now on: weights mapped from the model cache need not stay
-  // resident too (read again from the file should another input shape need packing).
-  if (ctx.input_is_constant(1)) MappedFile::release_pages(w.data(), w.byte_size());
+  p->weights = packed_weights(ctx, 1, dnnl::memory::desc({k, n}, dt::f32, tag::ab), w.data(),
+                              pd.weights_desc());
   return p;
 }
 
@@ -125,7 +118,7 @@ void op_fused_matmul(OpContext& ctx) {
     std::unordered_map<int, dnnl::memory> args = {
         {DNNL_ARG_SCRATCHPAD, scratchpad},
         {DNNL_ARG_SRC, src},
-        {DNNL_ARG_WEIGHTS, p->weights},
+        {DNNL_ARG_WEIGHTS, p->weights->memory},
         {DNNL_ARG_DST, dnnl::memory(p->dst_md, onednn::engine(), out.data())}};
     if (bias)
       args[DNNL_ARG_BIAS] =
