@@ -12,6 +12,8 @@
 //   log_level     SINTER_LOG_LEVEL     warn      (trace, debug, info, warn, error, off)
 //   threads       SINTER_THREADS       0         (0: one per core)
 //   precision     SINTER_PRECISION     f32       (f32, f16, bf16; a device without it refuses)
+//   weights       SINTER_WEIGHTS       f32       (f32, f16, int8: how the CPU keeps packed
+//                                                 weights; widened to f32 per layer and run)
 //   hetero_policy SINTER_HETERO_POLICY first     (first: first device supporting a node;
 //                                                 memory: devices filled in order, see docs)
 //   runtime_fallback SINTER_RUNTIME_FALLBACK on  (AUTO re-runs a failed inference on the CPU)

@@ -243,6 +243,12 @@ class Core {
   // its cache key); inputs not named keep their declared shapes.
   CompiledModel compile_model(const Model& model, const std::string& device,
                               const std::map<std::string, Shape>& input_shapes = {}) const;
+  // The memory compile_model(model, device, input_shapes) and its inferences will need, before
+  // anything compiles: Model::memory_estimate's plan, with the peak of intermediate values
+  // measured by an earlier run of the same compile where the model cache recorded one (the
+  // static plan cannot see what the device fuses away, such as attention's score matrices).
+  MemoryEstimate memory_estimate(const Model& model, const std::string& device,
+                                 const std::map<std::string, Shape>& input_shapes = {}) const;
   std::vector<DeviceInfo> available_devices() const;
 
   CacheInfo cache_info() const;

@@ -54,6 +54,10 @@ struct CompileOptions {
   // "f32" (default), "f16" or "bf16": a device that cannot compute at the precision asked for
   // refuses the compile (unsupported_op) rather than run another one silently.
   std::string precision = "f32";
+  // How a device keeps constant weights: "f32" (default), "f16" or "int8" (per output channel).
+  // The CPU keeps its packed copies so and widens them per layer and run; other devices keep
+  // their own storage (the GPU's f16 precision halves its weights).
+  std::string weights = "f32";
   // The input shapes the caller compiles for, where it said (-1: a dimension left open). A
   // device may optimise for exactly these; inferences with other shapes must still run.
   std::map<std::string, Shape> input_shapes;

@@ -27,6 +27,7 @@ const KeySpec kKeys[] = {
     {"log_level", "SINTER_LOG_LEVEL"},
     {"threads", "SINTER_THREADS"},
     {"precision", "SINTER_PRECISION"},
+    {"weights", "SINTER_WEIGHTS"},
     {"hetero_policy", "SINTER_HETERO_POLICY"},
     {"runtime_fallback", "SINTER_RUNTIME_FALLBACK"},
     {"memory_limit", "SINTER_MEMORY_LIMIT"},
@@ -49,6 +50,7 @@ std::string default_value(const std::string& key) {
   if (key == "log_level") return "warn";
   if (key == "threads") return "0";
   if (key == "precision") return "f32";
+  if (key == "weights") return "f32";
   if (key == "hetero_policy") return "first";
   if (key == "runtime_fallback") return "on";
   if (key == "memory_limit") return "";
@@ -78,6 +80,8 @@ void validate(const std::string& key, const std::string& value, const std::strin
     if (!digits) bad("is not a thread count (0 = one per core)");
   } else if (key == "precision") {
     if (value != "f32" && value != "f16" && value != "bf16") bad("is not one of f32, f16, bf16");
+  } else if (key == "weights") {
+    if (value != "f32" && value != "f16" && value != "int8") bad("is not one of f32, f16, int8");
   } else if (key == "hetero_policy") {
     if (value != "first" && value != "memory") bad("is not first or memory");
   } else if (key == "memory_limit") {

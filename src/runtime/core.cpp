@@ -277,7 +277,7 @@ void record_placement(detail::CompiledModelImpl& impl, const std::string& device
 
 std::map<std::string, std::string> Core::compile_options() const {
   // hetero_policy is in the HETERO device's caching properties.
-  return {{"precision", config_->get("precision")}};
+  return {{"precision", config_->get("precision")}, {"weights", config_->get("weights")}};
 }
 
 // Looks the compile up in the model cache: fills `compiled`'s cache fields and returns "hit",
@@ -385,6 +385,7 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   device::CompileOptions options;
   options.threads = config_->threads();
   options.precision = config_->get("precision");
+  options.weights = config_->get("weights");
   options.input_shapes = shapes;
   if (cache_) options.cache_dir = cache_->dir() + "/devices";
   impl->executable = impl->device->compile(impl->graph, options);
@@ -411,6 +412,25 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   CompiledModel c;
   c.impl_ = impl;
   return c;
+}
+
+MemoryEstimate Core::memory_estimate(const Model& model, const std::string& device,
+                                     const std::map<std::string, Shape>& input_shapes) const {
+  SINTER_CHECK(model.impl_, invalid_argument, "memory_estimate: the model is empty");
+  MemoryEstimate e = model.memory_estimate(input_shapes);
+  if (!cache_ || model.impl_->cache_key.empty()) return e;
+  const runtime::Resolution resolved = runtime::DeviceRegistry::instance().resolve(
+      runtime::parse_device_name(device), model.impl_->graph.get(),
+      {config_->get("hetero_policy"), config_->get("precision")});
+  const auto shapes = runtime::effective_input_shapes(*model.impl_->graph, input_shapes);
+  const int64_t measured = cache_->activation_bytes(runtime::ModelCache::compiled_key(
+      model.impl_->cache_key, resolved.info, compile_options(), shapes));
+  if (measured >= 0) {
+    e.activation_bytes = measured;
+    e.activation_source = "measured";
+    e.unsized_values = 0;
+  }
+  return e;
 }
 
 std::vector<DeviceInfo> Core::available_devices() const {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "base/half.hpp"
 #include "devices/cpu/bf16_marking.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/cpu_device.hpp"
@@ -1800,4 +1801,111 @@ TEST(Passes, CpuWinogradIsNotUsedWhereItsScratchWouldBeFreshPagesEveryRun) {
             fits ? "oneDNN Winograd convolution" : "oneDNN convolution")
       << winograd.impl_info_str() << " needs " << winograd.scratchpad_desc().get_size()
       << " bytes of scratch";
+}
+
+namespace {
+
+// w rounded as the weights setting keeps it: IEEE half, or int8 codes round(w / s) times s with
+// s = max |w| / 127 over each output channel (`channel_of(i)` says which channel element i is).
+template <typename ChannelOf>
+std::vector<double> kept_weights(const std::vector<float>& w, const std::string& storage,
+                                 int64_t channels, ChannelOf channel_of) {
+  std::vector<double> out(w.size());
+  if (storage == "f16") {
+    for (std::size_t i = 0; i < w.size(); ++i)
+      out[i] = half_bits_to_float(float_to_half_bits(w[i]));
+    return out;
+  }
+  std::vector<double> scale(channels, 0.0);
+  for (std::size_t i = 0; i < w.size(); ++i)
+    scale[channel_of(i)] = std::max(scale[channel_of(i)], double(std::fabs(w[i])) / 127.0);
+  for (std::size_t i = 0; i < w.size(); ++i)
+    out[i] = std::nearbyint(w[i] / scale[channel_of(i)]) * scale[channel_of(i)];
+  return out;
+}
+
+}  // namespace
+
+// The weights setting: a convolution's and a matrix product's packed weights kept as f16 or int8
+// give what the layer gives with its weights rounded by the definition (computed here in
+// double), on the first run and on the next (which widens the kept copy again), at two image
+// sizes (which share one kept copy); and the rounding shows (the result is not the f32 one).
+TEST(Passes, CpuWeightStorageGivesTheLayerWithRoundedWeights) {
+  const int64_t c = 24, m = 40, rows = 5;
+  std::vector<float> ws(m * c * 9), wm(c * m), bias(m);
+  for (std::size_t i = 0; i < ws.size(); ++i)  // channels of different ranges
+    ws[i] = 0.3f * std::sin(0.37f * i) * (1 + int64_t(i) / (c * 9) % 5);
+  for (std::size_t i = 0; i < wm.size(); ++i) wm[i] = 0.5f * std::cos(0.23f * i) * (1 + i % m % 3);
+  for (int64_t o = 0; o < m; ++o) bias[o] = 0.01f * o;
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x",
+                      PortInfo::Kind::tensor,
+                      ElementType::f32,
+                      true,
+                      {{1, ""}, {c, ""}, {-1, "h"}, {-1, "w"}}});
+  add_f32_input(g, "a", {rows, c});
+  g.constants["w"] = f32({m, c, 3, 3}, ws);
+  g.constants["b"] = f32({m}, bias);
+  g.constants["wm"] = f32({c, m}, wm);
+  with_ints(g.add_node("Conv", {"x", "w", "b"}, {"y"}), "pads", {1, 1, 1, 1});
+  g.add_node("MatMul", {"a", "wm"}, {"z"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  g.outputs.push_back({"z", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  std::vector<float> as(rows * c);
+  for (std::size_t i = 0; i < as.size(); ++i) as[i] = std::sin(0.71f * i);
+  for (const std::string storage : {"f16", "int8"}) {
+    SCOPED_TRACE(storage);
+    device::CompileOptions options;
+    options.weights = storage;
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), options);
+    EXPECT_NE(exe->precision().find("kept as " + storage), std::string::npos) << exe->precision();
+    const std::vector<double> kw =
+        kept_weights(ws, storage, m, [&](std::size_t i) { return int64_t(i) / (c * 9); });
+    const std::vector<double> km =
+        kept_weights(wm, storage, m, [&](std::size_t i) { return int64_t(i) % m; });
+    for (const auto& [h, wd] : {std::pair<int64_t, int64_t>{7, 9}, {12, 5}, {7, 9}}) {
+      std::vector<float> xs(c * h * wd);
+      for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::cos(0.11f * i);
+      std::map<std::string, Value> values = {{"x", f32({1, c, h, wd}, xs)},
+                                             {"a", f32({rows, c}, as)}};
+      exe->run(values);
+      const float* y = values.at("y").tensor().data_as<float>();
+      double worst = 0, rounding_shows = 0;
+      for (int64_t o = 0; o < m; ++o)
+        for (int64_t i = 0; i < h; ++i)
+          for (int64_t j = 0; j < wd; ++j) {
+            double kept = bias[o], exact = bias[o];
+            for (int64_t k = 0; k < c; ++k)
+              for (int64_t di = 0; di < 3; ++di)
+                for (int64_t dj = 0; dj < 3; ++dj) {
+                  const int64_t ii = i + di - 1, jj = j + dj - 1;
+                  if (ii < 0 || jj < 0 || ii >= h || jj >= wd) continue;
+                  const std::size_t at = ((o * c + k) * 3 + di) * 3 + dj;
+                  kept += xs[(k * h + ii) * wd + jj] * kw[at];
+                  exact += xs[(k * h + ii) * wd + jj] * double(ws[at]);
+                }
+            const double got = y[(o * h + i) * wd + j];
+            worst = std::max(worst, std::fabs(got - kept));
+            rounding_shows = std::max(rounding_shows, std::fabs(got - exact));
+          }
+      EXPECT_LT(worst, 2e-4) << "convolution at " << h << "x" << wd;
+      EXPECT_GT(rounding_shows, 1e-3) << "convolution at " << h << "x" << wd;
+      const float* z = values.at("z").tensor().data_as<float>();
+      worst = 0, rounding_shows = 0;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t o = 0; o < m; ++o) {
+          double kept = 0, exact = 0;
+          for (int64_t k = 0; k < c; ++k) {
+            kept += as[r * c + k] * km[k * m + o];
+            exact += as[r * c + k] * double(wm[k * m + o]);
+          }
+          worst = std::max(worst, std::fabs(z[r * m + o] - kept));
+          rounding_shows = std::max(rounding_shows, std::fabs(z[r * m + o] - exact));
+        }
+      EXPECT_LT(worst, 2e-4) << "matrix product";
+      EXPECT_GT(rounding_shows, storage == "f16" ? 1e-5 : 1e-3) << "matrix product";
+    }
+  }
 }

@@ -549,3 +549,71 @@ TEST(VectorMath, RunsTheRequestedInstructionSet) {
   else
     EXPECT_NE(isa, want) << "the CPU lacks " << want << ", yet its kernels run";
 }
+
+namespace {
+
+// The IEEE half with bits h, by the definition: sign, 5 exponent bits (bias 15), 10 fraction
+// bits; exponent 0 subnormal, 31 infinity or NaN.
+double half_value(uint16_t h) {
+  const int sign = h >> 15, exponent = (h >> 10) & 31, fraction = h & 1023;
+  double v;
+  if (exponent == 0)
+    v = std::ldexp(fraction / 1024.0, -14);
+  else if (exponent == 31)
+    v = fraction ? std::numeric_limits<double>::quiet_NaN()
+                 : std::numeric_limits<double>::infinity();
+  else
+    v = std::ldexp(1.0 + fraction / 1024.0, exponent - 15);
+  return sign ? -v : v;
+}
+
+}  // namespace
+
+// widen_half gives every half's value; narrow_to_half gives the nearest half (ties to the even
+// fraction; beyond the largest half, infinity) and turns every half's value back into its bits.
+TEST(VectorMath, HalfConversionsMatchTheIeeeDefinition) {
+  std::vector<uint16_t> all(65536);
+  for (int i = 0; i < 65536; ++i) all[i] = static_cast<uint16_t>(i);
+  std::vector<float> widened(all.size());
+  cpu::vec::widen_half(all.data(), widened.data(), static_cast<int64_t>(all.size()));
+  for (int i = 0; i < 65536; ++i) {
+    const double want = half_value(all[i]);
+    if (std::isnan(want)) {
+      ASSERT_TRUE(std::isnan(widened[i])) << i;
+      continue;
+    }
+    ASSERT_EQ(double(widened[i]), want) << "bits " << i;
+  }
+  std::vector<uint16_t> back(all.size());
+  cpu::vec::narrow_to_half(widened.data(), back.data(), static_cast<int64_t>(all.size()));
+  for (int i = 0; i < 65536; ++i)
+    if (!std::isnan(widened[i])) {
+      ASSERT_EQ(back[i], all[i]) << "value " << widened[i];
+    }
+  // Values between halves, halfway points and values beyond the range.
+  std::vector<float> f;
+  for (int i = 0; i < 3001; ++i) f.push_back(std::ldexp(std::sin(i * 0.7), (i % 40) - 26));
+  for (uint16_t h : {uint16_t(0x3C00), uint16_t(0x3C01), uint16_t(0x0001), uint16_t(0x7BFE)})
+    f.push_back(static_cast<float>((half_value(h) + half_value(h + 1)) / 2));
+  f.push_back(65520.0f);  // halfway between the largest half and the next power: infinity
+  f.push_back(-1e6f);
+  std::vector<uint16_t> q(f.size());
+  cpu::vec::narrow_to_half(f.data(), q.data(), static_cast<int64_t>(f.size()));
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    const double got = half_value(q[i]), x = f[i];
+    if (std::isinf(got)) {
+      ASSERT_GE(std::fabs(x), 65520.0) << x;
+      continue;
+    }
+    // No half lies nearer: the neighbours of q[i] (same sign) are no closer, a tie goes to even.
+    for (int step : {-1, 1}) {
+      const uint16_t n = static_cast<uint16_t>(q[i] + step);
+      if (((n ^ q[i]) & 0x8000) || ((n >> 10) & 31) == 31) continue;
+      const double there = std::fabs(half_value(n) - x), here = std::fabs(got - x);
+      ASSERT_LE(here, there) << x;
+      if (here == there) {
+        ASSERT_EQ(q[i] & 1, 0) << "tie at " << x;
+      }
+    }
+  }
+}

@@ -25,6 +25,10 @@ void CliSettings::add_flags(CLI::App& app) {
       {"precision", "--precision",
        "f32 (default); f16 on GPUs: tensors kept as half, arithmetic in f32; bf16 on CPUs with "
        "AVX512_BF16 or AMX: convolutions read bf16, accumulate f32 (SINTER_PRECISION)"},
+      {"weights", "--weights",
+       "How the CPU keeps convolution and matrix-product weights in memory: f32 (default), f16 "
+       "(half the memory) or int8 (a quarter; one scale per output channel), widened to f32 one "
+       "layer at a time on each run; arithmetic stays f32 (SINTER_WEIGHTS)"},
       {"hetero_policy", "--hetero-policy",
        "HETERO split: first (each node on the first listed device that runs it) or memory "
        "(fill devices in order as their memory allows) (SINTER_HETERO_POLICY)"},

@@ -294,17 +294,17 @@ bool has_dynamic_input_dims(const ir::Graph& graph) {
 class CpuExecutable final : public device::Executable {
  public:
   // Profiles and placement speak of the nodes of `graph` (the optimised graphs' `sources`).
-  CpuExecutable(std::shared_ptr<const ir::Graph> graph, int threads, std::string precision,
+  CpuExecutable(std::shared_ptr<const ir::Graph> graph, int threads, CpuChoices choices,
                 const std::map<std::string, Shape>& compile_shapes)
       : graph_(std::move(graph)),
         threads_(threads),
-        precision_option_(std::move(precision)),
+        choices_(std::move(choices)),
         dynamic_(has_dynamic_input_dims(*graph_)) {
     const auto signature = input_signature(*graph_, compile_shapes);
     if (dynamic_ && signature) {
       specialised_ = specialise(*signature);
     }
-    if (!specialised_) generic_ = make(optimize_for_cpu(*graph_, precision_option_));
+    if (!specialised_) generic_ = make(optimize_for_cpu(*graph_, choices_));
     latest_ = specialised_ ? specialised_ : generic_;
   }
 
@@ -397,7 +397,7 @@ class CpuExecutable final : public device::Executable {
     for (const auto& in : graph_->inputs)
       if (!graph_->constants.count(in.name)) shapes[in.name] = signature[k++];
     try {
-      auto compiled = make(optimize_for_cpu(*graph_, precision_option_, shapes));
+      auto compiled = make(optimize_for_cpu(*graph_, choices_, shapes));
       signature_ = signature;
       return compiled;
     } catch (const Error&) {
@@ -415,7 +415,7 @@ class CpuExecutable final : public device::Executable {
         specialised_ = specialise(*signature);
       if (signature && specialised_ && *signature == signature_) return latest_ = specialised_;
     }
-    if (!generic_) generic_ = make(optimize_for_cpu(*graph_, precision_option_));
+    if (!generic_) generic_ = make(optimize_for_cpu(*graph_, choices_));
     return latest_ = generic_;
   }
 
@@ -435,7 +435,7 @@ class CpuExecutable final : public device::Executable {
 
   std::shared_ptr<const ir::Graph> graph_;  // as the device was given it
   int threads_ = 0;
-  std::string precision_option_;
+  CpuChoices choices_;
   bool dynamic_ = false;
   mutable std::mutex mutex_;
   mutable std::shared_ptr<const CpuCompiled> generic_, specialised_, latest_;
@@ -500,7 +500,10 @@ class CpuDevice final : public device::Device {
       SINTER_CHECK(n.domain != kCpuDomain, invalid_model,
                    "{}: domain '{}' is reserved for the CPU device's internal ops", n.label(),
                    kCpuDomain);
-    return std::make_unique<CpuExecutable>(std::move(graph), options.threads, options.precision,
+    SINTER_CHECK(options.weights == "f32" || options.weights == "f16" || options.weights == "int8",
+                 invalid_argument, "weights '{}' is not one of f32, f16, int8", options.weights);
+    return std::make_unique<CpuExecutable>(std::move(graph), options.threads,
+                                           CpuChoices{options.precision, options.weights},
                                            options.input_shapes);
   }
 };

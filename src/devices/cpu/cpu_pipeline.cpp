@@ -144,8 +144,33 @@ void optimize_subgraphs(ir::Graph& g, const OuterConstants& enclosing,
 
 }  // namespace
 
-CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision,
+namespace {
+
+// Sets weight_storage on the fused convolutions and matrix products whose constant weights they
+// pack in f32 (not bf16 ones, already half; not Winograd ones, whose transformed layout oneDNN
+// cannot convert from int8): their packed copies are kept as `storage` (ops/weight_packing.hpp).
+int mark_weight_storage(ir::Graph& g, const std::string& storage) {
+  if (storage == "f32") return 0;
+  int marked = 0;
+  for (ir::Node& n : g.nodes) {
+    if (n.domain != kCpuDomain || (n.op_type != "FusedConv" && n.op_type != "FusedMatMul") ||
+        n.inputs.size() < 2 || !g.constants.count(n.inputs[1]))
+      continue;
+    const ir::Attribute* bf16 = n.find("compute_bf16");
+    const ir::Attribute* winograd = n.find("winograd");
+    if ((bf16 && bf16->i) || (winograd && winograd->i)) continue;
+    n.attributes["weight_storage"].kind = ir::Attribute::Kind::s;
+    n.attributes["weight_storage"].s = storage;
+    ++marked;
+  }
+  return marked;
+}
+
+}  // namespace
+
+CpuProgram optimize_for_cpu(const ir::Graph& graph, const CpuChoices& choices,
                             const std::map<std::string, Shape>& input_shapes) {
+  const std::string& precision = choices.precision;
   auto optimized = std::make_shared<ir::Graph>(graph);
   for (std::size_t i = 0; i < optimized->nodes.size(); ++i) optimized->nodes[i].sources = {i};
   for (auto& in : optimized->inputs) {
@@ -185,6 +210,14 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision
   // Again with the precisions and algorithms chosen since (bf16, Winograd), recording the
   // kernel each fused node gets.
   split += avoid_reference_kernels(*optimized, shapes);
+  const int compressed = mark_weight_storage(*optimized, choices.weights);
+  report.applied.emplace_back("layers whose packed weights are kept as " + choices.weights,
+                              compressed);
+  if (compressed > 0)
+    program.precision += "; weights of " + std::to_string(compressed) +
+                         " convolutions and matrix products kept as " + choices.weights +
+                         (choices.weights == "int8" ? " (one scale per output channel)" : "") +
+                         ", widened to f32 per layer and run";
   report.applied.emplace_back(
       "fused nodes whose post-ops run separately (oneDNN has only its reference kernel fused)",
       split);

@@ -18,9 +18,15 @@ struct CpuProgram {
   std::string notes;                       // "graph optimisation: ..." ("" when nothing applied)
 };
 
-// `precision`: "f32" or "bf16" (checked by the caller). With `input_shapes`, the graph's inputs
-// of those names are taken to have exactly those shapes (the result is then valid for them only).
-CpuProgram optimize_for_cpu(const ir::Graph& graph, const std::string& precision,
+// What the user chose for the CPU's arithmetic and weight storage (checked by the caller).
+struct CpuChoices {
+  std::string precision = "f32";  // f32 or bf16
+  std::string weights = "f32";    // f32, f16 or int8 (the packed copies, ops/weight_packing.hpp)
+};
+
+// With `input_shapes`, the graph's inputs of those names are taken to have exactly those shapes
+// (the result is then valid for them only).
+CpuProgram optimize_for_cpu(const ir::Graph& graph, const CpuChoices& choices,
                             const std::map<std::string, Shape>& input_shapes = {});
 
 }  // namespace sinter::cpu

@@ -77,7 +77,7 @@ dnnl::memory scratch_memory(const dnnl::memory::desc& md, Scratch purpose) {
     std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
     std::size_t capacity = 0;
   };
-  thread_local std::array<Buffer, 4> buffers;
+  thread_local std::array<Buffer, 5> buffers;
   const std::size_t bytes = md.get_size();
   if (bytes > kMaxKeptScratchBytes) return dnnl::memory(md, engine());  // oneDNN allocates
   Buffer& b = buffers[static_cast<std::size_t>(purpose)];

@@ -59,7 +59,8 @@ dnnl::stream& thread_stream();
 // these on every run. Buffers up to kMaxKeptScratchBytes stay with the thread; a larger request
 // gets memory of its own, freed with the returned dnnl::memory. Valid until the thread's next
 // request for the same purpose.
-enum class Scratch { scratchpad, source, destination, staging };
+// `weights`: compressed weights widened for one run (ops/weight_packing.hpp).
+enum class Scratch { scratchpad, source, destination, staging, weights };
 inline constexpr std::size_t kMaxKeptScratchBytes = std::size_t{16} << 20;
 dnnl::memory scratch_memory(const dnnl::memory::desc& md, Scratch purpose);
 // The same, but a larger request is a tensor that `holder` keeps (the caller keeps holder as

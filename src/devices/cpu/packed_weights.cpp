@@ -38,7 +38,11 @@ int64_t packed_weight_bytes(const ir::Graph& graph) {
     auto w = graph.constants.find(n.inputs[1]);
     if (w == graph.constants.end()) continue;
     const double elements = static_cast<double>(w->second.element_count());
-    const double element_bytes = quantized ? 1.0 : flag(n, "compute_bf16") ? 2.0 : 4.0;
+    const ir::Attribute* storage = n.find("weight_storage");
+    const std::string kept = storage ? storage->s : "f32";
+    const double element_bytes = quantized || kept == "int8"                ? 1.0
+                                 : flag(n, "compute_bf16") || kept == "f16" ? 2.0
+                                                                            : 4.0;
     const double packed = elements * element_bytes * winograd_growth(n);
     // FusedConv and FusedMatMul give back the pages of weights mapped from the model cache once
     // packed (ops/weight_packing.cpp): then only the growth adds to the

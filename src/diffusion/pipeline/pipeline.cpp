@@ -323,13 +323,13 @@ struct Pipeline::Impl {
                                  tokenize_prompt(tokenizer, p.prompt).tokens.size(),
                                  tokenize_prompt(tokenizer, p.negative_prompt).tokens.size())));
     MemoryPlan plan;
-    auto add = [&](const std::string& name, const Model& m,
+    auto add = [&](const std::string& name, const Model& m, const std::string& device,
                    const std::map<std::string, Shape>& shapes) {
-      const MemoryEstimate e = m.memory_estimate(shapes);
+      const MemoryEstimate e = core.memory_estimate(m, device, shapes);
       plan.stages.push_back(
           {name, e.weight_bytes + e.packed_weight_bytes, e.input_bytes + e.activation_bytes});
     };
-    add("text encoder", text_encoder, {{"input_ids", {1, length}}});
+    add("text encoder", text_encoder, options.text_encoder_device, {{"input_ids", {1, length}}});
     // The context width is the text encoder's hidden size; read it from the UNet's input.
     int64_t dim = 768;
     for (const PortInfo& port : unet.inputs())
@@ -340,15 +340,17 @@ struct Pipeline::Impl {
         {"sample", {unet_batch, 4, h, w}},
         {"timestep", {1}},
         {"encoder_hidden_states", {unet_batch, chunks * length, dim}}};
-    add("unet", unet, unet_shapes);
+    add("unet", unet, options.unet_device, unet_shapes);
     // Tiled: the decoder and encoder run on one tile at a time.
     const int64_t dh = p.vae_tiling ? std::min<int64_t>(h, kDecodeTiles.tile) : h;
     const int64_t dw = p.vae_tiling ? std::min<int64_t>(w, kDecodeTiles.tile) : w;
-    add("vae decoder", vae_decoder, {{vae_decoder.inputs().at(0).name, {1, 4, dh, dw}}});
+    add("vae decoder", vae_decoder, options.vae_device,
+        {{vae_decoder.inputs().at(0).name, {1, 4, dh, dw}}});
     if (p.init_image && folder.has_vae_encoder) {
       const int64_t eh = p.vae_tiling ? std::min<int64_t>(p.height, kEncodeTiles.tile) : p.height;
       const int64_t ew = p.vae_tiling ? std::min<int64_t>(p.width, kEncodeTiles.tile) : p.width;
-      add("vae encoder", vae_encoder(), {{vae_encoder().inputs().at(0).name, {1, 3, eh, ew}}});
+      add("vae encoder", vae_encoder(), options.vae_device,
+          {{vae_encoder().inputs().at(0).name, {1, 3, eh, ew}}});
     }
     int64_t largest = 0;
     for (const auto& s : plan.stages) {

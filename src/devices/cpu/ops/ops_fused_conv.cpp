@@ -103,7 +103,12 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
     p->dst_reorder = dnnl::reorder(make_reorder(p->dst_md, p->dst_out));
   if (!(p->residual_in == p->dst_md))
     p->residual_reorder = dnnl::reorder(make_reorder(p->residual_in, p->dst_md));
-  p->weights = packed_weights(ctx, 1, w_plain, w.data(), pd.weights_desc());
+  // Output channels: the first weight dimension, or the first two of grouped weights.
+  ChannelGeometry channels;
+  channels.mask = dims.weights.size() == x.shape().size() + 1 ? 3 : 1;
+  for (std::size_t i = 0; i < dims.weights.size(); ++i)
+    (i < (channels.mask == 3 ? 2u : 1u) ? channels.channels : channels.inner) *= dims.weights[i];
+  p->weights = packed_weights(ctx, 1, w_plain, w.data(), pd.weights_desc(), channels);
   p->bias = dnnl::memory(b_md, engine());
   if (bias) {
     std::memcpy(p->bias.get_data_handle(), bias->data(), bias->byte_size());
@@ -180,9 +185,11 @@ void op_fused_conv(OpContext& ctx) {
     }
     dnnl::memory scratchpad =
         onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad, scratchpad_holder);
+    Tensor weights_holder;
+    const dnnl::memory weights = p->weights->for_run(weights_holder);
     p->primitive.execute(stream, {{DNNL_ARG_SCRATCHPAD, scratchpad},
                                   {DNNL_ARG_SRC, src},
-                                  {DNNL_ARG_WEIGHTS, p->weights->memory},
+                                  {DNNL_ARG_WEIGHTS, weights},
                                   {DNNL_ARG_BIAS, p->bias},
                                   {DNNL_ARG_DST, dst}});
     if (p->dst_reorder) p->dst_reorder->execute(stream, dst, dst_out);

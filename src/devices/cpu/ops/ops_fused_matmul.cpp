@@ -49,8 +49,9 @@ std::shared_ptr<const PreparedMatMul> prepare(const OpContext& ctx, int64_t m, c
   }();
   p->primitive = dnnl::matmul(pd);
   p->scratchpad_md = pd.scratchpad_desc();
+  // Output channels: W's columns.
   p->weights = packed_weights(ctx, 1, dnnl::memory::desc({k, n}, dt::f32, tag::ab), w.data(),
-                              pd.weights_desc());
+                              pd.weights_desc(), ChannelGeometry{k, n, 1, 2});
   return p;
 }
 
@@ -115,10 +116,11 @@ void op_fused_matmul(OpContext& ctx) {
       src = converted;
     }
     dnnl::memory scratchpad = onednn::scratch_memory(p->scratchpad_md, onednn::Scratch::scratchpad);
+    Tensor weights_holder;
     std::unordered_map<int, dnnl::memory> args = {
         {DNNL_ARG_SCRATCHPAD, scratchpad},
         {DNNL_ARG_SRC, src},
-        {DNNL_ARG_WEIGHTS, p->weights->memory},
+        {DNNL_ARG_WEIGHTS, p->weights->for_run(weights_holder)},
         {DNNL_ARG_DST, dnnl::memory(p->dst_md, onednn::engine(), out.data())}};
     if (bias)
       args[DNNL_ARG_BIAS] =

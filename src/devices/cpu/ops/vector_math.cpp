@@ -70,6 +70,8 @@ struct Kernels {
   decltype(&baseline::multiply_rows) multiply_rows;
   decltype(&baseline::scale_shift_rows) scale_shift_rows;
   decltype(&baseline::min_max) min_max;
+  decltype(&baseline::widen_half) widen_half;
+  decltype(&baseline::narrow_to_half) narrow_to_half;
   decltype(&baseline::quantize_u8) quantize_u8;
   decltype(&baseline::accumulate_product) accumulate_product;
   decltype(&baseline::accumulate_dot_products) accumulate_dot_products;
@@ -82,8 +84,8 @@ struct Kernels {
     Isa::ns, ns::sigmoid, ns::tanh, ns::swish, ns::relu, ns::scale_shift, ns::sum,        \
         ns::mean_and_variance, ns::softmax, ns::softmax_numerators, ns::add_rows,         \
         ns::add_squared_deviations, ns::multiply_rows, ns::scale_shift_rows, ns::min_max, \
-        ns::quantize_u8, ns::accumulate_product, ns::accumulate_dot_products,             \
-        ns::accumulate_dot_products_i16, ns::depthwise_row                                \
+        ns::widen_half, ns::narrow_to_half, ns::quantize_u8, ns::accumulate_product,      \
+        ns::accumulate_dot_products, ns::accumulate_dot_products_i16, ns::depthwise_row   \
   }
 
 const Kernels& kernels() {
@@ -155,6 +157,12 @@ void scale_shift_rows(const float* x, int64_t rows, int64_t width, const float* 
 }
 void min_max(const float* x, int64_t n, float& lo, float& hi) {
   kernels().min_max(x, n, lo, hi);
+}
+void widen_half(const uint16_t* h, float* f, int64_t n) {
+  kernels().widen_half(h, f, n);
+}
+void narrow_to_half(const float* f, uint16_t* h, int64_t n) {
+  kernels().narrow_to_half(f, h, n);
 }
 void quantize_u8(const float* x, int64_t n, float scale, int zero_point, uint8_t* q) {
   kernels().quantize_u8(x, n, scale, zero_point, q);

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "base/half.hpp"  // the scalar conversions behind widen_half's and narrow_to_half's tails
+
 namespace sinter::cpu::vec::avx512 {
 #include "devices/cpu/ops/vector_math_signatures.inc"
 }  // namespace sinter::cpu::vec::avx512

@@ -1,40 +1,140 @@
 #include "devices/cpu/ops/weight_packing.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <string_view>
 
 #include "base/mapped_file.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/ops/parallel_for.hpp"
+#include "devices/cpu/ops/vector_math.hpp"
 
 namespace sinter::cpu {
 
 namespace {
+
+using dt = dnnl::memory::data_type;
+
+constexpr int64_t kChunk = 1 << 16;  // elements per task of the conversions
+
+dnnl::memory::desc with_type(const dnnl::memory::desc& md, dt type) {
+  dnnl_memory_desc_t d = md.data;
+  d.data_type = static_cast<dnnl_data_type_t>(type);
+  return dnnl::memory::desc(d);
+}
+
+void run_reorder(const dnnl::reorder& r, const dnnl::memory& from, const dnnl::memory& to) {
+  dnnl::stream stream(onednn::engine());
+  r.execute(stream, const_cast<dnnl::memory&>(from), const_cast<dnnl::memory&>(to));
+  stream.wait();
+}
+
+// max |w| / 127 per output channel (1 for an all-zero channel, whose codes are all 0 anyway).
+std::vector<float> channel_scales(const float* w, const ChannelGeometry& g) {
+  std::vector<float> largest(static_cast<std::size_t>(g.channels), 0.0f);
+  for (int64_t o = 0; o < g.outer; ++o)
+    for (int64_t c = 0; c < g.channels; ++c) {
+      const float* p = w + (o * g.channels + c) * g.inner;
+      float m = largest[c];
+      for (int64_t i = 0; i < g.inner; ++i) m = std::max(m, std::fabs(p[i]));
+      largest[c] = m;
+    }
+  for (float& s : largest) s = s > 0 && std::isfinite(s) ? s / 127.0f : 1.0f;
+  return largest;
+}
 
 struct Entry {
   dnnl::memory::desc packed_md;
   std::shared_ptr<const PackedWeights> weights;
 };
 
-std::shared_ptr<const PackedWeights> pack(const dnnl::memory::desc& plain_md, const void* plain,
-                                          const dnnl::memory::desc& packed_md) {
+}  // namespace
+
+WeightStorage weight_storage_of(const OpContext& ctx) {
+  const std::string s = ctx.attr_s("weight_storage", "f32");
+  if (s == "f16") return WeightStorage::f16;
+  if (s == "int8") return WeightStorage::int8;
+  ctx.check(s == "f32", "weight_storage '{}' is not f32, f16 or int8", s);
+  return WeightStorage::f32;
+}
+
+std::shared_ptr<const PackedWeights> pack_weights(const dnnl::memory::desc& plain_md,
+                                                  const void* plain,
+                                                  const dnnl::memory::desc& packed_md,
+                                                  WeightStorage storage,
+                                                  const ChannelGeometry& channels) {
   auto w = std::make_shared<PackedWeights>();
-  w->memory = dnnl::memory(packed_md, onednn::engine());
-  dnnl::memory from(plain_md, onednn::engine(), const_cast<void*>(plain));
-  dnnl::stream stream(onednn::engine());
-  dnnl::reorder(from, w->memory).execute(stream, from, w->memory);
-  stream.wait();
+  w->packed_md_ = packed_md;
+  const dnnl::memory from(plain_md, onednn::engine(), const_cast<void*>(plain));
+  // Compressed only from f32 to f32: weights a primitive reads in bf16 are half already.
+  if (packed_md.data_type() != dt::f32 || plain_md.data_type() != dt::f32)
+    storage = WeightStorage::f32;
+  w->storage_ = storage;
+  if (storage == WeightStorage::int8) {
+    const std::vector<float> scales = channel_scales(static_cast<const float*>(plain), channels);
+    std::vector<float> inverse(scales.size());
+    for (std::size_t c = 0; c < scales.size(); ++c) inverse[c] = 1.0f / scales[c];
+    const dnnl::memory::desc codes_md = with_type(packed_md, dt::s8);
+    w->memory_ = dnnl::memory(codes_md, onednn::engine());
+    dnnl::primitive_attr quantize;  // codes = round(w / scale), saturated to [-128, 127]
+    quantize.set_output_scales(channels.mask, inverse);
+    run_reorder(dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), plain_md,
+                                                            onednn::engine(), codes_md, quantize)),
+                from, w->memory_);
+    dnnl::primitive_attr dequantize;
+    dequantize.set_output_scales(channels.mask, scales);
+    w->dequantize_ = std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(
+        onednn::engine(), codes_md, onednn::engine(), packed_md, dequantize));
+    return w;
+  }
+  dnnl::memory packed(packed_md, onednn::engine());
+  run_reorder(dnnl::reorder(from, packed), from, packed);
+  if (storage == WeightStorage::f32) {
+    w->memory_ = packed;
+    return w;
+  }
+  // f16: the packed copy's elements narrowed in place order (padding included), so that
+  // widening them again restores the layout exactly.
+  const int64_t n = static_cast<int64_t>(packed_md.get_size() / sizeof(float));
+  w->half_.resize(static_cast<std::size_t>(n));
+  const float* f = static_cast<const float*>(packed.get_data_handle());
+  parallel_for((n + kChunk - 1) / kChunk, n > kChunk, [&](int64_t t) {
+    vec::narrow_to_half(f + t * kChunk, w->half_.data() + t * kChunk,
+                        std::min(kChunk, n - t * kChunk));
+  });
   return w;
 }
 
-}  // namespace
+dnnl::memory PackedWeights::for_run(Tensor& holder) const {
+  if (storage_ == WeightStorage::f32) return memory_;
+  dnnl::memory widened = onednn::scratch_memory(packed_md_, onednn::Scratch::weights, holder);
+  if (storage_ == WeightStorage::int8) {
+    run_reorder(*dequantize_, memory_, widened);
+    return widened;
+  }
+  const int64_t n = static_cast<int64_t>(half_.size());
+  float* f = static_cast<float*>(widened.get_data_handle());
+  parallel_for((n + kChunk - 1) / kChunk, n > kChunk, [&](int64_t t) {
+    vec::widen_half(half_.data() + t * kChunk, f + t * kChunk, std::min(kChunk, n - t * kChunk));
+  });
+  return widened;
+}
+
+std::size_t PackedWeights::resident_bytes() const {
+  if (storage_ == WeightStorage::f16) return half_.size() * sizeof(uint16_t);
+  return memory_.get_desc().get_size();
+}
 
 std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::size_t input,
                                                     const dnnl::memory::desc& plain_md,
                                                     const void* plain,
-                                                    const dnnl::memory::desc& packed_md) {
-  const bool constant = ctx.input_is_constant(input);
-  if (!ctx.cache() || !constant) return pack(plain_md, plain, packed_md);
+                                                    const dnnl::memory::desc& packed_md,
+                                                    const ChannelGeometry& channels) {
+  const WeightStorage storage = weight_storage_of(ctx);
+  if (!ctx.cache() || !ctx.input_is_constant(input))
+    return pack_weights(plain_md, plain, packed_md, storage, channels);
   // Keyed by the layout's bytes (oneDNN's descriptor is plain data), checked for equality on
   // use: a hash collision packs afresh instead of reading the wrong layout.
   const std::string_view bytes(reinterpret_cast<const char*>(&packed_md.data),
@@ -44,13 +144,14 @@ std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::s
   const auto entry = ctx.cache()->get_or_make<Entry>(key, [&] {
     auto e = std::make_shared<Entry>();
     e->packed_md = packed_md;
-    e->weights = pack(plain_md, plain, packed_md);
+    e->weights = pack_weights(plain_md, plain, packed_md, storage, channels);
     // The packed copy is what runs from now on: weights mapped from the model cache need not
     // stay resident too (read again from the file should another layout be needed).
     MappedFile::release_pages(plain, plain_md.get_size());
     return std::shared_ptr<const Entry>(std::move(e));
   });
-  if (!(entry->packed_md == packed_md)) return pack(plain_md, plain, packed_md);
+  if (!(entry->packed_md == packed_md))
+    return pack_weights(plain_md, plain, packed_md, storage, channels);
   return entry->weights;
 }
 

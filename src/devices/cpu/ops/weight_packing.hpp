@@ -2,26 +2,71 @@
 // layout: every input shape whose primitive wants the same layout (a new batch size or image
 // size, usually) shares the copy instead of packing its own, so a change of resolution costs no
 // second set of weights (SD 1.5's UNet: 3.3 GB).
+//
+// With the `weights` setting at f16 or int8 the copy is kept compressed in the packed layout
+// (IEEE half; or int8 with one scale per output channel, max |w| / 127) and widened to f32 into
+// per-thread scratch on each run of the node, one layer at a time: the weights take a half or a
+// quarter of the memory for the time of one conversion per layer and run.
 #pragma once
 
 #include <dnnl.hpp>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "devices/cpu/op_context.hpp"
 
 namespace sinter::cpu {
 
-struct PackedWeights {
-  dnnl::memory memory;  // in the primitive's layout, owning its buffer
+enum class WeightStorage { f32, f16, int8 };
+
+// "f32", "f16", "int8" (the node attribute weight_storage that mark_weight_storage sets).
+WeightStorage weight_storage_of(const OpContext& ctx);
+
+// Where a weight tensor's output channels lie: `outer` leading elements over which they repeat
+// (matrix products: the rows K), `channels`, and `inner` contiguous elements each (convolutions:
+// I x kH x kW). plain[(o * channels + c) * inner + i].
+struct ChannelGeometry {
+  int64_t outer = 1, channels = 1, inner = 1;
+  int mask = 1;  // oneDNN's scales mask: which logical dimensions the channels are
 };
 
+class PackedWeights {
+ public:
+  // The weights as the primitive reads them on this run: the packed f32 copy itself, or (when
+  // compressed) `holder`'s memory with the widened copy, valid while holder lives.
+  dnnl::memory for_run(Tensor& holder) const;
+
+  std::size_t resident_bytes() const;  // what the copy keeps in memory
+
+ private:
+  friend std::shared_ptr<const PackedWeights> pack_weights(const dnnl::memory::desc&, const void*,
+                                                           const dnnl::memory::desc&, WeightStorage,
+                                                           const ChannelGeometry&);
+  WeightStorage storage_ = WeightStorage::f32;
+  dnnl::memory::desc packed_md_;
+  dnnl::memory memory_;                        // f32 (or bf16): the packed copy; s8: the codes
+  std::vector<uint16_t> half_;                 // f16: the packed copy's elements in the same order
+  std::shared_ptr<dnnl::reorder> dequantize_;  // int8: codes times their channel's scale
+};
+
+// Packs `plain` (layout plain_md) into packed_md, kept as `storage` says (f32 where packed_md is
+// not f32: bf16 weights are already half). `channels` is needed for int8 only.
+std::shared_ptr<const PackedWeights> pack_weights(const dnnl::memory::desc& plain_md,
+                                                  const void* plain,
+                                                  const dnnl::memory::desc& packed_md,
+                                                  WeightStorage storage,
+                                                  const ChannelGeometry& channels);
+
 // The packed copy of input `input` (constant weights `plain` in the layout `plain_md`) in the
-// layout `packed_md`: from the node's cache when an earlier shape made it, else reordered now.
-// Pages of weights mapped from the model cache are given back once copied.
+// layout `packed_md`, stored as the node's weight_storage says: from the node's cache when an
+// earlier shape made it, else packed now. Pages of weights mapped from the model cache are given
+// back once copied.
 std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::size_t input,
                                                     const dnnl::memory::desc& plain_md,
                                                     const void* plain,
-                                                    const dnnl::memory::desc& packed_md);
+                                                    const dnnl::memory::desc& packed_md,
+                                                    const ChannelGeometry& channels);
 
 }  // namespace sinter::cpu
