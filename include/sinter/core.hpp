@@ -93,7 +93,9 @@ struct NodeReport {
 struct MemoryEstimate {
   int64_t weight_bytes = 0;
   // Copies of the weights the device's kernels make once in their own layouts (pre-packed,
-  // Winograd-transformed): known once the model is compiled, 0 before.
+  // Winograd-transformed): known once the model is compiled, 0 before. Where a copy replaces
+  // weights mapped from the model cache (whose pages are given back) only the difference counts,
+  // and a copy smaller than the original (the weights setting's f16 or int8) makes it negative.
   int64_t packed_weight_bytes = 0;
   int64_t input_bytes = 0;       // graph inputs of known size
   int64_t activation_bytes = 0;  // peak of intermediate values and outputs

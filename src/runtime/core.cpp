@@ -418,10 +418,13 @@ MemoryEstimate Core::memory_estimate(const Model& model, const std::string& devi
                                      const std::map<std::string, Shape>& input_shapes) const {
   SINTER_CHECK(model.impl_, invalid_argument, "memory_estimate: the model is empty");
   MemoryEstimate e = model.memory_estimate(input_shapes);
-  if (!cache_ || model.impl_->cache_key.empty()) return e;
   const runtime::Resolution resolved = runtime::DeviceRegistry::instance().resolve(
       runtime::parse_device_name(device), model.impl_->graph.get(),
       {config_->get("hetero_policy"), config_->get("precision")});
+  if (resolved.info.type == "cpu")
+    e.packed_weight_bytes =
+        runtime::compressed_weight_delta(*model.impl_->graph, config_->get("weights"));
+  if (!cache_ || model.impl_->cache_key.empty()) return e;
   const auto shapes = runtime::effective_input_shapes(*model.impl_->graph, input_shapes);
   const int64_t measured = cache_->activation_bytes(runtime::ModelCache::compiled_key(
       model.impl_->cache_key, resolved.info, compile_options(), shapes));

@@ -12,6 +12,9 @@ std::string MemoryEstimate::describe() const {
   if (packed_weight_bytes > 0)
     packed =
         fmt::format(" + their packed copies {:.1f} MiB", double(packed_weight_bytes) / 1048576.0);
+  else if (packed_weight_bytes < 0)
+    packed = fmt::format(" - {:.1f} MiB their smaller packed copies give back",
+                         double(-packed_weight_bytes) / 1048576.0);
   std::string s =
       fmt::format("weights {:.1f} MiB{} + inputs {:.1f} MiB + intermediate values {:.1f} MiB {}",
                   double(weight_bytes) / 1048576.0, packed, double(input_bytes) / 1048576.0,
@@ -34,6 +37,21 @@ std::string mib(int64_t bytes) {
 }
 
 }  // namespace
+
+int64_t compressed_weight_delta(const ir::Graph& graph, const std::string& weights) {
+  if (weights != "f16" && weights != "int8") return 0;
+  int64_t bytes = 0;
+  for (const auto& n : graph.nodes) {
+    if (n.op_type != "Conv" && n.op_type != "MatMul" && n.op_type != "Gemm") continue;
+    if (n.inputs.size() < 2) continue;
+    auto w = graph.constants.find(n.inputs[1]);
+    if (w == graph.constants.end() || w->second.element_type() != ElementType::f32 ||
+        w->second.rank() < 2)
+      continue;
+    bytes += static_cast<int64_t>(w->second.byte_size());
+  }
+  return weights == "f16" ? -bytes / 2 : -bytes / 4 * 3;
+}
 
 std::map<std::string, Shape> effective_input_shapes(const ir::Graph& graph,
                                                     const std::map<std::string, Shape>& given) {

@@ -33,6 +33,11 @@ MemoryEstimate plan_memory(const ir::Graph& graph, int64_t weight_bytes,
 // The memory_limit setting when it is set, else what the device reports as available.
 MemoryBudget budget_for(const DeviceInfo& device, const Config& config);
 
+// Before a compile: what the CPU's weights setting (f16, int8) will save on the f32 weights of
+// convolutions and matrix products (their input 1 when constant), as a negative
+// packed_weight_bytes; 0 for f32.
+int64_t compressed_weight_delta(const ir::Graph& graph, const std::string& weights);
+
 // Raises out_of_memory when `need` exceeds the budget; warns when it leaves the host less than
 // 5% of its memory free (the next allocations would swap). `what` names the model and phase.
 void preflight(int64_t need, const std::string& breakdown, const MemoryBudget& budget,

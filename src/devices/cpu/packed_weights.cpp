@@ -49,7 +49,7 @@ int64_t packed_weight_bytes(const ir::Graph& graph) {
     // weights as stored.
     const bool originals_released =
         !quantized && MappedFile::contains(w->second.data(), w->second.byte_size());
-    bytes += originals_released ? std::max(0.0, packed - double(w->second.byte_size())) : packed;
+    bytes += originals_released ? packed - double(w->second.byte_size()) : packed;
   }
   return static_cast<int64_t>(bytes);
 }
