@@ -8,26 +8,28 @@
 // 512x512 and 768x768 images, the VAE decode of a 512x512 image; the median latency and the
 // peak RSS of each process. Then a whole txt2img (Euler, --steps, 512x512) on each side, and
 // sinter's cold start (first use: convert + compile + first step, empty model cache) against its
-// cached start. Prints the CPU model and the ratios (sinter / ONNX Runtime: below 1 is faster,
-// or smaller). Timing only: no pass/fail.
+// cached start; and the error the weights setting's f16 and int8 copies cause in one UNet step's
+// output against f32 weights. Prints the CPU model and the ratios (sinter / ONNX Runtime: below
+// 1 is faster, or smaller). Timing only: no pass/fail.
 //
 //   node bench/sd_bench.js [--sinter build/bin/sinter] [--zoo build/bin/sinter-zoo]
 //        [--pipeline DIR] [--threads 2] [-n 3] [--rounds 1] [--steps 20]
-//        [--precision f32|bf16] [--weights f32|f16] [--stages text,unet512,unet768,vae,txt2img,start]
+//        [--precision f32|bf16] [--weights f32|f16|int8]
+//        [--stages text,unet512,unet768,vae,txt2img,start,error]
 //        [--json]
 // --pipeline defaults to $SINTER_SD15_DIR or ~/.cache/sinter-sd15/sd15 (made when missing,
 // 4.3 GB). --precision and --weights set sinter's (ONNX Runtime stays f32).
 
-const { execFileSync } = require('child_process');
+const { execFileSync, spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..');
 const ortDir = path.join(root, 'tools/ort');
-const { writeNpy } = require(path.join(ortDir, 'npy'));
+const { readNpy, writeNpy } = require(path.join(ortDir, 'npy'));
 
-const ALL_STAGES = ['text', 'unet512', 'unet768', 'vae', 'txt2img', 'start'];
+const ALL_STAGES = ['text', 'unet512', 'unet768', 'vae', 'txt2img', 'start', 'error'];
 
 function parseArgs(argv) {
   const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
@@ -66,17 +68,31 @@ function parseArgs(argv) {
   const unknown = a.stages.filter((s) => !ALL_STAGES.includes(s));
   if (unknown.length) throw new Error(`unknown stage ${unknown.join(', ')} (${ALL_STAGES.join(', ')})`);
   if (!['f32', 'bf16'].includes(a.precision)) throw new Error('--precision is f32 or bf16');
-  if (!['f32', 'f16'].includes(a.weights)) throw new Error('--weights is f32 or f16');
+  if (!['f32', 'f16', 'int8'].includes(a.weights)) throw new Error('--weights is f32, f16 or int8');
   return a;
 }
 
 const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
 const log = (a, line) => { if (!a.json) process.stderr.write(`${line}\n`); };
 
+// A side's JSON; a process that fails (ONNX Runtime killed by the kernel's out-of-memory killer
+// at 768x768, say) throws an Error whose message says how it ended.
 function runJson(cmd, args, env) {
-  const out = execFileSync(cmd, args, { env: { ...process.env, ...env }, maxBuffer: 1 << 26,
+  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, maxBuffer: 1 << 26,
     stdio: ['ignore', 'pipe', 'pipe'] });
-  return JSON.parse(out.toString());
+  if (r.status === 0) return JSON.parse(r.stdout.toString());
+  const how = r.signal === 'SIGKILL' ? 'killed (SIGKILL: out of memory?)'
+    : r.signal ? `killed by ${r.signal}` : `exit status ${r.status}: ${r.stderr.toString().trim().split('\n').pop()}`;
+  throw new Error(`${path.basename(args[0] && cmd === 'node' ? args[0] : cmd)} ${how}`);
+}
+
+// { ms, rss } of a side, or { error } where its process failed.
+function attempt(run) {
+  try {
+    return run();
+  } catch (e) {
+    return { ms: NaN, rss: NaN, error: e.message };
+  }
 }
 
 function ensurePipeline(a) {
@@ -128,7 +144,7 @@ const inputArgs = (inputs) => Object.entries(inputs).flatMap(([k, v]) => ['-i', 
 
 function sinterEnv(a, cacheDir) {
   const env = { SINTER_CACHE_DIR: cacheDir };
-  if (a.weights === 'f16') env.SINTER_WEIGHTS = 'f16';
+  env.SINTER_WEIGHTS = a.weights;
   return env;
 }
 
@@ -168,6 +184,35 @@ function sinterTxt2img(a, cacheDir, steps) {
     rss: j.peak_rss_mb, plan_mb: j.memory_plan_peak_mb, stages: j.stages };
 }
 
+// One UNet step (batch 2, 512x512) through `sinter run` with each weights setting; the f16 and
+// int8 outputs against the f32 one: largest difference, largest |f32 value|, and the RMS of the
+// difference over the RMS of the f32 output.
+function weightsError(a, stage, cacheDir) {
+  const outputs = {};
+  for (const weights of ['f32', 'f16', 'int8']) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sd-bench-${weights}-`));
+    execFileSync(a.sinter, ['run', path.join(a.pipeline, stage.model, 'model.onnx'),
+      ...inputArgs(stage.inputs), '-d', 'CPU', '-o', dir, '--threads', String(a.threads)],
+    { env: { ...process.env, SINTER_CACHE_DIR: cacheDir, SINTER_WEIGHTS: weights },
+      stdio: ['ignore', 'ignore', 'inherit'] });
+    const file = fs.readdirSync(dir).find((f) => f.endsWith('.npy'));
+    outputs[weights] = readNpy(path.join(dir, file)).data;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const ref = outputs.f32;
+  const rms = (f) => Math.sqrt(ref.reduce((acc, _, i) => acc + f(i) ** 2, 0) / ref.length);
+  const refRms = rms((i) => ref[i]);
+  return Object.fromEntries(['f16', 'int8'].map((w) => {
+    let worst = 0, largest = 0;
+    for (let i = 0; i < ref.length; ++i) {
+      worst = Math.max(worst, Math.abs(outputs[w][i] - ref[i]));
+      largest = Math.max(largest, Math.abs(ref[i]));
+    }
+    return [w, { max_abs_diff: worst, max_abs_f32: largest,
+      relative_rms: rms((i) => outputs[w][i] - ref[i]) / refRms }];
+  }));
+}
+
 function ortTxt2img(a, steps) {
   const t0 = Date.now();
   const j = runJson('node', [path.join(ortDir, 'ort_txt2img.js'), a.pipeline, '--steps',
@@ -193,7 +238,7 @@ function main() {
   log(a, `CPU: ${host.cpu} (family ${host.family}, model ${host.model}); oneDNN ISA ${host.isa}; ` +
       `${a.threads} threads each; sinter precision ${a.precision}, weights ${a.weights}`);
   const stages = stageInputs(a);
-  const cacheDir = path.join(a.pipeline, '..', `bench-cache-${a.precision}-${a.weights}`);
+  const cacheDir = path.join(a.pipeline, '..', 'bench-cache');  // compiles keyed by settings
   const rows = [];
   for (const name of a.stages.filter((s) => stages[s])) {
     const stage = stages[name];
@@ -202,13 +247,16 @@ function main() {
     const s = [], o = [];
     for (let r = 0; r < a.rounds; ++r) {
       log(a, `${stage.label}: round ${r + 1}/${a.rounds}`);
-      s.push(sinterStage(a, stage, cacheDir, a.iterations));
-      o.push(ortStage(a, stage, a.iterations));
+      s.push(attempt(() => sinterStage(a, stage, cacheDir, a.iterations)));
+      o.push(attempt(() => ortStage(a, stage, a.iterations)));
     }
-    rows.push({ stage: name, label: stage.label, sinter_ms: median(s.map((x) => x.ms)),
+    const row = { stage: name, label: stage.label, sinter_ms: median(s.map((x) => x.ms)),
       ort_ms: median(o.map((x) => x.ms)), sinter_rss_mb: Math.max(...s.map((x) => x.rss)),
       ort_rss_mb: Math.max(...o.map((x) => x.rss)), sinter_estimate_mb: s[0].estimate,
-      gflop: s[0].gflop });
+      gflop: s[0].gflop, sinter_error: s.find((x) => x.error)?.error,
+      ort_error: o.find((x) => x.error)?.error };
+    rows.push(row);
+    log(a, `  ${JSON.stringify(row)}`);  // kept in the log should a later stage fail
   }
   const result = { cpu: host.cpu, cpu_family: host.family, cpu_model: host.model,
     onednn_isa: host.isa, threads: a.threads, precision: a.precision, weights: a.weights,
@@ -217,7 +265,7 @@ function main() {
     log(a, `txt2img, ${a.steps} Euler steps at 512x512: sinter ...`);
     const s = sinterTxt2img(a, cacheDir, a.steps);
     log(a, `txt2img, ${a.steps} Euler steps at 512x512: ONNX Runtime ...`);
-    const o = ortTxt2img(a, a.steps);
+    const o = attempt(() => ortTxt2img(a, a.steps));
     result.txt2img = { steps: a.steps, sinter: s, ort: o };
   }
   if (a.stages.includes('start')) {
@@ -228,6 +276,10 @@ function main() {
     const w = sinterTxt2img(a, cold, 2);
     fs.rmSync(cold, { recursive: true, force: true });
     result.start = { cold: c, cached: w };
+  }
+  if (a.stages.includes('error')) {
+    log(a, 'UNet step with f32, f16 and int8 weights: output error ...');
+    result.weights_error = weightsError(a, stages.unet512, cacheDir);
   }
   if (a.json) {
     console.log(JSON.stringify(result, null, 2));
@@ -244,25 +296,36 @@ function print(r) {
   console.log(`${'stage'.padEnd(30)}${pad('sinter ms', 11)}${pad('ORT ms', 10)}${pad('ratio', 7)}` +
       `${pad('sinter MiB', 12)}${pad('ORT MiB', 9)}${pad('ratio', 7)}${pad('estimate', 10)}` +
       `${pad('GFLOP/s', 9)}`);
+  const f = (v, digits) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
   for (const x of r.rows) {
-    console.log(`${x.label.padEnd(30)}${pad(x.sinter_ms.toFixed(0), 11)}${pad(x.ort_ms.toFixed(0), 10)}` +
-        `${pad((x.sinter_ms / x.ort_ms).toFixed(2), 7)}${pad(x.sinter_rss_mb.toFixed(0), 12)}` +
-        `${pad(x.ort_rss_mb.toFixed(0), 9)}${pad((x.sinter_rss_mb / x.ort_rss_mb).toFixed(2), 7)}` +
-        `${pad(x.sinter_estimate_mb.toFixed(0), 10)}` +
-        `${pad((x.gflop / (x.sinter_ms / 1000)).toFixed(0), 9)}`);
+    console.log(`${x.label.padEnd(30)}${pad(f(x.sinter_ms, 0), 11)}${pad(f(x.ort_ms, 0), 10)}` +
+        `${pad(f(x.sinter_ms / x.ort_ms, 2), 7)}${pad(f(x.sinter_rss_mb, 0), 12)}` +
+        `${pad(f(x.ort_rss_mb, 0), 9)}${pad(f(x.sinter_rss_mb / x.ort_rss_mb, 2), 7)}` +
+        `${pad(f(x.sinter_estimate_mb, 0), 10)}${pad(f(x.gflop / (x.sinter_ms / 1000), 0), 9)}`);
+  }
+  for (const x of r.rows) {
+    if (x.sinter_error) console.log(`${x.label}: sinter ${x.sinter_error}`);
+    if (x.ort_error) console.log(`${x.label}: ONNX Runtime ${x.ort_error}`);
   }
   if (r.txt2img) {
     const { sinter: s, ort: o, steps } = r.txt2img;
     console.log(`txt2img ${steps} steps 512x512: sinter ${s.wall_s.toFixed(1)} s, ` +
-        `${s.rss.toFixed(0)} MiB (plan ${s.plan_mb.toFixed(0)}); ONNX Runtime ${o.wall_s.toFixed(1)} s, ` +
-        `${o.rss.toFixed(0)} MiB; ratio ${(s.wall_s / o.wall_s).toFixed(2)} time, ` +
-        `${(s.rss / o.rss).toFixed(2)} memory`);
+        `${s.rss.toFixed(0)} MiB (plan ${s.plan_mb.toFixed(0)}); ONNX Runtime ` +
+        (o.error ? o.error : `${o.wall_s.toFixed(1)} s, ${o.rss.toFixed(0)} MiB; ratio ` +
+          `${(s.wall_s / o.wall_s).toFixed(2)} time, ${(s.rss / o.rss).toFixed(2)} memory`));
   }
   if (r.start) {
     const { cold: c, cached: w } = r.start;
     console.log(`start to first UNet step: cold ${c.ready_s.toFixed(1)} s (${c.rss.toFixed(0)} MiB), ` +
         `cached ${w.ready_s.toFixed(1)} s (${w.rss.toFixed(0)} MiB): ` +
         `${(100 * w.ready_s / c.ready_s).toFixed(0)}% of cold`);
+  }
+  if (r.weights_error) {
+    for (const [w, e] of Object.entries(r.weights_error)) {
+      console.log(`UNet step output with ${w} weights vs f32 weights: max |diff| ` +
+          `${e.max_abs_diff.toPrecision(3)} (max |f32| ${e.max_abs_f32.toPrecision(3)}), ` +
+          `RMS of diff / RMS of output ${e.relative_rms.toExponential(2)}`);
+    }
   }
   console.log(`medians of ${r.rounds} round(s) of ${r.iterations} inferences per stage`);
 }

@@ -46,7 +46,8 @@ struct GenerationParams {
   bool decode = true;  // false: stop at the final latents (no VAE decode)
   // Decode (and encode an init image) in overlapping tiles of 512 pixels blended at the seams
   // (diffusers' tiled decode and encode): the VAE's memory is that of one tile, so large images
-  // fit; output near the seams differs slightly from a run in one piece.
+  // fit; output near the seams differs slightly from a run in one piece. On by itself from
+  // 1024x1024 (a million pixels) up.
   bool vae_tiling = false;
   // img2img: start from this image (resized to width x height) encoded by the VAE encoder and
   // noised to the level of step steps - int(steps * strength), as diffusers' img2img does;

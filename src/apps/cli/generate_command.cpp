@@ -230,7 +230,7 @@ void add_generation_options(CLI::App* t, GenerateArgs& a) {
   t->add_option("--batch-size", a.params.batch_size, "Images per run")->capture_default_str();
   t->add_flag("--vae-tiling", a.params.vae_tiling,
               "Decode (img2img: also encode) in overlapping 512-pixel tiles blended at the seams "
-              "(large images fit)");
+              "(large images fit; on by itself from 1024x1024 up)");
   t->add_option("--rng", a.params.rng,
                 "Noise: nv (torch on NVIDIA GPUs, as A1111) or cpu (torch's CPU generator)")
       ->capture_default_str();

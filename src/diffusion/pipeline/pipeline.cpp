@@ -456,9 +456,21 @@ void Pipeline::validate(const GenerationParams& params) const {
   impl_->validate(params);
 }
 
+namespace {
+
+// From 1024x1024 (a million pixels) up the VAE decodes and encodes in tiles whatever was asked:
+// in one piece its 128-channel layers at full resolution need gigabytes (SD's VAE decoder at
+// 1024x1024: about 2.5 GiB of working memory; tiled, that of one 512-pixel tile).
+GenerationParams with_automatic_tiling(GenerationParams p) {
+  if (int64_t{p.width} * p.height >= int64_t{1024} * 1024) p.vae_tiling = true;
+  return p;
+}
+
+}  // namespace
+
 MemoryPlan Pipeline::plan_memory(const GenerationParams& params) const {
   impl_->validate(params);
-  return impl_->plan_memory(params);
+  return impl_->plan_memory(with_automatic_tiling(params));
 }
 
 const std::vector<std::string>& Pipeline::load_report() const {
@@ -476,10 +488,11 @@ std::pair<int, std::vector<std::vector<int>>> Pipeline::tokenize(const std::stri
   return {chunks.token_count, chunks.tokens};
 }
 
-GenerationResult Pipeline::generate(const GenerationParams& p,
+GenerationResult Pipeline::generate(const GenerationParams& params,
                                     const std::function<void(const StepProgress&)>& on_step,
                                     const std::atomic<bool>* cancel) {
   Impl& im = *impl_;
+  const GenerationParams p = with_automatic_tiling(params);
   im.validate(p);
   im.check_memory(p);
   im.compiles.clear();
