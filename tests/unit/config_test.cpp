@@ -19,8 +19,9 @@ class ConfigTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("sinter_config_test_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
-    for (const char* v : {"SINTER_DEVICE", "SINTER_CACHE_DIR", "SINTER_LOG_LEVEL", "SINTER_THREADS",
-                          "SINTER_MEMORY_LIMIT", "SINTER_CACHE_SIZE", "SINTER_CACHE"})
+    for (const char* v :
+         {"SINTER_DEVICE", "SINTER_CACHE_DIR", "SINTER_LOG_LEVEL", "SINTER_THREADS",
+          "SINTER_MEMORY_LIMIT", "SINTER_CACHE_SIZE", "SINTER_CACHE", "SINTER_WEIGHTS"})
       unsetenv(v);
     // Keep the user's own config files out of the test.
     setenv("XDG_CONFIG_HOME", (dir_ / "xdg").c_str(), 1);
@@ -58,6 +59,7 @@ TEST_F(ConfigTest, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(c.memory_limit_bytes(), 0);
   EXPECT_EQ(c.cache_size_bytes(), int64_t{10} << 30);
   EXPECT_TRUE(c.cache_enabled());
+  EXPECT_EQ(c.get("weights"), "f32");
   EXPECT_TRUE(c.warnings().empty());
 }
 
@@ -126,6 +128,14 @@ TEST_F(ConfigTest, BadValuesNameKeyAndSource) {
                 &msg),
             sinter::ErrorCategory::invalid_argument);
   EXPECT_NE(msg.find("memory_limit"), std::string::npos) << msg;
+
+  EXPECT_EQ(category_of(
+                [&] {
+                  Config::resolve({{"weights", "int4"}}, "");
+                },
+                &msg),
+            sinter::ErrorCategory::invalid_argument);
+  EXPECT_NE(msg.find("weights = 'int4' is not one of f32, f16, int8"), std::string::npos) << msg;
 
   const std::string not_json = write("n.json", "{device: CPU");
   EXPECT_EQ(category_of([&] { Config::resolve({}, not_json); }, &msg),
