@@ -20,6 +20,8 @@ const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
+const { machine, median } = require('./bench_host');
+
 const root = path.resolve(__dirname, '..');
 
 function parseArgs(argv) {
@@ -68,8 +70,6 @@ function defaultCorpus() {
   return path.join(cache, 'sinter-corpus');
 }
 
-const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
-
 function inputArgs(dir) {
   const inputs = path.join(dir, 'inputs');
   return fs.readdirSync(inputs).filter((f) => f.endsWith('.npy')).sort()
@@ -100,18 +100,6 @@ function listModels(a) {
   return models;
 }
 
-// The machine, as a benchmark table must name it: CPU model and the ISA oneDNN runs.
-function machine(a) {
-  const info = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
-  const cpu = (/^model name\s*:\s*(.*)$/m.exec(info) || [, 'unknown CPU'])[1];
-  const family = (/^cpu family\s*:\s*(\d+)$/m.exec(info) || [, '?'])[1];
-  const model = (/^model\s*:\s*(\d+)$/m.exec(info) || [, '?'])[1];
-  const devices = runJson(a.sinter, ['devices', '--json'], {}).devices;
-  const cpuDevice = devices.find((d) => d.name === 'CPU') || {};
-  return { cpu, family, model, isa: cpuDevice.driver || 'unknown',
-    capabilities: cpuDevice.capabilities || [] };
-}
-
 function sinterOnce(a, dir, iterations) {
   const j = runJson(a.sinter, ['bench', path.join(dir, 'model.onnx'), ...inputArgs(dir), '-d', 'CPU',
     '-n', String(iterations), '--threads', String(a.threads), '--precision', a.precision,
@@ -134,7 +122,7 @@ function main() {
   const a = parseArgs(process.argv.slice(2));
   const models = listModels(a);
   if (models.length === 0) throw new Error(`no zoo models in ${a.zoo} (run sinter-zoo first)`);
-  const host = machine(a);
+  const host = machine(a.sinter);
   if (!a.json) {
     console.log(`CPU: ${host.cpu} (family ${host.family}, model ${host.model}); oneDNN ISA ` +
         `${host.isa}; capabilities ${host.capabilities.join(', ')}`);

@@ -25,6 +25,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
+const { machine, median } = require('./bench_host');
+
 const root = path.resolve(__dirname, '..');
 const ortDir = path.join(root, 'tools/ort');
 const { readNpy, writeNpy } = require(path.join(ortDir, 'npy'));
@@ -72,7 +74,6 @@ function parseArgs(argv) {
   return a;
 }
 
-const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
 const log = (a, line) => { if (!a.json) process.stderr.write(`${line}\n`); };
 
 // A side's JSON; a process that fails (ONNX Runtime killed by the kernel's out-of-memory killer
@@ -221,20 +222,10 @@ function ortTxt2img(a, steps) {
     step_s: median(j.step_ms) / 1000 };
 }
 
-function machine(a) {
-  const info = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
-  const cpu = (/^model name\s*:\s*(.*)$/m.exec(info) || [, 'unknown CPU'])[1];
-  const family = (/^cpu family\s*:\s*(\d+)$/m.exec(info) || [, '?'])[1];
-  const model = (/^model\s*:\s*(\d+)$/m.exec(info) || [, '?'])[1];
-  const devices = runJson(a.sinter, ['devices', '--json'], {}).devices;
-  const cpuDevice = devices.find((d) => d.name === 'CPU') || {};
-  return { cpu, family, model, isa: cpuDevice.driver || 'unknown' };
-}
-
 function main() {
   const a = parseArgs(process.argv.slice(2));
   ensurePipeline(a);
-  const host = machine(a);
+  const host = machine(a.sinter);
   log(a, `CPU: ${host.cpu} (family ${host.family}, model ${host.model}); oneDNN ISA ${host.isa}; ` +
       `${a.threads} threads each; sinter precision ${a.precision}, weights ${a.weights}`);
   const stages = stageInputs(a);

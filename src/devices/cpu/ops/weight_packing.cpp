@@ -126,11 +126,6 @@ dnnl::memory PackedWeights::for_run(Tensor& holder) const {
   return widened;
 }
 
-std::size_t PackedWeights::resident_bytes() const {
-  if (storage_ == WeightStorage::f16) return half_.size() * sizeof(uint16_t);
-  return memory_.get_desc().get_size();
-}
-
 std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::size_t input,
                                                     const dnnl::memory::desc& plain_md,
                                                     const void* plain,

@@ -38,8 +38,6 @@ class PackedWeights {
   // compressed) `holder`'s memory with the widened copy, valid while holder lives.
   dnnl::memory for_run(Tensor& holder) const;
 
-  std::size_t resident_bytes() const;  // what the copy keeps in memory
-
  private:
   friend std::shared_ptr<const PackedWeights> pack_weights(const dnnl::memory::desc&, const void*,
                                                            const dnnl::memory::desc&, WeightStorage,
