@@ -21,6 +21,13 @@ using dt = dnnl::memory::data_type;
 
 constexpr int64_t kChunk = 1 << 16;  // elements per task of the conversions
 
+// convert(first, count) over [0, n) in chunks of kChunk, split across the OpenMP team.
+template <typename Convert>
+void in_chunks(int64_t n, Convert&& convert) {
+  parallel_for((n + kChunk - 1) / kChunk, n > kChunk,
+               [&](int64_t t) { convert(t * kChunk, std::min(kChunk, n - t * kChunk)); });
+}
+
 dnnl::memory::desc with_type(const dnnl::memory::desc& md, dt type) {
   dnnl_memory_desc_t d = md.data;
   d.data_type = static_cast<dnnl_data_type_t>(type);
@@ -104,10 +111,8 @@ std::shared_ptr<const PackedWeights> pack_weights(const dnnl::memory::desc& plai
   const int64_t n = static_cast<int64_t>(packed_md.get_size() / sizeof(float));
   w->half_.resize(static_cast<std::size_t>(n));
   const float* f = static_cast<const float*>(packed.get_data_handle());
-  parallel_for((n + kChunk - 1) / kChunk, n > kChunk, [&](int64_t t) {
-    vec::narrow_to_half(f + t * kChunk, w->half_.data() + t * kChunk,
-                        std::min(kChunk, n - t * kChunk));
-  });
+  in_chunks(
+      n, [&](int64_t i, int64_t count) { vec::narrow_to_half(f + i, w->half_.data() + i, count); });
   return w;
 }
 
@@ -120,9 +125,7 @@ dnnl::memory PackedWeights::for_run(Tensor& holder) const {
   }
   const int64_t n = static_cast<int64_t>(half_.size());
   float* f = static_cast<float*>(widened.get_data_handle());
-  parallel_for((n + kChunk - 1) / kChunk, n > kChunk, [&](int64_t t) {
-    vec::widen_half(half_.data() + t * kChunk, f + t * kChunk, std::min(kChunk, n - t * kChunk));
-  });
+  in_chunks(n, [&](int64_t i, int64_t count) { vec::widen_half(half_.data() + i, f + i, count); });
   return widened;
 }
 
