@@ -8,9 +8,10 @@
 // 512x512 and 768x768 images, the VAE decode of a 512x512 image; the median latency and the
 // peak RSS of each process. Then a whole txt2img (Euler, --steps, 512x512) on each side, and
 // sinter's cold start (first use: convert + compile + first step, empty model cache) against its
-// cached start; and the error the weights setting's f16 and int8 copies cause in one UNet step's
-// output against f32 weights. Prints the CPU model and the ratios (sinter / ONNX Runtime: below
-// 1 is faster, or smaller). Timing only: no pass/fail.
+// cached start; and the error the weights setting's f16 and int8 copies, and the UNet converted
+// with --compress int8, cause in one UNet step's output against f32 weights. Prints the CPU
+// model and the ratios (sinter / ONNX Runtime: below 1 is faster, or smaller). Timing only: no
+// pass/fail.
 //
 //   node bench/sd_bench.js [--sinter build/bin/sinter] [--zoo build/bin/sinter-zoo]
 //        [--pipeline DIR] [--threads 2] [-n 3] [--rounds 1] [--steps 20]
@@ -185,32 +186,58 @@ function sinterTxt2img(a, cacheDir, steps) {
     rss: j.peak_rss_mb, plan_mb: j.memory_plan_peak_mb, stages: j.stages };
 }
 
-// One UNet step (batch 2, 512x512) through `sinter run` with each weights setting; the f16 and
-// int8 outputs against the f32 one: largest difference, largest |f32 value|, and the RMS of the
-// difference over the RMS of the f32 output.
+// The UNet converted with `sinter convert --compress int8` (once, next to the pipeline):
+// { file, convert_s (0 when it was there), file_mb }.
+function int8File(a) {
+  const file = path.join(a.pipeline, '..', 'unet-int8.sinter');
+  let convertS = 0;
+  if (!fs.existsSync(file)) {
+    const t0 = Date.now();
+    execFileSync(a.sinter, ['convert', path.join(a.pipeline, 'unet', 'model.onnx'), '-o', file,
+      '--compress', 'int8'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    convertS = (Date.now() - t0) / 1000;
+  }
+  return { file, convert_s: convertS, file_mb: fs.statSync(file).size / 1048576 };
+}
+
+// One UNet step (batch 2, 512x512) through `sinter run` with each weights setting and with the
+// int8 file; their outputs against the f32 one: largest difference, largest |f32 value|, and
+// the RMS of the difference over the RMS of the f32 output. The int8 file's step is also timed
+// (`sinter bench`, median and peak RSS).
 function weightsError(a, stage, cacheDir) {
   const outputs = {};
-  for (const weights of ['f32', 'f16', 'int8']) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sd-bench-${weights}-`));
-    execFileSync(a.sinter, ['run', path.join(a.pipeline, stage.model, 'model.onnx'),
-      ...inputArgs(stage.inputs), '-d', 'CPU', '-o', dir, '--threads', String(a.threads)],
-    { env: { ...process.env, SINTER_CACHE_DIR: cacheDir, SINTER_WEIGHTS: weights },
-      stdio: ['ignore', 'ignore', 'inherit'] });
+  const int8 = int8File(a);
+  const unet = path.join(a.pipeline, stage.model, 'model.onnx');
+  const runs = [['f32', unet], ['f16', unet], ['int8', unet], ['int8 file', int8.file]];
+  for (const [weights, model] of runs) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sd-bench-weights-'));
+    execFileSync(a.sinter, ['run', model, ...inputArgs(stage.inputs), '-d', 'CPU', '-o', dir,
+      '--threads', String(a.threads)],
+    { env: { ...process.env, SINTER_CACHE_DIR: cacheDir,
+      SINTER_WEIGHTS: weights === 'int8 file' ? 'f32' : weights },
+    stdio: ['ignore', 'ignore', 'inherit'] });
     const file = fs.readdirSync(dir).find((f) => f.endsWith('.npy'));
     outputs[weights] = readNpy(path.join(dir, file)).data;
     fs.rmSync(dir, { recursive: true, force: true });
   }
+  const j = runJson(a.sinter, ['bench', int8.file, ...inputArgs(stage.inputs), '-d', 'CPU',
+    '-n', String(a.iterations), '--threads', String(a.threads), '--json'],
+  { SINTER_CACHE_DIR: cacheDir, SINTER_WEIGHTS: 'f32' });
+  int8.ms = j.latency_ms.median;
+  int8.rss = j.peak_rss_mb;
+  int8.estimate = j.memory_estimate_mb;
   const ref = outputs.f32;
   const rms = (f) => Math.sqrt(ref.reduce((acc, _, i) => acc + f(i) ** 2, 0) / ref.length);
   const refRms = rms((i) => ref[i]);
-  return Object.fromEntries(['f16', 'int8'].map((w) => {
+  return Object.fromEntries(['f16', 'int8', 'int8 file'].map((w) => {
     let worst = 0, largest = 0;
     for (let i = 0; i < ref.length; ++i) {
       worst = Math.max(worst, Math.abs(outputs[w][i] - ref[i]));
       largest = Math.max(largest, Math.abs(ref[i]));
     }
     return [w, { max_abs_diff: worst, max_abs_f32: largest,
-      relative_rms: rms((i) => outputs[w][i] - ref[i]) / refRms }];
+      relative_rms: rms((i) => outputs[w][i] - ref[i]) / refRms,
+      ...(w === 'int8 file' ? { int8_file: int8 } : {}) }];
   }));
 }
 
@@ -269,7 +296,7 @@ function main() {
     result.start = { cold: c, cached: w };
   }
   if (a.stages.includes('error')) {
-    log(a, 'UNet step with f32, f16 and int8 weights: output error ...');
+    log(a, 'UNet step with f32, f16 and int8 weights and from the int8 file: output error ...');
     result.weights_error = weightsError(a, stages.unet512, cacheDir);
   }
   if (a.json) {
@@ -316,6 +343,13 @@ function print(r) {
       console.log(`UNet step output with ${w} weights vs f32 weights: max |diff| ` +
           `${e.max_abs_diff.toPrecision(3)} (max |f32| ${e.max_abs_f32.toPrecision(3)}), ` +
           `RMS of diff / RMS of output ${e.relative_rms.toExponential(2)}`);
+      const f = e.int8_file;
+      if (f) {
+        console.log(`UNet converted with --compress int8: ${f.file_mb.toFixed(0)} MiB file` +
+            (f.convert_s ? ` (converted in ${f.convert_s.toFixed(1)} s)` : '') +
+            `; one step ${f.ms.toFixed(0)} ms, peak RSS ${f.rss.toFixed(0)} MiB ` +
+            `(estimate ${f.estimate.toFixed(0)})`);
+      }
     }
   }
   console.log(`medians of ${r.rounds} round(s) of ${r.iterations} inferences per stage`);

@@ -72,6 +72,9 @@ struct DeviceInfo {
 // How `Model::save` writes a .sinter file (docs/sinter-format.md).
 struct ConvertOptions {
   bool compress_f16 = false;  // float32 weights stored as float16, expanded again at load
+  // Conv, MatMul and Gemm weights stored as int8 with one scale per output channel, read
+  // through DequantizeLinear (the CPU keeps them int8 in memory too).
+  bool compress_int8 = false;
 };
 
 struct ConvertReport {

@@ -1,7 +1,7 @@
 // The peak memory of a graph's intermediate values, planned from static shapes: the graph runs
 // in node order and each node output lives until its last reader (graph outputs to the end),
 // the same policy the CPU executor follows, so the plan and a measured run agree when every shape
-// is known.
+// is known. Weights a DequantizeLinear makes from constant codes are weights, not values.
 //
 //   const auto shapes = ir::infer_shapes(graph, {{"x", {1, 3, 224, 224}}});
 //   const ir::ActivationEstimate a = ir::estimate_activations(graph, shapes);

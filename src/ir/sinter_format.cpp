@@ -18,7 +18,6 @@ namespace {
 using nlohmann::json;
 
 constexpr char kMagic[8] = {'S', 'I', 'N', 'T', 'E', 'R', 'I', 'R'};
-constexpr std::size_t kPrefixBytes = 48;
 constexpr std::size_t kAlign = 64;
 constexpr int64_t kCompressMinElements = 1024;
 
@@ -421,9 +420,9 @@ SinterWriteStats write_sinter_file(const Graph& graph, const std::string& path,
   header["graph"] = w.graph(graph);
   header["tensors"] = w.tensor_table();
   const std::string text = header.dump();
-  const std::size_t data_offset = round_up(kPrefixBytes + text.size());
+  const std::size_t data_offset = round_up(kSinterPrefixBytes + text.size());
 
-  char prefix[kPrefixBytes] = {};
+  char prefix[kSinterPrefixBytes] = {};
   std::memcpy(prefix, kMagic, sizeof kMagic);
   put_u32(prefix + 8, kSinterFormatVersion);
   put_u32(prefix + 12, 0);
@@ -434,9 +433,10 @@ SinterWriteStats write_sinter_file(const Graph& graph, const std::string& path,
 
   write_file_atomically(path, [&](std::ostream& out) {
     const std::string zeros(kAlign, '\0');
-    out.write(prefix, kPrefixBytes);
+    out.write(prefix, kSinterPrefixBytes);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.write(zeros.data(), static_cast<std::streamsize>(data_offset - kPrefixBytes - text.size()));
+    out.write(zeros.data(),
+              static_cast<std::streamsize>(data_offset - kSinterPrefixBytes - text.size()));
     std::size_t written = 0;
     for (const Blob& b : w.blobs()) {
       out.write(static_cast<const char*>(b.data), static_cast<std::streamsize>(b.bytes));
@@ -454,7 +454,7 @@ std::shared_ptr<Graph> read_sinter_file(const std::string& path) {
   auto file = MappedFile::open(path);
   const char* p = file->data();
   const std::size_t size = file->size();
-  SINTER_CHECK(size >= kPrefixBytes && looks_like_sinter(p, size), invalid_model,
+  SINTER_CHECK(size >= kSinterPrefixBytes && looks_like_sinter(p, size), invalid_model,
                "{}: not a .sinter file (no SINTERIR header)", path);
   const uint32_t version = get_u32(p + 8);
   SINTER_CHECK(version == kSinterFormatVersion, invalid_model,
@@ -464,14 +464,14 @@ std::shared_ptr<Graph> read_sinter_file(const std::string& path) {
   const uint64_t header_bytes = get_u64(p + 16), data_bytes = get_u64(p + 24);
   SINTER_CHECK(header_bytes <= size && data_bytes <= size, invalid_model,
                "{}: truncated ({} bytes, the header announces more)", path, size);
-  const std::size_t data_offset = round_up(kPrefixBytes + header_bytes);
+  const std::size_t data_offset = round_up(kSinterPrefixBytes + header_bytes);
   SINTER_CHECK(data_offset + data_bytes == size, invalid_model,
                "{}: {} bytes, expected {} (truncated or extended?)", path, size,
                data_offset + data_bytes);
-  SINTER_CHECK(XXH3_64bits(p + kPrefixBytes, header_bytes) == get_u64(p + 32), invalid_model,
+  SINTER_CHECK(XXH3_64bits(p + kSinterPrefixBytes, header_bytes) == get_u64(p + 32), invalid_model,
                "{}: the header fails its checksum (the file is corrupt)", path);
   try {
-    const json header = json::parse(p + kPrefixBytes, p + kPrefixBytes + header_bytes);
+    const json header = json::parse(p + kSinterPrefixBytes, p + kSinterPrefixBytes + header_bytes);
     Reader reader(file, p + data_offset, data_bytes, header.at("tensors"));
     std::shared_ptr<Graph> g = reader.graph(header.at("graph"));
     validate(*g);

@@ -24,6 +24,9 @@
 namespace sinter::ir {
 
 constexpr uint32_t kSinterFormatVersion = 1;
+// The fixed prefix (magic to header checksum): what identifies a file's contents, since the
+// header's checksum covers the graph and every tensor's own checksum.
+constexpr std::size_t kSinterPrefixBytes = 48;
 
 struct SinterWriteOptions {
   // Store float32 weights of 1024 elements or more as float16 (half the disk); they are

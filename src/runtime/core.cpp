@@ -14,6 +14,7 @@
 #include "ir/flop_estimate.hpp"
 #include "ir/shape_inference.hpp"
 #include "ir/sinter_format.hpp"
+#include "passes/quantize_weights.hpp"
 #include "runtime/device_registry.hpp"
 #include "runtime/impl.hpp"
 #include "runtime/memory_preflight.hpp"
@@ -146,10 +147,18 @@ ConvertReport Model::save(const std::string& path, const ConvertOptions& options
   w.compress_f16 = options.compress_f16;
   w.producer = std::string("sinter ") + SINTER_VERSION_STRING;
   w.source = impl_->source;
-  const ir::SinterWriteStats stats = ir::write_sinter_file(*impl_->graph, path, w);
+  // The copy shares the weights; only the compressed ones are new.
+  std::shared_ptr<const ir::Graph> graph = impl_->graph;
+  int quantized = 0;
+  if (options.compress_int8) {
+    auto copy = std::make_shared<ir::Graph>(*impl_->graph);
+    quantized = passes::quantize_weights_int8(*copy);
+    graph = copy;
+  }
+  const ir::SinterWriteStats stats = ir::write_sinter_file(*graph, path, w);
   ConvertReport r;
   r.tensors = stats.tensors;
-  r.compressed_tensors = stats.compressed_tensors;
+  r.compressed_tensors = stats.compressed_tensors + quantized;
   r.file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
   return r;
 }
@@ -206,6 +215,12 @@ Model Core::read_model(const std::string& path) const {
   if (is_sinter_file(path)) {
     impl->graph = ir::read_sinter_file(path);
     impl->format = "sinter";
+    if (cache_) {
+      const auto file = MappedFile::open(path);
+      impl->cache_key = runtime::ModelCache::model_key(std::string_view(
+          file->data(), std::min<std::size_t>(file->size(), ir::kSinterPrefixBytes)));
+      impl->converted_file = true;
+    }
   } else {
     // Mapped, not read: hashing for the cache key and parsing then touch the page cache only.
     const auto file = MappedFile::open(path);
@@ -290,7 +305,8 @@ std::string Core::cache_lookup(const detail::ModelImpl& model, const DeviceInfo&
   compiled.entry_shapes = shapes;
   compiled.entry_key =
       runtime::ModelCache::compiled_key(model.cache_key, device, compile_options(), shapes);
-  if (model.read_from_cache && cache_->has_compiled(compiled.entry_key, model.cache_key)) {
+  if ((model.read_from_cache || model.converted_file) &&
+      cache_->has_compiled(compiled.entry_key, model.cache_key)) {
     compiled.loaded_from_cache = true;
     compiled.measured_activation_bytes = cache_->activation_bytes(compiled.entry_key);
     return "hit";
@@ -306,7 +322,7 @@ void store_compile(runtime::ModelCache& cache, const detail::ModelImpl& model,
                    const std::map<std::string, Shape>& shapes,
                    const std::map<std::string, std::string>& options) {
   try {
-    if (!model.read_from_cache && !model.stored_in_cache) {
+    if (!model.read_from_cache && !model.stored_in_cache && !model.converted_file) {
       cache.store_model(model.cache_key, *model.graph, model.source, model.dir,
                         model.external_files);
     }

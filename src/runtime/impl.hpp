@@ -24,6 +24,10 @@ struct ModelImpl {
   std::string dir;                       // the model's folder, where external data lives
   std::set<std::string> external_files;  // external data files read, relative to dir
   bool read_from_cache = false;          // the graph came from the model cache
+  // A .sinter file the user converted: nothing to store in the model cache, but its compiles are
+  // recorded there (their measured activation peak) under a key from the file's fixed prefix,
+  // whose header checksum covers the graph and every tensor's checksum.
+  bool converted_file = false;
   // Converted by this read and stored in the model cache at once; the graph is then the cache
   // entry's mapping, not the parsed copy (whose memory is given back before anything compiles).
   bool stored_in_cache = false;

@@ -1,12 +1,14 @@
 #include "devices/cpu/conv_fusion.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <tuple>
 #include <unordered_set>
 #include <utility>
 
+#include "devices/cpu/int8_weights.hpp"
 #include "devices/cpu/qdq_matching.hpp"
 #include "ir/shape_inference.hpp"
 #include "passes/fold_batch_norm.hpp"
@@ -262,8 +264,23 @@ namespace {
 // stay where other nodes read them.
 void fold_affine(ir::Graph& g, ir::Node& conv, bool transposed, int64_t group,
                  const passes::ChannelAffine& a) {
-  const Tensor& w = *passes::f32_constant(g, conv.inputs[1]);
   const int64_t channels = static_cast<int64_t>(a.scale.size());
+  Tensor bias = Tensor::uninitialized(ElementType::f32, {channels});
+  const Tensor* old_bias = conv.inputs.size() > 2 && !conv.inputs[2].empty()
+                               ? passes::f32_constant(g, conv.inputs[2])
+                               : nullptr;
+  for (int64_t oc = 0; oc < channels; ++oc)
+    bias.data_as<float>()[oc] =
+        (old_bias ? old_bias->data_as<float>()[oc] * a.scale[oc] : 0.f) + a.shift[oc];
+  const std::string b_name = passes::fresh_constant_name(g, conv.outputs[0] + "_bias");
+  g.constants[b_name] = std::move(bias);
+  conv.inputs.resize(std::max<std::size_t>(conv.inputs.size(), 3));
+  conv.inputs[2] = b_name;
+  if (has_int8_weights(conv)) {  // int8 codes: the output channels' scales take the factor
+    scale_int8_weights(conv, a.scale.data());
+    return;
+  }
+  const Tensor& w = *passes::f32_constant(g, conv.inputs[1]);
   Tensor folded = Tensor::uninitialized(ElementType::f32, w.shape());
   const float* from = w.data_as<float>();
   float* to = folded.data_as<float>();
@@ -276,20 +293,9 @@ void fold_affine(ir::Graph& g, ir::Node& conv, bool transposed, int64_t group,
       for (int64_t t = 0; t < taps; ++t) to[at + t] = from[at + t] * a.scale[oc];
     }
   }
-  Tensor bias = Tensor::uninitialized(ElementType::f32, {channels});
-  const Tensor* old_bias = conv.inputs.size() > 2 && !conv.inputs[2].empty()
-                               ? passes::f32_constant(g, conv.inputs[2])
-                               : nullptr;
-  for (int64_t oc = 0; oc < channels; ++oc)
-    bias.data_as<float>()[oc] =
-        (old_bias ? old_bias->data_as<float>()[oc] * a.scale[oc] : 0.f) + a.shift[oc];
   const std::string w_name = passes::fresh_constant_name(g, conv.inputs[1] + "_affine");
-  const std::string b_name = passes::fresh_constant_name(g, conv.outputs[0] + "_bias");
   g.constants[w_name] = std::move(folded);
-  g.constants[b_name] = std::move(bias);
-  conv.inputs.resize(std::max<std::size_t>(conv.inputs.size(), 3));
   conv.inputs[1] = w_name;
-  conv.inputs[2] = b_name;
 }
 
 }  // namespace
@@ -304,7 +310,7 @@ int fuse_convolutions(ir::Graph& g, const ir::ShapeInference& shapes, int& convs
     if (removed[i] || (conv.op_type != "Conv" && !transposed) || !conv.domain.empty() ||
         conv.inputs.size() < 2 || conv.outputs.size() != 1 || conv.inputs[0].empty())
       continue;
-    const Tensor* w = passes::f32_constant(g, conv.inputs[1]);
+    const Tensor* w = layer_weights(g, conv);
     if (!w || w->rank() < 3 || w->rank() > 5) continue;
     if (conv.inputs.size() > 2 && !conv.inputs[2].empty() &&
         !passes::f32_constant(g, conv.inputs[2]))
@@ -763,7 +769,7 @@ std::optional<std::pair<std::string, std::string>> gemm_as_matmul(
       float_attr(gemm, "alpha", 1.f) != 1.f || float_attr(gemm, "beta", 1.f) != 1.f ||
       (gemm.find("transA") && gemm.find("transA")->i != 0))
     return std::nullopt;
-  const Tensor* w = passes::f32_constant(g, gemm.inputs[1]);
+  const Tensor* w = layer_weights(g, gemm);
   if (!w || w->rank() != 2) return std::nullopt;
   const bool trans_b = gemm.find("transB") && gemm.find("transB")->i != 0;
   const int64_t n = w->shape()[trans_b ? 0 : 1], k = w->shape()[trans_b ? 1 : 0];
@@ -774,10 +780,15 @@ std::optional<std::pair<std::string, std::string>> gemm_as_matmul(
       return std::nullopt;
   }
   if (!trans_b) return std::pair{gemm.inputs[1], bias};
-  Tensor wt = Tensor::uninitialized(ElementType::f32, {k, n});
+  // f32 weights or int8 codes (whose scales, per output column, stay as they are).
+  Tensor wt = Tensor::uninitialized(w->element_type(), {k, n});
+  const std::size_t size = w->byte_size() / static_cast<std::size_t>(std::max<int64_t>(1, n * k));
+  const auto* from = static_cast<const unsigned char*>(w->data());
+  auto* to = static_cast<unsigned char*>(wt.data());
   for (int64_t r = 0; r < n; ++r)
     for (int64_t col = 0; col < k; ++col)
-      wt.data_as<float>()[col * n + r] = w->data_as<float>()[r * k + col];
+      std::memcpy(to + static_cast<std::size_t>(col * n + r) * size,
+                  from + static_cast<std::size_t>(r * k + col) * size, size);
   const std::string name = passes::fresh_constant_name(g, gemm.inputs[1] + "_transposed");
   if (readers.at(gemm.inputs[1]).size() == 1 && !passes::is_graph_output(g, gemm.inputs[1]))
     g.constants.erase(gemm.inputs[1]);
@@ -828,8 +839,10 @@ int fuse_matmuls(ir::Graph& g, const ir::ShapeInference& shapes, int& matmuls) {
       if (!as_matmul) continue;
       std::tie(weights, gemm_bias) = *as_matmul;
     }
-    // Weights must be a constant matrix.
-    const Tensor* w = passes::f32_constant(g, weights);
+    // Weights must be a constant matrix (f32, or int8 codes with their scales).
+    const bool int8 = has_int8_weights(mm);
+    const Tensor* w = int8 ? (g.constants.count(weights) ? &g.constants.at(weights) : nullptr)
+                           : passes::f32_constant(g, weights);
     if (!w || w->rank() != 2) continue;
     // A Gemm's own bias comes first; then no following Add can be the bias.
     Chain chain =
@@ -837,12 +850,15 @@ int fuse_matmuls(ir::Graph& g, const ir::ShapeInference& shapes, int& matmuls) {
     if (!gemm_bias.empty()) chain.bias = gemm_bias;
     if (!chain.column_scale.empty()) {
       const float* scale = passes::f32_constant(g, chain.column_scale)->data_as<float>();
-      weights = scaled_columns(g, readers, weights, scale);
+      if (int8)
+        scale_int8_weights(mm, scale);
+      else
+        weights = scaled_columns(g, readers, weights, scale);
       if (chain.scale_after_bias) chain.bias = scaled_columns(g, readers, chain.bias, scale);
     }
     mm.domain = kCpuDomain;
     mm.op_type = "FusedMatMul";
-    mm.attributes.clear();
+    std::erase_if(mm.attributes, [](const auto& a) { return a.first != "weight_scales"; });
     mm.inputs = {mm.inputs[0], weights, chain.bias, chain.residual};
     set_post_op_attributes(mm, chain);
     ++matmuls;

@@ -9,6 +9,7 @@
 #include "devices/cpu/constant_folding.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/f16_widening.hpp"
+#include "devices/cpu/int8_weights.hpp"
 #include "devices/cpu/layout_propagation.hpp"
 #include "devices/cpu/norm_fusion.hpp"
 #include "devices/cpu/onednn_util.hpp"
@@ -55,9 +56,11 @@ ir::ShapeInference rewrite(ir::Graph& g, passes::OptimizationReport& report) {
   report.applied.emplace_back("nodes fused into them", absorbed_by_quant);
   report.applied.emplace_back("QuantizeLinear-DequantizeLinear pairs in one pass",
                               fuse_quantize_dequantize_pairs(g));
-  // The dequantized weights of QDQ layers not fused above, as f32 constants for the f32 fusions
-  // (those of fused layers are dropped first, not folded).
+  // Weight-only int8 (int8_weights.hpp) stays int8; the dequantized weights of QDQ layers not
+  // fused above become f32 constants for the f32 fusions (those of fused layers are dropped
+  // first, not folded).
   passes::remove_dead_nodes(g);
+  const int int8_layers = keep_int8_weights(g);
   folded += fold_constants(g);
   report.applied.emplace_back("nodes folded into constants", folded);
   int convs = 0;
@@ -69,6 +72,9 @@ ir::ShapeInference rewrite(ir::Graph& g, passes::OptimizationReport& report) {
   const int absorbed_by_matmul = fuse_matmuls(g, shapes, matmuls);
   report.applied.emplace_back("MatMul with pre-packed oneDNN weights", matmuls);
   report.applied.emplace_back("bias, activations and Adds fused into MatMul", absorbed_by_matmul);
+  report.applied.emplace_back("int8 weights kept as int8", int8_layers);
+  report.applied.emplace_back("unfused layers given their int8 weights as f32",
+                              widen_unfused_int8_weights(g));
   passes::remove_dead_nodes(g);  // weights the fusions replaced (scaled copies made)
   return shapes;
 }
@@ -149,13 +155,21 @@ namespace {
 // Sets weight_storage on the fused convolutions and matrix products whose constant weights they
 // pack in f32 (not bf16 ones, already half; not Winograd ones, whose transformed layout oneDNN
 // cannot convert from int8): their packed copies are kept as `storage` (ops/weight_packing.hpp).
-int mark_weight_storage(ir::Graph& g, const std::string& storage) {
-  if (storage == "f32") return 0;
+// Those whose model stores int8 codes keep them whatever the setting (`from_model` counts them).
+int mark_weight_storage(ir::Graph& g, const std::string& storage, int& from_model) {
+  from_model = 0;
   int marked = 0;
   for (ir::Node& n : g.nodes) {
     if (n.domain != kCpuDomain || (n.op_type != "FusedConv" && n.op_type != "FusedMatMul") ||
         n.inputs.size() < 2 || !g.constants.count(n.inputs[1]))
       continue;
+    if (has_int8_weights(n)) {
+      n.attributes["weight_storage"].kind = ir::Attribute::Kind::s;
+      n.attributes["weight_storage"].s = "int8";
+      ++from_model;
+      continue;
+    }
+    if (storage == "f32") continue;
     const ir::Attribute* bf16 = n.find("compute_bf16");
     const ir::Attribute* winograd = n.find("winograd");
     if ((bf16 && bf16->i) || (winograd && winograd->i)) continue;
@@ -210,9 +224,14 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const CpuChoices& choices,
   // Again with the precisions and algorithms chosen since (bf16, Winograd), recording the
   // kernel each fused node gets.
   split += avoid_reference_kernels(*optimized, shapes);
-  const int compressed = mark_weight_storage(*optimized, choices.weights);
+  int stored_int8 = 0;
+  const int compressed = mark_weight_storage(*optimized, choices.weights, stored_int8);
   report.applied.emplace_back("layers whose packed weights are kept as " + choices.weights,
                               compressed);
+  if (stored_int8 > 0)
+    program.precision += "; weights of " + std::to_string(stored_int8) +
+                         " convolutions and matrix products kept as the model stores them, int8 "
+                         "with one scale per output channel, widened per layer and run";
   if (compressed > 0)
     program.precision += "; weights of " + std::to_string(compressed) +
                          " convolutions and matrix products kept as " + choices.weights +

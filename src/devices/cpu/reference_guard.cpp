@@ -5,6 +5,7 @@
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/graph_matcher.hpp"
+#include "devices/cpu/int8_weights.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_descriptor.hpp"
 #include "devices/cpu/ops/depthwise_direct.hpp"
@@ -20,7 +21,7 @@ namespace {
 std::optional<std::string> onednn_impl(const ir::Graph& g, const ir::ShapeInference& shapes,
                                        const ir::Node& n) {
   const auto* x = known_f32_dims(shapes, n.inputs[0]);
-  const Tensor* w = n.inputs.size() > 1 ? passes::f32_constant(g, n.inputs[1]) : nullptr;
+  const Tensor* w = layer_weights(g, n);
   if (!x || !w) return std::nullopt;
   try {
     if (n.op_type == "FusedConv") {
@@ -220,7 +221,7 @@ int avoid_reference_kernels(ir::Graph& g, const ir::ShapeInference& shapes) {
     // The kernel's own choice for depthwise shapes oneDNN only has a gemm-based kernel for.
     if (n.op_type == "FusedConv") {
       const auto* x = known_f32_dims(shapes, n.inputs[0]);
-      const Tensor* w = passes::f32_constant(g, n.inputs[1]);
+      const Tensor* w = layer_weights(g, n);
       const ConvGeometry geometry = ir::conv_window(n, *x, w->shape(), false);
       // Decided again on the second pass: layouts chosen since may rule it out.
       if (prefers_direct_depthwise(n, conv_dims(*x, w->shape(), geometry), *impl)) {

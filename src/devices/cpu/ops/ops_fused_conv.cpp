@@ -1,4 +1,5 @@
-// FusedConv (domain sinter.cpu, made by conv_fusion.cpp): a Conv with constant f32 weights and
+// FusedConv (domain sinter.cpu, made by conv_fusion.cpp): a Conv with constant f32 weights (or
+// int8 codes with per-channel scales, int8_weights.hpp) and
 // its post-ops, through one oneDNN convolution primitive. The primitive and the weights in the
 // layout it prefers are made once per input shape and kept in the node's cache, so a run only
 // moves activations: they arrive and leave in plain NCHW, or in the layout oneDNN's convolutions
@@ -49,6 +50,7 @@ struct PreparedConv {
   bool direct_depthwise = false;
   ConvGeometry geometry;
   std::vector<PostOpStep> steps;
+  std::vector<float> widened_weights;  // int8 codes times their scales, for that kernel
 };
 
 std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& x, const Tensor& w,
@@ -71,8 +73,16 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
                 p->dst_out.get_size() == out_elements * (dst_type == dt::bf16 ? 2 : 4) &&
                 p->residual_in.get_size() == out_elements * 4,
             "layout attributes do not fit the tensors of input {}", to_string(x.shape()));
+  // f32 weights, or int8 codes with a scale per output channel (int8_weights.hpp).
+  const bool codes = w.element_type() == ElementType::i8;
   const dnnl::memory::desc w_plain =
-      onednn::plain_f32(Shape(dims.weights.begin(), dims.weights.end()));
+      onednn::plain(Shape(dims.weights.begin(), dims.weights.end()), codes ? dt::s8 : dt::f32);
+  // Output channels: the first weight dimension, or the first two of grouped weights.
+  ChannelGeometry channels;
+  channels.mask = dims.weights.size() == x.shape().size() + 1 ? 3 : 1;
+  for (std::size_t i = 0; i < dims.weights.size(); ++i)
+    (i < (channels.mask == 3 ? 2u : 1u) ? channels.channels : channels.inner) *= dims.weights[i];
+  const std::vector<float> scales = int8_weight_scales(ctx, w, channels.channels);
   const dnnl::memory::desc b_md(dims.bias, dt::f32, tag::a);
   // Layouts left to oneDNN: it picks the ones its fastest kernel for this CPU uses.
   // With compute_bf16 the primitive reads bf16 (the reorders convert) and accumulates and writes
@@ -87,6 +97,7 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   if (prefers_direct_depthwise(ctx.node(), dims, pd.impl_info_str())) {
     p->direct_depthwise = true;
     p->geometry = g;
+    if (codes) p->widened_weights = widened_codes(w.data_as<int8_t>(), scales, channels);
     try {
       p->steps = post_op_steps(ctx.node());
     } catch (const std::invalid_argument& e) {
@@ -103,12 +114,7 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
     p->dst_reorder = dnnl::reorder(make_reorder(p->dst_md, p->dst_out));
   if (!(p->residual_in == p->dst_md))
     p->residual_reorder = dnnl::reorder(make_reorder(p->residual_in, p->dst_md));
-  // Output channels: the first weight dimension, or the first two of grouped weights.
-  ChannelGeometry channels;
-  channels.mask = dims.weights.size() == x.shape().size() + 1 ? 3 : 1;
-  for (std::size_t i = 0; i < dims.weights.size(); ++i)
-    (i < (channels.mask == 3 ? 2u : 1u) ? channels.channels : channels.inner) *= dims.weights[i];
-  p->weights = packed_weights(ctx, 1, w_plain, w.data(), pd.weights_desc(), channels);
+  p->weights = packed_weights(ctx, 1, w_plain, w.data(), pd.weights_desc(), channels, scales);
   p->bias = dnnl::memory(b_md, engine());
   if (bias) {
     std::memcpy(p->bias.get_data_handle(), bias->data(), bias->byte_size());
@@ -125,8 +131,9 @@ void op_fused_conv(OpContext& ctx) {
   const Tensor* residual = ctx.optional_input(3);
   const ElementType in_type = ctx.attr_i("src_bf16", 0) ? ElementType::bf16 : ElementType::f32;
   const ElementType out_type = ctx.attr_i("dst_bf16", 0) ? ElementType::bf16 : ElementType::f32;
-  ctx.check(x.element_type() == in_type && w.element_type() == ElementType::f32,
-            "expects {} input and f32 weights, got {} and {}", to_string(in_type),
+  ctx.check(x.element_type() == in_type &&
+                (w.element_type() == ElementType::f32 || w.element_type() == ElementType::i8),
+            "expects {} input and f32 or int8 weights, got {} and {}", to_string(in_type),
             to_string(x.element_type()), to_string(w.element_type()));
   ctx.check(x.rank() >= 3 && x.rank() <= 5 && w.rank() == x.rank(),
             "input {} and weights {} must be 1-D to 3-D convolutions of the same rank",
@@ -149,7 +156,9 @@ void op_fused_conv(OpContext& ctx) {
   // (no copy, no new buffer).
   if (p->direct_depthwise) {
     Tensor out = Tensor::uninitialized(ElementType::f32, p->output_shape);
-    depthwise_conv_plain(p->geometry, x.shape(), x.data_as<float>(), w.data_as<float>(),
+    const float* weights =
+        p->widened_weights.empty() ? w.data_as<float>() : p->widened_weights.data();
+    depthwise_conv_plain(p->geometry, x.shape(), x.data_as<float>(), weights,
                          bias ? bias->data_as<float>() : nullptr,
                          residual ? residual->data_as<float>() : nullptr, p->steps,
                          out.data_as<float>());

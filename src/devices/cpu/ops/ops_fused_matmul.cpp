@@ -49,9 +49,12 @@ std::shared_ptr<const PreparedMatMul> prepare(const OpContext& ctx, int64_t m, c
   }();
   p->primitive = dnnl::matmul(pd);
   p->scratchpad_md = pd.scratchpad_desc();
-  // Output channels: W's columns.
-  p->weights = packed_weights(ctx, 1, dnnl::memory::desc({k, n}, dt::f32, tag::ab), w.data(),
-                              pd.weights_desc(), ChannelGeometry{k, n, 1, 2});
+  // Output channels: W's columns. f32 weights, or int8 codes with a scale per column
+  // (int8_weights.hpp).
+  const bool codes = w.element_type() == ElementType::i8;
+  p->weights = packed_weights(ctx, 1, dnnl::memory::desc({k, n}, codes ? dt::s8 : dt::f32, tag::ab),
+                              w.data(), pd.weights_desc(), ChannelGeometry{k, n, 1, 2},
+                              int8_weight_scales(ctx, w, n));
   return p;
 }
 
@@ -62,8 +65,9 @@ void op_fused_matmul(OpContext& ctx) {
   const Tensor* residual = ctx.optional_input(3);
   const ElementType in_type = ctx.attr_i("src_bf16", 0) ? ElementType::bf16 : ElementType::f32;
   const ElementType out_type = ctx.attr_i("dst_bf16", 0) ? ElementType::bf16 : ElementType::f32;
-  ctx.check(a.element_type() == in_type && w.element_type() == ElementType::f32,
-            "expects {} A and f32 weights, got {} and {}", to_string(in_type),
+  ctx.check(a.element_type() == in_type &&
+                (w.element_type() == ElementType::f32 || w.element_type() == ElementType::i8),
+            "expects {} A and f32 or int8 weights, got {} and {}", to_string(in_type),
             to_string(a.element_type()), to_string(w.element_type()));
   ctx.check(a.rank() >= 2 && w.rank() == 2 && a.shape().back() == w.shape()[0],
             "inner dimensions differ: A is {}, B is {}", to_string(a.shape()),

@@ -69,14 +69,52 @@ WeightStorage weight_storage_of(const OpContext& ctx) {
   return WeightStorage::f32;
 }
 
-std::shared_ptr<const PackedWeights> pack_weights(const dnnl::memory::desc& plain_md,
-                                                  const void* plain,
-                                                  const dnnl::memory::desc& packed_md,
-                                                  WeightStorage storage,
-                                                  const ChannelGeometry& channels) {
+std::vector<float> int8_weight_scales(const OpContext& ctx, const Tensor& weights,
+                                      int64_t channels) {
+  if (weights.element_type() != ElementType::i8) return {};
+  std::vector<float> scales = ctx.attr_floats("weight_scales");
+  ctx.check(static_cast<int64_t>(scales.size()) == channels,
+            "int8 weights need {} scales (attribute weight_scales), got {}", channels,
+            scales.size());
+  return scales;
+}
+
+std::vector<float> widened_codes(const int8_t* codes, const std::vector<float>& scales,
+                                 const ChannelGeometry& g) {
+  std::vector<float> w(static_cast<std::size_t>(g.outer * g.channels * g.inner));
+  for (int64_t o = 0; o < g.outer; ++o)
+    for (int64_t c = 0; c < g.channels; ++c)
+      for (int64_t i = 0; i < g.inner; ++i) {
+        const int64_t at = (o * g.channels + c) * g.inner + i;
+        w[static_cast<std::size_t>(at)] = static_cast<float>(codes[at]) * scales[c];
+      }
+  return w;
+}
+
+std::shared_ptr<const PackedWeights> pack_weights(
+    const dnnl::memory::desc& plain_md, const void* plain, const dnnl::memory::desc& packed_md,
+    WeightStorage storage, const ChannelGeometry& channels, const std::vector<float>& code_scales) {
   auto w = std::make_shared<PackedWeights>();
   w->packed_md_ = packed_md;
   const dnnl::memory from(plain_md, onednn::engine(), const_cast<void*>(plain));
+  if (plain_md.data_type() == dt::s8) {
+    try {
+      const dnnl::memory::desc codes_md = with_type(packed_md, dt::s8);
+      w->storage_ = WeightStorage::int8;
+      w->memory_ = dnnl::memory(codes_md, onednn::engine());
+      run_reorder(dnnl::reorder(from, w->memory_), from, w->memory_);
+      dnnl::primitive_attr dequantize;
+      dequantize.set_output_scales(channels.mask, code_scales);
+      w->dequantize_ = std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(
+          onednn::engine(), codes_md, onednn::engine(), packed_md, dequantize));
+      return w;
+    } catch (const dnnl::error&) {
+      const std::vector<float> widened =
+          widened_codes(static_cast<const int8_t*>(plain), code_scales, channels);
+      return pack_weights(with_type(plain_md, dt::f32), widened.data(), packed_md,
+                          WeightStorage::f32, channels);
+    }
+  }
   // Compressed only from f32 to f32: weights a primitive reads in bf16 are half already.
   if (packed_md.data_type() != dt::f32 || plain_md.data_type() != dt::f32)
     storage = WeightStorage::f32;
@@ -133,10 +171,11 @@ std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::s
                                                     const dnnl::memory::desc& plain_md,
                                                     const void* plain,
                                                     const dnnl::memory::desc& packed_md,
-                                                    const ChannelGeometry& channels) {
+                                                    const ChannelGeometry& channels,
+                                                    const std::vector<float>& code_scales) {
   const WeightStorage storage = weight_storage_of(ctx);
   if (!ctx.cache() || !ctx.input_is_constant(input))
-    return pack_weights(plain_md, plain, packed_md, storage, channels);
+    return pack_weights(plain_md, plain, packed_md, storage, channels, code_scales);
   // Keyed by the layout's bytes (oneDNN's descriptor is plain data), checked for equality on
   // use: a hash collision packs afresh instead of reading the wrong layout.
   const std::string_view bytes(reinterpret_cast<const char*>(&packed_md.data),
@@ -146,7 +185,7 @@ std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::s
   const auto entry = ctx.cache()->get_or_make<Entry>(key, [&] {
     auto e = std::make_shared<Entry>();
     e->packed_md = packed_md;
-    e->weights = pack_weights(plain_md, plain, packed_md, storage, channels);
+    e->weights = pack_weights(plain_md, plain, packed_md, storage, channels, code_scales);
     // The packed copy is what runs from now on: weights mapped from the model cache need not
     // stay resident too (read again from the file should another layout be needed).
     MappedFile::release_pages(plain, plain_md.get_size());
@@ -158,7 +197,7 @@ std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::s
     return std::shared_ptr<const Entry>(std::move(e));
   });
   if (!(entry->packed_md == packed_md))
-    return pack_weights(plain_md, plain, packed_md, storage, channels);
+    return pack_weights(plain_md, plain, packed_md, storage, channels, code_scales);
   return entry->weights;
 }
 

@@ -41,7 +41,8 @@ class PackedWeights {
  private:
   friend std::shared_ptr<const PackedWeights> pack_weights(const dnnl::memory::desc&, const void*,
                                                            const dnnl::memory::desc&, WeightStorage,
-                                                           const ChannelGeometry&);
+                                                           const ChannelGeometry&,
+                                                           const std::vector<float>&);
   WeightStorage storage_ = WeightStorage::f32;
   dnnl::memory::desc packed_md_;
   dnnl::memory memory_;                        // f32 (or bf16): the packed copy; s8: the codes
@@ -51,20 +52,36 @@ class PackedWeights {
 
 // Packs `plain` (layout plain_md) into packed_md, kept as `storage` says (f32 where packed_md is
 // not f32: bf16 weights are already half). `channels` is needed for int8 only.
+//
+// Where plain_md is s8 the plain weights are a model's int8 codes with `code_scales` per output
+// channel (int8_weights.hpp): they are packed as codes and kept int8 whatever `storage` says,
+// widened into packed_md's type with their scales on each run. Should oneDNN have no reorder for
+// that layout, they are widened once here and packed as f32 weights instead.
 std::shared_ptr<const PackedWeights> pack_weights(const dnnl::memory::desc& plain_md,
                                                   const void* plain,
                                                   const dnnl::memory::desc& packed_md,
                                                   WeightStorage storage,
-                                                  const ChannelGeometry& channels);
+                                                  const ChannelGeometry& channels,
+                                                  const std::vector<float>& code_scales = {});
 
 // The packed copy of input `input` (constant weights `plain` in the layout `plain_md`) in the
 // layout `packed_md`, stored as the node's weight_storage says: from the node's cache when an
 // earlier shape made it, else packed now. Pages of weights mapped from the model cache are given
-// back once copied.
+// back once copied. int8 codes come with their scales (pack_weights).
 std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::size_t input,
                                                     const dnnl::memory::desc& plain_md,
                                                     const void* plain,
                                                     const dnnl::memory::desc& packed_md,
-                                                    const ChannelGeometry& channels);
+                                                    const ChannelGeometry& channels,
+                                                    const std::vector<float>& code_scales = {});
+
+// The scales of a node's int8 weights (attribute weight_scales, one per output channel), checked
+// against `channels`; empty for f32 weights. Fails the node on an int8 tensor without them.
+std::vector<float> int8_weight_scales(const OpContext& ctx, const Tensor& weights,
+                                      int64_t channels);
+
+// int8 codes times their output channel's scale, in f32 (for kernels that read plain weights).
+std::vector<float> widened_codes(const int8_t* codes, const std::vector<float>& scales,
+                                 const ChannelGeometry& channels);
 
 }  // namespace sinter::cpu
