@@ -51,6 +51,10 @@ struct CompileOptions {
   // A folder (in the model cache) where the device may keep what it compiled for itself, such
   // as OpenCL program binaries; empty: keep nothing.
   std::string cache_dir;
+  // A folder of the model's own cache entry where a device may keep copies it makes of this
+  // model's weights (the CPU's packed weights), so that a later process maps them instead of
+  // making them again; empty: keep nothing. Removed with the model's entry.
+  std::string weights_cache_dir;
   // "f32" (default), "f16" or "bf16": a device that cannot compute at the precision asked for
   // refuses the compile (unsupported_op) rather than run another one silently.
   std::string precision = "f32";

@@ -404,6 +404,8 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   options.weights = config_->get("weights");
   options.input_shapes = shapes;
   if (cache_) options.cache_dir = cache_->dir() + "/devices";
+  if (cache_ && !model.impl_->cache_key.empty())
+    options.weights_cache_dir = cache_->packed_dir(model.impl_->cache_key);
   impl->executable = impl->device->compile(impl->graph, options);
   impl->precision = impl->executable->precision();
   // The weight copies the kernels will make (on the first inference) are known now: checked

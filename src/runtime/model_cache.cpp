@@ -52,6 +52,15 @@ int64_t file_bytes(const fs::path& p) {
   return ec ? 0 : static_cast<int64_t>(n);
 }
 
+// Bytes of the files under `dir` (0 when it does not exist).
+int64_t folder_bytes(const fs::path& dir) {
+  int64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir, ec))
+    if (e.is_regular_file(ec)) total += file_bytes(e.path());
+  return total;
+}
+
 json read_json(const std::string& path) {
   return json::parse(read_file(path));
 }
@@ -92,10 +101,15 @@ std::string ModelCache::compiled_key(const std::string& model_key, const DeviceI
   return hash128(text.data(), text.size());
 }
 
+std::string ModelCache::packed_dir(const std::string& model_key) const {
+  return model_path(model_key, ".packed");
+}
+
 void ModelCache::remove_model(const std::string& key) {
   std::error_code ec;
   fs::remove(model_path(key, ".sinter"), ec);
   fs::remove(model_path(key, ".json"), ec);
+  fs::remove_all(packed_dir(key), ec);
 }
 
 std::shared_ptr<ir::Graph> ModelCache::load_model(const std::string& key,
@@ -195,11 +209,25 @@ std::vector<CacheEntry> ModelCache::list() const {
   std::vector<CacheEntry> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(fs::path(dir_) / "models", ec)) {
+    const std::string key = e.path().stem().string();
+    if (e.path().extension() == ".packed" && !fs::exists(model_path(key, ".sinter"))) {
+      // Packed weights of a model the cache does not hold (a .sinter file converted by the
+      // user): an entry of their own, evicted like a model.
+      CacheEntry info;
+      info.key = key;
+      info.kind = "packed";
+      info.bytes = folder_bytes(e.path());
+      info.last_used_unix = unix_time(e.path());
+      info.source = "packed weights of a converted .sinter file";
+      out.push_back(info);
+      continue;
+    }
     if (e.path().extension() != ".sinter") continue;
     CacheEntry info;
-    info.key = e.path().stem().string();
+    info.key = key;
     info.kind = "model";
-    info.bytes = file_bytes(e.path()) + file_bytes(fs::path(e.path()).replace_extension(".json"));
+    info.bytes = file_bytes(e.path()) + file_bytes(fs::path(e.path()).replace_extension(".json")) +
+                 folder_bytes(packed_dir(key));
     info.last_used_unix = unix_time(e.path());
     try {
       info.source = read_json(model_path(info.key, ".json")).at("source").get<std::string>();

@@ -42,6 +42,10 @@ class ModelCache {
   void store_model(const std::string& model_key, const ir::Graph& graph, const std::string& source,
                    const std::string& model_dir, const std::set<std::string>& external_files);
 
+  // The folder where devices keep copies they make of this model's weights (the CPU's packed
+  // weights, CompileOptions::weights_cache_dir); counted and removed with the model's entry.
+  std::string packed_dir(const std::string& model_key) const;
+
   // True when the compile entry exists and names `model_key`; marks it used.
   bool has_compiled(const std::string& entry_key, const std::string& model_key);
   void store_compiled(const std::string& entry_key, const std::string& model_key,

@@ -36,6 +36,27 @@ printf 'not json' > "$(find "$SINTER_CACHE_DIR/compiled" -name "*.json")"
 expect damaged-compile-entry 0 "warn.*compile entry .* is damaged.*\\[4/4\\]" -- "$sinter" bench "$unet" -n 1
 expect compile-entry-rebuilt 0 "^true" -- json_flag loaded_from_cache -- "$unet"
 
+# Packed weights: the first inference packs them into a folder of the model's entry, the next
+# process maps them instead (outputs identical bit for bit); a damaged blob is packed again with
+# one warning; a converted .sinter file's packed weights are an entry of their own; removing the
+# entry removes them.
+ui=$zoo/unet/inputs
+unet_inputs=(-i "sample=$ui/sample.npy" -i "timestep=$ui/timestep.npy" -i "encoder_hidden_states=$ui/encoder_hidden_states.npy")
+export SINTER_CACHE_DIR=$tmp/packed
+"$sinter" run "$unet" "${unet_inputs[@]}" -o "$tmp/packed1" > /dev/null
+expect packed-blobs-written 0 "^[1-9][0-9]* 0 ?$" -- bash -c "echo $(count models .packed) $(find "$SINTER_CACHE_DIR" -name '*.tmp*' | wc -l)"
+expect packed-blobs-mapped 0 "device CPU" -- "$sinter" run "$unet" "${unet_inputs[@]}" -o "$tmp/packed2"
+expect packed-same-output 0 "0 outside" -- "$sinter" compare "$tmp/packed2/noise_pred.npy" "$tmp/packed1/noise_pred.npy" --atol 0 --rtol 0
+blob=$(find "$SINTER_CACHE_DIR/models" -name "*.packed" -type f -size +100k | head -1)
+printf '\x01\x02\x03' | dd of="$blob" bs=1 seek=5000 conv=notrunc status=none
+expect packed-damaged-repacked 0 "warn.*packed weights .* failing their checksum; packing them again" -- "$sinter" run "$unet" "${unet_inputs[@]}" -o "$tmp/packed3"
+expect packed-damaged-same-output 0 "0 outside" -- "$sinter" compare "$tmp/packed3/noise_pred.npy" "$tmp/packed1/noise_pred.npy" --atol 0 --rtol 0
+expect packed-no-warning-after 0 "^0 ?$" -- bash -c "\"$sinter\" run \"$unet\" ${unet_inputs[*]} -o \"$tmp/packed4\" 2>&1 | grep -c warn || true"
+"$sinter" convert "$unet" -o "$tmp/unet.sinter" > /dev/null
+"$sinter" run "$tmp/unet.sinter" "${unet_inputs[@]}" -o "$tmp/packed5" > /dev/null
+expect packed-of-converted-file 0 "^packed .*packed weights of a converted .sinter file" -- "$sinter" cache list
+expect packed-removed-with-entry 0 "^0 ?$" -- bash -c "\"$sinter\" cache clear > /dev/null; find \"$SINTER_CACHE_DIR\" -name '*.packed' | wc -l"
+
 # Four processes compiling one model into an empty cache: all succeed, one entry, no leftovers.
 export SINTER_CACHE_DIR=$tmp/race
 for i in 1 2 3 4; do "$sinter" compile "$unet" > "$tmp/race$i.log" 2>&1 & done

@@ -75,7 +75,7 @@ void add_cache_commands(CLI::App& app) {
   info_cmd->callback([] {
     const sinter::CacheInfo info = sinter::Core(cli_settings().resolve()).cache_info();
     int64_t models = 0, compiles = 0;
-    for (const auto& e : info.entries) (e.kind == "model" ? models : compiles)++;
+    for (const auto& e : info.entries) (e.kind == "compiled" ? compiles : models)++;
     std::printf(
         "folder:  %s\nenabled: %s\nsize:    %s of %s\nentries: %lld models, %lld compiles\n",
         info.dir.c_str(), info.enabled ? "yes" : "no",

@@ -22,6 +22,7 @@
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
+#include "devices/cpu/packed_weight_store.hpp"
 #include "devices/cpu/packed_weights.hpp"
 
 namespace sinter::cpu {
@@ -232,7 +233,16 @@ std::string original_op(const ir::Node& n) {
 struct CpuCompiled {
   CpuProgram program;
   ExecutionPlan plan;  // its node caches fill on the first runs (thread-safe)
-  explicit CpuCompiled(CpuProgram p) : program(std::move(p)), plan(*program.graph) {}
+  std::shared_ptr<const PackedWeightStore> store;  // null: packed weights are not kept
+  CpuCompiled(CpuProgram p, std::shared_ptr<const PackedWeightStore> s)
+      : program(std::move(p)), plan(*program.graph), store(std::move(s)) {
+    if (!store) return;
+    for (std::size_t i = 0; i < program.graph->nodes.size(); ++i) {
+      const ir::Node& n = program.graph->nodes[i];
+      if (!n.outputs.empty() && !n.outputs[0].empty())
+        plan.caches[i].use_store(store.get(), n.outputs[0]);
+    }
+  }
 
   // The memory of one run's intermediate tensors, planned from their lifetimes: one arena per
   // request running this graph at the same time, kept between runs.
@@ -294,12 +304,17 @@ bool has_dynamic_input_dims(const ir::Graph& graph) {
 class CpuExecutable final : public device::Executable {
  public:
   // Profiles and placement speak of the nodes of `graph` (the optimised graphs' `sources`).
+  // `weights_cache_dir`: where packed weights are kept between processes ("": not kept).
   CpuExecutable(std::shared_ptr<const ir::Graph> graph, int threads, CpuChoices choices,
-                const std::map<std::string, Shape>& compile_shapes)
+                const std::map<std::string, Shape>& compile_shapes,
+                const std::string& weights_cache_dir)
       : graph_(std::move(graph)),
         threads_(threads),
         choices_(std::move(choices)),
-        dynamic_(has_dynamic_input_dims(*graph_)) {
+        dynamic_(has_dynamic_input_dims(*graph_)),
+        store_(weights_cache_dir.empty()
+                   ? nullptr
+                   : std::make_shared<const PackedWeightStore>(weights_cache_dir)) {
     const auto signature = input_signature(*graph_, compile_shapes);
     if (dynamic_ && signature) {
       specialised_ = specialise(*signature);
@@ -385,8 +400,8 @@ class CpuExecutable final : public device::Executable {
   }
 
  private:
-  static std::shared_ptr<const CpuCompiled> make(CpuProgram program) {
-    return std::make_shared<const CpuCompiled>(std::move(program));
+  std::shared_ptr<const CpuCompiled> make(CpuProgram program) const {
+    return std::make_shared<const CpuCompiled>(std::move(program), store_);
   }
 
   // The graph optimised for `signature`; null when the shapes do not fit the graph (the generic
@@ -437,6 +452,7 @@ class CpuExecutable final : public device::Executable {
   int threads_ = 0;
   CpuChoices choices_;
   bool dynamic_ = false;
+  std::shared_ptr<const PackedWeightStore> store_;
   mutable std::mutex mutex_;
   mutable std::shared_ptr<const CpuCompiled> generic_, specialised_, latest_;
   mutable std::vector<Shape> signature_;
@@ -504,7 +520,7 @@ class CpuDevice final : public device::Device {
                  invalid_argument, "weights '{}' is not one of f32, f16, int8", options.weights);
     return std::make_unique<CpuExecutable>(std::move(graph), options.threads,
                                            CpuChoices{options.precision, options.weights},
-                                           options.input_shapes);
+                                           options.input_shapes, options.weights_cache_dir);
   }
 };
 

@@ -14,6 +14,8 @@
 
 namespace sinter::cpu {
 
+class PackedWeightStore;
+
 class NodeCache {
  public:
   NodeCache() = default;
@@ -27,6 +29,15 @@ class NodeCache {
   // True when input i is an intermediate value this node reads last (and only once): its memory
   // is free for the node's output once the node has read it.
   bool input_is_last_read(std::size_t i) const { return i < last_reads_.size() && last_reads_[i]; }
+
+  // Where packed weights are kept between processes (packed_weight_store.hpp), and the name
+  // that tells this node's blobs from others' (its first output); null: nowhere.
+  void use_store(const PackedWeightStore* store, std::string node_key) {
+    store_ = store;
+    node_key_ = std::move(node_key);
+  }
+  const PackedWeightStore* weight_store() const { return store_; }
+  const std::string& node_key() const { return node_key_; }
 
   // The entry for `key`, made by `make` the first time. Entries are immutable once made.
   template <typename T>
@@ -47,6 +58,8 @@ class NodeCache {
  private:
   std::vector<bool> constant_inputs_;
   std::vector<bool> last_reads_;
+  const PackedWeightStore* store_ = nullptr;
+  std::string node_key_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<const void>> entries_;
 };

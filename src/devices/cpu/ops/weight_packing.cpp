@@ -1,9 +1,13 @@
 #include "devices/cpu/ops/weight_packing.hpp"
 
+#include <fmt/format.h>
 #include <malloc.h>
+#include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -101,12 +105,12 @@ std::shared_ptr<const PackedWeights> pack_weights(
     try {
       const dnnl::memory::desc codes_md = with_type(packed_md, dt::s8);
       w->storage_ = WeightStorage::int8;
-      w->memory_ = dnnl::memory(codes_md, onednn::engine());
-      run_reorder(dnnl::reorder(from, w->memory_), from, w->memory_);
       dnnl::primitive_attr dequantize;
       dequantize.set_output_scales(channels.mask, code_scales);
       w->dequantize_ = std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(
           onednn::engine(), codes_md, onednn::engine(), packed_md, dequantize));
+      w->memory_ = dnnl::memory(codes_md, onednn::engine());
+      run_reorder(dnnl::reorder(from, w->memory_), from, w->memory_);
       return w;
     } catch (const dnnl::error&) {
       const std::vector<float> widened =
@@ -154,6 +158,31 @@ std::shared_ptr<const PackedWeights> pack_weights(
   return w;
 }
 
+std::shared_ptr<const PackedWeights> adopt_packed(std::shared_ptr<const PackedBlob> blob,
+                                                  const dnnl::memory::desc& payload_md,
+                                                  const dnnl::memory::desc& packed_md,
+                                                  const ChannelGeometry& channels,
+                                                  const std::vector<float>& code_scales) {
+  auto w = std::make_shared<PackedWeights>();
+  w->packed_md_ = packed_md;
+  // Read-only: oneDNN only reads weights.
+  w->memory_ = dnnl::memory(payload_md, onednn::engine(), const_cast<void*>(blob->data()));
+  w->blob_ = std::move(blob);
+  if (payload_md.data_type() == dt::s8) {
+    w->storage_ = WeightStorage::int8;
+    dnnl::primitive_attr dequantize;
+    dequantize.set_output_scales(channels.mask, code_scales);
+    w->dequantize_ = std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(
+        onednn::engine(), payload_md, onednn::engine(), packed_md, dequantize));
+  }
+  return w;
+}
+
+std::size_t PackedWeights::kept_packed_bytes() const {
+  if (storage_ == WeightStorage::f16) return 0;
+  return memory_.get_desc().get_size();
+}
+
 dnnl::memory PackedWeights::for_run(Tensor& holder) const {
   if (storage_ == WeightStorage::f32) return memory_;
   dnnl::memory widened = onednn::scratch_memory(packed_md_, onednn::Scratch::weights, holder);
@@ -166,6 +195,65 @@ dnnl::memory PackedWeights::for_run(Tensor& holder) const {
   in_chunks(n, [&](int64_t i, int64_t count) { vec::widen_half(half_.data() + i, f + i, count); });
   return widened;
 }
+
+namespace {
+
+// Names what packed bytes depend on, for the packed-weight store: the node and its input, both
+// layouts, oneDNN's version, and 16 samples of the plain weights (the store is the model's own,
+// so the samples only guard against a blob of another version of it).
+std::string blob_key(const OpContext& ctx, std::size_t input, const dnnl::memory::desc& plain_md,
+                     const void* plain, const dnnl::memory::desc& packed_md) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  const std::string& node = ctx.cache()->node_key();
+  XXH3_64bits_update(state, node.data(), node.size());
+  XXH3_64bits_update(state, &input, sizeof input);
+  XXH3_64bits_update(state, &plain_md.data, sizeof plain_md.data);
+  XXH3_64bits_update(state, &packed_md.data, sizeof packed_md.data);
+  const dnnl_version_t* v = dnnl_version();
+  const int version[3] = {v->major, v->minor, v->patch};
+  XXH3_64bits_update(state, version, sizeof version);
+  XXH3_64bits_update(state, v->hash, std::strlen(v->hash));
+  const std::size_t bytes = plain_md.get_size();
+  const auto* p = static_cast<const unsigned char*>(plain);
+  constexpr std::size_t kSample = 64;
+  for (std::size_t k = 0; k < 16 && bytes >= kSample; ++k)
+    XXH3_64bits_update(state, p + (bytes - kSample) / 15 * k, kSample);
+  const uint64_t h = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return fmt::format("{:016x}", h);
+}
+
+// pack_weights through the node's packed-weight store: mapped from it where an earlier process
+// packed the same weights, else packed in memory and queued for it (for the next process).
+// Only copies kept as packed (f32, bf16, the model's int8 codes) are stored: the f16 and int8
+// copies of the weights setting are made from f32 in one pass and a fraction of the size.
+std::shared_ptr<const PackedWeights> stored_weights(
+    const OpContext& ctx, std::size_t input, const dnnl::memory::desc& plain_md, const void* plain,
+    const dnnl::memory::desc& packed_md, WeightStorage storage, const ChannelGeometry& channels,
+    const std::vector<float>& code_scales) {
+  const PackedWeightStore* store = ctx.cache()->weight_store();
+  const bool codes = plain_md.data_type() == dt::s8;
+  const bool kept_packed = codes || storage == WeightStorage::f32 ||
+                           packed_md.data_type() != dt::f32 || plain_md.data_type() != dt::f32;
+  if (!store || !kept_packed)
+    return pack_weights(plain_md, plain, packed_md, storage, channels, code_scales);
+  const dnnl::memory::desc payload_md = codes ? with_type(packed_md, dt::s8) : packed_md;
+  const std::string key = blob_key(ctx, input, plain_md, plain, packed_md);
+  try {
+    if (auto blob = store->find(key, payload_md.get_size()))
+      return adopt_packed(std::move(blob), payload_md, packed_md, channels, code_scales);
+  } catch (const dnnl::error&) {
+    // No dequantizing reorder for this layout: packed below, where the fallback decides.
+  }
+  auto w = pack_weights(plain_md, plain, packed_md, storage, channels, code_scales);
+  // Not where the codes were widened instead (their blob would be of the codes' size).
+  if (w->kept_packed_bytes() == payload_md.get_size())
+    store->write_later(key, w, w->kept_packed_data(), payload_md.get_size());
+  return w;
+}
+
+}  // namespace
 
 std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::size_t input,
                                                     const dnnl::memory::desc& plain_md,
@@ -185,15 +273,20 @@ std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::s
   const auto entry = ctx.cache()->get_or_make<Entry>(key, [&] {
     auto e = std::make_shared<Entry>();
     e->packed_md = packed_md;
-    e->weights = pack_weights(plain_md, plain, packed_md, storage, channels, code_scales);
+    e->weights =
+        stored_weights(ctx, input, plain_md, plain, packed_md, storage, channels, code_scales);
     // The packed copy is what runs from now on: weights mapped from the model cache need not
     // stay resident too (read again from the file should another layout be needed).
     MappedFile::release_pages(plain, plain_md.get_size());
     // Packing's temporary blocks (the plain f32 layer in the quantizer, oneDNN's reorder
     // buffers) are free again but glibc keeps up to its trim threshold (256 MiB,
     // make_cpu_device) of them: given back here, once per layer and first run, SD 1.5's UNet
-    // peaks 200 MiB lower.
-    malloc_trim(0);
+    // peaks 200 MiB lower. Where the copy was mapped from the store nothing was packed, and
+    // trimming after every layer would mostly hand back heap the activations reuse at once
+    // (fresh pages again: 1.2 s of page faults on that UNet's first inference): then after
+    // every 32nd layer, which keeps the first inference's peak where it was.
+    static std::atomic<unsigned> mapped_layers{0};
+    if (!e->weights->mapped() || ++mapped_layers % 32 == 0) malloc_trim(0);
     return std::shared_ptr<const Entry>(std::move(e));
   });
   if (!(entry->packed_md == packed_md))

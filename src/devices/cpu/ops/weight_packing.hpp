@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "devices/cpu/op_context.hpp"
+#include "devices/cpu/packed_weight_store.hpp"
 
 namespace sinter::cpu {
 
@@ -37,18 +38,38 @@ class PackedWeights {
   // The weights as the primitive reads them on this run: the packed f32 copy itself, or (when
   // compressed) `holder`'s memory with the widened copy, valid while holder lives.
   dnnl::memory for_run(Tensor& holder) const;
+  // The bytes of the packed copy (or the codes) where they are kept as packed (not f16): what a
+  // blob of the packed-weight store holds.
+  std::size_t kept_packed_bytes() const;
+  const void* kept_packed_data() const { return memory_.get_data_handle(); }
+  // Whether they were mapped from the packed-weight store (not packed by this process).
+  bool mapped() const { return blob_ != nullptr; }
 
  private:
   friend std::shared_ptr<const PackedWeights> pack_weights(const dnnl::memory::desc&, const void*,
                                                            const dnnl::memory::desc&, WeightStorage,
                                                            const ChannelGeometry&,
                                                            const std::vector<float>&);
+  friend std::shared_ptr<const PackedWeights> adopt_packed(std::shared_ptr<const PackedBlob>,
+                                                           const dnnl::memory::desc&,
+                                                           const dnnl::memory::desc&,
+                                                           const ChannelGeometry&,
+                                                           const std::vector<float>&);
   WeightStorage storage_ = WeightStorage::f32;
   dnnl::memory::desc packed_md_;
+  std::shared_ptr<const PackedBlob> blob_;     // the mapping memory_ lies in, where it lies in one
   dnnl::memory memory_;                        // f32 (or bf16): the packed copy; s8: the codes
   std::vector<uint16_t> half_;                 // f16: the packed copy's elements in the same order
   std::shared_ptr<dnnl::reorder> dequantize_;  // int8: codes times their channel's scale
 };
+
+// PackedWeights over a sealed blob of the packed-weight store: the packed copy in packed_md, or
+// (payload_md s8) the codes, widened with `code_scales` on each run.
+std::shared_ptr<const PackedWeights> adopt_packed(std::shared_ptr<const PackedBlob> blob,
+                                                  const dnnl::memory::desc& payload_md,
+                                                  const dnnl::memory::desc& packed_md,
+                                                  const ChannelGeometry& channels,
+                                                  const std::vector<float>& code_scales);
 
 // Packs `plain` (layout plain_md) into packed_md, kept as `storage` says (f32 where packed_md is
 // not f32: bf16 weights are already half). `channels` is needed for int8 only.
@@ -67,7 +88,9 @@ std::shared_ptr<const PackedWeights> pack_weights(const dnnl::memory::desc& plai
 // The packed copy of input `input` (constant weights `plain` in the layout `plain_md`) in the
 // layout `packed_md`, stored as the node's weight_storage says: from the node's cache when an
 // earlier shape made it, else packed now. Pages of weights mapped from the model cache are given
-// back once copied. int8 codes come with their scales (pack_weights).
+// back once copied. int8 codes come with their scales (pack_weights). Where the node's cache
+// has a packed-weight store, f32 (and bf16) copies and int8 codes are mapped from it when an
+// earlier process packed them, else packed into it for the next one.
 std::shared_ptr<const PackedWeights> packed_weights(const OpContext& ctx, std::size_t input,
                                                     const dnnl::memory::desc& plain_md,
                                                     const void* plain,
