@@ -155,7 +155,7 @@ function sinterStage(a, stage, cacheDir, iterations) {
     ...inputArgs(stage.inputs), '-d', 'CPU', '-n', String(iterations),
     '--threads', String(a.threads), '--precision', a.precision, '--json'], sinterEnv(a, cacheDir));
   return { ms: j.latency_ms.median, rss: j.peak_rss_mb, estimate: j.memory_estimate_mb,
-    gflop: j.gflop };
+    baseline: j.baseline_rss_mb, gflop: j.gflop };
 }
 
 function ortStage(a, stage, iterations) {
@@ -271,7 +271,7 @@ function main() {
     const row = { stage: name, label: stage.label, sinter_ms: median(s.map((x) => x.ms)),
       ort_ms: median(o.map((x) => x.ms)), sinter_rss_mb: Math.max(...s.map((x) => x.rss)),
       ort_rss_mb: Math.max(...o.map((x) => x.rss)), sinter_estimate_mb: s[0].estimate,
-      gflop: s[0].gflop, sinter_error: s.find((x) => x.error)?.error,
+      sinter_baseline_mb: s[0].baseline, gflop: s[0].gflop, sinter_error: s.find((x) => x.error)?.error,
       ort_error: o.find((x) => x.error)?.error };
     rows.push(row);
     log(a, `  ${JSON.stringify(row)}`);  // kept in the log should a later stage fail

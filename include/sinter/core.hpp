@@ -225,6 +225,10 @@ struct CacheInfo {
 
 // Peak resident memory of this process so far (Linux VmHWM), in bytes; 0 when unknown.
 int64_t peak_rss_bytes();
+// Resident memory of this process now (Linux VmRSS), in bytes; 0 when unknown. What the process
+// holds before a model is read (libraries, heap) is part of every measured peak but of no
+// model's estimate.
+int64_t resident_bytes();
 
 class Core {
  public:

@@ -105,10 +105,14 @@ struct MemoryPlan {
     int64_t activation_bytes = 0;  // intermediate values and inputs at this size and batch
   };
   std::vector<Stage> stages;
+  // What the process held when planning (libraries, heap, tokenizer; the models mapped but not
+  // resident): part of the peak; the machine's available memory does not count it.
+  int64_t process_bytes = 0;
   int64_t peak_bytes = 0;
   int64_t limit_bytes = 0;  // the memory_limit setting, else the CPU's available memory
   std::string limit_source;
-  // "text encoder 0.5 GiB + unet 3.3 GiB + ... = peak 6.2 GiB of 5.0 GiB available"
+  // "this process 80.0 MiB + text encoder 0.5 GiB weights + unet 3.3 GiB weights + ... = peak
+  // 6.2 GiB of 5.0 GiB available"
   std::string describe() const;
 };
 

@@ -71,4 +71,8 @@ int64_t peak_rss_bytes() {
   return std::max<int64_t>(0, proc_kb_field("/proc/self/status", "VmHWM"));
 }
 
+int64_t resident_bytes() {
+  return std::max<int64_t>(0, proc_kb_field("/proc/self/status", "VmRSS"));
+}
+
 }  // namespace sinter

@@ -444,8 +444,17 @@ MemoryEstimate Core::memory_estimate(const Model& model, const std::string& devi
         runtime::compressed_weight_delta(*model.impl_->graph, config_->get("weights"));
   if (!cache_ || model.impl_->cache_key.empty()) return e;
   const auto shapes = runtime::effective_input_shapes(*model.impl_->graph, input_shapes);
-  const int64_t measured = cache_->activation_bytes(runtime::ModelCache::compiled_key(
-      model.impl_->cache_key, resolved.info, compile_options(), shapes));
+  auto options = compile_options();
+  int64_t measured = cache_->activation_bytes(
+      runtime::ModelCache::compiled_key(model.impl_->cache_key, resolved.info, options, shapes));
+  // The weights setting changes no intermediate value: a compile with other weights measured
+  // the same peak.
+  for (const char* weights : {"f32", "f16", "int8"}) {
+    if (measured >= 0) break;
+    options["weights"] = weights;
+    measured = cache_->activation_bytes(
+        runtime::ModelCache::compiled_key(model.impl_->cache_key, resolved.info, options, shapes));
+  }
   if (measured >= 0) {
     e.activation_bytes = measured;
     e.activation_source = "measured";

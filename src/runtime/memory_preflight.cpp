@@ -3,7 +3,9 @@
 #include "base/errors.hpp"
 #include "base/host_memory.hpp"
 #include "base/logging.hpp"
+#include "base/mapped_file.hpp"
 #include "ir/activation_estimate.hpp"
+#include "passes/graph_rewrite.hpp"
 
 namespace sinter {
 
@@ -34,6 +36,42 @@ namespace {
 
 std::string mib(int64_t bytes) {
   return fmt::format("{:.1f} MiB", double(bytes) / 1048576.0);
+}
+
+// Bytes of lookup tables mapped from a file that a run never touches: a table read only by
+// Gather (axis 0) brings in the rows its indices name, at most one row per index, so of a text
+// encoder's token embedding (49408 rows) a 77-token prompt keeps 77 resident. Tables held in
+// memory (a parsed ONNX file) are resident whole and not counted here.
+int64_t untouched_table_bytes(const ir::Graph& graph, const ir::ShapeInference& shapes) {
+  constexpr int64_t kPage = 4096;
+  int64_t untouched = 0;
+  const auto readers = passes::readers_of(graph);
+  for (const auto& [name, table] : graph.constants) {
+    if (table.rank() < 1 || table.shape()[0] <= 0 ||
+        !MappedFile::contains(table.data(), table.byte_size()))
+      continue;
+    auto r = readers.find(name);
+    if (r == readers.end()) continue;
+    int64_t rows = 0;
+    for (std::size_t k : r->second) {
+      const ir::Node& n = graph.nodes[k];
+      auto indices = n.inputs.size() == 2 ? shapes.values.find(n.inputs[1]) : shapes.values.end();
+      if (n.op_type != "Gather" || !n.domain.empty() || n.inputs[0] != name ||
+          n.attr_int("axis", 0) != 0 || indices == shapes.values.end() ||
+          indices->second.byte_size() < 0) {
+        rows = -1;
+        break;
+      }
+      int64_t count = 1;
+      for (int64_t d : indices->second.dims) count *= d;
+      rows += count;
+    }
+    if (rows < 0) continue;
+    const int64_t bytes = static_cast<int64_t>(table.byte_size());
+    const int64_t row_pages = (bytes / table.shape()[0] + kPage - 1) / kPage + 1;
+    untouched += std::max<int64_t>(0, bytes - rows * row_pages * kPage);
+  }
+  return untouched;
 }
 
 }  // namespace
@@ -73,8 +111,8 @@ std::map<std::string, Shape> effective_input_shapes(const ir::Graph& graph,
 MemoryEstimate plan_memory(const ir::Graph& graph, int64_t weight_bytes,
                            const std::map<std::string, Shape>& input_shapes) {
   MemoryEstimate m;
-  m.weight_bytes = weight_bytes;
   const ir::ShapeInference shapes = ir::infer_shapes(graph, input_shapes);
+  m.weight_bytes = weight_bytes - untouched_table_bytes(graph, shapes);
   for (const auto& p : graph.inputs) {
     auto it = shapes.values.find(p.name);
     const int64_t bytes = it == shapes.values.end() ? -1 : it->second.byte_size();

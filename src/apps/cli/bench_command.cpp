@@ -130,6 +130,8 @@ void bench_command(const BenchOptions& opt) {
   auto say = [&](const std::string& line) {
     if (!opt.json) std::cout << line << std::endl;
   };
+  // What the process holds before the model (libraries, heap): in the peak, in no estimate.
+  const double baseline_rss_mb = double(sinter::resident_bytes()) / 1048576.0;
   const auto t0 = Clock::now();
   sinter::Model model = core.read_model(opt.model);
   const auto t1 = Clock::now();
@@ -256,6 +258,7 @@ void bench_command(const BenchOptions& opt) {
          {{"median", s.median}, {"mean", s.mean}, {"min", s.min}, {"max", s.max}, {"p90", s.p90}}},
         {"throughput_fps", fps},
         {"peak_rss_mb", peak_rss_mb},
+        {"baseline_rss_mb", baseline_rss_mb},
         {"weights_mb", weights_mb},
         {"memory_estimate_mb", double(compiled.memory_estimate().total_bytes()) / 1048576.0},
         {"memory_estimate",
@@ -279,7 +282,10 @@ void bench_command(const BenchOptions& opt) {
                 "p90 %.2f; %.2f inferences/s",
                 latencies.size(), total_ms / 1000, s.median, s.mean, s.min, s.max, s.p90, fps);
   say(line);
-  std::snprintf(line, sizeof line, "peak RSS %.1f MiB; estimated need %.1f MiB (%s)", peak_rss_mb,
+  std::snprintf(line, sizeof line,
+                "peak RSS %.1f MiB (%.1f MiB of it before reading the model); estimated need "
+                "%.1f MiB (%s)",
+                peak_rss_mb, baseline_rss_mb,
                 double(compiled.memory_estimate().total_bytes()) / 1048576.0,
                 compiled.memory_estimate().describe().c_str());
   say(line);

@@ -19,17 +19,17 @@ std::string gib(int64_t bytes) {
 }  // namespace
 
 std::string MemoryPlan::describe() const {
-  std::string s;
+  std::string s = process_bytes > 0 ? "this process " + gib(process_bytes) : "";
   for (const Stage& stage : stages)
     s += (s.empty() ? "" : " + ") + stage.name + " " + gib(stage.weight_bytes) + " weights";
-  int64_t largest = 0;
-  std::string largest_name;
-  for (const Stage& stage : stages)
-    if (stage.activation_bytes > largest) {
-      largest = stage.activation_bytes;
-      largest_name = stage.name;
-    }
-  s += " + " + largest_name + " working memory " + gib(largest) + " = peak " + gib(peak_bytes);
+  int64_t working = 0;
+  std::string parts;
+  for (const Stage& stage : stages) {
+    working += stage.activation_bytes;
+    parts += (parts.empty() ? "" : ", ") + stage.name + " " + gib(stage.activation_bytes);
+  }
+  s += " + working memory " + gib(working) + " (" + parts + ", each kept between runs) = peak " +
+       gib(peak_bytes);
   if (limit_bytes > 0) s += " of " + gib(limit_bytes) + " (" + limit_source + ")";
   return s;
 }

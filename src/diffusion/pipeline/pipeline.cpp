@@ -312,7 +312,7 @@ struct Pipeline::Impl {
     return z;
   }
 
-  // The plan at these parameters: each stage's weights and its largest working set from the
+  // The plan at these parameters: the process, each stage's weights and its working set from the
   // models' own memory planning at the shapes generate() compiles for.
   MemoryPlan plan_memory(const GenerationParams& p) const {
     const int64_t batch = p.batch_size, h = p.height / 8, w = p.width / 8;
@@ -352,20 +352,20 @@ struct Pipeline::Impl {
       add("vae encoder", vae_encoder(), options.vae_device,
           {{vae_encoder().inputs().at(0).name, {1, 3, eh, ew}}});
     }
-    int64_t largest = 0;
-    for (const auto& s : plan.stages) {
-      plan.peak_bytes += s.weight_bytes;
-      largest = std::max(largest, s.activation_bytes);
-    }
-    plan.peak_bytes += largest;
+    // Each compiled stage keeps its working memory between runs (its tensor arena), so the
+    // last stage runs with the others' still held: all of them count.
+    plan.process_bytes = resident_bytes();
+    plan.peak_bytes = plan.process_bytes;
+    for (const auto& s : plan.stages) plan.peak_bytes += s.weight_bytes + s.activation_bytes;
     const int64_t limit = core.config().memory_limit_bytes();
     if (limit > 0) {
       plan.limit_bytes = limit;
       plan.limit_source =
           "setting memory_limit from " + core.config().setting("memory_limit").source;
     } else {
+      // What the machine has available, and what this process holds already.
       for (const DeviceInfo& d : core.available_devices())
-        if (d.name == "CPU") plan.limit_bytes = d.memory_available_bytes;
+        if (d.name == "CPU") plan.limit_bytes = d.memory_available_bytes + plan.process_bytes;
       plan.limit_source = "available on this machine";
     }
     return plan;
