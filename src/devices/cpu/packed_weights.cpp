@@ -30,6 +30,9 @@ double winograd_growth(const ir::Node& n) {
 
 int64_t packed_weight_bytes(const ir::Graph& graph) {
   double bytes = 0;
+  // Copies kept as f16 or int8 are widened into f32 for each run, one layer at a time: the
+  // largest layer's widened copy is resident too.
+  double widened = 0;
   for (const auto& n : graph.nodes) {
     if (n.domain != kCpuDomain || n.inputs.size() < 2) continue;
     const bool quantized = n.op_type == "DynamicQuantConv" || n.op_type == "DynamicQuantMatMul";
@@ -44,6 +47,7 @@ int64_t packed_weight_bytes(const ir::Graph& graph) {
                                  : flag(n, "compute_bf16") || kept == "f16" ? 2.0
                                                                             : 4.0;
     const double packed = elements * element_bytes * winograd_growth(n);
+    if (!quantized && (kept == "f16" || kept == "int8")) widened = std::max(widened, elements * 4);
     // FusedConv and FusedMatMul give back the pages of weights mapped from the model cache once
     // packed (ops/weight_packing.cpp): then only the growth adds to the
     // weights as stored.
@@ -51,7 +55,7 @@ int64_t packed_weight_bytes(const ir::Graph& graph) {
         !quantized && MappedFile::contains(w->second.data(), w->second.byte_size());
     bytes += originals_released ? packed - double(w->second.byte_size()) : packed;
   }
-  return static_cast<int64_t>(bytes);
+  return static_cast<int64_t>(bytes + widened);
 }
 
 }  // namespace sinter::cpu
