@@ -24,6 +24,12 @@ for name in GPU.0 gpu 0 GPU; do
 done
 expect gpu-matches-cpu 0 "0 outside" -- bash -c "\"$sinter\" ${run_m[*]} -o $tmp/cpu >/dev/null &&
   \"$sinter\" compare $tmp/out-GPU.0/logits.npy $tmp/cpu/logits.npy --atol 1e-3"
+# A model converted with int8 weights: the GPU expands them once at compile time and gives the
+# CPU's result (which keeps them int8) within f32 rounding.
+expect convert-int8 0 "stored as int8" -- "$sinter" convert "$m/model.onnx" -o "$tmp/m8.sinter" --compress int8
+expect gpu-int8-placement 0 "int8 weights expanded once on the host" -- "$sinter" run "$tmp/m8.sinter" -i "image=$m/inputs/image.npy" -d GPU.0 --report -o "$tmp/gpu8"
+expect gpu-int8-matches-cpu 0 "0 outside" -- bash -c "\"$sinter\" run $tmp/m8.sinter -i image=$m/inputs/image.npy -o $tmp/cpu8 >/dev/null &&
+  \"$sinter\" compare $tmp/gpu8/logits.npy $tmp/cpu8/logits.npy --atol 1e-3"
 expect report-placement 0 "GPU\.0.*OpenCL conv_(gemm_)?f32" -- "$sinter" "${run_m[@]}" -d GPU.0 --report -o "$tmp/rep"
 expect bench-json-gpu 0 "^GPU.0 GPU.0 ok" -- bash -c "\"$sinter\" bench \"$m/model.onnx\" -d GPU.0 -n 2 --json | node -e '
   const j = JSON.parse(require(\"fs\").readFileSync(0));

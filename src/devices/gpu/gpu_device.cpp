@@ -14,6 +14,7 @@
 #include "base/logging.hpp"
 #include "devices/gpu/gpu_enumeration.hpp"
 #include "devices/gpu/gpu_op.hpp"
+#include "passes/quantize_weights.hpp"
 
 namespace sinter::gpu {
 
@@ -82,10 +83,23 @@ class GpuExecutable final : public device::Executable {
       : graph_(std::move(graph)), cl_(std::move(cl)), label_(std::move(label)) {
     for (const auto& [name, t] : graph_->constants)
       if (stored_type(t.element_type())) constants_[name] = upload_tensor(*cl_, t);
+    // Weights stored as int8 codes (sinter convert --compress int8) are expanded once, on the
+    // host, and uploaded as the device's floats: the nodes that would make them are skipped.
+    for (const auto& node : graph_->nodes) {
+      const bool weights = passes::dequantizes_constant_weights(*graph_, node);
+      dequantized_.push_back(weights);
+      if (!weights) continue;
+      const Tensor expanded = passes::dequantized_constant(*graph_, node);
+      constants_[node.outputs[0]] = upload_tensor(*cl_, expanded);
+      // The device holds the floats, the model only the codes.
+      expanded_bytes_ += static_cast<int64_t>(constants_[node.outputs[0]].bytes()) -
+                         static_cast<int64_t>(graph_->constants.at(node.inputs[0]).byte_size());
+    }
     cl_->finish();
   }
 
   std::string compile_notes() const override { return notes_; }
+  int64_t packed_weight_bytes() const override { return expanded_bytes_; }
   std::string precision() const override {
     return cl_->float_storage() == ElementType::f16 ? "f16 (f16 storage, f32 arithmetic)" : "f32";
   }
@@ -131,6 +145,7 @@ class GpuExecutable final : public device::Executable {
     ir::LiveBytes live_bytes;
     for (std::size_t i = 0; i < graph_->nodes.size(); ++i) {
       const ir::Node& node = graph_->nodes[i];
+      if (dequantized_[i]) continue;  // a constant since compiling
       const auto start = std::chrono::steady_clock::now();
       std::vector<GTensor> outputs = plan.folded[i] ? fold(node, plan) : execute(node, plan, live);
       if (time_nodes) {
@@ -181,9 +196,10 @@ class GpuExecutable final : public device::Executable {
     if (auto it = plans_.find(key); it != plans_.end()) return it->second;
     Plan plan;
     plan.shapes = ir::infer_shapes(*graph_, inputs);
-    for (const auto& node : graph_->nodes) {
-      plan.folded.push_back(foldable(node, plan.shapes));
-      if (plan.folded.back()) continue;
+    for (std::size_t i = 0; i < graph_->nodes.size(); ++i) {
+      const ir::Node& node = graph_->nodes[i];
+      plan.folded.push_back(!dequantized_[i] && foldable(node, plan.shapes));
+      if (plan.folded.back() || dequantized_[i]) continue;
       for (const auto& o : node.outputs) {
         if (o.empty()) continue;
         const ir::ValueInfo& v = plan.shapes.values.at(o);
@@ -245,6 +261,8 @@ class GpuExecutable final : public device::Executable {
   std::shared_ptr<ClRuntime> cl_;
   std::string label_;
   std::map<std::string, GTensor> constants_;
+  std::vector<bool> dequantized_;  // per node: weights DequantizeLinear made at compile time
+  int64_t expanded_bytes_ = 0;     // what those take on the device beyond their codes
   std::string notes_;
   mutable std::map<std::string, Plan> plans_;
 };
@@ -309,6 +327,12 @@ class GpuDevice final : public device::Device {
     for (const auto& node : graph.nodes) {
       device::NodeSupport s;
       auto op = ops.find(node.op_type);
+      if (passes::dequantizes_constant_weights(graph, node) && !disabled.count(node.op_type)) {
+        s.supported = true;
+        s.implementation = "int8 weights expanded once on the host, uploaded as floats";
+        out.push_back(std::move(s));
+        continue;
+      }
       if (disabled.count(node.op_type)) {
         s.reason = node.op_type + " disabled by SINTER_GPU_DISABLE_OPS";
       } else if (!node.domain.empty() || op == ops.end()) {
