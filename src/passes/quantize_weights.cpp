@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <unordered_set>
 
 #include "passes/fold_batch_norm.hpp"
 #include "passes/graph_rewrite.hpp"
@@ -82,11 +83,11 @@ int quantize_weights_int8(ir::Graph& g) {
   const auto readers = readers_of(g);
   std::vector<ir::Node> dequantizers;
   std::vector<std::string> replaced;
+  std::unordered_set<std::string> graph_inputs;
+  for (const auto& in : g.inputs) graph_inputs.insert(in.name);
   for (const auto& [name, w] : g.constants) {
     if (w.element_type() != ElementType::f32 || w.element_count() < kInt8WeightMinElements ||
-        is_graph_output(g, name) ||
-        std::any_of(g.inputs.begin(), g.inputs.end(),
-                    [&](const PortInfo& in) { return in.name == name; }))
+        is_graph_output(g, name) || graph_inputs.count(name))
       continue;
     auto r = readers.find(name);
     if (r == readers.end()) continue;
