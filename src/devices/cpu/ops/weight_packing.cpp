@@ -44,6 +44,16 @@ void run_reorder(const dnnl::reorder& r, const dnnl::memory& from, const dnnl::m
   stream.wait();
 }
 
+// The reorder that widens int8 codes in codes_md into packed_md, each times its channel's scale.
+std::shared_ptr<dnnl::reorder> dequantizer(const dnnl::memory::desc& codes_md,
+                                           const dnnl::memory::desc& packed_md, int mask,
+                                           const std::vector<float>& scales) {
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(mask, scales);
+  return std::make_shared<dnnl::reorder>(
+      dnnl::reorder::primitive_desc(onednn::engine(), codes_md, onednn::engine(), packed_md, attr));
+}
+
 // max |w| / 127 per output channel (1 for an all-zero channel, whose codes are all 0 anyway).
 std::vector<float> channel_scales(const float* w, const ChannelGeometry& g) {
   std::vector<float> largest(static_cast<std::size_t>(g.channels), 0.0f);
@@ -105,10 +115,7 @@ std::shared_ptr<const PackedWeights> pack_weights(
     try {
       const dnnl::memory::desc codes_md = with_type(packed_md, dt::s8);
       w->storage_ = WeightStorage::int8;
-      dnnl::primitive_attr dequantize;
-      dequantize.set_output_scales(channels.mask, code_scales);
-      w->dequantize_ = std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(
-          onednn::engine(), codes_md, onednn::engine(), packed_md, dequantize));
+      w->dequantize_ = dequantizer(codes_md, packed_md, channels.mask, code_scales);
       w->memory_ = dnnl::memory(codes_md, onednn::engine());
       run_reorder(dnnl::reorder(from, w->memory_), from, w->memory_);
       return w;
@@ -134,10 +141,7 @@ std::shared_ptr<const PackedWeights> pack_weights(
     run_reorder(dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), plain_md,
                                                             onednn::engine(), codes_md, quantize)),
                 from, w->memory_);
-    dnnl::primitive_attr dequantize;
-    dequantize.set_output_scales(channels.mask, scales);
-    w->dequantize_ = std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(
-        onednn::engine(), codes_md, onednn::engine(), packed_md, dequantize));
+    w->dequantize_ = dequantizer(codes_md, packed_md, channels.mask, scales);
     return w;
   }
   if (storage == WeightStorage::f32) {
@@ -170,10 +174,7 @@ std::shared_ptr<const PackedWeights> adopt_packed(std::shared_ptr<const PackedBl
   w->blob_ = std::move(blob);
   if (payload_md.data_type() == dt::s8) {
     w->storage_ = WeightStorage::int8;
-    dnnl::primitive_attr dequantize;
-    dequantize.set_output_scales(channels.mask, code_scales);
-    w->dequantize_ = std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(
-        onednn::engine(), payload_md, onednn::engine(), packed_md, dequantize));
+    w->dequantize_ = dequantizer(payload_md, packed_md, channels.mask, code_scales);
   }
   return w;
 }
