@@ -2,26 +2,14 @@
 
 namespace sinter::ir {
 
-namespace {
-
-// DequantizeLinear of constant codes: weights stored as int8 (`sinter convert --compress int8`),
-// which devices fold or keep as codes at compile time. Their memory is the codes', counted with
-// the weights; as values they would all be live from the graph's start.
-bool dequantizes_constants(const Graph& graph, const Node& n) {
-  if (n.op_type != "DequantizeLinear" || !n.domain.empty()) return false;
-  for (const auto& in : n.inputs)
-    if (!in.empty() && !graph.constants.count(in)) return false;
-  return true;
-}
-
-}  // namespace
-
 ActivationEstimate estimate_activations(const Graph& graph, const ShapeInference& shapes) {
   ActivationEstimate estimate;
   const auto dying = values_dying_after(graph);
   LiveBytes live;
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (dequantizes_constants(graph, graph.nodes[i])) continue;
+    // Weights stored as int8: their memory is the codes', counted with the weights; as values
+    // they would all be live from the graph's start.
+    if (dequantizes_constant_weights(graph, graph.nodes[i])) continue;
     for (const auto& name : graph.nodes[i].outputs) {
       if (name.empty()) continue;
       auto it = shapes.values.find(name);

@@ -166,4 +166,30 @@ void count_ops(const Graph& graph, std::map<std::string, int64_t>& histogram) {
   }
 }
 
+bool dequantizes_constant_weights(const Graph& g, const Node& n) {
+  if (n.op_type != "DequantizeLinear" || !n.domain.empty() || n.inputs.size() < 2 ||
+      n.outputs.size() != 1)
+    return false;
+  auto codes = g.constants.find(n.inputs[0]);
+  auto scales = g.constants.find(n.inputs[1]);
+  if (codes == g.constants.end() || scales == g.constants.end() ||
+      scales->second.element_type() != ElementType::f32 || codes->second.rank() == 0)
+    return false;
+  const ElementType type = codes->second.element_type();
+  if (type != ElementType::i8 && type != ElementType::u8) return false;
+  const int64_t rank = codes->second.rank();
+  int64_t axis = n.attr_int("axis", 1);
+  axis = axis < 0 ? axis + rank : axis;
+  const int64_t count = scales->second.element_count();
+  if (count != 1 && (axis < 0 || axis >= rank || count != codes->second.shape()[axis]))
+    return false;
+  if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
+    auto zero = g.constants.find(n.inputs[2]);
+    if (zero == g.constants.end() || zero->second.element_type() != type ||
+        zero->second.element_count() != count)
+      return false;
+  }
+  return true;
+}
+
 }  // namespace sinter::ir

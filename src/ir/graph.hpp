@@ -104,6 +104,11 @@ void collect_reads(const Node& node, std::unordered_set<std::string>& out);
 // Graph outputs are never released; values nobody reads are not listed either.
 std::vector<std::vector<std::string>> values_dying_after(const Graph& graph);
 
+// Whether `n` is a DequantizeLinear of constants only (8-bit codes, f32 scales per tensor or
+// along its axis, optional zero points): weights stored compressed (`sinter convert --compress
+// int8`), which a device expands or keeps as codes when it loads them, never a value of a run.
+bool dequantizes_constant_weights(const Graph& graph, const Node& n);
+
 // The bytes of node outputs alive at once, and their high-water mark. Executors and the
 // static activation estimate share it, so measured and planned peaks count the same way.
 class LiveBytes {

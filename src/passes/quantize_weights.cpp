@@ -117,30 +117,6 @@ int quantize_weights_int8(ir::Graph& g) {
   return static_cast<int>(dequantizers.size());
 }
 
-bool dequantizes_constant_weights(const ir::Graph& g, const ir::Node& n) {
-  if (n.op_type != "DequantizeLinear" || !n.domain.empty() || n.inputs.size() < 2 ||
-      n.outputs.size() != 1)
-    return false;
-  auto codes = g.constants.find(n.inputs[0]);
-  const Tensor* scales = f32_constant(g, n.inputs[1]);
-  if (codes == g.constants.end() || !scales || codes->second.rank() == 0) return false;
-  const ElementType type = codes->second.element_type();
-  if (type != ElementType::i8 && type != ElementType::u8) return false;
-  const int64_t rank = codes->second.rank();
-  int64_t axis = n.attr_int("axis", 1);
-  axis = axis < 0 ? axis + rank : axis;
-  const int64_t count = scales->element_count();
-  if (count != 1 && (axis < 0 || axis >= rank || count != codes->second.shape()[axis]))
-    return false;
-  if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
-    auto zero = g.constants.find(n.inputs[2]);
-    if (zero == g.constants.end() || zero->second.element_type() != type ||
-        zero->second.element_count() != count)
-      return false;
-  }
-  return true;
-}
-
 Tensor dequantized_constant(const ir::Graph& g, const ir::Node& n) {
   const Tensor& codes = g.constants.at(n.inputs[0]);
   const Tensor& scales = g.constants.at(n.inputs[1]);

@@ -23,12 +23,8 @@ inline constexpr int64_t kInt8WeightMinElements = 1024;
 // output channel's axis, when it is a graph input or output, or when it holds NaN or infinity.
 int quantize_weights_int8(ir::Graph& graph);
 
-// Whether `n` is a DequantizeLinear of constants only (8-bit codes, f32 scales per tensor or
-// along its axis, optional zero points): weights stored compressed, which a device may expand
-// once when it loads them.
-bool dequantizes_constant_weights(const ir::Graph& graph, const ir::Node& n);
-
-// That node's output, computed on the host: (code - zero point) * scale in f32.
+// The output of a node ir::dequantizes_constant_weights accepts, computed on the host:
+// (code - zero point) * scale in f32.
 Tensor dequantized_constant(const ir::Graph& graph, const ir::Node& n);
 
 }  // namespace sinter::passes

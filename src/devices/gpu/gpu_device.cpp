@@ -86,7 +86,7 @@ class GpuExecutable final : public device::Executable {
     // Weights stored as int8 codes (sinter convert --compress int8) are expanded once, on the
     // host, and uploaded as the device's floats: the nodes that would make them are skipped.
     for (const auto& node : graph_->nodes) {
-      const bool weights = passes::dequantizes_constant_weights(*graph_, node);
+      const bool weights = ir::dequantizes_constant_weights(*graph_, node);
       dequantized_.push_back(weights);
       if (!weights) continue;
       const Tensor expanded = passes::dequantized_constant(*graph_, node);
@@ -327,7 +327,7 @@ class GpuDevice final : public device::Device {
     for (const auto& node : graph.nodes) {
       device::NodeSupport s;
       auto op = ops.find(node.op_type);
-      if (passes::dequantizes_constant_weights(graph, node) && !disabled.count(node.op_type)) {
+      if (ir::dequantizes_constant_weights(graph, node) && !disabled.count(node.op_type)) {
         s.supported = true;
         s.implementation = "int8 weights expanded once on the host, uploaded as floats";
         out.push_back(std::move(s));
