@@ -117,28 +117,32 @@ int quantize_weights_int8(ir::Graph& g) {
   return static_cast<int>(dequantizers.size());
 }
 
-Tensor dequantized_constant(const ir::Graph& g, const ir::Node& n) {
-  const Tensor& codes = g.constants.at(n.inputs[0]);
-  const Tensor& scales = g.constants.at(n.inputs[1]);
-  const Tensor* zero =
-      n.inputs.size() > 2 && !n.inputs[2].empty() ? &g.constants.at(n.inputs[2]) : nullptr;
+Tensor dequantized_codes(const Tensor& codes, const float* scales, int64_t count, int64_t axis,
+                         const Tensor* zero) {
   const bool u8 = codes.element_type() == ElementType::u8;
-  const int64_t rank = codes.rank(), count = scales.element_count();
-  int64_t axis = n.attr_int("axis", 1);
-  axis = axis < 0 ? axis + rank : axis;
   int64_t inner = 1;
   if (count > 1)
-    for (int64_t d = axis + 1; d < rank; ++d) inner *= codes.shape()[d];
+    for (int64_t d = axis + 1; d < codes.rank(); ++d) inner *= codes.shape()[d];
   auto code = [&](const Tensor& t, int64_t i) {
     return u8 ? int(t.data_as<uint8_t>()[i]) : int(t.data_as<int8_t>()[i]);
   };
   Tensor out = Tensor::uninitialized(ElementType::f32, codes.shape());
   for (int64_t i = 0; i < codes.element_count(); ++i) {
     const int64_t c = count > 1 ? i / inner % count : 0;
-    out.data_as<float>()[i] = static_cast<float>(code(codes, i) - (zero ? code(*zero, c) : 0)) *
-                              scales.data_as<float>()[c];
+    out.data_as<float>()[i] =
+        static_cast<float>(code(codes, i) - (zero ? code(*zero, c) : 0)) * scales[c];
   }
   return out;
+}
+
+Tensor dequantized_constant(const ir::Graph& g, const ir::Node& n) {
+  const Tensor& codes = g.constants.at(n.inputs[0]);
+  const Tensor& scales = g.constants.at(n.inputs[1]);
+  const Tensor* zero =
+      n.inputs.size() > 2 && !n.inputs[2].empty() ? &g.constants.at(n.inputs[2]) : nullptr;
+  int64_t axis = n.attr_int("axis", 1);
+  axis = axis < 0 ? axis + codes.rank() : axis;
+  return dequantized_codes(codes, scales.data_as<float>(), scales.element_count(), axis, zero);
 }
 
 }  // namespace sinter::passes

@@ -23,6 +23,11 @@ inline constexpr int64_t kInt8WeightMinElements = 1024;
 // output channel's axis, when it is a graph input or output, or when it holds NaN or infinity.
 int quantize_weights_int8(ir::Graph& graph);
 
+// 8-bit codes (int8 or uint8) as f32: (code - zero point) * scale, with `count` scales (and
+// zero points, where given) along `axis`, or one for the whole tensor.
+Tensor dequantized_codes(const Tensor& codes, const float* scales, int64_t count, int64_t axis,
+                         const Tensor* zero = nullptr);
+
 // The output of a node ir::dequantizes_constant_weights accepts, computed on the host:
 // (code - zero point) * scale in f32.
 Tensor dequantized_constant(const ir::Graph& graph, const ir::Node& n);

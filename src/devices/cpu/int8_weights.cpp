@@ -5,6 +5,7 @@
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/qdq_matching.hpp"
 #include "passes/graph_rewrite.hpp"
+#include "passes/quantize_weights.hpp"
 
 namespace sinter::cpu {
 
@@ -98,13 +99,8 @@ int widen_unfused_int8_weights(ir::Graph& g) {
     const std::vector<float>& scales = n.find(kScales)->floats;
     // The scales run along axis 0 (Conv, Gemm with transB) or the last axis (MatMul, Gemm).
     const bool leading = n.op_type == "Conv" || (n.op_type == "Gemm" && n.attr_int("transB", 0));
-    const int64_t channels = static_cast<int64_t>(scales.size());
-    const int64_t inner = leading ? codes.element_count() / std::max<int64_t>(1, channels) : 1;
-    Tensor w = Tensor::uninitialized(ElementType::f32, codes.shape());
-    for (int64_t e = 0; e < codes.element_count(); ++e) {
-      const int64_t ch = leading ? e / inner : e % channels;
-      w.data_as<float>()[e] = static_cast<float>(codes.data_as<int8_t>()[e]) * scales[ch];
-    }
+    Tensor w = passes::dequantized_codes(codes, scales.data(), static_cast<int64_t>(scales.size()),
+                                         leading ? 0 : codes.rank() - 1);
     const std::string name = passes::fresh_constant_name(g, n.inputs[1] + "_widened");
     g.constants[name] = std::move(w);
     n.inputs[1] = name;
