@@ -11,6 +11,7 @@
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/cpu_device.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/ops/attention_tiles.hpp"
 #include "passes/fold_batch_norm.hpp"
 #include "passes/optimize.hpp"
 #include "passes/simplify.hpp"
@@ -50,6 +51,13 @@ std::vector<double> attention_row(int64_t d, int64_t n, int64_t dv, double scale
   for (int64_t c = 0; c < dv; ++c)
     for (int64_t j = 0; j < n; ++j) out[c] += p[j] / sum * v(j, c);
   return out;
+}
+
+// What runs an f32 Attention node on this CPU (the AVX-512 tiles where they run).
+std::string f32_attention_implementation() {
+  return cpu::attention_tiles::available(cpu::attention_tiles::Kind::f32)
+             ? "fused attention (AVX-512 tiles, f32 products, no score tensor)"
+             : "fused attention (sgemm, vectorised softmax, no score tensor)";
 }
 
 // An ints attribute (pads, perm, kernel_shape, ...).
@@ -478,8 +486,7 @@ TEST(Passes, CpuAttentionFusesAndMatchesTheFormula) {
 
   const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
   const auto placement = exe->placement();
-  EXPECT_EQ(kernel_free(placement.node_implementation[0]),
-            "fused attention (sgemm, vectorised softmax, no score tensor)");
+  EXPECT_EQ(kernel_free(placement.node_implementation[0]), f32_attention_implementation());
   for (std::size_t i = 1; i < 5; ++i)
     EXPECT_EQ(kernel_free(placement.node_implementation[i]), "fused into Attention") << i;
   std::map<std::string, Value> feeds = {{"q", f32({batch, heads, m, d}, q)},
@@ -894,7 +901,7 @@ TEST(Passes, CpuGeluTanhPatternsFuseAndMatchTheFormula) {
 // products do; a grouped convolution only where a bf16 convolution makes its input (for
 // convolutions only). A value is stored in bf16 only where every reader is a bf16 node of the
 // producer's kind reading it as data input; residuals, graph outputs, values read by another
-// kind and products with K = 0 stay f32.
+// kind and products with K = 0 stay f32. Attention computes in bf16 but reads and writes f32.
 TEST(Passes, CpuBf16MarkingStoresOnlyValuesBetweenBf16NodesInBf16) {
   ir::Graph g;
   g.opsets[""] = 17;
@@ -918,26 +925,28 @@ TEST(Passes, CpuBf16MarkingStoresOnlyValuesBetweenBf16NodesInBf16) {
   fused("FusedConv", {"c", "w", "", "b"}, "d");  // 3: has a residual: its result stays f32
   group(fused("FusedConv", {"c", "wg"}, "e"));   // 4: grouped, input from a bf16 conv: bf16
   fused("FusedConv", {"c", "w"}, "c2");          // 5: graph output: f32
-  fused("FusedMatMul", {"x", "m"}, "p");         // 6: -> q as data: bf16
+  fused("FusedMatMul", {"x", "m"}, "p");         // 6: -> q, and the attention: f32
   fused("FusedMatMul", {"p", "m"}, "q");         // 7: read by a conv (another kind): f32
   fused("FusedConv", {"q", "w"}, "r");           // 8: -> K = 0 product: f32
   fused("FusedMatMul", {"r", "m0"}, "s");        // 9
   group(fused("FusedConv", {"x", "wg"}, "f"));   // 10: grouped on a graph input: f32 compute
-  for (const char* y : {"d", "e", "c2", "s", "f"})
+  fused("Attention", {"p", "p", "p"}, "att");    // 11: bf16 products, f32 in and out
+  for (const char* y : {"d", "e", "c2", "s", "f", "att"})
     g.outputs.push_back({y, PortInfo::Kind::tensor, ElementType::f32, false, {}});
 
   const cpu::Bf16Marking marked = cpu::mark_bf16(g);
-  EXPECT_EQ(marked.nodes, 10);  // all but the grouped convolution on the graph input
-  EXPECT_EQ(marked.values, 3);  // a, c, p
+  EXPECT_EQ(marked.nodes, 11);  // all but the grouped convolution on the graph input
+  EXPECT_EQ(marked.values, 2);  // a, c (p is read by the attention too)
   auto flag = [&](std::size_t node, const char* name) {
     const ir::Attribute* a = g.nodes[node].find(name);
     return a && a->i == 1;
   };
   EXPECT_TRUE(flag(4, "compute_bf16"));
   EXPECT_FALSE(flag(10, "compute_bf16"));
+  EXPECT_TRUE(flag(11, "compute_bf16"));
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
-    const bool dst = i == 0 || i == 2 || i == 6;
-    const bool src = i == 1 || i == 3 || i == 4 || i == 5 || i == 7;
+    const bool dst = i == 0 || i == 2;
+    const bool src = i == 1 || i == 3 || i == 4 || i == 5;
     EXPECT_EQ(flag(i, "dst_bf16"), dst) << i;
     EXPECT_EQ(flag(i, "src_bf16"), src) << i;
   }
@@ -986,7 +995,7 @@ TEST(Passes, CpuAttentionAbsorbsHeadTransposesAndMatchesTheFormula) {
   const auto placement = exe->placement();
   std::map<std::string, int> implementations;
   for (const auto& impl : kernel_free(placement.node_implementation)) ++implementations[impl];
-  EXPECT_EQ(implementations["fused attention (sgemm, vectorised softmax, no score tensor)"], 2);
+  EXPECT_EQ(implementations[f32_attention_implementation()], 2);
   EXPECT_EQ(implementations["C++ kernel"], 1);  // the Transpose of q1
   std::map<std::string, Value> feeds = {{"q0", f32({batch, m, heads, d}, q0)},
                                         {"q1", f32({batch, d, m, heads}, q1)},

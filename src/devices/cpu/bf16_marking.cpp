@@ -48,6 +48,13 @@ Bf16Marking mark_bf16(ir::Graph& g) {
     set_flag(n, "compute_bf16");
     ++marked.nodes;
   }
+  // Attention's products take bf16 where the CPU multiplies bf16 pairs (attention_tiles.hpp;
+  // elsewhere it stays f32); it reads and writes f32, so no value around it changes type.
+  for (auto& n : g.nodes) {
+    if (!is_fused(n, "Attention")) continue;
+    set_flag(n, "compute_bf16");
+    ++marked.nodes;
+  }
   const auto readers = passes::readers_of(g);
   std::unordered_map<std::string, const ir::Node*> producers;
   for (const auto& n : g.nodes)
@@ -68,8 +75,9 @@ Bf16Marking mark_bf16(ir::Graph& g) {
     ++marked.nodes;
   }
   for (auto& producer : g.nodes) {
-    if (!flag(producer, "compute_bf16") || has_residual(producer) ||
-        has_empty_inner_dimension(g, producer) || producer.outputs.empty())
+    if (!flag(producer, "compute_bf16") || is_fused(producer, "Attention") ||
+        has_residual(producer) || has_empty_inner_dimension(g, producer) ||
+        producer.outputs.empty())
       continue;
     const std::string& v = producer.outputs[0];
     auto it = readers.find(v);

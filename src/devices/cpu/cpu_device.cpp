@@ -21,6 +21,7 @@
 #include "devices/cpu/graph_executor.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/ops/attention_tiles.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/packed_weight_store.hpp"
 #include "devices/cpu/packed_weights.hpp"
@@ -186,8 +187,14 @@ std::string implementation_of(const ir::Node& n) {
     return "view of the convolutions' channels-last memory (no copy)";
   if (n.domain == kCpuDomain && n.op_type == "SqueezeExcite")
     return "C++ squeeze-and-excitation (channel means, two small products, channel scale)";
-  if (n.domain == kCpuDomain && n.op_type == "Attention")
+  if (n.domain == kCpuDomain && n.op_type == "Attention") {
+    using attention_tiles::Kind;
+    if (n.attr_int("compute_bf16", 0) && attention_tiles::available(Kind::bf16))
+      return "fused attention (AVX-512 tiles, bf16 products, f32 softmax, no score tensor)";
+    if (attention_tiles::available(Kind::f32))
+      return "fused attention (AVX-512 tiles, f32 products, no score tensor)";
     return "fused attention (sgemm, vectorised softmax, no score tensor)";
+  }
   if (n.domain == kCpuDomain && n.op_type == "GroupNorm")
     return n.find("activation") ? "vectorised C++ group norm + " + n.find("activation")->s
                                 : "vectorised C++ group norm";

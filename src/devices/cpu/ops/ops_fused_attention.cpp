@@ -11,6 +11,7 @@
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
+#include "devices/cpu/ops/attention_tiles.hpp"
 #include "devices/cpu/ops/linalg.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 #include "devices/cpu/tensor_util.hpp"
@@ -167,8 +168,46 @@ void op_attention(OpContext& ctx) {
   float* po = out.data_as<float>();
   // Where query row r0 of a block starts in Q and in O.
   const int64_t q_row = qa.transposed ? 1 : qa.ld, o_row = ldo;
-  std::exception_ptr failure;
+  using attention_tiles::Kind;
+  const Kind kind = ctx.attr_i("compute_bf16", 0) && attention_tiles::available(Kind::bf16)
+                        ? Kind::bf16
+                        : Kind::f32;
+  std::exception_ptr failure;  // the first error of any thread (buffers that could not grow)
   std::mutex failure_mutex;
+  if (attention_tiles::available(kind) && D > 0 && N > 0 && Dv > 0) {
+    const std::size_t qr2 = q.shape.size() - 2, kr2 = k.shape.size() - 2, vr2 = v.shape.size() - 2;
+#pragma omp parallel
+    {
+      attention_tiles::PackedHead head;
+      attention_tiles::BlockScratch scratch;
+      int64_t packed_k = -1, packed_v = -1;  // offsets of the head packed on this thread
+#pragma omp for schedule(static)
+      for (int64_t task = 0; task < batches * blocks; ++task) {
+        const int64_t b = task / blocks, r0 = (task % blocks) * kRowsPerBlock;
+        const int64_t rows = std::min(kRowsPerBlock, M - r0);
+        try {
+          // Blocks of one head follow each other in a thread's share: it packs each head once.
+          if (k_off[b] != packed_k || v_off[b] != packed_v) {
+            attention_tiles::pack_head(
+                kind, {pk + k_off[b], D, N, k.strides[kr2], k.strides[kr2 + 1]},
+                {pv + v_off[b], N, Dv, v.strides[vr2], v.strides[vr2 + 1]}, head);
+            packed_k = k_off[b];
+            packed_v = v_off[b];
+          }
+          const float* mrow = pm ? pm + m_off[b] + r0 * m_row : nullptr;
+          attention_tiles::attend(
+              {pq + q_off[b] + r0 * q.strides[qr2], rows, D, q.strides[qr2], q.strides[qr2 + 1]},
+              scale, head, mrow, m_row, m_col, po + o_off[b] + r0 * o_row, ldo, scratch);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(failure_mutex);
+          if (!failure) failure = std::current_exception();
+        }
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    ctx.set_output(0, out);
+    return;
+  }
 #pragma omp parallel
   {
     std::vector<float> scores(static_cast<std::size_t>(kRowsPerBlock * N)), inv_sums(kRowsPerBlock);

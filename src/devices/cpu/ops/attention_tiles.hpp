@@ -1,0 +1,61 @@
+// Attention for one block of query rows, softmax(scale Q K + mask) V, with register-tiled
+// AVX-512 products: keys and values are packed once per head into the layouts the tiles read
+// (sixteen keys side by side, value rows padded to whole vectors), so that no product repacks
+// its operands per block as sgemm does, and the scores of a block stay in a per-thread buffer.
+// Two kinds: f32 (FMA) and bf16 products with f32 sums (AVX512_BF16's dot products of pairs),
+// which halves the products' time where the CPU has them; the softmax is f32 in both.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace sinter::cpu::attention_tiles {
+
+enum class Kind { f32, bf16 };
+
+// Whether this CPU runs the tiles of this kind: f32 where the AVX-512 vector kernels run
+// (SINTER_CPU_VEC_ISA or ONEDNN_MAX_CPU_ISA can cap them), bf16 where oneDNN also runs bf16
+// (AVX512_BF16 or AMX, and ONEDNN_MAX_CPU_ISA at AVX512_CORE_BF16 or above); neither where
+// SINTER_CPU_ATTENTION_TILES=0. Call pack_head and attend only where this is true.
+bool available(Kind kind);
+
+// A matrix read through strides: element (r, c) at data[r * row_stride + c * col_stride].
+struct Strided {
+  const float* data = nullptr;
+  int64_t rows = 0, cols = 0, row_stride = 0, col_stride = 0;
+};
+
+// Buffers of 64-byte aligned 32-bit words, reused from block to block on one thread.
+class AlignedWords {
+ public:
+  uint32_t* reserve(std::size_t words);
+
+ private:
+  std::vector<uint32_t> storage_;
+};
+
+// Keys (logically [D, N]) and values ([N, Dv]) of one head, packed.
+struct PackedHead {
+  Kind kind = Kind::f32;
+  int64_t depth = 0, keys = 0, value_cols = 0;
+  const void* packed_keys = nullptr;    // panels of 16 keys: [panel][D or D/2 pairs][16]
+  const void* packed_values = nullptr;  // [N or N/2 pairs][value_stride]
+  int64_t value_stride = 0;             // Dv rounded up to 16
+  AlignedWords key_words, value_words;
+};
+
+void pack_head(Kind kind, const Strided& keys, const Strided& values, PackedHead& head);
+
+// Per-thread buffers of attend().
+struct BlockScratch {
+  AlignedWords queries, scores, probabilities;
+  std::vector<float> inverse_sums;
+};
+
+// out[r * ldo + c] for r < queries.rows, c < Dv: the attention of those query rows (queries is
+// [rows, D]) over the packed head. mask, when not null, is added to the scores: element (r, n)
+// at mask[r * mask_row + n * mask_col].
+void attend(const Strided& queries, float scale, const PackedHead& head, const float* mask,
+            int64_t mask_row, int64_t mask_col, float* out, int64_t ldo, BlockScratch& scratch);
+
+}  // namespace sinter::cpu::attention_tiles

@@ -1,0 +1,281 @@
+// The attention tiles (attention_tiles.hpp) for AVX-512 with AVX512_BF16: every header first,
+// then the instruction set (as vector_math_avx512.cpp does), then the kernels. Only called where
+// attention_tiles::available says the CPU runs them.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include <immintrin.h>
+
+#include "base/half.hpp"
+#include "devices/cpu/ops/attention_tiles.hpp"
+#include "devices/cpu/ops/vector_math.hpp"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("arch=x86-64-v4,avx512bf16"))), \
+                             apply_to = function)
+#else
+#pragma GCC target("arch=x86-64-v4,avx512bf16")
+#endif
+
+namespace sinter::cpu::attention_tiles {
+
+namespace {
+
+constexpr int64_t kLanes = 16;
+
+int64_t round_up(int64_t v, int64_t to) {
+  return (v + to - 1) / to * to;
+}
+
+// Both products are C[R rows][16 C columns] += A[rows][T] B[T][columns]: one element of A
+// broadcast against vectors of B. B's vector c of step t is at b + c * b_vector + t * b_step.
+// In f32 an element is a float; in bf16 it is a pair of bf16 in a 32-bit word (low half first)
+// and one step multiplies two of them (vdpbf16ps).
+struct F32 {
+  using Word = float;
+  using Vector = __m512;
+  static Vector load(const float* p) { return _mm512_loadu_ps(p); }
+  static Vector broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static __m512 madd(__m512 acc, Vector a, Vector b) { return _mm512_fmadd_ps(a, b, acc); }
+};
+
+struct Bf16 {
+  using Word = uint32_t;
+  using Vector = __m512i;
+  static Vector load(const uint32_t* p) { return _mm512_loadu_si512(p); }
+  static Vector broadcast(const uint32_t* p) { return _mm512_set1_epi32(static_cast<int>(*p)); }
+  static __m512 madd(__m512 acc, Vector a, Vector b) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+  }
+};
+
+// One register tile. Each output row r is multiplied by row_scale[r] when row_scale is set; the
+// last vector of a row stores only the lanes of last_mask.
+template <class K, int R, int C>
+inline void tile(const typename K::Word* a, int64_t lda, int64_t steps, const typename K::Word* b,
+                 int64_t b_step, int64_t b_vector, float* out, int64_t ldo, const float* row_scale,
+                 __mmask16 last_mask) {
+  __m512 acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < steps; ++t) {
+    typename K::Vector bv[C];
+    for (int c = 0; c < C; ++c) bv[c] = K::load(b + c * b_vector + t * b_step);
+    for (int r = 0; r < R; ++r) {
+      const typename K::Vector av = K::broadcast(a + r * lda + t);
+      for (int c = 0; c < C; ++c) acc[r][c] = K::madd(acc[r][c], av, bv[c]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m512 s = _mm512_set1_ps(row_scale ? row_scale[r] : 1.f);
+    for (int c = 0; c < C; ++c) {
+      const __m512 v = _mm512_mul_ps(acc[r][c], s);
+      if (c + 1 < C) {
+        _mm512_storeu_ps(out + r * ldo + c * kLanes, v);
+      } else {
+        _mm512_mask_storeu_ps(out + r * ldo + c * kLanes, last_mask, v);
+      }
+    }
+  }
+}
+
+// All rows for C vectors of columns: tiles of kRows rows (24 accumulators or fewer, leaving
+// registers for C vectors of B and the broadcast), then the remaining rows.
+template <class K, int C>
+void rows_of(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
+             const typename K::Word* b, int64_t b_step, int64_t b_vector, float* out, int64_t ldo,
+             const float* row_scale, __mmask16 last_mask) {
+  constexpr int kRows = C == 4 ? 6 : 8;
+  int64_t r = 0;
+  for (; r + kRows <= rows; r += kRows)
+    tile<K, kRows, C>(a + r * lda, lda, steps, b, b_step, b_vector, out + r * ldo, ldo,
+                      row_scale ? row_scale + r : nullptr, last_mask);
+  const int64_t rest = rows - r;
+  if (rest == 0) return;
+  a += r * lda;
+  out += r * ldo;
+  if (row_scale) row_scale += r;
+#define SINTER_REST(N)                                                                   \
+  case N:                                                                                \
+    if constexpr (N < kRows)                                                             \
+      tile<K, N, C>(a, lda, steps, b, b_step, b_vector, out, ldo, row_scale, last_mask); \
+    break;
+  switch (rest) {
+    SINTER_REST(1)
+    SINTER_REST(2)
+    SINTER_REST(3)
+    SINTER_REST(4)
+    SINTER_REST(5)
+    SINTER_REST(6)
+    SINTER_REST(7)
+    default:
+      break;
+  }
+#undef SINTER_REST
+}
+
+// out[rows][columns] (row_scale and the column count as in tile) for `vectors` vectors of 16
+// columns, split into groups of up to four as evenly as they go (five: 3 + 2, not 4 + 1).
+template <class K>
+void product(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
+             const typename K::Word* b, int64_t b_step, int64_t b_vector, int64_t columns,
+             float* out, int64_t ldo, const float* row_scale) {
+  const int64_t vectors = (columns + kLanes - 1) / kLanes;
+  const int64_t groups = (vectors + 3) / 4;
+  int64_t v = 0;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t count = (vectors - v) / (groups - g);
+    const int64_t last_columns = std::min(columns - (v + count - 1) * kLanes, kLanes);
+    const __mmask16 mask = static_cast<__mmask16>((1u << last_columns) - 1u);
+    const auto* bg = b + v * b_vector;
+    float* og = out + v * kLanes;
+    switch (count) {
+      case 1:
+        rows_of<K, 1>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask);
+        break;
+      case 2:
+        rows_of<K, 2>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask);
+        break;
+      case 3:
+        rows_of<K, 3>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask);
+        break;
+      default:
+        rows_of<K, 4>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask);
+        break;
+    }
+    v += count;
+  }
+}
+
+uint32_t bf16_pair(float low, float high) {
+  return static_cast<uint32_t>(bf16(low).bits) | static_cast<uint32_t>(bf16(high).bits) << 16;
+}
+
+// A row of n floats as bf16 pairs (round to nearest even), the odd tail paired with zero.
+void narrow_to_pairs(const float* x, int64_t n, uint32_t* pairs) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+    _mm512_storeu_si512(pairs + i / 2, (__m512i)h);
+  }
+  for (; i < n; i += 2) pairs[i / 2] = bf16_pair(x[i], i + 1 < n ? x[i + 1] : 0.f);
+}
+
+float at(const Strided& m, int64_t r, int64_t c) {
+  return m.data[r * m.row_stride + c * m.col_stride];
+}
+
+}  // namespace
+
+void pack_head(Kind kind, const Strided& keys, const Strided& values, PackedHead& head) {
+  const int64_t depth = keys.rows, n = keys.cols, dv = values.cols;
+  const int64_t panels = (n + kLanes - 1) / kLanes;
+  const int64_t value_stride = round_up(dv, kLanes);
+  head.kind = kind;
+  head.depth = depth;
+  head.keys = n;
+  head.value_cols = dv;
+  head.value_stride = value_stride;
+  // A key panel holds 16 keys' values at each step: [panel][step][lane].
+  const int64_t steps = kind == Kind::f32 ? depth : (depth + 1) / 2;
+  uint32_t* kw = head.key_words.reserve(static_cast<std::size_t>(panels * steps * kLanes));
+  const int64_t value_rows = kind == Kind::f32 ? n : (n + 1) / 2;
+  uint32_t* vw = head.value_words.reserve(static_cast<std::size_t>(value_rows * value_stride));
+  head.packed_keys = kw;
+  head.packed_values = vw;
+  if (kind == Kind::f32) {
+    auto* kp = reinterpret_cast<float*>(kw);
+    for (int64_t p = 0; p < panels; ++p)
+      for (int64_t d = 0; d < depth; ++d)
+        for (int64_t l = 0; l < kLanes; ++l) {
+          const int64_t j = p * kLanes + l;
+          kp[(p * steps + d) * kLanes + l] = j < n ? at(keys, d, j) : 0.f;
+        }
+    auto* vp = reinterpret_cast<float*>(vw);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t c = 0; c < value_stride; ++c)
+        vp[j * value_stride + c] = c < dv ? at(values, j, c) : 0.f;
+    return;
+  }
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t t = 0; t < steps; ++t)
+      for (int64_t l = 0; l < kLanes; ++l) {
+        const int64_t j = p * kLanes + l, d = 2 * t;
+        const bool in = j < n;
+        kw[(p * steps + t) * kLanes + l] =
+            bf16_pair(in ? at(keys, d, j) : 0.f, in && d + 1 < depth ? at(keys, d + 1, j) : 0.f);
+      }
+  for (int64_t t = 0; t < value_rows; ++t)
+    for (int64_t c = 0; c < value_stride; ++c) {
+      const int64_t j = 2 * t;
+      const bool in = c < dv;
+      vw[t * value_stride + c] =
+          bf16_pair(in ? at(values, j, c) : 0.f, in && j + 1 < n ? at(values, j + 1, c) : 0.f);
+    }
+}
+
+void attend(const Strided& queries, float scale, const PackedHead& head, const float* mask,
+            int64_t mask_row, int64_t mask_col, float* out, int64_t ldo, BlockScratch& scratch) {
+  const int64_t rows = queries.rows, depth = head.depth, n = head.keys;
+  const int64_t panels = (n + kLanes - 1) / kLanes;
+  // Rows of scores a power-of-two apart would share cache sets when a tile reads eight of them
+  // at once; one vector more keeps them apart.
+  const int64_t lds = panels * kLanes + kLanes;
+  float* scores = reinterpret_cast<float*>(scratch.scores.reserve(rows * lds));
+  scratch.inverse_sums.resize(static_cast<std::size_t>(rows));
+  const bool f32 = head.kind == Kind::f32;
+  const int64_t steps = f32 ? depth : (depth + 1) / 2;
+  // The queries, scaled, as the products read them: [rows][steps], contiguous.
+  uint32_t* qw = scratch.queries.reserve(static_cast<std::size_t>(rows * steps));
+  for (int64_t r = 0; r < rows; ++r) {
+    if (f32) {
+      auto* q = reinterpret_cast<float*>(qw) + r * steps;
+      for (int64_t d = 0; d < depth; ++d) q[d] = scale * at(queries, r, d);
+    } else {
+      for (int64_t t = 0; t < steps; ++t) {
+        const int64_t d = 2 * t;
+        qw[r * steps + t] = bf16_pair(scale * at(queries, r, d),
+                                      d + 1 < depth ? scale * at(queries, r, d + 1) : 0.f);
+      }
+    }
+  }
+  // Scores: the key panels are the B of the product, one panel per vector of columns.
+  const int64_t panel_words = steps * kLanes;
+  if (f32) {
+    product<F32>(rows, reinterpret_cast<const float*>(qw), steps, steps,
+                 static_cast<const float*>(head.packed_keys), kLanes, panel_words, panels * kLanes,
+                 scores, lds, nullptr);
+  } else {
+    product<Bf16>(rows, qw, steps, steps, static_cast<const uint32_t*>(head.packed_keys), kLanes,
+                  panel_words, panels * kLanes, scores, lds, nullptr);
+  }
+  const int64_t pairs = (n + 1) / 2;
+  uint32_t* pw =
+      f32 ? nullptr : scratch.probabilities.reserve(static_cast<std::size_t>(rows * pairs));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = scores + r * lds;
+    if (mask) {
+      const float* m = mask + r * mask_row;
+      for (int64_t j = 0; j < n; ++j) row[j] += m[j * mask_col];
+    }
+    // The softmax's division is applied to the product's rows (Dv values each), not to the
+    // probabilities (N each).
+    scratch.inverse_sums[r] = 1.f / vec::softmax_numerators(row, n);
+    if (!f32) narrow_to_pairs(row, n, pw + r * pairs);
+  }
+  if (f32) {
+    product<F32>(rows, scores, lds, n, static_cast<const float*>(head.packed_values),
+                 head.value_stride, kLanes, head.value_cols, out, ldo, scratch.inverse_sums.data());
+  } else {
+    product<Bf16>(rows, pw, pairs, pairs, static_cast<const uint32_t*>(head.packed_values),
+                  head.value_stride, kLanes, head.value_cols, out, ldo,
+                  scratch.inverse_sums.data());
+  }
+}
+
+}  // namespace sinter::cpu::attention_tiles
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
