@@ -150,6 +150,23 @@ TEST(Api, MalformedModelsAreInvalidModelErrors) {
             ErrorCategory::invalid_model);
   EXPECT_EQ(category_of([&] { core.read_model("/nonexistent/model.onnx"); }),
             ErrorCategory::io_error);
+  // An initializer whose shape asks for far more values than it holds (here 2^38 floats, 1 TiB,
+  // from three values or 12 raw bytes) is refused before anything is allocated: found by the
+  // fuzzer as a 224-byte file that made the loader try to allocate 1.4 TB.
+  for (bool raw : {false, true}) {
+    onnx::ModelProto huge = add_relu_model();
+    auto* b = huge.mutable_graph()->mutable_initializer(0);
+    b->clear_dims();
+    for (int64_t d : {int64_t{1} << 19, int64_t{1} << 19}) b->add_dims(d);
+    if (raw) {
+      b->clear_float_data();
+      b->set_raw_data(std::string(12, '\0'));
+    }
+    const std::string bytes = huge.SerializeAsString();
+    EXPECT_EQ(category_of([&] { core.read_model_from_memory(bytes.data(), bytes.size()); }),
+              ErrorCategory::invalid_model)
+        << (raw ? "raw data" : "float_data");
+  }
 }
 
 TEST(Api, UnknownOpsAreNamedAtCompileTime) {

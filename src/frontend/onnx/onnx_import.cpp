@@ -118,6 +118,25 @@ void copy_field(Tensor& t, const Field& field, const std::string& where) {
   for (int i = 0; i < field.size(); ++i) out[i] = static_cast<Dst>(field.Get(i));
 }
 
+// How many values a tensor of this type holds in its typed field (no raw or external data).
+int64_t typed_value_count(const onnx::TensorProto& proto, ElementType type) {
+  switch (type) {
+    case ElementType::string:
+      return proto.string_data_size();
+    case ElementType::f32:
+      return proto.float_data_size();
+    case ElementType::f64:
+      return proto.double_data_size();
+    case ElementType::i64:
+      return proto.int64_data_size();
+    case ElementType::u64:
+    case ElementType::u32:
+      return proto.uint64_data_size();
+    default:
+      return proto.int32_data_size();
+  }
+}
+
 Tensor tensor_from_proto(const onnx::TensorProto& proto, const Context& ctx) {
   const std::string where = fmt::format("{}: tensor '{}'", ctx.origin, proto.name());
   SINTER_CHECK(!proto.has_segment(), unsupported_op, "{} is segmented", where);
@@ -131,18 +150,25 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const Context& ctx) {
                  "{} has an impossible shape {}", where, to_string(shape));
     count *= d;
   }
+  // The data must be there before the tensor is allocated: a few bytes of file that declare a
+  // terabyte-sized shape are an invalid model, not an allocation attempt.
+  const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
+  if (type != ElementType::string && (external || proto.has_raw_data())) {
+    const std::size_t bytes = static_cast<std::size_t>(count) * element_size(type);
+    const std::string raw = external ? read_external(proto, ctx, bytes) : proto.raw_data();
+    SINTER_CHECK(raw.size() == bytes, invalid_model,
+                 "{}: raw data has {} bytes but shape {} of {} needs {}", where, raw.size(),
+                 to_string(shape), to_string(type), bytes);
+    Tensor t(type, shape);
+    if (!raw.empty()) std::memcpy(t.data(), raw.data(), raw.size());
+    return t;
+  }
+  const int64_t values = typed_value_count(proto, type);
+  SINTER_CHECK(values == count, invalid_model, "{}: tensor has {} values but its shape {} needs {}",
+               where, values, to_string(shape), count);
   Tensor t(type, shape);
   if (type == ElementType::string) {
     copy_field<std::string>(t, proto.string_data(), where);
-    return t;
-  }
-  const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
-  if (external || proto.has_raw_data()) {
-    const std::string raw = external ? read_external(proto, ctx, t.byte_size()) : proto.raw_data();
-    SINTER_CHECK(raw.size() == t.byte_size(), invalid_model,
-                 "{}: raw data has {} bytes but shape {} of {} needs {}", where, raw.size(),
-                 to_string(shape), to_string(type), t.byte_size());
-    if (!raw.empty()) std::memcpy(t.data(), raw.data(), raw.size());
     return t;
   }
   switch (type) {
