@@ -3,6 +3,7 @@
 #include <string>
 
 #include "base/errors.hpp"
+#include "base/large_blocks.hpp"
 #include "base/tensor_arena.hpp"
 #include "sinter/tensor.hpp"
 
@@ -125,7 +126,7 @@ std::shared_ptr<void> allocate(ElementType type, int64_t count, bool zeroed = tr
       return planned;
     }
   }
-  void* p = std::aligned_alloc(64, rounded);
+  void* p = allocate_block(rounded);
   if (!p) {
     raise(ErrorCategory::out_of_memory, "cannot allocate {} bytes for a {} tensor", bytes,
           to_string(type));

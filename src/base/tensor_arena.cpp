@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/large_blocks.hpp"
+
 namespace sinter {
 
 namespace {
@@ -80,7 +82,7 @@ std::shared_ptr<void> TensorArena::allocate(std::size_t bytes) {
       self->release(generation, record, static_cast<const char*>(p));
     });
   }
-  void* heap = std::aligned_alloc(kAlignment, aligned(bytes));
+  void* heap = allocate_block(aligned(bytes));
   if (!heap) return nullptr;  // the caller's own allocation reports the failure
   return std::shared_ptr<void>(heap, [self, generation, record](void* p) {
     std::free(p);
@@ -138,7 +140,7 @@ void TensorArena::make_plan() {
     placed.push_back(i);
   }
   if (total > buffer_bytes_) {
-    char* memory = static_cast<char*>(std::aligned_alloc(kAlignment, aligned(total)));
+    char* memory = static_cast<char*>(allocate_block(aligned(total)));
     if (!memory) {
       plan_.clear();  // everything from the heap, as without an arena
       return;

@@ -5,6 +5,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "base/large_blocks.hpp"
+
 namespace sinter::cpu::onednn {
 
 dnnl::engine& engine() {
@@ -83,7 +85,7 @@ dnnl::memory scratch_memory(const dnnl::memory::desc& md, Scratch purpose) {
   Buffer& b = buffers[static_cast<std::size_t>(purpose)];
   if (b.capacity < bytes) {
     const std::size_t rounded = (bytes + 4095) / 4096 * 4096;
-    b.data.reset(std::aligned_alloc(64, rounded));
+    b.data.reset(sinter::allocate_block(rounded));
     b.capacity = b.data ? rounded : 0;
     if (!b.data) throw dnnl::error(dnnl_out_of_memory, "cannot allocate scratch memory");
   }

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "base/large_blocks.hpp"
 #include "base/logging.hpp"
 
 namespace sinter::cpu {
@@ -79,7 +80,7 @@ std::shared_ptr<const PackedBlob> PackedWeightStore::find(const std::string& key
   if (size != static_cast<off_t>(PackedBlob::kHeaderBytes + bytes)) {
     damage = "of the wrong size";
   } else {
-    void* base = ::mmap(nullptr, PackedBlob::kHeaderBytes + bytes, PROT_READ, MAP_SHARED, f.fd, 0);
+    void* base = map_file_aligned(f.fd, PackedBlob::kHeaderBytes + bytes);
     if (base == MAP_FAILED) return nullptr;
     blob->base_ = base;
     blob->bytes_ = bytes;

@@ -57,7 +57,8 @@ class PackedWeights {
                                                            const std::vector<float>&);
   WeightStorage storage_ = WeightStorage::f32;
   dnnl::memory::desc packed_md_;
-  std::shared_ptr<const PackedBlob> blob_;     // the mapping memory_ lies in, where it lies in one
+  std::shared_ptr<const PackedBlob> blob_;  // the mapping memory_ lies in, where it lies in one
+  std::unique_ptr<void, void (*)(void*)> owned_{nullptr, nullptr};  // or the block it lies in
   dnnl::memory memory_;                        // f32 (or bf16): the packed copy; s8: the codes
   std::vector<uint16_t> half_;                 // f16: the packed copy's elements in the same order
   std::shared_ptr<dnnl::reorder> dequantize_;  // int8: codes times their channel's scale
