@@ -198,6 +198,11 @@ class CompiledModel {
   // What the memory preflight of this compile counted: planned from the compiled input shapes,
   // or measured by an earlier run of the same cached compile.
   const MemoryEstimate& memory_estimate() const;
+  // Gives back the working memory (intermediate values) that finished inferences keep for the
+  // next one: worth it between the stages of a pipeline, where another model runs next. The
+  // next infer() takes it again (and faults it in anew). Requests still alive keep their
+  // outputs.
+  void release_working_memory() const;
 
  private:
   friend class Core;

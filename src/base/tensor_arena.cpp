@@ -43,6 +43,7 @@ void TensorArena::begin_run() {
   next_ = 0;
   diverged_ = false;
   record_.clear();
+  if (!plan_.empty()) provide_buffer();  // again, where release_buffer gave it back
 }
 
 std::shared_ptr<void> TensorArena::allocate(std::size_t bytes) {
@@ -139,17 +140,27 @@ void TensorArena::make_plan() {
     total = std::max(total, offset + aligned(r.bytes));
     placed.push_back(i);
   }
-  if (total > buffer_bytes_) {
-    char* memory = static_cast<char*>(allocate_block(aligned(total)));
-    if (!memory) {
-      plan_.clear();  // everything from the heap, as without an arena
-      return;
-    }
-    // Touched now, once, rather than page by page during a later inference.
-    std::memset(memory, 0, aligned(total));
-    buffer_ = std::shared_ptr<char>(memory, [](char* p) { std::free(p); });
-    buffer_bytes_ = aligned(total);
+  planned_total_ = aligned(total);
+  provide_buffer();
+}
+
+void TensorArena::provide_buffer() {
+  if (planned_total_ <= buffer_bytes_) return;
+  char* memory = static_cast<char*>(allocate_block(planned_total_));
+  if (!memory) {
+    plan_.clear();  // everything from the heap, as without an arena
+    return;
   }
+  // Touched now, once, rather than page by page during a later inference.
+  std::memset(memory, 0, planned_total_);
+  buffer_ = std::shared_ptr<char>(memory, [](char* p) { std::free(p); });
+  buffer_bytes_ = planned_total_;
+}
+
+void TensorArena::release_buffer() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  buffer_.reset();  // blocks still in use keep it alive until they go
+  buffer_bytes_ = 0;
 }
 
 std::size_t TensorArena::planned_bytes() const {

@@ -45,6 +45,8 @@ class TensorArena : public std::enable_shared_from_this<TensorArena> {
   // Size of the planned buffer (0 before a plan), and whether `p` points into it.
   std::size_t planned_bytes() const;
   bool planned(const void* p) const;
+  // Gives the buffer back between runs (the plan stays): the next run allocates it again.
+  void release_buffer();
 
  private:
   struct Record {
@@ -64,6 +66,7 @@ class TensorArena : public std::enable_shared_from_this<TensorArena> {
   void end_run();
   void release(int64_t generation, std::size_t record, const char* arena_block);
   void make_plan();
+  void provide_buffer();  // the buffer for the plan, where it is smaller or gone
 
   mutable std::mutex mutex_;
   int64_t generation_ = 0, events_ = 0;
@@ -72,7 +75,7 @@ class TensorArena : public std::enable_shared_from_this<TensorArena> {
   bool diverged_ = false, disabled_ = false;
   std::size_t next_ = 0;
   std::shared_ptr<char> buffer_;
-  std::size_t buffer_bytes_ = 0;
+  std::size_t buffer_bytes_ = 0, planned_total_ = 0;
   std::vector<Live> live_;  // planned blocks in use (of buffer_ or of a buffer it replaced)
 };
 

@@ -83,6 +83,9 @@ class Executable {
   // Bytes of the weight copies the device's kernels make once, in their own layouts (pre-packed,
   // Winograd-transformed), on top of the model's weights; 0 where it makes none or does not know.
   virtual int64_t packed_weight_bytes() const { return 0; }
+  // Gives back memory kept between runs for intermediate values (arenas), where a device keeps
+  // any; the next run allocates it again.
+  virtual void release_working_memory() const {}
 };
 
 class Device {

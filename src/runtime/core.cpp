@@ -543,6 +543,9 @@ std::vector<NodeReport> InferRequest::profile() const {
 bool CompiledModel::loaded_from_cache() const {
   return impl_->loaded_from_cache;
 }
+void CompiledModel::release_working_memory() const {
+  impl_->executable->release_working_memory();
+}
 
 std::map<std::string, int64_t> CompiledModel::placement() const {
   std::map<std::string, int64_t> counts;

@@ -52,6 +52,19 @@ printf '\x01\x02\x03' | dd of="$blob" bs=1 seek=5000 conv=notrunc status=none
 expect packed-damaged-repacked 0 "warn.*packed weights .* failing their checksum; packing them again" -- "$sinter" run "$unet" "${unet_inputs[@]}" -o "$tmp/packed3"
 expect packed-damaged-same-output 0 "0 outside" -- "$sinter" compare "$tmp/packed3/noise_pred.npy" "$tmp/packed1/noise_pred.npy" --atol 0 --rtol 0
 expect packed-no-warning-after 0 "^0 ?$" -- bash -c "\"$sinter\" run \"$unet\" ${unet_inputs[*]} -o \"$tmp/packed4\" 2>&1 | grep -c warn || true"
+# The f16 weights setting keeps its halves in blobs of their own: mapped by the next process,
+# same output bit for bit as the process that made them (and not the f32 output).
+blob_files() { find "$SINTER_CACHE_DIR/models" -name "*.packed" -type f | wc -l; }
+more_blobs_than() { if [ "$(blob_files)" -gt "$1" ]; then echo more; else echo "no more than $1"; fi; }
+run_f16() { SINTER_WEIGHTS=f16 "$sinter" run "$unet" "${unet_inputs[@]}" -o "$1"; }
+before=$(blob_files)
+run_f16 "$tmp/half1" > /dev/null
+expect packed-halves-written 0 "^more" -- more_blobs_than "$before"
+after=$(blob_files)
+run_f16 "$tmp/half2" > /dev/null
+expect packed-halves-mapped 0 "^no more than" -- more_blobs_than "$after"
+expect packed-halves-same-output 0 "0 outside" -- "$sinter" compare "$tmp/half2/noise_pred.npy" "$tmp/half1/noise_pred.npy" --atol 0 --rtol 0
+expect packed-halves-not-f32 1 "outside" -- "$sinter" compare "$tmp/half1/noise_pred.npy" "$tmp/packed1/noise_pred.npy" --atol 0 --rtol 0
 "$sinter" convert "$unet" -o "$tmp/unet.sinter" > /dev/null
 "$sinter" run "$tmp/unet.sinter" "${unet_inputs[@]}" -o "$tmp/packed5" > /dev/null
 expect packed-of-converted-file 0 "^packed .*packed weights of a converted .sinter file" -- "$sinter" cache list

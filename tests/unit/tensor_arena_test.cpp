@@ -76,6 +76,25 @@ TEST(TensorArena, RunsThatAllocateAlikeTakePlannedOffsets) {
   EXPECT_FALSE(arena->planned(out.get()));
 }
 
+// release_buffer gives the memory back between runs and keeps the plan: the next run takes
+// planned offsets in a new buffer, and a block still alive from the old one keeps its bytes.
+TEST(TensorArena, ReleasedBufferComesBackWithThePlan) {
+  auto arena = std::make_shared<TensorArena>();
+  one_run(arena);
+  const Blocks held = one_run(arena, true);  // a lives on, in the planned buffer
+  ASSERT_TRUE(arena->planned(held.a.get()));
+  arena->release_buffer();
+  EXPECT_EQ(arena->planned_bytes(), 0u);
+  EXPECT_FALSE(arena->planned(held.a.get()));
+  EXPECT_TRUE(filled(held.a.get(), 0xA, 1024));  // the old buffer stays while a uses it
+  TensorArena::Run run(arena);
+  EXPECT_EQ(arena->planned_bytes(), 3072u);
+  auto a = current_tensor_arena()->allocate(1024);
+  EXPECT_TRUE(arena->planned(a.get()));
+  std::memset(a.get(), 0x5, 1024);
+  EXPECT_TRUE(filled(held.a.get(), 0xA, 1024));
+}
+
 TEST(TensorArena, BlocksAlivePastTheirPlanAndOtherRunsComeFromTheHeap) {
   auto arena = std::make_shared<TensorArena>();
   one_run(arena);

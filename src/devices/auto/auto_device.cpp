@@ -59,6 +59,12 @@ class AutoExecutable final : public device::Executable {
            (cpu_exe_ ? cpu_exe_->packed_weight_bytes() : 0);
   }
 
+  void release_working_memory() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (primary_) primary_->release_working_memory();
+    if (cpu_exe_) cpu_exe_->release_working_memory();
+  }
+
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
     const device::Executable* primary = ready_primary();
     if (!primary) {

@@ -264,6 +264,10 @@ struct CpuCompiled {
     std::lock_guard<std::mutex> lock(arenas_mutex);
     idle_arenas.push_back(std::move(arena));
   }
+  void release_arenas() const {
+    std::lock_guard<std::mutex> lock(arenas_mutex);
+    for (const auto& arena : idle_arenas) arena->release_buffer();
+  }
   mutable std::mutex arenas_mutex;
   mutable std::vector<std::shared_ptr<TensorArena>> idle_arenas;
 };
@@ -404,6 +408,15 @@ class CpuExecutable final : public device::Executable {
     }
     r.subgraph_devices = {"CPU"};
     return r;
+  }
+
+  void release_working_memory() const override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& c : {generic_, specialised_})
+        if (c) c->release_arenas();
+    }
+    malloc_trim(0);  // an arena below glibc's mmap threshold went back to the heap, not the OS
   }
 
  private:

@@ -62,6 +62,10 @@ class HeteroExecutable final : public device::Executable {
     return bytes;
   }
 
+  void release_working_memory() const override {
+    for (const auto& p : parts_) p.executable->release_working_memory();
+  }
+
   device::PlacementReport placement() const override {
     device::PlacementReport r;
     r.node_device.resize(graph_->nodes.size());

@@ -1,6 +1,7 @@
 // MemoryPlan::describe and the per-stage estimates behind Pipeline::plan_memory.
 #include <sinter/diffusion.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace sinter::diffusion {
@@ -22,14 +23,15 @@ std::string MemoryPlan::describe() const {
   std::string s = process_bytes > 0 ? "this process " + gib(process_bytes) : "";
   for (const Stage& stage : stages)
     s += (s.empty() ? "" : " + ") + stage.name + " " + gib(stage.weight_bytes) + " weights";
+  // Each stage's working memory is given back before the next stage runs: the largest counts.
   int64_t working = 0;
   std::string parts;
   for (const Stage& stage : stages) {
-    working += stage.activation_bytes;
+    working = std::max(working, stage.activation_bytes);
     parts += (parts.empty() ? "" : ", ") + stage.name + " " + gib(stage.activation_bytes);
   }
-  s += " + working memory " + gib(working) + " (" + parts + ", each kept between runs) = peak " +
-       gib(peak_bytes);
+  s += " + working memory " + gib(working) + " (the largest of " + parts +
+       "; each stage's is given back when it is done) = peak " + gib(peak_bytes);
   if (limit_bytes > 0) s += " of " + gib(limit_bytes) + " (" + limit_source + ")";
   return s;
 }

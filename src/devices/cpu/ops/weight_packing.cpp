@@ -180,6 +180,7 @@ std::shared_ptr<const PackedWeights> adopt_packed(std::shared_ptr<const PackedBl
   // Read-only: oneDNN only reads weights.
   w->memory_ = dnnl::memory(payload_md, onednn::engine(), const_cast<void*>(blob->data()));
   w->blob_ = std::move(blob);
+  if (payload_md.data_type() == dt::f16) w->storage_ = WeightStorage::f16;  // widened per run
   if (payload_md.data_type() == dt::s8) {
     w->storage_ = WeightStorage::int8;
     w->dequantize_ = dequantizer(payload_md, packed_md, channels.mask, code_scales);
@@ -187,9 +188,18 @@ std::shared_ptr<const PackedWeights> adopt_packed(std::shared_ptr<const PackedBl
   return w;
 }
 
+const uint16_t* PackedWeights::halves() const {
+  return blob_ ? static_cast<const uint16_t*>(blob_->data()) : half_.data();
+}
+
 std::size_t PackedWeights::kept_packed_bytes() const {
-  if (storage_ == WeightStorage::f16) return 0;
+  if (storage_ == WeightStorage::f16) return packed_md_.get_size() / sizeof(float) * 2;
   return memory_.get_desc().get_size();
+}
+
+const void* PackedWeights::kept_packed_data() const {
+  if (storage_ == WeightStorage::f16) return halves();
+  return memory_.get_data_handle();
 }
 
 dnnl::memory PackedWeights::for_run(Tensor& holder) const {
@@ -199,9 +209,10 @@ dnnl::memory PackedWeights::for_run(Tensor& holder) const {
     run_reorder(*dequantize_, memory_, widened);
     return widened;
   }
-  const int64_t n = static_cast<int64_t>(half_.size());
+  const int64_t n = static_cast<int64_t>(packed_md_.get_size() / sizeof(float));
   float* f = static_cast<float*>(widened.get_data_handle());
-  in_chunks(n, [&](int64_t i, int64_t count) { vec::widen_half(half_.data() + i, f + i, count); });
+  const uint16_t* h = halves();
+  in_chunks(n, [&](int64_t i, int64_t count) { vec::widen_half(h + i, f + i, count); });
   return widened;
 }
 
@@ -235,20 +246,26 @@ std::string blob_key(const OpContext& ctx, std::size_t input, const dnnl::memory
 
 // pack_weights through the node's packed-weight store: mapped from it where an earlier process
 // packed the same weights, else packed in memory and queued for it (for the next process).
-// Only copies kept as packed (f32, bf16, the model's int8 codes) are stored: the f16 and int8
-// copies of the weights setting are made from f32 in one pass and a fraction of the size.
+// Copies kept as packed are stored (f32, bf16, the model's int8 codes) and so are the halves of
+// the f16 weights setting (making them packs in f32 first: SD 1.5's UNet took 14 s more to its
+// first step than from the store). The int8 setting's codes are not: their scales come from
+// the f32 weights, which would have to be read anyway.
 std::shared_ptr<const PackedWeights> stored_weights(
     const OpContext& ctx, std::size_t input, const dnnl::memory::desc& plain_md, const void* plain,
     const dnnl::memory::desc& packed_md, WeightStorage storage, const ChannelGeometry& channels,
     const std::vector<float>& code_scales) {
   const PackedWeightStore* store = ctx.cache()->weight_store();
   const bool codes = plain_md.data_type() == dt::s8;
-  const bool kept_packed = codes || storage == WeightStorage::f32 ||
-                           packed_md.data_type() != dt::f32 || plain_md.data_type() != dt::f32;
+  const bool widened_from_f32 = packed_md.data_type() == dt::f32 && plain_md.data_type() == dt::f32;
+  const bool halves = !codes && widened_from_f32 && storage == WeightStorage::f16;
+  const bool kept_packed = codes || storage == WeightStorage::f32 || !widened_from_f32 || halves;
   if (!store || !kept_packed)
     return pack_weights(plain_md, plain, packed_md, storage, channels, code_scales);
-  const dnnl::memory::desc payload_md = codes ? with_type(packed_md, dt::s8) : packed_md;
-  const std::string key = blob_key(ctx, input, plain_md, plain, packed_md);
+  const dnnl::memory::desc payload_md = codes    ? with_type(packed_md, dt::s8)
+                                        : halves ? with_type(packed_md, dt::f16)
+                                                 : packed_md;
+  // The halves' key names their type (the f32 copy of the same layout has a blob of its own).
+  const std::string key = blob_key(ctx, input, plain_md, plain, halves ? payload_md : packed_md);
   try {
     if (auto blob = store->find(key, payload_md.get_size()))
       return adopt_packed(std::move(blob), payload_md, packed_md, channels, code_scales);

@@ -38,10 +38,10 @@ class PackedWeights {
   // The weights as the primitive reads them on this run: the packed f32 copy itself, or (when
   // compressed) `holder`'s memory with the widened copy, valid while holder lives.
   dnnl::memory for_run(Tensor& holder) const;
-  // The bytes of the packed copy (or the codes) where they are kept as packed (not f16): what a
+  // The bytes of the packed copy as kept (f32 or bf16, the codes, or the copy's halves): what a
   // blob of the packed-weight store holds.
   std::size_t kept_packed_bytes() const;
-  const void* kept_packed_data() const { return memory_.get_data_handle(); }
+  const void* kept_packed_data() const;
   // Whether they were mapped from the packed-weight store (not packed by this process).
   bool mapped() const { return blob_ != nullptr; }
 
@@ -59,8 +59,9 @@ class PackedWeights {
   dnnl::memory::desc packed_md_;
   std::shared_ptr<const PackedBlob> blob_;  // the mapping memory_ lies in, where it lies in one
   std::unique_ptr<void, void (*)(void*)> owned_{nullptr, nullptr};  // or the block it lies in
-  dnnl::memory memory_;                        // f32 (or bf16): the packed copy; s8: the codes
-  std::vector<uint16_t> half_;                 // f16: the packed copy's elements in the same order
+  dnnl::memory memory_;         // f32 (or bf16): the packed copy; s8: the codes
+  std::vector<uint16_t> half_;  // f16: the packed copy's elements in the same order, unless mapped
+  const uint16_t* halves() const;              // f16: half_, or the blob's
   std::shared_ptr<dnnl::reorder> dequantize_;  // int8: codes times their channel's scale
 };
 
