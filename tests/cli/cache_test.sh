@@ -67,7 +67,7 @@ expect packed-halves-same-output 0 "0 outside" -- "$sinter" compare "$tmp/half2/
 expect packed-halves-not-f32 1 "outside" -- "$sinter" compare "$tmp/half1/noise_pred.npy" "$tmp/packed1/noise_pred.npy" --atol 0 --rtol 0
 "$sinter" convert "$unet" -o "$tmp/unet.sinter" > /dev/null
 "$sinter" run "$tmp/unet.sinter" "${unet_inputs[@]}" -o "$tmp/packed5" > /dev/null
-expect packed-of-converted-file 0 "^packed .*packed weights of a converted .sinter file" -- "$sinter" cache list
+expect packed-of-converted-file 0 "(^| )packed +[0-9a-f]+ .*packed weights of a converted .sinter file" -- "$sinter" cache list
 expect packed-removed-with-entry 0 "^0 ?$" -- bash -c "\"$sinter\" cache clear > /dev/null; find \"$SINTER_CACHE_DIR\" -name '*.packed' | wc -l"
 
 # Four processes compiling one model into an empty cache: all succeed, one entry, no leftovers.

@@ -56,7 +56,7 @@ std::vector<double> attention_row(int64_t d, int64_t n, int64_t dv, double scale
 // What runs an f32 Attention node on this CPU (the AVX-512 tiles where they run).
 std::string f32_attention_implementation() {
   return cpu::attention_tiles::available(cpu::attention_tiles::Kind::f32)
-             ? "fused attention (AVX-512 tiles, f32 products, no score tensor)"
+             ? "fused attention (AVX-512 tiles, f32 products, vectorised softmax, no score tensor)"
              : "fused attention (sgemm, vectorised softmax, no score tensor)";
 }
 

@@ -50,15 +50,21 @@ struct Bf16 {
   }
 };
 
-// One register tile. Each output row r is multiplied by row_scale[r] when row_scale is set; the
-// last vector of a row stores only the lanes of last_mask.
+// One register tile, from zero or (accumulate) onto what `out` holds. Each output row r is
+// multiplied by row_scale[r] when row_scale is set; the last vector of a row loads and stores
+// only the lanes of last_mask.
 template <class K, int R, int C>
 inline void tile(const typename K::Word* a, int64_t lda, int64_t steps, const typename K::Word* b,
                  int64_t b_step, int64_t b_vector, float* out, int64_t ldo, const float* row_scale,
-                 __mmask16 last_mask) {
+                 __mmask16 last_mask, bool accumulate) {
   __m512 acc[R][C];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int c = 0; c < C; ++c) {
+      float* o = out + r * ldo + c * kLanes;
+      acc[r][c] = !accumulate ? _mm512_setzero_ps()
+                  : c + 1 < C ? _mm512_loadu_ps(o)
+                              : _mm512_maskz_loadu_ps(last_mask, o);
+    }
   for (int64_t t = 0; t < steps; ++t) {
     typename K::Vector bv[C];
     for (int c = 0; c < C; ++c) bv[c] = K::load(b + c * b_vector + t * b_step);
@@ -85,21 +91,22 @@ inline void tile(const typename K::Word* a, int64_t lda, int64_t steps, const ty
 template <class K, int C>
 void rows_of(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
              const typename K::Word* b, int64_t b_step, int64_t b_vector, float* out, int64_t ldo,
-             const float* row_scale, __mmask16 last_mask) {
+             const float* row_scale, __mmask16 last_mask, bool accumulate) {
   constexpr int kRows = C == 4 ? 6 : 8;
   int64_t r = 0;
   for (; r + kRows <= rows; r += kRows)
     tile<K, kRows, C>(a + r * lda, lda, steps, b, b_step, b_vector, out + r * ldo, ldo,
-                      row_scale ? row_scale + r : nullptr, last_mask);
+                      row_scale ? row_scale + r : nullptr, last_mask, accumulate);
   const int64_t rest = rows - r;
   if (rest == 0) return;
   a += r * lda;
   out += r * ldo;
   if (row_scale) row_scale += r;
-#define SINTER_REST(N)                                                                   \
-  case N:                                                                                \
-    if constexpr (N < kRows)                                                             \
-      tile<K, N, C>(a, lda, steps, b, b_step, b_vector, out, ldo, row_scale, last_mask); \
+#define SINTER_REST(N)                                                                  \
+  case N:                                                                               \
+    if constexpr (N < kRows)                                                            \
+      tile<K, N, C>(a, lda, steps, b, b_step, b_vector, out, ldo, row_scale, last_mask, \
+                    accumulate);                                                        \
     break;
   switch (rest) {
     SINTER_REST(1)
@@ -115,12 +122,12 @@ void rows_of(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps
 #undef SINTER_REST
 }
 
-// out[rows][columns] (row_scale and the column count as in tile) for `vectors` vectors of 16
-// columns, split into groups of up to four as evenly as they go (five: 3 + 2, not 4 + 1).
+// One chunk of steps of product() for all rows and `columns` columns (accumulate: onto what
+// out holds): groups of up to four vectors of 16 columns, as even as they go (five: 3 + 2).
 template <class K>
-void product(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
-             const typename K::Word* b, int64_t b_step, int64_t b_vector, int64_t columns,
-             float* out, int64_t ldo, const float* row_scale) {
+void product_chunk(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
+                   const typename K::Word* b, int64_t b_step, int64_t b_vector, int64_t columns,
+                   float* out, int64_t ldo, const float* row_scale, bool accumulate) {
   const int64_t vectors = (columns + kLanes - 1) / kLanes;
   const int64_t groups = (vectors + 3) / 4;
   int64_t v = 0;
@@ -132,19 +139,40 @@ void product(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps
     float* og = out + v * kLanes;
     switch (count) {
       case 1:
-        rows_of<K, 1>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask);
+        rows_of<K, 1>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask,
+                      accumulate);
         break;
       case 2:
-        rows_of<K, 2>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask);
+        rows_of<K, 2>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask,
+                      accumulate);
         break;
       case 3:
-        rows_of<K, 3>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask);
+        rows_of<K, 3>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask,
+                      accumulate);
         break;
       default:
-        rows_of<K, 4>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask);
+        rows_of<K, 4>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask,
+                      accumulate);
         break;
     }
     v += count;
+  }
+}
+
+// out[rows][columns] = A B, times row_scale (where set) per row. Long products run in chunks of
+// kChunkSteps steps, each over all rows: a chunk of B (256 value rows of 48 floats: 48 KiB)
+// stays in L2 for every row tile, where all of it (4096 rows: 768 KiB) did not fit beside the
+// block's scores and came from L3 for each tile.
+template <class K>
+void product(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
+             const typename K::Word* b, int64_t b_step, int64_t b_vector, int64_t columns,
+             float* out, int64_t ldo, const float* row_scale) {
+  constexpr int64_t kChunkSteps = 256;
+  for (int64_t t0 = 0; t0 < steps; t0 += kChunkSteps) {
+    const int64_t chunk = std::min(kChunkSteps, steps - t0);
+    const bool last = t0 + chunk == steps;
+    product_chunk<K>(rows, a + t0, lda, chunk, b + t0 * b_step, b_step, b_vector, columns, out, ldo,
+                     last ? row_scale : nullptr, t0 > 0);
   }
 }
 
