@@ -1,6 +1,7 @@
 #include "base/large_blocks.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -42,7 +43,10 @@ void* map_file_aligned(int fd, std::size_t bytes) {
     return MAP_FAILED;
   }
   if (aligned > start) ::munmap(room, aligned - start);
-  const std::uintptr_t end = start + bytes + kHugePage, used = aligned + bytes;
+  // The mapping ends at a page boundary (its last page covers the file's tail).
+  const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const std::uintptr_t end = start + bytes + kHugePage;
+  const std::uintptr_t used = (aligned + bytes + page - 1) / page * page;
   if (end > used) ::munmap(reinterpret_cast<void*>(used), end - used);
   ::madvise(p, bytes, MADV_HUGEPAGE);
   return p;
