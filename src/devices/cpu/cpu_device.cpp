@@ -189,10 +189,11 @@ std::string implementation_of(const ir::Node& n) {
     return "C++ squeeze-and-excitation (channel means, two small products, channel scale)";
   if (n.domain == kCpuDomain && n.op_type == "Attention") {
     using attention_tiles::Kind;
-    if (n.attr_int("compute_bf16", 0) && attention_tiles::available(Kind::bf16))
+    const auto tiles = attention_tiles::tiles_for(n.attr_int("compute_bf16", 0) != 0);
+    if (tiles == Kind::bf16)
       return "fused attention (AVX-512 tiles, bf16 products, f32 vectorised softmax, no score "
              "tensor)";
-    if (attention_tiles::available(Kind::f32))
+    if (tiles == Kind::f32)
       return "fused attention (AVX-512 tiles, f32 products, vectorised softmax, no score tensor)";
     return "fused attention (sgemm, vectorised softmax, no score tensor)";
   }

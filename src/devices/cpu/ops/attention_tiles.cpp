@@ -36,6 +36,12 @@ bool available(Kind kind) {
   return kind == Kind::f32 ? f32 : bf16;
 }
 
+std::optional<Kind> tiles_for(bool compute_bf16) {
+  if (compute_bf16 && available(Kind::bf16)) return Kind::bf16;
+  if (available(Kind::f32)) return Kind::f32;
+  return std::nullopt;
+}
+
 uint32_t* AlignedWords::reserve(std::size_t words) {
   constexpr std::size_t kAlignWords = 16;  // 64 bytes
   if (storage_.size() < words + kAlignWords) storage_.resize(words + kAlignWords);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace sinter::cpu::attention_tiles {
@@ -18,6 +19,10 @@ enum class Kind { f32, bf16 };
 // (AVX512_BF16 or AMX, and ONEDNN_MAX_CPU_ISA at AVX512_CORE_BF16 or above); neither where
 // SINTER_CPU_ATTENTION_TILES=0. Call pack_head and attend only where this is true.
 bool available(Kind kind);
+
+// The tiles an Attention node runs on (bf16 where it computes in bf16 and the CPU has them,
+// else f32), or none: sgemm runs it. The op and its placement text both ask this.
+std::optional<Kind> tiles_for(bool compute_bf16);
 
 // A matrix read through strides: element (r, c) at data[r * row_stride + c * col_stride].
 struct Strided {

@@ -168,13 +168,10 @@ void op_attention(OpContext& ctx) {
   float* po = out.data_as<float>();
   // Where query row r0 of a block starts in Q and in O.
   const int64_t q_row = qa.transposed ? 1 : qa.ld, o_row = ldo;
-  using attention_tiles::Kind;
-  const Kind kind = ctx.attr_i("compute_bf16", 0) && attention_tiles::available(Kind::bf16)
-                        ? Kind::bf16
-                        : Kind::f32;
+  const auto tiles = attention_tiles::tiles_for(ctx.attr_i("compute_bf16", 0) != 0);
   std::exception_ptr failure;  // the first error of any thread (buffers that could not grow)
   std::mutex failure_mutex;
-  if (attention_tiles::available(kind) && D > 0 && N > 0 && Dv > 0) {
+  if (tiles && D > 0 && N > 0 && Dv > 0) {
     const std::size_t qr2 = q.shape.size() - 2, kr2 = k.shape.size() - 2, vr2 = v.shape.size() - 2;
 #pragma omp parallel
     {
@@ -189,7 +186,7 @@ void op_attention(OpContext& ctx) {
           // Blocks of one head follow each other in a thread's share: it packs each head once.
           if (k_off[b] != packed_k || v_off[b] != packed_v) {
             attention_tiles::pack_head(
-                kind, {pk + k_off[b], D, N, k.strides[kr2], k.strides[kr2 + 1]},
+                *tiles, {pk + k_off[b], D, N, k.strides[kr2], k.strides[kr2 + 1]},
                 {pv + v_off[b], N, Dv, v.strides[vr2], v.strides[vr2 + 1]}, head);
             packed_k = k_off[b];
             packed_v = v_off[b];
