@@ -1772,12 +1772,11 @@ TEST(Passes, CpuWinogradConvolutionsOfUnevenShapesMatchTheFormula) {
   }
 }
 
-// Where Winograd's transformed tiles would need more than 128 MiB of scratch, the layer stays
-// direct; the same layer at 32x32 is Winograd (placement only: nothing runs). How much scratch
-// a layer needs depends on the tiles oneDNN picks for the CPU (128 channels at 512x512: about
-// 640 MB with the 4x3 tiles it picked on a Zen 5, 44 MB with the 2x3 tiles on a Xeon), so the
-// expectation for the large layer follows oneDNN's own figure for it.
-TEST(Passes, CpuWinogradIsNotUsedWhereItsScratchWouldBeFreshPagesEveryRun) {
+// Large images compute with Winograd in bands of rows (conv_row_bands.hpp), which bounds the
+// transformed tiles' scratch: 128 channels at 512x512 (an SD VAE decoder's last layers) is
+// Winograd like the same layer at 32x32 (placement only: nothing runs), where the whole image
+// would have needed about 640 MB of scratch with the 4x3 tiles oneDNN picks on a Zen 5.
+TEST(Passes, CpuWinogradComputesLargeImagesInBandsOfRows) {
   if (dnnl::get_effective_cpu_isa() < dnnl::cpu_isa::avx512_core)
     GTEST_SKIP() << "oneDNN has no Winograd kernels for this CPU";
   const int64_t c = 128, large = 512;
@@ -1794,22 +1793,61 @@ TEST(Passes, CpuWinogradIsNotUsedWhereItsScratchWouldBeFreshPagesEveryRun) {
   const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
   const auto placement = exe->placement();
   EXPECT_EQ(kernel_free(placement.node_implementation[0]), "oneDNN Winograd convolution");
-  using dt = dnnl::memory::data_type;
-  using tag = dnnl::memory::format_tag;
-  const dnnl::memory::desc src({1, c, large, large}, dt::f32, tag::any),
-      weights({c, c, 3, 3}, dt::f32, tag::any), dst({1, c, large, large}, dt::f32, tag::any);
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const dnnl::convolution_forward::primitive_desc winograd(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                      dnnl::algorithm::convolution_winograd, src, weights, dst,
-                                      {1, 1}, {1, 1}, {1, 1}),
-      attr, cpu::onednn::engine());
-  const bool fits = winograd.scratchpad_desc().get_size() <= (std::size_t{128} << 20);
-  EXPECT_EQ(kernel_free(placement.node_implementation[1]),
-            fits ? "oneDNN Winograd convolution" : "oneDNN convolution")
-      << winograd.impl_info_str() << " needs " << winograd.scratchpad_desc().get_size()
-      << " bytes of scratch";
+  EXPECT_EQ(kernel_free(placement.node_implementation[1]), "oneDNN Winograd convolution");
+}
+
+// Bands of rows give the convolution's sum: an image of 70 rows of 128 columns is three bands
+// (32, 32 and a shorter 6 rows: the first padded above, the last below), with and without
+// padding, two samples, and a residual added in the convolution (the sum post-op, written into
+// the residual's own memory where it dies there: each band reads its residual rows before it
+// writes them). Against the sum written out here, every 7th channel.
+TEST(Passes, CpuWinogradBandsOfRowsMatchTheFormula) {
+  if (dnnl::get_effective_cpu_isa() < dnnl::cpu_isa::avx512_core)
+    GTEST_SKIP() << "oneDNN has no Winograd kernels for this CPU";
+  const int64_t n = 2, c = 64, h = 70, wd = 128;
+  std::vector<float> xs(n * c * h * wd), rs(n * c * h * wd), ws(c * c * 9);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.29f * i);
+  for (std::size_t i = 0; i < rs.size(); ++i) rs[i] = std::cos(0.07f * i);
+  for (std::size_t i = 0; i < ws.size(); ++i) ws[i] = 0.05f * std::cos(0.13f * i);
+  for (const int64_t pad : {1, 0}) {
+    ir::Graph g;
+    g.opsets[""] = 17;
+    const int64_t oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2;
+    add_f32_input(g, "x", {n, c, h, wd});
+    add_f32_input(g, "r", {n, c, oh, ow});
+    g.constants["w"] = f32({c, c, 3, 3}, ws);
+    with_ints(g.add_node("Conv", {"x", "w"}, {"conv"}), "pads", {pad, pad, pad, pad});
+    g.add_node("Neg", {"r"}, {"negated"});  // a value that dies at the sum
+    g.add_node("Add", {"conv", "negated"}, {"y"});
+    g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+    ir::validate(g);
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+    const std::string kernel = kernel_free(exe->placement().node_implementation[0]);
+    EXPECT_EQ(kernel, "oneDNN Winograd convolution + sum");
+    std::vector<float> residual(rs.begin(), rs.begin() + n * c * oh * ow);
+    std::map<std::string, Value> values = {{"x", f32({n, c, h, wd}, xs)},
+                                           {"r", f32({n, c, oh, ow}, residual)}};
+    exe->run(values);
+    const Tensor& y = values.at("y").tensor();
+    ASSERT_EQ(y.shape(), (Shape{n, c, oh, ow}));
+    const float* out = y.data_as<float>();
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t m = 0; m < c; m += 7)
+        for (int64_t i = 0; i < oh; ++i)
+          for (int64_t j = 0; j < ow; ++j) {
+            double acc = -residual[((s * c + m) * oh + i) * ow + j];
+            for (int64_t k = 0; k < c; ++k)
+              for (int64_t di = 0; di < 3; ++di)
+                for (int64_t dj = 0; dj < 3; ++dj) {
+                  const int64_t ii = i + di - pad, jj = j + dj - pad;
+                  if (ii < 0 || jj < 0 || ii >= h || jj >= wd) continue;
+                  acc += double(xs[((s * c + k) * h + ii) * wd + jj]) *
+                         ws[((m * c + k) * 3 + di) * 3 + dj];
+                }
+            ASSERT_NEAR(out[((s * c + m) * oh + i) * ow + j], acc, 1e-4)
+                << kernel << ", pads " << pad << " at " << s << "," << m << "," << i << "," << j;
+          }
+  }
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "devices/cpu/onednn_util.hpp"
+#include "devices/cpu/ops/conv_row_bands.hpp"
 
 namespace sinter::cpu {
 
@@ -48,8 +49,27 @@ dnnl::convolution_forward::primitive_desc conv_primitive_desc(const ConvDims& d,
   return dnnl::convolution_forward::primitive_desc(desc, attr, onednn::engine());
 }
 
+std::optional<dnnl::convolution_forward::primitive_desc> fused_conv_band_desc(const ir::Node& node,
+                                                                              const ConvDims& dims,
+                                                                              RowBands& bands) {
+  if (!node.attr_int("winograd", 0) || node.attr_int("compute_bf16", 0) || dims.src.size() != 4)
+    return std::nullopt;
+  bands = row_bands(dims, winograd_band_rows(dims));
+  if (bands.bands.size() < 2) return std::nullopt;
+  using dt = dnnl::memory::data_type;
+  try {
+    return conv_primitive_desc(bands.shape, dnnl::algorithm::convolution_winograd, dt::f32,
+                               node.attr_int("dst_bf16", 0) ? dt::bf16 : dt::f32,
+                               onednn::fused_node_attr(node));
+  } catch (const dnnl::error&) {
+    return std::nullopt;
+  }
+}
+
 dnnl::convolution_forward::primitive_desc fused_conv_primitive_desc(const ir::Node& node,
                                                                     const ConvDims& dims) {
+  RowBands bands;
+  if (auto banded = fused_conv_band_desc(node, dims, bands)) return *banded;
   using dt = dnnl::memory::data_type;
   const dt compute = node.attr_int("compute_bf16", 0) ? dt::bf16 : dt::f32;
   const dt dst_type = node.attr_int("dst_bf16", 0) ? dt::bf16 : dt::f32;
@@ -238,33 +258,34 @@ bool winograd_pays(const ConvDims& d, const ConvGeometry& g, const dnnl::primiti
   for (std::size_t i = 0; i < 2; ++i)
     if (g.kernel[i] != 3 || g.strides[i] != 1 || g.dilations[i] != 1) return false;
   if (d.src[1] < kMinChannels || d.dst[1] < kMinChannels) return false;
+  // Large images are computed in bands of rows (conv_row_bands.hpp), all of one shape.
+  const RowBands bands = row_bands(d, winograd_band_rows(d));
+  const ConvDims& computed = bands.bands.size() > 1 ? bands.shape : d;
+  std::optional<dnnl::convolution_forward::primitive_desc> pd;
   try {
-    using dt = dnnl::memory::data_type;
-    const auto pd =
-        conv_primitive_desc(d, dnnl::algorithm::convolution_winograd, dt::f32, dt::f32, attr);
-    const bool large_tiles = std::string(pd.impl_info_str()).find("4x3") != std::string::npos;
-    if (large_tiles && d.dst[2] * d.dst[3] < kMinPixelsForLargeTiles) return false;
-    // The transformed tiles live in the scratchpad (18 MB for 128 channels at 64x64, 160 MB at
-    // 256x256), the staging copies in nChw16c beside it: both come from the inference's arena
-    // (onednn::scratch_memory with a holder), so no run faults fresh pages in for them, but they
-    // add to the peak. Up to 128 MiB of scratchpad: IS-Net at 1024x1024 (64-channel layers at
-    // 512x512) ran in 1.06 s with a 32 MiB limit, 0.92 s with 128 MiB (+185 MiB peak), 0.89 s
-    // without a limit (+215 MiB); an SD VAE decoder's 128-channel layers at 512x512 would need
-    // over 500 MB each and stay direct.
-    // The transformed weights replace the plain ones for good (4x their size for 4x3 tiles,
-    // 16/9 for 2x3) and transforming them makes the first run slow (oneDNN's weight transform
-    // is scalar: about 12 s for SD 1.5's UNet on 2 Zen 4 cores). That pays where the layer's
-    // input is larger than its weights (high resolution, few channels), not in deep layers whose
-    // large weights dwarf their small images: SD 1.5's UNet held 1.2 GiB more and its first step
-    // took 25 s instead of 12 with them, for no measurable gain per step (7.4-8.0 s both ways).
-    const std::size_t src_bytes = static_cast<std::size_t>(
-        std::accumulate(d.src.begin(), d.src.end(), int64_t{1}, std::multiplies<>()) * 4);
-    const std::size_t transformed = pd.weights_desc().get_size();
-    if (transformed > kMaxTransformedWeightBytes && transformed > 2 * src_bytes) return false;
-    return pd.scratchpad_desc().get_size() <= kMaxScratchBytes;
+    pd = conv_primitive_desc(computed, dnnl::algorithm::convolution_winograd,
+                             dnnl::memory::data_type::f32, dnnl::memory::data_type::f32, attr);
   } catch (const dnnl::error&) {
     return false;  // no Winograd kernel for this CPU, these shapes or these post-ops
   }
+  const bool large_tiles = std::string(pd->impl_info_str()).find("4x3") != std::string::npos;
+  if (large_tiles && d.dst[2] * d.dst[3] < kMinPixelsForLargeTiles) return false;
+  // The transformed tiles live in the scratchpad, the staging copies in nChw16c beside it: both
+  // come from the inference's arena (onednn::scratch_memory with a holder), so no run faults
+  // fresh pages in for them, but they add to the peak. A band's scratchpad is 24-51 MiB for SD's
+  // VAE decoder; the limit keeps a very wide image (whose band is still 4 rows of many columns)
+  // direct.
+  // The transformed weights replace the plain ones for good (4x their size for 4x3 tiles,
+  // 16/9 for 2x3) and transforming them makes the first run slow (oneDNN's weight transform
+  // is scalar: about 12 s for SD 1.5's UNet on 2 Zen 4 cores). That pays where the layer's
+  // input is larger than its weights (high resolution, few channels), not in deep layers whose
+  // large weights dwarf their small images: SD 1.5's UNet held 1.2 GiB more and its first step
+  // took 25 s instead of 12 with them, for no measurable gain per step (7.4-8.0 s both ways).
+  const std::size_t src_bytes = static_cast<std::size_t>(
+      std::accumulate(d.src.begin(), d.src.end(), int64_t{1}, std::multiplies<>()) * 4);
+  const std::size_t transformed = pd->weights_desc().get_size();
+  if (transformed > kMaxTransformedWeightBytes && transformed > 2 * src_bytes) return false;
+  return pd->scratchpad_desc().get_size() <= kMaxScratchBytes;
 }
 
 }  // namespace sinter::cpu

@@ -20,6 +20,8 @@ struct ConvDims {
   dnnl::memory::dims src, dst, weights, bias, strides, dilates, pad_l, pad_r;
 };
 
+struct RowBands;  // conv_row_bands.hpp
+
 // For input shape x, weights shape w and their geometry (grouped weights get oneDNN's extra
 // group dimension).
 ConvDims conv_dims(const Shape& x, const Shape& w, const ConvGeometry& g);
@@ -38,6 +40,14 @@ dnnl::convolution_forward::primitive_desc conv_primitive_desc(const ConvDims& di
 // both see the same kernel. Throws dnnl::error, or std::invalid_argument for bad post-ops.
 dnnl::convolution_forward::primitive_desc fused_conv_primitive_desc(const ir::Node& node,
                                                                     const ConvDims& dims);
+
+// Where a Winograd-marked FusedConv of these dims is computed in bands of rows
+// (conv_row_bands.hpp): the bands, and the primitive descriptor they all run. Nothing where the
+// node is not Winograd, the image is one band, or oneDNN has no Winograd kernel for the band.
+// What fused_conv_primitive_desc gives then.
+std::optional<dnnl::convolution_forward::primitive_desc> fused_conv_band_desc(const ir::Node& node,
+                                                                              const ConvDims& dims,
+                                                                              RowBands& bands);
 
 // The same for a FusedMatMul of m rows: A [m, k] (bf16 per compute_bf16), weights [k, n] in
 // the layout oneDNN picks, optional bias [1, n], result in f32 or bf16 (dst_bf16).

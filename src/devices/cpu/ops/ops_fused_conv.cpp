@@ -8,6 +8,7 @@
 #include <dnnl.hpp>
 
 #include <cstring>
+#include <map>
 #include <optional>
 
 #include "devices/cpu/conv_fusion.hpp"
@@ -15,6 +16,7 @@
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/conv_descriptor.hpp"
 #include "devices/cpu/ops/conv_geometry.hpp"
+#include "devices/cpu/ops/conv_row_bands.hpp"
 #include "devices/cpu/ops/depthwise_direct.hpp"
 #include "devices/cpu/ops/weight_packing.hpp"
 #include "devices/cpu/tensor_util.hpp"
@@ -32,6 +34,15 @@ dnnl::reorder::primitive_desc make_reorder(const dnnl::memory::desc& from,
                                            const dnnl::memory::desc& to) {
   return dnnl::reorder::primitive_desc(engine(), from, engine(), to);
 }
+
+// How a band of `rows` rows moves between the whole tensors and the band primitive's memory:
+// views of that many rows of the input, output and residual in their layouts (a band starts its
+// rows' stride times its first row into the tensor), and reorders from and to the first rows of
+// the primitive's input and output.
+struct BandTransfer {
+  dnnl::memory::desc src_view, dst_view, residual_view, src_rows, dst_rows;
+  std::optional<dnnl::reorder> src_reorder, dst_reorder, residual_reorder;
+};
 
 // Everything made once per input shape.
 struct PreparedConv {
@@ -51,7 +62,74 @@ struct PreparedConv {
   ConvGeometry geometry;
   std::vector<PostOpStep> steps;
   std::vector<float> widened_weights;  // int8 codes times their scales, for that kernel
+  // A convolution computed in bands of rows (conv_row_bands.hpp) runs `primitive` on each band,
+  // in src_md / dst_md of a band's size, with these instead of the whole-tensor reorders.
+  std::vector<RowBand> bands;
+  std::map<int64_t, BandTransfer> input_rows, output_rows;  // by a band's row count
+  std::size_t src_row_bytes = 0, dst_row_bytes = 0, residual_row_bytes = 0;
+  std::size_t src_md_row_bytes = 0;
 };
+
+// Bytes between two rows (dimension 2) of a tensor laid out as `md`.
+std::size_t row_bytes(const dnnl::memory::desc& md) {
+  return static_cast<std::size_t>(md.data.format_desc.blocking.strides[2]) *
+         dnnl::memory::data_type_size(md.data_type());
+}
+
+// `whole`'s layout for `rows` rows, starting at its first (the caller offsets the handle).
+dnnl::memory::desc first_rows(const dnnl::memory::desc& whole, int64_t rows) {
+  dnnl::memory::dims dims = whole.dims();
+  dims[2] = rows;
+  return whole.submemory_desc(dims, dnnl::memory::dims(dims.size(), 0));
+}
+
+// A reorder between two layouts, none where they agree.
+std::optional<dnnl::reorder> reorder_between(const dnnl::memory::desc& from,
+                                             const dnnl::memory::desc& to) {
+  if (from == to) return std::nullopt;
+  return dnnl::reorder(make_reorder(from, to));
+}
+
+// Fills p's layouts and reorders for a primitive over the whole tensors.
+void prepare_whole(PreparedConv& p, const dnnl::convolution_forward::primitive_desc& pd) {
+  p.src_md = pd.src_desc();
+  p.src_reorder = reorder_between(p.src_in, p.src_md);
+  p.scratchpad_md = pd.scratchpad_desc();
+  p.dst_md = pd.dst_desc();
+  p.dst_reorder = reorder_between(p.dst_md, p.dst_out);
+  p.residual_reorder = reorder_between(p.residual_in, p.dst_md);
+}
+
+// The same for the primitive of each of `bands`, and the transfers of each band's rows.
+void prepare_bands(PreparedConv& p, RowBands bands,
+                   const dnnl::convolution_forward::primitive_desc& pd) {
+  p.src_md = pd.src_desc();
+  p.dst_md = pd.dst_desc();
+  p.scratchpad_md = pd.scratchpad_desc();
+  p.bands = std::move(bands.bands);
+  p.src_row_bytes = row_bytes(p.src_in);
+  p.dst_row_bytes = row_bytes(p.dst_out);
+  p.residual_row_bytes = row_bytes(p.residual_in);
+  p.src_md_row_bytes = row_bytes(p.src_md);
+  for (const RowBand& band : p.bands) {
+    if (!p.input_rows.count(band.in_rows)) {
+      BandTransfer t;
+      t.src_view = first_rows(p.src_in, band.in_rows);
+      t.src_rows = first_rows(p.src_md, band.in_rows);
+      t.src_reorder = dnnl::reorder(make_reorder(t.src_view, t.src_rows));
+      p.input_rows.emplace(band.in_rows, std::move(t));
+    }
+    if (!p.output_rows.count(band.out_rows)) {
+      BandTransfer t;
+      t.dst_view = first_rows(p.dst_out, band.out_rows);
+      t.residual_view = first_rows(p.residual_in, band.out_rows);
+      t.dst_rows = first_rows(p.dst_md, band.out_rows);
+      t.dst_reorder = dnnl::reorder(make_reorder(t.dst_rows, t.dst_view));
+      t.residual_reorder = dnnl::reorder(make_reorder(t.residual_view, t.dst_rows));
+      p.output_rows.emplace(band.out_rows, std::move(t));
+    }
+  }
+}
 
 std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& x, const Tensor& w,
                                             const Tensor* bias) {
@@ -87,7 +165,10 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
   // Layouts left to oneDNN: it picks the ones its fastest kernel for this CPU uses.
   // With compute_bf16 the primitive reads bf16 (the reorders convert) and accumulates and writes
   // f32.
+  RowBands bands;
+  const auto banded = fused_conv_band_desc(ctx.node(), dims, bands);
   const dnnl::convolution_forward::primitive_desc pd = [&] {
+    if (banded) return *banded;
     try {
       return fused_conv_primitive_desc(ctx.node(), dims);
     } catch (const std::invalid_argument& e) {
@@ -106,14 +187,11 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
     return p;
   }
   p->primitive = dnnl::convolution_forward(pd);
-  p->src_md = pd.src_desc();
-  if (!(p->src_in == p->src_md)) p->src_reorder = dnnl::reorder(make_reorder(p->src_in, p->src_md));
-  p->scratchpad_md = pd.scratchpad_desc();
-  p->dst_md = pd.dst_desc();
-  if (!(p->dst_md == p->dst_out))
-    p->dst_reorder = dnnl::reorder(make_reorder(p->dst_md, p->dst_out));
-  if (!(p->residual_in == p->dst_md))
-    p->residual_reorder = dnnl::reorder(make_reorder(p->residual_in, p->dst_md));
+  if (banded) {
+    prepare_bands(*p, std::move(bands), pd);
+  } else {
+    prepare_whole(*p, pd);
+  }
   p->weights = packed_weights(ctx, 1, w_plain, w.data(), pd.weights_desc(), channels, scales);
   p->bias = dnnl::memory(b_md, engine());
   if (bias) {
@@ -122,6 +200,64 @@ std::shared_ptr<const PreparedConv> prepare(const OpContext& ctx, const Tensor& 
     std::memset(p->bias.get_data_handle(), 0, b_md.get_size());
   }
   return p;
+}
+
+// A convolution in bands of rows: each band's input rows reordered into the primitive's input
+// (below zero rows for the image's padding where the band has them), its residual rows into its
+// output, computed, and its output rows reordered into `out`. With the residual's memory as
+// the output, a band reads its residual rows before it writes them and no band reads rows an
+// earlier one wrote.
+void run_bands(const OpContext& ctx, const PreparedConv& p, const Tensor& x, const Tensor* residual,
+               Tensor& out) {
+  try {
+    dnnl::stream& stream = onednn::thread_stream();
+    Tensor src_holder, dst_holder, scratchpad_holder, weights_holder;
+    const dnnl::memory src = onednn::scratch_memory(p.src_md, onednn::Scratch::source, src_holder);
+    const dnnl::memory dst =
+        onednn::scratch_memory(p.dst_md, onednn::Scratch::destination, dst_holder);
+    const dnnl::memory scratchpad =
+        onednn::scratch_memory(p.scratchpad_md, onednn::Scratch::scratchpad, scratchpad_holder);
+    const dnnl::memory weights = p.weights->for_run(weights_holder);
+    auto* src_data = static_cast<char*>(src.get_data_handle());
+    const auto* x_rows = static_cast<const char*>(x.data());
+    auto* out_rows = static_cast<char*>(out.data());
+    const auto* residual_rows = residual ? static_cast<const char*>(residual->data()) : nullptr;
+    const auto offset = [](int64_t row, std::size_t bytes) {
+      return static_cast<std::size_t>(row) * bytes;
+    };
+    for (const RowBand& band : p.bands) {
+      const BandTransfer& in = p.input_rows.at(band.in_rows);
+      const BandTransfer& outs = p.output_rows.at(band.out_rows);
+      if (band.in_rows < p.src_md.dims()[2]) {
+        stream.wait();  // the last band's reads of src are done
+        std::memset(src_data, 0, p.src_md.get_size());
+      }
+      dnnl::memory src_view(in.src_view, engine(),
+                            const_cast<char*>(x_rows + offset(band.in_begin, p.src_row_bytes)));
+      dnnl::memory src_rows(in.src_rows, engine(),
+                            src_data + offset(band.lead, p.src_md_row_bytes));
+      in.src_reorder->execute(stream, src_view, src_rows);
+      dnnl::memory dst_rows(outs.dst_rows, engine(), dst.get_data_handle());
+      if (residual_rows) {
+        dnnl::memory residual_view(
+            outs.residual_view, engine(),
+            const_cast<char*>(residual_rows + offset(band.out_begin, p.residual_row_bytes)));
+        outs.residual_reorder->execute(stream, residual_view, dst_rows);
+      }
+      p.primitive.execute(stream, {{DNNL_ARG_SCRATCHPAD, scratchpad},
+                                   {DNNL_ARG_SRC, src},
+                                   {DNNL_ARG_WEIGHTS, weights},
+                                   {DNNL_ARG_BIAS, p.bias},
+                                   {DNNL_ARG_DST, dst}});
+      dnnl::memory dst_view(outs.dst_view, engine(),
+                            out_rows + offset(band.out_begin, p.dst_row_bytes));
+      outs.dst_reorder->execute(stream, dst_rows, dst_view);
+    }
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    ctx.fail(ErrorCategory::internal, "oneDNN convolution failed for input {}: {}",
+             to_string(x.shape()), e.what());
+  }
 }
 
 void op_fused_conv(OpContext& ctx) {
@@ -169,6 +305,11 @@ void op_fused_conv(OpContext& ctx) {
                         !p->dst_reorder && p->residual_in == p->dst_out;
   Tensor out = in_place ? *residual : Tensor::uninitialized(out_type, p->output_shape);
   if (out.element_count() == 0) {
+    ctx.set_output(0, out);
+    return;
+  }
+  if (!p->bands.empty()) {
+    run_bands(ctx, *p, x, residual, out);
     ctx.set_output(0, out);
     return;
   }
