@@ -280,11 +280,15 @@ bool winograd_pays(const ConvDims& d, const ConvGeometry& g, const dnnl::primiti
   // is scalar: about 12 s for SD 1.5's UNet on 2 Zen 4 cores). That pays where the layer's
   // input is larger than its weights (high resolution, few channels), not in deep layers whose
   // large weights dwarf their small images: SD 1.5's UNet held 1.2 GiB more and its first step
-  // took 25 s instead of 12 with them, for no measurable gain per step (7.4-8.0 s both ways).
+  // took 25 s instead of 12 with them, for no measurable gain per step (7.4-8.0 s both ways, with
+  // whole-image tiles). The time a layer saves grows with its pixels, the memory it costs with
+  // its weights: up to 3x the input's size admits the UNet's 640-channel upsampling convolution
+  // at 64x64 (155 -> 55 ms for 44 MiB more on 2 Zen 5 cores), not its 1280-channel layers at
+  // 32x32 and 16x16 (2-2.5x faster too, but 4x their 1 GiB of weights).
   const std::size_t src_bytes = static_cast<std::size_t>(
       std::accumulate(d.src.begin(), d.src.end(), int64_t{1}, std::multiplies<>()) * 4);
   const std::size_t transformed = pd->weights_desc().get_size();
-  if (transformed > kMaxTransformedWeightBytes && transformed > 2 * src_bytes) return false;
+  if (transformed > kMaxTransformedWeightBytes && transformed > 3 * src_bytes) return false;
   return pd->scratchpad_desc().get_size() <= kMaxScratchBytes;
 }
 
