@@ -9,7 +9,18 @@
 namespace zoo {
 
 namespace {
+
 constexpr int64_t kGroups = 32;
+
+// Stable Diffusion's feed-forward as diffusers exports it (GEGLU): a product to 8c, split in
+// halves along the last axis, the first times the erf-GELU of the second, a product back to c.
+std::string geglu_feed_forward(ModelBuilder& b, const std::string& h, int64_t c) {
+  const std::vector<std::string> parts = b.node_n(
+      "Split", {linear(b, layer_norm(b, h, c), c, 8 * c), b.ints("geglu_split", {4 * c, 4 * c})}, 2,
+      {{"axis", int64_t{-1}}});
+  return linear(b, b.node("Mul", {parts[0], gelu_erf(b, parts[1])}), 4 * c, c);
+}
+
 }  // namespace
 
 std::string conv3(ModelBuilder& b, const std::string& x, int64_t in, int64_t out) {
@@ -29,7 +40,8 @@ std::string res_block(ModelBuilder& b, const std::string& x, int64_t in, int64_t
   return b.node("Add", {skip, h});
 }
 
-// Self-attention, cross-attention to the text context and a GELU MLP over image positions.
+// Self-attention, cross-attention to the text context and a GEGLU feed-forward over image
+// positions.
 std::string spatial_transformer(ModelBuilder& b, const std::string& x, int64_t c, int64_t size,
                                 const std::string& context, int64_t context_dim) {
   const int64_t heads = c / 32;
@@ -38,8 +50,7 @@ std::string spatial_transformer(ModelBuilder& b, const std::string& x, int64_t c
   std::string n = layer_norm(b, h, c);
   h = b.node("Add", {h, attention(b, n, n, c, c, heads)});
   h = b.node("Add", {h, attention(b, layer_norm(b, h, c), context, c, context_dim, heads)});
-  const std::string ff = linear(b, gelu_erf(b, linear(b, layer_norm(b, h, c), c, 4 * c)), 4 * c, c);
-  h = b.node("Add", {h, ff});
+  h = b.node("Add", {h, geglu_feed_forward(b, h, c)});
   // A fixed size reshapes to constants; size 0 to the input's own shape (any resolution).
   h = size > 0 ? sequence_to_image(b, h, c, size, size) : sequence_to_image_like(b, h, x);
   h = conv(b, h, {c, c, 1, 1});
@@ -53,11 +64,7 @@ std::string sd_transformer(ModelBuilder& b, const std::string& x, int64_t c, int
   std::string n = layer_norm(b, h, c);
   h = b.node("Add", {h, attention(b, n, n, c, c, heads)});
   h = b.node("Add", {h, attention(b, layer_norm(b, h, c), context, c, context_dim, heads)});
-  const std::vector<std::string> parts = b.node_n(
-      "Split", {linear(b, layer_norm(b, h, c), c, 8 * c), b.ints("geglu_split", {4 * c, 4 * c})}, 2,
-      {{"axis", int64_t{-1}}});
-  const std::string ff = linear(b, b.node("Mul", {parts[0], gelu_erf(b, parts[1])}), 4 * c, c);
-  h = b.node("Add", {h, ff});
+  h = b.node("Add", {h, geglu_feed_forward(b, h, c)});
   h = conv(b, sequence_to_image_like(b, h, x), {c, c, 1, 1});
   return b.node("Add", {x, h});
 }

@@ -328,6 +328,88 @@ TEST(Passes, CpuActivationPatternsFuseAndMatchTheFormulas) {
   }
 }
 
+// A GEGLU gate as diffusers exports it (Split in two halves along the last axis, erf-GELU of
+// the second, times the first) becomes one GatedGelu node and gives the formula's values
+// (computed here in double); the same with the halves' roles swapped and the split sizes given
+// as an input. A split whose half another node also reads stays as it is.
+TEST(Passes, CpuGatedGeluFusesAndMatchesTheFormula) {
+  const int64_t rows = 3, half = 37;  // a width off the vector length: the kernel's tail
+  for (const bool gate_first : {false, true}) {
+    ir::Graph g;
+    g.opsets[""] = 17;
+    g.inputs.push_back(
+        {"x", PortInfo::Kind::tensor, ElementType::f32, true, {{rows, ""}, {2 * half, ""}}});
+    g.constants["sqrt2"] = f32({}, {std::sqrt(2.f)});
+    g.constants["one"] = f32({}, {1.f});
+    g.constants["halfc"] = f32({}, {0.5f});
+    std::vector<std::string> split_inputs = {"x"};
+    if (gate_first) {
+      g.constants["sizes"] = Tensor(ElementType::i64, {2});
+      g.constants["sizes"].data_as<int64_t>()[0] = half;
+      g.constants["sizes"].data_as<int64_t>()[1] = half;
+      split_inputs.push_back("sizes");
+    }
+    ir::Node& split = g.add_node("Split", split_inputs, {"first", "second"});
+    split.attributes["axis"].kind = ir::Attribute::Kind::i;
+    split.attributes["axis"].i = -1;
+    const std::string gates = gate_first ? "first" : "second";
+    const std::string kept = gate_first ? "second" : "first";
+    g.add_node("Div", {gates, "sqrt2"}, {"d"});
+    g.add_node("Erf", {"d"}, {"e"});
+    g.add_node("Add", {"one", "e"}, {"a"});
+    g.add_node("Mul", {"a", gates}, {"m"});
+    g.add_node("Mul", {"halfc", "m"}, {"gelu"});
+    g.add_node("Mul", {kept, "gelu"}, {"y"});
+    g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+    ir::validate(g);
+
+    const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+    const auto impls = kernel_free(exe->placement().node_implementation);
+    EXPECT_EQ(std::count(impls.begin(), impls.end(),
+                         "vectorised C++ GEGLU gate (values x GELU(gates), no split copies)"),
+              1);
+    std::vector<float> xs(rows * 2 * half);
+    for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = 4.f * std::sin(0.41f * i);
+    std::map<std::string, Value> values = {{"x", f32({rows, 2 * half}, xs)}};
+    exe->run(values);
+    const Tensor& y = values.at("y").tensor();
+    ASSERT_EQ(y.shape(), (Shape{rows, half}));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < half; ++j) {
+        const double v = xs[r * 2 * half + (gate_first ? half : 0) + j];
+        const double x = xs[r * 2 * half + (gate_first ? 0 : half) + j];
+        ASSERT_NEAR(y.data_as<float>()[r * half + j],
+                    v * 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))), 1e-5)
+            << r << "," << j << (gate_first ? " gate first" : "");
+      }
+  }
+
+  // The values half is also a graph output: nothing fuses.
+  ir::Graph g;
+  g.opsets[""] = 17;
+  g.inputs.push_back({"x", PortInfo::Kind::tensor, ElementType::f32, true, {{2, ""}, {8, ""}}});
+  ir::Node& split = g.add_node("Split", {"x"}, {"first", "second"});
+  split.attributes["axis"].kind = ir::Attribute::Kind::i;
+  split.attributes["axis"].i = 1;
+  g.constants["sqrt2"] = f32({}, {std::sqrt(2.f)});
+  g.constants["one"] = f32({}, {1.f});
+  g.constants["halfc"] = f32({}, {0.5f});
+  g.add_node("Div", {"second", "sqrt2"}, {"d"});
+  g.add_node("Erf", {"d"}, {"e"});
+  g.add_node("Add", {"one", "e"}, {"a"});
+  g.add_node("Mul", {"a", "second"}, {"m"});
+  g.add_node("Mul", {"halfc", "m"}, {"gelu"});
+  g.add_node("Mul", {"first", "gelu"}, {"y"});
+  for (const char* o : {"y", "first"})
+    g.outputs.push_back({o, PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const auto exe = cpu::make_cpu_device()->compile(std::make_shared<ir::Graph>(g), {});
+  const auto impls = kernel_free(exe->placement().node_implementation);
+  EXPECT_EQ(std::count(impls.begin(), impls.end(),
+                       "vectorised C++ GEGLU gate (values x GELU(gates), no split copies)"),
+            0);
+}
+
 // MatMul with constant weights -> Add(bias) -> Add(residual) -> Relu becomes one FusedMatMul
 // (bias, sum and relu) over A's leading dimensions, and gives the formula's values.
 TEST(Passes, CpuFusedMatMulMatchesTheFormula) {

@@ -203,6 +203,8 @@ std::string implementation_of(const ir::Node& n) {
   if (n.domain == kCpuDomain && n.op_type == "ChannelLayerNorm")
     return n.find("layout") ? "oneDNN layer norm over the channels of channels-last memory"
                             : "vectorised C++ layer norm over channels";
+  if (n.domain == kCpuDomain && n.op_type == "GatedGelu")
+    return "vectorised C++ GEGLU gate (values x GELU(gates), no split copies)";
   if (n.domain == kCpuDomain) return "oneDNN " + n.op_type + " (f32) / C++ kernel";
   if (!n.domain.empty()) return "C++ kernel";
   if (n.op_type == "Conv") return "oneDNN convolution";
@@ -231,8 +233,9 @@ std::string original_op(const ir::Node& n) {
   if (n.op_type == "FusedMatMul") return "MatMul";
   if (n.op_type == "GroupNorm") return "GroupNorm";
   if (n.op_type == "ChannelLayerNorm") return "LayerNorm";
-  if (n.op_type == "ChannelScale" || n.op_type == "Swish" || n.op_type.rfind("Gelu", 0) == 0)
-    return "Mul";  // a per-channel Mul; Swish and GELU end with a Mul
+  if (n.op_type == "ChannelScale" || n.op_type == "Swish" || n.op_type.rfind("Gelu", 0) == 0 ||
+      n.op_type == "GatedGelu")
+    return "Mul";  // a per-channel Mul; Swish, GELU and the GEGLU gate end with a Mul
   if (n.op_type == "ChannelShift") return "Add";
   if (n.op_type == "ChannelsLastTokens" || n.op_type == "TokensAsChannelsLast") return "Transpose";
   return n.op_type;  // Attention, and ops kept under their name (pools in the conv layout)

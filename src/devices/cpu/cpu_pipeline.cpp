@@ -9,6 +9,7 @@
 #include "devices/cpu/constant_folding.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/f16_widening.hpp"
+#include "devices/cpu/gated_gelu_fusion.hpp"
 #include "devices/cpu/int8_weights.hpp"
 #include "devices/cpu/layout_propagation.hpp"
 #include "devices/cpu/norm_fusion.hpp"
@@ -47,6 +48,7 @@ ir::ShapeInference rewrite(ir::Graph& g, passes::OptimizationReport& report) {
   report.applied.emplace_back("quantized MatMul as oneDNN int8 matrix products",
                               fuse_dynamic_quant_matmuls(g));
   report.applied.emplace_back("nodes fused into Swish/GELU activations", fuse_activations(g));
+  report.applied.emplace_back("nodes fused into GEGLU gates", fuse_gated_gelus(g, shapes));
   report.applied.emplace_back("nodes fused into LayerNormalization", fuse_layer_norms(g, shapes));
   report.applied.emplace_back("nodes fused into GroupNorm", fuse_group_norms(g, shapes));
   report.applied.emplace_back("nodes fused into Attention", fuse_attention(g, shapes));

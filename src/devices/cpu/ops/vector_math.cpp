@@ -59,6 +59,7 @@ struct Kernels {
   decltype(&baseline::sigmoid) sigmoid;
   decltype(&baseline::tanh) tanh;
   decltype(&baseline::swish) swish;
+  decltype(&baseline::gated_gelu) gated_gelu;
   decltype(&baseline::relu) relu;
   decltype(&baseline::scale_shift) scale_shift;
   decltype(&baseline::sum) sum;
@@ -79,13 +80,13 @@ struct Kernels {
   decltype(&baseline::depthwise_row) depthwise_row;
 };
 
-#define SINTER_VEC_KERNELS(ns)                                                            \
-  Kernels {                                                                               \
-    Isa::ns, ns::sigmoid, ns::tanh, ns::swish, ns::relu, ns::scale_shift, ns::sum,        \
-        ns::mean_and_variance, ns::softmax, ns::softmax_numerators, ns::add_rows,         \
-        ns::add_squared_deviations, ns::multiply_rows, ns::scale_shift_rows, ns::min_max, \
-        ns::widen_half, ns::narrow_to_half, ns::quantize_u8, ns::accumulate_product,      \
-        ns::accumulate_dot_products, ns::accumulate_dot_products_i16, ns::depthwise_row   \
+#define SINTER_VEC_KERNELS(ns)                                                                     \
+  Kernels {                                                                                        \
+    Isa::ns, ns::sigmoid, ns::tanh, ns::swish, ns::gated_gelu, ns::relu, ns::scale_shift, ns::sum, \
+        ns::mean_and_variance, ns::softmax, ns::softmax_numerators, ns::add_rows,                  \
+        ns::add_squared_deviations, ns::multiply_rows, ns::scale_shift_rows, ns::min_max,          \
+        ns::widen_half, ns::narrow_to_half, ns::quantize_u8, ns::accumulate_product,               \
+        ns::accumulate_dot_products, ns::accumulate_dot_products_i16, ns::depthwise_row            \
   }
 
 const Kernels& kernels() {
@@ -122,6 +123,9 @@ void tanh(float* v, int64_t n) {
 }
 void swish(float* v, int64_t n, float alpha) {
   kernels().swish(v, n, alpha);
+}
+void gated_gelu(const float* values, const float* gates, float* y, int64_t n) {
+  kernels().gated_gelu(values, gates, y, n);
 }
 void relu(float* v, int64_t n) {
   kernels().relu(v, n);
