@@ -171,6 +171,9 @@ class InferRequest {
   std::vector<NodeReport> profile() const;
   // The last profiled infer(): most bytes of intermediate values alive at once.
   int64_t peak_activation_bytes() const;
+  // The last profiled infer(): those values and what the kernels allocated for themselves while
+  // they ran (staging copies, scratch), where the device knows it; else the values' peak.
+  int64_t working_memory_bytes() const;
 
  private:
   friend class CompiledModel;

@@ -32,6 +32,10 @@ struct RunProfile {
   // High-water mark of the intermediate values alive at once (node outputs, not weights or
   // graph inputs), in bytes. Values that alias others (Reshape) are counted again.
   int64_t peak_activation_bytes = 0;
+  // What the run needed beyond the weights: those values together with the memory kernels
+  // allocate for themselves while they run (staging copies in another layout, Winograd's
+  // transformed tiles), where the device knows it (the CPU's tensor arena); else 0.
+  int64_t working_bytes = 0;
   // Filled by virtual devices (always, not only when profiling): the devices that ran this
   // inference, each once in order of first use (empty: the compiled device), and the bytes
   // passed between them.

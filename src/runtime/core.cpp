@@ -525,6 +525,10 @@ int64_t InferRequest::peak_activation_bytes() const {
   return impl_->profile.peak_activation_bytes;
 }
 
+int64_t InferRequest::working_memory_bytes() const {
+  return std::max(impl_->profile.working_bytes, impl_->profile.peak_activation_bytes);
+}
+
 std::vector<NodeReport> InferRequest::profile() const {
   std::vector<NodeReport> out = impl_->compiled->placement;
   // What ran may have been made after the compile (the CPU device optimises a graph with
@@ -620,7 +624,9 @@ void run_inference(detail::InferRequestImpl& r) {
   r.profile.transfer_bytes = 0;
   r.compiled->executable->run(values, &r.profile);
   if (r.profile.devices.empty()) r.profile.devices = r.compiled->subgraph_devices;
-  record_activation_peak(*r.compiled, r.inputs, r.profile.peak_activation_bytes);
+  // What a later preflight counts: the values and the kernels' working memory.
+  record_activation_peak(*r.compiled, r.inputs,
+                         std::max(r.profile.working_bytes, r.profile.peak_activation_bytes));
   r.outputs.clear();
   for (const auto& o : r.compiled->graph->outputs) r.outputs[o.name] = values[o.name];
 }

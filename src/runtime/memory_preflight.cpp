@@ -21,7 +21,9 @@ std::string MemoryEstimate::describe() const {
       fmt::format("weights {:.1f} MiB{} + inputs {:.1f} MiB + intermediate values {:.1f} MiB {}",
                   double(weight_bytes) / 1048576.0, packed, double(input_bytes) / 1048576.0,
                   double(activation_bytes) / 1048576.0,
-                  activation_source == "measured" ? "measured in an earlier run" : "planned");
+                  activation_source == "measured"
+                      ? "measured in an earlier run, with the kernels' working memory"
+                      : "planned");
   if (unsized_values > 0)
     s += fmt::format("; {} value{} of unknown size not counted (e.g. '{}')", unsized_values,
                      unsized_values == 1 ? "" : "s", first_unsized);

@@ -53,7 +53,8 @@ class ModelCache {
                       const std::map<std::string, std::string>& options,
                       const std::map<std::string, Shape>& shapes);
 
-  // The peak of intermediate values measured in a run of this compile; -1 when not recorded.
+  // The peak of intermediate values measured in a run of this compile, with the kernels' working
+  // memory where the device knows it; -1 when not recorded.
   int64_t activation_bytes(const std::string& entry_key) const;
   void record_activation_bytes(const std::string& entry_key, int64_t bytes);
 

@@ -1878,6 +1878,40 @@ TEST(Passes, CpuWinogradComputesLargeImagesInBandsOfRows) {
   EXPECT_EQ(kernel_free(placement.node_implementation[1]), "oneDNN Winograd convolution");
 }
 
+// With --precision bf16, a convolution over 4096 output pixels or more that Winograd pays for
+// stays f32 with Winograd (faster than the bf16 direct kernel where the CPU has no AMX:
+// winograd_beats_bf16), and so keeps f32's accuracy: within 1e-4 of the sum, where bf16 inputs
+// would be off by about 1e-2.
+TEST(Passes, CpuBf16KeepsLargeWinogradConvolutionsInF32) {
+  const auto device = cpu::make_cpu_device();
+  const auto caps = device->info().capabilities;
+  if (std::find(caps.begin(), caps.end(), "BF16") == caps.end())
+    GTEST_SKIP() << "no bf16 compiles on this CPU";
+  const int64_t c = 64, h = 64, wd = 64;
+  std::vector<float> xs(c * h * wd), ws(c * c * 9);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37f * i);
+  for (std::size_t i = 0; i < ws.size(); ++i) ws[i] = 0.05f * std::cos(0.11f * i);
+  ir::Graph g;
+  g.opsets[""] = 17;
+  add_f32_input(g, "x", {1, c, h, wd});
+  g.constants["w"] = f32({c, c, 3, 3}, ws);
+  with_ints(g.add_node("Conv", {"x", "w"}, {"y"}), "pads", {1, 1, 1, 1});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  device::CompileOptions bf16;
+  bf16.precision = "bf16";
+  const auto exe = device->compile(std::make_shared<ir::Graph>(g), bf16);
+  const bool amx = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_amx;
+  const std::string kernel = kernel_free(exe->placement().node_implementation[0]);
+  ASSERT_EQ(kernel, amx ? "oneDNN convolution" : "oneDNN Winograd convolution");
+  if (amx) return;  // bf16 there: the accuracy below is f32's
+  std::map<std::string, Value> values = {{"x", f32({1, c, h, wd}, xs)}};
+  exe->run(values);
+  const auto full = conv3x3(xs, ws, c, h, wd);
+  const float* y = values.at("y").tensor().data_as<float>();
+  for (std::size_t i = 0; i < full.size(); ++i) ASSERT_NEAR(y[i], full[i], 1e-4) << i;
+}
+
 // Bands of rows give the convolution's sum: an image of 70 rows of 128 columns is three bands
 // (32, 32 and a shorter 6 rows: the first padded above, the last below), with and without
 // padding, two samples, and a residual added in the convolution (the sum post-op, written into

@@ -270,6 +270,9 @@ void bench_command(const BenchOptions& opt) {
         {"activation_peak_mb",
          opt.profile ? nlohmann::json(double(request.peak_activation_bytes()) / 1048576.0)
                      : nlohmann::json(nullptr)},
+        {"working_memory_mb",
+         opt.profile ? nlohmann::json(double(request.working_memory_bytes()) / 1048576.0)
+                     : nlohmann::json(nullptr)},
         {"threads", config.threads()},
         {"gflop", gflop},
         {"gflops_per_s", s.median > 0 ? gflop / (s.median / 1000.0) : 0.0}};
@@ -297,8 +300,9 @@ void bench_command(const BenchOptions& opt) {
   if (opt.profile) {
     for (auto& n : node_totals) n.ms /= double(latencies.size());
     print_profile(node_totals, s.mean, opt.profile_top);
-    std::printf("peak of intermediate values: %s\n",
-                human_bytes(double(request.peak_activation_bytes())).c_str());
+    std::printf("peak of intermediate values: %s; with the kernels' working memory: %s\n",
+                human_bytes(double(request.peak_activation_bytes())).c_str(),
+                human_bytes(double(request.working_memory_bytes())).c_str());
   }
 }
 

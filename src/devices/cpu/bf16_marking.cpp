@@ -45,6 +45,8 @@ Bf16Marking mark_bf16(ir::Graph& g) {
   };
   for (auto& n : g.nodes) {
     if ((!is_fused(n, "FusedConv") && !is_fused(n, "FusedMatMul")) || grouped(n)) continue;
+    const ir::Attribute* winograd = n.find("winograd");
+    if (winograd && winograd->i) continue;  // faster in f32 (winograd_marking.hpp)
     set_flag(n, "compute_bf16");
     ++marked.nodes;
   }

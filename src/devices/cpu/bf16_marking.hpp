@@ -2,7 +2,8 @@
 // bf16.
 //
 // Convolutions and matrix products with constant weights (FusedConv, FusedMatMul) read bf16
-// inputs and weights and accumulate in f32 (attribute compute_bf16); everything else,
+// inputs and weights and accumulate in f32 (attribute compute_bf16), except convolutions
+// already marked for Winograd in f32 (winograd_marking.hpp: faster there); everything else,
 // normalisation and softmax included, stays f32. Grouped (depthwise) convolutions move more
 // bytes than they multiply: converting an f32 input for them costs more than bf16 saves, so they
 // compute in bf16 only where a bf16 convolution makes their input for convolutions alone (then

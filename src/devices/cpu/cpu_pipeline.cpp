@@ -212,6 +212,9 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const CpuChoices& choices,
       keep_conv_layouts(*optimized, onednn::preferred_conv_layout(), shapes));
   CpuProgram program;
   program.precision = "f32";
+  const int winograd =
+      mark_winograd_convolutions(*optimized, shapes, /*before_bf16=*/precision == "bf16");
+  report.applied.emplace_back("convolutions computed with Winograd's minimal filtering", winograd);
   if (precision == "bf16") {
     const Bf16Marking marked = mark_bf16(*optimized);
     report.applied.emplace_back("nodes computing in bf16", marked.nodes);
@@ -219,10 +222,11 @@ CpuProgram optimize_for_cpu(const ir::Graph& graph, const CpuChoices& choices,
     program.precision =
         "bf16 (convolutions other than grouped ones and matrix products with constant "
         "weights: bf16 inputs and weights, f32 accumulation; values between two of them bf16, "
-        "other ops f32)";
+        "other ops f32" +
+        std::string(winograd > 0 ? "; large 3x3 convolutions in f32 with Winograd, faster here"
+                                 : "") +
+        ")";
   }
-  report.applied.emplace_back("convolutions computed with Winograd's minimal filtering",
-                              mark_winograd_convolutions(*optimized, shapes));
   // Again with the precisions and algorithms chosen since (bf16, Winograd), recording the
   // kernel each fused node gets.
   split += avoid_reference_kernels(*optimized, shapes);

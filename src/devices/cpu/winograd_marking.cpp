@@ -10,7 +10,7 @@
 
 namespace sinter::cpu {
 
-int mark_winograd_convolutions(ir::Graph& g, const ir::ShapeInference& shapes) {
+int mark_winograd_convolutions(ir::Graph& g, const ir::ShapeInference& shapes, bool before_bf16) {
   int marked = 0;
   for (ir::Node& n : g.nodes) {
     if (n.domain != kCpuDomain || n.op_type != "FusedConv" || n.inputs.size() < 2) continue;
@@ -23,8 +23,9 @@ int mark_winograd_convolutions(ir::Graph& g, const ir::ShapeInference& shapes) {
     const Shape& w = weights->shape();
     try {
       const ConvGeometry geometry = ir::conv_window(n, *x, w, false);
-      if (!winograd_pays(conv_dims(*x, w, geometry), geometry, onednn::fused_node_attr(n)))
-        continue;
+      const ConvDims dims = conv_dims(*x, w, geometry);
+      if (!winograd_pays(dims, geometry, onednn::fused_node_attr(n))) continue;
+      if (before_bf16 && !winograd_beats_bf16(dims)) continue;
     } catch (const std::exception&) {
       continue;  // inconsistent attributes: the kernel reports them when it runs
     }

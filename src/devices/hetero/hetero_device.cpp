@@ -82,7 +82,7 @@ class HeteroExecutable final : public device::Executable {
 
   void run(std::map<std::string, Value>& values, device::RunProfile* profile) const override {
     std::unordered_map<std::string, const std::string*> made_on;  // boundary value -> device
-    int64_t transferred = 0, peak = 0;
+    int64_t transferred = 0, peak = 0, working = 0;
     std::vector<std::string> devices;
     if (profile && profile->time_nodes) profile->node_ms.assign(graph_->nodes.size(), 0.0);
     for (const auto& part : parts_) {
@@ -111,6 +111,7 @@ class HeteroExecutable final : public device::Executable {
         for (std::size_t k = 0; k < sub.node_ms.size() && k < part.subgraph.nodes.size(); ++k)
           profile->node_ms[part.subgraph.nodes[k]] = sub.node_ms[k];
         peak = std::max(peak, sub.peak_activation_bytes);
+        working = std::max(working, std::max(sub.working_bytes, sub.peak_activation_bytes));
       }
     }
     // Graph outputs that no node produces (a constant or an input passed through).
@@ -121,6 +122,7 @@ class HeteroExecutable final : public device::Executable {
     }
     if (profile) {
       profile->peak_activation_bytes = peak;
+      profile->working_bytes = working;
       profile->devices = std::move(devices);
       profile->transfer_bytes = transferred;
     }

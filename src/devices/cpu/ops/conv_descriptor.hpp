@@ -93,4 +93,8 @@ bool is_reference(const std::string& impl_info);
 // F(2x2,3x3) or F(4x4,3x3) kernels) than directly on this CPU; see conv_descriptor.cpp.
 bool winograd_pays(const ConvDims& dims, const ConvGeometry& g, const dnnl::primitive_attr& attr);
 
+// Whether such a convolution (one winograd_pays) is also faster with Winograd in f32 than direct
+// in bf16 on this CPU (--precision bf16): large layers where the CPU has no AMX.
+bool winograd_beats_bf16(const ConvDims& dims);
+
 }  // namespace sinter::cpu
