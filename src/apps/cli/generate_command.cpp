@@ -113,6 +113,7 @@ void generate(GenerateArgs& a) {
   sd::PipelineOptions options{a.text_encoder_device.empty() ? all : a.text_encoder_device,
                               a.unet_device.empty() ? all : a.unet_device,
                               a.vae_device.empty() ? all : a.vae_device};
+  options.keep_text_encoder = false;  // one generation: its weights need not last the UNet loop
   sd::Pipeline pipe = sd::Pipeline::load(core, a.folder, options);
   const double load_s = seconds_since(started);
   sd::GenerationParams& p = a.params;

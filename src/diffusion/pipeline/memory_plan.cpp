@@ -22,7 +22,8 @@ std::string gib(int64_t bytes) {
 std::string MemoryPlan::describe() const {
   std::string s = process_bytes > 0 ? "this process " + gib(process_bytes) : "";
   for (const Stage& stage : stages)
-    s += (s.empty() ? "" : " + ") + stage.name + " " + gib(stage.weight_bytes) + " weights";
+    s += (s.empty() ? "" : " + ") + stage.name + " " + gib(stage.weight_bytes) + " weights" +
+         (stage.released_after_use ? " (let go once it has run: not held by later stages)" : "");
   // Each stage's working memory is given back before the next stage runs: the largest counts.
   int64_t working = 0;
   std::string parts;

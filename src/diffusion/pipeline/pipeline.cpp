@@ -166,6 +166,14 @@ struct Pipeline::Impl {
     for (const auto& [key, m] : compiled) m.release_working_memory();
   }
 
+  // Lets the compiled text encoder go (keep_text_encoder off): its packed weights are unmapped
+  // with it; the next generation compiles it again from the model cache.
+  void release_text_encoder() {
+    if (options.keep_text_encoder) return;
+    for (auto it = compiled.begin(); it != compiled.end();)
+      it = it->first.rfind("text encoder@", 0) == 0 ? compiled.erase(it) : std::next(it);
+  }
+
   const CompiledModel& compiled_for(const std::string& stage, const Model& model,
                                     const std::string& device,
                                     const std::map<std::string, Shape>& shapes) {
@@ -360,16 +368,24 @@ struct Pipeline::Impl {
       add("vae encoder", vae_encoder(), options.vae_device,
           {{vae_encoder().inputs().at(0).name, {1, 3, eh, ew}}});
     }
-    // Every stage's weights stay; its working memory goes back when the next stage begins
-    // (release_working_memory): the largest counts.
+    // Every stage's weights stay (the text encoder's only through its own stage unless it is
+    // kept); its working memory goes back when the next stage begins
+    // (release_working_memory). The peak is the largest of the stages' weights held then plus
+    // its working memory.
     plan.process_bytes = resident_bytes();
-    plan.peak_bytes = plan.process_bytes;
-    int64_t working = 0;
-    for (const auto& s : plan.stages) {
-      plan.peak_bytes += s.weight_bytes;
-      working = std::max(working, s.activation_bytes);
+    int64_t all_weights = 0, text_weights = 0;
+    for (auto& s : plan.stages) {
+      all_weights += s.weight_bytes;
+      if (s.name != "text encoder") continue;
+      text_weights = s.weight_bytes;
+      s.released_after_use = !options.keep_text_encoder;
     }
-    plan.peak_bytes += working;
+    int64_t need = 0;
+    for (const auto& s : plan.stages) {
+      const bool held_text = options.keep_text_encoder || s.name == "text encoder";
+      need = std::max(need, all_weights - (held_text ? 0 : text_weights) + s.activation_bytes);
+    }
+    plan.peak_bytes = plan.process_bytes + need;
     const int64_t limit = core.config().memory_limit_bytes();
     if (limit > 0) {
       plan.limit_bytes = limit;
@@ -538,6 +554,7 @@ GenerationResult Pipeline::generate(const GenerationParams& params,
       guidance ? im.encode_prompt(uncond_chunks, tokens, dim, text) : std::vector<float>{};
   result.stages.push_back(text);
   im.release_working_memory();
+  im.release_text_encoder();
 
   // The UNet's batch: [uncond x batch, cond x batch] with guidance (diffusers' order).
   const int64_t unet_batch = guidance ? 2 * batch : batch;
