@@ -3,6 +3,7 @@
 // computed exactly (in double, which holds every int32 accumulator value these ops produce) and
 // requantized with round-half-to-even and saturation, as the spec says.
 #include <cmath>
+#include <limits>
 
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/dispatch.hpp"
@@ -46,9 +47,14 @@ int64_t index_along(int64_t flat, const Shape& shape, int64_t axis) {
 
 template <typename Q>
 Q saturate(double v) {
+  // For 64-bit Q, max() as a double rounds up to 2^63 (2^64), one past the range: converting
+  // that back would be undefined, so values at or beyond a bound return the bound itself.
+  const double upper = static_cast<double>(std::numeric_limits<Q>::max());
+  const double lower = static_cast<double>(std::numeric_limits<Q>::lowest());
   v = std::nearbyint(v);
-  v = std::min<double>(std::max<double>(v, std::numeric_limits<Q>::lowest()),
-                       std::numeric_limits<Q>::max());
+  if (std::isnan(v)) return Q{0};
+  if (v >= upper) return std::numeric_limits<Q>::max();
+  if (v <= lower) return std::numeric_limits<Q>::lowest();
   return static_cast<Q>(v);
 }
 
