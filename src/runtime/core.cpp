@@ -308,7 +308,8 @@ std::string Core::cache_lookup(const detail::ModelImpl& model, const DeviceInfo&
   if ((model.read_from_cache || model.converted_file) &&
       cache_->has_compiled(compiled.entry_key, model.cache_key)) {
     compiled.loaded_from_cache = true;
-    compiled.measured_activation_bytes = cache_->activation_bytes(compiled.entry_key);
+    compiled.measured_activation_bytes =
+        cache_->recorded_bytes(compiled.entry_key, runtime::ModelCache::kActivationBytes);
     return "hit";
   }
   return "miss";
@@ -330,6 +331,21 @@ void store_compile(runtime::ModelCache& cache, const detail::ModelImpl& model,
     if (cache.total_bytes() > cache.max_bytes()) cache.prune(cache.max_bytes());
   } catch (const std::exception& e) {
     log().warn("model cache: could not store '{}' in {}: {}", model.source, cache.dir(), e.what());
+  }
+}
+
+// What the device's packed weight copies add, in the compile's cache entry (written once, again
+// only if it changed), so that Core::memory_estimate counts them before the next compile: a
+// pipeline plans all its stages before compiling any.
+void record_packed_weight_bytes(const detail::CompiledModelImpl& compiled) {
+  const int64_t bytes = compiled.memory.packed_weight_bytes;
+  try {
+    if (compiled.cache->recorded_bytes(compiled.entry_key,
+                                       runtime::ModelCache::kPackedWeightBytes) != bytes)
+      compiled.cache->record_bytes(compiled.entry_key, runtime::ModelCache::kPackedWeightBytes,
+                                   bytes);
+  } catch (const std::exception& e) {
+    log().warn("model cache: could not record the packed weights' size: {}", e.what());
   }
 }
 
@@ -418,6 +434,7 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   }
   record_placement(*impl, resolved.info.name);
   if (cache_state == "miss" && !background_compile) cache_store(*model.impl_, resolved.info, *impl);
+  if (cache_state != "off" && !background_compile) record_packed_weight_bytes(*impl);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const std::string notes = impl->executable->compile_notes();
@@ -445,15 +462,22 @@ MemoryEstimate Core::memory_estimate(const Model& model, const std::string& devi
   if (!cache_ || model.impl_->cache_key.empty()) return e;
   const auto shapes = runtime::effective_input_shapes(*model.impl_->graph, input_shapes);
   auto options = compile_options();
-  int64_t measured = cache_->activation_bytes(
-      runtime::ModelCache::compiled_key(model.impl_->cache_key, resolved.info, options, shapes));
+  const auto key = [&] {
+    return runtime::ModelCache::compiled_key(model.impl_->cache_key, resolved.info, options,
+                                             shapes);
+  };
+  // This compile, made before: its device said what its packed copies add (Winograd's
+  // transformed weights, which the graph alone does not tell).
+  if (const int64_t packed = cache_->recorded_bytes(key(), runtime::ModelCache::kPackedWeightBytes);
+      packed != -1)
+    e.packed_weight_bytes = packed;
+  int64_t measured = cache_->recorded_bytes(key(), runtime::ModelCache::kActivationBytes);
   // The weights setting changes no intermediate value: a compile with other weights measured
   // the same peak.
   for (const char* weights : {"f32", "f16", "int8"}) {
     if (measured >= 0) break;
     options["weights"] = weights;
-    measured = cache_->activation_bytes(
-        runtime::ModelCache::compiled_key(model.impl_->cache_key, resolved.info, options, shapes));
+    measured = cache_->recorded_bytes(key(), runtime::ModelCache::kActivationBytes);
   }
   if (measured >= 0) {
     e.activation_bytes = measured;
@@ -599,7 +623,7 @@ void record_activation_peak(const detail::CompiledModelImpl& compiled,
       return;  // dynamic or other shapes: the peak would not describe this entry
   }
   try {
-    compiled.cache->record_activation_bytes(compiled.entry_key, peak);
+    compiled.cache->record_bytes(compiled.entry_key, runtime::ModelCache::kActivationBytes, peak);
   } catch (const std::exception& e) {
     log().warn("model cache: could not record the activation peak: {}", e.what());
   }

@@ -189,19 +189,19 @@ void ModelCache::store_compiled(const std::string& entry_key, const std::string&
   write_file_atomically(compiled_path(entry_key), j.dump(2));
 }
 
-int64_t ModelCache::activation_bytes(const std::string& entry_key) const {
+int64_t ModelCache::recorded_bytes(const std::string& entry_key, const char* field) const {
   try {
     const json j = read_json(compiled_path(entry_key));
-    return j.contains("activation_bytes") ? j["activation_bytes"].get<int64_t>() : -1;
+    return j.contains(field) ? j[field].get<int64_t>() : -1;
   } catch (const std::exception&) {
     return -1;
   }
 }
 
-void ModelCache::record_activation_bytes(const std::string& entry_key, int64_t bytes) {
+void ModelCache::record_bytes(const std::string& entry_key, const char* field, int64_t bytes) {
   const std::string path = compiled_path(entry_key);
   json j = read_json(path);
-  j["activation_bytes"] = bytes;
+  j[field] = bytes;
   write_file_atomically(path, j.dump(2));
 }
 

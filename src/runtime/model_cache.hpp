@@ -53,10 +53,15 @@ class ModelCache {
                       const std::map<std::string, std::string>& options,
                       const std::map<std::string, Shape>& shapes);
 
-  // The peak of intermediate values measured in a run of this compile, with the kernels' working
-  // memory where the device knows it; -1 when not recorded.
-  int64_t activation_bytes(const std::string& entry_key) const;
-  void record_activation_bytes(const std::string& entry_key, int64_t bytes);
+  // Sizes recorded in a compile's entry for later memory preflights (-1 when not recorded):
+  // kActivationBytes, the peak of intermediate values measured in a run of this compile, with
+  // the kernels' working memory where the device knows it; kPackedWeightBytes, what the
+  // device's packed weight copies add to the weights as stored (Winograd's transformed
+  // weights; negative where smaller copies replace them), known once the device has compiled.
+  static constexpr const char* kActivationBytes = "activation_bytes";
+  static constexpr const char* kPackedWeightBytes = "packed_weight_bytes";
+  int64_t recorded_bytes(const std::string& entry_key, const char* field) const;
+  void record_bytes(const std::string& entry_key, const char* field, int64_t bytes);
 
   std::vector<CacheEntry> list() const;  // most recently used first
   int64_t total_bytes() const;
