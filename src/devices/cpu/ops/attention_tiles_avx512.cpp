@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include <immintrin.h>
 
@@ -180,14 +181,76 @@ uint32_t bf16_pair(float low, float high) {
   return static_cast<uint32_t>(bf16(low).bits) | static_cast<uint32_t>(bf16(high).bits) << 16;
 }
 
-// A row of n floats as bf16 pairs (round to nearest even), the odd tail paired with zero.
-void narrow_to_pairs(const float* x, int64_t n, uint32_t* pairs) {
+// GCC 12 builds the unmasked _mm512_max_ps, _mm512_roundscale_ps and _mm512_scalef_ps with an
+// undefined vector passed through their masks, which trips -Wmaybe-uninitialized; the
+// zero-masked forms with every lane set are the same instructions.
+constexpr __mmask16 kAllLanes = 0xffffu;
+
+inline __m512 max_ps(__m512 a, __m512 b) {
+  return _mm512_maskz_max_ps(kAllLanes, a, b);
+}
+
+// exp(x) for x <= 0 (a score less its row's maximum) to about 3e-6 relative, e^-87 below -87,
+// NaN kept: the bf16 path rounds these probabilities to 2^-9 before it uses them, so the
+// degree-7 series of the f32 softmax (vec::softmax_numerators) is more than they keep.
+inline __m512 exp_nonpositive(__m512 x) {
+  x = max_ps(_mm512_set1_ps(-87.f), x);  // NaN in x: x (max returns its second operand)
+  const __m512 n =
+      _mm512_maskz_roundscale_ps(kAllLanes, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // ln2 split into a part with few mantissa bits (n * hi is exact) and the rest.
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
+  __m512 p = _mm512_set1_ps(1.f / 120.f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  return _mm512_maskz_scalef_ps(kAllLanes, p, n);  // p 2^n
+}
+
+// A row's softmax numerators exp(score - max) as bf16 pairs (round to nearest even; the odd
+// tail paired with zero), in one pass that never stores them as f32; returns their sum, taken
+// before rounding.
+float numerators_to_pairs(const float* row, int64_t n, uint32_t* pairs) {
+  const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 top = lowest;
   int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
-    _mm512_storeu_si512(pairs + i / 2, (__m512i)h);
+  for (; i + kLanes <= n; i += kLanes) top = max_ps(top, _mm512_loadu_ps(row + i));
+  if (i < n) {
+    const __mmask16 tail = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    top = max_ps(top, _mm512_mask_loadu_ps(lowest, tail, row + i));
   }
-  for (; i < n; i += 2) pairs[i / 2] = bf16_pair(x[i], i + 1 < n ? x[i + 1] : 0.f);
+  // Lane by lane: _mm512_reduce_max_ps trips GCC 12's maybe-uninitialized as max_ps does.
+  float lanes[kLanes];
+  _mm512_storeu_ps(lanes, top);
+  const __m512 max = _mm512_set1_ps(*std::max_element(lanes, lanes + kLanes));
+  __m512 sum = _mm512_setzero_ps();
+  for (i = 0; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    const __m512 lo = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(row + i), max));
+    const __m512 hi = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(row + i + kLanes), max));
+    sum = _mm512_add_ps(sum, _mm512_add_ps(lo, hi));
+    _mm512_storeu_si512(pairs + i / 2, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+  }
+  if (i < n) {  // fewer than 32 left: masked lanes are zero and stay unstored
+    const int64_t left = n - i;
+    const __mmask16 lo_mask = static_cast<__mmask16>(left >= kLanes ? 0xffffu : (1u << left) - 1u);
+    const __mmask16 hi_mask =
+        static_cast<__mmask16>(left > kLanes ? (1u << (left - kLanes)) - 1u : 0u);
+    const __m512 lo = _mm512_maskz_mov_ps(
+        lo_mask, exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(lo_mask, row + i), max)));
+    const __m512 hi = _mm512_maskz_mov_ps(
+        hi_mask,
+        exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(hi_mask, row + i + kLanes), max)));
+    sum = _mm512_add_ps(sum, _mm512_add_ps(lo, hi));
+    const __mmask16 words = static_cast<__mmask16>((1u << ((left + 1) / 2)) - 1u);
+    _mm512_mask_storeu_epi32(pairs + i / 2, words, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+  }
+  _mm512_storeu_ps(lanes, sum);
+  float total = 0;
+  for (float lane : lanes) total += lane;
+  return total;
 }
 
 float at(const Strided& m, int64_t r, int64_t c) {
@@ -289,8 +352,8 @@ void attend(const Strided& queries, float scale, const PackedHead& head, const f
     }
     // The softmax's division is applied to the product's rows (Dv values each), not to the
     // probabilities (N each).
-    scratch.inverse_sums[r] = 1.f / vec::softmax_numerators(row, n);
-    if (!f32) narrow_to_pairs(row, n, pw + r * pairs);
+    scratch.inverse_sums[r] =
+        1.f / (f32 ? vec::softmax_numerators(row, n) : numerators_to_pairs(row, n, pw + r * pairs));
   }
   if (f32) {
     product<F32>(rows, scores, lds, n, static_cast<const float*>(head.packed_values),
