@@ -468,10 +468,12 @@ MemoryEstimate Core::memory_estimate(const Model& model, const std::string& devi
   };
   // This compile, made before: its device said what its packed copies add (Winograd's
   // transformed weights, which the graph alone does not tell).
-  if (const int64_t packed = cache_->recorded_bytes(key(), runtime::ModelCache::kPackedWeightBytes);
+  const std::string this_compile = key();
+  if (const int64_t packed =
+          cache_->recorded_bytes(this_compile, runtime::ModelCache::kPackedWeightBytes);
       packed != -1)
     e.packed_weight_bytes = packed;
-  int64_t measured = cache_->recorded_bytes(key(), runtime::ModelCache::kActivationBytes);
+  int64_t measured = cache_->recorded_bytes(this_compile, runtime::ModelCache::kActivationBytes);
   // The weights setting changes no intermediate value: a compile with other weights measured
   // the same peak.
   for (const char* weights : {"f32", "f16", "int8"}) {

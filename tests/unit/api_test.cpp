@@ -230,6 +230,20 @@ TEST(Api, ARequestInFlightRefusesUseUntilWait) {
 
 namespace {
 
+// An f32 initializer of these dims holding 0.01 * (i % 7).
+void add_f32_initializer(onnx::GraphProto* g, const std::string& name,
+                         const std::vector<int64_t>& dims) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    t->add_dims(d);
+    n *= d;
+  }
+  for (int64_t i = 0; i < n; ++i) t->add_float_data(0.01f * static_cast<float>(i % 7));
+}
+
 // y = Conv(x, w) then z = MatMul(y reshaped, m): x f32[1,2,6,6], w f32[4,2,3,3], m f32[16,5].
 onnx::ModelProto conv_matmul_model() {
   onnx::ModelProto m;
@@ -239,19 +253,8 @@ onnx::ModelProto conv_matmul_model() {
   g->set_name("conv_matmul");
   add_tensor_port(g->add_input(), "x", {1, 2, 6, 6});
   add_tensor_port(g->add_output(), "z", {4, 5});
-  auto constant = [&](const std::string& name, std::vector<int64_t> dims) {
-    auto* t = g->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto::FLOAT);
-    int64_t n = 1;
-    for (int64_t d : dims) {
-      t->add_dims(d);
-      n *= d;
-    }
-    for (int64_t i = 0; i < n; ++i) t->add_float_data(0.01f * static_cast<float>(i % 7));
-  };
-  constant("w", {4, 2, 3, 3});
-  constant("m", {16, 5});
+  add_f32_initializer(g, "w", {4, 2, 3, 3});
+  add_f32_initializer(g, "m", {16, 5});
   auto* shape = g->add_initializer();
   shape->set_name("rows");
   shape->set_data_type(onnx::TensorProto::INT64);
@@ -279,11 +282,7 @@ onnx::ModelProto wide_conv_model() {
   g->set_name("wide_conv");
   add_tensor_port(g->add_input(), "x", {1, 64, 24, 24});
   add_tensor_port(g->add_output(), "y", {1, 64, 24, 24});
-  auto* w = g->add_initializer();
-  w->set_name("w");
-  w->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : {64, 64, 3, 3}) w->add_dims(d);
-  for (int i = 0; i < 64 * 64 * 9; ++i) w->add_float_data(0.01f * static_cast<float>(i % 7));
+  add_f32_initializer(g, "w", {64, 64, 3, 3});
   auto* n = g->add_node();
   n->set_op_type("Conv");
   n->add_input("x");

@@ -235,7 +235,8 @@ float numerators_to_pairs(const float* row, int64_t n, uint32_t* pairs) {
   }
   if (i < n) {  // fewer than 32 left: masked lanes are zero and stay unstored
     const int64_t left = n - i;
-    const __mmask16 lo_mask = static_cast<__mmask16>(left >= kLanes ? 0xffffu : (1u << left) - 1u);
+    const __mmask16 lo_mask =
+        static_cast<__mmask16>(left >= kLanes ? kAllLanes : (1u << left) - 1u);
     const __mmask16 hi_mask =
         static_cast<__mmask16>(left > kLanes ? (1u << (left - kLanes)) - 1u : 0u);
     const __m512 lo = _mm512_maskz_mov_ps(
