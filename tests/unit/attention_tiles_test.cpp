@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "base/half.hpp"
@@ -47,8 +48,12 @@ float round_if(bool bf16_operands, float x) {
   return bf16_operands ? static_cast<float>(bf16(x)) : x;
 }
 
-void check(Kind kind, const Case& c) {
-  const Operands o = make_operands(c, static_cast<unsigned>(c.rows * 131 + c.depth * 7 + c.keys));
+// With `mask_of` set, the mask is mask_of(row, key) instead of random values.
+void check(Kind kind, const Case& c, float (*mask_of)(int64_t, int64_t) = nullptr) {
+  Operands o = make_operands(c, static_cast<unsigned>(c.rows * 131 + c.depth * 7 + c.keys));
+  if (mask_of)
+    for (int64_t r = 0; r < c.rows; ++r)
+      for (int64_t j = 0; j < c.keys; ++j) o.mask[r * c.keys + j] = mask_of(r, j);
   const float scale = 1.f / std::sqrt(static_cast<float>(c.depth));
   const int64_t qd = o.heads * c.depth, vd = o.heads * c.value_cols;
   const tiles::Strided q{o.q.data() + o.head * c.depth, c.rows, c.depth, qd, 1};
@@ -68,7 +73,7 @@ void check(Kind kind, const Case& c) {
   const double tolerance = rounded ? 6e-3 * largest_v : 2e-5 * largest_v;
   for (int64_t r = 0; r < c.rows; ++r) {
     std::vector<double> s(static_cast<std::size_t>(c.keys));
-    double top = -1e300, sum = 0;
+    double top = -std::numeric_limits<double>::infinity(), sum = 0;
     for (int64_t j = 0; j < c.keys; ++j) {
       double dot = 0;
       for (int64_t d = 0; d < c.depth; ++d)
@@ -79,6 +84,10 @@ void check(Kind kind, const Case& c) {
     }
     for (auto& e : s) sum += (e = std::exp(e - top));
     for (int64_t col = 0; col < c.value_cols; ++col) {
+      if (std::isinf(top)) {  // every key masked: 0/0 by the definition
+        ASSERT_TRUE(std::isnan(out[r * ldo + col])) << "row " << r << " has no unmasked key";
+        continue;
+      }
       double want = 0;
       for (int64_t j = 0; j < c.keys; ++j)
         want += s[j] / sum * round_if(rounded, o.v[j * vd + o.head * c.value_cols + col]);
@@ -92,11 +101,13 @@ void check(Kind kind, const Case& c) {
 }
 
 // Shapes of SD 1.5's heads (40, 80, 160 wide; 4096 and 77 keys) cut down, and odd ones: depth
-// and key counts that fill no whole pair or vector, rows that fill no whole register tile.
+// and key counts that fill no whole pair, vector or chunk of keys, rows that fill no whole
+// register tile or vector of query rows, blocks of one to four vectors of query rows.
 const Case kCases[] = {
     {1, 1, 1, 1, false},       {7, 40, 77, 40, true},    {32, 64, 300, 64, false},
     {13, 5, 33, 17, true},     {32, 80, 256, 80, false}, {9, 160, 48, 160, true},
-    {32, 40, 1024, 40, false}, {3, 3, 2, 70, true},
+    {32, 40, 1024, 40, false}, {3, 3, 2, 70, true},      {64, 40, 1000, 40, true},
+    {50, 64, 257, 64, false},  {64, 80, 129, 80, true},  {47, 8, 385, 3, true},
 };
 
 void check_all(Kind kind) {
@@ -109,6 +120,29 @@ void check_all(Kind kind) {
   }
 }
 
+// Masks that stress the online softmax, which takes the keys a chunk at a time: maxima that
+// grow chunk after chunk (earlier sums and results rescaled), leading keys masked over more
+// than a chunk (left padding: the running maximum -inf for a while), and rows with every key
+// masked (NaN, as the definition's 0/0).
+float growing(int64_t r, int64_t j) {
+  return 0.03f * static_cast<float>(j) - 0.5f * static_cast<float>(r % 3);
+}
+float leading_keys_masked(int64_t r, int64_t j) {
+  return j < 300 + r ? -std::numeric_limits<float>::infinity() : 0.f;
+}
+float some_rows_masked(int64_t r, int64_t) {
+  return r % 5 == 2 ? -std::numeric_limits<float>::infinity() : 0.f;
+}
+
+void check_masks(Kind kind) {
+  if (!tiles::available(kind)) GTEST_SKIP() << "this CPU runs no tiles of this kind";
+  for (auto* mask_of : {growing, leading_keys_masked, some_rows_masked}) {
+    check(kind, {64, 40, 700, 40, true}, mask_of);
+    check(kind, {21, 16, 333, 24, true}, mask_of);
+    if (testing::Test::HasFatalFailure()) return;
+  }
+}
+
 }  // namespace
 
 TEST(AttentionTiles, F32MatchesTheDefinition) {
@@ -117,6 +151,14 @@ TEST(AttentionTiles, F32MatchesTheDefinition) {
 
 TEST(AttentionTiles, Bf16MatchesTheDefinitionOnRoundedOperands) {
   check_all(Kind::bf16);
+}
+
+TEST(AttentionTiles, F32OnlineSoftmaxMatchesTheDefinitionUnderMasks) {
+  check_masks(Kind::f32);
+}
+
+TEST(AttentionTiles, Bf16OnlineSoftmaxMatchesTheDefinitionUnderMasks) {
+  check_masks(Kind::bf16);
 }
 
 // One PackedHead and BlockScratch reused for heads of other sizes, as a thread does.

@@ -1,9 +1,14 @@
 // Attention for one block of query rows, softmax(scale Q K + mask) V, with register-tiled
-// AVX-512 products: keys and values are packed once per head into the layouts the tiles read
-// (sixteen keys side by side, value rows padded to whole vectors), so that no product repacks
-// its operands per block as sgemm does, and the scores of a block stay in a per-thread buffer.
-// Two kinds: f32 (FMA) and bf16 products with f32 sums (AVX512_BF16's dot products of pairs),
-// which halves the products' time where the CPU has them; the softmax is f32 in both.
+// AVX-512 products, computed transposed: the block's query rows lie across the vector lanes, so
+// that scores [keys, rows], probabilities and the result [Dv, rows] are all vectors of query
+// rows. Keys and values are packed once per head (keys as [N, D] rows, values as [Dv, N] rows,
+// each broadcast one element at a time against the queries' vectors), and the keys are taken a
+// chunk at a time with an online softmax (a running maximum and sum per query row, earlier sums
+// and results rescaled when the maximum grows): a chunk's scores stay in L1, no value column is
+// padded to a whole vector (SD's head size 40 filled 40 of 48 lanes when values were the
+// vectors), and the maximum and sum are per-lane vector operations, never reductions across a
+// vector. Two kinds: f32 (FMA) and bf16 products with f32 sums (AVX512_BF16's dot products of
+// pairs), which halves the products' time where the CPU has them; the softmax is f32 in both.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +18,9 @@
 namespace sinter::cpu::attention_tiles {
 
 enum class Kind { f32, bf16 };
+
+// The most query rows attend() takes at once (four vectors of 16).
+constexpr int64_t kMaxBlockRows = 64;
 
 // Whether this CPU runs the tiles of this kind: f32 where the AVX-512 vector kernels run
 // (SINTER_CPU_VEC_ISA or ONEDNN_MAX_CPU_ISA can cap them), bf16 where oneDNN also runs bf16
@@ -43,23 +51,22 @@ class AlignedWords {
 struct PackedHead {
   Kind kind = Kind::f32;
   int64_t depth = 0, keys = 0, value_cols = 0;
-  const void* packed_keys = nullptr;    // panels of 16 keys: [panel][D or D/2 pairs][16]
-  const void* packed_values = nullptr;  // [N or N/2 pairs][value_stride]
-  int64_t value_stride = 0;             // Dv rounded up to 16
+  const void* packed_keys = nullptr;    // [N][D] (f32) or [N][D/2 pairs of depths] (bf16)
+  const void* packed_values = nullptr;  // [Dv][N] (f32) or [Dv][N/2 pairs of keys] (bf16)
+  int64_t value_stride = 0;             // words from one packed value row to the next
   AlignedWords key_words, value_words;
 };
 
 void pack_head(Kind kind, const Strided& keys, const Strided& values, PackedHead& head);
 
-// Per-thread buffers of attend().
+// Per-thread buffers of attend(), a few tens of KiB whatever the number of keys.
 struct BlockScratch {
-  AlignedWords queries, scores, probabilities;
-  std::vector<float> inverse_sums;
+  AlignedWords queries, scores, probabilities, result;
 };
 
-// out[r * ldo + c] for r < queries.rows, c < Dv: the attention of those query rows (queries is
-// [rows, D]) over the packed head. mask, when not null, is added to the scores: element (r, n)
-// at mask[r * mask_row + n * mask_col].
+// out[r * ldo + c] for r < queries.rows (at most kMaxBlockRows), c < Dv: the attention of those
+// query rows (queries is [rows, D]) over the packed head. mask, when not null, is added to the
+// scores: element (r, n) at mask[r * mask_row + n * mask_col].
 void attend(const Strided& queries, float scale, const PackedHead& head, const float* mask,
             int64_t mask_row, int64_t mask_col, float* out, int64_t ldo, BlockScratch& scratch);
 

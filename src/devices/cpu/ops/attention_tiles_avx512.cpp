@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include <immintrin.h>
 
@@ -25,14 +26,18 @@ namespace {
 
 constexpr int64_t kLanes = 16;
 
-int64_t round_up(int64_t v, int64_t to) {
-  return (v + to - 1) / to * to;
+// Packed value rows hold a head's keys (or pairs of them) and a vector more: rows a multiple of
+// 4 KiB apart (4096 keys) would share L1's sets, and a product's tile reads 6 or 8 of them at
+// once for every chunk.
+int64_t value_row_stride(int64_t words) {
+  return (words + kLanes - 1) / kLanes * kLanes + kLanes;
 }
 
-// Both products are C[R rows][16 C columns] += A[rows][T] B[T][columns]: one element of A
+// Both products are C[R rows][16 C columns] (+)= A[rows][T] B[T][columns]: one element of A
 // broadcast against vectors of B. B's vector c of step t is at b + c * b_vector + t * b_step.
 // In f32 an element is a float; in bf16 it is a pair of bf16 in a 32-bit word (low half first)
-// and one step multiplies two of them (vdpbf16ps).
+// and one step multiplies two of them (vdpbf16ps). The columns are the block's query rows,
+// always whole vectors (the queries' padding lanes are zero).
 struct F32 {
   using Word = float;
   using Vector = __m512;
@@ -51,21 +56,14 @@ struct Bf16 {
   }
 };
 
-// One register tile, from zero or (accumulate) onto what `out` holds. Each output row r is
-// multiplied by row_scale[r] when row_scale is set; the last vector of a row loads and stores
-// only the lanes of last_mask.
+// One register tile, from zero or (accumulate) onto what `out` holds.
 template <class K, int R, int C>
 inline void tile(const typename K::Word* a, int64_t lda, int64_t steps, const typename K::Word* b,
-                 int64_t b_step, int64_t b_vector, float* out, int64_t ldo, const float* row_scale,
-                 __mmask16 last_mask, bool accumulate) {
+                 int64_t b_step, int64_t b_vector, float* out, int64_t ldo, bool accumulate) {
   __m512 acc[R][C];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) {
-      float* o = out + r * ldo + c * kLanes;
-      acc[r][c] = !accumulate ? _mm512_setzero_ps()
-                  : c + 1 < C ? _mm512_loadu_ps(o)
-                              : _mm512_maskz_loadu_ps(last_mask, o);
-    }
+    for (int c = 0; c < C; ++c)
+      acc[r][c] = accumulate ? _mm512_loadu_ps(out + r * ldo + c * kLanes) : _mm512_setzero_ps();
   for (int64_t t = 0; t < steps; ++t) {
     typename K::Vector bv[C];
     for (int c = 0; c < C; ++c) bv[c] = K::load(b + c * b_vector + t * b_step);
@@ -74,17 +72,8 @@ inline void tile(const typename K::Word* a, int64_t lda, int64_t steps, const ty
       for (int c = 0; c < C; ++c) acc[r][c] = K::madd(acc[r][c], av, bv[c]);
     }
   }
-  for (int r = 0; r < R; ++r) {
-    const __m512 s = _mm512_set1_ps(row_scale ? row_scale[r] : 1.f);
-    for (int c = 0; c < C; ++c) {
-      const __m512 v = _mm512_mul_ps(acc[r][c], s);
-      if (c + 1 < C) {
-        _mm512_storeu_ps(out + r * ldo + c * kLanes, v);
-      } else {
-        _mm512_mask_storeu_ps(out + r * ldo + c * kLanes, last_mask, v);
-      }
-    }
-  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) _mm512_storeu_ps(out + r * ldo + c * kLanes, acc[r][c]);
 }
 
 // All rows for C vectors of columns: tiles of kRows rows (24 accumulators or fewer, leaving
@@ -92,22 +81,19 @@ inline void tile(const typename K::Word* a, int64_t lda, int64_t steps, const ty
 template <class K, int C>
 void rows_of(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
              const typename K::Word* b, int64_t b_step, int64_t b_vector, float* out, int64_t ldo,
-             const float* row_scale, __mmask16 last_mask, bool accumulate) {
+             bool accumulate) {
   constexpr int kRows = C == 4 ? 6 : 8;
   int64_t r = 0;
   for (; r + kRows <= rows; r += kRows)
-    tile<K, kRows, C>(a + r * lda, lda, steps, b, b_step, b_vector, out + r * ldo, ldo,
-                      row_scale ? row_scale + r : nullptr, last_mask, accumulate);
+    tile<K, kRows, C>(a + r * lda, lda, steps, b, b_step, b_vector, out + r * ldo, ldo, accumulate);
   const int64_t rest = rows - r;
   if (rest == 0) return;
   a += r * lda;
   out += r * ldo;
-  if (row_scale) row_scale += r;
-#define SINTER_REST(N)                                                                  \
-  case N:                                                                               \
-    if constexpr (N < kRows)                                                            \
-      tile<K, N, C>(a, lda, steps, b, b_step, b_vector, out, ldo, row_scale, last_mask, \
-                    accumulate);                                                        \
+#define SINTER_REST(N)                                                         \
+  case N:                                                                      \
+    if constexpr (N < kRows)                                                   \
+      tile<K, N, C>(a, lda, steps, b, b_step, b_vector, out, ldo, accumulate); \
     break;
   switch (rest) {
     SINTER_REST(1)
@@ -123,57 +109,24 @@ void rows_of(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps
 #undef SINTER_REST
 }
 
-// One chunk of steps of product() for all rows and `columns` columns (accumulate: onto what
-// out holds): groups of up to four vectors of 16 columns, as even as they go (five: 3 + 2).
-template <class K>
-void product_chunk(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
-                   const typename K::Word* b, int64_t b_step, int64_t b_vector, int64_t columns,
-                   float* out, int64_t ldo, const float* row_scale, bool accumulate) {
-  const int64_t vectors = (columns + kLanes - 1) / kLanes;
-  const int64_t groups = (vectors + 3) / 4;
-  int64_t v = 0;
-  for (int64_t g = 0; g < groups; ++g) {
-    const int64_t count = (vectors - v) / (groups - g);
-    const int64_t last_columns = std::min(columns - (v + count - 1) * kLanes, kLanes);
-    const __mmask16 mask = static_cast<__mmask16>((1u << last_columns) - 1u);
-    const auto* bg = b + v * b_vector;
-    float* og = out + v * kLanes;
-    switch (count) {
-      case 1:
-        rows_of<K, 1>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask,
-                      accumulate);
-        break;
-      case 2:
-        rows_of<K, 2>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask,
-                      accumulate);
-        break;
-      case 3:
-        rows_of<K, 3>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask,
-                      accumulate);
-        break;
-      default:
-        rows_of<K, 4>(rows, a, lda, steps, bg, b_step, b_vector, og, ldo, row_scale, mask,
-                      accumulate);
-        break;
-    }
-    v += count;
-  }
-}
-
-// out[rows][columns] = A B, times row_scale (where set) per row. Long products run in chunks of
-// kChunkSteps steps, each over all rows: a chunk of B (256 value rows of 48 floats: 48 KiB)
-// stays in L2 for every row tile, where all of it (4096 rows: 768 KiB) did not fit beside the
-// block's scores and came from L3 for each tile.
+// out[rows][16 vectors] (+)= A B for 1 to 4 vectors of columns.
 template <class K>
 void product(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
-             const typename K::Word* b, int64_t b_step, int64_t b_vector, int64_t columns,
-             float* out, int64_t ldo, const float* row_scale) {
-  constexpr int64_t kChunkSteps = 256;
-  for (int64_t t0 = 0; t0 < steps; t0 += kChunkSteps) {
-    const int64_t chunk = std::min(kChunkSteps, steps - t0);
-    const bool last = t0 + chunk == steps;
-    product_chunk<K>(rows, a + t0, lda, chunk, b + t0 * b_step, b_step, b_vector, columns, out, ldo,
-                     last ? row_scale : nullptr, t0 > 0);
+             const typename K::Word* b, int64_t b_step, int vectors, float* out, int64_t ldo,
+             bool accumulate) {
+  switch (vectors) {
+    case 1:
+      rows_of<K, 1>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate);
+      break;
+    case 2:
+      rows_of<K, 2>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate);
+      break;
+    case 3:
+      rows_of<K, 3>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate);
+      break;
+    default:
+      rows_of<K, 4>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate);
+      break;
   }
 }
 
@@ -190,68 +143,121 @@ inline __m512 max_ps(__m512 a, __m512 b) {
   return _mm512_maskz_max_ps(kAllLanes, a, b);
 }
 
-// exp(x) for x <= 0 (a score less its row's maximum) to about 3e-6 relative, e^-87 below -87,
-// NaN kept: the bf16 path rounds these probabilities to 2^-9 before it uses them, so the
-// degree-7 series of the f32 softmax (vec::softmax_numerators) is more than they keep.
+// exp(x) for x <= 0 (a score less its row's maximum), e^-87 below -87, NaN kept. Taylor's
+// polynomial of degree 5 (about 3e-6 relative) is more than bf16 probabilities keep (2^-9);
+// the f32 kind takes degree 7 (below 1e-7, as vec::softmax).
+template <int Degree>
 inline __m512 exp_nonpositive(__m512 x) {
   x = max_ps(_mm512_set1_ps(-87.f), x);  // NaN in x: x (max returns its second operand)
-  const __m512 n =
-      _mm512_maskz_roundscale_ps(kAllLanes, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // n = round(x / ln2) by adding and removing 1.5 * 2^23, and 2^n by an integer add to the
+  // exponent: on Zen 5 roundscale and scalef made this exp a fifth slower.
+  const __m512 shifter = _mm512_set1_ps(12582912.f);
+  const __m512 shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), shifter);
+  const __m512 n = _mm512_sub_ps(shifted, shifter);
   // ln2 split into a part with few mantissa bits (n * hi is exact) and the rest.
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
-  __m512 p = _mm512_set1_ps(1.f / 120.f);
+  __m512 p;
+  if constexpr (Degree == 7) {
+    p = _mm512_set1_ps(1.f / 5040.f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720.f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120.f));
+  } else {
+    static_assert(Degree == 5);
+    p = _mm512_set1_ps(1.f / 120.f);
+  }
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24.f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6.f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  return _mm512_maskz_scalef_ps(kAllLanes, p, n);  // p 2^n
+  // p 2^n: n (-126..0) added to p's exponent. A NaN n converts to 0x80000000, which adds
+  // nothing, so NaN stays NaN.
+  const __m512i exponent =
+      _mm512_maskz_slli_epi32(kAllLanes, _mm512_maskz_cvtps_epi32(kAllLanes, n), 23);
+  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), exponent));
 }
 
-// A row's softmax numerators exp(score - max) as bf16 pairs (round to nearest even; the odd
-// tail paired with zero), in one pass that never stores them as f32; returns their sum, taken
-// before rounding.
-float numerators_to_pairs(const float* row, int64_t n, uint32_t* pairs) {
+// Two vectors of f32 as one vector of bf16 pairs, lane l = (low[l], high[l]), rounded to
+// nearest even: cvtne2ps puts the 16 lows before the 16 highs, the permutation interleaves them.
+inline __m512i interleave_bf16(__m512 low, __m512 high) {
+  const __m512i order = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
+                                         8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_permutexvar_epi16(order, (__m512i)_mm512_cvtne2ps_pbh(high, low));
+}
+
+// Keys per chunk: a chunk's scores (128 x 64 floats: 32 KiB) stay in L1 from their product
+// through the softmax to the product with the values.
+constexpr int64_t kChunkKeys = 128;
+
+// The online softmax of one block, vector by vector of query rows: the running maximum and the
+// running sum of exp(score - maximum), both per lane.
+struct RunningSoftmax {
+  __m512 max[kMaxBlockRows / kLanes];
+  __m512 sum[kMaxBlockRows / kLanes];
+};
+
+// One chunk's scores s[keys][width] become numerators (in place for f32, as bf16 pairs of keys
+// [keys/2][width] in `pairs` for bf16) against the updated maximum; the sums and what the
+// result [value_cols][width] holds from earlier chunks (when `rescale`) are scaled by
+// exp(old maximum - new maximum) first. A lane whose maximum is still -inf (every score so far
+// masked) takes its exponents against 0, so that a later chunk's finite scores count in full.
+template <class K>
+void softmax_chunk(float* s, int64_t keys, int64_t width, int vectors, RunningSoftmax& run,
+                   float* result, int64_t value_cols, bool rescale, uint32_t* pairs) {
   const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  __m512 top = lowest;
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) top = max_ps(top, _mm512_loadu_ps(row + i));
-  if (i < n) {
-    const __mmask16 tail = static_cast<__mmask16>((1u << (n - i)) - 1u);
-    top = max_ps(top, _mm512_mask_loadu_ps(lowest, tail, row + i));
+  for (int v = 0; v < vectors; ++v) {
+    float* col = s + v * kLanes;
+    __m512 top0 = lowest, top1 = lowest;  // two chains: max's latency, not its rate, bounds one
+    int64_t n = 0;
+    for (; n + 2 <= keys; n += 2) {
+      top0 = max_ps(top0, _mm512_loadu_ps(col + n * width));
+      top1 = max_ps(top1, _mm512_loadu_ps(col + (n + 1) * width));
+    }
+    if (n < keys) top0 = max_ps(top0, _mm512_loadu_ps(col + n * width));
+    const __m512 grown = max_ps(run.max[v], max_ps(top0, top1));
+    const __m512 base = _mm512_mask_mov_ps(grown, _mm512_cmp_ps_mask(grown, lowest, _CMP_EQ_OQ),
+                                           _mm512_setzero_ps());
+    if (rescale) {
+      const __m512 shrink = exp_nonpositive<7>(_mm512_sub_ps(run.max[v], base));
+      run.sum[v] = _mm512_mul_ps(run.sum[v], shrink);
+      for (int64_t c = 0; c < value_cols; ++c) {
+        float* o = result + c * width + v * kLanes;
+        _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_loadu_ps(o), shrink));
+      }
+    }
+    run.max[v] = grown;
+    __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+    if constexpr (std::is_same_v<K, F32>) {
+      for (n = 0; n + 2 <= keys; n += 2) {
+        const __m512 e0 = exp_nonpositive<7>(_mm512_sub_ps(_mm512_loadu_ps(col + n * width), base));
+        const __m512 e1 =
+            exp_nonpositive<7>(_mm512_sub_ps(_mm512_loadu_ps(col + (n + 1) * width), base));
+        _mm512_storeu_ps(col + n * width, e0);
+        _mm512_storeu_ps(col + (n + 1) * width, e1);
+        sum0 = _mm512_add_ps(sum0, e0);
+        sum1 = _mm512_add_ps(sum1, e1);
+      }
+      if (n < keys) {
+        const __m512 e0 = exp_nonpositive<7>(_mm512_sub_ps(_mm512_loadu_ps(col + n * width), base));
+        _mm512_storeu_ps(col + n * width, e0);
+        sum0 = _mm512_add_ps(sum0, e0);
+      }
+    } else {
+      // The sums are taken before rounding; an odd last key is paired with a zero.
+      for (n = 0; n < keys; n += 2) {
+        const __m512 e0 = exp_nonpositive<5>(_mm512_sub_ps(_mm512_loadu_ps(col + n * width), base));
+        const __m512 e1 =
+            n + 1 < keys
+                ? exp_nonpositive<5>(_mm512_sub_ps(_mm512_loadu_ps(col + (n + 1) * width), base))
+                : _mm512_setzero_ps();
+        sum0 = _mm512_add_ps(sum0, e0);
+        sum1 = _mm512_add_ps(sum1, e1);
+        _mm512_storeu_si512(pairs + (n / 2) * width + v * kLanes, interleave_bf16(e0, e1));
+      }
+    }
+    run.sum[v] = _mm512_add_ps(run.sum[v], _mm512_add_ps(sum0, sum1));
   }
-  // Lane by lane: _mm512_reduce_max_ps trips GCC 12's maybe-uninitialized as max_ps does.
-  float lanes[kLanes];
-  _mm512_storeu_ps(lanes, top);
-  const __m512 max = _mm512_set1_ps(*std::max_element(lanes, lanes + kLanes));
-  __m512 sum = _mm512_setzero_ps();
-  for (i = 0; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    const __m512 lo = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(row + i), max));
-    const __m512 hi = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(row + i + kLanes), max));
-    sum = _mm512_add_ps(sum, _mm512_add_ps(lo, hi));
-    _mm512_storeu_si512(pairs + i / 2, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-  }
-  if (i < n) {  // fewer than 32 left: masked lanes are zero and stay unstored
-    const int64_t left = n - i;
-    const __mmask16 lo_mask =
-        static_cast<__mmask16>(left >= kLanes ? kAllLanes : (1u << left) - 1u);
-    const __mmask16 hi_mask =
-        static_cast<__mmask16>(left > kLanes ? (1u << (left - kLanes)) - 1u : 0u);
-    const __m512 lo = _mm512_maskz_mov_ps(
-        lo_mask, exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(lo_mask, row + i), max)));
-    const __m512 hi = _mm512_maskz_mov_ps(
-        hi_mask,
-        exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(hi_mask, row + i + kLanes), max)));
-    sum = _mm512_add_ps(sum, _mm512_add_ps(lo, hi));
-    const __mmask16 words = static_cast<__mmask16>((1u << ((left + 1) / 2)) - 1u);
-    _mm512_mask_storeu_epi32(pairs + i / 2, words, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-  }
-  _mm512_storeu_ps(lanes, sum);
-  float total = 0;
-  for (float lane : lanes) total += lane;
-  return total;
 }
 
 float at(const Strided& m, int64_t r, int64_t c) {
@@ -262,108 +268,124 @@ float at(const Strided& m, int64_t r, int64_t c) {
 
 void pack_head(Kind kind, const Strided& keys, const Strided& values, PackedHead& head) {
   const int64_t depth = keys.rows, n = keys.cols, dv = values.cols;
-  const int64_t panels = (n + kLanes - 1) / kLanes;
-  const int64_t value_stride = round_up(dv, kLanes);
   head.kind = kind;
   head.depth = depth;
   head.keys = n;
   head.value_cols = dv;
-  head.value_stride = value_stride;
-  // A key panel holds 16 keys' values at each step: [panel][step][lane].
-  const int64_t steps = kind == Kind::f32 ? depth : (depth + 1) / 2;
-  uint32_t* kw = head.key_words.reserve(static_cast<std::size_t>(panels * steps * kLanes));
-  const int64_t value_rows = kind == Kind::f32 ? n : (n + 1) / 2;
-  uint32_t* vw = head.value_words.reserve(static_cast<std::size_t>(value_rows * value_stride));
-  head.packed_keys = kw;
-  head.packed_values = vw;
   if (kind == Kind::f32) {
-    auto* kp = reinterpret_cast<float*>(kw);
-    for (int64_t p = 0; p < panels; ++p)
-      for (int64_t d = 0; d < depth; ++d)
-        for (int64_t l = 0; l < kLanes; ++l) {
-          const int64_t j = p * kLanes + l;
-          kp[(p * steps + d) * kLanes + l] = j < n ? at(keys, d, j) : 0.f;
-        }
-    auto* vp = reinterpret_cast<float*>(vw);
+    auto* kp =
+        reinterpret_cast<float*>(head.key_words.reserve(static_cast<std::size_t>(n * depth)));
     for (int64_t j = 0; j < n; ++j)
-      for (int64_t c = 0; c < value_stride; ++c)
-        vp[j * value_stride + c] = c < dv ? at(values, j, c) : 0.f;
+      for (int64_t d = 0; d < depth; ++d) kp[j * depth + d] = at(keys, d, j);
+    head.value_stride = value_row_stride(n);
+    auto* vp = reinterpret_cast<float*>(
+        head.value_words.reserve(static_cast<std::size_t>(dv * head.value_stride)));
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t c = 0; c < dv; ++c) vp[c * head.value_stride + j] = at(values, j, c);
+    head.packed_keys = kp;
+    head.packed_values = vp;
     return;
   }
-  for (int64_t p = 0; p < panels; ++p)
-    for (int64_t t = 0; t < steps; ++t)
-      for (int64_t l = 0; l < kLanes; ++l) {
-        const int64_t j = p * kLanes + l, d = 2 * t;
-        const bool in = j < n;
-        kw[(p * steps + t) * kLanes + l] =
-            bf16_pair(in ? at(keys, d, j) : 0.f, in && d + 1 < depth ? at(keys, d + 1, j) : 0.f);
-      }
-  for (int64_t t = 0; t < value_rows; ++t)
-    for (int64_t c = 0; c < value_stride; ++c) {
-      const int64_t j = 2 * t;
-      const bool in = c < dv;
-      vw[t * value_stride + c] =
-          bf16_pair(in ? at(values, j, c) : 0.f, in && j + 1 < n ? at(values, j + 1, c) : 0.f);
+  // Pairs of depths for the scores, pairs of keys for the values; odd ends paired with zero.
+  const int64_t depth_pairs = (depth + 1) / 2, key_pairs = (n + 1) / 2;
+  uint32_t* kw = head.key_words.reserve(static_cast<std::size_t>(n * depth_pairs));
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t t = 0; t < depth_pairs; ++t) {
+      const int64_t d = 2 * t;
+      kw[j * depth_pairs + t] = bf16_pair(at(keys, d, j), d + 1 < depth ? at(keys, d + 1, j) : 0.f);
     }
+  head.value_stride = value_row_stride(key_pairs);
+  uint32_t* vw = head.value_words.reserve(static_cast<std::size_t>(dv * head.value_stride));
+  for (int64_t t = 0; t < key_pairs; ++t)
+    for (int64_t c = 0; c < dv; ++c) {
+      const int64_t j = 2 * t;
+      vw[c * head.value_stride + t] =
+          bf16_pair(at(values, j, c), j + 1 < n ? at(values, j + 1, c) : 0.f);
+    }
+  head.packed_keys = kw;
+  head.packed_values = vw;
 }
+
+namespace {
+
+template <class K>
+void attend_as(const Strided& queries, float scale, const PackedHead& head, const float* mask,
+               int64_t mask_row, int64_t mask_col, float* out, int64_t ldo, BlockScratch& scratch) {
+  constexpr bool kF32 = std::is_same_v<K, F32>;
+  using Word = typename K::Word;
+  const int64_t rows = queries.rows, depth = head.depth, n = head.keys, dv = head.value_cols;
+  const int vectors = static_cast<int>((rows + kLanes - 1) / kLanes);
+  const int64_t width = vectors * kLanes;
+  const int64_t depth_steps = kF32 ? depth : (depth + 1) / 2;
+  const int64_t value_stride = head.value_stride;
+  // The queries, scaled and transposed: [depth steps][width], zero past the block's rows.
+  Word* qt = reinterpret_cast<Word*>(
+      scratch.queries.reserve(static_cast<std::size_t>(depth_steps * width)));
+  for (int64_t t = 0; t < depth_steps; ++t)
+    for (int64_t r = 0; r < width; ++r) {
+      if constexpr (kF32) {
+        qt[t * width + r] = r < rows ? scale * at(queries, r, t) : 0.f;
+      } else {
+        const int64_t d = 2 * t;
+        qt[t * width + r] = r < rows
+                                ? bf16_pair(scale * at(queries, r, d),
+                                            d + 1 < depth ? scale * at(queries, r, d + 1) : 0.f)
+                                : 0u;
+      }
+    }
+  float* scores = reinterpret_cast<float*>(
+      scratch.scores.reserve(static_cast<std::size_t>(kChunkKeys * width)));
+  uint32_t* pairs =
+      kF32 ? nullptr
+           : scratch.probabilities.reserve(static_cast<std::size_t>(kChunkKeys / 2 * width));
+  float* result =
+      reinterpret_cast<float*>(scratch.result.reserve(static_cast<std::size_t>(dv * width)));
+  RunningSoftmax run;
+  for (int v = 0; v < vectors; ++v) {
+    run.max[v] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    run.sum[v] = _mm512_setzero_ps();
+  }
+  const auto* keys = static_cast<const Word*>(head.packed_keys);
+  const auto* values = static_cast<const Word*>(head.packed_values);
+  for (int64_t n0 = 0; n0 < n; n0 += kChunkKeys) {
+    const int64_t chunk = std::min(kChunkKeys, n - n0);
+    product<K>(chunk, keys + n0 * depth_steps, depth_steps, depth_steps, qt, width, vectors, scores,
+               width, false);
+    if (mask)
+      for (int64_t j = 0; j < chunk; ++j)
+        for (int64_t r = 0; r < rows; ++r)
+          scores[j * width + r] += mask[r * mask_row + (n0 + j) * mask_col];
+    softmax_chunk<K>(scores, chunk, width, vectors, run, result, dv, n0 > 0, pairs);
+    if constexpr (kF32) {
+      product<F32>(dv, values + n0, value_stride, chunk, scores, width, vectors, result, width,
+                   n0 > 0);
+    } else {
+      product<Bf16>(dv, values + n0 / 2, value_stride, (chunk + 1) / 2, pairs, width, vectors,
+                    result, width, n0 > 0);
+    }
+  }
+  // The softmax's division, on the result's Dv values per row instead of N probabilities. A row
+  // whose every score is -inf is NaN, as softmax's definition makes it (0/0).
+  alignas(64) float inverse[kMaxBlockRows];
+  const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int v = 0; v < vectors; ++v) {
+    const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.f), run.sum[v]);
+    _mm512_store_ps(inverse + v * kLanes,
+                    _mm512_mask_mov_ps(inv, _mm512_cmp_ps_mask(run.max[v], lowest, _CMP_EQ_OQ),
+                                       _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN())));
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < dv; ++c) out[r * ldo + c] = result[c * width + r] * inverse[r];
+}
+
+}  // namespace
 
 void attend(const Strided& queries, float scale, const PackedHead& head, const float* mask,
             int64_t mask_row, int64_t mask_col, float* out, int64_t ldo, BlockScratch& scratch) {
-  const int64_t rows = queries.rows, depth = head.depth, n = head.keys;
-  const int64_t panels = (n + kLanes - 1) / kLanes;
-  // Rows of scores a power-of-two apart would share cache sets when a tile reads eight of them
-  // at once; one vector more keeps them apart.
-  const int64_t lds = panels * kLanes + kLanes;
-  float* scores = reinterpret_cast<float*>(scratch.scores.reserve(rows * lds));
-  scratch.inverse_sums.resize(static_cast<std::size_t>(rows));
-  const bool f32 = head.kind == Kind::f32;
-  const int64_t steps = f32 ? depth : (depth + 1) / 2;
-  // The queries, scaled, as the products read them: [rows][steps], contiguous.
-  uint32_t* qw = scratch.queries.reserve(static_cast<std::size_t>(rows * steps));
-  for (int64_t r = 0; r < rows; ++r) {
-    if (f32) {
-      auto* q = reinterpret_cast<float*>(qw) + r * steps;
-      for (int64_t d = 0; d < depth; ++d) q[d] = scale * at(queries, r, d);
-    } else {
-      for (int64_t t = 0; t < steps; ++t) {
-        const int64_t d = 2 * t;
-        qw[r * steps + t] = bf16_pair(scale * at(queries, r, d),
-                                      d + 1 < depth ? scale * at(queries, r, d + 1) : 0.f);
-      }
-    }
-  }
-  // Scores: the key panels are the B of the product, one panel per vector of columns.
-  const int64_t panel_words = steps * kLanes;
-  if (f32) {
-    product<F32>(rows, reinterpret_cast<const float*>(qw), steps, steps,
-                 static_cast<const float*>(head.packed_keys), kLanes, panel_words, panels * kLanes,
-                 scores, lds, nullptr);
-  } else {
-    product<Bf16>(rows, qw, steps, steps, static_cast<const uint32_t*>(head.packed_keys), kLanes,
-                  panel_words, panels * kLanes, scores, lds, nullptr);
-  }
-  const int64_t pairs = (n + 1) / 2;
-  uint32_t* pw =
-      f32 ? nullptr : scratch.probabilities.reserve(static_cast<std::size_t>(rows * pairs));
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = scores + r * lds;
-    if (mask) {
-      const float* m = mask + r * mask_row;
-      for (int64_t j = 0; j < n; ++j) row[j] += m[j * mask_col];
-    }
-    // The softmax's division is applied to the product's rows (Dv values each), not to the
-    // probabilities (N each).
-    scratch.inverse_sums[r] =
-        1.f / (f32 ? vec::softmax_numerators(row, n) : numerators_to_pairs(row, n, pw + r * pairs));
-  }
-  if (f32) {
-    product<F32>(rows, scores, lds, n, static_cast<const float*>(head.packed_values),
-                 head.value_stride, kLanes, head.value_cols, out, ldo, scratch.inverse_sums.data());
-  } else {
-    product<Bf16>(rows, pw, pairs, pairs, static_cast<const uint32_t*>(head.packed_values),
-                  head.value_stride, kLanes, head.value_cols, out, ldo,
-                  scratch.inverse_sums.data());
-  }
+  if (head.kind == Kind::f32)
+    attend_as<F32>(queries, scale, head, mask, mask_row, mask_col, out, ldo, scratch);
+  else
+    attend_as<Bf16>(queries, scale, head, mask, mask_row, mask_col, out, ldo, scratch);
 }
 
 }  // namespace sinter::cpu::attention_tiles

@@ -9,6 +9,8 @@
 #include <exception>
 #include <mutex>
 
+#include <omp.h>
+
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/kernel_registry.hpp"
 #include "devices/cpu/ops/attention_tiles.hpp"
@@ -20,7 +22,17 @@ namespace sinter::cpu {
 
 namespace {
 
-constexpr int64_t kRowsPerBlock = 32;
+constexpr int64_t kRowsPerBlock = 32;  // sgemm's blocks
+
+// The tiles' query rows per block: as many as they take (each block reads all of a head's keys
+// and values once, so larger blocks read them less often), fewer where that would leave
+// threads without a block (a few heads of short sequences).
+int64_t tile_block_rows(int64_t batches, int64_t rows) {
+  const int64_t threads = omp_get_max_threads();
+  int64_t block = attention_tiles::kMaxBlockRows;
+  while (block > 16 && batches * ((rows + block - 1) / block) < 2 * threads) block /= 2;
+  return block;
+}
 
 Shape leading(const Shape& s) {
   return s.size() < 2 ? Shape{} : Shape(s.begin(), s.end() - 2);
@@ -160,7 +172,6 @@ void op_attention(OpContext& ctx) {
     for_each_index2(batch, bs, bs, [&](int64_t i, int64_t o, int64_t) { m_off[i] = o; });
   }
   const float scale = ctx.attr_f("scale", 1.f);
-  const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
   const float* pq = q_data.data_as<float>();
   const float* pk = k_data.data_as<float>();
   const float* pv = v_data.data_as<float>();
@@ -172,6 +183,8 @@ void op_attention(OpContext& ctx) {
   std::exception_ptr failure;  // the first error of any thread (buffers that could not grow)
   std::mutex failure_mutex;
   if (tiles && D > 0 && N > 0 && Dv > 0) {
+    const int64_t block_rows = tile_block_rows(batches, M);
+    const int64_t blocks = (M + block_rows - 1) / block_rows;
     const std::size_t qr2 = q.shape.size() - 2, kr2 = k.shape.size() - 2, vr2 = v.shape.size() - 2;
 #pragma omp parallel
     {
@@ -180,8 +193,8 @@ void op_attention(OpContext& ctx) {
       int64_t packed_k = -1, packed_v = -1;  // offsets of the head packed on this thread
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < batches * blocks; ++task) {
-        const int64_t b = task / blocks, r0 = (task % blocks) * kRowsPerBlock;
-        const int64_t rows = std::min(kRowsPerBlock, M - r0);
+        const int64_t b = task / blocks, r0 = (task % blocks) * block_rows;
+        const int64_t rows = std::min(block_rows, M - r0);
         try {
           // Blocks of one head follow each other in a thread's share: it packs each head once.
           if (k_off[b] != packed_k || v_off[b] != packed_v) {
@@ -205,6 +218,7 @@ void op_attention(OpContext& ctx) {
     ctx.set_output(0, out);
     return;
   }
+  const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
 #pragma omp parallel
   {
     std::vector<float> scores(static_cast<std::size_t>(kRowsPerBlock * N)), inv_sums(kRowsPerBlock);
