@@ -306,6 +306,12 @@ function main() {
   print(result);
 }
 
+// What a stage's model added to sinter's process: its peak RSS less what the process held
+// before reading the model. The preflight's estimate predicts this, not the libraries' share.
+function grown(x) {
+  return x.sinter_rss_mb - x.sinter_baseline_mb;
+}
+
 function print(r) {
   const pad = (v, n) => String(v).padStart(n);
   console.log(`CPU: ${r.cpu} (family ${r.cpu_family}, model ${r.cpu_model}); oneDNN ISA ` +
@@ -313,14 +319,19 @@ function print(r) {
       'ONNX Runtime f32');
   console.log(`${'stage'.padEnd(30)}${pad('sinter ms', 11)}${pad('ORT ms', 10)}${pad('ratio', 7)}` +
       `${pad('sinter MiB', 12)}${pad('ORT MiB', 9)}${pad('ratio', 7)}${pad('estimate', 10)}` +
-      `${pad('GFLOP/s', 9)}`);
+      `${pad('grown', 7)}${pad('est.err', 8)}${pad('GFLOP/s', 9)}`);
   const f = (v, digits) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
   for (const x of r.rows) {
     console.log(`${x.label.padEnd(30)}${pad(f(x.sinter_ms, 0), 11)}${pad(f(x.ort_ms, 0), 10)}` +
         `${pad(f(x.sinter_ms / x.ort_ms, 2), 7)}${pad(f(x.sinter_rss_mb, 0), 12)}` +
         `${pad(f(x.ort_rss_mb, 0), 9)}${pad(f(x.sinter_rss_mb / x.ort_rss_mb, 2), 7)}` +
-        `${pad(f(x.sinter_estimate_mb, 0), 10)}${pad(f(x.gflop / (x.sinter_ms / 1000), 0), 9)}`);
+        `${pad(f(x.sinter_estimate_mb, 0), 10)}${pad(f(grown(x), 0), 7)}` +
+        `${pad(f(100 * (x.sinter_estimate_mb / grown(x) - 1), 1) + '%', 8)}` +
+        `${pad(f(x.gflop / (x.sinter_ms / 1000), 0), 9)}`);
   }
+  console.log('estimate: what the preflight expects the model to add to the process; grown: ' +
+      'peak RSS less the RSS before the model was read (libraries, runtime); est.err: the ' +
+      'estimate against grown');
   for (const x of r.rows) {
     if (x.sinter_error) console.log(`${x.label}: sinter ${x.sinter_error}`);
     if (x.ort_error) console.log(`${x.label}: ONNX Runtime ${x.ort_error}`);

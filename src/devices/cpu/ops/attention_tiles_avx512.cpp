@@ -33,6 +33,15 @@ int64_t value_row_stride(int64_t words) {
   return (words + kLanes - 1) / kLanes * kLanes + kLanes;
 }
 
+// GCC 12 builds the unmasked _mm512_max_ps, _mm512_cvtps_epi32 and _mm512_slli_epi32 with an
+// undefined vector passed through their masks, which trips -Wmaybe-uninitialized; the
+// zero-masked forms with every lane set are the same instructions.
+constexpr __mmask16 kAllLanes = 0xffffu;
+
+inline __m512 max_ps(__m512 a, __m512 b) {
+  return _mm512_maskz_max_ps(kAllLanes, a, b);
+}
+
 // Both products are C[R rows][16 C columns] (+)= A[rows][T] B[T][columns]: one element of A
 // broadcast against vectors of B. B's vector c of step t is at b + c * b_vector + t * b_step.
 // In f32 an element is a float; in bf16 it is a pair of bf16 in a 32-bit word (low half first)
@@ -56,10 +65,13 @@ struct Bf16 {
   }
 };
 
-// One register tile, from zero or (accumulate) onto what `out` holds.
+// One register tile, from zero or (accumulate) onto what `out` holds. With column_max set, each
+// column's largest value of the tile is also folded into column_max (the scores' maxima, taken
+// while the tile is still in registers instead of in a pass over the chunk).
 template <class K, int R, int C>
 inline void tile(const typename K::Word* a, int64_t lda, int64_t steps, const typename K::Word* b,
-                 int64_t b_step, int64_t b_vector, float* out, int64_t ldo, bool accumulate) {
+                 int64_t b_step, int64_t b_vector, float* out, int64_t ldo, bool accumulate,
+                 float* column_max) {
   __m512 acc[R][C];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c)
@@ -74,6 +86,12 @@ inline void tile(const typename K::Word* a, int64_t lda, int64_t steps, const ty
   }
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) _mm512_storeu_ps(out + r * ldo + c * kLanes, acc[r][c]);
+  if (column_max)
+    for (int c = 0; c < C; ++c) {
+      __m512 top = _mm512_loadu_ps(column_max + c * kLanes);
+      for (int r = 0; r < R; ++r) top = max_ps(top, acc[r][c]);
+      _mm512_storeu_ps(column_max + c * kLanes, top);
+    }
 }
 
 // All rows for C vectors of columns: tiles of kRows rows (24 accumulators or fewer, leaving
@@ -81,19 +99,20 @@ inline void tile(const typename K::Word* a, int64_t lda, int64_t steps, const ty
 template <class K, int C>
 void rows_of(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
              const typename K::Word* b, int64_t b_step, int64_t b_vector, float* out, int64_t ldo,
-             bool accumulate) {
+             bool accumulate, float* column_max) {
   constexpr int kRows = C == 4 ? 6 : 8;
   int64_t r = 0;
   for (; r + kRows <= rows; r += kRows)
-    tile<K, kRows, C>(a + r * lda, lda, steps, b, b_step, b_vector, out + r * ldo, ldo, accumulate);
+    tile<K, kRows, C>(a + r * lda, lda, steps, b, b_step, b_vector, out + r * ldo, ldo, accumulate,
+                      column_max);
   const int64_t rest = rows - r;
   if (rest == 0) return;
   a += r * lda;
   out += r * ldo;
-#define SINTER_REST(N)                                                         \
-  case N:                                                                      \
-    if constexpr (N < kRows)                                                   \
-      tile<K, N, C>(a, lda, steps, b, b_step, b_vector, out, ldo, accumulate); \
+#define SINTER_REST(N)                                                                     \
+  case N:                                                                                  \
+    if constexpr (N < kRows)                                                               \
+      tile<K, N, C>(a, lda, steps, b, b_step, b_vector, out, ldo, accumulate, column_max); \
     break;
   switch (rest) {
     SINTER_REST(1)
@@ -109,23 +128,24 @@ void rows_of(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps
 #undef SINTER_REST
 }
 
-// out[rows][16 vectors] (+)= A B for 1 to 4 vectors of columns.
+// out[rows][16 vectors] (+)= A B for 1 to 4 vectors of columns; with column_max set, each
+// column's maximum over the rows folded into it.
 template <class K>
 void product(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps,
              const typename K::Word* b, int64_t b_step, int vectors, float* out, int64_t ldo,
-             bool accumulate) {
+             bool accumulate, float* column_max = nullptr) {
   switch (vectors) {
     case 1:
-      rows_of<K, 1>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate);
+      rows_of<K, 1>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate, column_max);
       break;
     case 2:
-      rows_of<K, 2>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate);
+      rows_of<K, 2>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate, column_max);
       break;
     case 3:
-      rows_of<K, 3>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate);
+      rows_of<K, 3>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate, column_max);
       break;
     default:
-      rows_of<K, 4>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate);
+      rows_of<K, 4>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate, column_max);
       break;
   }
 }
@@ -134,45 +154,37 @@ uint32_t bf16_pair(float low, float high) {
   return static_cast<uint32_t>(bf16(low).bits) | static_cast<uint32_t>(bf16(high).bits) << 16;
 }
 
-// GCC 12 builds the unmasked _mm512_max_ps, _mm512_roundscale_ps and _mm512_scalef_ps with an
-// undefined vector passed through their masks, which trips -Wmaybe-uninitialized; the
-// zero-masked forms with every lane set are the same instructions.
-constexpr __mmask16 kAllLanes = 0xffffu;
-
-inline __m512 max_ps(__m512 a, __m512 b) {
-  return _mm512_maskz_max_ps(kAllLanes, a, b);
-}
-
-// exp(x) for x <= 0 (a score less its row's maximum), e^-87 below -87, NaN kept. Taylor's
-// polynomial of degree 5 (about 3e-6 relative) is more than bf16 probabilities keep (2^-9);
-// the f32 kind takes degree 7 (below 1e-7, as vec::softmax).
+// exp(score - base) for score <= base (the base: the row's running maximum), given base
+// log2(e) as base_log2e: t = score log2(e) - base log2(e) in one FMA, 2^t as 2^round(t) (an
+// integer added to the exponent) times 2^f, f = t - round(t) in [-1/2, 1/2], by Taylor's
+// polynomial of e^(f ln2). Degree 4 leaves 4e-5 relative, far below the 2^-9 that bf16
+// probabilities keep; the f32 kind takes degree 7 (5e-9). base log2(e) is rounded once per row,
+// a factor common to the row's numerators and their sum, which cancels. t is held at or above
+// -126 (e^-87; -inf and masked scores give that); NaN stays NaN: max keeps it (its second
+// operand) and it converts to the integer 0x80000000, which adds nothing to the exponent.
 template <int Degree>
-inline __m512 exp_nonpositive(__m512 x) {
-  x = max_ps(_mm512_set1_ps(-87.f), x);  // NaN in x: x (max returns its second operand)
-  // n = round(x / ln2) by adding and removing 1.5 * 2^23, and 2^n by an integer add to the
-  // exponent: on Zen 5 roundscale and scalef made this exp a fifth slower.
+inline __m512 exp_less(__m512 score, __m512 base_log2e) {
+  const __m512 t = max_ps(_mm512_set1_ps(-126.f),
+                          _mm512_fmsub_ps(score, _mm512_set1_ps(1.44269504088896341f), base_log2e));
+  // round(t) by adding and removing 1.5 * 2^23: two adds where roundscale is slower on Zen.
   const __m512 shifter = _mm512_set1_ps(12582912.f);
-  const __m512 shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), shifter);
-  const __m512 n = _mm512_sub_ps(shifted, shifter);
-  // ln2 split into a part with few mantissa bits (n * hi is exact) and the rest.
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
+  const __m512 n = _mm512_sub_ps(_mm512_add_ps(t, shifter), shifter);
+  const __m512 f = _mm512_sub_ps(t, n);
+  constexpr float kLn2 = 0.693147180559945309f;
   __m512 p;
   if constexpr (Degree == 7) {
-    p = _mm512_set1_ps(1.f / 5040.f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720.f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120.f));
+    p = _mm512_set1_ps(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 5040.f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 720.f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 120.f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kLn2 * kLn2 * kLn2 * kLn2 / 24.f));
   } else {
-    static_assert(Degree == 5);
-    p = _mm512_set1_ps(1.f / 120.f);
+    static_assert(Degree == 4);
+    p = _mm512_set1_ps(kLn2 * kLn2 * kLn2 * kLn2 / 24.f);
   }
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  // p 2^n: n (-126..0) added to p's exponent. A NaN n converts to 0x80000000, which adds
-  // nothing, so NaN stays NaN.
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kLn2 * kLn2 * kLn2 / 6.f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kLn2 * kLn2 / 2.f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kLn2));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
   const __m512i exponent =
       _mm512_maskz_slli_epi32(kAllLanes, _mm512_maskz_cvtps_epi32(kAllLanes, n), 23);
   return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), exponent));
@@ -187,7 +199,8 @@ inline __m512i interleave_bf16(__m512 low, __m512 high) {
 }
 
 // Keys per chunk: a chunk's scores (128 x 64 floats: 32 KiB) stay in L1 from their product
-// through the softmax to the product with the values.
+// through the softmax to the product with the values. (64 keys for heads of 80 and 160 floats,
+// whose keys then fit in L1 beside them, measured no faster.)
 constexpr int64_t kChunkKeys = 128;
 
 // The online softmax of one block, vector by vector of query rows: the running maximum and the
@@ -200,26 +213,39 @@ struct RunningSoftmax {
 // One chunk's scores s[keys][width] become numerators (in place for f32, as bf16 pairs of keys
 // [keys/2][width] in `pairs` for bf16) against the updated maximum; the sums and what the
 // result [value_cols][width] holds from earlier chunks (when `rescale`) are scaled by
-// exp(old maximum - new maximum) first. A lane whose maximum is still -inf (every score so far
-// masked) takes its exponents against 0, so that a later chunk's finite scores count in full.
+// exp(old maximum - new maximum) first, in the lanes whose maximum grew. chunk_max holds the
+// chunk's column maxima when given (taken by the scores' product); else they are found here.
+// A lane whose maximum is still -inf (every score so far masked) takes its exponents against
+// 0, so that a later chunk's finite scores count in full.
 template <class K>
-void softmax_chunk(float* s, int64_t keys, int64_t width, int vectors, RunningSoftmax& run,
-                   float* result, int64_t value_cols, bool rescale, uint32_t* pairs) {
+void softmax_chunk(float* s, int64_t keys, int64_t width, int vectors, const float* chunk_max,
+                   RunningSoftmax& run, float* result, int64_t value_cols, bool rescale,
+                   uint32_t* pairs) {
+  constexpr int kDegree = std::is_same_v<K, F32> ? 7 : 4;
   const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
   for (int v = 0; v < vectors; ++v) {
     float* col = s + v * kLanes;
-    __m512 top0 = lowest, top1 = lowest;  // two chains: max's latency, not its rate, bounds one
-    int64_t n = 0;
-    for (; n + 2 <= keys; n += 2) {
-      top0 = max_ps(top0, _mm512_loadu_ps(col + n * width));
-      top1 = max_ps(top1, _mm512_loadu_ps(col + (n + 1) * width));
+    __m512 top;
+    if (chunk_max) {
+      top = _mm512_loadu_ps(chunk_max + v * kLanes);
+    } else {
+      __m512 top0 = lowest, top1 = lowest;  // two chains: max's latency, not its rate, bounds one
+      int64_t n = 0;
+      for (; n + 2 <= keys; n += 2) {
+        top0 = max_ps(top0, _mm512_loadu_ps(col + n * width));
+        top1 = max_ps(top1, _mm512_loadu_ps(col + (n + 1) * width));
+      }
+      if (n < keys) top0 = max_ps(top0, _mm512_loadu_ps(col + n * width));
+      top = max_ps(top0, top1);
     }
-    if (n < keys) top0 = max_ps(top0, _mm512_loadu_ps(col + n * width));
-    const __m512 grown = max_ps(run.max[v], max_ps(top0, top1));
+    const __m512 grown = max_ps(run.max[v], top);
     const __m512 base = _mm512_mask_mov_ps(grown, _mm512_cmp_ps_mask(grown, lowest, _CMP_EQ_OQ),
                                            _mm512_setzero_ps());
-    if (rescale) {
-      const __m512 shrink = exp_nonpositive<7>(_mm512_sub_ps(run.max[v], base));
+    const __m512 base_log2e = _mm512_mul_ps(base, log2e);
+    // Lanes whose maximum grew (NaN included: unordered); in the others the factor is 1.
+    if (rescale && _mm512_cmp_ps_mask(grown, run.max[v], _CMP_NEQ_UQ) != 0) {
+      const __m512 shrink = exp_less<kDegree>(run.max[v], base_log2e);
       run.sum[v] = _mm512_mul_ps(run.sum[v], shrink);
       for (int64_t c = 0; c < value_cols; ++c) {
         float* o = result + c * width + v * kLanes;
@@ -228,29 +254,28 @@ void softmax_chunk(float* s, int64_t keys, int64_t width, int vectors, RunningSo
     }
     run.max[v] = grown;
     __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+    int64_t n = 0;
     if constexpr (std::is_same_v<K, F32>) {
-      for (n = 0; n + 2 <= keys; n += 2) {
-        const __m512 e0 = exp_nonpositive<7>(_mm512_sub_ps(_mm512_loadu_ps(col + n * width), base));
-        const __m512 e1 =
-            exp_nonpositive<7>(_mm512_sub_ps(_mm512_loadu_ps(col + (n + 1) * width), base));
+      for (; n + 2 <= keys; n += 2) {
+        const __m512 e0 = exp_less<kDegree>(_mm512_loadu_ps(col + n * width), base_log2e);
+        const __m512 e1 = exp_less<kDegree>(_mm512_loadu_ps(col + (n + 1) * width), base_log2e);
         _mm512_storeu_ps(col + n * width, e0);
         _mm512_storeu_ps(col + (n + 1) * width, e1);
         sum0 = _mm512_add_ps(sum0, e0);
         sum1 = _mm512_add_ps(sum1, e1);
       }
       if (n < keys) {
-        const __m512 e0 = exp_nonpositive<7>(_mm512_sub_ps(_mm512_loadu_ps(col + n * width), base));
+        const __m512 e0 = exp_less<kDegree>(_mm512_loadu_ps(col + n * width), base_log2e);
         _mm512_storeu_ps(col + n * width, e0);
         sum0 = _mm512_add_ps(sum0, e0);
       }
     } else {
       // The sums are taken before rounding; an odd last key is paired with a zero.
-      for (n = 0; n < keys; n += 2) {
-        const __m512 e0 = exp_nonpositive<5>(_mm512_sub_ps(_mm512_loadu_ps(col + n * width), base));
+      for (; n < keys; n += 2) {
+        const __m512 e0 = exp_less<kDegree>(_mm512_loadu_ps(col + n * width), base_log2e);
         const __m512 e1 =
-            n + 1 < keys
-                ? exp_nonpositive<5>(_mm512_sub_ps(_mm512_loadu_ps(col + (n + 1) * width), base))
-                : _mm512_setzero_ps();
+            n + 1 < keys ? exp_less<kDegree>(_mm512_loadu_ps(col + (n + 1) * width), base_log2e)
+                         : _mm512_setzero_ps();
         sum0 = _mm512_add_ps(sum0, e0);
         sum1 = _mm512_add_ps(sum1, e1);
         _mm512_storeu_si512(pairs + (n / 2) * width + v * kLanes, interleave_bf16(e0, e1));
@@ -340,6 +365,7 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
            : scratch.probabilities.reserve(static_cast<std::size_t>(kChunkKeys / 2 * width));
   float* result =
       reinterpret_cast<float*>(scratch.result.reserve(static_cast<std::size_t>(dv * width)));
+  alignas(64) float chunk_max[kMaxBlockRows];
   RunningSoftmax run;
   for (int v = 0; v < vectors; ++v) {
     run.max[v] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -349,13 +375,16 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
   const auto* values = static_cast<const Word*>(head.packed_values);
   for (int64_t n0 = 0; n0 < n; n0 += kChunkKeys) {
     const int64_t chunk = std::min(kChunkKeys, n - n0);
+    // Without a mask the scores' product takes their maxima; a mask changes them afterwards.
+    if (!mask) std::fill(chunk_max, chunk_max + width, -std::numeric_limits<float>::infinity());
     product<K>(chunk, keys + n0 * depth_steps, depth_steps, depth_steps, qt, width, vectors, scores,
-               width, false);
+               width, false, mask ? nullptr : chunk_max);
     if (mask)
       for (int64_t j = 0; j < chunk; ++j)
         for (int64_t r = 0; r < rows; ++r)
           scores[j * width + r] += mask[r * mask_row + (n0 + j) * mask_col];
-    softmax_chunk<K>(scores, chunk, width, vectors, run, result, dv, n0 > 0, pairs);
+    softmax_chunk<K>(scores, chunk, width, vectors, mask ? nullptr : chunk_max, run, result, dv,
+                     n0 > 0, pairs);
     if constexpr (kF32) {
       product<F32>(dv, values + n0, value_stride, chunk, scores, width, vectors, result, width,
                    n0 > 0);
