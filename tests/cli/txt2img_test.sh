@@ -83,8 +83,30 @@ expect converted-runs 0 "unet: mapped from its .sinter file" -- "${run[@]/$pipe/
 # The same latents as from the ONNX folder (the PNGs differ only in the infotext's model).
 expect converted-same-latents 0 "" -- cmp "$tmp/l.npy" "$tmp/cv.npy"
 expect convert-exists 1 "invalid_argument.*converted exists" -- "$sinter" convert "$pipe" -o "$tmp/converted"
-# The CLI generates once: the text encoder is let go after the prompts, and the plan says so.
-expect memory-plan 0 "memory plan: this process .* \\+ text encoder .* weights \\(let go once it has run: not held by later stages\\) .* = peak .* of .*available" -- "${run[@]}" -p x --seed 1 -o "$tmp/m.png"
+# The CLI generates once: the text encoder is let go after the prompts and the UNet after the
+# denoising loop, and the plan says so.
+expect memory-plan 0 "memory plan: this process .* \\+ text encoder .* weights \\(let go once it has run: not held by later stages\\) \\+ unet .* weights \\(let go once it has run: not held by later stages\\) .* = peak .* of .*available" -- "${run[@]}" -p x --seed 1 -o "$tmp/m.png"
+# Its peak, recomputed from the figures it prints: the process, plus for each stage in turn the
+# weights held then (all but those let go by an earlier stage) and that stage's working memory.
+expect memory-plan-peak 0 "^peak agrees" -- bash -c "\"\$@\" -p x --seed 1 -o '$tmp/m2.png' 2>&1 | node -e '
+  const line = require(\"fs\").readFileSync(0, \"utf8\").split(\"\\n\").find((l) => l.includes(\"memory plan:\"));
+  const mib = (v, unit) => Number(v) * (unit === \"GiB\" ? 1024 : 1);
+  const num = \"([0-9.]+) (MiB|GiB)\";
+  const process = mib(...line.match(new RegExp(\"this process \" + num)).slice(1));
+  const order = [\"text encoder\", \"unet\", \"vae decoder\"];
+  const stages = order.map((name) => {
+    const w = line.match(new RegExp(\"\\\\+ \" + name + \" \" + num + \" weights( \\\\(let go)?\"));
+    const a = line.match(new RegExp(\"(?:of|,) \" + name + \" \" + num));
+    return { weights: mib(w[1], w[2]), let_go: Boolean(w[3]), working: mib(a[1], a[2]) };
+  });
+  let need = 0;
+  stages.forEach((s, i) => {
+    const held = stages.filter((o, j) => !(o.let_go && j < i)).reduce((t, o) => t + o.weights, 0);
+    need = Math.max(need, held + s.working);
+  });
+  const peak = mib(...line.match(new RegExp(\"= peak \" + num)).slice(1));
+  const agrees = Math.abs(process + need - peak) <= 0.05 * 4 + 0.01 * peak;
+  console.log(agrees ? \"peak agrees\" : \"peak differs\", process + need, peak, line);'" _ "${run[@]}"
 # (the limit holds the process itself too: 20-90 MiB of libraries and heap before any model,
 # the more with an OpenCL driver loaded)
 expect memory-refused 1 "out_of_memory.*1024x1024, batch 1 needs more memory than allowed: .*unet .*peak .* of 256.0 MiB \(setting memory_limit from command line\); .*x.* with batch 1 fits" -- "$sinter" --memory-limit 256MiB txt2img "$pipe" -d "$device" -p x -W 1024 -H 1024 -o "$tmp/keep.png"

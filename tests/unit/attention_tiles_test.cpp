@@ -1,7 +1,8 @@
-// The AVX-512 attention tiles (attention_tiles.hpp) against the definition computed here in
-// double precision: softmax(scale Q K + mask) V. The bf16 tiles multiply bf16-rounded operands,
-// so their reference takes Q (scaled), K and V rounded to bf16 first; what remains is the
-// probabilities' rounding to bf16 (relative 2^-9 each), bounded by a share of max |V|.
+// The attention tiles (attention_tiles.hpp: AVX-512, or AVX2 where SINTER_CPU_VEC_ISA=avx2 as
+// the unit_attention_avx2 test sets it) against the definition computed here in double precision:
+// softmax(scale Q K + mask) V. The bf16 tiles multiply bf16-rounded operands, so their reference
+// takes Q (scaled), K and V rounded to bf16 first; what remains is the probabilities' rounding to
+// bf16 (relative 2^-9 each), bounded by a share of max |V|.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -64,8 +65,15 @@ void check(Kind kind, const Case& c, float (*mask_of)(int64_t, int64_t) = nullpt
   tiles::BlockScratch scratch;
   const int64_t ldo = c.value_cols + 3;
   std::vector<float> out(static_cast<std::size_t>(c.rows * ldo), -7.f);
-  tiles::attend(q, scale, head, c.masked ? o.mask.data() : nullptr, c.keys, 1, out.data(), ldo,
-                scratch);
+  // In blocks of as many rows as this CPU's tiles take, as the Attention op calls them.
+  const int64_t block = tiles::max_block_rows();
+  for (int64_t r0 = 0; r0 < c.rows; r0 += block) {
+    tiles::Strided rows = q;
+    rows.data += r0 * q.row_stride;
+    rows.rows = std::min(block, c.rows - r0);
+    tiles::attend(rows, scale, head, c.masked ? o.mask.data() + r0 * c.keys : nullptr, c.keys, 1,
+                  out.data() + r0 * ldo, ldo, scratch);
+  }
 
   const bool rounded = kind == Kind::bf16;
   double largest_v = 0;
@@ -113,7 +121,7 @@ const Case kCases[] = {
 void check_all(Kind kind) {
   if (!tiles::available(kind))
     GTEST_SKIP() << "this CPU (or ONEDNN_MAX_CPU_ISA / SINTER_CPU_VEC_ISA) runs no "
-                 << (kind == Kind::f32 ? "AVX-512" : "AVX512_BF16") << " tiles";
+                 << (kind == Kind::f32 ? "AVX-512 or AVX2" : "AVX512_BF16") << " tiles";
   for (const Case& c : kCases) {
     check(kind, c);
     if (testing::Test::HasFatalFailure()) return;
@@ -163,10 +171,10 @@ TEST(AttentionTiles, Bf16OnlineSoftmaxMatchesTheDefinitionUnderMasks) {
 
 // One PackedHead and BlockScratch reused for heads of other sizes, as a thread does.
 TEST(AttentionTiles, BuffersReusedAcrossShapes) {
-  if (!tiles::available(Kind::f32)) GTEST_SKIP() << "this CPU runs no AVX-512 tiles";
+  if (!tiles::available(Kind::f32)) GTEST_SKIP() << "this CPU runs no f32 tiles";
   tiles::PackedHead head;
   tiles::BlockScratch scratch;
-  for (const Case& c : {Case{32, 80, 512, 80, false}, Case{5, 8, 20, 8, true}}) {
+  for (const Case& c : {Case{24, 80, 512, 80, false}, Case{5, 8, 20, 8, true}}) {
     const Operands o = make_operands(c, 5);
     const int64_t qd = o.heads * c.depth, vd = o.heads * c.value_cols;
     tiles::pack_head(Kind::f32, {o.k.data(), c.depth, c.keys, 1, qd},

@@ -12,6 +12,7 @@
 #include "devices/cpu/cpu_device.hpp"
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/attention_tiles.hpp"
+#include "devices/cpu/ops/vector_math.hpp"
 #include "passes/fold_batch_norm.hpp"
 #include "passes/optimize.hpp"
 #include "passes/simplify.hpp"
@@ -54,10 +55,14 @@ std::vector<double> attention_row(int64_t d, int64_t n, int64_t dv, double scale
 }
 
 // What runs an f32 Attention node on this CPU (the AVX-512 tiles where they run).
+// The tiles follow the vector kernels' instruction set (AVX-512 or AVX2; sgemm below that or
+// with SINTER_CPU_ATTENTION_TILES=0).
 std::string f32_attention_implementation() {
-  return cpu::attention_tiles::available(cpu::attention_tiles::Kind::f32)
-             ? "fused attention (AVX-512 tiles, f32 products, vectorised softmax, no score tensor)"
-             : "fused attention (sgemm, vectorised softmax, no score tensor)";
+  if (!cpu::attention_tiles::available(cpu::attention_tiles::Kind::f32))
+    return "fused attention (sgemm, vectorised softmax, no score tensor)";
+  return std::string("fused attention (") +
+         (std::string(cpu::vec::vector_isa()) == "avx512" ? "AVX-512" : "AVX2") +
+         " tiles, f32 products, vectorised softmax, no score tensor)";
 }
 
 // An ints attribute (pads, perm, kernel_shape, ...).

@@ -113,7 +113,10 @@ void generate(GenerateArgs& a) {
   sd::PipelineOptions options{a.text_encoder_device.empty() ? all : a.text_encoder_device,
                               a.unet_device.empty() ? all : a.unet_device,
                               a.vae_device.empty() ? all : a.vae_device};
-  options.keep_text_encoder = false;  // one generation: its weights need not last the UNet loop
+  // One generation: the text encoder's weights need not last the UNet loop, nor the UNet's the
+  // VAE decode.
+  options.keep_text_encoder = false;
+  options.keep_unet = false;
   sd::Pipeline pipe = sd::Pipeline::load(core, a.folder, options);
   const double load_s = seconds_since(started);
   sd::GenerationParams& p = a.params;

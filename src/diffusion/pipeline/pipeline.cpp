@@ -34,6 +34,16 @@ std::string join(const std::vector<std::string>& parts, const std::string& separ
   return s;
 }
 
+// When a stage runs in a generation: the prompts are encoded, an init image (img2img) is
+// encoded, the UNet denoises, the VAE decodes. A stage let go after it ran is not held by the
+// stages after it.
+int run_order(const std::string& stage) {
+  if (stage == "text encoder") return 0;
+  if (stage == "vae encoder") return 1;
+  if (stage == "unet") return 2;
+  return 3;  // vae decoder
+}
+
 const PortInfo& find_input(const Model& model, const std::string& name, const std::string& stage) {
   for (const PortInfo& p : model.inputs())
     if (p.name == name) return p;
@@ -166,12 +176,13 @@ struct Pipeline::Impl {
     for (const auto& [key, m] : compiled) m.release_working_memory();
   }
 
-  // Lets the compiled text encoder go (keep_text_encoder off): its packed weights are unmapped
-  // with it; the next generation compiles it again from the model cache.
-  void release_text_encoder() {
-    if (options.keep_text_encoder) return;
+  // Lets a stage's compiled models go (keep_text_encoder or keep_unet off): their packed
+  // weights are unmapped with them; the next generation compiles them again from the model
+  // cache.
+  void release_stage(const std::string& stage) {
+    const std::string prefix = stage + "@";
     for (auto it = compiled.begin(); it != compiled.end();)
-      it = it->first.rfind("text encoder@", 0) == 0 ? compiled.erase(it) : std::next(it);
+      it = it->first.rfind(prefix, 0) == 0 ? compiled.erase(it) : std::next(it);
   }
 
   const CompiledModel& compiled_for(const std::string& stage, const Model& model,
@@ -368,22 +379,21 @@ struct Pipeline::Impl {
       add("vae encoder", vae_encoder(), options.vae_device,
           {{vae_encoder().inputs().at(0).name, {1, 3, eh, ew}}});
     }
-    // Every stage's weights stay (the text encoder's only through its own stage unless it is
-    // kept); its working memory goes back when the next stage begins
+    // Every stage's weights stay (the text encoder's and the UNet's only through their own
+    // stage unless they are kept); its working memory goes back when the next stage begins
     // (release_working_memory). The peak is the largest of the stages' weights held then plus
     // its working memory.
     plan.process_bytes = resident_bytes();
-    int64_t all_weights = 0, text_weights = 0;
-    for (auto& s : plan.stages) {
-      all_weights += s.weight_bytes;
-      if (s.name != "text encoder") continue;
-      text_weights = s.weight_bytes;
-      s.released_after_use = !options.keep_text_encoder;
-    }
+    for (auto& s : plan.stages)
+      s.released_after_use = (s.name == "text encoder" && !options.keep_text_encoder) ||
+                             (s.name == "unet" && !options.keep_unet);
     int64_t need = 0;
     for (const auto& s : plan.stages) {
-      const bool held_text = options.keep_text_encoder || s.name == "text encoder";
-      need = std::max(need, all_weights - (held_text ? 0 : text_weights) + s.activation_bytes);
+      int64_t held = 0;
+      for (const auto& other : plan.stages)
+        if (!other.released_after_use || run_order(other.name) >= run_order(s.name))
+          held += other.weight_bytes;
+      need = std::max(need, held + s.activation_bytes);
     }
     plan.peak_bytes = plan.process_bytes + need;
     const int64_t limit = core.config().memory_limit_bytes();
@@ -554,7 +564,7 @@ GenerationResult Pipeline::generate(const GenerationParams& params,
       guidance ? im.encode_prompt(uncond_chunks, tokens, dim, text) : std::vector<float>{};
   result.stages.push_back(text);
   im.release_working_memory();
-  im.release_text_encoder();
+  if (!im.options.keep_text_encoder) im.release_stage("text encoder");
 
   // The UNet's batch: [uncond x batch, cond x batch] with guidance (diffusers' order).
   const int64_t unet_batch = guidance ? 2 * batch : batch;
@@ -681,6 +691,7 @@ GenerationResult Pipeline::generate(const GenerationParams& params,
     result.stages.push_back(unet_report);
   }
   im.release_working_memory();  // the UNet's request (and its outputs) went with the block
+  if (!im.options.keep_unet) im.release_stage("unet");
 
   result.latent_shape = {batch, 4, h, w};
 

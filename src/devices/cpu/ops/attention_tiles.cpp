@@ -1,5 +1,7 @@
-// Which attention tiles this CPU runs (attention_tiles.hpp); the tiles themselves are in
-// attention_tiles_avx512.cpp, compiled for AVX-512 with BF16 and called only where available.
+// Which attention tiles this CPU runs (attention_tiles.hpp) and the packing of a head, which is
+// the same for every instruction set; the tiles themselves are in attention_tiles_avx512.cpp
+// (compiled for AVX-512 with BF16) and attention_tiles_avx2.cpp (AVX2 + FMA, f32), each called
+// only where available.
 #include "devices/cpu/ops/attention_tiles.hpp"
 
 #include <cstdlib>
@@ -8,6 +10,7 @@
 
 #include <dnnl.hpp>
 
+#include "devices/cpu/ops/attention_tiles_variants.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
 
 namespace sinter::cpu::attention_tiles {
@@ -27,13 +30,84 @@ bool switched_off() {
   return env && std::string(env) == "0";
 }
 
+// The vector kernels' choice carries SINTER_CPU_VEC_ISA (or ONEDNN_MAX_CPU_ISA) and the CPU's
+// own check; the tiles follow it.
+bool on_avx512() {
+  static const bool avx512 = std::strcmp(vec::vector_isa(), "avx512") == 0;
+  return avx512;
+}
+
+bool on_avx2() {
+  static const bool avx2 = std::strcmp(vec::vector_isa(), "avx2") == 0;
+  return avx2;
+}
+
+// Packed value rows hold a head's keys (or pairs of them) and 16 words more: rows a multiple
+// of 4 KiB apart (4096 keys) would share L1's sets, and a product's tile reads several of them
+// at once for every chunk of keys.
+int64_t value_row_stride(int64_t words) {
+  constexpr int64_t kAlign = 16;
+  return (words + kAlign - 1) / kAlign * kAlign + kAlign;
+}
+
 }  // namespace
 
 bool available(Kind kind) {
-  // The AVX-512 vector kernels' choice carries SINTER_CPU_VEC_ISA and the CPU's AVX-512 check.
-  static const bool f32 = std::strcmp(vec::vector_isa(), "avx512") == 0 && !switched_off();
-  static const bool bf16 = f32 && onednn_runs_bf16();
+  static const bool f32 = (on_avx512() || on_avx2()) && !switched_off();
+  static const bool bf16 = on_avx512() && !switched_off() && onednn_runs_bf16();
   return kind == Kind::f32 ? f32 : bf16;
+}
+
+int64_t max_block_rows() {
+  return on_avx512() ? kMaxBlockRows : kAvx2BlockRows;
+}
+
+void pack_head(Kind kind, const Strided& keys, const Strided& values, PackedHead& head) {
+  const int64_t depth = keys.rows, n = keys.cols, dv = values.cols;
+  head.kind = kind;
+  head.depth = depth;
+  head.keys = n;
+  head.value_cols = dv;
+  if (kind == Kind::f32) {
+    auto* kp =
+        reinterpret_cast<float*>(head.key_words.reserve(static_cast<std::size_t>(n * depth)));
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t d = 0; d < depth; ++d) kp[j * depth + d] = at(keys, d, j);
+    head.value_stride = value_row_stride(n);
+    auto* vp = reinterpret_cast<float*>(
+        head.value_words.reserve(static_cast<std::size_t>(dv * head.value_stride)));
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t c = 0; c < dv; ++c) vp[c * head.value_stride + j] = at(values, j, c);
+    head.packed_keys = kp;
+    head.packed_values = vp;
+    return;
+  }
+  // Pairs of depths for the scores, pairs of keys for the values; odd ends paired with zero.
+  const int64_t depth_pairs = (depth + 1) / 2, key_pairs = (n + 1) / 2;
+  uint32_t* kw = head.key_words.reserve(static_cast<std::size_t>(n * depth_pairs));
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t t = 0; t < depth_pairs; ++t) {
+      const int64_t d = 2 * t;
+      kw[j * depth_pairs + t] = bf16_pair(at(keys, d, j), d + 1 < depth ? at(keys, d + 1, j) : 0.f);
+    }
+  head.value_stride = value_row_stride(key_pairs);
+  uint32_t* vw = head.value_words.reserve(static_cast<std::size_t>(dv * head.value_stride));
+  for (int64_t t = 0; t < key_pairs; ++t)
+    for (int64_t c = 0; c < dv; ++c) {
+      const int64_t j = 2 * t;
+      vw[c * head.value_stride + t] =
+          bf16_pair(at(values, j, c), j + 1 < n ? at(values, j + 1, c) : 0.f);
+    }
+  head.packed_keys = kw;
+  head.packed_values = vw;
+}
+
+void attend(const Strided& queries, float scale, const PackedHead& head, const float* mask,
+            int64_t mask_row, int64_t mask_col, float* out, int64_t ldo, BlockScratch& scratch) {
+  if (on_avx512())
+    attend_avx512(queries, scale, head, mask, mask_row, mask_col, out, ldo, scratch);
+  else
+    attend_avx2(queries, scale, head, mask, mask_row, mask_col, out, ldo, scratch);
 }
 
 std::optional<Kind> tiles_for(bool compute_bf16) {

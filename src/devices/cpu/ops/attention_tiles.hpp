@@ -1,14 +1,15 @@
 // Attention for one block of query rows, softmax(scale Q K + mask) V, with register-tiled
-// AVX-512 products, computed transposed: the block's query rows lie across the vector lanes, so
-// that scores [keys, rows], probabilities and the result [Dv, rows] are all vectors of query
-// rows. Keys and values are packed once per head (keys as [N, D] rows, values as [Dv, N] rows,
-// each broadcast one element at a time against the queries' vectors), and the keys are taken a
-// chunk at a time with an online softmax (a running maximum and sum per query row, earlier sums
+// AVX-512 or AVX2 products, computed transposed: the block's query rows lie across the vector
+// lanes, so that scores [keys, rows], probabilities and the result [Dv, rows] are all vectors of
+// query rows. Keys and values are packed once per head (keys as [N, D] rows, values as [Dv, N]
+// rows, each broadcast one element at a time against the queries' vectors), and the keys are taken
+// a chunk at a time with an online softmax (a running maximum and sum per query row, earlier sums
 // and results rescaled when the maximum grows): a chunk's scores stay in L1, no value column is
 // padded to a whole vector (SD's head size 40 filled 40 of 48 lanes when values were the
 // vectors), and the maximum and sum are per-lane vector operations, never reductions across a
-// vector. Two kinds: f32 (FMA) and bf16 products with f32 sums (AVX512_BF16's dot products of
-// pairs), which halves the products' time where the CPU has them; the softmax is f32 in both.
+// vector. Two kinds: f32 (FMA; AVX-512 or AVX2) and bf16 products with f32 sums (AVX512_BF16's
+// dot products of pairs), which halves the products' time where the CPU has them; the softmax is
+// f32 in both.
 #pragma once
 
 #include <cstdint>
@@ -19,11 +20,13 @@ namespace sinter::cpu::attention_tiles {
 
 enum class Kind { f32, bf16 };
 
-// The most query rows attend() takes at once (four vectors of 16).
+// The most query rows attend() takes at once: four vectors of 16 with AVX-512; max_block_rows()
+// says how many this CPU's tiles take (fewer with AVX2).
 constexpr int64_t kMaxBlockRows = 64;
+int64_t max_block_rows();
 
-// Whether this CPU runs the tiles of this kind: f32 where the AVX-512 vector kernels run
-// (SINTER_CPU_VEC_ISA or ONEDNN_MAX_CPU_ISA can cap them), bf16 where oneDNN also runs bf16
+// Whether this CPU runs the tiles of this kind: f32 where the AVX-512 or AVX2 vector kernels run
+// (SINTER_CPU_VEC_ISA or ONEDNN_MAX_CPU_ISA can cap them), bf16 where AVX-512 and oneDNN run bf16
 // (AVX512_BF16 or AMX, and ONEDNN_MAX_CPU_ISA at AVX512_CORE_BF16 or above); neither where
 // SINTER_CPU_ATTENTION_TILES=0. Call pack_head and attend only where this is true.
 bool available(Kind kind);
@@ -64,7 +67,7 @@ struct BlockScratch {
   AlignedWords queries, scores, probabilities, result;
 };
 
-// out[r * ldo + c] for r < queries.rows (at most kMaxBlockRows), c < Dv: the attention of those
+// out[r * ldo + c] for r < queries.rows (at most max_block_rows()), c < Dv: the attention of those
 // query rows (queries is [rows, D]) over the packed head. mask, when not null, is added to the
 // scores: element (r, n) at mask[r * mask_row + n * mask_col].
 void attend(const Strided& queries, float scale, const PackedHead& head, const float* mask,

@@ -9,9 +9,7 @@
 
 #include <immintrin.h>
 
-#include "base/half.hpp"
-#include "devices/cpu/ops/attention_tiles.hpp"
-#include "devices/cpu/ops/vector_math.hpp"
+#include "devices/cpu/ops/attention_tiles_variants.hpp"
 
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("arch=x86-64-v4,avx512bf16"))), \
@@ -25,13 +23,6 @@ namespace sinter::cpu::attention_tiles {
 namespace {
 
 constexpr int64_t kLanes = 16;
-
-// Packed value rows hold a head's keys (or pairs of them) and a vector more: rows a multiple of
-// 4 KiB apart (4096 keys) would share L1's sets, and a product's tile reads 6 or 8 of them at
-// once for every chunk.
-int64_t value_row_stride(int64_t words) {
-  return (words + kLanes - 1) / kLanes * kLanes + kLanes;
-}
 
 // GCC 12 builds the unmasked _mm512_max_ps, _mm512_cvtps_epi32 and _mm512_slli_epi32 with an
 // undefined vector passed through their masks, which trips -Wmaybe-uninitialized; the
@@ -148,10 +139,6 @@ void product(int64_t rows, const typename K::Word* a, int64_t lda, int64_t steps
       rows_of<K, 4>(rows, a, lda, steps, b, b_step, kLanes, out, ldo, accumulate, column_max);
       break;
   }
-}
-
-uint32_t bf16_pair(float low, float high) {
-  return static_cast<uint32_t>(bf16(low).bits) | static_cast<uint32_t>(bf16(high).bits) << 16;
 }
 
 // exp(score - base) for score <= base (the base: the row's running maximum), given base
@@ -285,54 +272,6 @@ void softmax_chunk(float* s, int64_t keys, int64_t width, int vectors, const flo
   }
 }
 
-float at(const Strided& m, int64_t r, int64_t c) {
-  return m.data[r * m.row_stride + c * m.col_stride];
-}
-
-}  // namespace
-
-void pack_head(Kind kind, const Strided& keys, const Strided& values, PackedHead& head) {
-  const int64_t depth = keys.rows, n = keys.cols, dv = values.cols;
-  head.kind = kind;
-  head.depth = depth;
-  head.keys = n;
-  head.value_cols = dv;
-  if (kind == Kind::f32) {
-    auto* kp =
-        reinterpret_cast<float*>(head.key_words.reserve(static_cast<std::size_t>(n * depth)));
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t d = 0; d < depth; ++d) kp[j * depth + d] = at(keys, d, j);
-    head.value_stride = value_row_stride(n);
-    auto* vp = reinterpret_cast<float*>(
-        head.value_words.reserve(static_cast<std::size_t>(dv * head.value_stride)));
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t c = 0; c < dv; ++c) vp[c * head.value_stride + j] = at(values, j, c);
-    head.packed_keys = kp;
-    head.packed_values = vp;
-    return;
-  }
-  // Pairs of depths for the scores, pairs of keys for the values; odd ends paired with zero.
-  const int64_t depth_pairs = (depth + 1) / 2, key_pairs = (n + 1) / 2;
-  uint32_t* kw = head.key_words.reserve(static_cast<std::size_t>(n * depth_pairs));
-  for (int64_t j = 0; j < n; ++j)
-    for (int64_t t = 0; t < depth_pairs; ++t) {
-      const int64_t d = 2 * t;
-      kw[j * depth_pairs + t] = bf16_pair(at(keys, d, j), d + 1 < depth ? at(keys, d + 1, j) : 0.f);
-    }
-  head.value_stride = value_row_stride(key_pairs);
-  uint32_t* vw = head.value_words.reserve(static_cast<std::size_t>(dv * head.value_stride));
-  for (int64_t t = 0; t < key_pairs; ++t)
-    for (int64_t c = 0; c < dv; ++c) {
-      const int64_t j = 2 * t;
-      vw[c * head.value_stride + t] =
-          bf16_pair(at(values, j, c), j + 1 < n ? at(values, j + 1, c) : 0.f);
-    }
-  head.packed_keys = kw;
-  head.packed_values = vw;
-}
-
-namespace {
-
 template <class K>
 void attend_as(const Strided& queries, float scale, const PackedHead& head, const float* mask,
                int64_t mask_row, int64_t mask_col, float* out, int64_t ldo, BlockScratch& scratch) {
@@ -409,8 +348,9 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
 
 }  // namespace
 
-void attend(const Strided& queries, float scale, const PackedHead& head, const float* mask,
-            int64_t mask_row, int64_t mask_col, float* out, int64_t ldo, BlockScratch& scratch) {
+void attend_avx512(const Strided& queries, float scale, const PackedHead& head, const float* mask,
+                   int64_t mask_row, int64_t mask_col, float* out, int64_t ldo,
+                   BlockScratch& scratch) {
   if (head.kind == Kind::f32)
     attend_as<F32>(queries, scale, head, mask, mask_row, mask_col, out, ldo, scratch);
   else

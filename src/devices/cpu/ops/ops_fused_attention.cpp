@@ -29,7 +29,7 @@ constexpr int64_t kRowsPerBlock = 32;  // sgemm's blocks
 // threads without a block (a few heads of short sequences).
 int64_t tile_block_rows(int64_t batches, int64_t rows) {
   const int64_t threads = omp_get_max_threads();
-  int64_t block = attention_tiles::kMaxBlockRows;
+  int64_t block = attention_tiles::max_block_rows();
   while (block > 16 && batches * ((rows + block - 1) / block) < 2 * threads) block /= 2;
   return block;
 }
