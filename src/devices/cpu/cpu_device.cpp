@@ -194,11 +194,8 @@ std::string implementation_of(const ir::Node& n) {
       return "fused attention (AVX-512 tiles, bf16 products, f32 vectorised softmax, no score "
              "tensor)";
     if (tiles == Kind::f32)
-      return attention_tiles::max_block_rows() == attention_tiles::kMaxBlockRows
-                 ? "fused attention (AVX-512 tiles, f32 products, vectorised softmax, no score "
-                   "tensor)"
-                 : "fused attention (AVX2 tiles, f32 products, vectorised softmax, no score "
-                   "tensor)";
+      return std::string("fused attention (") + attention_tiles::instruction_set() +
+             " tiles, f32 products, vectorised softmax, no score tensor)";
     return "fused attention (sgemm, vectorised softmax, no score tensor)";
   }
   if (n.domain == kCpuDomain && n.op_type == "GroupNorm")

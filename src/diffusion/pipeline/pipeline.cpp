@@ -176,9 +176,15 @@ struct Pipeline::Impl {
     for (const auto& [key, m] : compiled) m.release_working_memory();
   }
 
-  // Lets a stage's compiled models go (keep_text_encoder or keep_unet off): their packed
-  // weights are unmapped with them; the next generation compiles them again from the model
-  // cache.
+  // Whether a stage's compiled models go once it has run (keep_text_encoder or keep_unet
+  // off): what generate() does and what plan_memory() counts.
+  bool released_after_use(const std::string& stage) const {
+    return (stage == "text encoder" && !options.keep_text_encoder) ||
+           (stage == "unet" && !options.keep_unet);
+  }
+
+  // Lets a stage's compiled models go: their packed weights are unmapped with them; the next
+  // generation compiles them again from the model cache.
   void release_stage(const std::string& stage) {
     const std::string prefix = stage + "@";
     for (auto it = compiled.begin(); it != compiled.end();)
@@ -384,9 +390,7 @@ struct Pipeline::Impl {
     // (release_working_memory). The peak is the largest of the stages' weights held then plus
     // its working memory.
     plan.process_bytes = resident_bytes();
-    for (auto& s : plan.stages)
-      s.released_after_use = (s.name == "text encoder" && !options.keep_text_encoder) ||
-                             (s.name == "unet" && !options.keep_unet);
+    for (auto& s : plan.stages) s.released_after_use = released_after_use(s.name);
     int64_t need = 0;
     for (const auto& s : plan.stages) {
       int64_t held = 0;
@@ -564,7 +568,7 @@ GenerationResult Pipeline::generate(const GenerationParams& params,
       guidance ? im.encode_prompt(uncond_chunks, tokens, dim, text) : std::vector<float>{};
   result.stages.push_back(text);
   im.release_working_memory();
-  if (!im.options.keep_text_encoder) im.release_stage("text encoder");
+  if (im.released_after_use("text encoder")) im.release_stage("text encoder");
 
   // The UNet's batch: [uncond x batch, cond x batch] with guidance (diffusers' order).
   const int64_t unet_batch = guidance ? 2 * batch : batch;
@@ -691,7 +695,7 @@ GenerationResult Pipeline::generate(const GenerationParams& params,
     result.stages.push_back(unet_report);
   }
   im.release_working_memory();  // the UNet's request (and its outputs) went with the block
-  if (!im.options.keep_unet) im.release_stage("unet");
+  if (im.released_after_use("unet")) im.release_stage("unet");
 
   result.latent_shape = {batch, 4, h, w};
 

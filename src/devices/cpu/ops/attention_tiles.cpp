@@ -62,6 +62,10 @@ int64_t max_block_rows() {
   return on_avx512() ? kMaxBlockRows : kAvx2BlockRows;
 }
 
+const char* instruction_set() {
+  return on_avx512() ? "AVX-512" : "AVX2";
+}
+
 void pack_head(Kind kind, const Strided& keys, const Strided& values, PackedHead& head) {
   const int64_t depth = keys.rows, n = keys.cols, dv = values.cols;
   head.kind = kind;

@@ -25,6 +25,9 @@ enum class Kind { f32, bf16 };
 constexpr int64_t kMaxBlockRows = 64;
 int64_t max_block_rows();
 
+// The instruction set the f32 tiles run on here, as placements name it: "AVX-512" or "AVX2".
+const char* instruction_set();
+
 // Whether this CPU runs the tiles of this kind: f32 where the AVX-512 or AVX2 vector kernels run
 // (SINTER_CPU_VEC_ISA or ONEDNN_MAX_CPU_ISA can cap them), bf16 where AVX-512 and oneDNN run bf16
 // (AVX512_BF16 or AMX, and ONEDNN_MAX_CPU_ISA at AVX512_CORE_BF16 or above); neither where

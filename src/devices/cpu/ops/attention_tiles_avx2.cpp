@@ -166,12 +166,9 @@ void attend_avx2(const Strided& queries, float scale, const PackedHead& head, co
   const int64_t rows = queries.rows, depth = head.depth, n = head.keys, dv = head.value_cols;
   const int vectors = static_cast<int>((rows + kLanes - 1) / kLanes);
   const int64_t width = vectors * kLanes;
-  // The queries, scaled and transposed: [depth][width], zero past the block's rows.
   auto* qt =
       reinterpret_cast<float*>(scratch.queries.reserve(static_cast<std::size_t>(depth * width)));
-  for (int64_t d = 0; d < depth; ++d)
-    for (int64_t r = 0; r < width; ++r)
-      qt[d * width + r] = r < rows ? scale * at(queries, r, d) : 0.f;
+  transpose_queries(queries, scale, width, qt);
   auto* scores = reinterpret_cast<float*>(
       scratch.scores.reserve(static_cast<std::size_t>(kChunkKeys * width)));
   auto* result =
@@ -190,10 +187,7 @@ void attend_avx2(const Strided& queries, float scale, const PackedHead& head, co
     if (!mask) std::fill(chunk_max, chunk_max + width, -std::numeric_limits<float>::infinity());
     product(chunk, keys + n0 * depth, depth, depth, qt, width, vectors, scores, width, false,
             mask ? nullptr : chunk_max);
-    if (mask)
-      for (int64_t j = 0; j < chunk; ++j)
-        for (int64_t r = 0; r < rows; ++r)
-          scores[j * width + r] += mask[r * mask_row + (n0 + j) * mask_col];
+    if (mask) add_mask(mask, mask_row, mask_col, n0, chunk, rows, width, scores);
     softmax_chunk(scores, chunk, width, vectors, mask ? nullptr : chunk_max, run, result, dv,
                   n0 > 0);
     product(dv, values + n0, head.value_stride, chunk, scores, width, vectors, result, width,
@@ -209,8 +203,7 @@ void attend_avx2(const Strided& queries, float scale, const PackedHead& head, co
                     _mm256_blendv_ps(inv, _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN()),
                                      _mm256_cmp_ps(run.max[v], lowest, _CMP_EQ_OQ)));
   }
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < dv; ++c) out[r * ldo + c] = result[c * width + r] * inverse[r];
+  write_rows(result, width, inverse, rows, dv, out, ldo);
 }
 
 }  // namespace sinter::cpu::attention_tiles

@@ -3,7 +3,6 @@
 // attention_tiles::available says the CPU runs them.
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -285,18 +284,18 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
   // The queries, scaled and transposed: [depth steps][width], zero past the block's rows.
   Word* qt = reinterpret_cast<Word*>(
       scratch.queries.reserve(static_cast<std::size_t>(depth_steps * width)));
-  for (int64_t t = 0; t < depth_steps; ++t)
-    for (int64_t r = 0; r < width; ++r) {
-      if constexpr (kF32) {
-        qt[t * width + r] = r < rows ? scale * at(queries, r, t) : 0.f;
-      } else {
+  if constexpr (kF32) {
+    transpose_queries(queries, scale, width, qt);
+  } else {  // pairs of depths
+    for (int64_t t = 0; t < depth_steps; ++t)
+      for (int64_t r = 0; r < width; ++r) {
         const int64_t d = 2 * t;
         qt[t * width + r] = r < rows
                                 ? bf16_pair(scale * at(queries, r, d),
                                             d + 1 < depth ? scale * at(queries, r, d + 1) : 0.f)
                                 : 0u;
       }
-    }
+  }
   float* scores = reinterpret_cast<float*>(
       scratch.scores.reserve(static_cast<std::size_t>(kChunkKeys * width)));
   uint32_t* pairs =
@@ -318,10 +317,7 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
     if (!mask) std::fill(chunk_max, chunk_max + width, -std::numeric_limits<float>::infinity());
     product<K>(chunk, keys + n0 * depth_steps, depth_steps, depth_steps, qt, width, vectors, scores,
                width, false, mask ? nullptr : chunk_max);
-    if (mask)
-      for (int64_t j = 0; j < chunk; ++j)
-        for (int64_t r = 0; r < rows; ++r)
-          scores[j * width + r] += mask[r * mask_row + (n0 + j) * mask_col];
+    if (mask) add_mask(mask, mask_row, mask_col, n0, chunk, rows, width, scores);
     softmax_chunk<K>(scores, chunk, width, vectors, mask ? nullptr : chunk_max, run, result, dv,
                      n0 > 0, pairs);
     if constexpr (kF32) {
@@ -342,8 +338,7 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
                     _mm512_mask_mov_ps(inv, _mm512_cmp_ps_mask(run.max[v], lowest, _CMP_EQ_OQ),
                                        _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN())));
   }
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < dv; ++c) out[r * ldo + c] = result[c * width + r] * inverse[r];
+  write_rows(result, width, inverse, rows, dv, out, ldo);
 }
 
 }  // namespace

@@ -30,4 +30,27 @@ inline uint32_t bf16_pair(float low, float high) {
   return static_cast<uint32_t>(bf16(low).bits) | static_cast<uint32_t>(bf16(high).bits) << 16;
 }
 
+// The scalar steps both variants share, around their vector kernels. Queries scaled and
+// transposed for f32: qt[d][width], zero past the block's rows.
+inline void transpose_queries(const Strided& queries, float scale, int64_t width, float* qt) {
+  for (int64_t d = 0; d < queries.cols; ++d)
+    for (int64_t r = 0; r < width; ++r)
+      qt[d * width + r] = r < queries.rows ? scale * at(queries, r, d) : 0.f;
+}
+
+// The mask's part of keys [first, first + keys) added to a chunk's scores [keys][width].
+inline void add_mask(const float* mask, int64_t mask_row, int64_t mask_col, int64_t first,
+                     int64_t keys, int64_t rows, int64_t width, float* scores) {
+  for (int64_t j = 0; j < keys; ++j)
+    for (int64_t r = 0; r < rows; ++r)
+      scores[j * width + r] += mask[r * mask_row + (first + j) * mask_col];
+}
+
+// out[r][c] = result[c][r] * inverse[r]: the transposed result, divided by each row's sum.
+inline void write_rows(const float* result, int64_t width, const float* inverse, int64_t rows,
+                       int64_t value_cols, float* out, int64_t ldo) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < value_cols; ++c) out[r * ldo + c] = result[c * width + r] * inverse[r];
+}
+
 }  // namespace sinter::cpu::attention_tiles
