@@ -14,6 +14,8 @@ thread_local TensorArena* current_arena = nullptr;
 
 constexpr std::size_t kAlignment = 64;
 constexpr std::size_t kMaxRecorded = 4096;
+// How many planned allocations past the expected one an allocation of another size may match.
+constexpr std::size_t kLookahead = 16;
 
 std::size_t aligned(std::size_t bytes) {
   return (bytes + kAlignment - 1) / kAlignment * kAlignment;
@@ -59,20 +61,16 @@ std::shared_ptr<void> TensorArena::allocate(std::size_t bytes) {
       plan_.clear();
       return nullptr;
     }
-    const std::size_t index = next_++;
     record = record_.size();
     record_.push_back({bytes, events_++, -1});
     generation = generation_;
-    if (index < plan_.size() && plan_[index].bytes == bytes) {
-      if (plan_[index].offset >= 0) {
-        char* candidate = buffer_.get() + plan_[index].offset;
-        const bool free = std::none_of(live_.begin(), live_.end(), [&](const Live& l) {
-          return l.begin < candidate + bytes && candidate < l.begin + l.bytes;
-        });
-        if (free) block = candidate;
-      }
-    } else {
-      diverged_ = true;
+    const int64_t index = match(bytes);
+    if (index >= 0 && plan_[index].offset >= 0 && buffer_) {
+      char* candidate = buffer_.get() + plan_[index].offset;
+      const bool free = std::none_of(live_.begin(), live_.end(), [&](const Live& l) {
+        return l.begin < candidate + bytes && candidate < l.begin + l.bytes;
+      });
+      if (free) block = candidate;
     }
     if (block) live_.push_back({block, bytes});
   }
@@ -89,6 +87,18 @@ std::shared_ptr<void> TensorArena::allocate(std::size_t bytes) {
     std::free(p);
     self->release(generation, record, nullptr);
   });
+}
+
+int64_t TensorArena::match(std::size_t bytes) {
+  const std::size_t end = std::min(plan_.size(), next_ + kLookahead);
+  for (std::size_t i = next_; i < end; ++i) {
+    if (plan_[i].bytes != bytes) continue;
+    if (i != next_) diverged_ = true;  // planned allocations skipped
+    next_ = i + 1;
+    return static_cast<int64_t>(i);
+  }
+  diverged_ = true;  // one the plan does not have
+  return -1;
 }
 
 void TensorArena::release(int64_t generation, std::size_t record, const char* arena_block) {
@@ -117,7 +127,7 @@ void TensorArena::make_plan() {
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     return record_[a].bytes > record_[b].bytes;
   });
-  plan_.assign(record_.size(), Slot{0, -1});
+  plan_.assign(record_.size(), PlannedBlock{0, -1});
   for (std::size_t i = 0; i < record_.size(); ++i) plan_[i].bytes = record_[i].bytes;
   std::vector<std::size_t> placed;
   std::size_t total = 0;
@@ -141,7 +151,34 @@ void TensorArena::make_plan() {
     placed.push_back(i);
   }
   planned_total_ = aligned(total);
+  new_plan_ = true;
   provide_buffer();
+}
+
+std::optional<std::vector<TensorArena::PlannedBlock>> TensorArena::take_new_plan() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!new_plan_ || plan_.empty()) return std::nullopt;
+  new_plan_ = false;
+  return plan_;
+}
+
+bool TensorArena::adopt_plan(std::vector<PlannedBlock> plan) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!plan_.empty() || disabled_ || plan.empty() || plan.size() > kMaxRecorded) return false;
+  // Every block inside the buffer, and no buffer larger than the blocks side by side: a plan
+  // read from a damaged file must neither write outside it nor ask for absurd memory.
+  std::size_t total = 0, side_by_side = 0;
+  for (const PlannedBlock& b : plan) {
+    if (b.bytes > (std::size_t{1} << 44)) return false;  // 16 TiB: not a tensor of this host
+    side_by_side += aligned(b.bytes);
+    if (b.offset == -1) continue;
+    if (b.offset < 0 || static_cast<std::size_t>(b.offset) % kAlignment != 0) return false;
+    total = std::max(total, static_cast<std::size_t>(b.offset) + aligned(b.bytes));
+  }
+  if (total > side_by_side) return false;
+  plan_ = std::move(plan);
+  planned_total_ = aligned(total);
+  return true;
 }
 
 void TensorArena::provide_buffer() {

@@ -52,6 +52,15 @@ printf '\x01\x02\x03' | dd of="$blob" bs=1 seek=5000 conv=notrunc status=none
 expect packed-damaged-repacked 0 "warn.*packed weights .* failing their checksum; packing them again" -- "$sinter" run "$unet" "${unet_inputs[@]}" -o "$tmp/packed3"
 expect packed-damaged-same-output 0 "0 outside" -- "$sinter" compare "$tmp/packed3/noise_pred.npy" "$tmp/packed1/noise_pred.npy" --atol 0 --rtol 0
 expect packed-no-warning-after 0 "^0 ?$" -- bash -c "\"$sinter\" run \"$unet\" ${unet_inputs[*]} -o \"$tmp/packed4\" 2>&1 | grep -c warn || true"
+# The CPU keeps its tensor arena's plan next to the packed weights (one per input shapes and
+# settings), so that the next process's first inference takes its tensors from one planned
+# buffer; a damaged plan is one warning, planned again, and the output stays the same.
+expect arena-plan-kept 0 "^1 ?$" -- bash -c "find \"$SINTER_CACHE_DIR/models\" -name 'arena-*.plan' | wc -l"
+plan=$(find "$SINTER_CACHE_DIR/models" -name 'arena-*.plan' | head -1)
+printf '\x01\x02\x03' | dd of="$plan" bs=1 seek=40 conv=notrunc status=none
+expect arena-plan-damaged 0 "warn.*arena plan .* is failing its checksum; planning again" -- "$sinter" run "$unet" "${unet_inputs[@]}" -o "$tmp/packed6"
+expect arena-plan-damaged-same-output 0 "0 outside" -- "$sinter" compare "$tmp/packed6/noise_pred.npy" "$tmp/packed1/noise_pred.npy" --atol 0 --rtol 0
+expect arena-plan-rewritten 0 "^0 ?$" -- bash -c "\"$sinter\" run \"$unet\" ${unet_inputs[*]} -o \"$tmp/packed7\" 2>&1 | grep -c warn || true"
 # The f16 weights setting keeps its halves in blobs of their own: mapped by the next process,
 # same output bit for bit as the process that made them (and not the f32 output).
 blob_files() { find "$SINTER_CACHE_DIR/models" -name "*.packed" -type f | wc -l; }

@@ -8,7 +8,13 @@
 #include <cstring>
 #include <map>
 
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "base/file_io.hpp"
 #include "base/tensor_arena.hpp"
+#include "devices/cpu/arena_plan_file.hpp"
 #include "devices/cpu/cpu_device.hpp"
 
 using namespace sinter;
@@ -113,6 +119,101 @@ TEST(TensorArena, BlocksAlivePastTheirPlanAndOtherRunsComeFromTheHeap) {
   }
   EXPECT_TRUE(filled(held.a.get(), 0xA, 1024));
   EXPECT_EQ(current_tensor_arena(), nullptr);
+}
+
+// A run with an allocation the plan does not have (a cache filled in this run only) takes the
+// planned offsets for the rest; so does a run that skips a planned one.
+TEST(TensorArena, RunsThatDifferByACacheKeepTheRestOfThePlan) {
+  auto arena = std::make_shared<TensorArena>();
+  one_run(arena);
+  {
+    TensorArena::Run run(arena);
+    auto cache = current_tensor_arena()->allocate(777);  // not planned: from the heap
+    EXPECT_FALSE(arena->planned(cache.get()));
+    auto a = current_tensor_arena()->allocate(1024);
+    auto b = current_tensor_arena()->allocate(2048);
+    EXPECT_TRUE(arena->planned(a.get()));
+    EXPECT_TRUE(arena->planned(b.get()));
+  }
+  auto fresh = std::make_shared<TensorArena>();
+  one_run(fresh);
+  TensorArena::Run run(fresh);
+  auto b = current_tensor_arena()->allocate(2048);  // a is not made this time
+  EXPECT_TRUE(fresh->planned(b.get()));
+}
+
+// The plan a run made is handed out once; another arena (of a later process) that adopts it
+// serves its very first run from the planned buffer.
+TEST(TensorArena, AdoptedPlanServesTheFirstRun) {
+  auto arena = std::make_shared<TensorArena>();
+  EXPECT_FALSE(arena->take_new_plan());
+  one_run(arena);
+  const auto plan = arena->take_new_plan();
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->size(), 4u);           // a, b, c and the output
+  EXPECT_EQ((*plan)[3].offset, -1);      // alive at the end: from the heap
+  EXPECT_FALSE(arena->take_new_plan());  // once
+  one_run(arena);                        // allocates as planned: no new plan
+  EXPECT_FALSE(arena->take_new_plan());
+
+  auto later = std::make_shared<TensorArena>();
+  ASSERT_TRUE(later->adopt_plan(*plan));
+  EXPECT_FALSE(later->adopt_plan(*plan));  // it has one now
+  TensorArena::Run run(later);
+  EXPECT_EQ(later->planned_bytes(), 3072u);
+  auto a = current_tensor_arena()->allocate(1024);
+  EXPECT_TRUE(later->planned(a.get()));
+}
+
+// A plan from a damaged file may not point outside its buffer nor ask for absurd memory; one
+// that is within bounds but wrong (every block at offset 0) hands out no block that overlaps
+// a live one.
+TEST(TensorArena, AdoptedPlansAreCheckedAndNeverOverlapLiveBlocks) {
+  using B = TensorArena::PlannedBlock;
+  EXPECT_FALSE(std::make_shared<TensorArena>()->adopt_plan({}));
+  EXPECT_FALSE(std::make_shared<TensorArena>()->adopt_plan({{1024, 0}, {1024, 4096}}));
+  EXPECT_FALSE(std::make_shared<TensorArena>()->adopt_plan({{1024, 0}, {1024, 32}}));  // unaligned
+  EXPECT_FALSE(std::make_shared<TensorArena>()->adopt_plan({{1024, -2}}));
+  EXPECT_FALSE(std::make_shared<TensorArena>()->adopt_plan({{std::size_t{1} << 50, 0}}));
+  auto arena = std::make_shared<TensorArena>();
+  ASSERT_TRUE(arena->adopt_plan({B{1024, 0}, B{2048, 0}, B{1024, 0}, B{512, 0}}));
+  TensorArena::Run run(arena);
+  auto a = current_tensor_arena()->allocate(1024);
+  auto b = current_tensor_arena()->allocate(2048);  // planned on a, which lives
+  EXPECT_TRUE(arena->planned(a.get()));
+  EXPECT_FALSE(arena->planned(b.get()));
+  std::memset(a.get(), 0xA, 1024);
+  std::memset(b.get(), 0xB, 2048);
+  EXPECT_TRUE(filled(a.get(), 0xA, 1024));
+  a.reset();
+  auto c = current_tensor_arena()->allocate(1024);  // a is gone: its offset is free
+  EXPECT_TRUE(arena->planned(c.get()));
+  std::memset(c.get(), 0xC, 1024);
+  EXPECT_TRUE(filled(b.get(), 0xB, 2048));
+}
+
+// The CPU device keeps plans in files: read back as written; a missing file is no plan, a
+// damaged one no plan (with a warning), never an error.
+TEST(TensorArena, PlanFilesRoundTripAndDamageIsNoPlan) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("sinter_arena_plan_" + std::to_string(::getpid()));
+  const std::string path = (dir / "sub" / "arena-1.plan").string();
+  EXPECT_FALSE(cpu::read_arena_plan(path));
+  const std::vector<TensorArena::PlannedBlock> plan = {{1024, 0}, {2048, 1024}, {512, -1}};
+  cpu::write_arena_plan(path, plan);
+  const auto back = cpu::read_arena_plan(path);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, plan);
+  std::string bytes = read_file(path);
+  for (std::size_t cut : {bytes.size() - 1, std::size_t{10}, std::size_t{0}}) {
+    write_file_atomically(path, bytes.substr(0, cut));
+    EXPECT_FALSE(cpu::read_arena_plan(path)) << cut;
+  }
+  bytes[bytes.size() - 3] ^= 0x40;  // a block's offset
+  write_file_atomically(path, bytes);
+  EXPECT_FALSE(cpu::read_arena_plan(path));
+  fs::remove_all(dir);
 }
 
 // A run making more tensors than the arena plans for (a long loop) turns it off: everything

@@ -3,6 +3,7 @@
 #include <cpuid.h>
 #include <malloc.h>
 #include <omp.h>
+#include <xxhash.h>
 #include <dnnl.hpp>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "base/errors.hpp"
 #include "base/host_memory.hpp"
 #include "base/tensor_arena.hpp"
+#include "devices/cpu/arena_plan_file.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/cpu_pipeline.hpp"
 #include "devices/cpu/graph_executor.hpp"
@@ -247,8 +249,14 @@ struct CpuCompiled {
   CpuProgram program;
   ExecutionPlan plan;  // its node caches fill on the first runs (thread-safe)
   std::shared_ptr<const PackedWeightStore> store;  // null: packed weights are not kept
-  CpuCompiled(CpuProgram p, std::shared_ptr<const PackedWeightStore> s)
-      : program(std::move(p)), plan(*program.graph), store(std::move(s)) {
+  // Where the arenas' plan is kept for later processes ("": not kept; arena_plan_file.hpp).
+  std::string arena_plan_path;
+  CpuCompiled(CpuProgram p, std::shared_ptr<const PackedWeightStore> s, std::string plan_path)
+      : program(std::move(p)),
+        plan(*program.graph),
+        store(std::move(s)),
+        arena_plan_path(std::move(plan_path)) {
+    if (!arena_plan_path.empty()) kept_plan = read_arena_plan(arena_plan_path);
     if (!store) return;
     for (std::size_t i = 0; i < program.graph->nodes.size(); ++i) {
       const ir::Node& n = program.graph->nodes[i];
@@ -258,17 +266,27 @@ struct CpuCompiled {
   }
 
   // The memory of one run's intermediate tensors, planned from their lifetimes: one arena per
-  // request running this graph at the same time, kept between runs.
+  // request running this graph at the same time, kept between runs. A new one starts from the
+  // latest plan made for this graph, in this process or an earlier one.
   std::shared_ptr<TensorArena> take_arena() const {
     std::lock_guard<std::mutex> lock(arenas_mutex);
-    if (idle_arenas.empty()) return std::make_shared<TensorArena>();
+    if (idle_arenas.empty()) {
+      auto arena = std::make_shared<TensorArena>();
+      if (kept_plan) arena->adopt_plan(*kept_plan);
+      return arena;
+    }
     auto arena = std::move(idle_arenas.back());
     idle_arenas.pop_back();
     return arena;
   }
+  // After a run: a plan it made is kept (for the next process too).
   void give_back(std::shared_ptr<TensorArena> arena) const {
+    std::optional<std::vector<TensorArena::PlannedBlock>> made = arena->take_new_plan();
     std::lock_guard<std::mutex> lock(arenas_mutex);
     idle_arenas.push_back(std::move(arena));
+    if (!made || made == kept_plan) return;
+    kept_plan = std::move(made);
+    if (!arena_plan_path.empty()) write_arena_plan(arena_plan_path, *kept_plan);
   }
   void release_arenas() const {
     std::lock_guard<std::mutex> lock(arenas_mutex);
@@ -276,6 +294,7 @@ struct CpuCompiled {
   }
   mutable std::mutex arenas_mutex;
   mutable std::vector<std::shared_ptr<TensorArena>> idle_arenas;
+  mutable std::optional<std::vector<TensorArena::PlannedBlock>> kept_plan;
 };
 
 // The shapes of the graph's inputs (those without a default) in `given`, in the graph's order;
@@ -336,7 +355,7 @@ class CpuExecutable final : public device::Executable {
     if (dynamic_ && signature) {
       specialised_ = specialise(*signature);
     }
-    if (!specialised_) generic_ = make(optimize_for_cpu(*graph_, choices_));
+    if (!specialised_) generic_ = make(optimize_for_cpu(*graph_, choices_), {});
     latest_ = specialised_ ? specialised_ : generic_;
   }
 
@@ -439,8 +458,20 @@ class CpuExecutable final : public device::Executable {
   }
 
  private:
-  std::shared_ptr<const CpuCompiled> make(CpuProgram program) const {
-    return std::make_shared<const CpuCompiled>(std::move(program), store_);
+  // `signature`: the input shapes the program is for (empty: the generic one).
+  std::shared_ptr<const CpuCompiled> make(CpuProgram program,
+                                          const std::vector<Shape>& signature) const {
+    std::string plan_path;
+    if (store_) {
+      // The allocations of a run depend on the shapes, the choices and the thread count.
+      std::string what = fmt::format("{} {} {} {}", choices_.precision, choices_.weights,
+                                     threads_ > 0 ? threads_ : omp_get_max_threads(),
+                                     signature.empty() ? "generic" : "");
+      for (const auto& s : signature) what += to_string(s) + ";";
+      plan_path = fmt::format("{}/arena-{:016x}.plan", store_->dir(),
+                              XXH3_64bits(what.data(), what.size()));
+    }
+    return std::make_shared<const CpuCompiled>(std::move(program), store_, std::move(plan_path));
   }
 
   // The graph optimised for `signature`; null when the shapes do not fit the graph (the generic
@@ -451,7 +482,7 @@ class CpuExecutable final : public device::Executable {
     for (const auto& in : graph_->inputs)
       if (!graph_->constants.count(in.name)) shapes[in.name] = signature[k++];
     try {
-      auto compiled = make(optimize_for_cpu(*graph_, choices_, shapes));
+      auto compiled = make(optimize_for_cpu(*graph_, choices_, shapes), signature);
       signature_ = signature;
       return compiled;
     } catch (const Error&) {
@@ -469,7 +500,7 @@ class CpuExecutable final : public device::Executable {
         specialised_ = specialise(*signature);
       if (signature && specialised_ && *signature == signature_) return latest_ = specialised_;
     }
-    if (!generic_) generic_ = make(optimize_for_cpu(*graph_, choices_));
+    if (!generic_) generic_ = make(optimize_for_cpu(*graph_, choices_), {});
     return latest_ = generic_;
   }
 

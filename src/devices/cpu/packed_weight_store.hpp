@@ -9,8 +9,10 @@
 // (the node, the plain and packed layouts, samples of the plain weights, oneDNN's version) and
 // the folder is the model's own (its content key), so a blob never serves other weights. A blob
 // that is missing, of the wrong size or failing its checksum is packed again (and replaced).
-// Blob format: a 4096-byte header (magic "SNTRPACK", u32 version 1, u32 0, u64 payload bytes,
-// u64 XXH3-64 of the payload) and the payload. Written to a temporary name, then renamed.
+// Blob format: a 4096-byte header (magic "SNTRPACK", u32 version 2, u32 0, u64 payload bytes,
+// u64 checksum: XXH3-64 of the XXH3-64s of the payload's 4 MiB chunks, checked on the OpenMP
+// threads) and the payload. Written to a temporary name, then renamed. Blobs of another version
+// are packed again without a warning.
 #pragma once
 
 #include <condition_variable>
@@ -45,6 +47,7 @@ class PackedWeightStore {
  public:
   // Blobs live in `dir` (made when the first is written).
   explicit PackedWeightStore(std::string dir) : dir_(std::move(dir)) {}
+  const std::string& dir() const { return dir_; }
   // Waits for the writes still queued.
   ~PackedWeightStore();
   PackedWeightStore(const PackedWeightStore&) = delete;
