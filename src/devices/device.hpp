@@ -100,6 +100,16 @@ class Device {
   virtual std::vector<NodeSupport> query(const ir::Graph& graph) const = 0;
   virtual std::unique_ptr<Executable> compile(std::shared_ptr<const ir::Graph> graph,
                                               const CompileOptions& options) const = 0;
+  // The peak bytes of intermediate values when this device runs `graph` with `options`, where
+  // its own rewrites change which values exist (the CPU's fused attention makes no score
+  // matrix); -1: it runs the graph's values as they are (ir/activation_estimate.hpp plans them).
+  // Called before compiling, by the memory preflight.
+  virtual int64_t planned_activation_bytes(const ir::Graph& graph,
+                                           const CompileOptions& options) const {
+    (void)graph;
+    (void)options;
+    return -1;
+  }
 };
 
 }  // namespace sinter::device

@@ -288,6 +288,22 @@ void record_placement(detail::CompiledModelImpl& impl, const std::string& device
       impl.execution_devices.push_back(d);
 }
 
+// Intermediate values as `device` plans them where it plans them itself (its rewrites change
+// which values exist: the CPU's fused attention makes no score matrix), instead of the graph's
+// own plan; cheap next to the compile, and only asked when no earlier run measured them.
+void plan_on_device(MemoryEstimate& m, const device::Device& device, const ir::Graph& graph,
+                    const Config& config, const std::map<std::string, Shape>& shapes) {
+  device::CompileOptions options;
+  options.precision = config.get("precision");
+  options.weights = config.get("weights");
+  options.input_shapes = shapes;
+  const int64_t planned = device.planned_activation_bytes(graph, options);
+  if (planned < 0) return;
+  m.activation_bytes = planned;
+  m.unsized_values = 0;
+  m.first_unsized.clear();
+}
+
 }  // namespace
 
 std::map<std::string, std::string> Core::compile_options() const {
@@ -390,6 +406,8 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
     impl->memory.activation_bytes = impl->measured_activation_bytes;
     impl->memory.activation_source = "measured";
     impl->memory.unsized_values = 0;
+  } else {
+    plan_on_device(impl->memory, *resolved.device, *model.impl_->graph, *config_, shapes);
   }
   runtime::preflight(impl->memory.total_bytes(), impl->memory.describe(),
                      runtime::budget_for(resolved.info, *config_),
@@ -459,8 +477,13 @@ MemoryEstimate Core::memory_estimate(const Model& model, const std::string& devi
   if (resolved.info.type == "cpu")
     e.packed_weight_bytes =
         runtime::compressed_weight_delta(*model.impl_->graph, config_->get("weights"));
-  if (!cache_ || model.impl_->cache_key.empty()) return e;
   const auto shapes = runtime::effective_input_shapes(*model.impl_->graph, input_shapes);
+  // Measured in an earlier run (below) where the cache knows it, else the device's own plan.
+  const auto device_plan = [&] {
+    plan_on_device(e, *resolved.device, *model.impl_->graph, *config_, shapes);
+    return e;
+  };
+  if (!cache_ || model.impl_->cache_key.empty()) return device_plan();
   auto options = compile_options();
   const auto key = [&] {
     return runtime::ModelCache::compiled_key(model.impl_->cache_key, resolved.info, options,
@@ -481,11 +504,10 @@ MemoryEstimate Core::memory_estimate(const Model& model, const std::string& devi
     options["weights"] = weights;
     measured = cache_->recorded_bytes(key(), runtime::ModelCache::kActivationBytes);
   }
-  if (measured >= 0) {
-    e.activation_bytes = measured;
-    e.activation_source = "measured";
-    e.unsized_values = 0;
-  }
+  if (measured < 0) return device_plan();
+  e.activation_bytes = measured;
+  e.activation_source = "measured";
+  e.unsized_values = 0;
   return e;
 }
 

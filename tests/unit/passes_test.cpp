@@ -13,6 +13,7 @@
 #include "devices/cpu/onednn_util.hpp"
 #include "devices/cpu/ops/attention_tiles.hpp"
 #include "devices/cpu/ops/vector_math.hpp"
+#include "ir/activation_estimate.hpp"
 #include "passes/fold_batch_norm.hpp"
 #include "passes/optimize.hpp"
 #include "passes/simplify.hpp"
@@ -595,6 +596,43 @@ TEST(Passes, CpuAttentionFusesAndMatchesTheFormula) {
           ASSERT_NEAR(o.data_as<float>()[((b * heads + h) * m + i) * dv + c], want[c], 1e-5)
               << b << "," << h << "," << i << "," << c;
       }
+}
+
+// The CPU plans the values of the graph it runs: the fused attention makes no score matrix, so
+// its plan leaves out the scores the model's graph plans (twice: before and after Softmax) and
+// equals the peak a run measures.
+TEST(Passes, CpuPlansTheValuesOfItsFusedGraph) {
+  const int64_t heads = 2, m = 96, d = 8, n = 80;
+  ir::Graph g;
+  g.opsets[""] = 17;
+  add_f32_input(g, "q", {1, heads, m, d});
+  add_f32_input(g, "k", {1, heads, d, n});
+  add_f32_input(g, "v", {1, heads, n, d});
+  g.constants["root_d"] = f32({}, {2.f});
+  g.add_node("MatMul", {"q", "k"}, {"s"});
+  g.add_node("Div", {"s", "root_d"}, {"scaled"});
+  g.add_node("Softmax", {"scaled"}, {"p"}).attributes["axis"].i = -1;
+  g.add_node("MatMul", {"p", "v"}, {"o"});
+  g.add_node("Sigmoid", {"o"}, {"y"});
+  g.outputs.push_back({"y", PortInfo::Kind::tensor, ElementType::f32, false, {}});
+  ir::validate(g);
+  const int64_t scores = heads * m * n * 4, result = heads * m * d * 4;
+
+  const auto device = cpu::make_cpu_device();
+  const int64_t planned = device->planned_activation_bytes(g, {});
+  const int64_t graph_plan = ir::estimate_activations(g, ir::infer_shapes(g)).peak_bytes;
+  EXPECT_EQ(graph_plan, 2 * scores);  // Div's input and output, then Softmax's
+  EXPECT_EQ(planned, 2 * result);  // the attention's output and the Sigmoid's
+
+  const auto exe = device->compile(std::make_shared<ir::Graph>(g), {});
+  std::map<std::string, Value> feeds = {
+      {"q", f32({1, heads, m, d}, std::vector<float>(heads * m * d, 0.1f))},
+      {"k", f32({1, heads, d, n}, std::vector<float>(heads * d * n, 0.2f))},
+      {"v", f32({1, heads, n, d}, std::vector<float>(heads * n * d, 0.3f))}};
+  device::RunProfile profile;
+  profile.time_nodes = false;
+  exe->run(feeds, &profile);
+  EXPECT_EQ(profile.peak_activation_bytes, planned);
 }
 
 // A squeeze-and-excitation block on a batch of two: Conv -> GlobalAveragePool -> Conv(1x1) ->

@@ -17,6 +17,7 @@
 #include "base/errors.hpp"
 #include "base/host_memory.hpp"
 #include "base/tensor_arena.hpp"
+#include "devices/cpu/activation_plan.hpp"
 #include "devices/cpu/arena_plan_file.hpp"
 #include "devices/cpu/conv_fusion.hpp"
 #include "devices/cpu/cpu_pipeline.hpp"
@@ -591,6 +592,19 @@ class CpuDevice final : public device::Device {
     return std::make_unique<CpuExecutable>(std::move(graph), options.threads,
                                            CpuChoices{options.precision, options.weights},
                                            options.input_shapes, options.weights_cache_dir);
+  }
+
+  int64_t planned_activation_bytes(const ir::Graph& graph,
+                                   const device::CompileOptions& options) const override {
+    // A graph the compile would refuse (bf16 here without BF16, ops without kernels) keeps
+    // the graph's own plan; the compile says what is wrong.
+    try {
+      const ir::ActivationEstimate a = plan_activations(
+          graph, CpuChoices{options.precision, options.weights}, options.input_shapes);
+      return a.unsized_values == 0 ? a.peak_bytes : -1;
+    } catch (const Error&) {
+      return -1;
+    }
   }
 };
 
