@@ -1,4 +1,6 @@
 // Core, Model, CompiledModel and InferRequest: the public API over the IR and the devices.
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -204,6 +206,9 @@ void Core::map_through_cache(detail::ModelImpl& impl) const {
   if (auto mapped = cache_->load_model(impl.cache_key, impl.dir)) {
     impl.graph = std::move(mapped);
     impl.stored_in_cache = true;
+    // The parsed tensors are free now but stay in the heap, counted in the process's RSS and in
+    // every memory plan it makes (SD 1.5's first txt2img held 1.2 GiB of them): give them back.
+    malloc_trim(0);
   }
 }
 
