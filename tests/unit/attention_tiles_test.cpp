@@ -198,3 +198,48 @@ TEST(AttentionTiles, BuffersReusedAcrossShapes) {
     }
   }
 }
+
+// Queries, keys and values whose rows are not side by side (Q read transposed, K stored [D, N],
+// V read transposed) take the scalar packing; side by side, the vector packing. Both round each
+// float to bf16 alike: the results agree bit for bit.
+TEST(AttentionTiles, Bf16PackingAgreesAcrossLayouts) {
+  if (!tiles::available(Kind::bf16)) GTEST_SKIP() << "this CPU runs no bf16 tiles";
+  for (const Case& c : {Case{64, 40, 333, 40, false}, Case{13, 5, 33, 17, true},
+                        Case{32, 80, 130, 80, false}, Case{7, 1, 1, 1, false}}) {
+    const Operands o = make_operands(c, 11);
+    // Side by side: Q [rows, D], K [N, D], V [N, Dv]; apart: their transposes.
+    std::vector<float> qt(o.q.size()), kt(o.k.size()), vt(o.v.size());
+    for (int64_t r = 0; r < c.rows; ++r)
+      for (int64_t d = 0; d < c.depth; ++d) qt[d * c.rows + r] = o.q[r * c.depth + d];
+    for (int64_t j = 0; j < c.keys; ++j)
+      for (int64_t d = 0; d < c.depth; ++d) kt[d * c.keys + j] = o.k[j * c.depth + d];
+    for (int64_t j = 0; j < c.keys; ++j)
+      for (int64_t col = 0; col < c.value_cols; ++col)
+        vt[col * c.keys + j] = o.v[j * c.value_cols + col];
+    const float* mask = c.masked ? o.mask.data() : nullptr;
+    auto run = [&](const tiles::Strided& q, const tiles::Strided& k, const tiles::Strided& v) {
+      tiles::PackedHead head;
+      tiles::BlockScratch scratch;
+      tiles::pack_head(Kind::bf16, k, v, head);
+      std::vector<float> out(static_cast<std::size_t>(c.rows * c.value_cols));
+      const int64_t block = tiles::max_block_rows();
+      for (int64_t r0 = 0; r0 < c.rows; r0 += block) {
+        tiles::Strided rows = q;
+        rows.data += r0 * q.row_stride;
+        rows.rows = std::min(block, c.rows - r0);
+        tiles::attend(rows, 0.3f, head, mask ? mask + r0 * c.keys : nullptr, c.keys, 1,
+                      out.data() + r0 * c.value_cols, c.value_cols, scratch);
+      }
+      return out;
+    };
+    const auto side_by_side =
+        run({o.q.data(), c.rows, c.depth, c.depth, 1}, {o.k.data(), c.depth, c.keys, 1, c.depth},
+            {o.v.data(), c.keys, c.value_cols, c.value_cols, 1});
+    const auto apart =
+        run({qt.data(), c.rows, c.depth, 1, c.rows}, {kt.data(), c.depth, c.keys, c.keys, 1},
+            {vt.data(), c.keys, c.value_cols, 1, c.keys});
+    for (std::size_t i = 0; i < side_by_side.size(); ++i)
+      ASSERT_EQ(side_by_side[i], apart[i])
+          << c.rows << "x" << c.depth << " keys " << c.keys << " at " << i;
+  }
+}

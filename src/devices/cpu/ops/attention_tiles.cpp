@@ -42,14 +42,6 @@ bool on_avx2() {
   return avx2;
 }
 
-// Packed value rows hold a head's keys (or pairs of them) and 16 words more: rows a multiple
-// of 4 KiB apart (4096 keys) would share L1's sets, and a product's tile reads several of them
-// at once for every chunk of keys.
-int64_t value_row_stride(int64_t words) {
-  constexpr int64_t kAlign = 16;
-  return (words + kAlign - 1) / kAlign * kAlign + kAlign;
-}
-
 }  // namespace
 
 bool available(Kind kind) {
@@ -87,6 +79,9 @@ void pack_head(Kind kind, const Strided& keys, const Strided& values, PackedHead
     return;
   }
   // Pairs of depths for the scores, pairs of keys for the values; odd ends paired with zero.
+  // Scalar, one rounding per element: where the strides allow, the vector packing (the same
+  // words) took SD's 4096-token heads 9% of their attention time this way.
+  if (pack_head_bf16_avx512(keys, values, head)) return;
   const int64_t depth_pairs = (depth + 1) / 2, key_pairs = (n + 1) / 2;
   uint32_t* kw = head.key_words.reserve(static_cast<std::size_t>(n * depth_pairs));
   for (int64_t j = 0; j < n; ++j)

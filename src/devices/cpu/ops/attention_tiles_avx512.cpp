@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include <immintrin.h>
 
@@ -184,6 +185,26 @@ inline __m512i interleave_bf16(__m512 low, __m512 high) {
   return _mm512_permutexvar_epi16(order, (__m512i)_mm512_cvtne2ps_pbh(high, low));
 }
 
+// `count` contiguous floats times `scale` as bf16 pair words (count / 2, rounded up; an odd
+// last float paired with zero), rounded to nearest even as bf16_pair rounds them.
+inline void row_to_pairs(const float* row, int64_t count, float scale, uint32_t* words) {
+  const __m512 s = _mm512_set1_ps(scale);
+  int64_t d = 0;
+  for (; d + 2 * kLanes <= count; d += 2 * kLanes) {
+    const __m512 first = _mm512_mul_ps(_mm512_loadu_ps(row + d), s);
+    const __m512 second = _mm512_mul_ps(_mm512_loadu_ps(row + d + kLanes), s);
+    _mm512_storeu_si512(words + d / 2, (__m512i)_mm512_cvtne2ps_pbh(second, first));
+  }
+  for (; d < count; d += kLanes) {
+    const int64_t n = std::min<int64_t>(kLanes, count - d);
+    const __m512 x =
+        _mm512_mul_ps(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), row + d), s);
+    const __m256i halves = (__m256i)_mm512_cvtneps_pbh(x);
+    const int64_t pairs = (n + 1) / 2;
+    _mm256_mask_storeu_epi32(words + d / 2, static_cast<__mmask8>((1u << pairs) - 1), halves);
+  }
+}
+
 // Keys per chunk: a chunk's scores (128 x 64 floats: 32 KiB) stay in L1 from their product
 // through the softmax to the product with the values. (64 keys for heads of 80 and 160 floats,
 // whose keys then fit in L1 beside them, measured no faster.)
@@ -286,6 +307,13 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
       scratch.queries.reserve(static_cast<std::size_t>(depth_steps * width)));
   if constexpr (kF32) {
     transpose_queries(queries, scale, width, qt);
+  } else if (queries.col_stride == 1) {  // a row's depths side by side: converted as vectors
+    uint32_t* row =
+        reinterpret_cast<uint32_t*>(scratch.scores.reserve(static_cast<std::size_t>(depth_steps)));
+    for (int64_t r = 0; r < width; ++r) {
+      if (r < rows) row_to_pairs(queries.data + r * queries.row_stride, depth, scale, row);
+      for (int64_t t = 0; t < depth_steps; ++t) qt[t * width + r] = r < rows ? row[t] : 0u;
+    }
   } else {  // pairs of depths
     for (int64_t t = 0; t < depth_steps; ++t)
       for (int64_t r = 0; r < width; ++r) {
@@ -342,6 +370,42 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
 }
 
 }  // namespace
+
+bool pack_head_bf16_avx512(const Strided& keys, const Strided& values, PackedHead& head) {
+  if (keys.row_stride != 1 || values.col_stride != 1) return false;
+  const int64_t depth = keys.rows, n = keys.cols, dv = values.cols;
+  const int64_t depth_pairs = (depth + 1) / 2, key_pairs = (n + 1) / 2;
+  uint32_t* kw = head.key_words.reserve(static_cast<std::size_t>(n * depth_pairs));
+  for (int64_t j = 0; j < n; ++j)
+    row_to_pairs(keys.data + j * keys.col_stride, depth, 1.f, kw + j * depth_pairs);
+  head.value_stride = value_row_stride(key_pairs);
+  uint32_t* vw = head.value_words.reserve(static_cast<std::size_t>(dv * head.value_stride));
+  // Rows 2t and 2t + 1 interleaved into words [c], kTransposed pairs at a time, then written
+  // transposed: vw[c][t].
+  constexpr int64_t kTransposed = 16;
+  const int64_t padded = (dv + kLanes - 1) / kLanes * kLanes;
+  std::vector<uint32_t> block(static_cast<std::size_t>(kTransposed * padded));
+  for (int64_t t0 = 0; t0 < key_pairs; t0 += kTransposed) {
+    const int64_t count = std::min(kTransposed, key_pairs - t0);
+    for (int64_t t = 0; t < count; ++t) {
+      const int64_t j = 2 * (t0 + t);
+      const float* low = values.data + j * values.row_stride;
+      const float* high = j + 1 < n ? low + values.row_stride : nullptr;
+      for (int64_t c = 0; c < dv; c += kLanes) {
+        const auto lanes = static_cast<__mmask16>((1u << std::min<int64_t>(kLanes, dv - c)) - 1);
+        const __m512 a = _mm512_maskz_loadu_ps(lanes, low + c);
+        const __m512 b = high ? _mm512_maskz_loadu_ps(lanes, high + c) : _mm512_setzero_ps();
+        _mm512_storeu_si512(block.data() + t * padded + c, interleave_bf16(a, b));
+      }
+    }
+    for (int64_t c = 0; c < dv; ++c)
+      for (int64_t t = 0; t < count; ++t)
+        vw[c * head.value_stride + t0 + t] = block[t * padded + c];
+  }
+  head.packed_keys = kw;
+  head.packed_values = vw;
+  return true;
+}
 
 void attend_avx512(const Strided& queries, float scale, const PackedHead& head, const float* mask,
                    int64_t mask_row, int64_t mask_col, float* out, int64_t ldo,

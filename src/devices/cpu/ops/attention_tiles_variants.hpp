@@ -14,12 +14,25 @@ void attend_avx512(const Strided& queries, float scale, const PackedHead& head, 
                    int64_t mask_row, int64_t mask_col, float* out, int64_t ldo,
                    BlockScratch& scratch);
 
+// Kind::bf16's packing (attention_tiles.cpp's pack_head) with AVX512_BF16 where each key's
+// depths and each value row's columns lie next to each other (col and row strides as SD's
+// heads have them); false (nothing written) for other strides, which the scalar packing takes.
+bool pack_head_bf16_avx512(const Strided& keys, const Strided& values, PackedHead& head);
+
 // AVX2 + FMA, Kind::f32 only: blocks of up to kAvx2BlockRows query rows (three vectors of 8:
 // with 16 registers a tile holds 4 rows of them).
 constexpr int64_t kAvx2BlockRows = 24;
 void attend_avx2(const Strided& queries, float scale, const PackedHead& head, const float* mask,
                  int64_t mask_row, int64_t mask_col, float* out, int64_t ldo,
                  BlockScratch& scratch);
+
+// Packed value rows hold a head's keys (or pairs of them) and 16 words more: rows a multiple
+// of 4 KiB apart (4096 keys) would share L1's sets, and a product's tile reads several of them
+// at once for every chunk of keys.
+inline int64_t value_row_stride(int64_t words) {
+  constexpr int64_t kAlign = 16;
+  return (words + kAlign - 1) / kAlign * kAlign + kAlign;
+}
 
 inline float at(const Strided& m, int64_t r, int64_t c) {
   return m.data[r * m.row_stride + c * m.col_stride];
