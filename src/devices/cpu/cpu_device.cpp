@@ -463,11 +463,13 @@ class CpuExecutable final : public device::Executable {
   std::shared_ptr<const CpuCompiled> make(CpuProgram program,
                                           const std::vector<Shape>& signature) const {
     std::string plan_path;
-    if (store_) {
+    // Not for the generic graph of a model with dynamic inputs: it serves whatever shapes the
+    // specialised one does not, and would write a new plan whenever they change.
+    if (store_ && (!dynamic_ || !signature.empty())) {
       // The allocations of a run depend on the shapes, the choices and the thread count.
       std::string what = fmt::format("{} {} {} {}", choices_.precision, choices_.weights,
                                      threads_ > 0 ? threads_ : omp_get_max_threads(),
-                                     signature.empty() ? "generic" : "");
+                                     signature.empty() ? "static" : "");
       for (const auto& s : signature) what += to_string(s) + ";";
       plan_path = fmt::format("{}/arena-{:016x}.plan", store_->dir(),
                               XXH3_64bits(what.data(), what.size()));
