@@ -293,16 +293,32 @@ void record_placement(detail::CompiledModelImpl& impl, const std::string& device
       impl.execution_devices.push_back(d);
 }
 
+// What the settings ask of a device's compile for these input shapes (the caller adds the
+// cache folders where it compiles).
+device::CompileOptions compile_options_for(const Config& config,
+                                           const std::map<std::string, Shape>& shapes) {
+  device::CompileOptions options;
+  options.threads = config.threads();
+  options.precision = config.get("precision");
+  options.weights = config.get("weights");
+  options.input_shapes = shapes;
+  return options;
+}
+
+// The peak of intermediate values an earlier run of this compile measured replaces the plan.
+void use_measured(MemoryEstimate& m, int64_t measured_bytes) {
+  m.activation_bytes = measured_bytes;
+  m.activation_source = "measured";
+  m.unsized_values = 0;
+}
+
 // Intermediate values as `device` plans them where it plans them itself (its rewrites change
 // which values exist: the CPU's fused attention makes no score matrix), instead of the graph's
 // own plan; cheap next to the compile, and only asked when no earlier run measured them.
 void plan_on_device(MemoryEstimate& m, const device::Device& device, const ir::Graph& graph,
                     const Config& config, const std::map<std::string, Shape>& shapes) {
-  device::CompileOptions options;
-  options.precision = config.get("precision");
-  options.weights = config.get("weights");
-  options.input_shapes = shapes;
-  const int64_t planned = device.planned_activation_bytes(graph, options);
+  const int64_t planned =
+      device.planned_activation_bytes(graph, compile_options_for(config, shapes));
   if (planned < 0) return;
   m.activation_bytes = planned;
   m.unsized_values = 0;
@@ -408,9 +424,7 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
   // Planned from static shapes; a cached compile that ran before knows its measured peak.
   impl->memory = runtime::plan_memory(*model.impl_->graph, model.weight_bytes(), shapes);
   if (impl->measured_activation_bytes >= 0) {
-    impl->memory.activation_bytes = impl->measured_activation_bytes;
-    impl->memory.activation_source = "measured";
-    impl->memory.unsized_values = 0;
+    use_measured(impl->memory, impl->measured_activation_bytes);
   } else {
     plan_on_device(impl->memory, *resolved.device, *model.impl_->graph, *config_, shapes);
   }
@@ -437,11 +451,7 @@ CompiledModel Core::compile_on(const Model& model, const std::string& device,
     }
     impl->device = autoselect::make_auto_device(resolved.device, resolved.fallback, std::move(a));
   }
-  device::CompileOptions options;
-  options.threads = config_->threads();
-  options.precision = config_->get("precision");
-  options.weights = config_->get("weights");
-  options.input_shapes = shapes;
+  device::CompileOptions options = compile_options_for(*config_, shapes);
   if (cache_) options.cache_dir = cache_->dir() + "/devices";
   if (cache_ && !model.impl_->cache_key.empty())
     options.weights_cache_dir = cache_->packed_dir(model.impl_->cache_key);
@@ -510,9 +520,7 @@ MemoryEstimate Core::memory_estimate(const Model& model, const std::string& devi
     measured = cache_->recorded_bytes(key(), runtime::ModelCache::kActivationBytes);
   }
   if (measured < 0) return device_plan();
-  e.activation_bytes = measured;
-  e.activation_source = "measured";
-  e.unsized_values = 0;
+  use_measured(e, measured);
   return e;
 }
 

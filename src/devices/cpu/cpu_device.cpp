@@ -283,11 +283,14 @@ struct CpuCompiled {
   // After a run: a plan it made is kept (for the next process too).
   void give_back(std::shared_ptr<TensorArena> arena) const {
     std::optional<std::vector<TensorArena::PlannedBlock>> made = arena->take_new_plan();
-    std::lock_guard<std::mutex> lock(arenas_mutex);
-    idle_arenas.push_back(std::move(arena));
-    if (!made || made == kept_plan) return;
-    kept_plan = std::move(made);
-    if (!arena_plan_path.empty()) write_arena_plan(arena_plan_path, *kept_plan);
+    {
+      std::lock_guard<std::mutex> lock(arenas_mutex);
+      idle_arenas.push_back(std::move(arena));
+      if (!made || made == kept_plan) return;
+      kept_plan = made;
+    }
+    // Written outside the lock: other requests take and give back arenas meanwhile.
+    if (!arena_plan_path.empty()) write_arena_plan(arena_plan_path, *made);
   }
   void release_arenas() const {
     std::lock_guard<std::mutex> lock(arenas_mutex);
