@@ -194,8 +194,8 @@ std::string implementation_of(const ir::Node& n) {
     using attention_tiles::Kind;
     const auto tiles = attention_tiles::tiles_for(n.attr_int("compute_bf16", 0) != 0);
     if (tiles == Kind::bf16)
-      return "fused attention (AVX-512 tiles, bf16 products, f32 vectorised softmax, no score "
-             "tensor)";
+      return std::string("fused attention (") + attention_tiles::bf16_instruction_set() +
+             " tiles, bf16 products, f32 vectorised softmax, no score tensor)";
     if (tiles == Kind::f32)
       return std::string("fused attention (") + attention_tiles::instruction_set() +
              " tiles, f32 products, vectorised softmax, no score tensor)";

@@ -4,6 +4,9 @@
 // only where available.
 #include "devices/cpu/ops/attention_tiles.hpp"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -42,7 +45,27 @@ bool on_avx2() {
   return avx2;
 }
 
+// Linux hands a process AMX's tile registers only once it asks (arch_prctl, since 5.16);
+// oneDNN asks for its own kernels, this asks again for ours, which costs nothing when granted.
+bool tile_data_permitted() {
+  constexpr long kRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
+  constexpr long kTileData = 18;               // XFEATURE_XTILEDATA
+  return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+}
+
 }  // namespace
+
+bool amx_tiles() {
+  // oneDNN's effective ISA carries the CPU's and the OS's support and ONEDNN_MAX_CPU_ISA, so
+  // that AVX512_CORE_BF16 there tests the AVX512_BF16 tiles on an AMX machine.
+  static const bool amx =
+      dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx && tile_data_permitted();
+  return amx;
+}
+
+const char* bf16_instruction_set() {
+  return on_avx512() && amx_tiles() ? "AMX" : "AVX512_BF16";
+}
 
 bool available(Kind kind) {
   static const bool f32 = (on_avx512() || on_avx2()) && !switched_off();
@@ -76,29 +99,41 @@ void pack_head(Kind kind, const Strided& keys, const Strided& values, PackedHead
       for (int64_t c = 0; c < dv; ++c) vp[c * head.value_stride + j] = at(values, j, c);
     head.packed_keys = kp;
     head.packed_values = vp;
+    head.key_stride = depth;
+    head.amx = false;
     return;
   }
   // Pairs of depths for the scores, pairs of keys for the values; odd ends paired with zero.
   // Scalar, one rounding per element: where the strides allow, the vector packing (the same
   // words) took SD's 4096-token heads 9% of their attention time this way.
-  if (pack_head_bf16_avx512(keys, values, head)) return;
+  head.amx = amx_tiles();
+  const Bf16Layout layout = bf16_layout(depth, n, dv, head.amx);
+  head.key_stride = layout.key_stride;
+  head.value_stride = layout.value_stride;
+  const auto key_words = static_cast<std::size_t>(layout.key_rows * layout.key_stride);
+  const auto value_words = static_cast<std::size_t>(layout.value_rows * layout.value_stride);
+  uint32_t* kw = head.key_words.reserve(key_words);
+  uint32_t* vw = head.value_words.reserve(value_words);
+  if (layout.zeroed) {
+    std::memset(kw, 0, key_words * sizeof(uint32_t));
+    std::memset(vw, 0, value_words * sizeof(uint32_t));
+  }
+  head.packed_keys = kw;
+  head.packed_values = vw;
+  if (pack_head_bf16_avx512(keys, values, kw, head.key_stride, vw, head.value_stride)) return;
   const int64_t depth_pairs = (depth + 1) / 2, key_pairs = (n + 1) / 2;
-  uint32_t* kw = head.key_words.reserve(static_cast<std::size_t>(n * depth_pairs));
   for (int64_t j = 0; j < n; ++j)
     for (int64_t t = 0; t < depth_pairs; ++t) {
       const int64_t d = 2 * t;
-      kw[j * depth_pairs + t] = bf16_pair(at(keys, d, j), d + 1 < depth ? at(keys, d + 1, j) : 0.f);
+      kw[j * head.key_stride + t] =
+          bf16_pair(at(keys, d, j), d + 1 < depth ? at(keys, d + 1, j) : 0.f);
     }
-  head.value_stride = value_row_stride(key_pairs);
-  uint32_t* vw = head.value_words.reserve(static_cast<std::size_t>(dv * head.value_stride));
   for (int64_t t = 0; t < key_pairs; ++t)
     for (int64_t c = 0; c < dv; ++c) {
       const int64_t j = 2 * t;
       vw[c * head.value_stride + t] =
           bf16_pair(at(values, j, c), j + 1 < n ? at(values, j + 1, c) : 0.f);
     }
-  head.packed_keys = kw;
-  head.packed_values = vw;
 }
 
 void attend(const Strided& queries, float scale, const PackedHead& head, const float* mask,

@@ -28,6 +28,11 @@ int64_t max_block_rows();
 // The instruction set the f32 tiles run on here, as placements name it: "AVX-512" or "AVX2".
 const char* instruction_set();
 
+// The instruction set the bf16 tiles' products run on, as placements name it: "AMX" where the
+// CPU has it and oneDNN runs it (ONEDNN_MAX_CPU_ISA at AVX512_CORE_AMX or unset), else
+// "AVX512_BF16".
+const char* bf16_instruction_set();
+
 // Whether this CPU runs the tiles of this kind: f32 where the AVX-512 or AVX2 vector kernels run
 // (SINTER_CPU_VEC_ISA or ONEDNN_MAX_CPU_ISA can cap them), bf16 where AVX-512 and oneDNN run bf16
 // (AVX512_BF16 or AMX, and ONEDNN_MAX_CPU_ISA at AVX512_CORE_BF16 or above); neither where
@@ -59,7 +64,9 @@ struct PackedHead {
   int64_t depth = 0, keys = 0, value_cols = 0;
   const void* packed_keys = nullptr;    // [N][D] (f32) or [N][D/2 pairs of depths] (bf16)
   const void* packed_values = nullptr;  // [Dv][N] (f32) or [Dv][N/2 pairs of keys] (bf16)
+  int64_t key_stride = 0;               // words from one packed key row to the next
   int64_t value_stride = 0;             // words from one packed value row to the next
+  bool amx = false;                     // bf16 packed for AMX: padded with zeros to whole tiles
   AlignedWords key_words, value_words;
 };
 

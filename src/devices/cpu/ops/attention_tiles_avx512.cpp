@@ -301,10 +301,17 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
   const int vectors = static_cast<int>((rows + kLanes - 1) / kLanes);
   const int64_t width = vectors * kLanes;
   const int64_t depth_steps = kF32 ? depth : (depth + 1) / 2;
-  const int64_t value_stride = head.value_stride;
-  // The queries, scaled and transposed: [depth steps][width], zero past the block's rows.
+  const int64_t key_stride = head.key_stride, value_stride = head.value_stride;
+  // AMX multiplies whole tiles: the queries' depth pairs up to the keys' padded stride, the value
+  // columns up to whole tiles of rows.
+  const bool amx = !kF32 && head.amx;
+  const int64_t query_steps = amx ? key_stride : depth_steps;
+  const int64_t result_rows = amx ? whole_tiles(dv) : dv;
+  // The queries, scaled and transposed: [depth steps][width], zero past the block's rows (and
+  // past the depths, for AMX).
   Word* qt = reinterpret_cast<Word*>(
-      scratch.queries.reserve(static_cast<std::size_t>(depth_steps * width)));
+      scratch.queries.reserve(static_cast<std::size_t>(query_steps * width)));
+  std::fill(qt + depth_steps * width, qt + query_steps * width, Word{0});
   if constexpr (kF32) {
     transpose_queries(queries, scale, width, qt);
   } else if (queries.col_stride == 1) {  // a row's depths side by side: converted as vectors
@@ -329,8 +336,8 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
   uint32_t* pairs =
       kF32 ? nullptr
            : scratch.probabilities.reserve(static_cast<std::size_t>(kChunkKeys / 2 * width));
-  float* result =
-      reinterpret_cast<float*>(scratch.result.reserve(static_cast<std::size_t>(dv * width)));
+  float* result = reinterpret_cast<float*>(
+      scratch.result.reserve(static_cast<std::size_t>(result_rows * width)));
   alignas(64) float chunk_max[kMaxBlockRows];
   RunningSoftmax run;
   for (int v = 0; v < vectors; ++v) {
@@ -339,11 +346,28 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
   }
   const auto* keys = static_cast<const Word*>(head.packed_keys);
   const auto* values = static_cast<const Word*>(head.packed_values);
-  for (int64_t n0 = 0; n0 < n; n0 += kChunkKeys) {
+  if constexpr (!kF32) {
+    if (amx) {
+      // The scores' maxima are taken by the softmax, from the tiles' stores still in L1.
+      const AmxTiles tiles;
+      for (int64_t n0 = 0; n0 < n; n0 += kChunkKeys) {
+        const int64_t chunk = std::min(kChunkKeys, n - n0);
+        tiles.product(whole_tiles(chunk), keys + n0 * key_stride, key_stride, query_steps, qt,
+                      width, scores, width, false);
+        if (mask) add_mask(mask, mask_row, mask_col, n0, chunk, rows, width, scores);
+        softmax_chunk<K>(scores, chunk, width, vectors, nullptr, run, result, dv, n0 > 0, pairs);
+        const int64_t chunk_pairs = (chunk + 1) / 2, steps = whole_tiles(chunk_pairs);
+        std::fill(pairs + chunk_pairs * width, pairs + steps * width, 0u);
+        tiles.product(result_rows, values + n0 / 2, value_stride, steps, pairs, width, result,
+                      width, n0 > 0);
+      }
+    }
+  }
+  for (int64_t n0 = 0; n0 < n && !amx; n0 += kChunkKeys) {
     const int64_t chunk = std::min(kChunkKeys, n - n0);
     // Without a mask the scores' product takes their maxima; a mask changes them afterwards.
     if (!mask) std::fill(chunk_max, chunk_max + width, -std::numeric_limits<float>::infinity());
-    product<K>(chunk, keys + n0 * depth_steps, depth_steps, depth_steps, qt, width, vectors, scores,
+    product<K>(chunk, keys + n0 * key_stride, key_stride, depth_steps, qt, width, vectors, scores,
                width, false, mask ? nullptr : chunk_max);
     if (mask) add_mask(mask, mask_row, mask_col, n0, chunk, rows, width, scores);
     softmax_chunk<K>(scores, chunk, width, vectors, mask ? nullptr : chunk_max, run, result, dv,
@@ -371,15 +395,13 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
 
 }  // namespace
 
-bool pack_head_bf16_avx512(const Strided& keys, const Strided& values, PackedHead& head) {
+bool pack_head_bf16_avx512(const Strided& keys, const Strided& values, uint32_t* kw,
+                           int64_t key_stride, uint32_t* vw, int64_t value_stride) {
   if (keys.row_stride != 1 || values.col_stride != 1) return false;
   const int64_t depth = keys.rows, n = keys.cols, dv = values.cols;
-  const int64_t depth_pairs = (depth + 1) / 2, key_pairs = (n + 1) / 2;
-  uint32_t* kw = head.key_words.reserve(static_cast<std::size_t>(n * depth_pairs));
+  const int64_t key_pairs = (n + 1) / 2;
   for (int64_t j = 0; j < n; ++j)
-    row_to_pairs(keys.data + j * keys.col_stride, depth, 1.f, kw + j * depth_pairs);
-  head.value_stride = value_row_stride(key_pairs);
-  uint32_t* vw = head.value_words.reserve(static_cast<std::size_t>(dv * head.value_stride));
+    row_to_pairs(keys.data + j * keys.col_stride, depth, 1.f, kw + j * key_stride);
   // Rows 2t and 2t + 1 interleaved into words [c], kTransposed pairs at a time, then written
   // transposed: vw[c][t].
   constexpr int64_t kTransposed = 16;
@@ -399,11 +421,8 @@ bool pack_head_bf16_avx512(const Strided& keys, const Strided& values, PackedHea
       }
     }
     for (int64_t c = 0; c < dv; ++c)
-      for (int64_t t = 0; t < count; ++t)
-        vw[c * head.value_stride + t0 + t] = block[t * padded + c];
+      for (int64_t t = 0; t < count; ++t) vw[c * value_stride + t0 + t] = block[t * padded + c];
   }
-  head.packed_keys = kw;
-  head.packed_values = vw;
   return true;
 }
 

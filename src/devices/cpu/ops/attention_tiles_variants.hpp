@@ -14,10 +14,12 @@ void attend_avx512(const Strided& queries, float scale, const PackedHead& head, 
                    int64_t mask_row, int64_t mask_col, float* out, int64_t ldo,
                    BlockScratch& scratch);
 
-// Kind::bf16's packing (attention_tiles.cpp's pack_head) with AVX512_BF16 where each key's
-// depths and each value row's columns lie next to each other (col and row strides as SD's
-// heads have them); false (nothing written) for other strides, which the scalar packing takes.
-bool pack_head_bf16_avx512(const Strided& keys, const Strided& values, PackedHead& head);
+// Kind::bf16's packing (attention_tiles.cpp's pack_head, which sizes the buffers) with
+// AVX512_BF16 where each key's depths and each value row's columns lie next to each other (col
+// and row strides as SD's heads have them); false (nothing written) for other strides, which the
+// scalar packing takes.
+bool pack_head_bf16_avx512(const Strided& keys, const Strided& values, uint32_t* key_words,
+                           int64_t key_stride, uint32_t* value_words, int64_t value_stride);
 
 // AVX2 + FMA, Kind::f32 only: blocks of up to kAvx2BlockRows query rows (three vectors of 8:
 // with 16 registers a tile holds 4 rows of them).
@@ -32,6 +34,50 @@ void attend_avx2(const Strided& queries, float scale, const PackedHead& head, co
 inline int64_t value_row_stride(int64_t words) {
   constexpr int64_t kAlign = 16;
   return (words + kAlign - 1) / kAlign * kAlign + kAlign;
+}
+
+// Whether the bf16 tiles' two products run on AMX (attention_tiles_amx.cpp): where oneDNN runs
+// AMX (the CPU has it, the OS grants it, ONEDNN_MAX_CPU_ISA allows it) and the OS grants it to
+// this process. Only asked where the AVX-512 tiles run.
+bool amx_tiles();
+
+// Whole tiles of AMX: 16 rows, or 16 words (pairs of bf16) of a row.
+inline int64_t whole_tiles(int64_t n) {
+  return (n + 15) / 16 * 16;
+}
+
+// This thread's tile registers, configured for product() while the object lives and released
+// after (oneDNN's AMX kernels configure their own on entry).
+class AmxTiles {
+ public:
+  AmxTiles();
+  ~AmxTiles();
+  AmxTiles(const AmxTiles&) = delete;
+  AmxTiles& operator=(const AmxTiles&) = delete;
+
+  // out[rows][width] (+)= A[rows][steps words] B[steps][width words]: bf16 pairs, f32 sums.
+  // rows, steps and width are whole tiles (multiples of 16), and what A and B hold past their
+  // real rows and columns is zero (bf16_layout's padding).
+  void product(int64_t rows, const uint32_t* a, int64_t lda, int64_t steps, const uint32_t* b,
+               int64_t width, float* out, int64_t ldo, bool accumulate) const;
+};
+
+// A bf16 head's packed sizes, in 32-bit words (pairs of bf16): key rows of key_stride words,
+// value rows value_stride apart. With AMX, key rows, key words and value rows are whole tiles and
+// the buffers are zeroed first, so that every tile read past the head's keys, depths and value
+// columns multiplies zeros.
+struct Bf16Layout {
+  int64_t key_rows, key_stride, value_rows, value_stride;
+  bool zeroed;
+};
+
+inline Bf16Layout bf16_layout(int64_t depth, int64_t keys, int64_t value_cols, bool amx) {
+  const int64_t depth_pairs = (depth + 1) / 2, key_pairs = (keys + 1) / 2;
+  // value_row_stride leaves 16 words past the keys' pairs: whole tiles of them fit.
+  if (amx)
+    return {whole_tiles(keys), whole_tiles(depth_pairs), whole_tiles(value_cols),
+            value_row_stride(key_pairs), true};
+  return {keys, depth_pairs, value_cols, value_row_stride(key_pairs), false};
 }
 
 inline float at(const Strided& m, int64_t r, int64_t c) {
