@@ -189,7 +189,7 @@ void TensorArena::provide_buffer() {
     return;
   }
   // Touched now, once, rather than page by page during a later inference.
-  std::memset(memory, 0, planned_total_);
+  zero_block(memory, planned_total_);
   buffer_ = std::shared_ptr<char>(memory, [](char* p) { std::free(p); });
   buffer_bytes_ = planned_total_;
 }

@@ -1,7 +1,5 @@
 #include "ir/sinter_format.hpp"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/content_hash.hpp"
 #include "base/errors.hpp"
 #include "base/file_io.hpp"
 #include "base/half.hpp"
@@ -221,7 +220,7 @@ class Writer {
       }
       e["offset"] = data_bytes_;
       e["bytes"] = blob.bytes;
-      e["hash"] = hex64(XXH3_64bits(blob.data, blob.bytes));
+      e["hash"] = hex64(content_hash64(blob.data, blob.bytes));
       data_bytes_ = round_up(data_bytes_ + blob.bytes);
       blobs_.push_back(std::move(blob));
     }
@@ -378,7 +377,7 @@ class Reader {
         const Blob& blob = blobs[k];
         const json& hash = table_[blob.entry]["hash"];
         const bool ok = hash.is_string() &&
-                        hex64(XXH3_64bits(blob.data, blob.bytes)) == hash.get<std::string>();
+                        hex64(content_hash64(blob.data, blob.bytes)) == hash.get<std::string>();
         checked_[blob.entry] = ok ? Check::passed : Check::failed;
         // Hashing faulted every page in; only what a kernel reads needs to be resident (a
         // kernel that packs weights copies them, a Gather of an embedding reads a few rows),
@@ -430,7 +429,7 @@ class Reader {
       const char* p = data_ + offset;
       // check_sums() hashed it unless its entry was malformed in a way tensor() names first.
       if (checked_[id] == Check::not_yet)
-        checked_[id] = hex64(XXH3_64bits(p, bytes)) == e.at("hash").get<std::string>()
+        checked_[id] = hex64(content_hash64(p, bytes)) == e.at("hash").get<std::string>()
                            ? Check::passed
                            : Check::failed;
       if (checked_[id] == Check::failed)
@@ -483,7 +482,7 @@ SinterWriteStats write_sinter_file(const Graph& graph, const std::string& path,
   put_u32(prefix + 12, 0);
   put_u64(prefix + 16, text.size());
   put_u64(prefix + 24, w.data_bytes());
-  put_u64(prefix + 32, XXH3_64bits(text.data(), text.size()));
+  put_u64(prefix + 32, content_hash64(text.data(), text.size()));
   put_u64(prefix + 40, 0);
 
   write_file_atomically(path, [&](std::ostream& out) {
@@ -523,8 +522,8 @@ std::shared_ptr<Graph> read_sinter_file(const std::string& path) {
   SINTER_CHECK(data_offset + data_bytes == size, invalid_model,
                "{}: {} bytes, expected {} (truncated or extended?)", path, size,
                data_offset + data_bytes);
-  SINTER_CHECK(XXH3_64bits(p + kSinterPrefixBytes, header_bytes) == get_u64(p + 32), invalid_model,
-               "{}: the header fails its checksum (the file is corrupt)", path);
+  SINTER_CHECK(content_hash64(p + kSinterPrefixBytes, header_bytes) == get_u64(p + 32),
+               invalid_model, "{}: the header fails its checksum (the file is corrupt)", path);
   try {
     const json header = json::parse(p + kSinterPrefixBytes, p + kSinterPrefixBytes + header_bytes);
     Reader reader(file, p + data_offset, data_bytes, header.at("tensors"));

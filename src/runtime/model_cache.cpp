@@ -1,13 +1,13 @@
 #include "runtime/model_cache.hpp"
 
 #include <sys/stat.h>
-#include <xxhash.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "base/content_hash.hpp"
 #include "base/errors.hpp"
 #include "base/file_io.hpp"
 #include "base/logging.hpp"
@@ -21,8 +21,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string hash128(const void* data, std::size_t size) {
-  const XXH128_hash_t h = XXH3_128bits(data, size);
-  return fmt::format("{:016x}{:016x}", h.high64, h.low64);
+  const Hash128 h = content_hash128(data, size);
+  return fmt::format("{:016x}{:016x}", h.high, h.low);
 }
 
 // Size and modification time identify an external data file without reading it. `location` is

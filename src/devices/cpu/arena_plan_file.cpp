@@ -1,10 +1,9 @@
 #include "devices/cpu/arena_plan_file.hpp"
 
-#include <xxhash.h>
-
 #include <cstring>
 #include <filesystem>
 
+#include "base/content_hash.hpp"
 #include "base/errors.hpp"
 #include "base/file_io.hpp"
 #include "base/logging.hpp"
@@ -49,7 +48,7 @@ std::optional<std::vector<TensorArena::PlannedBlock>> read_arena_plan(const std:
     damage = "not an arena plan of this version";
   else if (body != std::size_t{h.blocks} * sizeof(StoredBlock))
     damage = "of the wrong size";
-  else if (XXH3_64bits(text.data() + sizeof h, body) != h.blocks_hash)
+  else if (content_hash64(text.data() + sizeof h, body) != h.blocks_hash)
     damage = "failing its checksum";
   if (damage) {
     log().warn("model cache: arena plan {} is {}; planning again", path, damage);
@@ -74,7 +73,7 @@ void write_arena_plan(const std::string& path, const std::vector<TensorArena::Pl
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kVersion;
   h.blocks = static_cast<uint32_t>(plan.size());
-  h.blocks_hash = XXH3_64bits(blocks.data(), blocks.size());
+  h.blocks_hash = content_hash64(blocks.data(), blocks.size());
   try {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     write_file_atomically(path, std::string(reinterpret_cast<const char*>(&h), sizeof h) + blocks);

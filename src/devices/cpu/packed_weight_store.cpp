@@ -4,7 +4,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <atomic>
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/content_hash.hpp"
 #include "base/large_blocks.hpp"
 #include "base/logging.hpp"
 
@@ -67,8 +67,8 @@ uint64_t payload_hash(const void* data, std::size_t bytes, bool parallel) {
   std::vector<uint64_t> hashes(chunks);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && chunks > 1)
   for (std::size_t c = 0; c < chunks; ++c)
-    hashes[c] = XXH3_64bits(p + c * kHashChunk, std::min(kHashChunk, bytes - c * kHashChunk));
-  return XXH3_64bits(hashes.data(), hashes.size() * sizeof(uint64_t));
+    hashes[c] = content_hash64(p + c * kHashChunk, std::min(kHashChunk, bytes - c * kHashChunk));
+  return content_hash64(hashes.data(), hashes.size() * sizeof(uint64_t));
 }
 
 }  // namespace
