@@ -221,6 +221,9 @@ class Writer {
       e["offset"] = data_bytes_;
       e["bytes"] = blob.bytes;
       e["hash"] = hex64(content_hash64(blob.data, blob.bytes));
+      // A tensor over a mapped file (an ONNX model's external data) need not stay resident
+      // between its hashing and its writing: converting would hold the whole model in RSS.
+      MappedFile::release_pages(blob.data, blob.bytes);
       data_bytes_ = round_up(data_bytes_ + blob.bytes);
       blobs_.push_back(std::move(blob));
     }
@@ -494,6 +497,7 @@ SinterWriteStats write_sinter_file(const Graph& graph, const std::string& path,
     std::size_t written = 0;
     for (const Blob& b : w.blobs()) {
       out.write(static_cast<const char*>(b.data), static_cast<std::streamsize>(b.bytes));
+      MappedFile::release_pages(b.data, b.bytes);
       written += b.bytes;
       const std::size_t pad = round_up(written) - written;
       out.write(zeros.data(), static_cast<std::streamsize>(pad));
