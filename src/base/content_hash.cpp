@@ -19,6 +19,11 @@ bool has_avx2() {
   return yes;
 }
 
+Hash128 library_hash128(const void* data, std::size_t bytes) {
+  const XXH128_hash_t h = XXH3_128bits(data, bytes);
+  return {h.low64, h.high64};
+}
+
 }  // namespace
 
 const char* content_hash_variant() {
@@ -32,8 +37,7 @@ uint64_t content_hash64(const void* data, std::size_t bytes) {
 
 Hash128 content_hash128(const void* data, std::size_t bytes) {
   if (has_avx2()) return hash128_avx2(data, bytes);
-  const XXH128_hash_t h = XXH3_128bits(data, bytes);
-  return {h.low64, h.high64};
+  return library_hash128(data, bytes);
 }
 
 bool content_hash64_with(const char* variant, const void* data, std::size_t bytes, uint64_t& hash) {
@@ -50,10 +54,7 @@ bool content_hash128_with(const char* variant, const void* data, std::size_t byt
   if (std::strcmp(variant, "avx2") == 0 && has_avx2())
     hash = hash128_avx2(data, bytes);
   else if (std::strcmp(variant, "sse2") == 0)
-    hash = [&] {
-      const XXH128_hash_t h = XXH3_128bits(data, bytes);
-      return Hash128{h.low64, h.high64};
-    }();
+    hash = library_hash128(data, bytes);
   else
     return false;
   return true;

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
-#include <vector>
+
+#include "base/byte_workers.hpp"
 
 namespace sinter {
 
@@ -35,19 +35,13 @@ void* allocate_block(std::size_t bytes) {
 void zero_block(void* p, std::size_t bytes) {
   // Whole huge pages per thread, at least 16 MiB each: a thread costs about as much to start as
   // zeroing a few hundred KiB.
-  constexpr std::size_t kPerThread = std::size_t{16} << 20;
-  const std::size_t threads = std::clamp<std::size_t>(
-      bytes / kPerThread, 1, std::max(1u, std::min(4u, std::thread::hardware_concurrency())));
-  const std::size_t share = (bytes / threads + kHugePage - 1) / kHugePage * kHugePage;
+  const unsigned workers = byte_workers(bytes, std::size_t{16} << 20);
+  const std::size_t share = (bytes / workers + kHugePage - 1) / kHugePage * kHugePage;
   auto* bytes_of = static_cast<char*>(p);
-  auto zero = [&](std::size_t t) {
-    const std::size_t begin = std::min(bytes, t * share), end = std::min(bytes, begin + share);
+  run_workers(workers, [&](unsigned w) {
+    const std::size_t begin = std::min(bytes, w * share), end = std::min(bytes, begin + share);
     std::memset(bytes_of + begin, 0, end - begin);
-  };
-  std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(zero, t);
-  zero(0);
-  for (auto& thread : pool) thread.join();
+  });
 }
 
 void* map_file_aligned(int fd, std::size_t bytes) {

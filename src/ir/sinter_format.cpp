@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <thread>
 #include <vector>
 
+#include "base/byte_workers.hpp"
 #include "base/content_hash.hpp"
 #include "base/errors.hpp"
 #include "base/file_io.hpp"
@@ -371,11 +371,8 @@ class Reader {
       total += b;
     }
     checked_.assign(table_.size(), Check::not_yet);
-    constexpr uint64_t kBytesPerThread = uint64_t{16} << 20;
-    const unsigned threads = static_cast<unsigned>(
-        std::clamp<uint64_t>(total / kBytesPerThread, 1,
-                             std::max(1u, std::min(4u, std::thread::hardware_concurrency()))));
-    auto work = [&](unsigned t) {
+    const unsigned threads = byte_workers(total, uint64_t{16} << 20);
+    run_workers(threads, [&](unsigned t) {
       for (std::size_t k = t; k < blobs.size(); k += threads) {
         const Blob& blob = blobs[k];
         const json& hash = table_[blob.entry]["hash"];
@@ -387,11 +384,7 @@ class Reader {
         // so the pages go back to the page cache until then.
         if (ok) MappedFile::release_pages(blob.data, blob.bytes);
       }
-    };
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
-    for (auto& thread : pool) thread.join();
+    });
   }
 
   static ElementType element_type(int v) {

@@ -114,7 +114,7 @@ void pack_head(Kind kind, const Strided& keys, const Strided& values, PackedHead
   const auto value_words = static_cast<std::size_t>(layout.value_rows * layout.value_stride);
   uint32_t* kw = head.key_words.reserve(key_words);
   uint32_t* vw = head.value_words.reserve(value_words);
-  if (layout.zeroed) {
+  if (head.amx) {
     std::memset(kw, 0, key_words * sizeof(uint32_t));
     std::memset(vw, 0, value_words * sizeof(uint32_t));
   }

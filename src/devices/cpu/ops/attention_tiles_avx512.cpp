@@ -346,8 +346,8 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
   }
   const auto* keys = static_cast<const Word*>(head.packed_keys);
   const auto* values = static_cast<const Word*>(head.packed_values);
-  if constexpr (!kF32) {
-    if (amx) {
+  if (amx) {
+    if constexpr (!kF32) {  // amx is never set for f32, whose words AMX cannot take
       // The scores' maxima are taken by the softmax, from the tiles' stores still in L1.
       const AmxTiles tiles;
       for (int64_t n0 = 0; n0 < n; n0 += kChunkKeys) {
@@ -362,22 +362,23 @@ void attend_as(const Strided& queries, float scale, const PackedHead& head, cons
                       width, n0 > 0);
       }
     }
-  }
-  for (int64_t n0 = 0; n0 < n && !amx; n0 += kChunkKeys) {
-    const int64_t chunk = std::min(kChunkKeys, n - n0);
-    // Without a mask the scores' product takes their maxima; a mask changes them afterwards.
-    if (!mask) std::fill(chunk_max, chunk_max + width, -std::numeric_limits<float>::infinity());
-    product<K>(chunk, keys + n0 * key_stride, key_stride, depth_steps, qt, width, vectors, scores,
-               width, false, mask ? nullptr : chunk_max);
-    if (mask) add_mask(mask, mask_row, mask_col, n0, chunk, rows, width, scores);
-    softmax_chunk<K>(scores, chunk, width, vectors, mask ? nullptr : chunk_max, run, result, dv,
-                     n0 > 0, pairs);
-    if constexpr (kF32) {
-      product<F32>(dv, values + n0, value_stride, chunk, scores, width, vectors, result, width,
-                   n0 > 0);
-    } else {
-      product<Bf16>(dv, values + n0 / 2, value_stride, (chunk + 1) / 2, pairs, width, vectors,
-                    result, width, n0 > 0);
+  } else {
+    for (int64_t n0 = 0; n0 < n; n0 += kChunkKeys) {
+      const int64_t chunk = std::min(kChunkKeys, n - n0);
+      // Without a mask the scores' product takes their maxima; a mask changes them afterwards.
+      if (!mask) std::fill(chunk_max, chunk_max + width, -std::numeric_limits<float>::infinity());
+      product<K>(chunk, keys + n0 * key_stride, key_stride, depth_steps, qt, width, vectors, scores,
+                 width, false, mask ? nullptr : chunk_max);
+      if (mask) add_mask(mask, mask_row, mask_col, n0, chunk, rows, width, scores);
+      softmax_chunk<K>(scores, chunk, width, vectors, mask ? nullptr : chunk_max, run, result, dv,
+                       n0 > 0, pairs);
+      if constexpr (kF32) {
+        product<F32>(dv, values + n0, value_stride, chunk, scores, width, vectors, result, width,
+                     n0 > 0);
+      } else {
+        product<Bf16>(dv, values + n0 / 2, value_stride, (chunk + 1) / 2, pairs, width, vectors,
+                      result, width, n0 > 0);
+      }
     }
   }
   // The softmax's division, on the result's Dv values per row instead of N probabilities. A row

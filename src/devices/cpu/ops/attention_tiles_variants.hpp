@@ -63,12 +63,11 @@ class AmxTiles {
 };
 
 // A bf16 head's packed sizes, in 32-bit words (pairs of bf16): key rows of key_stride words,
-// value rows value_stride apart. With AMX, key rows, key words and value rows are whole tiles and
-// the buffers are zeroed first, so that every tile read past the head's keys, depths and value
-// columns multiplies zeros.
+// value rows value_stride apart. With AMX, key rows, key words and value rows are whole tiles,
+// and pack_head zeroes the buffers first, so that every tile read past the head's keys, depths
+// and value columns multiplies zeros.
 struct Bf16Layout {
   int64_t key_rows, key_stride, value_rows, value_stride;
-  bool zeroed;
 };
 
 inline Bf16Layout bf16_layout(int64_t depth, int64_t keys, int64_t value_cols, bool amx) {
@@ -76,8 +75,8 @@ inline Bf16Layout bf16_layout(int64_t depth, int64_t keys, int64_t value_cols, b
   // value_row_stride leaves 16 words past the keys' pairs: whole tiles of them fit.
   if (amx)
     return {whole_tiles(keys), whole_tiles(depth_pairs), whole_tiles(value_cols),
-            value_row_stride(key_pairs), true};
-  return {keys, depth_pairs, value_cols, value_row_stride(key_pairs), false};
+            value_row_stride(key_pairs)};
+  return {keys, depth_pairs, value_cols, value_row_stride(key_pairs)};
 }
 
 inline float at(const Strided& m, int64_t r, int64_t c) {
